@@ -1,0 +1,60 @@
+"""Command-line entry point: argument parsing only; each subcommand lives in commands/."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from energybench import __version__
+from energybench.errors import UserError
+
+# Each module defines register(subparsers) and sets `handler` on its parser.
+COMMANDS = ("run", "cost", "energy_table", "power", "report", "rtl")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="energybench",
+        description=(
+            "Benchmark class-incremental learning methods together with their hardware cost: "
+            "counted MACs, modelled 45nm compute and memory-access energy, storage, training "
+            "time and (where a sensor exists) measured energy."
+        ),
+        epilog="Run 'energybench COMMAND --help' for a command's options.",
+    )
+    parser.add_argument("--version", action="version", version=f"energybench {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        try:
+            module = importlib.import_module(f"energybench.commands.{name}")
+        except ModuleNotFoundError as exc:  # a command whose module is not written yet
+            if exc.name != f"energybench.commands.{name}":
+                raise
+            continue
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    try:
+        return int(args.handler(args) or 0)
+    except UserError as exc:
+        print(f"energybench {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(
+            f"energybench {args.command}: interrupted; completed phases are saved and "
+            "the same command resumes where it stopped.",
+            file=sys.stderr,
+        )
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

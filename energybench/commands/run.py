@@ -1,0 +1,109 @@
+"""`energybench run`: run methods over a scenario (and a sharing sweep), write a run directory."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+# CLI flag -> config key; flags left unset do not override the YAML file or the defaults.
+FLAG_KEYS = {
+    "method": "methods", "dataset": "dataset", "data_root": "data_root", "download": "download",
+    "backbone": "backbone", "width": "width", "cifar_stem": "cifar_stem", "scenario": "scenario",
+    "class_order": "class_order", "train_per_class": "train_per_class", "test_per_class": "test_per_class",
+    "epochs": "epochs", "batch_size": "batch_size", "lr": "lr", "augment": "augment", "seed": "seeds",
+    "device": "device", "sharing": "sharing", "tolerance": "tolerance", "cache_shared": "cache_shared",
+    "memory_size": "memory_size", "memory_per_class": "memory_per_class", "herding": "herding",
+    "precision": "precision", "energy_table": "energy_table", "sram_cell": "sram_cell",
+    "sram_bytes": "sram_bytes", "power": "power", "power_rate": "power_rate_hz", "idle_seconds": "idle_seconds",
+    "out": "out", "run_id": "run_id", "report": "report", "report_format": "report_formats",
+}
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "run",
+        help="run class-incremental methods and record accuracy and hardware cost per phase",
+        description=(
+            "Run one or more class-incremental methods over a scenario, at one or more sharing levels, "
+            "and write a run directory (config.yaml, manifest.json, metrics.csv, summary.json, reports). "
+            "With no arguments: a quick benchmark of every method on scikit-learn's bundled digits. "
+            "Flags override the values of CONFIG.yaml; an interrupted run resumes with --resume DIR."
+        ),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("config", nargs="?", help="YAML experiment config (see experiments/)")
+    g = p.add_argument_group("what to run")
+    g.add_argument("--method", help="comma-separated methods (default: all): finetune, joint, sharing, lwf, "
+                                    "icarl, eeil, lucir, tree, progressive")
+    g.add_argument("--dataset", help="digits (default), fashion-mnist, mnist, cifar10, cifar100, imagefolder")
+    g.add_argument("--data-root", help="dataset directory (Fashion-MNIST default: /usr/share/datasets/fashion-mnist)")
+    g.add_argument("--download", action="store_const", const=True, help="let torchvision download CIFAR into --data-root")
+    g.add_argument("--scenario", help="class split: B<base>-<step>x<phases> (e.g. B4-3x2), B50-10-20-20 or 50,10,20,20")
+    g.add_argument("--class-order", help="'seeded' (a permutation drawn from the seed), 'natural', or a comma list")
+    g.add_argument("--train-per-class", type=int, help="cap training samples per class (CPU-sized runs)")
+    g.add_argument("--test-per-class", type=int, help="cap test samples per class")
+    g.add_argument("--seed", help="seed, or comma-separated seeds (each is a separate run)")
+    g = p.add_argument_group("network and training")
+    g.add_argument("--backbone", help="tiny_cnn, lenet, nin, resnet20, resnet32, resnet18, resnet34, resnet101, vgg19 "
+                                      "(default depends on the dataset)")
+    g.add_argument("--width", type=float, help="channel width multiplier for the small backbones")
+    g.add_argument("--cifar-stem", action="store_const", const=True, help="32x32 stem for torchvision backbones")
+    g.add_argument("--epochs", type=int, help="epochs per phase")
+    g.add_argument("--batch-size", type=int, help="training batch size")
+    g.add_argument("--lr", type=float, help="initial SGD learning rate")
+    g.add_argument("--augment", action="store_const", const=True, help="random crop (and mirror where sensible)")
+    g.add_argument("--device", help="auto, cpu, cuda or cuda:N")
+    g = p.add_argument_group("sharing")
+    g.add_argument("--sharing", help="sharing level(s) in [0, 1), comma-separated for a sweep, e.g. 0,0.5,0.8")
+    g.add_argument("--tolerance", type=float, help="accuracy tolerance (percentage points) for the optimal sharing point")
+    g.add_argument("--cache-shared", action="store_const", const=True,
+                   help="compute the frozen trunk's outputs once per phase (no augmentation)")
+    g = p.add_argument_group("exemplar memory")
+    g.add_argument("--memory-size", type=int, help="fixed total exemplar capacity K")
+    g.add_argument("--memory-per-class", type=int, help="fixed exemplars per class R")
+    g.add_argument("--herding", help="exemplar selection: herding or random")
+    g = p.add_argument_group("cost model and measurement")
+    g.add_argument("--precision", help="fp32, fp16, bf16, int8 or int16 (sets word sizes and per-op energies)")
+    g.add_argument("--energy-table", help="energy table: horowitz45 (default), aladdin45 or a YAML file")
+    g.add_argument("--sram-cell", help="CACTI cell type: itrs-lstp (default), itrs-hp, itrs-lop")
+    g.add_argument("--sram-bytes", type=int, help="fix the SRAM buffer size instead of sizing it per layer")
+    g.add_argument("--no-power", dest="power", action="store_const", const=False, help="do not sample power")
+    g.add_argument("--power-rate", type=float, help="power sampling rate in Hz")
+    g.add_argument("--idle-seconds", type=float, help="measure idle power for this long before the run")
+    g = p.add_argument_group("output")
+    g.add_argument("--out", help="directory that holds run directories")
+    g.add_argument("--run-id", help="name of the run directory (default: timestamp-dataset)")
+    g.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue an interrupted run in RUN_DIR")
+    g.add_argument("--no-report", dest="report", action="store_const", const=False, help="skip HTML/PDF reports")
+    g.add_argument("--report-format", help="comma-separated report formats: html, pdf")
+    g.add_argument("--quiet", action="store_true", help="no progress bars or per-phase lines")
+    p.set_defaults(handler=main)
+
+
+def main(args: argparse.Namespace) -> int:
+    from energybench.config import load_yaml, make_config
+    from energybench.engine.runner import Runner
+    from energybench.errors import UserError
+
+    flags = {key: getattr(args, flag) for flag, key in FLAG_KEYS.items() if getattr(args, flag) is not None}
+    if args.resume is not None:
+        if args.config or flags:
+            raise UserError("--resume takes its configuration from RUN_DIR/config.yaml; give no other options")
+        layers = [load_yaml(args.resume / "config.yaml")] if (args.resume / "config.yaml").is_file() else []
+        if not layers:
+            raise UserError(f"cannot resume {args.resume}: no config.yaml there (is it a run directory?)")
+    else:
+        layers = [load_yaml(args.config)] if args.config else []
+        layers.append(flags)
+    cfg = make_config(*layers)
+    log = (lambda *a, **k: None) if args.quiet else print
+    runner = Runner(cfg, resume=args.resume, progress=not args.quiet, log=log)
+    root = runner.run()
+    if runner.cfg.report:
+        from energybench.report import build_reports
+
+        for path in build_reports(root, formats=runner.cfg.report_formats):
+            print(f"report: {path}")
+    print(f"results: {root / 'metrics.csv'}")
+    print(f"summary: {root / 'summary.json'}")
+    return 0

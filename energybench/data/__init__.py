@@ -1,0 +1,29 @@
+"""Offline data sources and class-incremental scenarios."""
+
+from __future__ import annotations
+
+from energybench.data.source import DataSource
+from energybench.errors import UserError
+
+DATASETS = ("digits", "fashion-mnist", "mnist", "cifar10", "cifar100", "imagefolder")
+
+
+def load_source(name: str, root: str | None = None, download: bool = False,
+                classes: list[str] | None = None, image_size: int = 224) -> DataSource:
+    """Load a dataset by name from local files; nothing is downloaded unless asked."""
+    if name == "digits":
+        from energybench.data.digits import load_digits
+        return load_digits()
+    if name in ("fashion-mnist", "mnist"):
+        from energybench.data.mnist_like import load_mnist_like
+        return load_mnist_like(name, root)
+    if name in ("cifar10", "cifar100"):
+        from energybench.data.torchvision_sources import load_cifar
+        return load_cifar(name, root, download)
+    if name == "imagefolder":
+        from energybench.data.torchvision_sources import load_imagefolder
+        return load_imagefolder(root, classes, image_size)
+    raise UserError(f"unknown dataset '{name}'; valid datasets: {', '.join(DATASETS)}")
+
+
+__all__ = ["DATASETS", "DataSource", "load_source"]

@@ -1,0 +1,145 @@
+"""Class-incremental scenarios: class order, base + increments, per-phase index sets.
+
+Labels are remapped to positions in the class order, so the classes of phase p are the
+contiguous range [start_p, end_p) and a head grown phase by phase lines up with them.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import torch
+
+from energybench.data.source import DataSource
+from energybench.errors import UserError
+
+_NOTATION = re.compile(r"^B(\d+)((?:-\d+(?:x\d+)?)*)$")
+
+
+def parse_split(spec: str | list[int]) -> list[int]:
+    """`B4-3x2` -> [4, 3, 3]; `B50-10-20-20` -> [50, 10, 20, 20]; a list is taken as is."""
+    if isinstance(spec, (list, tuple)):
+        sizes = list(spec)
+    else:
+        text = str(spec).strip()
+        if re.fullmatch(r"\d+(\s*,\s*\d+)*", text):
+            sizes = [int(t) for t in text.split(",")]
+        else:
+            m = _NOTATION.match(text)
+            if not m:
+                raise UserError(
+                    f"cannot read scenario '{spec}': use B<base>-<step>x<phases> (e.g. B4-3x2), "
+                    "B<base>-<n>-<n>... (e.g. B50-10-20-20) or a list of class counts (e.g. 50,10,20,20)"
+                )
+            sizes = [int(m.group(1))]
+            for part in filter(None, m.group(2).split("-")):
+                step, _, times = part.partition("x")
+                sizes += [int(step)] * int(times or 1)
+    if not sizes or any(not isinstance(n, int) or n <= 0 for n in sizes):
+        raise UserError(f"scenario '{spec}': every phase needs a positive number of classes, got {sizes}")
+    return sizes
+
+
+@dataclass
+class Phase:
+    index: int
+    classes: list[int]  # remapped labels learned in this phase
+    seen: int  # number of classes seen after this phase
+    train_idx: torch.Tensor  # indices into source.train, new classes only
+    test_idx: torch.Tensor  # indices into source.test, all classes seen so far
+
+    @property
+    def first_class(self) -> int:
+        return self.classes[0]
+
+    @property
+    def old_classes(self) -> int:
+        return self.classes[0]
+
+
+@dataclass
+class Scenario:
+    source: DataSource
+    sizes: list[int]
+    class_order: list[int]  # class_order[k] = original label of remapped class k
+    phases: list[Phase] = field(default_factory=list)
+    train_y: torch.Tensor = None  # remapped labels (-1 for classes outside the scenario)
+    test_y: torch.Tensor = None
+
+    @property
+    def num_classes(self) -> int:
+        return sum(self.sizes)
+
+    @property
+    def class_names(self) -> list[str]:
+        return [self.source.class_names[c] for c in self.class_order]
+
+    def train_indices(self, upto: int, start: int = 0) -> torch.Tensor:
+        """Training indices of the classes of phases start..upto (inclusive)."""
+        return torch.cat([p.train_idx for p in self.phases[start: upto + 1]])
+
+
+def _order(num_classes: int, total: int, order, seed: int) -> list[int]:
+    if order is None or order == "seeded":
+        g = torch.Generator().manual_seed(seed)
+        return torch.randperm(num_classes, generator=g)[:total].tolist()
+    if order == "natural":
+        return list(range(total))
+    if isinstance(order, str):
+        raise UserError(f"class_order must be 'seeded', 'natural' or a list of class indices, got '{order}'")
+    order = [int(c) for c in order]
+    if len(order) != total:
+        raise UserError(f"class_order lists {len(order)} classes but the scenario covers {total}")
+    if len(set(order)) != len(order):
+        raise UserError("class_order repeats a class")
+    bad = [c for c in order if not 0 <= c < num_classes]
+    if bad:
+        raise UserError(f"class_order has classes outside 0..{num_classes - 1}: {bad}")
+    return order
+
+
+def _cap(idx: torch.Tensor, labels: torch.Tensor, per_class: int | None, seed: int) -> torch.Tensor:
+    """Keep at most `per_class` samples of each class (a fixed, seeded choice)."""
+    if per_class is None:
+        return idx
+    g = torch.Generator().manual_seed(seed)
+    keep = []
+    for c in labels[idx].unique().tolist():
+        members = idx[labels[idx] == c]
+        keep.append(members[torch.randperm(len(members), generator=g)[:per_class]].sort().values)
+    return torch.cat(keep).sort().values
+
+
+def build_scenario(source: DataSource, spec, class_order=None, seed: int = 0,
+                   train_per_class: int | None = None, test_per_class: int | None = None) -> Scenario:
+    sizes = parse_split(spec)
+    total = sum(sizes)
+    if total > source.num_classes:
+        raise UserError(f"scenario {spec} covers {total} classes but {source.name} has only {source.num_classes}")
+    order = _order(source.num_classes, total, class_order, seed)
+    remap = torch.full((source.num_classes,), -1, dtype=torch.long)
+    remap[torch.tensor(order)] = torch.arange(total)
+    train_y, test_y = remap[source.train.y], remap[source.test.y]
+    train_all = _cap(torch.nonzero(train_y >= 0).flatten(), train_y, train_per_class, seed=1)
+    test_all = _cap(torch.nonzero(test_y >= 0).flatten(), test_y, test_per_class, seed=2)
+    for name, idx, y in (("training", train_all, train_y), ("test", test_all, test_y)):
+        empty = sorted(set(range(total)) - set(y[idx].unique().tolist()))
+        if empty:
+            raise UserError(f"{source.name} has no {name} samples for classes {[order[c] for c in empty]}")
+    scenario = Scenario(source, sizes, order, train_y=train_y, test_y=test_y)
+    start = 0
+    for p, n in enumerate(sizes):
+        end = start + n
+        in_phase = (train_y[train_all] >= start) & (train_y[train_all] < end)
+        seen = test_y[test_all] < end
+        scenario.phases.append(Phase(p, list(range(start, end)), end, train_all[in_phase], test_all[seen]))
+        start = end
+    return scenario
+
+
+def take(scenario: Scenario, part: str, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """A batch of inputs with labels remapped to class-order positions."""
+    split = scenario.source.train if part == "train" else scenario.source.test
+    x, _ = split.take(idx)
+    return x, (scenario.train_y if part == "train" else scenario.test_y)[idx]

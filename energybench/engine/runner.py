@@ -1,0 +1,222 @@
+"""Runs and sweeps: every (seed, method, sharing) cell, phase by phase, resumable.
+
+Phase 0 does not depend on sharing, so it is trained once per (seed, method) and every
+sharing level branches from a copy of it (kept on disk, so a resumed sweep reuses it too).
+A cell's rows are appended as each phase ends; a cell that did not finish is rerun from
+its base phase on resume, and finished cells are never recomputed.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import warnings
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from energybench.config import RunConfig, to_dict
+from energybench.cost.ledger import CostLedger
+from energybench.cost.memory_model import storage_bytes
+from energybench.cost.tables import load_energy_table
+from energybench.data import load_source
+from energybench.data.augment import default_augment
+from energybench.data.scenario import Scenario, build_scenario
+from energybench.engine.evaluate import evaluate, forgetting
+from energybench.engine.manifest import build_manifest
+from energybench.engine.store import RunStore
+from energybench.engine.trainer import Trainer
+from energybench.errors import UserError
+from energybench.methods import METHODS
+from energybench.methods.base import Context, Method
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise UserError(f"device '{name}' was asked for but no CUDA GPU is visible to PyTorch "
+                            f"(torch {torch.__version__}, CUDA build {torch.version.cuda}); use --device cpu or auto")
+        dev = torch.device(name)
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise UserError(f"device '{name}': only {torch.cuda.device_count()} CUDA device(s) visible")
+        return dev
+    return torch.device("cpu")
+
+
+def open_store(cfg: RunConfig, resume: Path | None) -> RunStore:
+    """A new run directory, or an existing one whose recorded config matches."""
+    if resume is not None:
+        store = RunStore(resume)
+        if store.read_config() is None:
+            raise UserError(f"cannot resume {resume}: no config.yaml there (is it a run directory?)")
+        return store
+    run_id = cfg.run_id or f"{dt.datetime.now():%Y%m%d-%H%M%S}-{cfg.dataset}"
+    store = RunStore(Path(cfg.out) / run_id)
+    recorded = store.read_config()
+    if recorded is not None and recorded != to_dict(replace(cfg, run_id=run_id)):
+        raise UserError(f"{store.root} already holds a run with a different configuration; "
+                        "choose another --run-id, or resume it with --resume DIR")
+    return store
+
+
+class Runner:
+    def __init__(self, cfg: RunConfig, resume: Path | None = None, progress: bool = True, log=print):
+        self.cfg = cfg
+        self.progress = progress
+        self.log = log
+        self.device = resolve_device(cfg.device)
+        self.table = load_energy_table(cfg.energy_table)  # fail early on a broken table
+        self.store = open_store(cfg, resume)
+        if resume is None:
+            self.cfg = cfg = replace(cfg, run_id=self.store.run_id)
+        self.methods = cfg.methods or list(METHODS)
+        self.source = load_source(cfg.dataset, cfg.data_root, cfg.download, cfg.classes, cfg.image_size)
+        self.monitor = None
+
+    # ----- whole run ------------------------------------------------------------------------
+    def run(self) -> Path:
+        cfg = self.cfg
+        self.store.write_config(to_dict(cfg))
+        manifest = build_manifest(self.device)
+        self._start_power()
+        try:
+            for seed in cfg.seeds:
+                scenario = build_scenario(self.source, cfg.scenario, cfg.class_order, seed,
+                                          cfg.train_per_class, cfg.test_per_class)
+                manifest.setdefault("class_order", {})[str(seed)] = scenario.class_order
+                manifest.update(dataset=self.source.name, data_location=self.source.location,
+                                scenario=scenario.sizes, class_names=scenario.class_names,
+                                backbone=cfg.resolved_backbone(), energy_table=self.table.describe(),
+                                seeds=cfg.seeds)
+                self.store.write_manifest(manifest)
+                for name in self.methods:
+                    self._run_method(name, seed, scenario)
+        finally:
+            self._stop_power()
+        self._write_summary()
+        return self.store.root
+
+    # ----- one (seed, method): base phase once, then every sharing level ----------------------
+    def _run_method(self, name: str, seed: int, scenario: Scenario) -> None:
+        cls = METHODS[name]
+        n = len(scenario.phases)
+        todo = [s for s in self.cfg.sharing if not self.store.complete(name, s, seed, n)]
+        if not todo:
+            self.log(f"{name} seed {seed}: all sharing levels already done, skipping")
+            return
+        base = self._base_phase(cls, seed, scenario)
+        for s in todo:
+            self.store.drop_partial(name, s, seed)
+            method = copy.deepcopy(base["method"])
+            trainer = self._trainer(scenario, seed + 1)
+            method.attach(self._context(scenario, trainer, seed, s, name))
+            torch.manual_seed(seed + 1)  # every sharing level continues from the same RNG state
+            history = [list(base["group_acc"])]
+            row0 = {**base["row"], "sharing": s, "reused_base": len(todo) > 1 or base["loaded"]}
+            self.store.append(row0)
+            accs = [row0["acc_all"]]
+            for phase in scenario.phases[1:]:
+                row, res = self._phase(method, trainer, scenario, phase, name, s, seed)
+                history.append(res.group_acc)
+                accs.append(row["acc_all"])
+                row.update(avg_inc_acc=float(np.mean(accs)), forgetting=forgetting(history))
+                self.store.append(row)
+                self.log(f"{name} sharing {s:g} seed {seed} phase {phase.index}: acc {row['acc_all']:.2f}% "
+                         f"(old {row['acc_old']:.2f}, new {row['acc_new']:.2f}), "
+                         f"{row['train_macs']:.3g} train MACs, {row['compute_energy_j']:.3g} J computed")
+            self._write_summary()
+
+    def _base_phase(self, cls: type[Method], seed: int, scenario: Scenario) -> dict:
+        path = self.store.base_checkpoint(cls.name, seed)
+        if path.is_file():
+            saved = torch.load(path, map_location=self.device, weights_only=False)
+            self.log(f"{cls.name} seed {seed}: reusing base phase from {path}")
+            return {**saved, "loaded": True}
+        torch.manual_seed(seed)
+        trainer = self._trainer(scenario, seed)
+        method = cls(self._context(scenario, trainer, seed, self.cfg.sharing[0], cls.name))
+        row, res = self._phase(method, trainer, scenario, scenario.phases[0], cls.name, 0.0, seed)
+        row.update(avg_inc_acc=row["acc_all"], forgetting=float("nan"))
+        saved = {"method": method, "row": row, "group_acc": res.group_acc}
+        buf_path = path.with_suffix(".tmp")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save(saved, buf_path)
+        buf_path.replace(path)
+        return {**saved, "method": copy.deepcopy(method), "loaded": False}
+
+    def _phase(self, method: Method, trainer: Trainer, scenario: Scenario, phase, name: str, sharing: float,
+               seed: int):
+        cfg = self.cfg
+        trainer.begin_phase()
+        window = self.monitor.window(f"{name} s{sharing:g} seed{seed} phase{phase.index}") if self.monitor else None
+        if window is not None:
+            window.__enter__()
+        try:
+            method.begin_phase(phase)
+            method.learn(phase)
+            method.end_phase(phase)
+        finally:
+            if window is not None:
+                window.__exit__(None, None, None)
+        ledger: CostLedger = trainer.end_phase()
+        res = evaluate(method, scenario, phase, trainer, self.device)
+        cell = self.store.cell_dir(name, sharing, seed)
+        cell.mkdir(parents=True, exist_ok=True)
+        np.savetxt(cell / f"confusion_phase{phase.index}.csv", res.confusion, fmt="%d", delimiter=",")
+        primary = res.primary
+        row = {
+            "method": name, "sharing": sharing, "seed": seed, "phase": phase.index,
+            "sharing_achieved": method.cut.achieved if method.cut else 0.0,
+            "shared_blocks": method.cut.blocks if method.cut else 0,
+            "classes_seen": phase.seen, "new_classes": len(phase.classes),
+            "acc_all": res.acc[primary], "acc_old": res.acc_old[primary], "acc_new": res.acc_new[primary],
+            "iters": trainer.iters, "train_time_s": trainer.train_time_s,
+            "time_per_iter_s": trainer.train_time_s / trainer.iters if trainer.iters else float("nan"),
+        }
+        for clf in list(res.acc)[1:]:
+            row.update({f"acc_{clf}": res.acc[clf], f"acc_{clf}_old": res.acc_old[clf],
+                        f"acc_{clf}_new": res.acc_new[clf]})
+        store_bytes = storage_bytes(method.storage_modules(), method.exemplar_bytes(), cfg.precision)
+        row.update(ledger.row(self.table, cfg.precision, store_bytes, sram_cell=cfg.sram_cell,
+                              sram_bytes=cfg.sram_bytes))
+        row.update(window.result if window is not None else {})
+        row.update(method.extra)
+        method.extra = {}
+        return row, res
+
+    # ----- plumbing -------------------------------------------------------------------------
+    def _trainer(self, scenario: Scenario, seed: int) -> Trainer:
+        cfg = self.cfg
+        augment = default_augment(cfg.dataset, scenario.source.in_shape) if cfg.augment else None
+        return Trainer(scenario, self.device, epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr,
+                       momentum=cfg.momentum, weight_decay=cfg.weight_decay, milestones=cfg.lr_milestones,
+                       gamma=cfg.lr_gamma, augment=augment, seed=seed, progress=self.progress)
+
+    def _context(self, scenario, trainer, seed, sharing, name) -> Context:
+        cell = self.store.cell_dir(name, sharing, seed)
+        return Context(self.cfg, scenario, self.device, trainer, seed, sharing, cell)
+
+    def _start_power(self) -> None:
+        if not self.cfg.power:
+            return
+        try:
+            from energybench.cost.power import PowerMonitor
+        except ImportError as exc:  # the measurement layer is optional at run time
+            warnings.warn(f"power measurement unavailable: {exc}")
+            return
+        self.monitor = PowerMonitor(device=self.device, rate_hz=self.cfg.power_rate_hz,
+                                    idle_seconds=self.cfg.idle_seconds, trace_path=self.store.root / "power_trace.csv")
+        self.monitor.start()
+
+    def _stop_power(self) -> None:
+        if self.monitor is not None:
+            self.monitor.close()
+
+    def _write_summary(self) -> None:
+        from energybench.engine.summary import write_summary
+
+        write_summary(self.store, self.cfg)

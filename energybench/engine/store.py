@@ -1,0 +1,120 @@
+"""The run directory: config.yaml, manifest.json, metrics.csv, cell artifacts.
+
+Every write goes to a temporary file that is renamed into place, so a run interrupted at
+any moment leaves each file either as it was or complete.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Iterable
+
+import yaml
+
+# metrics.csv column order: identity, accuracy, time, counted/modelled cost, measured power.
+COLUMNS = [
+    "run_id", "method", "sharing", "sharing_achieved", "shared_blocks", "seed", "phase", "classes_seen",
+    "new_classes", "acc_all", "acc_old", "acc_new", "avg_inc_acc", "forgetting", "iters", "train_time_s",
+    "time_per_iter_s", "fwd_macs", "bwd_input_macs", "bwd_weight_macs", "update_ops", "train_macs",
+    "eval_macs", "mem_reads", "mem_writes", "compute_energy_j", "memory_energy_j", "energy_table",
+    "precision", "storage_bytes", "measured_energy_j", "measured_energy_method", "mean_power_w",
+    "peak_power_w", "idle_power_w", "reused_base",
+]
+
+
+def atomic_write(path: Path, text: str | bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(text.encode() if isinstance(text, str) else text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json(path: Path, data: Any) -> None:
+    atomic_write(path, json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
+
+
+def read_metrics(path: Path) -> list[dict[str, str]]:
+    if not path.is_file():
+        return []
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def render_csv(rows: Iterable[dict[str, Any]]) -> str:
+    rows = list(rows)
+    extra = sorted({k for r in rows for k in r} - set(COLUMNS))
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=COLUMNS + extra, extrasaction="raise", lineterminator="\n")
+    writer.writeheader()
+    for r in rows:
+        writer.writerow({k: _fmt(v) for k, v in r.items()})
+    return buf.getvalue()
+
+
+def _fmt(v: Any) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, float):
+        return "" if v != v else repr(round(v, 6)) if abs(v) >= 1e-3 or v == 0 else f"{v:.6g}"
+    return str(v)
+
+
+class RunStore:
+    """One run directory (a single run or a sweep of runs)."""
+
+    def __init__(self, root: Path):
+        self.root = Path(root)
+        self.metrics_path = self.root / "metrics.csv"
+        self.rows: list[dict[str, Any]] = read_metrics(self.metrics_path)
+
+    @property
+    def run_id(self) -> str:
+        return self.root.name
+
+    def cell_dir(self, method: str, sharing: float, seed: int) -> Path:
+        return self.root / "cells" / f"{method}_s{sharing:g}_seed{seed}"
+
+    def base_checkpoint(self, method: str, seed: int) -> Path:
+        return self.root / "cells" / f"{method}_seed{seed}_base.pt"
+
+    def write_config(self, config: dict[str, Any]) -> None:
+        atomic_write(self.root / "config.yaml", yaml.safe_dump(config, sort_keys=False))
+
+    def read_config(self) -> dict[str, Any] | None:
+        p = self.root / "config.yaml"
+        return yaml.safe_load(p.read_text()) if p.is_file() else None
+
+    def write_manifest(self, manifest: dict[str, Any]) -> None:
+        write_json(self.root / "manifest.json", manifest)
+
+    def _cell_rows(self, method: str, sharing: float, seed: int) -> list[dict[str, Any]]:
+        return [r for r in self.rows if r["method"] == method and float(r["sharing"]) == sharing
+                and int(r["seed"]) == seed]
+
+    def complete(self, method: str, sharing: float, seed: int, phases: int) -> bool:
+        done = {int(r["phase"]) for r in self._cell_rows(method, sharing, seed)}
+        return done >= set(range(phases))
+
+    def drop_partial(self, method: str, sharing: float, seed: int) -> None:
+        """Forget rows of a cell that did not finish (it is rerun from its base phase)."""
+        keep = [r for r in self.rows if not (r["method"] == method and float(r["sharing"]) == sharing
+                                              and int(r["seed"]) == seed)]
+        if len(keep) != len(self.rows):
+            self.rows = keep
+            atomic_write(self.metrics_path, render_csv(self.rows))
+
+    def append(self, row: dict[str, Any]) -> None:
+        self.rows.append({**row, "run_id": self.run_id})
+        atomic_write(self.metrics_path, render_csv(self.rows))

@@ -1,0 +1,178 @@
+"""The training loop: SGD with momentum and a multi-step schedule, timing, and step profiles.
+
+The first step of each kind (model structure, trainable set, batch shape, loss kind) runs
+under the op counter; every later step of that kind is counted by multiplication. Methods
+pass a loss function and never see costs.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from energybench.cost.counter import StepProfile, count_forward, count_step
+from energybench.cost.ledger import CostLedger
+from energybench.data.augment import Augment
+from energybench.data.scenario import Scenario, take
+
+EVAL_BATCH = 256
+
+
+@dataclass
+class Batch:
+    x: torch.Tensor  # inputs, or cached trunk outputs when start > 0
+    y: torch.Tensor  # labels remapped to class-order positions
+    idx: torch.Tensor  # indices into the training split (for per-sample stored targets)
+    start: int = 0  # the backbone block that x enters at
+
+
+@dataclass
+class FitResult:
+    iters: int = 0
+    time_s: float = 0.0
+    epoch_losses: list[float] = field(default_factory=list)
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+class Trainer:
+    def __init__(self, scenario: Scenario, device: torch.device, *, epochs: int, batch_size: int, lr: float,
+                 momentum: float, weight_decay: float, milestones: list[float], gamma: float,
+                 augment: Augment | None, seed: int, progress: bool = True):
+        self.scenario, self.device = scenario, device
+        self.defaults = dict(epochs=epochs, batch_size=batch_size, lr=lr, momentum=momentum,
+                             weight_decay=weight_decay, milestones=milestones, gamma=gamma, augment=augment)
+        self.gen = torch.Generator().manual_seed(seed)
+        self.progress = progress
+        self.profiles: dict[tuple, StepProfile] = {}
+        self.begin_phase()
+
+    # ----- per-phase accounting ----------------------------------------------------------------
+    def begin_phase(self) -> None:
+        self.ledger = CostLedger()
+        self.iters = 0
+        self.train_time_s = 0.0
+        self.steps: Counter = Counter()
+
+    def end_phase(self) -> CostLedger:
+        for key, n in self.steps.items():
+            self.ledger.add_train(self.profiles[key], n)
+        self.steps.clear()
+        return self.ledger
+
+    def count_eval(self, key: tuple, fn: Callable[[], object], model: nn.Module) -> object:
+        """Run an evaluation forward, counting the first of each kind; returns fn()'s value."""
+        if key not in self.profiles:
+            out = {}
+            self.profiles[key] = count_forward(lambda: out.setdefault("v", fn()), model)
+            result = out["v"]
+        else:
+            result = fn()
+        self.ledger.add_eval(self.profiles[key], 1)
+        return result
+
+    # ----- training ----------------------------------------------------------------------------
+    def fit(self, net: nn.Module, idx: torch.Tensor, loss_fn: Callable[[nn.Module, "Batch"], torch.Tensor], *,
+            kind: str = "ce", cache_trunk: bool = False, params: list[nn.Parameter] | None = None,
+            max_steps: int | None = None, on_epoch_end: Callable[[int, float], bool] | None = None,
+            desc: str = "train", **overrides) -> FitResult:
+        """Train `net` on training indices `idx`; returns iterations, time and epoch losses.
+
+        `on_epoch_end(epoch, mean_loss)` may return True to stop early (plateau rules).
+        """
+        hp = {**self.defaults, **{k: v for k, v in overrides.items() if v is not None}}
+        unknown = set(overrides) - set(self.defaults)
+        if unknown:
+            raise TypeError(f"unknown training overrides: {sorted(unknown)}")
+        params = [p for p in (params if params is not None else net.parameters()) if p.requires_grad]
+        result = FitResult()
+        if not params or len(idx) == 0:
+            return result
+        opt = torch.optim.SGD(params, lr=hp["lr"], momentum=hp["momentum"], weight_decay=hp["weight_decay"])
+        epochs = hp["epochs"]
+        milestones = sorted({max(1, round(f * epochs)) for f in hp["milestones"] if round(f * epochs) < epochs})
+        sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones, gamma=hp["gamma"])
+        augment = hp["augment"]
+        net.train()
+        start, cached = 0, None
+        if cache_trunk and not augment:
+            start = net.frozen_blocks
+            cached = self._trunk_outputs(net, idx, start)
+        structure = tuple((n, tuple(p.shape), p.requires_grad) for n, p in net.named_parameters())
+        y_all = self.scenario.train_y
+        bs = hp["batch_size"]
+        sync(self.device)
+        t0 = time.perf_counter()
+        for epoch in range(epochs):
+            order = torch.randperm(len(idx), generator=self.gen)
+            batches = [order[i:i + bs] for i in range(0, len(idx), bs)]
+            total, seen = 0.0, 0
+            for pos in tqdm(batches, desc=f"{desc} epoch {epoch + 1}/{epochs}", leave=False,
+                            disable=not self.progress, unit="step"):
+                sample = idx[pos]
+                if cached is not None:
+                    x = cached[pos]
+                else:
+                    x, _ = take(self.scenario, "train", sample)
+                    x = x.to(self.device, non_blocking=True)
+                    if augment:
+                        x = augment(x, self.gen)
+                batch = Batch(x, y_all[sample].to(self.device, non_blocking=True), sample, start)
+
+                def step() -> torch.Tensor:
+                    opt.zero_grad(set_to_none=True)
+                    loss = loss_fn(net, batch)
+                    loss.backward()
+                    opt.step()
+                    return loss
+
+                key = ("train", kind, id(net), structure, tuple(x.shape), start)
+                if key not in self.profiles:
+                    out = {}
+                    self.profiles[key] = count_step(lambda: out.setdefault("loss", step()), net)
+                    loss = out["loss"]
+                else:
+                    loss = step()
+                self.steps[key] += 1
+                result.iters += 1
+                total += float(loss.detach()) * len(sample)
+                seen += len(sample)
+                if max_steps is not None and result.iters >= max_steps:
+                    break
+            sched.step()
+            result.epoch_losses.append(total / max(seen, 1))
+            if (max_steps is not None and result.iters >= max_steps) or (
+                    on_epoch_end is not None and on_epoch_end(epoch, result.epoch_losses[-1])):
+                break
+        sync(self.device)
+        result.time_s = time.perf_counter() - t0
+        self.iters += result.iters
+        self.train_time_s += result.time_s
+        return result
+
+    @torch.no_grad()
+    def _trunk_outputs(self, net: nn.Module, idx: torch.Tensor, stop: int) -> torch.Tensor:
+        """Run the frozen trunk once over the phase's data (counted as training work)."""
+        outs = []
+        trunk = net.backbone
+        for i in range(0, len(idx), EVAL_BATCH):
+            x, _ = take(self.scenario, "train", idx[i:i + EVAL_BATCH])
+            x = x.to(self.device)
+            key = ("cache", id(net), stop, tuple(x.shape))
+            if key not in self.profiles:
+                out = {}
+                self.profiles[key] = count_forward(lambda: out.setdefault("v", trunk.forward_until(x, stop)), trunk)
+                outs.append(out["v"])
+            else:
+                outs.append(trunk.forward_until(x, stop))
+            self.steps[key] += 1
+        return torch.cat(outs)

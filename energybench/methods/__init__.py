@@ -1,0 +1,38 @@
+"""Class-incremental methods, one file each; METHODS maps names to classes."""
+
+from __future__ import annotations
+
+import importlib
+
+# name -> module; the order is the order `energybench run` runs them by default.
+_MODULES = {
+    "finetune": "finetune",
+    "joint": "joint",
+    "sharing": "sharing",
+    "lwf": "lwf",
+    "icarl": "icarl",
+    "eeil": "eeil",
+    "lucir": "lucir",
+    "tree": "tree",
+    "progressive": "progressive",
+}
+
+
+def _load() -> dict:
+    from energybench.methods.base import Method
+
+    found = {}
+    for name, module in _MODULES.items():
+        try:
+            mod = importlib.import_module(f"energybench.methods.{module}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"energybench.methods.{module}":
+                raise
+            continue
+        for obj in vars(mod).values():
+            if isinstance(obj, type) and issubclass(obj, Method) and obj.name == name:
+                found[name] = obj
+    return found
+
+
+METHODS = _load()
