@@ -15,6 +15,7 @@ _MODULES = {
     "lucir": "lucir",
     "tree": "tree",
     "progressive": "progressive",
+    "scratch": "scratch",
 }
 
 
