@@ -47,6 +47,7 @@ class RunConfig:
     augment: bool = False
     seeds: list[int] = field(default_factory=lambda: [0])
     device: str = "auto"
+    threads: int | None = None  # CPU threads for PyTorch; None = PyTorch's default
     # sharing
     sharing: list[float] = field(default_factory=lambda: [0.0])
     tolerance: float = 1.0  # percentage points, for the optimal sharing point
@@ -114,7 +115,7 @@ def _coerce(key: str, value):
     default = FIELDS[key].default
     kinds = {bool: bool, int: int, float: float}
     typ = next((t for t in (bool, int, float) if isinstance(default, t)), None)
-    if key in ("train_per_class", "test_per_class", "memory_size", "memory_per_class", "sram_bytes"):
+    if key in ("train_per_class", "test_per_class", "memory_size", "memory_per_class", "sram_bytes", "threads"):
         typ = int
     if typ is bool:
         if isinstance(value, bool):
@@ -190,7 +191,7 @@ def validate(cfg: RunConfig) -> None:
     for key in ("momentum", "weight_decay", "idle_seconds", "tolerance"):
         if getattr(cfg, key) < 0:
             bad(key, f"must not be negative, got {getattr(cfg, key)}")
-    for key in ("train_per_class", "test_per_class", "memory_size", "memory_per_class", "sram_bytes"):
+    for key in ("train_per_class", "test_per_class", "memory_size", "memory_per_class", "sram_bytes", "threads"):
         v = getattr(cfg, key)
         if v is not None and v < 1:
             bad(key, f"must be at least 1, got {v}")

@@ -11,7 +11,7 @@ FLAG_KEYS = {
     "backbone": "backbone", "width": "width", "cifar_stem": "cifar_stem", "scenario": "scenario",
     "class_order": "class_order", "train_per_class": "train_per_class", "test_per_class": "test_per_class",
     "epochs": "epochs", "batch_size": "batch_size", "lr": "lr", "augment": "augment", "seed": "seeds",
-    "device": "device", "sharing": "sharing", "tolerance": "tolerance", "cache_shared": "cache_shared",
+    "device": "device", "threads": "threads", "sharing": "sharing", "tolerance": "tolerance", "cache_shared": "cache_shared",
     "memory_size": "memory_size", "memory_per_class": "memory_per_class", "herding": "herding",
     "precision": "precision", "energy_table": "energy_table", "sram_cell": "sram_cell",
     "sram_bytes": "sram_bytes", "power": "power", "power_rate": "power_rate_hz", "idle_seconds": "idle_seconds",
@@ -53,6 +53,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--lr", type=float, help="initial SGD learning rate")
     g.add_argument("--augment", action="store_const", const=True, help="random crop (and mirror where sensible)")
     g.add_argument("--device", help="auto, cpu, cuda or cuda:N")
+    g.add_argument("--threads", type=int, help="CPU threads for PyTorch (default: PyTorch's choice)")
     g = p.add_argument_group("sharing")
     g.add_argument("--sharing", help="sharing level(s) in [0, 1), comma-separated for a sweep, e.g. 0,0.5,0.8")
     g.add_argument("--tolerance", type=float, help="accuracy tolerance (percentage points) for the optimal sharing point")

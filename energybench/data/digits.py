@@ -21,7 +21,8 @@ def load_digits() -> DataSource:
     idx_train, idx_test = train_test_split(
         range(len(y)), test_size=TEST_FRACTION, random_state=SPLIT_SEED, stratify=bunch.target
     )
-    mean, std = [x.mean().item() / 16], [x.std().item() / 16]
+    train_x = x[idx_train]  # normalisation statistics from the training split only
+    mean, std = [train_x.mean().item() / 16], [train_x.std().item() / 16]
     split = lambda idx: TensorSplit(x[idx], y[idx], mean, std, scale=1 / 16)  # noqa: E731
     return DataSource("digits", (1, 8, 8), [str(i) for i in range(10)], split(idx_train), split(idx_test),
                       "scikit-learn bundled digits")

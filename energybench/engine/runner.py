@@ -69,6 +69,8 @@ class Runner:
         self.progress = progress
         self.log = log
         self.device = resolve_device(cfg.device)
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
         self.table = load_energy_table(cfg.energy_table)  # fail early on a broken table
         self.store = open_store(cfg, resume)
         if resume is None:
@@ -176,6 +178,7 @@ class Runner:
             "acc_all": res.acc[primary], "acc_old": res.acc_old[primary], "acc_new": res.acc_new[primary],
             "iters": trainer.iters, "train_time_s": trainer.train_time_s,
             "time_per_iter_s": trainer.train_time_s / trainer.iters if trainer.iters else float("nan"),
+            "cache_shared": trainer.cached_trunk,  # trained on cached trunk outputs (not just asked to)
         }
         for clf in list(res.acc)[1:]:
             row.update({f"acc_{clf}": res.acc[clf], f"acc_{clf}_old": res.acc_old[clf],

@@ -1,0 +1,46 @@
+"""Wall time of `energybench run` with no arguments (the README's first command's job).
+
+Runs the console script in a fresh process in a temporary directory, as a new user would,
+and prints the wall time and the per-method rows it wrote. Target: under 60 s on 2 cores.
+Usage: python benchmarks/default_run.py [--repeat N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=1)
+    args = parser.parse_args()
+    exe = shutil.which("energybench") or str(Path(sys.executable).with_name("energybench"))
+    times = []
+    for _ in range(args.repeat):
+        with tempfile.TemporaryDirectory() as tmp:
+            t0 = time.perf_counter()
+            out = subprocess.run([exe, "run"], cwd=tmp, capture_output=True, text=True)
+            times.append(time.perf_counter() - t0)
+            if out.returncode != 0:
+                print(out.stderr, file=sys.stderr)
+                return 1
+            metrics = next(Path(tmp, "runs").glob("*/metrics.csv"))
+            rows = list(csv.DictReader(open(metrics)))
+    last = {r["method"]: r for r in rows if int(r["phase"]) == max(int(x["phase"]) for x in rows)}
+    print(f"energybench run (no arguments): {statistics.median(times):.1f} s wall "
+          f"(median of {len(times)}), {len(rows)} rows, methods: {', '.join(last)}")
+    for m, r in last.items():
+        print(f"  {m:12s} final acc {float(r['acc_all']):6.2f}%  train MACs {float(r['train_macs']):.3g}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

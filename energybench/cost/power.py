@@ -1,0 +1,453 @@
+"""Live power measurement: energy per window (phase, sweep cell) and a power trace.
+
+Usage::
+
+    from energybench.cost.power import PowerMonitor, POWER_FIELDS
+
+    monitor = PowerMonitor(device="cuda:0", rate_hz=10.0, idle_seconds=0.0,
+                           trace_path=run_dir / "power_trace.csv")
+    monitor.start()           # finds sensors, starts the sampler, then (if idle_seconds > 0)
+                              #   blocks that long measuring idle power; never raises for
+                              #   missing sensors
+    with monitor.window("phase 0") as w:   # synchronises CUDA at both edges
+        ...                   # training
+    row.update(w.result)      # exactly POWER_FIELDS; every value None where nothing was measured
+    w.summary                 # result + label, duration_s, measured_energy_above_idle_j,
+                              #   per_device_energy_j, samples
+    monitor.close()           # stops the sampler, flushes the trace, releases NVML
+
+Start the monitor after the model is on its CUDA device: with CUDA initialised the
+GPU is matched to NVML by UUID, exact even when CUDA_DEVICE_ORDER is not PCI order.
+
+``PowerMonitor`` is also a context manager (start on enter, close on exit), and
+``window()`` starts it if needed. ``monitor.describe()`` lists each sensor found and,
+for each kind that is unavailable, why (the ``energybench power`` command prints it).
+
+What is measured: ``device`` "cpu" measures the CPU packages and DRAM through RAPL;
+"cuda" / "cuda:N" / a torch.device measures that GPU through NVML plus RAPL;
+"auto" measures every visible GPU plus RAPL. A window's energy is the sum over those
+sensors; ``measured_energy_method`` names how ("nvml-energy-counter",
+"nvml-instant-power-trapezoid", "nvml-average-power-trapezoid", "rapl-counter",
+joined with "+" when mixed). ``mean_power_w`` is energy / window duration;
+``peak_power_w`` the highest summed sampler reading inside the window (None for a
+window shorter than one sampling period); ``idle_power_w`` the idle baseline measured
+by ``start()`` over ``idle_seconds`` (None when 0), and ``measured_energy_above_idle_j``
+(in ``summary``) is energy minus idle power times duration, not clamped at 0.
+
+Failure is never fatal: a missing library, driver, GPU or permission, or a sensor
+that fails mid-run, leaves the fields None (never 0) and emits one
+``PowerMeasurementWarning`` per cause. A sensor that fails is dropped from the window
+it failed in onwards; those windows measure the others and their method string says
+which. RAPL and NVML count whole devices: other processes on them are included.
+
+The sampler thread reads every sensor ``rate_hz`` times a second into the trace
+(``power_trace.csv``: time_s as Unix time, device, watts), appended atomically at
+the end of every window and on close. RAPL needs these regular reads to see its
+counter wrap around, so keep ``rate_hz`` at 1 Hz or more.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import threading
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from energybench.cost.power_nvml import discover_gpus
+from energybench.cost import power_rapl
+from energybench.cost.power_rapl import discover_rapl
+from energybench.cost.power_sampler import Sampler
+from energybench.cost.power_sensor import NullSensor, Sensor, SensorError
+from energybench.cost.power_trace import TRACE_COLUMNS, append_power_trace
+
+__all__ = [
+    "POWER_FIELDS",
+    "TRACE_COLUMNS",
+    "PowerMeasurementWarning",
+    "PowerMonitor",
+    "PowerWindow",
+    "Sensor",
+    "NullSensor",
+    "SensorError",
+    "append_power_trace",
+    "empty_power_result",
+    "parse_power_device",
+]
+
+# The columns a run's metrics.csv gains, in order.
+POWER_FIELDS = (
+    "measured_energy_j",
+    "measured_energy_method",
+    "mean_power_w",
+    "peak_power_w",
+    "idle_power_w",
+)
+
+_DEVICE = re.compile(r"^([a-z_]+)(?::(\d+))?$")
+_warned: set[str] = set()  # causes already warned about in this process
+
+
+class PowerMeasurementWarning(RuntimeWarning):
+    """Power could not be measured (fully or in part); the message says why."""
+
+
+def _warn_once(message: str) -> None:
+    if message not in _warned:
+        _warned.add(message)
+        warnings.warn(message, PowerMeasurementWarning, stacklevel=2)
+
+
+def empty_power_result() -> dict:
+    """The POWER_FIELDS row of a run or window where nothing was measured."""
+    return dict.fromkeys(POWER_FIELDS)
+
+
+def parse_power_device(device) -> tuple[str, int | None]:
+    """("auto", None), ("cpu", None) or ("cuda", ordinal or None) from a string or torch.device.
+
+    Device types other than cuda (mps, xpu, ...) measure the host only, like "cpu".
+    Raises ValueError for text that is not a device.
+    """
+    text = str(device).strip().lower()
+    match = _DEVICE.match(text)
+    if match is None:
+        raise ValueError(f"not a device: {device!r} (expected auto, cpu, cuda or cuda:N)")
+    kind, index = match.group(1), match.group(2)
+    if kind == "auto" and index is None:
+        return "auto", None
+    if kind == "cuda":
+        return "cuda", None if index is None else int(index)
+    if kind == "auto":
+        raise ValueError(f"not a device: {device!r} (expected auto, cpu, cuda or cuda:N)")
+    return "cpu", None
+
+
+def _round(value: float | None, digits: int = 3) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+class PowerWindow:
+    """One measured stretch of the run; ``result`` is filled when the ``with`` block ends."""
+
+    def __init__(self, monitor: PowerMonitor, label: str) -> None:
+        self.label = label
+        self.result: dict = empty_power_result()
+        self.summary: dict = {"label": label, **self.result, "duration_s": None,
+                              "measured_energy_above_idle_j": None, "per_device_energy_j": {},
+                              "samples": 0}
+        self._monitor = monitor
+        self._t0: float | None = None
+        self._e0: list[float | None] = []
+        self._tick0 = 0
+
+    def __enter__(self) -> PowerWindow:
+        self._monitor._open_window(self)
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._monitor._close_window(self)
+
+
+class PowerMonitor:
+    """Samples the run's power sensors on a background thread and measures windows."""
+
+    def __init__(
+        self,
+        device="auto",
+        rate_hz: float = 10.0,
+        idle_seconds: float = 0.0,
+        trace_path: Path | str | None = None,
+        *,
+        sensors: Sequence[Sensor] | None = None,
+        powercap_root: Path | str | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """``sensors`` replaces discovery (tests, benchmarks); ``powercap_root`` moves RAPL
+        (default: /sys/class/powercap)."""
+        if not rate_hz > 0:
+            raise ValueError(f"rate_hz must be > 0, got {rate_hz}")
+        if not idle_seconds >= 0:
+            raise ValueError(f"idle_seconds must be >= 0, got {idle_seconds}")
+        self.device = device
+        self._kind, self._ordinal = parse_power_device(device)
+        self.rate_hz = float(rate_hz)
+        self.idle_seconds = float(idle_seconds)
+        self.trace_path = None if trace_path is None else Path(trace_path)
+        self._given = None if sensors is None else list(sensors)
+        self._powercap_root = powercap_root
+        self._clock = clock
+        self._lock = threading.Lock()  # guards sensors and ticks: sampler vs. window edges
+        self._trace_lock = threading.Lock()  # one trace append at a time
+        self._sensors: list[Sensor] = []  # measuring sensors; index-aligned with tick values
+        self._failed: list[str | None] = []  # why sensor i stopped, or None while it works
+        self._unavailable: list[NullSensor] = []
+        self._discovered = False
+        self._sampler: Sampler | None = None
+        self._ticks: list[tuple[float, tuple[float | None, ...]]] = []
+        self._tick_base = 0  # absolute index of self._ticks[0]
+        self._flushed = 0  # absolute index of the first tick not yet in the trace file
+        self._open: list[PowerWindow] = []
+        self._idle_w: list[float | None] | None = None
+        self._epoch_offset = time.time() - clock()
+        self._started = False
+        self._closed = False
+
+    # -- lifecycle ---------------------------------------------------------------
+
+    def __enter__(self) -> PowerMonitor:
+        return self.start()
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def start(self) -> PowerMonitor:
+        """Find sensors, start sampling, measure the idle baseline if asked. Never raises
+        for a missing or failing sensor."""
+        if self._started:
+            return self
+        self._started = True
+        self._discover()
+        self._warn_unavailable()
+        if not self._sensors:
+            return self
+        self._sampler = Sampler(self._tick, self.rate_hz, self._clock)
+        self._sampler.start()
+        if self.idle_seconds > 0:
+            self._measure_idle()
+        return self
+
+    def close(self) -> None:
+        """Stop the sampler, flush the trace, release the sensors. Safe to call twice."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._sampler is not None:
+            self._sampler.stop()
+        self._flush_trace()
+        for sensor in self._sensors:
+            sensor.close()
+
+    def window(self, label: str) -> PowerWindow:
+        """A context manager measuring energy between entering and leaving it; windows
+        may nest (a sweep cell around its phases)."""
+        return PowerWindow(self, label)
+
+    # -- what there is -----------------------------------------------------------
+
+    @property
+    def available(self) -> bool:
+        """Whether any sensor is measuring."""
+        self._discover()
+        return any(reason is None for reason in self._failed)
+
+    def describe(self) -> list[dict]:
+        """One dict per sensor (kind, device, available, method, detail, reason), sensors
+        that measure first, then each unavailable kind or device with the reason."""
+        self._discover()
+        out = []
+        for sensor, failure in zip(self._sensors, self._failed):
+            entry = sensor.describe()
+            if failure is not None:
+                entry.update(available=False, reason=f"failed during the run: {failure}")
+            out.append(entry)
+        return out + [null.describe() for null in self._unavailable]
+
+    @property
+    def sampler_cpu_time_s(self) -> float:
+        """CPU time the sampler thread has used so far (for the overhead benchmark)."""
+        return 0.0 if self._sampler is None else self._sampler.cpu_time_s
+
+    @property
+    def sampler_ticks(self) -> int:
+        return 0 if self._sampler is None else self._sampler.ticks
+
+    # -- internals ---------------------------------------------------------------
+
+    def _discover(self) -> None:
+        if self._discovered:
+            return
+        self._discovered = True
+        if self._given is not None:
+            found = self._given
+        else:
+            found = []
+            if self._kind != "cpu":
+                found += self._guarded("nvml", lambda: discover_gpus(
+                    None if self._kind == "auto" else [self._cuda_ordinal()]))
+            found += self._guarded("rapl", lambda: discover_rapl(
+                power_rapl.POWERCAP_ROOT if self._powercap_root is None else self._powercap_root))
+        self._sensors = [s for s in found if not isinstance(s, NullSensor)]
+        self._unavailable = [s for s in found if isinstance(s, NullSensor)]
+        self._failed = [None] * len(self._sensors)
+
+    @staticmethod
+    def _guarded(kind: str, find: Callable[[], list[Sensor]]) -> list[Sensor]:
+        try:
+            return find()
+        except Exception as exc:  # a discovery bug must not stop the run
+            return [NullSensor(kind, f"sensor discovery failed: {type(exc).__name__}: {exc}")]
+
+    def _cuda_ordinal(self) -> int:
+        if self._ordinal is not None:
+            return self._ordinal
+        torch = sys.modules.get("torch")
+        try:
+            if torch is not None and torch.cuda.is_initialized():
+                return torch.cuda.current_device()
+        except Exception:
+            pass
+        return 0
+
+    def _warn_unavailable(self) -> None:
+        if not self._sensors:
+            reasons = "; ".join(f"{n.kind}: {n.reason}" for n in self._unavailable)
+            _warn_once("no power sensor is available, so measured energy and power stay empty "
+                       f"({reasons or 'no sensor was given'})")
+            return
+        for null in self._unavailable:
+            what = "GPU" if null.kind == "nvml" else "CPU/DRAM"
+            _warn_once(f"{what} energy is not measured: {null.reason}")
+
+    def _fail(self, i: int, exc: Exception) -> None:
+        sensor = self._sensors[i]
+        reason = str(exc) if isinstance(exc, SensorError) else f"{type(exc).__name__}: {exc}"
+        self._failed[i] = reason
+        _warn_once(f"power sensor {sensor.name} stopped working and is left out from now on: "
+                   f"{reason}")
+
+    def _tick(self, t: float) -> None:
+        with self._lock:
+            values = []
+            for i, sensor in enumerate(self._sensors):
+                watts = None
+                if self._failed[i] is None:
+                    try:
+                        watts = sensor.sample(t)
+                    except Exception as exc:
+                        self._fail(i, exc)
+                values.append(watts)
+            self._ticks.append((t, tuple(values)))
+
+    def _energies(self, t: float) -> list[float | None]:
+        """Every working sensor's cumulative energy now; None for failed ones. Holds the lock."""
+        out: list[float | None] = []
+        for i, sensor in enumerate(self._sensors):
+            energy = None
+            if self._failed[i] is None:
+                try:
+                    energy = sensor.energy_j(t)
+                except Exception as exc:
+                    self._fail(i, exc)
+            out.append(energy)
+        return out
+
+    def _sync_cuda(self) -> None:
+        """Wait for queued GPU work so it lands in the window that launched it."""
+        if self._kind == "auto" or self._kind == "cpu":
+            return
+        torch = sys.modules.get("torch")  # a run on CUDA has imported torch already
+        try:
+            if torch is not None and torch.cuda.is_initialized():
+                torch.cuda.synchronize(None if self._ordinal is None else self._ordinal)
+        except Exception:
+            pass  # a broken context surfaces in the training code, not here
+
+    def _open_window(self, window: PowerWindow) -> None:
+        self.start()
+        if self._closed or not self._sensors:
+            window._t0 = self._clock()  # still timed, so the summary has a duration
+            return
+        self._sync_cuda()
+        with self._lock:
+            window._t0 = self._clock()
+            window._e0 = self._energies(window._t0)
+            window._tick0 = self._tick_base + len(self._ticks)
+            self._open.append(window)
+
+    def _close_window(self, window: PowerWindow) -> None:
+        if window not in self._open:  # the monitor had no sensor or was already closed
+            if window._t0 is not None:
+                window.summary["duration_s"] = _round(self._clock() - window._t0, 4)
+            return
+        self._sync_cuda()
+        with self._lock:
+            t1 = self._clock()
+            e1 = self._energies(t1)
+            ticks = self._ticks[window._tick0 - self._tick_base:]
+            self._open.remove(window)
+            window.result, window.summary = self._measure(window, t1, e1, ticks)
+        self._flush_trace()
+
+    def _measure(self, window: PowerWindow, t1: float, e1: list[float | None],
+                 ticks: list[tuple[float, tuple]]) -> tuple[dict, dict]:
+        duration = t1 - window._t0
+        used = [i for i, (a, b) in enumerate(zip(window._e0, e1))
+                if a is not None and b is not None and self._failed[i] is None]
+        result = empty_power_result()
+        summary = {"label": window.label, **result, "duration_s": _round(duration, 4),
+                   "measured_energy_above_idle_j": None, "per_device_energy_j": {},
+                   "samples": len(ticks)}
+        if not used:
+            return result, summary
+        per_device = {self._sensors[i].name: e1[i] - window._e0[i] for i in used}
+        energy = sum(per_device.values())
+        traced = [i for i in used if self._sensors[i].traces_power]
+        sums = [sum(values[i] for i in traced) for _, values in ticks
+                if traced and all(values[i] is not None for i in traced)]
+        idle = None
+        if self._idle_w is not None and all(self._idle_w[i] is not None for i in used):
+            idle = sum(self._idle_w[i] for i in used)
+        result.update(
+            measured_energy_j=_round(energy),
+            measured_energy_method="+".join(dict.fromkeys(self._sensors[i].method for i in used)),
+            mean_power_w=_round(energy / duration) if duration > 0 else None,
+            peak_power_w=_round(max(sums)) if sums else None,
+            idle_power_w=_round(idle),
+        )
+        summary.update(result)
+        summary["per_device_energy_j"] = {k: _round(v) for k, v in per_device.items()}
+        if idle is not None:
+            summary["measured_energy_above_idle_j"] = _round(energy - idle * duration)
+        return result, summary
+
+    def _measure_idle(self) -> None:
+        """Per-sensor idle power over ``idle_seconds``, before any window."""
+        self._sync_cuda()
+        with self._lock:
+            t0 = self._clock()
+            e0 = self._energies(t0)
+        time.sleep(self.idle_seconds)
+        with self._lock:
+            t1 = self._clock()
+            e1 = self._energies(t1)
+        dt = t1 - t0
+        self._idle_w = [None if a is None or b is None or dt <= 0 else (b - a) / dt
+                        for a, b in zip(e0, e1)]
+
+    def _flush_trace(self) -> None:
+        """Append the ticks not yet written to the trace, then forget what no window needs."""
+        with self._trace_lock:
+            self._flush_trace_locked()
+
+    def _flush_trace_locked(self) -> None:
+        with self._lock:
+            start = self._flushed - self._tick_base
+            pending = self._ticks[start:] if self.trace_path is not None else []
+            self._flushed = self._tick_base + len(self._ticks)
+            keep_from = min((w._tick0 for w in self._open), default=self._flushed)
+            drop = max(0, keep_from - self._tick_base)
+            del self._ticks[:drop]
+            self._tick_base += drop
+            names = [s.name for s in self._sensors]
+            offset = self._epoch_offset
+        if not pending:
+            return
+        rows = [(t + offset, names[i], watts) for t, values in pending
+                for i, watts in enumerate(values) if watts is not None]
+        try:
+            append_power_trace(self.trace_path, rows)
+        except OSError as exc:
+            _warn_once(f"cannot write the power trace {self.trace_path}: {exc}")

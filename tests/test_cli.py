@@ -1,0 +1,106 @@
+"""`energybench` end to end with tiny settings, and bad inputs: a clear message, exit 2,
+nothing already written damaged."""
+
+import csv
+import hashlib
+import json
+import subprocess
+import sys
+
+import pytest
+
+from energybench.cli import main
+
+TINY = ["--epochs", "1", "--train-per-class", "8", "--test-per-class", "5", "--no-power", "--no-report", "--quiet"]
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_help_lists_every_command(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["--help"])
+    assert exit_.value.code == 0
+    out = capsys.readouterr().out
+    for cmd in ("run", "cost", "energy-table", "power", "report", "rtl"):
+        assert cmd in out
+
+
+def test_run_writes_a_complete_run_directory(tmp_path, capsys):
+    code, out, err = run(capsys, "run", "--method", "finetune,joint", "--out", str(tmp_path), "--run-id", "r",
+                         *TINY)
+    assert code == 0, err
+    root = tmp_path / "r"
+    assert f"results: {root / 'metrics.csv'}" in out
+    rows = list(csv.DictReader(open(root / "metrics.csv")))
+    assert [(r["method"], r["phase"]) for r in rows] == [(m, str(p)) for m in ("finetune", "joint") for p in range(3)]
+    needed = ["run_id", "method", "sharing", "phase", "classes_seen", "acc_all", "acc_old", "acc_new", "iters",
+              "train_time_s", "time_per_iter_s"]
+    assert all(c in rows[0] for c in needed)
+    assert [r["classes_seen"] for r in rows[:3]] == ["4", "7", "10"]
+    # 4 classes x 8 samples, batch 32: one step in phase 0; 3 x 8 = 24 samples: one step after
+    assert [r["iters"] for r in rows[:3]] == ["1", "1", "1"]
+    manifest = json.loads((root / "manifest.json").read_text())
+    assert sorted(manifest["class_order"]["0"]) == list(range(10))
+    assert manifest["packages"]["torch"]
+    assert (root / "config.yaml").is_file() and (root / "summary.json").is_file()
+
+
+def test_module_entry_point_runs():
+    out = subprocess.run([sys.executable, "-m", "energybench", "--version"], capture_output=True, text=True)
+    assert out.returncode == 0 and out.stdout.startswith("energybench ")
+
+
+BAD = [
+    (["run", "--method", "magic"], "unknown method 'magic'; valid methods: finetune"),
+    (["run", "--dataset", "svhn"], "unknown dataset 'svhn'"),
+    (["run", "--backbone", "alexnet"], "unknown backbone 'alexnet'"),
+    (["run", "--sharing", "1.0"], "every sharing level must be in [0, 1), got 1.0"),
+    (["run", "--sharing", "0,-0.2"], "got -0.2"),
+    (["run", "--scenario", "B8-3x2"], "covers 14 classes but digits has only 10"),
+    (["run", "--scenario", "eight"], "cannot read scenario 'eight'"),
+    (["run", "--epochs", "0"], "'epochs': must be at least 1"),
+    (["run", "--dataset", "fashion-mnist", "--data-root", "/nonexistent/fm"],
+     "looked for /nonexistent/fm/train-images-idx3-ubyte.gz"),
+    (["run", "--dataset", "cifar10"], "cifar10 needs --data-root"),
+    (["run", "--class-order", "1,1,2,3,4,5,6,7,8,9"], "class_order repeats a class"),
+    (["run", "--precision", "fp8"], "'fp8' is not one of fp32"),
+    (["run", "/nonexistent/config.yaml"], "config file /nonexistent/config.yaml does not exist"),
+    (["run", "--resume", "/nonexistent/run"], "cannot resume /nonexistent/run: no config.yaml"),
+]
+
+
+@pytest.mark.parametrize("argv,msg", BAD, ids=[" ".join(a) for a, _ in BAD])
+def test_bad_input_gives_a_clear_error(argv, msg, capsys, tmp_path):
+    code, out, err = run(capsys, *argv, "--out", str(tmp_path)) if "--resume" not in argv else run(capsys, *argv)
+    assert code == 2
+    assert msg in err
+    assert "Traceback" not in err and err.startswith("energybench run: error: ")
+
+
+def test_unknown_yaml_key_names_valid_keys(tmp_path, capsys):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("dataset: digits\nlearning_rate: 0.1\n")
+    code, _, err = run(capsys, "run", str(cfg))
+    assert code == 2 and "unknown config key 'learning_rate'; valid keys:" in err and "lr" in err
+
+
+def test_cuda_requested_without_gpu(capsys, tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    code, _, err = run(capsys, "run", "--device", "cuda", "--out", str(tmp_path))
+    assert code == 2 and "no CUDA GPU is visible" in err
+
+
+def test_a_different_config_does_not_overwrite_an_existing_run(tmp_path, capsys):
+    assert run(capsys, "run", "--method", "finetune", "--out", str(tmp_path), "--run-id", "r", *TINY)[0] == 0
+    before = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in (tmp_path / "r").iterdir() if p.is_file()}
+    code, _, err = run(capsys, "run", "--method", "joint", "--out", str(tmp_path), "--run-id", "r", *TINY)
+    assert code == 2 and "already holds a run with a different configuration" in err
+    after = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in (tmp_path / "r").iterdir() if p.is_file()}
+    assert before == after

@@ -1,0 +1,64 @@
+"""Config loading: defaults, YAML + flag layering, and clear errors naming keys."""
+
+import pytest
+
+from energybench.config import FIELDS, load_yaml, make_config
+from energybench.errors import UserError
+
+
+def test_defaults_are_the_quick_digits_benchmark():
+    cfg = make_config()
+    assert cfg.dataset == "digits" and cfg.resolved_backbone() == "tiny_cnn"
+    assert cfg.scenario == "B4-3x2" and cfg.sharing == [0.0] and cfg.seeds == [0]
+
+
+def test_flags_override_yaml_and_lists_parse(tmp_path):
+    p = tmp_path / "c.yaml"
+    p.write_text("dataset: fashion-mnist\nmethod: joint\nsharing: [0, 0.5]\nseed: 3\nepochs: 4\n")
+    cfg = make_config(load_yaml(p), {"epochs": "2", "sharing": "0,0.25,0.8"})
+    assert cfg.methods == ["joint"] and cfg.seeds == [3]
+    assert cfg.epochs == 2 and cfg.sharing == [0.0, 0.25, 0.8]
+    assert cfg.resolved_backbone() == "resnet20"
+
+
+def test_unknown_key_names_it_and_the_valid_keys():
+    with pytest.raises(UserError) as err:
+        make_config({"epoch": 3})
+    msg = str(err.value)
+    assert "unknown config key 'epoch'" in msg
+    assert all(k in msg for k in ("epochs", "batch_size", "sharing"))
+    assert len(FIELDS) > 30
+
+
+@pytest.mark.parametrize("layer,msg", [
+    ({"epochs": "many"}, "'epochs' must be an integer"),
+    ({"epochs": 0}, "'epochs': must be at least 1"),
+    ({"sharing": 1.0}, "in \\[0, 1\\), got 1.0"),
+    ({"sharing": "-0.1"}, "in \\[0, 1\\), got -0.1"),
+    ({"sharing": "0,0.5,0.5"}, "levels repeat"),
+    ({"methods": "joint,nope"}, "unknown method 'nope'; valid methods: finetune, joint"),
+    ({"dataset": "svhn"}, "unknown dataset 'svhn'"),
+    ({"backbone": "alexnet"}, "unknown backbone 'alexnet'; valid backbones: tiny_cnn"),
+    ({"precision": "fp8"}, "'fp8' is not one of fp32"),
+    ({"device": "tpu"}, "'tpu' is not one of auto, cpu, cuda"),
+    ({"augment": "maybe"}, "'augment' must be true or false"),
+    ({"options": {"joint": {"lambda": 1}}}, "unknown option 'lambda' for method joint"),
+    ({"lr_milestones": [0.5, 2]}, "fractions of the epochs"),
+    ({"report_formats": "html,docx"}, "'docx' is not one of html, pdf"),
+])
+def test_bad_values(layer, msg):
+    with pytest.raises(UserError, match=msg):
+        make_config(layer)
+
+
+def test_yaml_problems(tmp_path):
+    with pytest.raises(UserError, match="does not exist"):
+        load_yaml(tmp_path / "missing.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("epochs: [1,\n")
+    with pytest.raises(UserError, match="not valid YAML"):
+        load_yaml(bad)
+    listy = tmp_path / "list.yaml"
+    listy.write_text("- 1\n- 2\n")
+    with pytest.raises(UserError, match="must be a mapping"):
+        load_yaml(listy)
