@@ -110,6 +110,8 @@ def _coerce(key: str, value):
             raise UserError("config key 'options' must map method names to option mappings, "
                             "e.g. options: {lucir: {lambda_base: 5.0}}")
         return value
+    if key == "class_order" and isinstance(value, str) and "," in value:
+        return _as_list(key, value, int)
     if key in ("scenario", "class_order"):
         return value
     default = FIELDS[key].default

@@ -77,6 +77,9 @@ class Runner:
             self.cfg = cfg = replace(cfg, run_id=self.store.run_id)
         self.methods = cfg.methods or list(METHODS)
         self.source = load_source(cfg.dataset, cfg.data_root, cfg.download, cfg.classes, cfg.image_size)
+        # Build every seed's scenario now, so a bad split fails before anything is written.
+        self.scenarios = {seed: build_scenario(self.source, cfg.scenario, cfg.class_order, seed,
+                                               cfg.train_per_class, cfg.test_per_class) for seed in cfg.seeds}
         self.monitor = None
 
     # ----- whole run ------------------------------------------------------------------------
@@ -86,9 +89,7 @@ class Runner:
         manifest = build_manifest(self.device)
         self._start_power()
         try:
-            for seed in cfg.seeds:
-                scenario = build_scenario(self.source, cfg.scenario, cfg.class_order, seed,
-                                          cfg.train_per_class, cfg.test_per_class)
+            for seed, scenario in self.scenarios.items():
                 manifest.setdefault("class_order", {})[str(seed)] = scenario.class_order
                 manifest.update(dataset=self.source.name, data_location=self.source.location,
                                 scenario=scenario.sizes, class_names=scenario.class_names,
@@ -185,7 +186,7 @@ class Runner:
                         f"acc_{clf}_new": res.acc_new[clf]})
         store_bytes = storage_bytes(method.storage_modules(), method.exemplar_bytes(), cfg.precision)
         row.update(ledger.row(self.table, cfg.precision, store_bytes, sram_cell=cfg.sram_cell,
-                              sram_bytes=cfg.sram_bytes))
+                              sram_bytes=cfg.sram_bytes), precision=cfg.precision)
         row.update(window.result if window is not None else {})
         row.update(method.extra)
         method.extra = {}
@@ -206,6 +207,8 @@ class Runner:
     def _start_power(self) -> None:
         if not self.cfg.power:
             return
+        if self.device.type == "cuda":
+            torch.zeros(1, device=self.device)  # initialise CUDA so NVML matches the GPU by UUID
         try:
             from energybench.cost.power import PowerMonitor
         except ImportError as exc:  # the measurement layer is optional at run time
