@@ -1,0 +1,527 @@
+"""The op counter: MACs and update ops of one step, counted from what PyTorch dispatches.
+
+A TorchDispatchMode sees every aten op that really runs (forward, autograd's backward ops,
+the optimizer's element-wise ops), so frozen layers, extra no-grad forwards of an old model
+and cached trunk features are accounted for without per-method code:
+
+- forward MAC ops (convolution, mm/addmm/bmm/baddbmm/mv/addmv/dot) are attributed to the
+  innermost module running (global forward hooks keep a module stack);
+- each forward MAC op is linked to the autograd node that will differentiate it
+  (`out.grad_fn`), so its backward ops (seen under `torch._C._current_autograd_node()`)
+  are attributed to the same module, and each backward op is classified by which forward
+  operand it is the gradient of: the gradient of a weight-derived operand (a Parameter, or
+  a tensor computed only from Parameters, e.g. `w.t()` or a normalised weight) is
+  backward-to-weights, any other is backward-to-input. Autograd only computes what is
+  needed, so a frozen prefix has no backward, a frozen layer after a trainable one has
+  backward-to-input only, and the first layer (input needs no grad) has no input gradient;
+- ops dispatched between an optimizer's step pre- and post-hooks are the update.
+
+Backward MACs are those the backward ops perform (for conv and mm exactly the forward's
+count per gradient). Update ops follow a documented per-element table for SGD and
+Adam/AdamW (steady state; the first step initialises momentum buffers by copying instead),
+verified against the dispatched ops in the tests; other optimizers are costed from their
+dispatched ops.
+"""
+
+from __future__ import annotations
+
+import math
+import weakref
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable
+
+import torch
+from torch import nn
+from torch.optim.optimizer import register_optimizer_step_post_hook, register_optimizer_step_pre_hook
+from torch.utils import _pytree as pytree
+from torch.utils._python_dispatch import TorchDispatchMode
+
+aten = torch.ops.aten
+
+
+@dataclass
+class LayerCost:
+    """One module's counted work in one step (all calls of the module added up)."""
+
+    name: str
+    kind: str  # conv, linear (MACs with a weight operand), matmul (activations only), else the module type
+    module_type: str
+    fwd_macs: int = 0
+    bwd_input_macs: int = 0
+    bwd_weight_macs: int = 0
+    calls: int = 0  # forward calls of the module in the step
+    weight_elems: int = 0  # elements of the distinct Parameters the module's ops read
+    trainable_elems: int = 0  # of those, elements the optimizer updated in the step
+    state_elems: int = 0  # optimizer state elements (momentum, Adam moments) of the updated ones
+    in_elems: int = 0  # activation elements read by the forward MAC ops (all calls)
+    out_elems: int = 0  # activation elements written by the forward MAC ops (all calls)
+
+    @property
+    def trainable(self) -> bool:
+        return self.trainable_elems > 0
+
+    @property
+    def train_macs(self) -> int:
+        return self.fwd_macs + self.bwd_input_macs + self.bwd_weight_macs
+
+
+@dataclass
+class StepProfile:
+    """The counted ops of one step; plain data (no tensors), so the ledger and energy math
+    need no torch."""
+
+    kind: str  # "train" (count_step) or "forward" (count_forward)
+    fwd_macs: int = 0
+    bwd_input_macs: int = 0
+    bwd_weight_macs: int = 0
+    update_mults: int = 0
+    update_adds: int = 0
+    layers: list[LayerCost] = field(default_factory=list)
+    uncounted_ops: dict[str, int] = field(default_factory=dict)  # op -> calls seen, not MACs
+    update_dispatched: dict[str, int] = field(default_factory=dict)  # optimizer ops -> elements
+    update_dispatched_ops: int = 0  # what those ops cost by the element-wise table (this very step)
+    batch_size: int = 0
+    optimizer: str = ""  # e.g. "SGD(momentum=0.9, weight_decay=0.0005)"
+    update_source: str = "none"  # "table" (per-element table), "dispatched", or "none"
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def update_ops(self) -> int:
+        return self.update_mults + self.update_adds
+
+    @property
+    def train_macs(self) -> int:
+        return self.fwd_macs + self.bwd_input_macs + self.bwd_weight_macs
+
+    @property
+    def updated_elems(self) -> int:
+        return sum(layer.trainable_elems for layer in self.layers)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d.update(update_ops=self.update_ops, train_macs=self.train_macs)
+        return d
+
+
+# ----- MAC formulas (shapes in, MACs out) ------------------------------------------------------
+
+def conv_macs(x_shape, w_shape, out_shape, transposed: bool = False) -> int:
+    """Each output position of each output channel takes Cin/groups * prod(kernel) MACs, which
+    is prod(w_shape) per position since w is (Cout, Cin/groups, *k); a transposed conv
+    scatters every input position through its (Cin, Cout/groups, *k) weight instead."""
+    positions = (x_shape if transposed else out_shape)[2:]
+    return x_shape[0] * math.prod(positions) * math.prod(w_shape)
+
+
+def _mm_macs(a, b) -> int:  # (m, k) @ (k, n)
+    return a[0] * a[1] * b[1]
+
+
+def _bmm_macs(a, b) -> int:  # (B, m, k) @ (B, k, n)
+    return a[0] * a[1] * a[2] * b[2]
+
+
+# op -> (indices of the two multiplied operands, MAC formula over their shapes)
+_MATMUL_OPS = {
+    aten.mm: ((0, 1), _mm_macs),
+    aten.addmm: ((1, 2), _mm_macs),
+    aten.bmm: ((0, 1), _bmm_macs),
+    aten.baddbmm: ((1, 2), _bmm_macs),
+    aten.addbmm: ((1, 2), _bmm_macs),
+    aten.mv: ((0, 1), lambda a, v: a[0] * a[1]),
+    aten.addmv: ((1, 2), lambda a, v: a[0] * a[1]),
+    aten.dot: ((0, 1), lambda a, b: a[0]),
+}
+_CONV_OPS = {aten.convolution, aten._convolution, aten.convolution_overrideable}
+
+
+# ----- optimizer update cost -------------------------------------------------------------------
+
+# (mults, adds) per output element of the element-wise ops optimizers dispatch. A division or
+# square root is priced as one multiply (a documented underestimate); copies, fills and
+# zero-initialisation are data movement (memory model), not arithmetic.
+def _elementwise_cost(name: str, args, kwargs) -> tuple[int, int] | None:
+    base = name.removeprefix("_foreach_").rstrip("_")
+    scaled = lambda key, pos: (kwargs.get(key, args[pos] if len(args) > pos else 1) != 1)  # noqa: E731
+    if base in ("add", "sub"):
+        return (1, 1) if scaled("alpha", 2) else (0, 1)
+    if base in ("mul", "div", "sqrt", "rsqrt", "reciprocal"):
+        return (1, 0)
+    if base in ("neg", "maximum", "minimum", "sign", "abs"):
+        return (0, 1)
+    if base == "lerp":  # a + w * (b - a)
+        return (1, 2)
+    if base in ("addcmul", "addcdiv"):  # self + value * t1 (*|/) t2
+        return (2, 1) if scaled("value", 3) else (1, 1)
+    if base in ("clone", "copy", "zeros_like", "zero", "fill", "detach", "empty_like", "lift_fresh", "view",
+                "_local_scalar_dense", "_to_copy", "alias"):
+        return (0, 0)
+    return None
+
+
+def _elements(out) -> int:
+    return sum(t.numel() for t in pytree.tree_leaves(out) if isinstance(t, torch.Tensor))
+
+
+def optimizer_update_table(opt: torch.optim.Optimizer, group: dict) -> tuple[int, int, int] | None:
+    """Steady-state (mults, adds) per updated element and adds per updated tensor, following
+    PyTorch's single-tensor SGD/Adam/AdamW code; None where the table does not apply."""
+    name = type(opt).__name__
+    if group.get("maximize") or group.get("differentiable"):
+        return None
+    if name == "SGD":
+        mults = adds = 0
+        if group["weight_decay"]:
+            mults, adds = mults + 1, adds + 1  # g += wd * p
+        if group["momentum"]:
+            mults, adds = mults + 1, adds + 1  # buf = m * buf + (1 - dampening) * g
+            mults += 1 if group["dampening"] else 0
+            if group["nesterov"]:
+                mults, adds = mults + 1, adds + 1  # g += m * buf
+        return mults + 1, adds + 1, 0  # p -= lr * g
+    if name in ("Adam", "AdamW") and not group.get("amsgrad"):
+        decoupled = name == "AdamW" or group.get("decoupled_weight_decay", False)
+        mults, adds = 8, 5  # lerp 1+2, mul 1, addcmul 2+1, sqrt 1, div 1, +eps 1, addcdiv 2+1
+        if group["weight_decay"]:
+            mults, adds = (mults + 1, adds) if decoupled else (mults + 1, adds + 1)
+        return mults, adds, 1  # the per-tensor step counter
+    return None
+
+
+def _describe_optimizer(opt: torch.optim.Optimizer) -> str:
+    g = opt.param_groups[0]
+    keys = [k for k in ("lr", "momentum", "dampening", "nesterov", "weight_decay", "betas", "eps", "amsgrad")
+            if k in g and not isinstance(g[k], torch.Tensor)]
+    return f"{type(opt).__name__}(" + ", ".join(f"{k}={g[k]}" for k in keys) + ")"
+
+
+# ----- the counter -----------------------------------------------------------------------------
+
+@dataclass
+class _MacRecord:
+    """A forward MAC op, kept until autograd differentiates it."""
+
+    layer: LayerCost
+    shapes: list[tuple[int, ...]]
+    is_weight: list[bool]
+    needs_grad: list[bool]
+    done: list[bool] = field(default_factory=lambda: [False, False])
+
+
+class OpCounter:
+    """Context manager counting everything dispatched inside it; `profile()` after exit.
+
+    `model` names the layers (fully qualified names); modules outside it that run (an old
+    model for distillation) are named `extraN.<path>`.
+    """
+
+    def __init__(self, model: nn.Module | None = None, kind: str = "train"):
+        self.kind = kind
+        self._names: dict[int, str] = {}
+        if model is not None:
+            for name, m in model.named_modules():
+                self._names[id(m)] = name or "(model)"
+        self._in_model = set(self._names)
+        self._extra = 0
+        self._stack: list[nn.Module] = []
+        self._layers: dict[int, LayerCost] = {}
+        self._calls: Counter = Counter()
+        self._param_owner: dict[int, LayerCost] = {}
+        self._weights: dict[int, weakref.ref] = {}  # weight-derived non-Parameter tensors
+        self._pending: list[tuple[torch.Tensor, _MacRecord]] = []
+        self._nodes: dict[Any, _MacRecord] = {}
+        self._uncounted: Counter = Counter()
+        self._update_dispatched: Counter = Counter()
+        self._update_dispatched_cost = [0, 0]
+        self._table_cost = [0, 0]
+        self._table_ok = True
+        self._optimizers: list[str] = []
+        self._updated: list[tuple[torch.optim.Optimizer, nn.Parameter]] = []
+        self._in_update = False
+        self._batch = 0
+        self._unattributed_bwd = 0
+        self.notes: list[str] = []
+
+    # --- module tracking ---
+    def _name(self, m: nn.Module) -> str:
+        key = id(m)
+        if key not in self._names:
+            parent = self._stack[-1] if self._stack else None
+            prefix = None
+            if parent is not None:
+                for child_name, child in parent.named_children():
+                    if child is m:
+                        prefix = f"{self._names[id(parent)]}.{child_name}"
+            if prefix is None:  # a new root, e.g. an old model run for distillation
+                prefix = f"extra{self._extra}"
+                self._extra += 1
+            for sub, mod in m.named_modules():
+                self._names.setdefault(id(mod), f"{prefix}.{sub}" if sub else prefix)
+        return self._names[key]
+
+    def _pre_hook(self, m, args):
+        self._name(m)
+        if not self._batch and id(m) in self._in_model:
+            first = next((a for a in pytree.tree_leaves(args) if isinstance(a, torch.Tensor) and a.dim()), None)
+            if first is not None:
+                self._batch = int(first.shape[0])
+        self._stack.append(m)
+        self._calls[id(m)] += 1
+
+    def _post_hook(self, m, args, out):
+        if self._stack and self._stack[-1] is m:
+            self._stack.pop()
+
+    def _layer(self) -> LayerCost:
+        m = self._stack[-1] if self._stack else None
+        key = id(m)
+        if key not in self._layers:
+            name = self._names[key] if m is not None else "(no module)"
+            mtype = type(m).__name__ if m is not None else "functional"
+            self._layers[key] = LayerCost(name, mtype, mtype)
+        return self._layers[key]
+
+    # --- weight-derived tensors ---
+    def _is_weight(self, t) -> bool:
+        if isinstance(t, nn.Parameter):
+            return True
+        ref = self._weights.get(id(t))
+        return ref is not None and ref() is t
+
+    def _mark_weight(self, t: torch.Tensor) -> None:
+        key = id(t)
+        self._weights[key] = weakref.ref(t, lambda _r, k=key: self._weights.pop(k, None))
+
+    def _track_forward(self, args, kwargs, out) -> None:
+        tensors = [a for a in pytree.tree_leaves((args, kwargs)) if isinstance(a, torch.Tensor)]
+        for t in tensors:
+            if isinstance(t, nn.Parameter) and id(t) not in self._param_owner:
+                layer = self._layer()
+                layer.weight_elems += t.numel()
+                self._param_owner[id(t)] = layer
+        if tensors and all(self._is_weight(t) for t in tensors):
+            for o in pytree.tree_leaves(out):
+                if isinstance(o, torch.Tensor) and not isinstance(o, nn.Parameter):
+                    self._mark_weight(o)
+
+    # --- MAC ops ---
+    def _resolve_pending(self) -> None:
+        for out, rec in self._pending:
+            if out.grad_fn is not None:
+                self._nodes[out.grad_fn] = rec
+        self._pending.clear()
+
+    def _forward_mac(self, packet, args, out) -> None:
+        layer = self._layer()
+        if packet in _CONV_OPS:
+            x, w, transposed = args[0], args[1], bool(args[6])
+            ops = [x, w]
+            macs = conv_macs(x.shape, w.shape, out.shape, transposed)
+            kind = "conv"
+        else:
+            (i, j), formula = _MATMUL_OPS[packet]
+            ops = [args[i], args[j]]
+            macs = formula(ops[0].shape, ops[1].shape)
+            kind = None
+        is_weight = [self._is_weight(t) for t in ops]
+        if kind is None:
+            kind = "linear" if any(is_weight) else "matmul"
+        if layer.kind == layer.module_type or layer.kind == "matmul":
+            layer.kind = kind
+        layer.fwd_macs += macs
+        layer.in_elems += sum(t.numel() for t, w in zip(ops, is_weight) if not w)
+        layer.out_elems += out.numel()
+        needs = [t.requires_grad for t in ops]
+        if any(needs):
+            self._pending.append((out, _MacRecord(layer, [tuple(t.shape) for t in ops], is_weight, needs)))
+
+    def _grad_macs(self, rec: _MacRecord | None, slot: int, macs: int) -> None:
+        if rec is None:
+            self._unattributed_bwd += macs
+            return
+        if rec.is_weight[slot]:
+            rec.layer.bwd_weight_macs += macs
+        else:
+            rec.layer.bwd_input_macs += macs
+
+    def _backward_mac(self, packet, args, out, rec: _MacRecord | None) -> None:
+        if packet is aten.convolution_backward:
+            grad_out, x, w, transposed, mask = args[0], args[1], args[2], bool(args[7]), args[10]
+            macs = conv_macs(x.shape, w.shape, grad_out.shape, transposed)
+            for slot in (0, 1):  # grad wrt input, grad wrt weight; mask[2] (bias) is a sum, not MACs
+                if mask[slot]:
+                    self._grad_macs(rec, slot, macs)
+            return
+        (i, j), formula = _MATMUL_OPS[packet]
+        macs = formula(args[i].shape, args[j].shape)
+        slot = 0
+        if rec is not None:
+            # autograd may compute a gradient transposed (then transposes it back) to match
+            # the operand's memory layout, so either orientation identifies the operand
+            shape = tuple(out.shape)
+            flipped = shape[:-2] + shape[-2:][::-1]
+            fits = [s for s in (0, 1) if rec.shapes[s] in (shape, flipped) and rec.needs_grad[s]]
+            open_ = [s for s in fits if not rec.done[s]] or fits
+            if not open_:
+                self.notes.append(f"backward {packet} of shape {shape} matched no operand of "
+                                  f"{rec.layer.name}; counted as backward-to-input")
+                rec.layer.bwd_input_macs += macs
+                return
+            slot = open_[0]
+            rec.done[slot] = True
+        self._grad_macs(rec, slot, macs)
+
+    # --- optimizer ---
+    def _opt_pre(self, opt, args, kwargs):
+        self._in_update = True
+        self._optimizers.append(_describe_optimizer(opt))
+        for group in opt.param_groups:
+            params = [p for p in group["params"] if p.grad is not None]
+            self._updated += [(opt, p) for p in params]
+            per = optimizer_update_table(opt, group)
+            if per is None:
+                self._table_ok = False
+                continue
+            n = sum(p.numel() for p in params)
+            self._table_cost[0] += per[0] * n
+            self._table_cost[1] += per[1] * n + per[2] * len(params)
+
+    def _opt_post(self, opt, args, kwargs):
+        self._in_update = False
+
+    def _count_update(self, packet, args, kwargs, out) -> None:
+        name = packet.__name__
+        cost = _elementwise_cost(name, args, kwargs)
+        n = _elements(out if out is not None else args[0])  # in-place foreach ops return None
+        if cost is None:  # matters only where the dispatched ops are the source (no table)
+            self.notes.append(f"optimizer op aten.{name} has no element-wise cost; not counted")
+            cost = (0, 0)
+        self._update_dispatched[f"aten.{name}"] += n
+        self._update_dispatched_cost[0] += cost[0] * n
+        self._update_dispatched_cost[1] += cost[1] * n
+
+    # --- context ---
+    def __enter__(self) -> "OpCounter":
+        self._handles = [
+            nn.modules.module.register_module_forward_pre_hook(self._pre_hook),
+            nn.modules.module.register_module_forward_hook(self._post_hook, always_call=True),
+            register_optimizer_step_pre_hook(self._opt_pre),
+            register_optimizer_step_post_hook(self._opt_post),
+        ]
+        self._mode = _CountingMode(self)
+        self._mode.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._mode.__exit__(*exc)
+        for h in self._handles:
+            h.remove()
+        self._resolve_pending()
+        self._nodes.clear()  # drop the graph references
+        self._stack.clear()
+
+    def profile(self) -> StepProfile:
+        layers = list(self._layers.values())
+        for key, layer in self._layers.items():
+            layer.calls = self._calls.get(key, 0) or 1
+        state_seen: set[int] = set()
+        for opt, p in self._updated:
+            layer = self._param_owner.get(id(p))
+            if layer is None:
+                layer = LayerCost("(unattributed params)", "params", "params", calls=1)
+                self._param_owner[id(p)] = layer
+                layers.append(layer)
+            if id(p) in state_seen:
+                continue
+            state_seen.add(id(p))
+            layer.trainable_elems += p.numel()
+            layer.state_elems += sum(s.numel() for s in opt.state.get(p, {}).values()
+                                     if isinstance(s, torch.Tensor) and s.numel() == p.numel())
+        if self._unattributed_bwd:
+            self.notes.append(f"{self._unattributed_bwd} backward MACs had no counted forward (counted as "
+                              "backward-to-input of '(unattributed)')")
+            layers.append(LayerCost("(unattributed)", "matmul", "functional", bwd_input_macs=self._unattributed_bwd))
+        if self._updated and self._table_ok:
+            mults, adds, source = *self._table_cost, "table"
+        elif self._updated:
+            mults, adds, source = *self._update_dispatched_cost, "dispatched"
+            self.notes.append("update ops costed from the dispatched ops (no per-element table for "
+                              f"{', '.join(sorted(set(self._optimizers)))})")
+        else:
+            mults, adds, source = 0, 0, "none"
+        return StepProfile(
+            kind=self.kind,
+            fwd_macs=sum(l.fwd_macs for l in layers),
+            bwd_input_macs=sum(l.bwd_input_macs for l in layers),
+            bwd_weight_macs=sum(l.bwd_weight_macs for l in layers),
+            update_mults=mults, update_adds=adds,
+            layers=layers,
+            uncounted_ops=dict(sorted(self._uncounted.items())),
+            update_dispatched=dict(sorted(self._update_dispatched.items())),
+            update_dispatched_ops=sum(self._update_dispatched_cost),
+            batch_size=self._batch,
+            optimizer=", ".join(dict.fromkeys(self._optimizers)),
+            update_source=source,
+            notes=list(dict.fromkeys(self.notes)),
+        )
+
+
+class _CountingMode(TorchDispatchMode):
+    def __init__(self, counter: OpCounter):
+        super().__init__()
+        self.c = counter
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        c = self.c
+        if c._pending:  # the previous MAC op's output now carries its autograd node
+            c._resolve_pending()
+        if func.namespace == "profiler":  # record_function markers, not work
+            return func(*args, **kwargs)
+        packet = func._overloadpacket
+        if c._in_update:
+            out = func(*args, **kwargs)
+            c._count_update(packet, args, kwargs, out)
+            return out
+        node = torch._C._current_autograd_node()
+        if packet is aten.convolution_backward:
+            out = func(*args, **kwargs)
+            c._backward_mac(packet, args, out, c._nodes.get(node))
+            return out
+        if packet in _CONV_OPS or packet in _MATMUL_OPS:
+            out = func(*args, **kwargs)
+            if node is None or packet in _CONV_OPS:  # forward (a convolution in backward is a recompute)
+                c._track_forward(args, kwargs, out)
+                c._forward_mac(packet, args, out)
+            else:  # a matmul computing a gradient
+                c._backward_mac(packet, args, out, c._nodes.get(node))
+            return out
+        # Composite ops that reach this mode undecomposed (e.g. under inference_mode) are
+        # decomposed so their convolutions and matmuls are seen, as FlopCounterMode does.
+        if func is not torch.ops.prim.device.default:
+            with self:
+                r = func.decompose(*args, **kwargs)
+            if r is not NotImplemented:
+                return r
+        out = func(*args, **kwargs)
+        if node is None:
+            c._track_forward(args, kwargs, out)
+        c._uncounted[str(packet)] += 1
+        return out
+
+
+def count_step(step_fn: Callable[[], object], model: nn.Module | None = None) -> StepProfile:
+    """Run `step_fn()` once for real (forward, loss, backward, optimizer.step) under the
+    counter and return its StepProfile. Extra forwards inside it (an old model under
+    no_grad for distillation) count as forward MACs of the step."""
+    with OpCounter(model, "train") as counter:
+        step_fn()
+    return counter.profile()
+
+
+def count_forward(fn: Callable[[], object], model: nn.Module | None = None) -> StepProfile:
+    """Run `fn()` once under torch.no_grad and the counter (evaluation, feature caching)."""
+    with OpCounter(model, "forward") as counter, torch.no_grad():
+        fn()
+    return counter.profile()

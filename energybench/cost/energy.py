@@ -1,0 +1,82 @@
+"""Counts + energy table in, joules out. Pure: no torch, no I/O.
+
+Compute energy = MACs x (mult + add) + update multiplies x mult + update adds x add, all at
+the run's precision. Memory energy = per layer, its word accesses (memory_model) x the
+per-access energy of the SRAM holding the layer: sized to the layer's working set (next
+power of two, within CACTI's 4 KB-8 MB) unless a buffer size is fixed; the part of a working
+set that does not fit is served from DRAM (accesses split in proportion).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from energybench.cost.memory_model import layer_accesses, working_set_words
+from energybench.cost.tables import EnergyTable, precision_bits
+
+if TYPE_CHECKING:
+    from energybench.cost.counter import StepProfile
+
+PJ = 1e-12
+
+
+@dataclass(frozen=True)
+class LayerEnergy:
+    name: str
+    reads: int
+    writes: int
+    working_set_bytes: int
+    sram_bytes: int
+    sram_fraction: float  # share of the layer's accesses served by its SRAM (the rest: DRAM)
+    read_pj: float  # per SRAM word read
+    write_pj: float  # per SRAM word write
+    memory_pj: float
+    extrapolated: bool
+
+
+@dataclass(frozen=True)
+class StepEnergy:
+    compute_j: float
+    memory_j: float
+    mem_reads: int
+    mem_writes: int
+    layers: tuple[LayerEnergy, ...]
+    extrapolated: bool  # some SRAM energy came from outside the CACTI table's capacities
+
+    @property
+    def mem_accesses(self) -> int:
+        return self.mem_reads + self.mem_writes
+
+
+def compute_energy_pj(macs: int, update_mults: int, update_adds: int, table: EnergyTable, precision: str) -> float:
+    return (macs * table.mac_pj(precision) + update_mults * table.op_pj(precision, "mult")
+            + update_adds * table.op_pj(precision, "add"))
+
+
+def auto_sram_bytes(working_set_bytes: int, capacities: list[int]) -> int:
+    """The smallest table capacity (powers of two) holding the working set, else the largest."""
+    return next((c for c in capacities if c >= working_set_bytes), capacities[-1])
+
+
+def step_energy(profile: "StepProfile", table: EnergyTable, precision: str = "fp32", sram_cell: str | None = None,
+                sram_bytes: int | None = None) -> StepEnergy:
+    """Compute and memory energy of one counted step."""
+    bits = precision_bits(precision)
+    rows, _ = table.sram_rows_for(sram_cell, bits)
+    capacities = [r[0] for r in rows]
+    dram_pj = table.dram_access_pj(bits)
+    layers, reads, writes, memory_pj, extrapolated = [], 0, 0, 0.0, False
+    for layer in profile.layers:
+        acc = layer_accesses(layer)
+        if not acc.reads + acc.writes:
+            continue
+        ws = working_set_words(layer) * bits // 8
+        cap = sram_bytes or auto_sram_bytes(ws, capacities)
+        read_pj, write_pj, extra = table.sram_access_pj(cap, bits, sram_cell)
+        fit = min(1.0, cap / ws) if ws else 1.0
+        pj = fit * (acc.reads * read_pj + acc.writes * write_pj) + (1 - fit) * (acc.reads + acc.writes) * dram_pj
+        layers.append(LayerEnergy(layer.name, acc.reads, acc.writes, ws, cap, fit, read_pj, write_pj, pj, extra))
+        reads, writes, memory_pj, extrapolated = reads + acc.reads, writes + acc.writes, memory_pj + pj, extrapolated or extra
+    compute_pj = compute_energy_pj(profile.train_macs, profile.update_mults, profile.update_adds, table, precision)
+    return StepEnergy(compute_pj * PJ, memory_pj * PJ, reads, writes, tuple(layers), extrapolated)

@@ -1,0 +1,270 @@
+"""Energy tables: per-op energies by precision, SRAM energy per access (CACTI), DRAM per bit.
+
+A table is YAML (the format the RTL characterisation tool writes too):
+
+    name: horowitz45
+    description: "..."
+    sources: ["..."]
+    ops_pj: {fp32: {add: 0.9, mult: 3.7}, ...}
+    # optional: dram_pj_per_bit, register_pj_per_bit, sram: {cell: itrs-lstp}, notes: [...]
+
+Built-in tables live in data/ (`horowitz45`, the default, and `aladdin45`). A user file is
+merged over the default, entry by entry, and keeps the default's sources for what it does
+not override; other top-level keys (e.g. `rtl:`) are kept and ignored.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from energybench.errors import UserError
+
+DEFAULT_TABLE = "horowitz45"
+DEFAULT_CELL = "itrs-lstp"
+OPS = ("add", "mult")
+KNOWN_KEYS = ("name", "description", "sources", "ops_pj", "dram_pj_per_bit", "register_pj_per_bit", "sram", "notes")
+_PRECISION = re.compile(r"^(fp|bf|int)(\d+)$")
+
+
+def precision_bits(precision: str) -> int:
+    """Word size of a precision name such as fp32, bf16, int8."""
+    m = _PRECISION.match(str(precision))
+    if not m:
+        raise UserError(f"precision '{precision}' is not a name like fp32, fp16, bf16, int8, int16")
+    return int(m.group(2))
+
+
+def _data(name: str):
+    return resources.files("energybench.cost") / "data" / name
+
+
+def builtin_tables() -> list[str]:
+    return sorted(p.name[: -len(".yaml")] for p in _data("").iterdir() if p.name.endswith(".yaml"))
+
+
+# ----- SRAM (CACTI) ---------------------------------------------------------------------------
+
+@lru_cache(maxsize=1)
+def _cacti() -> dict[tuple[str, int], list[tuple[int, float, float]]]:
+    """(cell, word_bits) -> rows (capacity_bytes, read_pj, write_pj) sorted by capacity."""
+    rows: dict[tuple[str, int], list] = {}
+    with _data("cacti45_sram.csv").open() as f:
+        for r in csv.DictReader(f):
+            if r["rc"] not in ("0", ""):
+                continue
+            rows.setdefault((r["cell"], int(r["word_bits"])), []).append(
+                (int(r["size_bytes"]), float(r["read_energy_pJ"]), float(r["write_energy_pJ"])))
+    return {k: sorted(v) for k, v in rows.items()}
+
+
+def sram_cells() -> list[str]:
+    return sorted({cell for cell, _ in _cacti()})
+
+
+def _loglog(x: float, x0: float, y0: float, x1: float, y1: float) -> float:
+    slope = math.log(y1 / y0) / math.log(x1 / x0)
+    return y0 * (x / x0) ** slope
+
+
+def interpolate_sram(rows, capacity_bytes: float, word_bits: int, width: int) -> tuple[float, float, bool]:
+    """(read_pj, write_pj, extrapolated) from CACTI rows (capacity, read, write) of `width`-bit
+    words: log-log between the nearest two capacities, or the slope of the nearest two rows
+    outside the table (extrapolated=True); scaled by word_bits/width for packed narrower words."""
+    if not capacity_bytes or capacity_bytes <= 0:
+        raise UserError(f"SRAM capacity must be a positive number of bytes, got {capacity_bytes}")
+    if word_bits <= 0:
+        raise UserError(f"SRAM word width must be a positive number of bits, got {word_bits}")
+    caps = [r[0] for r in rows]
+    extrapolated = not caps[0] <= capacity_bytes <= caps[-1]
+    i = 1
+    while i < len(rows) - 1 and caps[i] < capacity_bytes:
+        i += 1
+    (c0, r0, w0), (c1, r1, w1) = rows[i - 1], rows[i]
+    scale = word_bits / width
+    return (_loglog(capacity_bytes, c0, r0, c1, r1) * scale, _loglog(capacity_bytes, c0, w0, c1, w1) * scale,
+            extrapolated)
+
+
+# ----- the table ------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class EnergyTable:
+    name: str
+    description: str
+    sources: tuple[str, ...]
+    ops_pj: dict[str, dict[str, float]]
+    dram_pj_per_bit: float
+    sram_cell: str = DEFAULT_CELL
+    register_pj_per_bit: float | None = None
+    notes: tuple[str, ...] = ()
+    origin: str = ""  # "builtin:<name>" or the file it was read from
+    extra: dict[str, Any] = field(default_factory=dict)  # unknown top-level keys, kept and ignored
+    sram_rows: dict[tuple[str, int], list] = field(default_factory=dict, repr=False)  # CACTI, by (cell, width)
+
+    @property
+    def precisions(self) -> list[str]:
+        return list(self.ops_pj)
+
+    def op_pj(self, precision: str, op: str) -> float:
+        if precision not in self.ops_pj:
+            raise UserError(f"energy table '{self.name}' has no ops_pj entry for precision '{precision}'; "
+                            f"it has {', '.join(self.ops_pj)} (add ops_pj.{precision}: {{add: ..., mult: ...}} "
+                            "to a table file given with --energy-table)")
+        return self.ops_pj[precision][op]
+
+    def mac_pj(self, precision: str = "fp32") -> float:
+        """One multiply plus one add of the precision."""
+        return self.op_pj(precision, "mult") + self.op_pj(precision, "add")
+
+    @property
+    def sram_cells(self) -> list[str]:
+        return sorted({c for c, _ in self.sram_rows})
+
+    def sram_rows_for(self, cell: str | None, word_bits: int) -> tuple[list, int]:
+        cell = cell or self.sram_cell
+        width = 32 if word_bits <= 32 else 64
+        if (cell, width) not in self.sram_rows:
+            raise UserError(f"unknown SRAM cell type '{cell}'; valid cell types: {', '.join(self.sram_cells)}")
+        return self.sram_rows[(cell, width)], width
+
+    def sram_access_pj(self, capacity_bytes: float, word_bits: int = 32, cell: str | None = None):
+        """(read_pj, write_pj, extrapolated) per word access of an SRAM of that capacity."""
+        rows, width = self.sram_rows_for(cell, word_bits)
+        return interpolate_sram(rows, capacity_bytes, word_bits, width)
+
+    def dram_access_pj(self, word_bits: int) -> float:
+        return self.dram_pj_per_bit * word_bits
+
+    def describe(self) -> dict[str, Any]:
+        """What a run records about the table it used (JSON-ready)."""
+        return {"name": self.name, "origin": self.origin, "description": self.description,
+                "sources": list(self.sources), "ops_pj": self.ops_pj, "dram_pj_per_bit": self.dram_pj_per_bit,
+                "register_pj_per_bit": self.register_pj_per_bit, "sram_cell": self.sram_cell,
+                "notes": list(self.notes)}
+
+
+def _read_yaml(path: Path, label: str) -> dict:
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise UserError(f"cannot read energy table {label}: {exc.strerror or exc}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise UserError(f"energy table {label} is not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise UserError(f"energy table {label} must be a YAML mapping with keys {', '.join(KNOWN_KEYS)}")
+    return data
+
+
+def _positive(label: str, key: str, value) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 or math.isinf(value):
+        raise UserError(f"energy table {label}: {key} must be a positive number, got {value!r}")
+    return float(value)
+
+
+def _strings(label: str, key: str, value) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise UserError(f"energy table {label}: {key} must be a list of strings")
+    return tuple(value)
+
+
+def _validate(data: dict, label: str) -> dict:
+    """Checked, normalised entries of a table file (only the keys it sets)."""
+    out: dict[str, Any] = {"extra": {k: v for k, v in data.items() if k not in KNOWN_KEYS}}
+    for key in ("name", "description"):
+        if key in data:
+            if not isinstance(data[key], str) or not data[key].strip():
+                raise UserError(f"energy table {label}: {key} must be a non-empty string")
+            out[key] = data[key].strip()
+    for key in ("sources", "notes"):
+        if key in data:
+            out[key] = _strings(label, key, data[key])
+    if "ops_pj" in data:
+        ops = data["ops_pj"]
+        if not isinstance(ops, dict):
+            raise UserError(f"energy table {label}: ops_pj must map precisions (fp32, int8, ...) to {{add, mult}}")
+        out["ops_pj"] = {}
+        for prec, entry in ops.items():
+            if not _PRECISION.match(str(prec)):
+                raise UserError(f"energy table {label}: ops_pj key '{prec}' is not a precision like "
+                                "fp32, fp16, bf16, int8, int16, int32")
+            if not isinstance(entry, dict):
+                raise UserError(f"energy table {label}: ops_pj.{prec} must be a mapping {{add: pJ, mult: pJ}}")
+            for op, value in entry.items():
+                if op not in OPS:
+                    raise UserError(f"energy table {label}: ops_pj.{prec}.{op} is not an op; valid ops: "
+                                    f"{', '.join(OPS)}")
+                out["ops_pj"].setdefault(str(prec), {})[op] = _positive(label, f"ops_pj.{prec}.{op}", value)
+    for key in ("dram_pj_per_bit", "register_pj_per_bit"):
+        if key in data:
+            out[key] = _positive(label, key, data[key])
+    if "sram" in data:
+        sram = data["sram"]
+        if not isinstance(sram, dict) or set(sram) - {"cell"}:
+            raise UserError(f"energy table {label}: sram must be a mapping with the key 'cell' "
+                            f"(one of {', '.join(sram_cells())})")
+        if "cell" in sram:
+            if sram["cell"] not in sram_cells():
+                raise UserError(f"energy table {label}: sram.cell '{sram['cell']}' is not one of "
+                                f"{', '.join(sram_cells())}")
+            out["sram_cell"] = sram["cell"]
+    return out
+
+
+def _build(entries: dict, origin: str) -> EnergyTable:
+    label = origin
+    for prec, ops in entries["ops_pj"].items():
+        missing = [op for op in OPS if op not in ops]
+        if missing:
+            raise UserError(f"energy table {label}: ops_pj.{prec} lacks {', '.join(missing)} "
+                            f"(every precision needs {', '.join(OPS)})")
+    for key in ("name", "description", "sources", "ops_pj", "dram_pj_per_bit"):
+        if key not in entries:
+            raise UserError(f"energy table {label}: missing key '{key}'")
+    return EnergyTable(
+        name=entries["name"], description=entries["description"], sources=tuple(entries["sources"]),
+        ops_pj=entries["ops_pj"], dram_pj_per_bit=entries["dram_pj_per_bit"],
+        sram_cell=entries.get("sram_cell", DEFAULT_CELL), register_pj_per_bit=entries.get("register_pj_per_bit"),
+        notes=tuple(entries.get("notes", ())), origin=origin, extra=entries.get("extra", {}), sram_rows=_cacti())
+
+
+@lru_cache(maxsize=None)
+def _builtin(name: str) -> dict:
+    with resources.as_file(_data(f"{name}.yaml")) as path:
+        return _validate(_read_yaml(path, f"builtin:{name}"), f"builtin:{name}")
+
+
+def load_energy_table(path_or_name: str | Path | None = None) -> EnergyTable:
+    """The default table (None), a built-in one by name, or a YAML file merged over the default."""
+    if path_or_name is None or str(path_or_name) in builtin_tables():
+        name = DEFAULT_TABLE if path_or_name is None else str(path_or_name)
+        return _build(_builtin(name), f"builtin:{name}")
+    path = Path(path_or_name)
+    if not path.exists():
+        raise UserError(f"energy table '{path_or_name}' is neither a file nor a built-in table "
+                        f"({', '.join(builtin_tables())})")
+    label = str(path)
+    user = _validate(_read_yaml(path, label), label)
+    base = _builtin(DEFAULT_TABLE)
+    merged = {**base, **{k: v for k, v in user.items() if k not in ("ops_pj", "sources", "notes")}}
+    merged["ops_pj"] = {p: dict(ops) for p, ops in base["ops_pj"].items()}
+    for prec, ops in user.get("ops_pj", {}).items():
+        merged["ops_pj"].setdefault(prec, {}).update(ops)
+    merged["name"] = user.get("name", path.stem)
+    merged["description"] = user.get("description", f"{path.name} merged over {DEFAULT_TABLE}")
+    inherited = [f"(entries not set in {path.name} come from {DEFAULT_TABLE}) {s}" for s in base["sources"]]
+    merged["sources"] = tuple(user.get("sources", ())) + tuple(inherited)
+    merged["notes"] = tuple(user.get("notes", ())) + tuple(f"({DEFAULT_TABLE}) {n}" for n in base["notes"])
+    return _build(merged, label)

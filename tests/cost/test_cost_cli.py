@@ -1,0 +1,142 @@
+"""`energybench cost` and `energybench energy-table`: figures, JSON keys, and clear errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from energybench.cli import main
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def cost_json(capsys, *argv):
+    code, out, err = run(capsys, "cost", *argv, "--json")
+    assert code == 0, err
+    return json.loads(out)
+
+
+KEYS = ("forward_macs", "backward_input_macs", "backward_weight_macs", "update_ops", "train_step_macs", "mem_reads",
+        "mem_writes", "compute_energy_j", "memory_energy_j", "storage_bytes", "total_params", "trainable_params",
+        "sharing_requested", "sharing_achieved", "uncounted_ops", "energy_table", "precision")
+
+
+def test_resnet18_forward_macs_on_meta(capsys):
+    d = cost_json(capsys, "--model", "resnet18", "--input", "3x224x224", "--classes", "1000", "--device", "meta")
+    assert all(k in d for k in KEYS)
+    assert d["forward_macs"] == 1_814_073_344
+    assert d["backward_input_macs"] + d["backward_weight_macs"] == 2 * d["forward_macs"] - d["layers"][0]["fwd_macs"]
+    assert d["train_step_macs"] == d["forward_macs"] + d["backward_input_macs"] + d["backward_weight_macs"]
+    assert d["total_params"] == d["trainable_params"] == 11_689_512
+    assert d["storage_bytes"] == 4 * 11_689_512
+    assert d["update_ops"] == 6 * 11_689_512  # SGD, momentum, weight decay: 6 ops per element
+    assert d["energy_table"] == "horowitz45" and d["precision"] == "fp32"
+    assert d["uncounted_ops"]["aten.relu_"] == 17
+
+
+def test_resnet18_forward_macs_on_cpu(capsys):
+    """The documented command exactly as a user types it (a real step on the CPU)."""
+    d = cost_json(capsys, "--model", "resnet18", "--input", "3x224x224", "--classes", "1000")
+    assert d["forward_macs"] == 1_814_073_344
+
+
+def test_sharing_freezes_a_prefix(capsys):
+    full = cost_json(capsys, "--model", "resnet20", "--input", "3x16x16", "--batch", "2")
+    shared = cost_json(capsys, "--model", "resnet20", "--input", "3x16x16", "--batch", "2", "--sharing", "0.5")
+    assert shared["sharing_requested"] == 0.5 and 0.3 < shared["sharing_achieved"] < 0.7
+    assert shared["forward_macs"] == full["forward_macs"]
+    assert shared["backward_weight_macs"] < full["backward_weight_macs"]
+    assert shared["trainable_params"] < full["trainable_params"] == full["total_params"]
+    assert shared["compute_energy_j"] < full["compute_energy_j"]
+    assert shared["memory_energy_j"] < full["memory_energy_j"]
+    frozen = [r for r in shared["layers"] if r["name"].startswith("backbone.blocks.0.")]
+    assert frozen and all(r["bwd_input_macs"] == r["bwd_weight_macs"] == 0 for r in frozen)
+
+
+def test_precision_table_and_sram_options(capsys):
+    base = ["--model", "tiny_cnn", "--input", "1x8x8", "--batch", "2"]
+    fp32 = cost_json(capsys, *base)
+    int8 = cost_json(capsys, *base, "--precision", "int8")
+    aladdin = cost_json(capsys, *base, "--energy-table", "aladdin45")
+    fixed = cost_json(capsys, *base, "--sram-bytes", "1024", "--sram-cell", "itrs-hp")
+    assert int8["compute_energy_j"] == pytest.approx(fp32["compute_energy_j"] * 0.23 / 4.6, rel=0.1)
+    assert int8["storage_bytes"] * 4 == fp32["storage_bytes"]
+    assert aladdin["energy_table"] == "aladdin45" and aladdin["compute_energy_j"] > fp32["compute_energy_j"]
+    assert fixed["sram_extrapolated"] and fixed["sram_cell"] == "itrs-hp"
+    assert fixed["forward_macs"] == fp32["forward_macs"]
+
+
+def test_text_output(capsys):
+    code, out, err = run(capsys, "cost", "--model", "lenet", "--input", "1x28x28", "--sharing", "0.5")
+    assert code == 0, err
+    assert "backbone.blocks.0.0" in out and "forward MACs" in out and "ops seen but not counted as MACs" in out
+    assert "horowitz45" in out
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--model", "alexnet", "--input", "3x32x32"], "unknown backbone 'alexnet'; valid backbones: tiny_cnn"),
+    (["--model", "resnet20", "--input", "3x32"], "--input must be CxHxW"),
+    (["--model", "resnet20", "--input", "3x0x32"], "--input must be CxHxW"),
+    (["--model", "resnet20", "--input", "3x32x32", "--sharing", "1"], "sharing must be in [0, 1), got 1.0"),
+    (["--model", "resnet20", "--input", "3x32x32", "--sharing", "-0.1"], "sharing must be in [0, 1)"),
+    (["--model", "resnet20", "--input", "3x32x32", "--batch", "0"], "--batch must be 1 or more"),
+    (["--model", "resnet20", "--input", "3x32x32", "--classes", "0"], "--classes must be 1 or more"),
+    (["--model", "resnet20", "--input", "3x32x32", "--precision", "fp64"], "no ops_pj entry for precision 'fp64'"),
+    (["--model", "resnet20", "--input", "3x32x32", "--sram-cell", "edram"], "unknown SRAM cell type 'edram'"),
+    (["--model", "resnet20", "--input", "3x32x32", "--sram-bytes", "0"], "--sram-bytes must be a positive"),
+    (["--model", "resnet20", "--input", "3x32x32", "--energy-table", "nope.yaml"], "'nope.yaml' is neither a file"),
+    (["--model", "resnet18", "--input", "3x32x32"], "use --batch 2 or more"),
+    (["--model", "lenet", "--input", "1x8x8"], "lenet needs inputs of at least 16x16"),
+])
+def test_bad_inputs_exit_2_with_a_clear_message(capsys, argv, message):
+    code, out, err = run(capsys, "cost", *argv)
+    assert code == 2
+    assert message in err and "Traceback" not in err
+
+
+def test_broken_energy_table_exits_2(capsys, tmp_path):
+    f = tmp_path / "t.yaml"
+    f.write_text("ops_pj:\n  fp32: {add: 1.0, mult: oops}\n")
+    code, out, err = run(capsys, "cost", "--model", "tiny_cnn", "--input", "1x8x8", "--energy-table", str(f))
+    assert code == 2 and str(f) in err and "ops_pj.fp32.mult must be a positive number" in err
+
+
+def test_energy_table_json(capsys):
+    code, out, err = run(capsys, "energy-table", "--sram-bytes", "100000", "--word-bits", "32", "--json")
+    assert code == 0, err
+    d = json.loads(out)
+    assert d["name"] == "horowitz45" and d["sources"] and d["sram_cell"] == "itrs-lstp"
+    assert 17.8 < d["sram_read_pj"] < 25.31 and 13.4 < d["sram_write_pj"] < 16.9 and d["extrapolated"] is False
+    assert d["mac_pj"]["fp32"] == pytest.approx(4.6)
+
+
+def test_energy_table_extrapolation_is_flagged(capsys):
+    code, out, err = run(capsys, "energy-table", "--sram-bytes", "1000", "--sram-cell", "itrs-hp")
+    assert code == 0, err
+    assert "EXTRAPOLATED" in out and "Horowitz" in out
+
+
+def test_energy_table_user_file_keeps_extra_keys(capsys, tmp_path):
+    f = tmp_path / "rtl.yaml"
+    f.write_text("name: rtl\nsources: [synthesis]\nops_pj: {int8: {add: 0.04, mult: 0.25}}\nrtl: {cells: 12}\n")
+    code, out, err = run(capsys, "energy-table", "--energy-table", str(f), "--precision", "int8", "--json")
+    assert code == 0, err
+    d = json.loads(out)
+    assert d["name"] == "rtl" and d["mac_pj"] == {"int8": pytest.approx(0.29)} and d["ignored_keys"] == ["rtl"]
+    assert d["word_bits"] == 8
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--energy-table", "missing"], "neither a file nor a built-in table"),
+    (["--precision", "fp64"], "no ops_pj entry for precision 'fp64'"),
+    (["--sram-cell", "x"], "unknown SRAM cell type 'x'"),
+    (["--sram-bytes", "-5"], "SRAM capacity must be a positive number of bytes"),
+])
+def test_energy_table_bad_inputs(capsys, argv, message):
+    code, out, err = run(capsys, "energy-table", *argv)
+    assert code == 2 and message in err

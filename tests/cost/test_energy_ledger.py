@@ -1,0 +1,96 @@
+"""Counts to joules (pure energy math) and per-phase accumulation into a metrics row."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from energybench.cost.counter import LayerCost, StepProfile
+from energybench.cost.energy import auto_sram_bytes, compute_energy_pj, step_energy
+from energybench.cost.ledger import ROW_COLUMNS, CostLedger
+from energybench.cost.memory_model import layer_accesses
+from energybench.cost.tables import load_energy_table
+
+TABLE = load_energy_table()
+
+
+def profile(kind="train", **kw):
+    conv = LayerCost("conv", "conv", "Conv2d", fwd_macs=1000, bwd_input_macs=0, bwd_weight_macs=1000, calls=1,
+                     weight_elems=100, trainable_elems=100, state_elems=100, in_elems=200, out_elems=300)
+    base = dict(fwd_macs=1000, bwd_weight_macs=1000, update_mults=300, update_adds=300, layers=[conv], batch_size=2)
+    return StepProfile(kind=kind, **(base | kw))
+
+
+def test_compute_energy_by_hand():
+    # 2000 MACs x (3.7 + 0.9) pJ + 300 mults x 3.7 + 300 adds x 0.9
+    assert compute_energy_pj(2000, 300, 300, TABLE, "fp32") == pytest.approx(2000 * 4.6 + 300 * 4.6)
+    assert compute_energy_pj(2000, 0, 0, TABLE, "int8") == pytest.approx(2000 * 0.23)
+    e = step_energy(profile(), TABLE)
+    assert e.compute_j == pytest.approx(2300 * 4.6e-12)
+
+
+def test_memory_energy_with_a_fixed_sram():
+    p = profile()
+    acc = layer_accesses(p.layers[0])
+    read, write, extra = TABLE.sram_access_pj(65536, 32)
+    e = step_energy(p, TABLE, "fp32", sram_bytes=65536)
+    assert (e.mem_reads, e.mem_writes) == (acc.reads, acc.writes)
+    assert e.memory_j == pytest.approx((acc.reads * read + acc.writes * write) * 1e-12)
+    assert not e.extrapolated
+
+
+def test_sram_sized_to_the_working_set():
+    p = profile()
+    e = step_energy(p, TABLE)
+    # working set (100 + 200 + 300) words x 4 bytes = 2400 bytes: the 4 KB SRAM holds it
+    assert e.layers[0].working_set_bytes == 2400 and e.layers[0].sram_bytes == 4096
+    assert auto_sram_bytes(5000, [4096, 8192]) == 8192 and auto_sram_bytes(10 ** 9, [4096, 8192]) == 8192
+
+
+def test_what_does_not_fit_goes_to_dram():
+    p = profile()
+    acc = layer_accesses(p.layers[0])
+    e = step_energy(p, TABLE, "fp32", sram_bytes=1200)  # half of the 2400-byte working set
+    read, write, extra = TABLE.sram_access_pj(1200, 32)
+    dram = 30.5 * 32
+    expected = 0.5 * (acc.reads * read + acc.writes * write) + 0.5 * (acc.reads + acc.writes) * dram
+    assert extra and e.extrapolated and e.memory_j == pytest.approx(expected * 1e-12)
+
+
+def test_precision_sets_word_size():
+    p = profile()
+    e32, e16 = step_energy(p, TABLE, "fp32", sram_bytes=65536), step_energy(p, TABLE, "fp16", sram_bytes=65536)
+    assert e16.mem_reads == e32.mem_reads and e16.memory_j == pytest.approx(e32.memory_j / 2)
+
+
+def test_ledger_row_multiplies_profiles_by_steps():
+    train, other = profile(), profile(fwd_macs=10, bwd_weight_macs=0, update_mults=0, update_adds=0)
+    ev = profile("forward", bwd_weight_macs=0, update_mults=0, update_adds=0, fwd_macs=7)
+    ledger = CostLedger()
+    ledger.add_train(train, 10)
+    ledger.add_train(other, 2)
+    ledger.add_eval(ev, 3)
+    row = ledger.row(TABLE, "fp32", 1234)
+    assert tuple(row) == ROW_COLUMNS
+    assert row["fwd_macs"] == 10 * 1000 + 2 * 10 and row["bwd_weight_macs"] == 10 * 1000
+    assert row["train_macs"] == row["fwd_macs"] + row["bwd_input_macs"] + row["bwd_weight_macs"]
+    assert row["update_ops"] == 10 * 600 and row["eval_macs"] == 21
+    e1, e2 = step_energy(train, TABLE), step_energy(other, TABLE)
+    assert row["compute_energy_j"] == pytest.approx(10 * e1.compute_j + 2 * e2.compute_j)
+    assert row["memory_energy_j"] == pytest.approx(10 * e1.memory_j + 2 * e2.memory_j)
+    assert row["mem_reads"] == 10 * e1.mem_reads + 2 * e2.mem_reads
+    assert (row["energy_table"], row["storage_bytes"]) == ("horowitz45", 1234)
+
+
+def test_per_step_figures_average_over_training_steps_only():
+    ledger = CostLedger()
+    ledger.add_train(profile(), 4)
+    ledger.add_train(profile("forward", bwd_weight_macs=0, update_mults=0, update_adds=0), 2)  # trunk caching
+    per = ledger.per_step("horowitz45")
+    row = ledger.row(TABLE)
+    assert per["train_steps"] == 4
+    assert per["compute_energy_j"] == pytest.approx(row["compute_energy_j"] / 4)
+    assert per["mem_accesses"] == pytest.approx((row["mem_reads"] + row["mem_writes"]) / 4)
+    assert per["memory_energy_j"] == pytest.approx(row["memory_energy_j"] / 4)
+    assert math.isnan(CostLedger().per_step(TABLE)["compute_energy_j"])

@@ -1,0 +1,145 @@
+"""Energy tables: built-ins with sources, SRAM interpolation/extrapolation, user overrides and
+clear errors for broken files."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from energybench.cost.tables import builtin_tables, load_energy_table, precision_bits, sram_cells
+from energybench.errors import UserError
+
+
+def test_default_table_is_horowitz_with_sources():
+    t = load_energy_table()
+    assert t.name == "horowitz45" and t.origin == "builtin:horowitz45"
+    assert any("Horowitz" in s for s in t.sources) and any("CACTI" in s for s in t.sources)
+    assert t.mac_pj("fp32") == pytest.approx(3.7 + 0.9)
+    assert t.mac_pj("int8") == pytest.approx(0.2 + 0.03)
+    assert t.mac_pj("fp16") == pytest.approx(1.1 + 0.4)
+    assert t.dram_access_pj(64) == pytest.approx(30.5 * 64)  # ~1.95 nJ, midpoint of 1.3-2.6 nJ
+    assert t.sram_cell == "itrs-lstp"
+    assert set(builtin_tables()) >= {"horowitz45", "aladdin45"}
+
+
+def test_missing_precisions_are_derived_and_flagged():
+    t = load_energy_table()
+    assert t.op_pj("int16", "mult") == pytest.approx(0.8) and t.op_pj("int16", "add") == 0.05
+    assert t.ops_pj["bf16"] == t.ops_pj["fp16"]
+    notes = " ".join(t.notes)
+    assert "int16" in notes and "bf16" in notes
+
+
+def test_aladdin_table():
+    t = load_energy_table("aladdin45")
+    assert t.op_pj("fp32", "mult") == 24.4 and t.op_pj("int32", "add") == 0.0857
+    assert t.op_pj("int8", "mult") == pytest.approx(8.63 / 16)  # multipliers scale with width^2
+    assert t.register_pj_per_bit == 0.009
+
+
+def test_sram_table_rows_are_exact():
+    t = load_energy_table()
+    assert t.sram_access_pj(8192, 64) == (6.13702, pytest.approx(7.87807), False)
+    read, write, extra = t.sram_access_pj(1048576, 32, "itrs-hp")
+    assert (read, write, extra) == (41.2937, pytest.approx(35.3969), False)
+
+
+def test_sram_interpolates_in_log_log():
+    t = load_energy_table()
+    lo, hi = t.sram_access_pj(65536, 32), t.sram_access_pj(131072, 32)
+    mid = t.sram_access_pj(math.sqrt(65536 * 131072), 32)
+    assert mid[0] == pytest.approx(math.sqrt(lo[0] * hi[0]))  # geometric midpoint in log-log
+    assert mid[1] == pytest.approx(math.sqrt(lo[1] * hi[1]))
+    assert not mid[2]
+
+
+def test_sram_extrapolates_with_the_nearest_two_rows_and_says_so():
+    t = load_energy_table()
+    r4, r8 = t.sram_access_pj(4 << 20, 32)[0], t.sram_access_pj(8 << 20, 32)[0]
+    read16, _, extra = t.sram_access_pj(16 << 20, 32)
+    assert extra and read16 == pytest.approx(r8 * r8 / r4)
+    k4, k8 = t.sram_access_pj(4096, 32)[0], t.sram_access_pj(8192, 32)[0]
+    read2, _, extra = t.sram_access_pj(2048, 32)
+    assert extra and read2 == pytest.approx(k4 * k4 / k8)
+
+
+def test_narrow_words_are_packed_into_32_bit_accesses():
+    t = load_energy_table()
+    r32 = t.sram_access_pj(32768, 32)[0]
+    assert t.sram_access_pj(32768, 16)[0] == pytest.approx(r32 / 2)
+    assert t.sram_access_pj(32768, 8)[0] == pytest.approx(r32 / 4)
+
+
+def test_sram_cells_and_bad_cell():
+    assert sram_cells() == ["itrs-hp", "itrs-lop", "itrs-lstp"]
+    with pytest.raises(UserError, match="unknown SRAM cell type 'sram9'.*itrs-hp"):
+        load_energy_table().sram_access_pj(4096, 32, "sram9")
+
+
+def test_user_table_merges_over_the_default(tmp_path):
+    f = tmp_path / "rtl.yaml"
+    f.write_text("name: rtl45\ndescription: from synthesis\nsources: [my RTL run]\n"
+                 "ops_pj:\n  fp32: {mult: 10.0}\n  int8: {add: 0.05, mult: 0.3}\n"
+                 "sram: {cell: itrs-hp}\nrtl: {liberty: foo.lib, toggles: 1000}\n")
+    t = load_energy_table(str(f))
+    assert t.name == "rtl45" and t.origin == str(f)
+    assert t.op_pj("fp32", "mult") == 10.0 and t.op_pj("fp32", "add") == 0.9  # add inherited
+    assert t.mac_pj("int8") == pytest.approx(0.35)
+    assert t.op_pj("fp16", "mult") == 1.1 and t.dram_pj_per_bit == 30.5
+    assert t.sram_cell == "itrs-hp"
+    assert t.sources[0] == "my RTL run" and any("horowitz45" in s for s in t.sources[1:])
+    assert t.extra == {"rtl": {"liberty": "foo.lib", "toggles": 1000}}
+
+
+def test_user_table_may_add_a_precision(tmp_path):
+    f = tmp_path / "fp8.yaml"
+    f.write_text("ops_pj:\n  fp8: {add: 0.1, mult: 0.3}\n")
+    t = load_energy_table(f)
+    assert t.name == "fp8" and t.mac_pj("fp8") == pytest.approx(0.4)
+
+
+@pytest.mark.parametrize("text,message", [
+    ("ops_pj: [1, 2]", "ops_pj must map precisions"),
+    ("ops_pj:\n  fp32: {add: -1}\n", "ops_pj.fp32.add must be a positive number, got -1"),
+    ("ops_pj:\n  fp32: {add: fast}\n", "ops_pj.fp32.add must be a positive number, got 'fast'"),
+    ("ops_pj:\n  fp32: {div: 1.0}\n", "ops_pj.fp32.div is not an op; valid ops: add, mult"),
+    ("ops_pj:\n  float: {add: 1.0, mult: 1.0}\n", "ops_pj key 'float' is not a precision"),
+    ("ops_pj:\n  fp8: {add: 1.0}\n", "ops_pj.fp8 lacks mult"),
+    ("dram_pj_per_bit: 0\n", "dram_pj_per_bit must be a positive number"),
+    ("sram: {cell: dram}\n", "sram.cell 'dram' is not one of itrs-hp"),
+    ("sram: {size: 4096}\n", "sram must be a mapping with the key 'cell'"),
+    ("sources: 3\n", "sources must be a list of strings"),
+    ("name: [a]\n", "name must be a non-empty string"),
+    ("- just\n- a list\n", "must be a YAML mapping"),
+    ("ops_pj: {fp32: {add: 1.0\n", "is not valid YAML"),
+])
+def test_malformed_table_names_the_file_and_the_key(tmp_path, text, message):
+    f = tmp_path / "broken.yaml"
+    f.write_text(text)
+    with pytest.raises(UserError) as err:
+        load_energy_table(str(f))
+    assert str(f) in str(err.value) and message in str(err.value)
+
+
+def test_unknown_table_name():
+    with pytest.raises(UserError, match="'horowitz22' is neither a file nor a built-in table .*aladdin45"):
+        load_energy_table("horowitz22")
+
+
+def test_missing_precision_is_a_clear_error():
+    with pytest.raises(UserError, match="no ops_pj entry for precision 'fp8'"):
+        load_energy_table().mac_pj("fp8")
+
+
+def test_precision_bits():
+    assert [precision_bits(p) for p in ("fp32", "fp16", "bf16", "int8", "int16")] == [32, 16, 16, 8, 16]
+    with pytest.raises(UserError, match="precision 'double'"):
+        precision_bits("double")
+
+
+def test_describe_is_json_ready():
+    import json
+
+    d = load_energy_table().describe()
+    assert json.loads(json.dumps(d))["name"] == "horowitz45" and d["sources"]
