@@ -1,0 +1,1 @@
+"""RTL characterisation tests (a package, so its conftest does not shadow tests/conftest.py)."""

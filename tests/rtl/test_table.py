@@ -1,0 +1,136 @@
+"""The produced energy table: its format, width scaling, the 32-bit mult/add ratio, and
+loading it through the cost model. Also the CLI's input checks and atomic writes."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import yaml
+
+from energybench.cli import main
+from energybench.rtl.characterize import write_table
+
+from .rtl_helpers import REDUCED_WIDTHS, TINY_LIB
+
+
+def is_positive_number(value) -> bool:
+    return isinstance(value, float) and value > 0 and math.isfinite(value)
+
+
+def test_table_has_the_shared_format(reduced_table):
+    _, table = reduced_table
+    assert list(table)[:5] == ["name", "description", "sources", "ops_pj", "rtl"]
+    assert table["name"] == "rtl-generic-45nm"
+    assert isinstance(table["description"], str) and table["description"]
+    assert isinstance(table["sources"], list) and all(isinstance(s, str) and s for s in table["sources"])
+    assert any("Weste" in s for s in table["sources"]) and any("Yosys" in s for s in table["sources"])
+    assert set(table["ops_pj"]) == {f"int{w}" for w in REDUCED_WIDTHS}
+    for ops in table["ops_pj"].values():
+        assert set(ops) == {"add", "mult"}
+        assert all(is_positive_number(v) for v in ops.values())
+    rtl = table["rtl"]
+    assert "toggle" in rtl["method"] and rtl["vectors"] > 0
+    for w in REDUCED_WIDTHS:
+        for op, cell in (("add", "ripple_carry_adder"), ("mult", "array_multiplier")):
+            record = rtl["units"][f"int{w}_{op}"]
+            assert record["cell"] == cell and record["width"] == w
+            assert record["energy_pj"] == table["ops_pj"][f"int{w}"][op]
+            assert record["gates"] > 0 and record["checked_results"] >= rtl["vectors"]
+            assert is_positive_number(record["toggles_per_op"])
+
+
+def fitted_exponent(table: dict, op: str) -> float:
+    widths = np.array(REDUCED_WIDTHS, dtype=float)
+    energy = np.array([table["ops_pj"][f"int{w}"][op] for w in REDUCED_WIDTHS])
+    slope, _ = np.polyfit(np.log(widths), np.log(energy), 1)
+    return float(slope)
+
+
+def test_adder_energy_is_linear_and_multiplier_quadratic_in_width(reduced_table):
+    _, table = reduced_table
+    assert 0.85 <= fitted_exponent(table, "add") <= 1.2
+    assert 1.8 <= fitted_exponent(table, "mult") <= 2.3
+
+
+def test_32_bit_mult_to_add_ratio_is_near_horowitz(reduced_table):
+    _, table = reduced_table
+    ops = table["ops_pj"]["int32"]
+    assert 10 <= ops["mult"] / ops["add"] <= 60  # Horowitz (ISSCC 2014): 3.1 / 0.1 = 31
+    # Within 2-4x of Horowitz's absolute figures without glitches (0.1 pJ add, 3.1 pJ mult).
+    assert 0.1 <= ops["add"] <= 0.6 and 3.1 <= ops["mult"] <= 16
+
+
+def test_table_loads_as_an_energy_table_and_changes_energies(reduced_table):
+    from energybench.cost.tables import load_energy_table
+
+    path, table = reduced_table
+    default = load_energy_table()
+    loaded = load_energy_table(path)
+    assert loaded.name == "rtl-generic-45nm"
+    for w in REDUCED_WIDTHS:
+        precision = f"int{w}"
+        assert loaded.op_pj(precision, "add") == table["ops_pj"][precision]["add"]
+        assert loaded.op_pj(precision, "mult") == table["ops_pj"][precision]["mult"]
+        assert loaded.mac_pj(precision) != pytest.approx(default.mac_pj(precision), rel=0.05)
+    assert "rtl" in loaded.extra  # kept, ignored by the cost model
+
+
+def test_stdout_output_and_summary(yosys, capsys):
+    assert main(["rtl", "characterize", "--widths", "4", "--vectors", "64", "--jobs", "1"]) == 0
+    captured = capsys.readouterr()
+    table = yaml.safe_load(captured.out)
+    assert set(table["ops_pj"]) == {"int4"}
+    assert "mult/add" in captured.err and "int4" in captured.err
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--widths", "0"], "outside 2-64"),
+        (["--widths", "abc"], "not a whole number"),
+        (["--widths", "8,,16"], "not a whole number"),
+        (["--widths", "65"], "outside 2-64"),
+        (["--vectors", "0"], "at least 1"),
+        (["--liberty", "missing.lib"], "no such file"),
+        (["--vdd", "0.9", "--liberty", "LIB"], "--vdd applies"),
+        (["--out", "no/such/dir/t.yaml"], "does not exist"),
+    ],
+)
+def test_bad_input_is_a_clean_error(tmp_path, capsys, monkeypatch, args, message):
+    monkeypatch.chdir(tmp_path)
+    args = [str(TINY_LIB) if a == "LIB" else a for a in args]
+    assert main(["rtl", "characterize", *args]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_out_folder_and_unwritable_out(tmp_path, capsys, monkeypatch):
+    assert main(["rtl", "characterize", "--out", str(tmp_path)]) == 2
+    assert "is a folder" in capsys.readouterr().err
+    import os
+
+    monkeypatch.setattr(os, "access", lambda path, mode: False)  # as for a read-only folder
+    assert main(["rtl", "characterize", "--out", str(tmp_path / "t.yaml")]) == 2
+    assert "not writable" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_write_table_is_atomic(tmp_path, monkeypatch):
+    out = tmp_path / "t.yaml"
+    out.write_text("previous: table\n")
+
+    def explode(*args, **kwargs):
+        args[1].write("name: half-writ")  # part of the file, then a crash
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(yaml, "safe_dump", explode)
+    with pytest.raises(RuntimeError, match="disk full"):
+        write_table({"name": "x"}, out)
+    assert out.read_text() == "previous: table\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["t.yaml"]
+    monkeypatch.undo()
+    write_table({"name": "x", "ops_pj": {"int8": {"add": 0.1, "mult": 1.0}}}, out)
+    assert yaml.safe_load(out.read_text())["ops_pj"]["int8"]["mult"] == 1.0
