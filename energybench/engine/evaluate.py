@@ -32,6 +32,8 @@ def _pct(hits: torch.Tensor, mask: torch.Tensor) -> float:
 
 def evaluate(method, scenario: Scenario, phase: Phase, trainer: Trainer, device: torch.device) -> EvalResult:
     idx = phase.test_idx
+    for module in method.storage_modules():
+        module.eval()  # batch norm uses running statistics and dropout is off for every model
     preds: dict[str, list[torch.Tensor]] = {}
     labels = []
     for i in range(0, len(idx), EVAL_BATCH):
