@@ -1,0 +1,195 @@
+"""progressive: stage-wise incremental training (the incremental training framework, section III).
+
+Each phase of the scenario is one stage j. The last fully connected layer grows by the
+stage's n_j classes, keeping the old classes' rows (W_j1 = W_{j-1}, Eq. 2) and initialising
+the new rows randomly; then the network is trained on all data of all classes so far,
+D_j = D_{j-1} ∪ d_j (Eq. 1). Every example is kept: this is a way to train a final model
+faster, not a memory-limited incremental learner.
+
+Stages are the scenario's phases. The paper's rules for choosing them are declared with the
+`stages` option and checked against the scenario (the runner's phases cannot be re-cut by a
+method): `alpha` (each stage adds round(alpha * N_{j-1}) classes, the last one the rest;
+n1 = 10, alpha = 1 on 100 classes gives 10,10,20,40,20, section IV-C) or `delta` (n1, then
+delta_n per stage, the last one the rest). `alpha_stages`/`delta_stages` build the scenario
+string to pass as `--scenario`.
+
+Convergence per stage (`convergence`):
+- `plateau` (default): an epoch improves when its mean training loss is lower than the best
+  epoch loss so far by more than both rel_tol x best and abs_tol (the absolute floor stops
+  easy stages whose loss keeps halving towards zero); the stage stops at the end of the
+  epoch that makes `patience` epochs in a row without improvement. With `lr_drops: n > 0`
+  (Xiao et al.'s adaptive schedule) a plateau instead cuts the learning rate by the config's
+  `lr_gamma` (and the search for the next plateau starts afresh, with a new SGD momentum
+  buffer) until the n-th cut's plateau stops the stage; each rate is then held constant. With `lr_drops: 0` the
+  config's multi-step schedule applies (milestones as fractions of `epochs`).
+  Either way the config's `epochs` caps the stage's total epochs, `max_steps` its steps.
+- `budget`: every stage trains for `epochs` epochs (or `max_steps` steps).
+The `scratch` method uses the same rule, so their step counts compare like for like.
+
+Rows: `iters` and `train_macs` are the stage's; extra columns stage_steps, stage_epochs,
+stage_examples, stage_lr_drops, stage_stopped_by (plateau | budget) and total_steps (over all
+stages so far). The cost of the final model is the sum over all rows, phase 0 included.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from energybench.data.scenario import Phase
+from energybench.errors import UserError
+from energybench.methods.base import Method, cross_entropy
+
+# Shared with `scratch`, so that both stop by the same rule.
+CONVERGENCE_OPTIONS: dict[str, Any] = {
+    "convergence": "plateau",  # plateau | budget
+    "rel_tol": 0.01,  # an epoch improves when its loss beats the best so far by more than
+    "abs_tol": 0.01,  # both rel_tol x best and abs_tol (a loss heading to 0 keeps halving)
+    "patience": 2,  # epochs without improvement before a stage stops
+    "lr_drops": 0,  # plateau: times the rate is cut by the config's lr_gamma before stopping
+    "max_steps": None,  # optional cap on the steps of one stage (both rules)
+}
+
+
+class Plateau:
+    """on_epoch_end rule: True once `patience` epochs in a row failed to improve on the best
+    epoch loss by more than both the fraction `rel_tol` of it and `abs_tol`."""
+
+    def __init__(self, rel_tol: float, patience: int, abs_tol: float = 0.0):
+        self.rel_tol, self.abs_tol, self.patience = rel_tol, abs_tol, patience
+        self.best = math.inf
+        self.stale = 0
+        self.epochs = 0
+
+    def __call__(self, epoch: int, loss: float) -> bool:
+        self.epochs += 1
+        if math.isinf(self.best) or self.best - loss > max(self.rel_tol * self.best, self.abs_tol):
+            self.best, self.stale = loss, 0
+        else:
+            self.stale += 1
+        return self.stale >= self.patience
+
+
+def check_convergence(name: str, opts: dict[str, Any]) -> None:
+    for key, kind in (("rel_tol", float), ("abs_tol", float), ("patience", int), ("lr_drops", int)):
+        try:
+            kind(opts[key])
+        except (TypeError, ValueError):
+            raise UserError(f"{name} option '{key}' must be a number, got {opts[key]!r}") from None
+    if opts["convergence"] not in ("plateau", "budget"):
+        raise UserError(f"{name} option 'convergence' must be plateau or budget, got {opts['convergence']!r}")
+    if not 0.0 <= float(opts["rel_tol"]) < 1.0:
+        raise UserError(f"{name} option 'rel_tol' must be in [0, 1), got {opts['rel_tol']!r}")
+    if float(opts["abs_tol"]) < 0:
+        raise UserError(f"{name} option 'abs_tol' must not be negative, got {opts['abs_tol']!r}")
+    if int(opts["patience"]) < 1:
+        raise UserError(f"{name} option 'patience' must be at least 1, got {opts['patience']!r}")
+    if int(opts["lr_drops"]) < 0:
+        raise UserError(f"{name} option 'lr_drops' must not be negative, got {opts['lr_drops']!r}")
+    if opts["max_steps"] is not None and int(opts["max_steps"]) < 1:
+        raise UserError(f"{name} option 'max_steps' must be at least 1 (or null), got {opts['max_steps']!r}")
+
+
+def train_to_convergence(method: Method, net, idx, desc: str, kind: str = "ce") -> dict[str, Any]:
+    """Train `net` on `idx` under the method's convergence options; returns the stage's figures."""
+    opts, trainer = method.opts, method.ctx.trainer
+    cap, lr, gamma = trainer.defaults["epochs"], trainer.defaults["lr"], trainer.defaults["gamma"]
+    max_steps = None if opts["max_steps"] is None else int(opts["max_steps"])
+    seen, epochs = [0], [0]
+
+    def loss(net, batch):
+        seen[0] += len(batch.y)
+        return cross_entropy(net, batch)
+
+    def count_epoch(epoch: int, mean_loss: float) -> bool:
+        epochs[0] += 1
+        return False
+
+    before = trainer.iters
+    drops, stopped = 0, "budget"
+    if opts["convergence"] == "budget":
+        method.fit(net, idx, loss, kind=kind, desc=desc, on_epoch_end=count_epoch, max_steps=max_steps)
+    else:
+        lr_drops = int(opts["lr_drops"])
+        while epochs[0] < cap:
+            rule = Plateau(float(opts["rel_tol"]), int(opts["patience"]), float(opts["abs_tol"]))
+            left = None if max_steps is None else max_steps - (trainer.iters - before)
+            if left is not None and left <= 0:
+                break
+            # With LR drops each segment runs at a constant rate; without, the config's schedule.
+            method.fit(net, idx, loss, kind=kind, desc=f"{desc} lr {lr * gamma ** drops:g}", on_epoch_end=rule,
+                       epochs=cap - epochs[0], max_steps=left, lr=lr * gamma ** drops,
+                       milestones=[] if lr_drops else None)
+            epochs[0] += rule.epochs
+            if rule.stale < rule.patience:  # ran out of epochs or steps before a plateau
+                break
+            if drops == lr_drops:
+                stopped = "plateau"
+                break
+            if epochs[0] >= cap:
+                break
+            drops += 1
+    return {"stage_steps": trainer.iters - before, "stage_examples": seen[0], "stage_epochs": epochs[0],
+            "stage_lr_drops": drops, "stage_stopped_by": stopped}
+
+
+def alpha_stages(total: int, n1: int, alpha: float = 1.0) -> list[int]:
+    """Stage sizes by the alpha rule: n_j = round(alpha * N_{j-1}) new classes, the last stage
+    takes what is left (100 classes, n1 = 10, alpha = 1 -> 10, 10, 20, 40, 20)."""
+    if not 0 < n1 <= total or alpha <= 0:
+        raise UserError(f"alpha rule needs 0 < n1 <= {total} classes and alpha > 0, got n1={n1}, alpha={alpha}")
+    sizes, seen = [n1], n1
+    while seen < total:
+        n = min(max(1, round(alpha * seen)), total - seen)
+        sizes.append(n)
+        seen += n
+    return sizes
+
+
+def delta_stages(total: int, n1: int, delta_n: int) -> list[int]:
+    """Stage sizes n1, delta_n, delta_n, ..., the last stage takes what is left."""
+    if not 0 < n1 <= total or delta_n < 1:
+        raise UserError(f"delta rule needs 0 < n1 <= {total} classes and delta_n >= 1, got n1={n1}, delta_n={delta_n}")
+    sizes, seen = [n1], n1
+    while seen < total:
+        sizes.append(min(delta_n, total - seen))
+        seen += sizes[-1]
+    return sizes
+
+
+class Progressive(Method):
+    name = "progressive"
+    description = "stage-wise incremental training: grow the last layer, train on all data so far"
+    default_options = {"stages": "scenario", "n1": None, "alpha": 1.0, "delta_n": None, **CONVERGENCE_OPTIONS}
+
+    def __init__(self, ctx):
+        super().__init__(ctx)
+        check_convergence(self.name, self.opts)
+        self._check_stages(ctx.scenario.sizes)
+        self.total_steps = 0
+
+    def _check_stages(self, sizes: list[int]) -> None:
+        rule, total = self.opts["stages"], sum(sizes)
+        if rule == "scenario":
+            return
+        if rule not in ("alpha", "delta"):
+            raise UserError(f"progressive option 'stages' must be scenario, alpha or delta, got {rule!r}")
+        n1 = self.opts["n1"]
+        if n1 is None:
+            raise UserError(f"progressive option stages={rule} needs n1 (the classes of the first stage)")
+        if rule == "alpha":
+            want = alpha_stages(total, int(n1), float(self.opts["alpha"]))
+        else:
+            if self.opts["delta_n"] is None:
+                raise UserError("progressive option stages=delta needs delta_n (classes added per stage)")
+            want = delta_stages(total, int(n1), int(self.opts["delta_n"]))
+        if want != list(sizes):
+            raise UserError(f"progressive stages={rule} (n1={n1}) on {total} classes means the scenario "
+                            f"{','.join(map(str, want))}, but the scenario is {','.join(map(str, sizes))}; "
+                            f"pass --scenario {','.join(map(str, want))}")
+
+    def learn(self, phase: Phase) -> None:
+        idx = self.ctx.scenario.train_indices(phase.index)  # D_j = D_{j-1} ∪ d_j
+        stage = train_to_convergence(self, self.net, idx, desc=f"{self.name} stage {phase.index + 1}")
+        self.total_steps += stage["stage_steps"]
+        self.extra.update(stage, total_steps=self.total_steps)
