@@ -179,6 +179,7 @@ class Runner:
             "acc_all": res.acc[primary], "acc_old": res.acc_old[primary], "acc_new": res.acc_new[primary],
             "iters": trainer.iters, "train_time_s": trainer.train_time_s,
             "time_per_iter_s": trainer.train_time_s / trainer.iters if trainer.iters else float("nan"),
+            "train_cpu_s": trainer.train_cpu_s,  # unlike wall-clock time, not inflated by other processes
             "cache_shared": trainer.cached_trunk,  # trained on cached trunk outputs (not just asked to)
         }
         for clf in list(res.acc)[1:]:

@@ -36,6 +36,7 @@ class Batch:
 class FitResult:
     iters: int = 0
     time_s: float = 0.0
+    cpu_s: float = 0.0  # CPU seconds of this process (all threads): robust to other load on the machine
     epoch_losses: list[float] = field(default_factory=list)
 
 
@@ -61,7 +62,9 @@ class Trainer:
         self.ledger = CostLedger()
         self.iters = 0
         self.train_time_s = 0.0
+        self.train_cpu_s = 0.0
         self.steps: Counter = Counter()
+        self.cached_trunk = False  # whether a fit this phase trained on cached trunk outputs
 
     def end_phase(self) -> CostLedger:
         for key, n in self.steps.items():
@@ -103,15 +106,16 @@ class Trainer:
         sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones, gamma=hp["gamma"])
         augment = hp["augment"]
         net.train()
+        sync(self.device)
+        t0, c0 = time.perf_counter(), time.process_time()  # building the cache is part of training time
         start, cached = 0, None
         if cache_trunk and not augment:
             start = net.frozen_blocks
             cached = self._trunk_outputs(net, idx, start)
+            self.cached_trunk = True
         structure = tuple((n, tuple(p.shape), p.requires_grad) for n, p in net.named_parameters())
         y_all = self.scenario.train_y
         bs = hp["batch_size"]
-        sync(self.device)
-        t0 = time.perf_counter()
         for epoch in range(epochs):
             order = torch.randperm(len(idx), generator=self.gen)
             batches = [order[i:i + bs] for i in range(0, len(idx), bs)]
@@ -155,8 +159,10 @@ class Trainer:
                 break
         sync(self.device)
         result.time_s = time.perf_counter() - t0
+        result.cpu_s = time.process_time() - c0
         self.iters += result.iters
         self.train_time_s += result.time_s
+        self.train_cpu_s += result.cpu_s
         return result
 
     @torch.no_grad()

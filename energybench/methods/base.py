@@ -16,7 +16,7 @@ from torch import nn
 
 from energybench.config import RunConfig
 from energybench.data.scenario import Phase, Scenario
-from energybench.engine.trainer import Batch, Trainer
+from energybench.engine.trainer import Batch, FitResult, Trainer
 from energybench.errors import UserError
 from energybench.models import IncrementalNet, build_net
 from energybench.models.surgery import Cut, cut_at
@@ -86,6 +86,7 @@ class Method:
     @torch.no_grad()
     def predict(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """Scores over all classes seen so far, one entry per classifier (first = primary)."""
+        self.net.eval()  # batch norm must use its running statistics (fit() leaves train mode on)
         return {"cnn": self.net(x)}
 
     def storage_modules(self) -> list[nn.Module]:
@@ -108,11 +109,11 @@ class Method:
         return self.cut
 
     def fit(self, net: nn.Module, idx: torch.Tensor, loss: Callable[[nn.Module, Batch], torch.Tensor] | None = None,
-            kind: str = "ce", **overrides) -> None:
+            kind: str = "ce", **overrides) -> FitResult:
         """Train `net` on training indices `idx` with `loss` (default: cross-entropy)."""
         cache = (self.ctx.cfg.cache_shared and self.supports_cache and isinstance(net, IncrementalNet)
                  and net.frozen_blocks > 0)
-        self.ctx.trainer.fit(net, idx, loss or cross_entropy, kind=kind, cache_trunk=cache, **overrides)
+        return self.ctx.trainer.fit(net, idx, loss or cross_entropy, kind=kind, cache_trunk=cache, **overrides)
 
 
 def cross_entropy(net: nn.Module, batch: Batch) -> torch.Tensor:

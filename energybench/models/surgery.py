@@ -1,12 +1,16 @@
-"""Network surgery: where a sharing level cuts a backbone, and branch cloning."""
+"""Network surgery: where a sharing level cuts a backbone, freezing the shared trunk, and
+growing a branch that shares the trunk (the same module objects) and clones the rest."""
 
 from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
 
+from torch import nn
+
 from energybench.errors import UserError
 from energybench.models.backbone import Backbone
+from energybench.models.network import IncrementalNet
 
 
 @dataclass(frozen=True)
@@ -28,7 +32,9 @@ def cut_at(backbone: Backbone, sharing: float) -> Cut:
     """The block boundary whose shared-parameter fraction is nearest the request.
 
     Fractions count backbone parameters from the input side (the paper's "portion of
-    trainable parameters which are frozen and shared"); ties go to less sharing.
+    trainable parameters which are frozen and shared"); ties go to less sharing. On a coarse
+    backbone a request near 1 may share every parameterised block (achieved 1.0): only the
+    head (and parameter-free blocks such as pooling) is then retrained.
     """
     check_sharing(sharing)
     sizes = backbone.block_params()
@@ -45,6 +51,45 @@ def cut_at(backbone: Backbone, sharing: float) -> Cut:
     return best
 
 
+def boundaries(backbone: Backbone) -> list[float]:
+    """The achievable sharing fractions: shared-parameter fraction after each block boundary
+    (0 blocks first), so a user can choose sweep levels that land on distinct cuts."""
+    sizes = backbone.block_params()
+    total = sum(sizes) or 1
+    out, shared = [0.0], 0
+    for size in sizes:
+        shared += size
+        out.append(shared / total)
+    return out
+
+
 def clone(module):
     """A deep copy for a new branch: same weights, independent parameters."""
     return copy.deepcopy(module)
+
+
+def branch(net: IncrementalNet, cut: Cut, num_classes: int) -> IncrementalNet:
+    """A new branch of `net` for `num_classes` new classes.
+
+    The first `cut.blocks` blocks are the very module objects of `net` (shared: stored once,
+    frozen), the remaining blocks are clones of `net`'s, and the head is new (same kind as
+    `net`'s, randomly initialised, only the new classes). The branch's trunk is frozen.
+    """
+    if not 0 <= cut.blocks <= len(net.backbone.blocks):
+        raise ValueError(f"cut of {cut.blocks} blocks does not fit a {len(net.backbone.blocks)}-block backbone")
+    blocks = list(net.backbone.blocks[: cut.blocks]) + [clone(b) for b in net.backbone.blocks[cut.blocks:]]
+    backbone = Backbone(net.backbone.name, blocks, net.backbone.out_dim)
+    head = type(net.head)(net.head.in_dim, num_classes)
+    ref = next(net.parameters(), None)
+    if ref is not None:
+        head = head.to(ref.device)
+    out = IncrementalNet(backbone, head)
+    out.freeze_blocks(cut.blocks)
+    out.train(net.training)
+    return out
+
+
+def shared_parameters(a: nn.Module, b: nn.Module) -> int:
+    """How many parameter elements two modules hold in common (the same tensors)."""
+    ids = {id(p) for p in a.parameters()}
+    return sum(p.numel() for p in b.parameters() if id(p) in ids)

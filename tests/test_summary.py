@@ -1,0 +1,115 @@
+"""Sweep summary on a synthetic metrics table with hand-computed figures, and the optimal
+sharing point (largest sharing level within the tolerance of sharing 0's final accuracy)."""
+
+import copy
+import json
+import math
+from types import SimpleNamespace
+
+import pytest
+
+from energybench.engine.store import RunStore
+from energybench.engine.summary import optimal_sharing, summarise, write_summary
+
+BASE = dict(acc_all=90.0, iters=10, train_time_s=5.0, train_cpu_s=4.0, compute_energy_j=100.0, memory_energy_j=50.0,
+            mem_reads=1000, mem_writes=500, train_macs=9000, storage_bytes=1000)
+
+
+def cell(method, sharing, seed, accs, phases, storage, achieved):
+    """Rows of one cell: the shared base phase, then (acc, iters, time, compute J, memory J,
+    reads, writes, MACs) per incremental phase; CPU time is 80% of the wall time."""
+    rows = [dict(method=method, sharing=sharing, seed=seed, phase=0, sharing_achieved=0.0, **BASE)]
+    for p, (acc, (iters, t, ce, me, rd, wr, macs)) in enumerate(zip(accs, phases), start=1):
+        rows.append(dict(method=method, sharing=sharing, seed=seed, phase=p, acc_all=acc, iters=iters,
+                         train_time_s=t, train_cpu_s=0.8 * t, compute_energy_j=ce, memory_energy_j=me,
+                         mem_reads=rd, mem_writes=wr, train_macs=macs, storage_bytes=storage, sharing_achieved=achieved, shared_blocks=p,
+                         cache_shared=False))
+    return rows
+
+
+S0 = [(4, 2.0, 8.0, 4.0, 400, 200, 1000), (6, 3.0, 12.0, 6.0, 600, 300, 1500)]
+S5 = [(4, 1.0, 4.0, 3.0, 300, 100, 500), (6, 1.5, 6.0, 4.5, 450, 150, 750)]
+S9 = [(4, 0.5, 2.0, 2.0, 200, 100, 250), (6, 0.75, 3.0, 3.0, 300, 150, 375)]
+
+
+def table():
+    cells = [("sharing", 0.0, 0, [70.0, 60.0], S0, 3000, 0.0), ("sharing", 0.0, 1, [72.0, 62.0], S0, 3000, 0.0),
+             ("sharing", 0.5, 0, [71.0, 60.5], S5, 2000, 0.45), ("sharing", 0.5, 1, [69.0, 60.1], S5, 2000, 0.45),
+             ("sharing", 0.8, 0, [60.0, 55.0], S9, 1500, 0.8), ("sharing", 0.8, 1, [60.0, 55.0], S9, 1500, 0.8),
+             ("sharing", 0.9, 0, [65.0, 59.5], S9, 1200, 1.0), ("sharing", 0.9, 1, [65.0, 60.5], S9, 1200, 1.0),
+             ("finetune", 0.5, 0, [50.0, 30.0], S5, 900, 0.45)]
+    return [row for args in cells for row in cell(*args)]
+
+
+def test_per_level_figures_are_means_over_seeds_of_incremental_phases():
+    rows = table()
+    kept = copy.deepcopy(rows)
+    s = summarise(rows, tolerance=1.0)
+    assert rows == kept  # the store's rows are read, never modified
+    lv = s["methods"]["sharing"]["levels"]
+    assert list(lv) == ["0", "0.5", "0.8", "0.9"]
+    z = lv["0"]
+    assert z["final_acc"] == 61.0 and z["final_acc_std"] == 1.0  # 60, 62: population std
+    assert z["avg_inc_acc"] == pytest.approx(((90 + 70 + 60) / 3 + (90 + 72 + 62) / 3) / 2)  # 74.0
+    # phase 0 is left out of costs: 4 + 6 iterations, 8 + 12 J, 1500 accesses, 2.0 + 3.0 s
+    assert z["total_iters"] == 10 and z["total_compute_energy_j"] == 20.0 and z["total_memory_energy_j"] == 10.0
+    assert z["total_mem_accesses"] == 1500 and z["total_train_time_s"] == 5.0 and z["total_train_macs"] == 2500
+    assert z["compute_energy_j_per_iter"] == 2.0 and z["memory_energy_j_per_iter"] == 1.0
+    assert z["mem_accesses_per_iter"] == 150.0 and z["time_per_iter_s"] == 0.5 and z["train_macs_per_iter"] == 250.0
+    assert z["total_train_cpu_s"] == pytest.approx(4.0) and z["cpu_time_per_iter_s"] == pytest.approx(0.4)
+    assert z["storage_bytes"] == 3000 and z["seeds"] == [0, 1] and z["cache_shared"] == 0.0
+    h = lv["0.5"]
+    assert h["final_acc"] == pytest.approx(60.3) and h["sharing_achieved"] == 0.45
+    assert h["final_acc_drop_pp"] == pytest.approx(0.7)
+    n = h["normalised_to_sharing_0"]
+    assert n["compute_energy_j_per_iter"] == pytest.approx(0.5)  # 1.0 / 2.0
+    assert n["memory_energy_j_per_iter"] == pytest.approx(0.75)  # 0.75 / 1.0
+    assert n["mem_accesses_per_iter"] == pytest.approx(100 / 150)
+    assert n["time_per_iter_s"] == pytest.approx(0.5) and n["storage_bytes"] == pytest.approx(2000 / 3000)
+    assert n["cpu_time_per_iter_s"] == pytest.approx(0.5)  # 0.2 / 0.4
+    assert n["total_train_macs"] == pytest.approx(0.5)
+    assert lv["0.9"]["normalised_to_sharing_0"]["compute_energy_j_per_iter"] == pytest.approx(0.25)
+    assert all(v == 1.0 for v in z["normalised_to_sharing_0"].values())
+
+
+@pytest.mark.parametrize("tolerance,expected", [
+    (1.0, 0.9),   # 61 - 60.0 = 1.0: within (inclusive), although 0.8 (55) is not
+    (0.75, 0.5),  # 0.5 is 0.7 below sharing 0; 0.9 is 1.0 below
+    (0.5, 0.0),   # nothing but sharing 0 itself
+    (10.0, 0.9),
+])
+def test_optimal_sharing_point_is_the_largest_level_within_tolerance(tolerance, expected):
+    s = summarise(table(), tolerance)
+    entry = s["methods"]["sharing"]
+    assert s["tolerance_pp"] == tolerance
+    assert entry["optimal_sharing"] == expected
+    assert entry["optimal_sharing_achieved"] == {0.9: 1.0, 0.5: 0.45, 0.0: 0.0}[expected]
+
+
+def test_without_sharing_zero_there_is_no_reference():
+    s = summarise(table(), 1.0)
+    ft = s["methods"]["finetune"]
+    assert ft["optimal_sharing"] is None and ft["optimal_sharing_achieved"] is None
+    lv = ft["levels"]["0.5"]
+    assert lv["normalised_to_sharing_0"] == {} and math.isnan(lv["final_acc_drop_pp"])
+    assert lv["final_acc"] == 30.0 and lv["final_acc_std"] == 0.0
+
+
+def test_optimal_sharing_ignores_levels_without_an_accuracy():
+    levels = {0.0: {"final_acc": 80.0}, 0.5: {"final_acc": 79.5}, 0.9: {"final_acc": float("nan")}}
+    assert optimal_sharing(levels, 1.0) == 0.5
+    assert optimal_sharing({0.0: {"final_acc": float("nan")}, 0.5: {"final_acc": 70.0}}, 1.0) is None
+
+
+def test_summary_json_from_a_run_store_read_back_from_csv(tmp_path):
+    store = RunStore(tmp_path / "r")
+    for row in table():
+        store.append(row)
+    again = RunStore(tmp_path / "r")  # strings from metrics.csv, as on resume
+    write_summary(again, SimpleNamespace(tolerance=1.0))
+    data = json.loads((tmp_path / "r" / "summary.json").read_text())
+    lv = data["methods"]["sharing"]["levels"]
+    assert data["methods"]["sharing"]["optimal_sharing"] == 0.9
+    assert lv["0.5"]["final_acc"] == pytest.approx(60.3)
+    assert lv["0.5"]["normalised_to_sharing_0"]["storage_bytes"] == pytest.approx(2 / 3)
+    assert lv["0"]["cache_shared"] == 0.0
