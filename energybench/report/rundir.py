@@ -1,0 +1,320 @@
+"""A run directory read for reporting: config, manifest, metrics rows, summary, power trace,
+confusion matrices, with the per-(method, sharing) aggregates the figures and tables share.
+
+Empty metrics cells mean "not measured": they become NaN here and are never drawn as zero.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from energybench.errors import UserError
+
+# Counted ops of one training step's parts, in metrics.csv (summed over incremental phases).
+OPS = ("fwd_macs", "bwd_input_macs", "bwd_weight_macs", "update_ops")
+ENERGY = ("compute_energy_j", "memory_energy_j")
+
+
+def num(value: Any) -> float:
+    """A metrics cell as a float; empty or unreadable -> NaN (not measured)."""
+    if value is None or value == "":
+        return math.nan
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def sharing_key(s: float) -> str:
+    """The spelling of a sharing level in summary.json keys and cell directory names."""
+    return f"{s:g}"
+
+
+@dataclass
+class Confusion:
+    method: str
+    sharing: float
+    seed: int
+    phase: int
+    matrix: np.ndarray  # rows = true class, cols = predicted, in class-order positions
+    labels: list[str]
+    phase_sizes: list[int]  # classes per phase, to mark phase boundaries
+
+
+@dataclass
+class RunData:
+    root: Path
+    config: dict[str, Any]
+    manifest: dict[str, Any]
+    rows: list[dict[str, str]]
+    summary: dict[str, Any]
+    methods: list[str]
+    power: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)  # device -> (t since start, W)
+    power_note: str | None = None
+
+    # ----- identity and provenance ------------------------------------------------------------
+    @property
+    def run_id(self) -> str:
+        return self.config.get("run_id") or self.root.name
+
+    def first(self, column: str) -> str | None:
+        """The first non-empty value of a metrics column (same on every row of a run)."""
+        return next((r[column] for r in self.rows if r.get(column)), None)
+
+    @property
+    def energy_table(self) -> str:
+        table = self.manifest.get("energy_table")
+        name = table.get("name") if isinstance(table, dict) else table
+        return str(self.first("energy_table") or name or self.config.get("energy_table") or "unknown")
+
+    @property
+    def energy_sources(self) -> list[str]:
+        table = self.manifest.get("energy_table")
+        src = table.get("sources") if isinstance(table, dict) else None
+        if src is None:
+            return []
+        if isinstance(src, dict):
+            return [f"{k}: {v}" for k, v in src.items()]
+        if isinstance(src, (list, tuple)):
+            return [str(s) if not isinstance(s, dict) else ", ".join(f"{k}: {v}" for k, v in s.items()) for s in src]
+        return [str(src)]
+
+    @property
+    def precision(self) -> str:
+        return str(self.first("precision") or self.config.get("precision") or "unknown")
+
+    @property
+    def mac_pj(self) -> float:
+        """Energy of one MAC (multiply + add at the run's precision) in the run's energy table, as
+        the manifest records it; NaN when it does not."""
+        table = self.manifest.get("energy_table")
+        ops = table.get("ops_pj", {}).get(self.precision) if isinstance(table, dict) else None
+        if not isinstance(ops, dict):
+            return math.nan
+        return num(ops.get("mult")) + num(ops.get("add"))
+
+    @property
+    def device_name(self) -> str:
+        return str(self.manifest.get("device_name") or self.manifest.get("device") or "unknown device")
+
+    @property
+    def seeds(self) -> list[int]:
+        return sorted({int(r["seed"]) for r in self.rows})
+
+    @property
+    def tolerance(self) -> float:
+        return num(self.summary.get("tolerance_pp"))
+
+    # ----- levels from summary.json -----------------------------------------------------------
+    def levels(self, method: str) -> list[float]:
+        entry = self.summary.get("methods", {}).get(method, {})
+        return sorted(float(k) for k in entry.get("levels", {}))
+
+    def all_levels(self) -> list[float]:
+        return sorted({s for m in self.methods for s in self.levels(m)})
+
+    def level(self, method: str, sharing: float) -> dict[str, Any]:
+        return self.summary["methods"][method]["levels"][sharing_key(sharing)]
+
+    def value(self, method: str, sharing: float, key: str, normalised: bool = False) -> float:
+        lv = self.level(method, sharing)
+        if normalised:
+            lv = lv.get("normalised_to_sharing_0") or {}
+        return num(lv.get(key))
+
+    def curve(self, method: str, key: str, normalised: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """(sharing levels, values) of one summary figure for one method."""
+        xs = self.levels(method)
+        return np.array(xs), np.array([self.value(method, s, key, normalised) for s in xs])
+
+    def optimal_sharing(self, method: str) -> float | None:
+        opt = self.summary.get("methods", {}).get(method, {}).get("optimal_sharing")
+        return None if opt is None else float(opt)
+
+    # ----- aggregates from metrics.csv --------------------------------------------------------
+    def cell_rows(self, method: str, sharing: float, seed: int) -> list[dict[str, str]]:
+        rows = [r for r in self.rows if r["method"] == method and num(r["sharing"]) == sharing
+                and int(r["seed"]) == seed]
+        return sorted(rows, key=lambda r: int(r["phase"]))
+
+    def incremental_total(self, method: str, sharing: float, column: str) -> float:
+        """A column summed over incremental phases (phase 0 is the same base training at every
+        sharing level, as in engine/summary.py), mean over seeds; NaN where a cell lacks it."""
+        per_seed = []
+        for seed in self.seeds:
+            rows = self.cell_rows(method, sharing, seed)
+            inc = [r for r in rows if int(r["phase"]) > 0] or rows
+            vals = [num(r.get(column)) for r in inc]
+            if vals:
+                per_seed.append(math.fsum(vals))  # NaN if any phase lacks it: a partial sum would mislead
+        finite = [v for v in per_seed if not math.isnan(v)]
+        return float(np.mean(finite)) if finite else math.nan
+
+    def phase_curve(self, method: str, sharing: float, column: str = "acc_all") -> tuple[np.ndarray, np.ndarray]:
+        """(classes seen, column) per phase, mean over seeds."""
+        by_phase: dict[int, list[dict[str, str]]] = defaultdict(list)
+        for r in self.rows:
+            if r["method"] == method and num(r["sharing"]) == sharing:
+                by_phase[int(r["phase"])].append(r)
+        phases = sorted(by_phase)
+        seen = np.array([num(by_phase[p][0]["classes_seen"]) for p in phases])
+        vals = np.array([_nanmean([num(r.get(column)) for r in by_phase[p]]) for p in phases])
+        return seen, vals
+
+    def has_column(self, column: str) -> bool:
+        return any(r.get(column) not in (None, "") for r in self.rows)
+
+    # ----- class names ------------------------------------------------------------------------
+    def class_names(self, seed: int) -> list[str]:
+        """Names of the classes in seed `seed`'s class order (position k -> name).
+
+        manifest.class_names is written per seed and so holds the LAST seed's order; the
+        original label -> name map is recovered through that seed's class_order."""
+        orders = {str(k): v for k, v in (self.manifest.get("class_order") or {}).items()}
+        names = self.manifest.get("class_names") or []
+        order = orders.get(str(seed))
+        seeds = self.manifest.get("seeds") or [int(k) for k in orders]
+        last = orders.get(str(seeds[-1])) if seeds else None
+        if order is None or last is None or len(last) != len(names):
+            return [str(k) for k in range(len(order or names))] or []
+        original = {label: name for label, name in zip(last, names)}
+        return [str(original.get(c, c)) for c in order]
+
+    def confusion(self, method: str) -> Confusion | None:
+        """The last phase's confusion matrix of a method, at its optimal sharing point (else its
+        lowest sharing level), for the first seed."""
+        levels = self.levels(method) or sorted({num(r["sharing"]) for r in self.rows if r["method"] == method})
+        if not levels:
+            return None
+        opt = self.optimal_sharing(method)
+        sharing = opt if opt is not None and opt in levels else levels[0]
+        seed = self.seeds[0]
+        rows = self.cell_rows(method, sharing, seed)
+        if not rows:
+            return None
+        phase = int(rows[-1]["phase"])
+        path = self.root / "cells" / f"{method}_s{sharing_key(sharing)}_seed{seed}" / f"confusion_phase{phase}.csv"
+        if not path.is_file():
+            return None
+        try:
+            matrix = np.atleast_2d(np.loadtxt(path, delimiter=",", dtype=np.int64))
+        except ValueError as exc:
+            raise UserError(f"{path} is not a comma-separated integer matrix: {exc}") from None
+        if matrix.shape[0] != matrix.shape[1]:
+            raise UserError(f"{path} is {matrix.shape[0]}x{matrix.shape[1]}; a confusion matrix must be square")
+        names = self.class_names(seed)
+        labels = names[: len(matrix)] if len(names) >= len(matrix) else [str(k) for k in range(len(matrix))]
+        sizes = [int(n) for n in (self.manifest.get("scenario") or [])]
+        return Confusion(method, sharing, seed, phase, matrix, labels, sizes)
+
+
+def _nanmean(values: list[float]) -> float:
+    finite = [v for v in values if not math.isnan(v)]
+    return float(np.mean(finite)) if finite else math.nan
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise UserError(f"{path} is not valid JSON ({exc}); rerun or resume the run to rewrite it") from None
+    if not isinstance(data, dict):
+        raise UserError(f"{path} must hold a JSON object")
+    return data
+
+
+def _read_power(path: Path) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], str | None]:
+    """device -> (seconds since the first reading, watts); a note when the trace is unusable.
+    An hour at 10 Hz is tens of thousands of rows, hence plain csv.reader."""
+    if not path.is_file():
+        return {}, None
+    with open(path, newline="") as fh:
+        reader = csv.reader(fh)
+        header = next(reader, [])
+        try:
+            it, idev, iw = header.index("time_s"), header.index("device"), header.index("watts")
+        except ValueError:
+            return {}, f"{path.name} lacks the columns time_s, device, watts; the power trace is not drawn."
+        data: dict[str, list[tuple[float, float]]] = defaultdict(list)
+        for r in reader:
+            if len(r) == len(header):
+                t, w = num(r[it]), num(r[iw])
+                if not (math.isnan(t) or math.isnan(w)):
+                    data[r[idev]].append((t, w))
+    if not data:
+        return {}, None
+    t0 = min(t for pts in data.values() for t, _ in pts)
+    out = {}
+    for dev, pts in sorted(data.items()):
+        arr = np.array(sorted(pts))
+        out[dev] = (arr[:, 0] - t0, arr[:, 1])
+    return out, None
+
+
+def _summary_cells(summary: dict[str, Any]) -> set[tuple[str, str]]:
+    try:
+        return {(m, sharing_key(float(k))) for m, e in summary.get("methods", {}).items() for k in e["levels"]}
+    except (AttributeError, KeyError, TypeError, ValueError):
+        raise UserError("summary.json does not hold {'methods': {method: {'levels': {sharing: ...}}}}; "
+                        "delete it and the report derives it from metrics.csv") from None
+
+
+def load_run(root: str | Path) -> RunData:
+    """Read a run directory, or explain why `root` is not one."""
+    root = Path(root)
+    if not root.exists():
+        raise UserError(f"{root} does not exist; give a run directory written by 'energybench run' "
+                        "(it holds metrics.csv, config.yaml, manifest.json)")
+    if not root.is_dir():
+        raise UserError(f"{root} is not a directory; give a run directory written by 'energybench run'")
+    metrics = root / "metrics.csv"
+    if not metrics.is_file():
+        children = sorted(p.parent.name for p in root.glob("*/metrics.csv"))
+        if children:
+            raise UserError(f"{root} is a folder of run directories, not a run directory; report one of them: "
+                            + ", ".join(str(root / c) for c in children[:10]) + (" ..." if len(children) > 10 else ""))
+        raise UserError(f"{root} is not a run directory: it has no metrics.csv "
+                        "(a run directory written by 'energybench run' holds metrics.csv, config.yaml, manifest.json)")
+    with open(metrics, newline="") as fh:
+        reader = csv.DictReader(fh)
+        needed = {"method", "sharing", "seed", "phase", "classes_seen", "acc_all"}
+        missing = needed - set(reader.fieldnames or [])
+        if missing:
+            raise UserError(f"{metrics} lacks the columns {', '.join(sorted(missing))}; is it a metrics.csv "
+                            "written by 'energybench run'?")
+        rows = list(reader)
+    if not rows:
+        raise UserError(f"{metrics} has no rows yet: no phase of this run has finished, so there is nothing to report")
+    for r in rows:
+        if math.isnan(num(r["sharing"])) or not r["seed"].lstrip("-").isdigit() or not r["phase"].isdigit():
+            raise UserError(f"{metrics}: row {r} has an unreadable sharing, seed or phase")
+    config_path = root / "config.yaml"
+    try:
+        config = yaml.safe_load(config_path.read_text()) if config_path.is_file() else {}
+    except yaml.YAMLError as exc:
+        raise UserError(f"{config_path} is not valid YAML: {exc}") from None
+    manifest_path = root / "manifest.json"
+    manifest = _read_json(manifest_path) if manifest_path.is_file() else {}
+    summary_path = root / "summary.json"
+    summary = _read_json(summary_path) if summary_path.is_file() else None
+    cells = {(r["method"], sharing_key(num(r["sharing"]))) for r in rows}
+    if summary is None or cells != _summary_cells(summary):
+        # a run stopped mid-cell has rows its summary.json does not cover yet: derive it as the run would
+        from energybench.engine.summary import summarise
+
+        tolerance = num((summary or {}).get("tolerance_pp", (config or {}).get("tolerance")))
+        summary = summarise([dict(r) for r in rows], 1.0 if math.isnan(tolerance) else tolerance)
+    present = list(dict.fromkeys(r["method"] for r in rows))
+    listed = [m for m in ((config or {}).get("methods") or []) if m in present]
+    methods = listed + [m for m in present if m not in listed]
+    power, power_note = _read_power(root / "power_trace.csv")
+    return RunData(root, config or {}, manifest, rows, summary, methods, power, power_note)

@@ -1,0 +1,29 @@
+"""`energybench run` ends by building the reports of the run it wrote (real training, digits)."""
+
+from __future__ import annotations
+
+import pytest
+
+from energybench.cli import main
+from test_html import SECTIONS, parse
+from test_pdf import page_count
+
+pytest.importorskip("energybench.cost.ledger", reason="the cost model is not in this checkout yet")
+
+
+@pytest.mark.slow
+def test_run_builds_html_and_pdf_reports(tmp_path, capsys):
+    argv = ["run", "--method", "finetune,sharing", "--sharing", "0,0.5", "--epochs", "1", "--train-per-class", "8",
+            "--test-per-class", "5", "--no-power", "--quiet", "--out", str(tmp_path), "--run-id", "e2e"]
+    assert main(argv) == 0
+    root = tmp_path / "e2e"
+    out = capsys.readouterr().out
+    assert f"report: {root / 'report.html'}" in out and f"report: {root / 'report.pdf'}" in out
+    p = parse((root / "report.html").read_text(encoding="utf-8"))
+    assert p.errors == [] and set(SECTIONS) <= set(p.ids)
+    from energybench.report.pdf import LINES_PER_PAGE, metadata_lines
+    from energybench.report.rundir import load_run
+
+    meta_pages = -(-len(metadata_lines(load_run(root))) // LINES_PER_PAGE)
+    # overview + a table per method (2) + every figure but the power trace (9) + metadata
+    assert page_count(root / "report.pdf") == 1 + 2 + 9 + meta_pages

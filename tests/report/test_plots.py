@@ -1,0 +1,193 @@
+"""Report figures: which are drawn or omitted, consistent method colours, NaN never drawn as 0,
+provenance statements, and the Pareto front and scaling helpers."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from matplotlib.colors import to_hex
+
+from energybench.engine.store import render_csv
+from energybench.report.plots import (FIGURES, METHOD_COLOURS, _downsample, build_figures, energy_split,
+                                      fig_breakdown, fig_compute, fig_pareto, method_styles, pareto_front, scale_for,
+                                      style)
+from energybench.report.rundir import load_run
+from rundir_factory import make_run_dir, single_run, sweep
+
+SHARING_FIGURES = {"accuracy-vs-sharing", "compute-energy", "memory-access", "training-time", "storage"}
+
+
+def test_pareto_front_by_hand():
+    energy = [1.0, 2.0, 3.0, 4.0, 2.0, math.nan]
+    acc = [50.0, 60.0, 55.0, 70.0, 60.0, 99.0]
+    # (3, 55) is beaten by (2, 60); the second (2, 60) only ties the first; NaN energy never counts
+    assert pareto_front(energy, acc) == [0, 1, 3]
+    assert pareto_front([1.0, 1.0], [40.0, 45.0]) == [1]
+    assert pareto_front([], []) == []
+
+
+def test_scale_for_picks_a_readable_unit():
+    assert scale_for([2.5e-4, math.nan], "J") == (1e-6, "µJ")
+    assert scale_for([3.0], "J") == (1.0, "J")
+    assert scale_for([6e7], "accesses") == (1e6, "10⁶ accesses")
+    assert scale_for([512.0], "bytes") == (1.0, "bytes")
+
+
+def test_known_methods_keep_their_colour_whatever_the_order():
+    a = method_styles(["lucir", "finetune", "mymethod"])
+    b = method_styles(["finetune", "mymethod", "lucir"])
+    assert a == b
+    assert a["lucir"][0] == METHOD_COLOURS["lucir"]
+    assert a["mymethod"][0] not in METHOD_COLOURS.values()
+    assert len({c for c, _ in method_styles(list(METHOD_COLOURS) + ["x", "y"]).values()}) == len(METHOD_COLOURS) + 2
+
+
+def test_downsample_keeps_long_traces_within_bounds():
+    t = np.arange(10_000, dtype=float)
+    w = np.full_like(t, 3.0)
+    tc, mean, lo, hi = _downsample(t, w)
+    assert len(tc) <= 2000 and np.allclose(mean, 3.0) and np.allclose(lo, 3.0) and np.allclose(hi, 3.0)
+    assert tc[0] >= 0 and tc[-1] <= 9999
+    short = _downsample(t[:5], w[:5])
+    assert short[2] is None and len(short[0]) == 5
+
+
+def _figures(root):
+    run = load_run(root)
+    with style():
+        return run, {f.id: f for f in build_figures(run)}
+
+
+def test_single_run_omits_what_needs_a_sweep_or_power(tmp_path):
+    run, figs = _figures(single_run(tmp_path / "r"))
+    assert list(figs) == [fid for fid, _ in FIGURES]
+    omitted = {fid for fid, f in figs.items() if f.figure is None}
+    assert omitted == SHARING_FIGURES | {"accuracy-vs-energy", "power-trace"}
+    for fid in omitted:
+        assert figs[fid].note.startswith("Omitted: ") and "\n" not in figs[fid].note
+    assert "levels run: 0" in figs["compute-energy"].note
+    assert "no power_trace.csv" in figs["power-trace"].note
+    assert "fewer than two (method, sharing) points" in figs["accuracy-vs-energy"].note
+
+
+def test_single_run_with_power_draws_the_trace(tmp_path):
+    _, figs = _figures(single_run(tmp_path / "r", power=True))
+    fig = figs["power-trace"].figure
+    assert fig is not None
+    ax = fig.axes[0]
+    labels = [line.get_label() for line in ax.get_lines()]
+    assert labels == ["rapl:dram", "rapl:package-0", "idle baseline 5 W"]
+    assert ax.get_xlabel() == "time since the first reading (s)" and ax.get_ylabel() == "power (W)"
+    # 300 readings 0.1 s apart from the first: 0 .. 29.9 s
+    assert ax.get_lines()[1].get_xdata()[-1] == pytest.approx(29.9)
+
+
+def test_sweep_draws_every_figure_with_one_colour_per_method(tmp_path):
+    root = make_run_dir(tmp_path / "s", methods=("finetune", "lucir"), sharing=(0.0, 0.5, 0.8), power=True)
+    run, figs = _figures(root)
+    assert all(f.figure is not None for f in figs.values()), [f.note for f in figs.values() if f.note]
+    for fid in SHARING_FIGURES:
+        for ax in figs[fid].figure.axes:
+            for line in ax.get_lines():
+                if line.get_label() in ("finetune", "lucir"):
+                    assert to_hex(line.get_color()) == METHOD_COLOURS[line.get_label()], fid
+                    assert list(line.get_xdata()) == [0.0, 50.0, 80.0]
+    # the accuracy-vs-energy points take the same colours
+    colours = {to_hex(line.get_color()) for line in figs["accuracy-vs-energy"].figure.axes[0].get_lines()
+               if line.get_linestyle() == "None"}
+    assert colours == {METHOD_COLOURS["finetune"], METHOD_COLOURS["lucir"]}
+    # measured energy gets its own panel next to the modelled one
+    assert [ax.get_title(loc="left") for ax in figs["accuracy-vs-energy"].figure.axes[:2]] == \
+        ["modelled energy", "measured energy"]
+
+
+def test_every_figure_states_where_its_numbers_come_from(tmp_path):
+    _, figs = _figures(make_run_dir(tmp_path / "s", methods=("finetune",), sharing=(0.0, 0.5), power=True))
+    assert figs["compute-energy"].provenance.startswith("Modelled:")
+    assert "'horowitz45'" in figs["compute-energy"].provenance and "fp32" in figs["compute-energy"].provenance
+    assert figs["memory-access"].provenance.startswith("Modelled:")
+    assert figs["training-time"].provenance.startswith("Measured: wall-clock")
+    assert figs["storage"].provenance.startswith("Counted:")
+    breakdown = figs["energy-breakdown"].provenance
+    assert breakdown.startswith("Counted:") and "Modelled" in breakdown
+    assert figs["power-trace"].provenance.startswith("Measured: power")
+    for f in figs.values():  # the statement is in the figure itself too (PDF pages carry no caption)
+        texts = " ".join(t.get_text().replace("\n", " ") for t in f.figure.texts)
+        assert f.provenance.split(":")[0] + ":" in texts
+
+
+def test_unrecorded_values_are_gaps_not_zeros(tmp_path):
+    root = make_run_dir(tmp_path / "s", methods=("finetune",), sharing=(0.0, 0.5, 0.8), summary=False)
+    run = load_run(root)
+    for r in run.rows:  # the 0.5 level's energies were not recorded
+        if r["sharing"] == "0.5":
+            r["compute_energy_j"] = ""
+    (root / "metrics.csv").write_text(render_csv(run.rows))
+    run = load_run(root)  # summary derived from the edited metrics
+    with style():
+        fig = fig_compute(run, method_styles(run.methods)).figure
+    absolute = fig.axes[1].get_lines()[0].get_ydata()
+    assert math.isnan(absolute[1]) and absolute[0] > 0 and absolute[2] > 0
+
+
+def test_no_sharing_zero_level_leaves_out_the_normalised_panels(tmp_path):
+    run = load_run(make_run_dir(tmp_path / "s", methods=("finetune",), sharing=(0.2, 0.5)))
+    with style():
+        res = fig_compute(run, method_styles(run.methods))
+    assert res.figure is not None and [ax.get_ylabel() for ax in res.figure.axes] == ["compute energy (µJ)"]
+    assert "no sharing-0 level to normalise by" in res.caption
+    assert run.optimal_sharing("finetune") is None
+
+
+def test_pareto_needs_two_points(tmp_path):
+    run = load_run(make_run_dir(tmp_path / "s", methods=("finetune", "lucir"), sharing=(0.0,)))
+    with style():
+        res = fig_pareto(run, method_styles(run.methods))
+    assert res.figure is not None  # two methods at one level are two points
+    assert [ax.get_title(loc="left") for ax in res.figure.axes] == ["modelled energy"]
+
+
+def test_an_unreadable_power_trace_is_a_note(tmp_path):
+    root = single_run(tmp_path / "r")
+    (root / "power_trace.csv").write_text("when,watt\n1,2\n")
+    _, figs = _figures(root)
+    assert figs["power-trace"].figure is None
+    assert figs["power-trace"].note == ("Omitted: power_trace.csv lacks the columns time_s, device, watts; "
+                                        "the power trace is not drawn.")
+
+
+def test_energy_split_by_hand(tmp_path):
+    run = load_run(sweep(tmp_path / "s", seeds=(0,)))
+    e = energy_split(run, "lucir", 0.4)
+    # two incremental phases of 10 iterations; a MAC costs 3.7 + 0.9 pJ; achieved sharing 0.4
+    assert e["fwd_macs"] == pytest.approx(20 * 3e6 * 4.6e-12)
+    assert e["bwd_input_macs"] == pytest.approx(20 * 1.2e6 * 4.6e-12)
+    assert e["bwd_weight_macs"] == pytest.approx(20 * 1.2e6 * 4.6e-12)
+    # the update is the rest of the computation energy: 6e4 ops at 2.3 pJ (CSV keeps 6 digits)
+    assert e["update_ops"] == pytest.approx(20 * 6e4 * 2.3e-12, abs=2e-10)
+    assert e["memory_energy_j"] == pytest.approx(20 * 3e6 * 0.8 * 5e-12)
+    with style():
+        fig = fig_breakdown(run, method_styles(run.methods)).figure
+    energy_ax = fig.axes[5]  # lucir's energy panel: the third method, right column
+    assert energy_ax.get_title(loc="left") == "lucir"
+    heights = sorted(p.get_height() for p in energy_ax.patches if abs(p.get_x() + p.get_width() / 2 - 2) < 1e-9)
+    # the sharing-0.4 bar (third) in µJ: 276 forward, 110.4 + 110.4 backward, 240 memory, 2.76 update
+    assert heights == pytest.approx([2.76, 110.4, 110.4, 240.0, 276.0], rel=1e-3)
+
+
+def test_without_a_per_mac_energy_only_compute_and_memory_are_split(tmp_path):
+    import json
+
+    root = single_run(tmp_path / "r")
+    manifest = json.loads((root / "manifest.json").read_text())
+    del manifest["energy_table"]["ops_pj"]
+    (root / "manifest.json").write_text(json.dumps(manifest))
+    run = load_run(root)
+    assert math.isnan(run.mac_pj)
+    assert math.isnan(energy_split(run, "finetune", 0.0)["update_ops"])
+    with style():
+        res = fig_breakdown(run, method_styles(run.methods))
+    labels = [t.get_text() for t in res.figure.axes[1].get_legend().get_texts()]
+    assert labels == ["computation", "memory access"] and "not split further" in res.caption

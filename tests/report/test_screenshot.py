@@ -1,0 +1,37 @@
+"""The HTML report renders in headless Chromium (scripts/screenshot_report.py) and is not blank."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import require_tool  # tests/conftest.py
+from report_fixtures import built  # noqa: F401 (fixture)
+
+SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "screenshot_report.py"
+
+
+def shoot(html: Path, png: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(SCRIPT), str(html), "--out", str(png)], capture_output=True,
+                          text=True, timeout=300)
+
+
+def test_report_renders_in_chromium(built, tmp_path):
+    require_tool("chromium")
+    png = tmp_path / "report.png"
+    res = shoot(built("sweep_power", "html"), png)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert res.stdout.strip().endswith(": ok")
+    from PIL import Image
+
+    with Image.open(png) as im:
+        assert im.size == (1280, 2000)
+
+
+def test_a_blank_page_is_caught(tmp_path):
+    require_tool("chromium")
+    blank = tmp_path / "blank.html"
+    blank.write_text("<!DOCTYPE html><html><body></body></html>")
+    res = shoot(blank, tmp_path / "blank.png")
+    assert res.returncode == 1 and "BLANK" in res.stdout
