@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import warnings
 
 from energybench import __version__
 from energybench.errors import UserError
@@ -42,18 +43,20 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
+    warnings.showwarning = _one_line_warning
     try:
         return int(args.handler(args) or 0)
     except UserError as exc:
         print(f"energybench {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(
-            f"energybench {args.command}: interrupted; completed phases are saved and "
-            "the same command resumes where it stopped.",
-            file=sys.stderr,
-        )
+        print(f"energybench {args.command}: interrupted", file=sys.stderr)
         return 130
+
+
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Warnings meant for users (missing power sensor, ...) as one line, without source code."""
+    print(f"energybench: warning: {message}", file=file or sys.stderr)
 
 
 if __name__ == "__main__":

@@ -47,7 +47,7 @@ class RunConfig:
     augment: bool = False
     seeds: list[int] = field(default_factory=lambda: [0])
     device: str = "auto"
-    threads: int | None = None  # CPU threads for PyTorch; None = PyTorch's default
+    threads: int | None = None  # CPU threads; None = 1 for the small backbones on CPU, else PyTorch's default
     # sharing
     sharing: list[float] = field(default_factory=lambda: [0.0])
     tolerance: float = 1.0  # percentage points, for the optimal sharing point
@@ -115,7 +115,6 @@ def _coerce(key: str, value):
     if key in ("scenario", "class_order"):
         return value
     default = FIELDS[key].default
-    kinds = {bool: bool, int: int, float: float}
     typ = next((t for t in (bool, int, float) if isinstance(default, t)), None)
     if key in ("train_per_class", "test_per_class", "memory_size", "memory_per_class", "sram_bytes", "threads"):
         typ = int
@@ -128,10 +127,18 @@ def _coerce(key: str, value):
             return False
         raise UserError(f"config key '{key}' must be true or false, got {value!r}")
     if typ in (int, float):
+        what = "an integer" if typ is int else "a number"
+        if isinstance(value, bool):  # YAML's `true` is not a count
+            raise UserError(f"config key '{key}' must be {what}, got {value!r}")
         try:
-            return kinds[typ](value)
+            number = float(value)
         except (TypeError, ValueError):
-            raise UserError(f"config key '{key}' must be {'an integer' if typ is int else 'a number'}, got {value!r}") from None
+            raise UserError(f"config key '{key}' must be {what}, got {value!r}") from None
+        if typ is int:
+            if number != int(number):
+                raise UserError(f"config key '{key}' must be a whole number, got {value!r}")
+            return int(number)
+        return number
     return str(value)
 
 
@@ -142,7 +149,10 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     try:
         data = yaml.safe_load(p.read_text()) or {}
     except yaml.YAMLError as exc:
-        raise UserError(f"config file {p} is not valid YAML: {exc}") from None
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise UserError(f"config file {p} is not valid YAML{where}: {problem}") from None
     if not isinstance(data, dict):
         raise UserError(f"config file {p} must be a mapping of keys to values")
     return data
@@ -158,11 +168,17 @@ def make_config(*layers: dict[str, Any]) -> RunConfig:
                 raise UserError(f"unknown config key '{raw_key}'; valid keys: {', '.join(sorted(FIELDS))}")
             values[key] = _coerce(key, value)
     cfg = RunConfig(**{k: v for k, v in values.items() if v is not None or FIELDS[k].default is None})
-    validate(cfg)
+    validate(cfg, set(values))
+    # Paths are recorded absolute, so `--resume` works from any directory.
+    for key in ("data_root", "out"):
+        if getattr(cfg, key):
+            setattr(cfg, key, str(Path(getattr(cfg, key)).expanduser().resolve()))
+    if cfg.energy_table and Path(cfg.energy_table).expanduser().is_file():
+        cfg.energy_table = str(Path(cfg.energy_table).expanduser().resolve())
     return cfg
 
 
-def validate(cfg: RunConfig) -> None:
+def validate(cfg: RunConfig, explicit: set[str] = frozenset()) -> None:
     from energybench.data import DATASETS
     from energybench.methods import METHODS
     from energybench.models import BACKBONES
@@ -182,8 +198,18 @@ def validate(cfg: RunConfig) -> None:
             bad("sharing", f"every sharing level must be in [0, 1), got {s}")
     if len(set(cfg.sharing)) != len(cfg.sharing):
         bad("sharing", f"levels repeat: {cfg.sharing}")
-    if not cfg.seeds:
-        bad("seeds", "give at least one seed")
+    for key in ("seeds", "sharing", "report_formats"):
+        if not getattr(cfg, key):
+            bad(key, "the list is empty; give at least one value")
+    if "methods" in explicit and not cfg.methods:
+        bad("methods", f"the list is empty; name at least one of {', '.join(METHODS)} (or leave the key out for all)")
+    if cfg.run_id is not None and (not cfg.run_id or "/" in cfg.run_id or "\\" in cfg.run_id
+                                   or cfg.run_id in (".", "..")):
+        bad("run_id", f"'{cfg.run_id}' must be a plain directory name (no '/', not '.' or '..')")
+    from energybench.cost.tables import sram_cells
+
+    if cfg.sram_cell not in sram_cells():
+        bad("sram_cell", f"'{cfg.sram_cell}' is not one of {', '.join(sram_cells())}")
     for key in ("epochs", "batch_size"):
         if getattr(cfg, key) < 1:
             bad(key, f"must be at least 1, got {getattr(cfg, key)}")

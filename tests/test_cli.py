@@ -69,7 +69,10 @@ BAD = [
     (["run", "--class-order", "1,1,2,3,4,5,6,7,8,9"], "class_order repeats a class"),
     (["run", "--precision", "fp8"], "'fp8' is not one of fp32"),
     (["run", "/nonexistent/config.yaml"], "config file /nonexistent/config.yaml does not exist"),
-    (["run", "--resume", "/nonexistent/run"], "cannot resume /nonexistent/run: no config.yaml"),
+    (["run", "--resume", "/nonexistent/run"], "cannot resume /nonexistent/run: no such directory"),
+    (["run", "--sram-cell", "foo"], "'foo' is not one of itrs-hp, itrs-lop, itrs-lstp"),
+    (["run", "--run-id", "../escape"], "must be a plain directory name"),
+    (["run", "--sharing", ""], "'sharing': the list is empty"),
 ]
 
 
@@ -104,3 +107,47 @@ def test_a_different_config_does_not_overwrite_an_existing_run(tmp_path, capsys)
     assert code == 2 and "already holds a run with a different configuration" in err
     after = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in (tmp_path / "r").iterdir() if p.is_file()}
     assert before == after
+
+
+def test_yaml_numbers_are_not_truncated(tmp_path, capsys):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("epochs: 1.9\n")
+    code, _, err = run(capsys, "run", str(cfg))
+    assert code == 2 and "'epochs' must be a whole number, got 1.9" in err
+    cfg.write_text("memory_per_class: true\n")
+    code, _, err = run(capsys, "run", str(cfg))
+    assert code == 2 and "'memory_per_class' must be an integer, got True" in err
+    cfg.write_text("methods: []\n")
+    code, _, err = run(capsys, "run", str(cfg))
+    assert code == 2 and "'methods': the list is empty" in err
+
+
+def test_an_existing_foreign_directory_is_left_untouched(tmp_path, capsys):
+    mine = tmp_path / "mydata"
+    mine.mkdir()
+    (mine / "metrics.csv").write_text("my own results\n")
+    code, _, err = run(capsys, "run", "--out", str(tmp_path), "--run-id", "mydata", *TINY)
+    assert code == 2 and "is not a run directory" in err
+    assert (mine / "metrics.csv").read_text() == "my own results\n"
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    code, _, err = run(capsys, "run", "--out", str(afile), *TINY)
+    assert code == 2 and "is a file" in err
+
+
+def test_yaml_syntax_error_names_file_and_line(tmp_path, capsys):
+    cfg = tmp_path / "broken.yaml"
+    cfg.write_text("dataset: digits\nepochs: [1,\n")
+    code, _, err = run(capsys, "run", str(cfg))
+    assert code == 2 and f"config file {cfg} is not valid YAML at line 3" in err
+
+
+def test_resume_works_from_another_directory(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert run(capsys, "run", "--method", "finetune", "--out", "rel", "--run-id", "r", *TINY)[0] == 0
+    recorded = (tmp_path / "rel" / "r" / "config.yaml").read_text()
+    assert f"out: {tmp_path / 'rel'}" in recorded  # recorded absolute
+    monkeypatch.chdir("/")
+    code, out, err = run(capsys, "run", "--resume", str(tmp_path / "rel" / "r"))
+    assert code == 0, err
+    assert "finetune seed 0: all sharing levels already done, skipping" in out

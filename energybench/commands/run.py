@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 # CLI flag -> config key; flags left unset do not override the YAML file or the defaults.
@@ -29,7 +30,6 @@ def register(sub: argparse._SubParsersAction) -> None:
             "With no arguments: a quick benchmark of every method on scikit-learn's bundled digits. "
             "Flags override the values of CONFIG.yaml; an interrupted run resumes with --resume DIR."
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("config", nargs="?", help="YAML experiment config (see experiments/)")
     g = p.add_argument_group("what to run")
@@ -53,7 +53,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--lr", type=float, help="initial SGD learning rate")
     g.add_argument("--augment", action="store_const", const=True, help="random crop (and mirror where sensible)")
     g.add_argument("--device", help="auto, cpu, cuda or cuda:N")
-    g.add_argument("--threads", type=int, help="CPU threads for PyTorch (default: PyTorch's choice)")
+    g.add_argument("--threads", type=int, help="CPU threads for PyTorch (default: 1 for the small backbones on CPU, "
+                                                     "whose layers are too small to split; else PyTorch's choice)")
     g = p.add_argument_group("sharing")
     g.add_argument("--sharing", help="sharing level(s) in [0, 1), comma-separated for a sweep, e.g. 0,0.5,0.8")
     g.add_argument("--tolerance", type=float, help="accuracy tolerance (percentage points) for the optimal sharing point")
@@ -78,7 +79,25 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--no-report", dest="report", action="store_const", const=False, help="skip HTML/PDF reports")
     g.add_argument("--report-format", help="comma-separated report formats: html, pdf")
     g.add_argument("--quiet", action="store_true", help="no progress bars or per-phase lines")
+    _show_defaults(p)
     p.set_defaults(handler=main)
+
+
+def _show_defaults(parser: argparse.ArgumentParser) -> None:
+    """Append each option's real default (from RunConfig) to its help text."""
+    from energybench.config import RunConfig
+
+    defaults = RunConfig()
+    for action in parser._actions:
+        key = FLAG_KEYS.get(action.dest)
+        if key is None or action.help is None or "default" in action.help:
+            continue
+        value = getattr(defaults, key)
+        if isinstance(value, list):
+            value = ",".join(f"{v:g}" if isinstance(v, float) else str(v) for v in value) or "all"
+        if value is None or isinstance(value, bool) or action.const is not None:
+            continue
+        action.help += f" (default: {value})"
 
 
 def main(args: argparse.Namespace) -> int:
@@ -90,6 +109,8 @@ def main(args: argparse.Namespace) -> int:
     if args.resume is not None:
         if args.config or flags:
             raise UserError("--resume takes its configuration from RUN_DIR/config.yaml; give no other options")
+        if not args.resume.is_dir():
+            raise UserError(f"cannot resume {args.resume}: no such directory")
         layers = [load_yaml(args.resume / "config.yaml")] if (args.resume / "config.yaml").is_file() else []
         if not layers:
             raise UserError(f"cannot resume {args.resume}: no config.yaml there (is it a run directory?)")
@@ -99,7 +120,13 @@ def main(args: argparse.Namespace) -> int:
     cfg = make_config(*layers)
     log = (lambda *a, **k: None) if args.quiet else print
     runner = Runner(cfg, resume=args.resume, progress=not args.quiet, log=log)
-    root = runner.run()
+    try:
+        root = runner.run()
+    except KeyboardInterrupt:
+        done = runner.store.metrics_path.is_file()
+        print(f"energybench run: interrupted; {'every finished phase is saved in ' + str(runner.store.root) if done else 'nothing was finished yet'}.\n"
+              f"Continue with: energybench run --resume {runner.store.root}", file=sys.stderr)
+        return 130
     if runner.cfg.report:
         from energybench.report import build_reports
 

@@ -33,6 +33,11 @@ from energybench.methods import METHODS
 from energybench.methods.base import Context, Method
 
 
+# Backbones whose layers are too small to split across CPU threads: on a busy machine, extra
+# OpenMP threads make them many times slower (measured: 20x on 2 shared cores), never faster.
+SMALL_BACKBONES = ("tiny_cnn", "lenet", "nin", "resnet20", "resnet32")
+
+
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -50,16 +55,30 @@ def resolve_device(name: str) -> torch.device:
 def open_store(cfg: RunConfig, resume: Path | None) -> RunStore:
     """A new run directory, or an existing one whose recorded config matches."""
     if resume is not None:
+        if not Path(resume).is_dir():
+            raise UserError(f"cannot resume {resume}: no such directory")
         store = RunStore(resume)
         if store.read_config() is None:
             raise UserError(f"cannot resume {resume}: no config.yaml there (is it a run directory?)")
         return store
+    out = Path(cfg.out)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out} is a file; give a directory to hold run directories")
     run_id = cfg.run_id or f"{dt.datetime.now():%Y%m%d-%H%M%S}-{cfg.dataset}"
-    store = RunStore(Path(cfg.out) / run_id)
+    root = out / run_id
+    if root.exists() and not root.is_dir():
+        raise UserError(f"{root} is a file, not a run directory; choose another --run-id")
+    store = RunStore(root)
     recorded = store.read_config()
-    if recorded is not None and recorded != to_dict(replace(cfg, run_id=run_id)):
-        raise UserError(f"{store.root} already holds a run with a different configuration; "
-                        "choose another --run-id, or resume it with --resume DIR")
+    if recorded is None and root.is_dir() and any(root.iterdir()):
+        raise UserError(f"{root} exists and is not a run directory (no config.yaml); it is left untouched: "
+                        "choose another --run-id or --out")
+    if recorded is not None:
+        wanted = to_dict(replace(cfg, run_id=run_id))
+        differ = sorted(k for k in set(recorded) | set(wanted) if recorded.get(k) != wanted.get(k))
+        if differ:
+            raise UserError(f"{root} already holds a run with a different configuration (differs in: "
+                            f"{', '.join(differ)}); choose another --run-id, or continue it with --resume {root}")
     return store
 
 
@@ -69,8 +88,10 @@ class Runner:
         self.progress = progress
         self.log = log
         self.device = resolve_device(cfg.device)
-        if cfg.threads:
-            torch.set_num_threads(cfg.threads)
+        threads = cfg.threads or (1 if self.device.type == "cpu" and cfg.resolved_backbone() in SMALL_BACKBONES
+                                  else None)
+        if threads:
+            torch.set_num_threads(threads)
         self.table = load_energy_table(cfg.energy_table)  # fail early on a broken table
         self.store = open_store(cfg, resume)
         if resume is None:
@@ -119,7 +140,7 @@ class Runner:
             method.attach(self._context(scenario, trainer, seed, s, name))
             torch.manual_seed(seed + 1)  # every sharing level continues from the same RNG state
             history = [list(base["group_acc"])]
-            row0 = {**base["row"], "sharing": s, "reused_base": len(todo) > 1 or base["loaded"]}
+            row0 = {**base["row"], "sharing": s, "reused_base": s != todo[0] or base["loaded"]}
             self.store.append(row0)
             accs = [row0["acc_all"]]
             for phase in scenario.phases[1:]:
@@ -144,6 +165,8 @@ class Runner:
         method = cls(self._context(scenario, trainer, seed, self.cfg.sharing[0], cls.name))
         row, res = self._phase(method, trainer, scenario, scenario.phases[0], cls.name, 0.0, seed)
         row.update(avg_inc_acc=row["acc_all"], forgetting=float("nan"))
+        self.log(f"{cls.name} seed {seed} phase 0 (base, shared by every sharing level): acc {row['acc_all']:.2f}%, "
+                 f"{row['train_macs']:.3g} train MACs, {row['compute_energy_j']:.3g} J computed")
         saved = {"method": method, "row": row, "group_acc": res.group_acc}
         buf_path = path.with_suffix(".tmp")
         path.parent.mkdir(parents=True, exist_ok=True)
