@@ -37,8 +37,8 @@ class RunConfig:
     width: float = 1.0
     cifar_stem: bool = False
     # training
-    epochs: int = 12
-    batch_size: int = 32
+    epochs: int = 8
+    batch_size: int = 64
     lr: float = 0.05
     momentum: float = 0.9
     weight_decay: float = 5e-4
