@@ -8,6 +8,9 @@ import re
 
 from energybench.errors import UserError
 
+# Backbones built from torchvision take --cifar-stem; the others are scaled by --width.
+TORCHVISION_BACKBONES = ("resnet18", "resnet34", "resnet101", "vgg19")
+
 DESCRIPTION = (
     "Count one training step of a backbone with a linear head: forward MACs, backward MACs split "
     "into backward-to-input and backward-to-weights, and the optimizer's element-wise update ops "
@@ -113,14 +116,21 @@ def _check(args: argparse.Namespace) -> tuple[int, int, int]:
         raise UserError(f"--sram-bytes must be a positive number of bytes, got {args.sram_bytes}")
     if not args.width > 0:
         raise UserError(f"--width must be more than 0, got {args.width}")
+    torchvision = args.model in TORCHVISION_BACKBONES
+    if args.width != 1.0 and torchvision:
+        raise UserError(f"--width does not apply to '{args.model}' (torchvision's fixed widths); backbones that "
+                        f"take --width: tiny_cnn, lenet, nin, resnet20, resnet32")
+    if args.cifar_stem and not torchvision:
+        raise UserError(f"--cifar-stem does not apply to '{args.model}'; backbones that take it: "
+                        f"{', '.join(TORCHVISION_BACKBONES)} (the others are built for their input size already)")
     check_sharing(args.sharing)
     return shape
 
 
 def main(args: argparse.Namespace) -> int:
-    from energybench.cost.energy import step_energy
+    from energybench.cost.energy import rounded, step_energy
     from energybench.cost.memory_model import layer_accesses, storage_bytes
-    from energybench.cost.tables import load_energy_table
+    from energybench.cost.tables import load_energy_table, precision_bits
 
     shape = _check(args)
     table = load_energy_table(args.energy_table)
@@ -140,8 +150,10 @@ def main(args: argparse.Namespace) -> int:
             "bwd_input_macs": layer.bwd_input_macs, "bwd_weight_macs": layer.bwd_weight_macs,
             "weight_elems": layer.weight_elems, "trainable_elems": layer.trainable_elems,
             "in_elems": layer.in_elems, "out_elems": layer.out_elems, "mem_reads": acc.reads,
-            "mem_writes": acc.writes, "sram_bytes": le.sram_bytes if le else 0,
+            "mem_writes": acc.writes, "working_set_bytes": le.working_set_bytes if le else 0,
+            "sram_bytes": le.sram_bytes if le else 0,
             "memory_energy_j": le.memory_pj * 1e-12 if le else 0.0,
+            "dram_fraction": 1 - le.sram_fraction if le else 0.0,
         })
     total = sum(p.numel() for p in net.parameters())
     trainable = sum(p.numel() for p in net.parameters() if p.requires_grad)
@@ -152,14 +164,18 @@ def main(args: argparse.Namespace) -> int:
         "backward_weight_macs": profile.bwd_weight_macs, "update_ops": profile.update_ops,
         "train_step_macs": profile.train_macs, "mem_reads": energy.mem_reads, "mem_writes": energy.mem_writes,
         "compute_energy_j": energy.compute_j, "memory_energy_j": energy.memory_j,
+        "dram_energy_j": energy.dram_j, "dram_access_fraction": energy.dram_access_fraction,
         "storage_bytes": storage_bytes([net], 0, args.precision),
         "total_params": total, "trainable_params": trainable,
         "sharing_requested": cut.requested, "sharing_achieved": cut.achieved, "shared_blocks": cut.blocks,
-        "energy_table": table.name, "energy_table_origin": table.origin, "precision": args.precision,
-        "sram_cell": cell, "sram_bytes": args.sram_bytes, "sram_extrapolated": energy.extrapolated,
+        "energy_table": table.label(args.precision), "energy_table_origin": table.origin,
+        "precision": args.precision, "sram_cell": cell, "sram_bytes": args.sram_bytes,
+        "sram_largest_bytes": table.sram_rows_for(cell, precision_bits(args.precision))[0][-1][0],
+        "sram_extrapolated": energy.extrapolated,
         "optimizer": profile.optimizer, "update_source": profile.update_source,
         "uncounted_ops": profile.uncounted_ops, "notes": profile.notes, "layers": layers,
     }
+    out = rounded(out)
     if args.json:
         print(json.dumps(out, indent=2))
         return 0
@@ -171,7 +187,8 @@ def _print_text(out: dict) -> None:
     shape = "x".join(map(str, out["input"]))
     print(f"{out['model']} on {out['batch']}x{shape}, {out['classes']} classes: one training step "
           f"(SGD momentum 0.9, weight decay), sharing {out['sharing_requested']:g} requested, "
-          f"{out['sharing_achieved']:.3f} achieved ({out['shared_blocks']} blocks frozen)")
+          f"{out['sharing_achieved']:.3f} achieved ({out['shared_blocks']} "
+          f"{'block' if out['shared_blocks'] == 1 else 'blocks'} frozen)")
     head = f"{'layer':<34} {'kind':<12} {'fwd MACs':>15} {'bwd-in MACs':>15} {'bwd-w MACs':>15} " \
            f"{'params':>11} {'train':>5} {'reads':>12} {'writes':>12} {'SRAM KB':>8}"
     print(head)
@@ -189,9 +206,8 @@ def _print_text(out: dict) -> None:
         ("update ops", f"{out['update_ops']:,} ({out['optimizer']}; {out['update_source']})"),
         ("memory reads / writes", f"{out['mem_reads']:,} / {out['mem_writes']:,} words of {out['precision']}"),
         ("compute energy", f"{out['compute_energy_j']:.6g} J"),
-        ("memory energy", f"{out['memory_energy_j']:.6g} J (SRAM {out['sram_cell']}, "
-                          + (f"{out['sram_bytes']:,} B fixed" if out["sram_bytes"] else "sized per layer") + ")"),
-        ("energy table", f"{out['energy_table']} ({out['energy_table_origin']}), {out['precision']}"),
+        ("memory energy", f"{out['memory_energy_j']:.6g} J ({_memory_where(out)})"),
+        ("energy table", f"{out['energy_table']} at {out['precision']} ({out['energy_table_origin']})"),
         ("storage", f"{out['storage_bytes']:,} bytes ({out['total_params']:,} parameters, "
                     f"{out['trainable_params']:,} trainable)"),
     ]
@@ -203,3 +219,15 @@ def _print_text(out: dict) -> None:
         print(f"note: {note}")
     ops = ", ".join(f"{k} x{v}" for k, v in out["uncounted_ops"].items())
     print(f"ops seen but not counted as MACs: {ops}")
+
+
+def _memory_where(out: dict) -> str:
+    """Where the step's memory accesses are served: the SRAM, and the DRAM share of working
+    sets larger than it."""
+    sram = (f"SRAM {out['sram_cell']}, " + (f"{out['sram_bytes']:,} B fixed" if out["sram_bytes"] else
+            f"sized per layer up to {out['sram_largest_bytes'] / 2**20:g} MB"))
+    if not out["dram_access_fraction"]:
+        return f"{sram}; no DRAM"
+    share = out["dram_energy_j"] / out["memory_energy_j"] if out["memory_energy_j"] else 0.0
+    return (f"{sram}; working sets beyond it from DRAM: {out['dram_access_fraction']:.1%} of accesses, "
+            f"{share:.1%} of this energy")

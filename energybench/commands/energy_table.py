@@ -40,25 +40,30 @@ def register(subparsers) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from energybench.cost.tables import load_energy_table, precision_bits
+    from energybench.cost.energy import rounded
+    from energybench.cost.tables import CACTI_WIDTHS, load_energy_table, precision_bits
 
+    if args.word_bits is not None and args.word_bits < 1:
+        raise UserError(f"--word-bits must be 1 or more, got {args.word_bits}")
+    if args.sram_bytes is not None and not args.sram_bytes > 0:
+        raise UserError(f"--sram-bytes must be a positive number of bytes, got {args.sram_bytes:g}")
     table = load_energy_table(args.energy_table)
     cell = args.sram_cell or table.sram_cell
     precisions = table.precisions
     if args.precision:
         table.mac_pj(args.precision)  # clear error for a precision the table lacks
         precisions = [args.precision]
-    bits = args.word_bits or (precision_bits(args.precision) if args.precision else 32)
-    if bits < 1:
-        raise UserError(f"--word-bits must be 1 or more, got {bits}")
+    bits = args.word_bits if args.word_bits is not None else (precision_bits(args.precision) if args.precision else 32)
     rows, width = table.sram_rows_for(cell, bits)
+    wide = bits > width  # no CACTI row this wide: scaled linearly from the widest
     out = {
         "name": table.name, "origin": table.origin, "description": table.description,
         "sources": list(table.sources), "notes": list(table.notes),
+        "labels": {p: table.label(p) for p in precisions},
         "ops_pj": {p: table.ops_pj[p] for p in precisions},
         "mac_pj": {p: table.mac_pj(p) for p in precisions},
         "dram_pj_per_bit": table.dram_pj_per_bit, "register_pj_per_bit": table.register_pj_per_bit,
-        "sram_cell": cell, "word_bits": bits,
+        "sram_cell": cell, "word_bits": bits, "word_bits_extrapolated": wide,
         "sram_table": [{"bytes": c, "read_pj": r * bits / width, "write_pj": w * bits / width} for c, r, w in rows],
     }
     if args.sram_bytes is not None:
@@ -66,6 +71,7 @@ def main(args: argparse.Namespace) -> int:
         out.update(sram_bytes=args.sram_bytes, sram_read_pj=read, sram_write_pj=write, extrapolated=extrapolated)
     if table.extra:
         out["ignored_keys"] = sorted(table.extra)
+    out = rounded(out)
     if args.json:
         print(json.dumps(out, indent=2))
         return 0
@@ -76,19 +82,29 @@ def main(args: argparse.Namespace) -> int:
         print(f"  - {s}")
     print(f"{'precision':<10} {'add pJ':>10} {'mult pJ':>10} {'MAC pJ':>10}")
     for p in precisions:
-        print(f"{p:<10} {table.op_pj(p, 'add'):>10.4g} {table.op_pj(p, 'mult'):>10.4g} {table.mac_pj(p):>10.4g}")
+        source = f"  (from {table.base})" if out["labels"][p] != table.name else ""
+        print(f"{p:<10} {table.op_pj(p, 'add'):>10.4g} {table.op_pj(p, 'mult'):>10.4g} {table.mac_pj(p):>10.4g}"
+              f"{source}")
     print(f"DRAM: {table.dram_pj_per_bit:g} pJ/bit ({table.dram_access_pj(bits):.4g} pJ per {bits}-bit word)")
     if table.register_pj_per_bit is not None:
         print(f"register: {table.register_pj_per_bit:g} pJ/bit")
     print(f"SRAM ({cell}, CACTI 7 45nm, per {bits}-bit access):")
+    if wide:
+        print(f"  EXTRAPOLATED: CACTI has {'- and '.join(map(str, CACTI_WIDTHS))}-bit rows only; "
+              f"{bits}-bit accesses are the {width}-bit figures x {bits / width:g}")
     for r in out["sram_table"]:
         print(f"  {r['bytes']:>9,} B  read {r['read_pj']:8.3f} pJ  write {r['write_pj']:8.3f} pJ")
     if args.sram_bytes is not None:
-        flag = " (EXTRAPOLATED outside 4 KB-8 MB)" if out["extrapolated"] else " (interpolated, log-log)"
+        if out["extrapolated"]:
+            beyond = [f"{bits}-bit words" if wide else "",
+                      "" if rows[0][0] <= args.sram_bytes <= rows[-1][0] else "4 KB-8 MB"]
+            flag = f" (EXTRAPOLATED outside {' and '.join(b for b in beyond if b)})"
+        else:
+            flag = " (interpolated, log-log)"
         print(f"SRAM of {args.sram_bytes:,g} B: read {out['sram_read_pj']:.4f} pJ, write "
               f"{out['sram_write_pj']:.4f} pJ per access{flag}")
     for n in out["notes"]:
         print(f"note: {n}")
     if table.extra:
-        print(f"ignored keys: {', '.join(out['ignored_keys'])}")
+        print(f"kept, not used: {', '.join(out['ignored_keys'])}")
     return 0

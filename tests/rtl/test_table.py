@@ -103,6 +103,7 @@ def test_bad_input_is_a_clean_error(tmp_path, capsys, monkeypatch, args, message
     args = [str(TINY_LIB) if a == "LIB" else a for a in args]
     assert main(["rtl", "characterize", *args]) == 2
     err = capsys.readouterr().err
+    assert err.startswith("energybench rtl characterize: error: ")
     assert message in err and "Traceback" not in err
     assert list(tmp_path.iterdir()) == []
 
@@ -134,3 +135,34 @@ def test_write_table_is_atomic(tmp_path, monkeypatch):
     monkeypatch.undo()
     write_table({"name": "x", "ops_pj": {"int8": {"add": 0.1, "mult": 1.0}}}, out)
     assert yaml.safe_load(out.read_text())["ops_pj"]["int8"]["mult"] == 1.0
+
+
+def test_bare_rtl_prints_its_help_and_exits_2(capsys):
+    assert main(["rtl"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert "usage: energybench rtl" in captured.err and "characterize" in captured.err
+    assert "energybench rtl: error: a subcommand is required: characterize" in captured.err
+
+
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o077, 0o600)])
+def test_written_table_has_a_plain_files_mode(tmp_path, umask, mode):
+    import os
+    import stat
+
+    old = os.umask(umask)
+    try:
+        write_table({"name": "x"}, tmp_path / "t.yaml")  # mkstemp alone leaves 0600 whatever the umask
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "t.yaml").stat().st_mode) == mode
+
+
+def test_rewritten_table_keeps_its_mode(tmp_path):
+    import stat
+
+    out = tmp_path / "t.yaml"
+    out.write_text("previous: table\n")
+    out.chmod(0o640)
+    write_table({"name": "x"}, out)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o640 and yaml.safe_load(out.read_text()) == {"name": "x"}
