@@ -8,11 +8,10 @@ accuracy, energy, memory-access, time and storage figures, summary tables and me
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Iterable
 
+from energybench.engine.store import atomic_write
 from energybench.errors import UserError
 
 FORMATS = ("html", "pdf")
@@ -53,7 +52,7 @@ def build_reports(run_dir: str | Path, formats: str | Iterable[str] = FORMATS,
     for fmt in fmts:
         path = out / f"report.{fmt}"
         try:
-            write_atomic(path, texts[fmt])
+            atomic_write(path, texts[fmt])
         except OSError as exc:
             raise UserError(f"cannot write {path}: {exc.strerror}") from None
         written[fmt] = path
@@ -73,17 +72,3 @@ def render(run, fmts: list[str]) -> dict[str, str | bytes]:
         return {fmt: render_html(run, figures) if fmt == "html" else render_pdf(run, figures) for fmt in fmts}
 
 
-def write_atomic(path: Path, data: str | bytes) -> None:
-    """Write via a temporary file in the same directory renamed over `path`, so a reader never
-    sees a half-written report; readable by everyone, like a plainly written file."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data.encode() if isinstance(data, str) else data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
