@@ -27,13 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"energybench {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
-        try:
-            module = importlib.import_module(f"energybench.commands.{name}")
-        except ModuleNotFoundError as exc:  # a command whose module is not written yet
-            if exc.name != f"energybench.commands.{name}":
-                raise
-            continue
-        module.register(sub)
+        importlib.import_module(f"energybench.commands.{name}").register(sub)
     return parser
 
 

@@ -24,12 +24,7 @@ def _load() -> dict:
 
     found = {}
     for name, module in _MODULES.items():
-        try:
-            mod = importlib.import_module(f"energybench.methods.{module}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"energybench.methods.{module}":
-                raise
-            continue
+        mod = importlib.import_module(f"energybench.methods.{module}")
         for obj in vars(mod).values():
             if isinstance(obj, type) and issubclass(obj, Method) and obj.name == name:
                 found[name] = obj
