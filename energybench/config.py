@@ -191,6 +191,9 @@ def validate(cfg: RunConfig, explicit: set[str] = frozenset()) -> None:
     unknown = [m for m in cfg.methods if m not in METHODS]
     if unknown:
         bad("methods", f"unknown method '{unknown[0]}'; valid methods: {', '.join(METHODS)}")
+    if cfg.classes is not None and cfg.dataset != "imagefolder":
+        bad("classes", f"a class subset applies to the imagefolder dataset only, not '{cfg.dataset}'; "
+                       "use class_order and the scenario to pick classes of other datasets")
     if cfg.backbone is not None and cfg.backbone not in BACKBONES:
         bad("backbone", f"unknown backbone '{cfg.backbone}'; valid backbones: {', '.join(BACKBONES)}")
     for s in cfg.sharing:

@@ -151,3 +151,13 @@ def test_resume_works_from_another_directory(tmp_path, capsys, monkeypatch):
     code, out, err = run(capsys, "run", "--resume", str(tmp_path / "rel" / "r"))
     assert code == 0, err
     assert "finetune seed 0: all sharing levels already done, skipping" in out
+
+
+def test_an_undertrained_base_phase_is_flagged_and_a_trained_one_is_not(tmp_path, capsys):
+    quick = ["--method", "finetune", "--no-power", "--no-report", "--quiet", "--out", str(tmp_path)]
+    code, _, err = run(capsys, "run", *quick, "--run-id", "cold", "--epochs", "1", "--lr", "1e-7")
+    assert code == 0, err
+    assert "phase 0 reached" in err and "on 4 classes (chance 25.0%)" in err and "raise --epochs (now 1)" in err
+    code, _, err = run(capsys, "run", *quick, "--run-id", "warm", "--epochs", "3")
+    assert code == 0, err
+    assert "phase 0 reached" not in err

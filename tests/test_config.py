@@ -45,6 +45,7 @@ def test_unknown_key_names_it_and_the_valid_keys():
     ({"options": {"joint": {"lambda": 1}}}, "unknown option 'lambda' for method joint"),
     ({"lr_milestones": [0.5, 2]}, "fractions of the epochs"),
     ({"report_formats": "html,docx"}, "'docx' is not one of html, pdf"),
+    ({"classes": "n01,n02"}, "imagefolder dataset only, not 'digits'"),
 ])
 def test_bad_values(layer, msg):
     with pytest.raises(UserError, match=msg):

@@ -58,6 +58,9 @@ def test_per_level_figures_are_means_over_seeds_of_incremental_phases():
     assert z["mem_accesses_per_iter"] == 150.0 and z["time_per_iter_s"] == 0.5 and z["train_macs_per_iter"] == 250.0
     assert z["total_train_cpu_s"] == pytest.approx(4.0) and z["cpu_time_per_iter_s"] == pytest.approx(0.4)
     assert z["storage_bytes"] == 3000 and z["seeds"] == [0, 1] and z["cache_shared"] == 0.0
+    # counts are written as integers, not 3000.0
+    assert all(type(z[k]) is int for k in ("storage_bytes", "total_iters", "total_mem_accesses", "total_train_macs"))
+    assert "phase 0" in s["cost_scope"]
     h = lv["0.5"]
     assert h["final_acc"] == pytest.approx(60.3) and h["sharing_achieved"] == 0.45
     assert h["final_acc_drop_pp"] == pytest.approx(0.7)

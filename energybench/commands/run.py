@@ -78,7 +78,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue an interrupted run in RUN_DIR")
     g.add_argument("--no-report", dest="report", action="store_const", const=False, help="skip HTML/PDF reports")
     g.add_argument("--report-format", help="comma-separated report formats: html, pdf")
-    g.add_argument("--quiet", action="store_true", help="no progress bars or per-phase lines")
+    g.add_argument("--quiet", action="store_true", help="no progress bars or per-phase lines (progress bars show only on a terminal)")
     _show_defaults(p)
     p.set_defaults(handler=main)
 
@@ -119,7 +119,8 @@ def main(args: argparse.Namespace) -> int:
         layers.append(flags)
     cfg = make_config(*layers)
     log = (lambda *a, **k: None) if args.quiet else print
-    runner = Runner(cfg, resume=args.resume, progress=not args.quiet, log=log)
+    # Bars redraw with carriage returns: on a terminal they help, in a log file they are noise.
+    runner = Runner(cfg, resume=args.resume, progress=not args.quiet and sys.stderr.isatty(), log=log)
     try:
         root = runner.run()
     except KeyboardInterrupt:

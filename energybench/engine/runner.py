@@ -26,7 +26,7 @@ from energybench.data.augment import default_augment
 from energybench.data.scenario import Scenario, build_scenario
 from energybench.engine.evaluate import evaluate, forgetting
 from energybench.engine.manifest import build_manifest
-from energybench.engine.store import RunStore
+from energybench.engine.store import RunStore, atomic_write, render_confusion
 from energybench.engine.trainer import Trainer
 from energybench.errors import UserError
 from energybench.methods import METHODS
@@ -167,6 +167,12 @@ class Runner:
         row.update(avg_inc_acc=row["acc_all"], forgetting=float("nan"))
         self.log(f"{cls.name} seed {seed} phase 0 (base, shared by every sharing level): acc {row['acc_all']:.2f}%, "
                  f"{row['train_macs']:.3g} train MACs, {row['compute_energy_j']:.3g} J computed")
+        chance = 100.0 / scenario.phases[0].seen
+        if row["acc_all"] < 2 * chance:
+            # Every later phase branches from this network: an untrained base makes the sweep meaningless.
+            warnings.warn(f"{cls.name} seed {seed}: phase 0 reached {row['acc_all']:.1f}% on "
+                          f"{scenario.phases[0].seen} classes (chance {chance:.1f}%); the base network looks "
+                          f"undertrained, raise --epochs (now {self.cfg.epochs}) or adjust --lr")
         saved = {"method": method, "row": row, "group_acc": res.group_acc}
         buf_path = path.with_suffix(".tmp")
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -192,7 +198,8 @@ class Runner:
         res = evaluate(method, scenario, phase, trainer, self.device)
         cell = self.store.cell_dir(name, sharing, seed)
         cell.mkdir(parents=True, exist_ok=True)
-        np.savetxt(cell / f"confusion_phase{phase.index}.csv", res.confusion, fmt="%d", delimiter=",")
+        atomic_write(cell / f"confusion_phase{phase.index}.csv",
+                     render_confusion(res.confusion, scenario.class_names[: phase.seen]))
         primary = res.primary
         row = {
             "method": name, "sharing": sharing, "seed": seed, "phase": phase.index,

@@ -53,6 +53,28 @@ def read_metrics(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(fh))
 
 
+CONFUSION_CORNER = "true\\predicted"
+
+
+def render_confusion(matrix, labels: list[str]) -> str:
+    """A confusion matrix as CSV with class names on both axes (rows: true class)."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow([CONFUSION_CORNER, *labels])
+    for label, counts in zip(labels, matrix):
+        writer.writerow([label, *(int(c) for c in counts)])
+    return buf.getvalue()
+
+
+def parse_confusion(text: str) -> tuple[list[list[int]], list[str] | None]:
+    """Counts and class names of a confusion CSV; names are None for a bare matrix (the format
+    runs wrote before labels were added). Raises ValueError on a cell that is not an integer."""
+    rows = [r for r in csv.reader(io.StringIO(text)) if r]
+    if rows and rows[0] and rows[0][0] == CONFUSION_CORNER:
+        return [[int(v) for v in r[1:]] for r in rows[1:]], [r[0] for r in rows[1:]]
+    return [[int(v) for v in r] for r in rows], None
+
+
 def render_csv(rows: Iterable[dict[str, Any]]) -> str:
     rows = list(rows)
     extra = sorted({k for r in rows for k in r} - set(COLUMNS))

@@ -23,6 +23,10 @@ NORMALISED = ("compute_energy_j_per_iter", "memory_energy_j_per_iter", "mem_acce
               "train_macs_per_iter", "time_per_iter_s", "cpu_time_per_iter_s", "storage_bytes",
               "total_compute_energy_j", "total_memory_energy_j", "total_mem_accesses", "total_train_macs",
               "total_train_time_s", "total_train_cpu_s")
+# Counts stay integers in summary.json when every seed agrees on a whole number.
+COUNTS = ("shared_blocks", "storage_bytes", "total_mem_accesses", "total_train_macs", "total_iters")
+COST_SCOPE = ("incremental phases only (phase 1 to the last); phase 0, the base training every sharing "
+              "level shares, is excluded from totals and per-iteration figures")
 
 
 def _num(v) -> float:
@@ -90,6 +94,9 @@ def summarise(rows: list[dict[str, Any]], tolerance: float) -> dict[str, Any]:
     for (method, sharing), seeds in sorted(cells.items()):
         per_seed = [cell_figures(rs) for _, rs in sorted(seeds.items())]
         mean = {k: _mean([f[k] for f in per_seed]) for k in per_seed[0]}
+        for k in COUNTS:
+            if not math.isnan(mean[k]) and mean[k] == int(mean[k]):
+                mean[k] = int(mean[k])
         # population std over seeds (0 for a single seed)
         mean["final_acc_std"] = float(np.std([f["final_acc"] for f in per_seed]))
         mean["seeds"] = sorted(seeds)
@@ -108,7 +115,7 @@ def summarise(rows: list[dict[str, Any]], tolerance: float) -> dict[str, Any]:
         entry["optimal_sharing"] = best
         entry["optimal_sharing_achieved"] = levels[best]["sharing_achieved"] if best is not None else None
         entry["levels"] = {f"{s:g}": f for s, f in sorted(levels.items())}
-    return {"tolerance_pp": tolerance, "methods": methods}
+    return {"tolerance_pp": tolerance, "cost_scope": COST_SCOPE, "methods": methods}
 
 
 def write_summary(store: RunStore, cfg) -> dict[str, Any]:

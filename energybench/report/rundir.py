@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import yaml
 
+from energybench.engine.store import parse_confusion
 from energybench.errors import UserError
 
 # Counted ops of one training step's parts, in metrics.csv (summed over incremental phases).
@@ -206,13 +207,16 @@ class RunData:
         if not path.is_file():
             return None
         try:
-            matrix = np.atleast_2d(np.loadtxt(path, delimiter=",", dtype=np.int64))
+            counts, labels = parse_confusion(path.read_text())
+            matrix = np.atleast_2d(np.array(counts, dtype=np.int64))
         except ValueError as exc:
             raise UserError(f"{path} is not a comma-separated integer matrix: {exc}") from None
-        if matrix.shape[0] != matrix.shape[1]:
-            raise UserError(f"{path} is {matrix.shape[0]}x{matrix.shape[1]}; a confusion matrix must be square")
-        names = self.class_names(seed)
-        labels = names[: len(matrix)] if len(names) >= len(matrix) else [str(k) for k in range(len(matrix))]
+        if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1]:
+            shape = "x".join(str(n) for n in matrix.shape) if matrix.ndim == 2 else "ragged"
+            raise UserError(f"{path} is {shape}; a confusion matrix must be square")
+        if labels is None:  # a bare matrix: names come from the recorded class order
+            names = self.class_names(seed)
+            labels = names[: len(matrix)] if len(names) >= len(matrix) else [str(k) for k in range(len(matrix))]
         sizes = [int(n) for n in (self.manifest.get("scenario") or [])]
         return Confusion(method, sharing, seed, phase, matrix, labels, sizes)
 

@@ -5,7 +5,7 @@ import csv
 import pytest
 
 from energybench.engine.evaluate import forgetting
-from energybench.engine.store import COLUMNS, RunStore, atomic_write
+from energybench.engine.store import COLUMNS, RunStore, atomic_write, parse_confusion, render_confusion
 
 
 def test_append_keeps_column_order_and_extra_columns(tmp_path):
@@ -48,3 +48,12 @@ def test_forgetting_is_the_mean_drop_from_the_best():
     history = [[90.0], [85.0, 80.0], [30.0, 70.0, 95.0]]
     assert forgetting(history) == pytest.approx(35.0)
     assert forgetting(history[:1]) != forgetting(history[:1])  # NaN at phase 0
+
+
+def test_confusion_csv_names_classes_on_both_axes_and_reads_back():
+    text = render_confusion([[3, 1], [0, 4]], ["T-shirt/top", "Bag, small"])
+    assert text == 'true\\predicted,T-shirt/top,"Bag, small"\nT-shirt/top,3,1\n"Bag, small",0,4\n'
+    assert parse_confusion(text) == ([[3, 1], [0, 4]], ["T-shirt/top", "Bag, small"])
+    assert parse_confusion("1,2\n3,4\n") == ([[1, 2], [3, 4]], None)  # a bare matrix from older runs
+    with pytest.raises(ValueError):
+        parse_confusion("1,x\n3,4\n")

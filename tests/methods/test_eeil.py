@@ -2,31 +2,18 @@
 and the old model's forward in the step profile."""
 
 import math
-from pathlib import Path
 
 import pytest
 import torch
 import torch.nn.functional as F
 
-from energybench.config import make_config
 from energybench.cost.counter import count_forward, count_step
-from energybench.data import load_source
-from energybench.data.scenario import build_scenario
-from energybench.engine.trainer import Batch, Trainer
-from energybench.methods.base import Context
+from energybench.engine.trainer import Batch
 from energybench.methods.distill import features_with_old, head_spans, snapshot, soft_kd
 from energybench.methods.eeil import EEIL
 from energybench.models import build_net
 
-
-def make_ctx(tmp_path: Path, seed=0, sharing=0.0, **cfg):
-    cfg = make_config({"dataset": "digits", "scenario": "B4-3x2", "class_order": "natural", "epochs": 1,
-                       "batch_size": 64, **cfg})
-    scenario = build_scenario(load_source("digits", None), cfg.scenario, cfg.class_order, seed)
-    trainer = Trainer(scenario, torch.device("cpu"), epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr,
-                      momentum=cfg.momentum, weight_decay=cfg.weight_decay, milestones=cfg.lr_milestones,
-                      gamma=cfg.lr_gamma, augment=None, seed=seed, progress=False)
-    return Context(cfg, scenario, torch.device("cpu"), trainer, seed, sharing, tmp_path)
+from .digits_ctx import make_ctx
 
 
 def test_soft_kd_hand_value_and_zero_for_an_identical_model():

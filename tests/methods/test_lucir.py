@@ -2,17 +2,11 @@
 last-ReLU removal, frozen old embeddings, class-balanced fine-tuning, CNN + NME prediction."""
 
 import math
-from pathlib import Path
 
 import pytest
 import torch
 import torch.nn.functional as F
 
-from energybench.config import make_config
-from energybench.data import load_source
-from energybench.data.scenario import build_scenario
-from energybench.engine.trainer import Trainer
-from energybench.methods.base import Context
 from energybench.methods.distill import less_forget, margin_ranking
 from energybench.methods.lucir import LUCIR, imprint, lucir_lambda
 from energybench.methods.memory import extract_features
@@ -20,15 +14,7 @@ from energybench.models import build_backbone
 from energybench.models.heads import CosineLinear
 from energybench.models.last_relu import RemovedReLU, remove_last_relu
 
-
-def make_ctx(tmp_path: Path, seed=0, **cfg):
-    cfg = make_config({"dataset": "digits", "scenario": "B4-3x2", "class_order": "natural", "epochs": 1,
-                       "batch_size": 64, **cfg})
-    scenario = build_scenario(load_source("digits", None), cfg.scenario, cfg.class_order, seed)
-    trainer = Trainer(scenario, torch.device("cpu"), epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr,
-                      momentum=cfg.momentum, weight_decay=cfg.weight_decay, milestones=cfg.lr_milestones,
-                      gamma=cfg.lr_gamma, augment=None, seed=seed, progress=False)
-    return Context(cfg, scenario, torch.device("cpu"), trainer, seed, 0.0, tmp_path)
+from .digits_ctx import make_ctx
 
 
 def test_cosine_layer_is_bounded_by_its_scale():

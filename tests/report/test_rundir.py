@@ -126,6 +126,14 @@ def test_confusion_is_the_optimal_levels_last_phase(tmp_path):
     assert c.phase_sizes == [4, 3, 3]
 
 
+def test_confusion_labels_come_from_the_file_when_it_has_them(tmp_path):
+    root = single_run(tmp_path / "r")
+    (root / "cells" / "finetune_s0_seed0" / "confusion_phase2.csv").write_text(
+        "true\\predicted,a,b\na,5,1\nb,2,7\n")
+    c = load_run(root).confusion("finetune")
+    assert c.labels == ["a", "b"] and c.matrix.tolist() == [[5, 1], [2, 7]]
+
+
 def test_confusion_that_is_not_square_is_a_user_error(tmp_path):
     root = single_run(tmp_path / "r")
     (root / "cells" / "finetune_s0_seed0" / "confusion_phase2.csv").write_text("1,2\n3,4\n5,6\n")
