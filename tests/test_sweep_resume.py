@@ -41,7 +41,8 @@ def test_killed_sweep_resumes_without_recomputing_finished_levels(tmp_path, monk
     calls.clear()
     kill["at"] = None
     assert main(["run", "--resume", str(root), "--quiet"]) == 0
-    assert calls == [(0.9, 1), (0.9, 2)]  # no base phase (checkpoint), no finished level
+    assert calls == [(0.9, 2)]  # no base phase, no finished level or phase: level 0.9 goes on after phase 1
+    assert not list(root.glob("cells/*/progress.pt"))  # a finished cell keeps no progress state
     header_after, after, rows = lines_by_cell(root / "metrics.csv")
     assert header_after == header and len(rows) == 9
     for key in [(s, str(p)) for s in ("0.0", "0.5") for p in range(3)]:

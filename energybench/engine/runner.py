@@ -2,8 +2,9 @@
 
 Phase 0 does not depend on sharing, so it is trained once per (seed, method) and every
 sharing level branches from a copy of it (kept on disk, so a resumed sweep reuses it too).
-A cell's rows are appended as each phase ends; a cell that did not finish is rerun from
-its base phase on resume, and finished cells are never recomputed.
+A cell's rows are appended as each phase ends, and its state (method, RNG states) is saved
+with them, so a resumed run continues an unfinished cell after its last finished phase, with
+the numbers an unbroken run computes; finished cells are never recomputed.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from energybench.data.augment import default_augment
 from energybench.data.scenario import Scenario, build_scenario
 from energybench.engine.evaluate import evaluate, forgetting
 from energybench.engine.manifest import build_manifest
-from energybench.engine.store import RunStore, atomic_write, render_confusion
+from energybench.engine.store import RunStore, atomic_write, render_confusion, save_state
 from energybench.engine.trainer import Trainer
 from energybench.errors import UserError
 from energybench.methods import METHODS
@@ -129,21 +130,30 @@ class Runner:
         cls = METHODS[name]
         n = len(scenario.phases)
         todo = [s for s in self.cfg.sharing if not self.store.complete(name, s, seed, n)]
+        for s in set(self.cfg.sharing) - set(todo):  # left behind by a stop just before a cell's end
+            self.store.progress_checkpoint(name, s, seed).unlink(missing_ok=True)
         if not todo:
             self.log(f"{name} seed {seed}: all sharing levels already done, skipping")
             return
-        base = self._base_phase(cls, seed, scenario)
+        base = None
         for s in todo:
-            self.store.drop_partial(name, s, seed)
-            method = copy.deepcopy(base["method"])
             trainer = self._trainer(scenario, seed + 1)
+            saved = self._progress(name, s, seed)
+            if saved is not None:
+                method, history, accs = saved["method"], saved["history"], saved["accs"]
+                trainer.gen.set_state(saved["trainer_rng"].cpu())  # map_location may have moved them
+                torch.set_rng_state(saved["torch_rng"].cpu())
+                self.log(f"{name} sharing {s:g} seed {seed}: resuming after phase {len(accs) - 1}")
+            else:
+                base = base or self._base_phase(cls, seed, scenario)
+                method = copy.deepcopy(base["method"])
+                torch.manual_seed(seed + 1)  # every sharing level continues from the same RNG state
+                history = [list(base["group_acc"])]
+                row0 = {**base["row"], "sharing": s, "reused_base": s != todo[0] or base["loaded"]}
+                self.store.append(row0)
+                accs = [row0["acc_all"]]
             method.attach(self._context(scenario, trainer, seed, s, name))
-            torch.manual_seed(seed + 1)  # every sharing level continues from the same RNG state
-            history = [list(base["group_acc"])]
-            row0 = {**base["row"], "sharing": s, "reused_base": s != todo[0] or base["loaded"]}
-            self.store.append(row0)
-            accs = [row0["acc_all"]]
-            for phase in scenario.phases[1:]:
+            for phase in scenario.phases[len(accs):]:
                 row, res = self._phase(method, trainer, scenario, phase, name, s, seed)
                 history.append(res.group_acc)
                 accs.append(row["acc_all"])
@@ -152,7 +162,24 @@ class Runner:
                 self.log(f"{name} sharing {s:g} seed {seed} phase {phase.index}: acc {row['acc_all']:.2f}% "
                          f"(old {row['acc_old']:.2f}, new {row['acc_new']:.2f}), "
                          f"{row['train_macs']:.3g} train MACs, {row['compute_energy_j']:.3g} J computed")
+                if phase.index < n - 1:  # an interruption from here on loses no finished phase
+                    save_state(self.store.progress_checkpoint(name, s, seed),
+                               {"method": method, "history": history, "accs": accs,
+                                "trainer_rng": trainer.gen.get_state(), "torch_rng": torch.get_rng_state()})
+            self.store.progress_checkpoint(name, s, seed).unlink(missing_ok=True)
             self._write_summary()
+
+    def _progress(self, name: str, sharing: float, seed: int) -> dict | None:
+        """The saved state of an unfinished cell whose rows it matches; otherwise the cell's rows are
+        dropped and None says to start it again from the base phase."""
+        path = self.store.progress_checkpoint(name, sharing, seed)
+        saved = torch.load(path, map_location=self.device, weights_only=False) if path.is_file() else None
+        last = len(saved["accs"]) - 1 if saved else -1
+        if saved is None or not self.store.phases_done(name, sharing, seed) >= set(range(last + 1)):
+            self.store.drop_partial(name, sharing, seed)
+            return None
+        self.store.drop_partial(name, sharing, seed, keep_upto=last)  # rows written after the save
+        return saved
 
     def _base_phase(self, cls: type[Method], seed: int, scenario: Scenario) -> dict:
         path = self.store.base_checkpoint(cls.name, seed)
@@ -168,16 +195,13 @@ class Runner:
         self.log(f"{cls.name} seed {seed} phase 0 (base, shared by every sharing level): acc {row['acc_all']:.2f}%, "
                  f"{row['train_macs']:.3g} train MACs, {row['compute_energy_j']:.3g} J computed")
         chance = 100.0 / scenario.phases[0].seen
-        if row["acc_all"] < 2 * chance:
+        if row["iters"] and row["acc_all"] < 2 * chance:  # (`scratch` trains nothing before the end)
             # Every later phase branches from this network: an untrained base makes the sweep meaningless.
             warnings.warn(f"{cls.name} seed {seed}: phase 0 reached {row['acc_all']:.1f}% on "
                           f"{scenario.phases[0].seen} classes (chance {chance:.1f}%); the base network looks "
                           f"undertrained, raise --epochs (now {self.cfg.epochs}) or adjust --lr")
         saved = {"method": method, "row": row, "group_acc": res.group_acc}
-        buf_path = path.with_suffix(".tmp")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        torch.save(saved, buf_path)
-        buf_path.replace(path)
+        save_state(path, saved)
         return {**saved, "method": copy.deepcopy(method), "loaded": False}
 
     def _phase(self, method: Method, trainer: Trainer, scenario: Scenario, phase, name: str, sharing: float,

@@ -42,6 +42,15 @@ def atomic_write(path: Path, text: str | bytes) -> None:
         raise
 
 
+def save_state(path: Path, state: Any) -> None:
+    """torch.save, atomically: a checkpoint is either the old one or the new one, never half."""
+    import torch  # only checkpoints need it; the report side reads runs without torch
+
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    atomic_write(path, buf.getvalue())
+
+
 def write_json(path: Path, data: Any) -> None:
     atomic_write(path, json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
 
@@ -127,13 +136,20 @@ class RunStore:
                 and int(r["seed"]) == seed]
 
     def complete(self, method: str, sharing: float, seed: int, phases: int) -> bool:
-        done = {int(r["phase"]) for r in self._cell_rows(method, sharing, seed)}
-        return done >= set(range(phases))
+        return self.phases_done(method, sharing, seed) >= set(range(phases))
 
-    def drop_partial(self, method: str, sharing: float, seed: int) -> None:
-        """Forget rows of a cell that did not finish (it is rerun from its base phase)."""
+    def progress_checkpoint(self, method: str, sharing: float, seed: int) -> Path:
+        """A cell's state after its last finished phase, while the cell is unfinished."""
+        return self.cell_dir(method, sharing, seed) / "progress.pt"
+
+    def phases_done(self, method: str, sharing: float, seed: int) -> set[int]:
+        return {int(r["phase"]) for r in self._cell_rows(method, sharing, seed)}
+
+    def drop_partial(self, method: str, sharing: float, seed: int, keep_upto: int = -1) -> None:
+        """Forget a cell's rows after phase `keep_upto` (all of them by default): phases that
+        will be recomputed from the last saved state."""
         keep = [r for r in self.rows if not (r["method"] == method and float(r["sharing"]) == sharing
-                                              and int(r["seed"]) == seed)]
+                                              and int(r["seed"]) == seed and int(r["phase"]) > keep_upto)]
         if len(keep) != len(self.rows):
             self.rows = keep
             atomic_write(self.metrics_path, render_csv(self.rows))
