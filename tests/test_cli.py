@@ -161,3 +161,17 @@ def test_an_undertrained_base_phase_is_flagged_and_a_trained_one_is_not(tmp_path
     code, _, err = run(capsys, "run", *quick, "--run-id", "warm", "--epochs", "3")
     assert code == 0, err
     assert "phase 0 reached" not in err
+
+
+def test_every_level_holds_the_confusion_of_every_phase(tmp_path, capsys):
+    code, _, err = run(capsys, "run", "--method", "finetune", "--sharing", "0.5,0.9", "--out", str(tmp_path),
+                       "--run-id", "c", *TINY)
+    assert code == 0, err
+    cells = tmp_path / "c" / "cells"
+    assert sorted(p.name for p in cells.iterdir() if p.is_dir()) == ["finetune_s0.5_seed0", "finetune_s0.9_seed0"]
+    for level in ("0.5", "0.9"):
+        files = sorted(p.name for p in (cells / f"finetune_s{level}_seed0").glob("confusion_phase*.csv"))
+        assert files == ["confusion_phase0.csv", "confusion_phase1.csv", "confusion_phase2.csv"]
+    base = (cells / "finetune_s0.9_seed0" / "confusion_phase0.csv").read_text().splitlines()
+    assert len(base) == 5 and base[0].count(",") == 4  # the 4 base classes, named, plus the corner
+    assert base == (cells / "finetune_s0.5_seed0" / "confusion_phase0.csv").read_text().splitlines()

@@ -150,11 +150,14 @@ class Runner:
                 torch.manual_seed(seed + 1)  # every sharing level continues from the same RNG state
                 history = [list(base["group_acc"])]
                 row0 = {**base["row"], "sharing": s, "reused_base": s != todo[0] or base["loaded"]}
+                if base.get("confusion"):  # (base checkpoints of older runs have none)
+                    self._save_confusion(name, s, seed, 0, base["confusion"])
                 self.store.append(row0)
                 accs = [row0["acc_all"]]
             method.attach(self._context(scenario, trainer, seed, s, name))
             for phase in scenario.phases[len(accs):]:
                 row, res = self._phase(method, trainer, scenario, phase, name, s, seed)
+                self._save_confusion(name, s, seed, phase.index, render_confusion(res.confusion, scenario.class_names))
                 history.append(res.group_acc)
                 accs.append(row["acc_all"])
                 row.update(avg_inc_acc=float(np.mean(accs)), forgetting=forgetting(history))
@@ -181,6 +184,9 @@ class Runner:
         self.store.drop_partial(name, sharing, seed, keep_upto=last)  # rows written after the save
         return saved
 
+    def _save_confusion(self, name: str, sharing: float, seed: int, phase: int, text: str) -> None:
+        atomic_write(self.store.cell_dir(name, sharing, seed) / f"confusion_phase{phase}.csv", text)
+
     def _base_phase(self, cls: type[Method], seed: int, scenario: Scenario) -> dict:
         path = self.store.base_checkpoint(cls.name, seed)
         if path.is_file():
@@ -200,7 +206,8 @@ class Runner:
             warnings.warn(f"{cls.name} seed {seed}: phase 0 reached {row['acc_all']:.1f}% on "
                           f"{scenario.phases[0].seen} classes (chance {chance:.1f}%); the base network looks "
                           f"undertrained, raise --epochs (now {self.cfg.epochs}) or adjust --lr")
-        saved = {"method": method, "row": row, "group_acc": res.group_acc}
+        saved = {"method": method, "row": row, "group_acc": res.group_acc,
+                 "confusion": render_confusion(res.confusion, scenario.class_names)}
         save_state(path, saved)
         return {**saved, "method": copy.deepcopy(method), "loaded": False}
 
@@ -220,10 +227,6 @@ class Runner:
                 window.__exit__(None, None, None)
         ledger: CostLedger = trainer.end_phase()
         res = evaluate(method, scenario, phase, trainer, self.device)
-        cell = self.store.cell_dir(name, sharing, seed)
-        cell.mkdir(parents=True, exist_ok=True)
-        atomic_write(cell / f"confusion_phase{phase.index}.csv",
-                     render_confusion(res.confusion, scenario.class_names[: phase.seen]))
         primary = res.primary
         row = {
             "method": name, "sharing": sharing, "seed": seed, "phase": phase.index,

@@ -66,7 +66,9 @@ CONFUSION_CORNER = "true\\predicted"
 
 
 def render_confusion(matrix, labels: list[str]) -> str:
-    """A confusion matrix as CSV with class names on both axes (rows: true class)."""
+    """A confusion matrix as CSV with class names on both axes (rows: true class); `labels` are
+    the names in class order, of which the first len(matrix) are the classes seen."""
+    labels = list(labels)[: len(matrix)]
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow([CONFUSION_CORNER, *labels])

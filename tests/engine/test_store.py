@@ -57,3 +57,7 @@ def test_confusion_csv_names_classes_on_both_axes_and_reads_back():
     assert parse_confusion("1,2\n3,4\n") == ([[1, 2], [3, 4]], None)  # a bare matrix from older runs
     with pytest.raises(ValueError):
         parse_confusion("1,x\n3,4\n")
+
+
+def test_confusion_csv_uses_the_names_of_the_classes_seen():
+    assert render_confusion([[1]], ["zero", "one", "two"]) == "true\\predicted,zero\nzero,1\n"
