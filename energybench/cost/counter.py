@@ -34,7 +34,6 @@ from typing import Any, Callable
 import torch
 from torch import nn
 from torch.optim.optimizer import register_optimizer_step_post_hook, register_optimizer_step_pre_hook
-from torch.utils import _pytree as pytree
 from torch.utils._python_dispatch import TorchDispatchMode
 
 aten = torch.ops.aten
@@ -160,8 +159,21 @@ def _elementwise_cost(name: str, args, kwargs) -> tuple[int, int] | None:
     return None
 
 
+def _tensors(obj):
+    """The tensors in an op's arguments or outputs (nested tuples, lists, dicts). A plain walk:
+    it runs for every dispatched op, where torch's general pytree walk costs several times more."""
+    if isinstance(obj, torch.Tensor):
+        yield obj
+    elif isinstance(obj, (tuple, list)):
+        for item in obj:
+            yield from _tensors(item)
+    elif isinstance(obj, dict):
+        for item in obj.values():
+            yield from _tensors(item)
+
+
 def _elements(out) -> int:
-    return sum(t.numel() for t in pytree.tree_leaves(out) if isinstance(t, torch.Tensor))
+    return sum(t.numel() for t in _tensors(out))
 
 
 def optimizer_update_table(opt: torch.optim.Optimizer, group: dict) -> tuple[int, int, int] | None:
@@ -263,7 +275,7 @@ class OpCounter:
     def _pre_hook(self, m, args):
         self._name(m)
         if not self._batch and id(m) in self._in_model:
-            first = next((a for a in pytree.tree_leaves(args) if isinstance(a, torch.Tensor) and a.dim()), None)
+            first = next((a for a in _tensors(args) if a.dim()), None)
             if first is not None:
                 self._batch = int(first.shape[0])
         self._stack.append(m)
@@ -294,15 +306,15 @@ class OpCounter:
         self._weights[key] = weakref.ref(t, lambda _r, k=key: self._weights.pop(k, None))
 
     def _track_forward(self, args, kwargs, out) -> None:
-        tensors = [a for a in pytree.tree_leaves((args, kwargs)) if isinstance(a, torch.Tensor)]
+        tensors = list(_tensors((args, kwargs)))
         for t in tensors:
             if isinstance(t, nn.Parameter) and id(t) not in self._param_owner:
                 layer = self._layer()
                 layer.weight_elems += t.numel()
                 self._param_owner[id(t)] = layer
         if tensors and all(self._is_weight(t) for t in tensors):
-            for o in pytree.tree_leaves(out):
-                if isinstance(o, torch.Tensor) and not isinstance(o, nn.Parameter):
+            for o in _tensors(out):
+                if not isinstance(o, nn.Parameter):
                     self._mark_weight(o)
 
     # --- MAC ops ---
@@ -450,6 +462,9 @@ class OpCounter:
                               f"{', '.join(sorted(set(self._optimizers)))})")
         else:
             mults, adds, source = 0, 0, "none"
+        uncounted: Counter = Counter()
+        for packet, n in self._uncounted.items():
+            uncounted[str(packet)] += n
         return StepProfile(
             kind=self.kind,
             fwd_macs=sum(l.fwd_macs for l in layers),
@@ -457,7 +472,7 @@ class OpCounter:
             bwd_weight_macs=sum(l.bwd_weight_macs for l in layers),
             update_mults=mults, update_adds=adds,
             layers=layers,
-            uncounted_ops=dict(sorted(self._uncounted.items())),
+            uncounted_ops=dict(sorted(uncounted.items())),
             update_dispatched=dict(sorted(self._update_dispatched.items())),
             update_dispatched_ops=sum(self._update_dispatched_cost),
             batch_size=self._batch,
@@ -465,6 +480,20 @@ class OpCounter:
             update_source=source,
             notes=list(dict.fromkeys(self.notes)),
         )
+
+
+_DECOMPOSABLE: dict[Any, bool] = {}
+
+
+def _has_decomposition(func) -> bool:
+    """Whether `func` has a composite (decomposable) kernel; asked once per op, since entering
+    the mode again around a decompose() that has nothing to offer is most of a plain op's cost."""
+    known = _DECOMPOSABLE.get(func)
+    if known is None:
+        key = torch._C.DispatchKey.CompositeImplicitAutograd  # what OpOverload.decompose() looks for
+        known = _DECOMPOSABLE[func] = func is not torch.ops.prim.device.default and (
+            key in func.py_kernels or torch._C._dispatch_has_kernel_for_dispatch_key(func.name(), key))
+    return known
 
 
 class _CountingMode(TorchDispatchMode):
@@ -499,7 +528,7 @@ class _CountingMode(TorchDispatchMode):
             return out
         # Composite ops that reach this mode undecomposed (e.g. under inference_mode) are
         # decomposed so their convolutions and matmuls are seen, as FlopCounterMode does.
-        if func is not torch.ops.prim.device.default:
+        if _has_decomposition(func):
             with self:
                 r = func.decompose(*args, **kwargs)
             if r is not NotImplemented:
@@ -507,7 +536,7 @@ class _CountingMode(TorchDispatchMode):
         out = func(*args, **kwargs)
         if node is None:
             c._track_forward(args, kwargs, out)
-        c._uncounted[str(packet)] += 1
+        c._uncounted[packet] += 1  # named once, in profile()
         return out
 
 

@@ -14,41 +14,31 @@ Blocks are visited in registration order, which is their execution order in ever
 
 from __future__ import annotations
 
-import torch
+import sys
+
 from torch import nn
-from torchvision.models import resnet as tv_resnet
 
 from energybench.models import resnet_cifar
 from energybench.models.backbone import Backbone
-
-
-class BasicBlockNoReLU(tv_resnet.BasicBlock):
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        identity = x if self.downsample is None else self.downsample(x)
-        out = self.relu(self.bn1(self.conv1(x)))
-        return self.bn2(self.conv2(out)) + identity
-
-
-class BottleneckNoReLU(tv_resnet.Bottleneck):
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        identity = x if self.downsample is None else self.downsample(x)
-        out = self.relu(self.bn1(self.conv1(x)))
-        out = self.relu(self.bn2(self.conv2(out)))
-        return self.bn3(self.conv3(out)) + identity
 
 
 class RemovedReLU(nn.Identity):
     """Marks where a ReLU was removed, so a second call finds it and changes nothing."""
 
 
-_NO_RELU = {tv_resnet.BasicBlock: BasicBlockNoReLU, tv_resnet.Bottleneck: BottleneckNoReLU}
-_RESIDUAL = (resnet_cifar.BasicBlock, tv_resnet.BasicBlock, tv_resnet.Bottleneck)
+def _torchvision_no_relu() -> dict[type, type]:
+    """torchvision's residual blocks mapped to their ReLU-less twins. Empty unless a torchvision
+    backbone was built (its module is then loaded): importing torchvision costs seconds that a
+    digits run would otherwise pay for nothing."""
+    tv = sys.modules.get("energybench.models.torchvision_nets")
+    return tv.NO_RELU if tv is not None else {}
 
 
 def _last(module: nn.Module, found=None):
     """(parent, name, child) of the last residual block or stand-alone ReLU under `module`."""
+    stops = (resnet_cifar.BasicBlock, *_torchvision_no_relu(), nn.ReLU, RemovedReLU)
     for name, child in module.named_children():
-        if isinstance(child, (*_RESIDUAL, nn.ReLU, RemovedReLU)):
+        if isinstance(child, stops):
             found = (module, name, child)
         else:
             found = _last(child, found)
@@ -64,10 +54,11 @@ def remove_last_relu(backbone: Backbone) -> str:
     if isinstance(child, resnet_cifar.BasicBlock):
         child.last_relu = False
         return f"{name}: CIFAR BasicBlock last_relu=False"
-    if isinstance(child, (BasicBlockNoReLU, BottleneckNoReLU, RemovedReLU)):
+    no_relu = _torchvision_no_relu()
+    if isinstance(child, (*no_relu.values(), RemovedReLU)):
         return f"{name}: already {type(child).__name__}"
-    if type(child) in _NO_RELU:
-        child.__class__ = _NO_RELU[type(child)]
+    if type(child) in no_relu:
+        child.__class__ = no_relu[type(child)]
         return f"{name}: {type(child).__name__}"
     setattr(parent, name, RemovedReLU())
     return f"{name}: ReLU -> Identity"

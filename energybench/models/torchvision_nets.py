@@ -8,10 +8,32 @@ layers.
 
 from __future__ import annotations
 
+import torch
 from torch import nn
 from torchvision import models as tvm
+from torchvision.models import resnet as tv_resnet
 
 from energybench.models.backbone import Backbone, Flatten
+
+
+# LUCIR removes the backbone's last ReLU (see last_relu.py): the last residual block is swapped,
+# in place, to one of these subclasses, whose forward ends at the residual sum.
+class BasicBlockNoReLU(tv_resnet.BasicBlock):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        identity = x if self.downsample is None else self.downsample(x)
+        out = self.relu(self.bn1(self.conv1(x)))
+        return self.bn2(self.conv2(out)) + identity
+
+
+class BottleneckNoReLU(tv_resnet.Bottleneck):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        identity = x if self.downsample is None else self.downsample(x)
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.relu(self.bn2(self.conv2(out)))
+        return self.bn3(self.conv3(out)) + identity
+
+
+NO_RELU = {tv_resnet.BasicBlock: BasicBlockNoReLU, tv_resnet.Bottleneck: BottleneckNoReLU}
 
 
 def torchvision_resnet(name: str, in_shape: tuple[int, int, int], cifar_stem: bool = False) -> Backbone:
