@@ -30,7 +30,8 @@ def make_step(model: str, shape, batch: int, classes: int = 10):
     torch.manual_seed(0)
     net = build_net(model, shape, classes).train()
     opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
-    x, y = torch.randn(batch, *shape), torch.randint(0, classes, (batch,))
+    x = torch.randn(batch, *shape).contiguous(memory_format=torch.channels_last)  # as the trainer feeds it
+    y = torch.randint(0, classes, (batch,))
 
     def step() -> torch.Tensor:
         opt.zero_grad(set_to_none=True)

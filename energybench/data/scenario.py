@@ -142,4 +142,6 @@ def take(scenario: Scenario, part: str, idx: torch.Tensor) -> tuple[torch.Tensor
     """A batch of inputs with labels remapped to class-order positions."""
     split = scenario.source.train if part == "train" else scenario.source.test
     x, _ = split.take(idx)
-    return x, (scenario.train_y if part == "train" else scenario.test_y)[idx]
+    # Networks keep their convolution weights channels-last (models.build_net); inputs in the
+    # same layout spare every convolution a conversion.
+    return x.contiguous(memory_format=torch.channels_last), (scenario.train_y if part == "train" else scenario.test_y)[idx]
