@@ -144,4 +144,6 @@ def take(scenario: Scenario, part: str, idx: torch.Tensor) -> tuple[torch.Tensor
     x, _ = split.take(idx)
     # Networks keep their convolution weights channels-last (models.build_net); inputs in the
     # same layout spare every convolution a conversion.
-    return x.contiguous(memory_format=torch.channels_last), (scenario.train_y if part == "train" else scenario.test_y)[idx]
+    if x.dim() == 4:
+        x = x.contiguous(memory_format=torch.channels_last)
+    return x, (scenario.train_y if part == "train" else scenario.test_y)[idx]
