@@ -159,17 +159,21 @@ def _elementwise_cost(name: str, args, kwargs) -> tuple[int, int] | None:
     return None
 
 
-def _tensors(obj):
+def _tensors(obj, found: list | None = None) -> list[torch.Tensor]:
     """The tensors in an op's arguments or outputs (nested tuples, lists, dicts). A plain walk:
     it runs for every dispatched op, where torch's general pytree walk costs several times more."""
+    found = [] if found is None else found
     if isinstance(obj, torch.Tensor):
-        yield obj
+        found.append(obj)
     elif isinstance(obj, (tuple, list)):
         for item in obj:
-            yield from _tensors(item)
+            if isinstance(item, torch.Tensor):
+                found.append(item)
+            elif isinstance(item, (tuple, list, dict)):
+                _tensors(item, found)
     elif isinstance(obj, dict):
-        for item in obj.values():
-            yield from _tensors(item)
+        _tensors(list(obj.values()), found)
+    return found
 
 
 def _elements(out) -> int:
@@ -306,13 +310,17 @@ class OpCounter:
         self._weights[key] = weakref.ref(t, lambda _r, k=key: self._weights.pop(k, None))
 
     def _track_forward(self, args, kwargs, out) -> None:
-        tensors = list(_tensors((args, kwargs)))
+        tensors = _tensors(args, _tensors(kwargs) if kwargs else None)
+        all_weights = bool(tensors)
         for t in tensors:
-            if isinstance(t, nn.Parameter) and id(t) not in self._param_owner:
-                layer = self._layer()
-                layer.weight_elems += t.numel()
-                self._param_owner[id(t)] = layer
-        if tensors and all(self._is_weight(t) for t in tensors):
+            if isinstance(t, nn.Parameter):
+                if id(t) not in self._param_owner:
+                    layer = self._layer()
+                    layer.weight_elems += t.numel()
+                    self._param_owner[id(t)] = layer
+            elif all_weights and not self._is_weight(t):
+                all_weights = False
+        if all_weights:
             for o in _tensors(out):
                 if not isinstance(o, nn.Parameter):
                     self._mark_weight(o)
@@ -482,18 +490,29 @@ class OpCounter:
         )
 
 
-_DECOMPOSABLE: dict[Any, bool] = {}
+# What the counting mode does with an op, decided once per op (the mode sees every op).
+_PLAIN, _MARKER, _CONV_BACKWARD, _MAC, _COMPOSITE = range(5)
+_ROLE: dict[Any, int] = {}
 
 
-def _has_decomposition(func) -> bool:
-    """Whether `func` has a composite (decomposable) kernel; asked once per op, since entering
-    the mode again around a decompose() that has nothing to offer is most of a plain op's cost."""
-    known = _DECOMPOSABLE.get(func)
-    if known is None:
-        key = torch._C.DispatchKey.CompositeImplicitAutograd  # what OpOverload.decompose() looks for
-        known = _DECOMPOSABLE[func] = func is not torch.ops.prim.device.default and (
-            key in func.py_kernels or torch._C._dispatch_has_kernel_for_dispatch_key(func.name(), key))
-    return known
+def _role(func) -> int:
+    role = _ROLE.get(func)
+    if role is None:
+        packet = func._overloadpacket
+        composite = torch._C.DispatchKey.CompositeImplicitAutograd  # what OpOverload.decompose() looks for
+        if func.namespace == "profiler":  # record_function markers, not work
+            role = _MARKER
+        elif packet is aten.convolution_backward:
+            role = _CONV_BACKWARD
+        elif packet in _CONV_OPS or packet in _MATMUL_OPS:
+            role = _MAC
+        elif func is not torch.ops.prim.device.default and (
+                composite in func.py_kernels or torch._C._dispatch_has_kernel_for_dispatch_key(func.name(), composite)):
+            role = _COMPOSITE
+        else:
+            role = _PLAIN
+        _ROLE[func] = role
+    return role
 
 
 class _CountingMode(TorchDispatchMode):
@@ -506,7 +525,10 @@ class _CountingMode(TorchDispatchMode):
         c = self.c
         if c._pending:  # the previous MAC op's output now carries its autograd node
             c._resolve_pending()
-        if func.namespace == "profiler":  # record_function markers, not work
+        role = _ROLE.get(func)
+        if role is None:
+            role = _role(func)
+        if role == _MARKER:
             return func(*args, **kwargs)
         packet = func._overloadpacket
         if c._in_update:
@@ -514,11 +536,11 @@ class _CountingMode(TorchDispatchMode):
             c._count_update(packet, args, kwargs, out)
             return out
         node = torch._C._current_autograd_node()
-        if packet is aten.convolution_backward:
+        if role == _CONV_BACKWARD:
             out = func(*args, **kwargs)
             c._backward_mac(packet, args, out, c._nodes.get(node))
             return out
-        if packet in _CONV_OPS or packet in _MATMUL_OPS:
+        if role == _MAC:
             out = func(*args, **kwargs)
             if node is None or packet in _CONV_OPS:  # forward (a convolution in backward is a recompute)
                 c._track_forward(args, kwargs, out)
@@ -527,8 +549,10 @@ class _CountingMode(TorchDispatchMode):
                 c._backward_mac(packet, args, out, c._nodes.get(node))
             return out
         # Composite ops that reach this mode undecomposed (e.g. under inference_mode) are
-        # decomposed so their convolutions and matmuls are seen, as FlopCounterMode does.
-        if _has_decomposition(func):
+        # decomposed so their convolutions and matmuls are seen, as FlopCounterMode does. Only
+        # ops with a composite kernel are tried: re-entering the mode for the others would cost
+        # more than the op.
+        if role == _COMPOSITE:
             with self:
                 r = func.decompose(*args, **kwargs)
             if r is not NotImplemented:
