@@ -176,6 +176,17 @@ def _tensors(obj, found: list | None = None) -> list[torch.Tensor]:
     return found
 
 
+def _is_parameter(t: torch.Tensor) -> bool:
+    """isinstance(t, nn.Parameter), quick for the two common cases: Parameter's metaclass check
+    looks up a `_is_param` attribute, which is slow on tensors and runs for every forward op."""
+    cls = type(t)
+    if cls is nn.Parameter:
+        return True
+    if cls is torch.Tensor:
+        return False
+    return isinstance(t, nn.Parameter)
+
+
 def _elements(out) -> int:
     return sum(t.numel() for t in _tensors(out))
 
@@ -300,7 +311,7 @@ class OpCounter:
 
     # --- weight-derived tensors ---
     def _is_weight(self, t) -> bool:
-        if isinstance(t, nn.Parameter):
+        if _is_parameter(t):
             return True
         ref = self._weights.get(id(t))
         return ref is not None and ref() is t
@@ -313,7 +324,7 @@ class OpCounter:
         tensors = _tensors(args, _tensors(kwargs) if kwargs else None)
         all_weights = bool(tensors)
         for t in tensors:
-            if isinstance(t, nn.Parameter):
+            if _is_parameter(t):
                 if id(t) not in self._param_owner:
                     layer = self._layer()
                     layer.weight_elems += t.numel()
@@ -322,7 +333,7 @@ class OpCounter:
                 all_weights = False
         if all_weights:
             for o in _tensors(out):
-                if not isinstance(o, nn.Parameter):
+                if not _is_parameter(o):
                     self._mark_weight(o)
 
     # --- MAC ops ---
