@@ -8,6 +8,7 @@ far below 2%.
 
     python benchmarks/counting_overhead.py [--model resnet20] [--input 3x32x32] [--batch 32]
         [--repeats 5] [--phases 5] [--epochs 30] [--steps-per-epoch 40] [--kinds-per-phase 2]
+        [--device cuda]
 """
 
 from __future__ import annotations
@@ -25,13 +26,13 @@ from energybench.cost.counter import count_step
 from energybench.models import build_net
 
 
-def make_step(model: str, shape, batch: int, classes: int = 10):
+def make_step(model: str, shape, batch: int, classes: int = 10, device: str = "cpu"):
     """The trainer's step (zero_grad, forward, loss, backward, SGD momentum update)."""
     torch.manual_seed(0)
-    net = build_net(model, shape, classes).train()
+    net = build_net(model, shape, classes).to(device).train()
     opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
-    x = torch.randn(batch, *shape).contiguous(memory_format=torch.channels_last)  # as the trainer feeds it
-    y = torch.randint(0, classes, (batch,))
+    x = torch.randn(batch, *shape, device=device).contiguous(memory_format=torch.channels_last)  # as the trainer feeds it
+    y = torch.randint(0, classes, (batch,), device=device)
 
     def step() -> torch.Tensor:
         opt.zero_grad(set_to_none=True)
@@ -44,8 +45,11 @@ def make_step(model: str, shape, batch: int, classes: int = 10):
 
 
 def timed(fn) -> float:
+    sync = torch.cuda.synchronize if torch.cuda.is_initialized() else (lambda: None)
+    sync()  # GPU steps are asynchronous: time them from an idle device to a finished one
     t0 = time.perf_counter()
     fn()
+    sync()
     return time.perf_counter() - t0
 
 
@@ -60,11 +64,12 @@ def main() -> int:
     p.add_argument("--steps-per-epoch", type=int, default=40)
     p.add_argument("--kinds-per-phase", type=int, default=2, help="profiled step kinds per phase (default 2)")
     p.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's choice)")
+    p.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default cpu)")
     p.add_argument("--json", action="store_true")
     args = p.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    net, step = make_step(args.model, parse_shape(args.input), args.batch)
+    net, step = make_step(args.model, parse_shape(args.input), args.batch, device=args.device)
     step(), count_step(step, net)  # warm up both paths (allocator, lazy imports)
     plain, counted = [], []
     for _ in range(args.repeats):  # alternate so drifting machine load hits both alike
@@ -74,13 +79,15 @@ def main() -> int:
     total = args.phases * args.epochs * args.steps_per_epoch
     profiled = args.phases * args.kinds_per_phase
     run_overhead = profiled * max(t_counted - t_plain, 0.0) / (total * t_plain)
-    out = {"model": args.model, "input": args.input, "batch": args.batch, "threads": torch.get_num_threads(),
+    out = {"model": args.model, "input": args.input, "batch": args.batch, "device": args.device,
+           "threads": torch.get_num_threads(),
            "plain_step_s": t_plain, "counted_step_s": t_counted, "step_ratio": t_counted / t_plain,
            "run_steps": total, "profiled_steps": profiled, "run_overhead": run_overhead}
     if args.json:
         print(json.dumps(out, indent=2))
     else:
-        print(f"{args.model} {args.input} batch {args.batch}, {out['threads']} threads, median of {args.repeats}:")
+        print(f"{args.model} {args.input} batch {args.batch} on {args.device}, {out['threads']} threads,"
+              f" median of {args.repeats}:")
         print(f"  plain step   {t_plain * 1e3:9.1f} ms")
         print(f"  counted step {t_counted * 1e3:9.1f} ms  ({out['step_ratio']:.2f}x)")
         print(f"  run of {total} steps, {profiled} profiled: overhead {run_overhead:.4%}")

@@ -23,6 +23,20 @@ def require_tool(*names: str) -> None:
     pytest.skip(msg)
 
 
+FASHION_MNIST = "/usr/share/datasets/fashion-mnist"
+
+
+def require_fashion_mnist() -> None:
+    """Skip when Debian's Fashion-MNIST is not installed, except on CI (CI=true), where
+    scripts/install-system-tools must have installed it."""
+    if os.path.isdir(FASHION_MNIST):
+        return
+    msg = f"needs Fashion-MNIST at {FASHION_MNIST} (Debian: apt-get install dataset-fashion-mnist)"
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"CI must provide it: {msg}")
+    pytest.skip(msg)
+
+
 def reduced() -> bool:
     """Slow end-to-end checks run in reduced form (CI's) unless ENERGYBENCH_FULL=1 asks for the
     full protocol (`ENERGYBENCH_FULL=1 pytest -m slow`)."""

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import reduced
+from conftest import reduced, require_fashion_mnist
 from torch import nn
 
 from energybench.cli import main
@@ -204,6 +204,7 @@ def test_cached_trunk_gives_identical_accuracy_and_fewer_forward_macs(tmp_path, 
 def test_fashion_mnist_sweep_costs_fall_as_sharing_rises(tmp_path, capsys):
     """Counted costs and storage fall strictly at every level (each lands on its own block
     boundary); time per iteration is measured, not counted, so it is left to the report."""
+    require_fashion_mnist()
     config = Path(__file__).resolve().parents[1] / "experiments" / "sharing_fashion_mnist.yaml"
     small = ["--train-per-class", "16", "--test-per-class", "10", "--epochs", "1"] if reduced() else []
     assert main(["run", str(config), *small, "--out", str(tmp_path), "--run-id", "fm", "--no-power", "--no-report",

@@ -28,7 +28,10 @@ What is measured: ``device`` "cpu" measures the CPU packages and DRAM through RA
 "auto" measures every visible GPU plus RAPL. A window's energy is the sum over those
 sensors; ``measured_energy_method`` names how ("nvml-energy-counter",
 "nvml-instant-power-trapezoid", "nvml-average-power-trapezoid", "rapl-counter",
-joined with "+" when mixed). ``mean_power_w`` is energy / window duration;
+joined with "+" when mixed). A counter that advances in steps (NVML's, every 100 ms
+on an H100) measures only windows at least ``COUNTER_MIN_STEPS`` steps long; shorter
+windows integrate the sensor's power readings (the sampler's and one at each edge)
+and the method string says so. ``mean_power_w`` is energy / window duration;
 ``peak_power_w`` the highest summed sampler reading inside the window (None for a
 window shorter than one sampling period); ``idle_power_w`` the idle baseline measured
 by ``start()`` over ``idle_seconds`` (None when 0), and ``measured_energy_above_idle_j``
@@ -86,6 +89,11 @@ POWER_FIELDS = (
     "idle_power_w",
 )
 
+# A stepping energy counter (NVML's) is used only for windows at least this many steps
+# long: its error is at most one step at each edge, so under ~10% even for the shortest
+# (about 3% on average at steady power); shorter windows integrate power readings.
+COUNTER_MIN_STEPS = 10
+
 _DEVICE = re.compile(r"^([a-z_]+)(?::(\d+))?$")
 _warned: set[str] = set()  # causes already warned about in this process
 
@@ -140,7 +148,7 @@ class PowerWindow:
                               "samples": 0}
         self._monitor = monitor
         self._t0: float | None = None
-        self._e0: list[float | None] = []
+        self._e0: list[tuple[float, float | None] | None] = []
         self._tick0 = 0
 
     def __enter__(self) -> PowerWindow:
@@ -331,18 +339,29 @@ class PowerMonitor:
                 values.append(watts)
             self._ticks.append((t, tuple(values)))
 
-    def _energies(self, t: float) -> list[float | None]:
-        """Every working sensor's cumulative energy now; None for failed ones. Holds the lock."""
-        out: list[float | None] = []
+    def _energies(self, t: float) -> list[tuple[float, float | None] | None]:
+        """Every working sensor's cumulative (energy, power integral) now; None for failed
+        ones. Holds the lock."""
+        out: list[tuple[float, float | None] | None] = []
         for i, sensor in enumerate(self._sensors):
-            energy = None
+            reading = None
             if self._failed[i] is None:
                 try:
-                    energy = sensor.energy_j(t)
+                    reading = (sensor.energy_j(t), sensor.power_integral_j(t))
                 except Exception as exc:
                     self._fail(i, exc)
-            out.append(energy)
+            out.append(reading)
         return out
+
+    def _delta(self, i: int, start: tuple, end: tuple, duration: float) -> tuple[float, str]:
+        """Sensor i's energy between two readings and how it was obtained: its counter, unless
+        the stretch spans fewer than COUNTER_MIN_STEPS of the counter's steps and the power
+        integral exists (a stepping counter can read 0 J, or a whole step, for a short one)."""
+        sensor = self._sensors[i]
+        if (start[1] is not None and end[1] is not None
+                and duration < COUNTER_MIN_STEPS * sensor.resolution_s):
+            return end[1] - start[1], sensor.integral_method
+        return end[0] - start[0], sensor.method
 
     def _sync_cuda(self) -> None:
         """Wait for queued GPU work so it lands in the window that launched it."""
@@ -381,7 +400,7 @@ class PowerMonitor:
             window.result, window.summary = self._measure(window, t1, e1, ticks)
         self._flush_trace()
 
-    def _measure(self, window: PowerWindow, t1: float, e1: list[float | None],
+    def _measure(self, window: PowerWindow, t1: float, e1: list[tuple | None],
                  ticks: list[tuple[float, tuple]]) -> tuple[dict, dict]:
         duration = t1 - window._t0
         used = [i for i, (a, b) in enumerate(zip(window._e0, e1))
@@ -392,7 +411,8 @@ class PowerMonitor:
                    "samples": len(ticks)}
         if not used:
             return result, summary
-        per_device = {self._sensors[i].name: e1[i] - window._e0[i] for i in used}
+        deltas = {i: self._delta(i, window._e0[i], e1[i], duration) for i in used}
+        per_device = {self._sensors[i].name: deltas[i][0] for i in used}
         energy = sum(per_device.values())
         traced = [i for i in used if self._sensors[i].traces_power]
         sums = [sum(values[i] for i in traced) for _, values in ticks
@@ -402,7 +422,7 @@ class PowerMonitor:
             idle = sum(self._idle_w[i] for i in used)
         result.update(
             measured_energy_j=_round(energy),
-            measured_energy_method="+".join(dict.fromkeys(self._sensors[i].method for i in used)),
+            measured_energy_method="+".join(dict.fromkeys(deltas[i][1] for i in used)),
             mean_power_w=_round(energy / duration) if duration > 0 else None,
             peak_power_w=_round(max(sums)) if sums else None,
             idle_power_w=_round(idle),
@@ -424,8 +444,8 @@ class PowerMonitor:
             t1 = self._clock()
             e1 = self._energies(t1)
         dt = t1 - t0
-        self._idle_w = [None if a is None or b is None or dt <= 0 else (b - a) / dt
-                        for a, b in zip(e0, e1)]
+        self._idle_w = [None if a is None or b is None or dt <= 0 else self._delta(i, a, b, dt)[0] / dt
+                        for i, (a, b) in enumerate(zip(e0, e1))]
 
     def _flush_trace(self) -> None:
         """Append the ticks not yet written to the trace, then forget what no window needs."""

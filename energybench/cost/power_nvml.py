@@ -3,7 +3,11 @@
 How energy is obtained, best first; the chosen way is the sensor's ``method``:
 
 - ``nvml-energy-counter``: ``nvmlDeviceGetTotalEnergyConsumption`` (mJ since the
-  driver loaded; Volta and newer) read at window edges. Exact and cheap.
+  driver loaded; Volta and newer) read at window edges. Exact over long windows, but
+  the counter advances in steps: on an H100 every 100 ms, by that 100 ms's energy
+  (benchmarks/nvml_counter_probe.py). The sensor measures its update period at start
+  (``resolution_s``) and also integrates its power readings, so the monitor can use
+  the integral for windows too short for the counter (a 40 ms phase read 0 J).
 - ``nvml-instant-power-trapezoid``: ``NVML_FI_DEV_POWER_INSTANT`` through
   ``nvmlDeviceGetFieldValues``, integrated with the trapezoid rule over the
   sampler's readings. Needed where the counter is not supported, and preferred over
@@ -26,6 +30,7 @@ from __future__ import annotations
 import os
 import re
 import sys
+import time
 from collections.abc import Sequence
 
 from energybench.cost.power_sensor import NullSensor, Sensor, SensorError
@@ -34,6 +39,9 @@ COUNTER_METHOD = "nvml-energy-counter"
 _FI_POWER_INSTANT = 186  # NVML_FI_DEV_POWER_INSTANT, for bindings that predate the name
 _POWER_SCOPE_GPU = 0  # NVML_POWER_SCOPE_GPU
 _MIG_ENABLED = 1  # NVML_DEVICE_MIG_ENABLE
+# How long discovery watches the energy counter for two steps: 100 ms steps (H100) need
+# at most 0.2 s. A counter still unchanged after this counts as stepping this slowly.
+COUNTER_PROBE_S = 0.5
 _DIGITS = re.compile(r"^\d+$")
 _UUID_PREFIX = re.compile(r"^(GPU-)?[0-9a-fA-F][0-9a-fA-F-]*$")
 
@@ -100,7 +108,7 @@ class NvmlGpuSensor(Sensor):
     kind = "nvml"
 
     def __init__(self, nvml, handle, label: str, detail: str,
-                 use_counter: bool, power_source: str | None) -> None:
+                 use_counter: bool, power_source: str | None, resolution_s: float = 0.0) -> None:
         self._nvml = nvml
         self._handle = handle
         self.name = label
@@ -108,7 +116,11 @@ class NvmlGpuSensor(Sensor):
         self._use_counter = use_counter
         self._power_source = power_source  # "instant" | "average" | None
         self.traces_power = power_source is not None
-        self.method = COUNTER_METHOD if use_counter else f"nvml-{power_source}-power-trapezoid"
+        integral = None if power_source is None else f"nvml-{power_source}-power-trapezoid"
+        self.method = COUNTER_METHOD if use_counter else integral
+        # Beside a stepping counter, the power integral serves windows too short for it.
+        self.integral_method = integral if use_counter else None
+        self.resolution_s = resolution_s if use_counter else 0.0
         self._counter0 = self._counter_mj() if use_counter else 0
         self._last_counter = self._counter0
         nvml.nvmlInit()  # NVML is reference counted: this sensor holds one reference
@@ -149,6 +161,14 @@ class NvmlGpuSensor(Sensor):
         except self._nvml.NVMLError as exc:
             raise SensorError(f"{self.name}: NVML read failed: {exc}") from exc
 
+    def power_integral_j(self, t: float) -> float | None:
+        if not self._use_counter or self._power_source is None:
+            return None  # without a counter, energy_j is the integral already
+        try:
+            return self._integrate(t, self._power_w())
+        except self._nvml.NVMLError as exc:
+            raise SensorError(f"{self.name}: NVML read failed: {exc}") from exc
+
     def sample(self, t: float) -> float | None:
         if self._power_source is None:
             return None
@@ -156,8 +176,7 @@ class NvmlGpuSensor(Sensor):
             watts = self._power_w()
         except self._nvml.NVMLError as exc:
             raise SensorError(f"{self.name}: NVML read failed: {exc}") from exc
-        if not self._use_counter:
-            self._integrate(t, watts)
+        self._integrate(t, watts)
         return watts
 
     def close(self) -> None:
@@ -211,6 +230,21 @@ def _probe(nvml, handle) -> tuple[bool, str | None]:
         return use_counter, "average"
     except nvml.NVMLError:
         return use_counter, None
+
+
+def counter_update_period(nvml, handle, limit_s: float | None = None) -> float:
+    """Seconds between the energy counter's steps, timed between two steps seen by polling
+    (one NVML read takes ~4 ms on an H100); the limit (default COUNTER_PROBE_S) when fewer
+    than two are seen."""
+    limit_s = COUNTER_PROBE_S if limit_s is None else limit_s
+    t_end = time.perf_counter() + limit_s
+    last, steps = nvml.nvmlDeviceGetTotalEnergyConsumption(handle), []
+    while (t := time.perf_counter()) < t_end and len(steps) < 2:
+        value = nvml.nvmlDeviceGetTotalEnergyConsumption(handle)
+        if value != last:
+            steps.append(t)
+            last = value
+    return steps[1] - steps[0] if len(steps) == 2 else limit_s
 
 
 def _mig_enabled(nvml, handle) -> bool:
@@ -288,7 +322,11 @@ def _discover(nvml, ordinals: Sequence[int] | None) -> list[Sensor]:
             model = "NVIDIA GPU"
         detail = f"{model}, NVML index {index}, {uuids[index]}"
         try:
-            sensors.append(NvmlGpuSensor(nvml, handle, label, detail, use_counter, power_source))
+            resolution = counter_update_period(nvml, handle) if use_counter else 0.0
+            if use_counter:
+                detail += f", energy counter steps every {resolution * 1e3:.0f} ms"
+            sensors.append(NvmlGpuSensor(nvml, handle, label, detail, use_counter, power_source,
+                                         resolution))
         except nvml.NVMLError as exc:
             sensors.append(NullSensor("nvml", f"{label}: NVML read failed: {exc}", label))
     return sensors

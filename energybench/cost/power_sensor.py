@@ -8,6 +8,11 @@ calls it from one thread at a time (it holds a lock), so sensors keep plain stat
   up to ``t`` (the caller's monotonic clock), so every call adds a point.
 - ``sample(t)``: power in watts now, for the trace; None when the sensor cannot
   give a power figure (then it is left out of the trace and of the peak).
+- ``resolution_s``: a counter that advances only in steps this far apart (NVML's);
+  0 for counters that are as good as continuous (RAPL) and for integrating sensors.
+- ``power_integral_j(t)``: for such a counter, the integral of the sensor's own power
+  readings up to ``t`` (method ``integral_method``), which the monitor uses for windows
+  too short for the counter's steps; None where there is no such integral.
 
 Any failure is raised as ``SensorError`` with a message that says why; the monitor
 then drops the sensor for the rest of the run and warns once.
@@ -28,9 +33,14 @@ class Sensor:
     method: str = ""  # how energy is obtained, e.g. "nvml-energy-counter"
     detail: str = ""  # what exactly is read, for the sensor listing
     traces_power: bool = True  # False where sample() always returns None
+    resolution_s: float = 0.0  # seconds between the energy counter's steps
+    integral_method: str | None = None  # method of power_integral_j, where there is one
 
     def energy_j(self, t: float) -> float:
         raise NotImplementedError
+
+    def power_integral_j(self, t: float) -> float | None:
+        return None
 
     def sample(self, t: float) -> float | None:
         raise NotImplementedError

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import warnings
 from dataclasses import dataclass, field
 
@@ -51,6 +52,10 @@ class FakeNvml:
         patch("nvmlDeviceGetPowerUsage", self.power_usage)
         # CUDA is not initialised in these tests; make sure the torch path stays out.
         monkeypatch.setattr(power_nvml, "_torch_uuids", lambda ordinals: None)
+        # The fake counter moves only when a test moves it: give it a known step period
+        # (0: as good as continuous) instead of timing it.
+        self.counter_period_s = 0.0
+        monkeypatch.setattr(power_nvml, "counter_update_period", lambda nvml, h: self.counter_period_s)
 
     def init(self) -> None:
         if self.init_error is not None:
@@ -277,3 +282,80 @@ def test_monitor_measures_the_gpu_and_survives_it_failing(monkeypatch, tmp_path)
     states = {d["device"]: d for d in monitor.describe()}
     assert states["cuda:0"]["available"] is False and "GPU is lost" in states["cuda:0"]["reason"]
     assert fake.inits == 0
+
+
+# -- a counter that advances in steps (NVML's: every 100 ms on an H100) --------------------
+
+
+class SteppingCounter:
+    """An energy counter that steps every `period` seconds of real time, by 1 J per step."""
+
+    def __init__(self, period: float) -> None:
+        self.period, self.t0 = period, time.perf_counter()
+
+    def __call__(self, handle) -> int:
+        return int((time.perf_counter() - self.t0) / self.period) * 1000
+
+
+def test_counter_update_period_is_timed_between_two_steps(monkeypatch) -> None:
+    monkeypatch.setattr(pynvml, "nvmlDeviceGetTotalEnergyConsumption", SteppingCounter(0.02))
+    assert power_nvml.counter_update_period(pynvml, None, limit_s=1.0) == pytest.approx(0.02, abs=0.004)
+
+
+def test_a_counter_that_never_steps_counts_as_stepping_no_faster_than_the_limit(monkeypatch) -> None:
+    monkeypatch.setattr(pynvml, "nvmlDeviceGetTotalEnergyConsumption", lambda h: 7)
+    assert power_nvml.counter_update_period(pynvml, None, limit_s=0.05) == 0.05
+
+
+def test_discovery_reports_the_counter_step(monkeypatch) -> None:
+    fake = FakeNvml(monkeypatch, [FakeGpu(UUIDS[0], counter_mj=0, instant_mw=[100_000])])
+    fake.counter_period_s = 0.1
+    (sensor,) = discover_gpus([0])
+    assert sensor.resolution_s == 0.1 and sensor.detail.endswith("energy counter steps every 100 ms")
+    assert sensor.integral_method == "nvml-instant-power-trapezoid"
+
+
+class ManualClock:
+    def __init__(self) -> None:
+        self.now = 50.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.mark.filterwarnings("ignore::energybench.cost.power.PowerMeasurementWarning")
+def test_windows_shorter_than_ten_counter_steps_integrate_power(monkeypatch, tmp_path) -> None:
+    # Seen on an H100: a 40 ms phase read 0 J from its 100 ms-step counter.
+    gpu = FakeGpu(UUIDS[0], counter_mj=1_000_000, instant_mw=[150_000])  # a steady 150 W
+    fake = FakeNvml(monkeypatch, [gpu])
+    fake.counter_period_s = 0.1
+    clock = ManualClock()
+    with PowerMonitor("cuda:0", rate_hz=1000, clock=clock, powercap_root=tmp_path / "none") as monitor:
+        with monitor.window("short") as short:
+            clock.now += 0.04  # the counter did not step
+        with monitor.window("just short") as just_short:
+            clock.now += 0.99
+            gpu.counter_mj += 100_000  # one step of a different size: not what is reported
+        with monitor.window("long") as long:
+            clock.now += 1.0
+            gpu.counter_mj += 151_234
+    assert short.result["measured_energy_j"] == 6.0  # 150 W x 40 ms, not 0
+    assert short.result["measured_energy_method"] == "nvml-instant-power-trapezoid"
+    assert short.result["mean_power_w"] == 150.0
+    assert just_short.result["measured_energy_j"] == 148.5
+    assert long.result["measured_energy_j"] == 151.234
+    assert long.result["measured_energy_method"] == "nvml-energy-counter"
+
+
+@pytest.mark.filterwarnings("ignore::energybench.cost.power.PowerMeasurementWarning")
+def test_short_windows_of_a_counter_without_power_readings_still_use_the_counter(monkeypatch, tmp_path) -> None:
+    gpu = FakeGpu(UUIDS[0], counter_mj=0, instant_mw=None, average_mw=None)
+    fake = FakeNvml(monkeypatch, [gpu])
+    fake.counter_period_s = 0.1
+    clock = ManualClock()
+    with PowerMonitor("cuda:0", clock=clock, powercap_root=tmp_path / "none") as monitor:
+        with monitor.window("short") as w:
+            clock.now += 0.05
+            gpu.counter_mj += 12_000
+    assert w.result["measured_energy_j"] == 12.0
+    assert w.result["measured_energy_method"] == "nvml-energy-counter"

@@ -7,6 +7,7 @@ import torch
 
 from energybench.data import load_source
 from energybench.errors import UserError
+from conftest import require_fashion_mnist
 
 FASHION = Path("/usr/share/datasets/fashion-mnist")
 
@@ -22,8 +23,8 @@ def test_digits_split_is_fixed_and_stratified():
     assert abs(x.mean().item()) < 1e-4 and abs(x.std().item() - 1) < 0.02  # normalised
 
 
-@pytest.mark.skipif(not FASHION.is_dir(), reason="Debian's dataset-fashion-mnist is not installed")
 def test_fashion_mnist_from_the_debian_path():
+    require_fashion_mnist()
     src = load_source("fashion-mnist")
     assert src.location == str(FASHION)
     assert (len(src.train), len(src.test)) == (60000, 10000)

@@ -15,16 +15,14 @@ import pytest
 import yaml
 
 from energybench.cli import main
-from conftest import reduced
+from conftest import reduced, require_fashion_mnist
 
-DATA = Path("/usr/share/datasets/fashion-mnist")
 CONFIG = Path(__file__).resolve().parents[2] / "experiments" / "eeil_lucir_fashion_mnist_b4-2x3.yaml"
 
 
 @pytest.mark.slow
 def test_exemplar_methods_on_fashion_mnist(tmp_path, capsys):
-    if not DATA.is_dir():
-        pytest.skip(f"Fashion-MNIST not at {DATA} (Debian: apt-get install dataset-fashion-mnist)")
+    require_fashion_mnist()
     config = CONFIG
     if reduced():
         cfg = yaml.safe_load(CONFIG.read_text())

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import reduced
+from conftest import reduced, require_fashion_mnist
 from energybench.cli import main
 from energybench.config import make_config
 from energybench.data import load_source
@@ -175,6 +175,7 @@ def test_rows_of_a_run_on_digits(tmp_path, capsys):
 def test_progressive_matches_scratch_on_fashion_mnist(tmp_path):
     """experiments/progressive_fashion_mnist.yaml: final accuracy within 2 points of scratch
     (reduced: a third of the training images, at most 20 epochs per stage)."""
+    require_fashion_mnist()
     args = ["run", str(Path(__file__).parents[2] / "experiments" / "progressive_fashion_mnist.yaml"),
             "--out", str(tmp_path), "--run-id", "p", "--no-power", "--no-report", "--quiet"]
     if reduced():

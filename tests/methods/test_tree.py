@@ -11,7 +11,7 @@ import pytest
 import torch
 import yaml
 
-from conftest import reduced
+from conftest import reduced, require_fashion_mnist
 from energybench.cli import main
 from energybench.config import make_config
 from energybench.data import load_source
@@ -266,6 +266,7 @@ def test_tree_grows_a_hierarchy_on_fashion_mnist(tmp_path):
     """experiments/tree_fashion_mnist.yaml, whose auto decisions pick clone increments for
     seeds 1 and 2. Reduced: one seed, fewer samples and epochs, the clone increment forced (so
     small a run's competition may go either way; the mechanics are what is checked)."""
+    require_fashion_mnist()
     config = yaml.safe_load(open(Path(__file__).parents[2] / "experiments" / "tree_fashion_mnist.yaml"))
     if reduced():
         config.update(seeds=[0], train_per_class=150, test_per_class=100, epochs=3)
