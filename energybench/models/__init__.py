@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import torch
-
 from energybench.errors import UserError
 from energybench.models.backbone import Backbone
 from energybench.models.heads import CosineLinear, GrowingLinear
+from energybench.models.layout import to_training_layout
 from energybench.models.network import IncrementalNet
 
 Shape = tuple[int, int, int]
@@ -45,9 +44,7 @@ def build_net(name: str, in_shape: Shape, num_classes: int, width: float = 1.0,
               cifar_stem: bool = False, cosine: bool = False) -> IncrementalNet:
     backbone = build_backbone(name, in_shape, width, cifar_stem)
     head = (CosineLinear if cosine else GrowingLinear)(backbone.out_dim, num_classes)
-    # Channels-last convolution weights train 1.2-1.6x faster on CPU for the small CIFAR/MNIST
-    # backbones (benchmarks/channels_last.py); copies and checkpoints keep the layout.
-    return IncrementalNet(backbone, head).to(memory_format=torch.channels_last)
+    return to_training_layout(IncrementalNet(backbone, head))
 
 
 __all__ = ["Backbone", "BACKBONES", "CosineLinear", "GrowingLinear", "IncrementalNet", "build_backbone", "build_net"]
