@@ -22,7 +22,9 @@ CASES = [("tiny_cnn", (1, 8, 8)), ("lenet", (1, 28, 28)), ("resnet32", (1, 28, 2
 
 def make_step(model: str, shape, batch: int, layout: torch.memory_format):
     torch.manual_seed(0)
-    net = build_net(model, shape, 10).to(memory_format=layout).train()
+    net = build_net(model, shape, 10).train()  # the training layout (models/layout.py)
+    if layout == torch.contiguous_format:
+        net.to(memory_format=layout)  # never the reverse: it would undo layout.py's NCHW exceptions
     opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
     x = torch.randn(batch, *shape).contiguous(memory_format=layout)
     y = torch.randint(0, 10, (batch,))

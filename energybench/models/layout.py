@@ -1,6 +1,6 @@
 """The memory layout a network trains in: channels-last, except where oneDNN is unsafe.
 
-Channels-last weights and activations train 1.15-1.46x faster on CPU for the small backbones
+Channels-last weights and activations train 1.0-1.46x (mostly 1.15-1.3x) faster on CPU for the small backbones
 (benchmarks/channels_last.py); copies and checkpoints keep the layout. The exception: oneDNN
 computes the weight gradient of a 1x1 strided convolution in channels-last (nhwc) layout through
 a "reduce to unit stride" workspace sized for the input channels but written a whole channel
