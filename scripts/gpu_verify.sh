@@ -11,7 +11,7 @@ log="$OUT/verify.log"
 step() { echo "=== $* ($(date +%T))" | tee -a "$log"; "$@" 2>&1 | tee -a "$log"; echo "=== exit ${PIPESTATUS[0]}" | tee -a "$log"; }
 
 step nvidia-smi --query-gpu=index,name,uuid,driver_version,power.draw,power.limit --format=csv
-step python3 -c "import torch, torchvision, pynvml; print('torch', torch.__version__, 'torchvision', torchvision.__version__, 'cuda', torch.version.cuda, torch.cuda.get_device_name(0)); print('nvidia-ml-py', pynvml.nvmlSystemGetDriverVersion() if not pynvml.nvmlInit() else '')"
+step python3 -c "import torch, torchvision, pynvml; pynvml.nvmlInit(); print('torch', torch.__version__, 'torchvision', torchvision.__version__, 'cuda', torch.version.cuda, torch.cuda.get_device_name(0), 'driver', pynvml.nvmlSystemGetDriverVersion())"
 step python3 -m energybench power --device cuda:0 --duration 3
 step python3 -m energybench power --device cuda:0 --duration 3 --json
 uuid=$(nvidia-smi --query-gpu=uuid --format=csv,noheader | head -1)

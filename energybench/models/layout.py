@@ -8,7 +8,7 @@ block at a time, so with fewer input channels than a block (8 on AVX2, 16 on AVX
 backward pass writes past it: heap corruption, a hang or wrong weight gradients
 (uxlfoundation/oneDNN#6035). Seen here with torch 2.14.1 on AVX2 for 2-7 input channels, e.g.
 ResNet-20's shortcut at width 0.25 on 28x28 inputs; at width 0.5 it would hit AVX-512 machines.
-Those convolutions keep NCHW weights and are fed NCHW inputs (a copy of a small tensor).
+Those convolutions keep NCHW weights and, on the CPU, are fed NCHW inputs (a copy of a small tensor).
 """
 
 from __future__ import annotations
@@ -26,9 +26,11 @@ def unsafe_in_channels_last(module: nn.Module) -> bool:
             and module.in_channels < SAFE_CHANNELS)
 
 
-def _nchw_input(module: nn.Module, args: tuple) -> tuple:
+def _nchw_input(module: nn.Module, args: tuple) -> tuple | None:
     # A module-level function, not a lambda: hooks travel with deepcopy and pickling.
-    return (args[0].contiguous(), *args[1:])
+    # oneDNN runs on the CPU only; elsewhere (cuDNN) the input is left as it is.
+    x = args[0]
+    return (x.contiguous(), *args[1:]) if x.device.type == "cpu" else None
 
 
 def to_training_layout(net: nn.Module) -> nn.Module:
