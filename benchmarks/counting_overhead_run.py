@@ -32,7 +32,7 @@ COMPARED = ("method", "phase", "acc_all", "iters", "train_macs")
 
 def one_run(mode: str, profiles_path: Path, out: Path, extra: list[str]) -> dict:
     """Inside a child process: the run, with counted steps timed (and saved, or replayed)."""
-    import energybench.engine.trainer as trainer_mod
+    import energybench.training.trainer as trainer_mod
     from energybench.cli import main as cli_main
 
     count_step, count_forward, fit = trainer_mod.count_step, trainer_mod.count_forward, trainer_mod.Trainer.fit

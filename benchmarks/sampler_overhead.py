@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from energybench.cost.power import PowerMeasurementWarning, PowerMonitor
+from energybench.power.monitor import PowerMeasurementWarning, PowerMonitor
 
 
 def fake_powercap(root: Path) -> Path:

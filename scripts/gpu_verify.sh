@@ -25,6 +25,6 @@ step python3 benchmarks/cuda_count_parity.py --models tiny_cnn,lenet,nin,resnet2
 step python3 benchmarks/counting_overhead.py --device cuda --model resnet20 --batch 128 --repeats 10
 step python3 benchmarks/nvml_counter_probe.py --seconds 1
 step python3 benchmarks/sampler_overhead.py --device cuda --seconds 10
-step python3 -m pytest -q -p no:cacheprovider tests/test_gpu.py tests/cost/test_power.py tests/cost/test_power_nvml.py \
-    tests/cost/test_power_cli.py tests/test_cli.py
+step python3 -m pytest -q -p no:cacheprovider tests/power/test_gpu.py tests/power/test_monitor.py tests/power/test_nvml.py \
+    tests/power/test_power_cli.py tests/test_cli.py
 tar czf "$OUT/runs.tar.gz" -C "$OUT" runs && rm -rf "$OUT/runs"

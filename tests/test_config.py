@@ -4,6 +4,7 @@ import pytest
 
 from energybench.config import FIELDS, load_yaml, make_config
 from energybench.errors import UserError
+from energybench.methods import check_methods
 
 
 def test_defaults_are_the_quick_digits_benchmark():
@@ -49,7 +50,8 @@ def test_unknown_key_names_it_and_the_valid_keys():
 ])
 def test_bad_values(layer, msg):
     with pytest.raises(UserError, match=msg):
-        make_config(layer)
+        cfg = make_config(layer)
+        check_methods(cfg.methods, cfg.options)  # methods and their options: one call, before a run starts
 
 
 def test_yaml_problems(tmp_path):

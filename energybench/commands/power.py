@@ -41,7 +41,7 @@ def register(subparsers) -> None:
 
 
 def _check_args(args: argparse.Namespace) -> tuple[str, int | None]:
-    from energybench.cost.power import parse_power_device
+    from energybench.power.monitor import parse_power_device
 
     if not math.isfinite(args.duration) or args.duration < 0:
         raise UserError(f"--duration must be 0 or more seconds, got {args.duration}")
@@ -122,7 +122,7 @@ def main(args: argparse.Namespace) -> int:
     import json
     import warnings
 
-    from energybench.cost.power import PowerMeasurementWarning, PowerMonitor
+    from energybench.power.monitor import PowerMeasurementWarning, PowerMonitor
 
     kind, ordinal = _check_args(args)
     device = kind if ordinal is None else f"cuda:{ordinal}"

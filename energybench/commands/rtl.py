@@ -167,7 +167,12 @@ def main(args: argparse.Namespace) -> int:
     if args.out is not None:
         _check_out(args.out)
 
-    from energybench.rtl.characterize import CharacterizationError, Options, characterize, write_table
+    from energybench.rtl.characterize import (
+        CharacterizationError,
+        Options,
+        characterize,
+        write_table,
+    )
     from energybench.rtl.energy_model import VDD_V, generic_library
     from energybench.rtl.liberty import LibertyError, load_liberty
     from energybench.rtl.netlist import NetlistError

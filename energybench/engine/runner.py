@@ -19,20 +19,21 @@ import numpy as np
 import torch
 
 from energybench.config import RunConfig, to_dict
+from energybench.confusion import render_confusion
 from energybench.cost.ledger import CostLedger
 from energybench.cost.memory_model import storage_bytes
 from energybench.cost.tables import load_energy_table
 from energybench.data import load_source
 from energybench.data.augment import default_augment
 from energybench.data.scenario import Scenario, build_scenario
-from energybench.engine.evaluate import evaluate, forgetting
 from energybench.engine.manifest import build_manifest
-from energybench.engine.store import RunStore, atomic_write, render_confusion, save_state
-from energybench.engine.trainer import Trainer
+from energybench.engine.store import RunStore, save_state
 from energybench.errors import UserError
-from energybench.methods import METHODS
+from energybench.files import atomic_write
+from energybench.methods import METHODS, check_methods
 from energybench.methods.base import Context, Method
-
+from energybench.training.evaluate import evaluate, forgetting
+from energybench.training.trainer import Trainer
 
 # Backbones whose layers are too small to split across CPU threads: on a busy machine, extra
 # OpenMP threads make them many times slower (measured: 20x on 2 shared cores), never faster.
@@ -85,6 +86,7 @@ def open_store(cfg: RunConfig, resume: Path | None) -> RunStore:
 
 class Runner:
     def __init__(self, cfg: RunConfig, resume: Path | None = None, progress: bool = True, log=print):
+        check_methods(cfg.methods, cfg.options)  # every method's options, before any cell starts
         self.cfg = cfg
         self.progress = progress
         self.log = log
@@ -268,7 +270,7 @@ class Runner:
         if self.device.type == "cuda":
             torch.zeros(1, device=self.device)  # initialise CUDA so NVML matches the GPU by UUID
         try:
-            from energybench.cost.power import PowerMonitor
+            from energybench.power.monitor import PowerMonitor
         except ImportError as exc:  # the measurement layer is optional at run time
             warnings.warn(f"power measurement unavailable: {exc}")
             return

@@ -1,20 +1,19 @@
 """The run directory: config.yaml, manifest.json, metrics.csv, cell artifacts.
 
-Every write goes to a temporary file that is renamed into place, so a run interrupted at
-any moment leaves each file either as it was or complete.
+Every write goes through energybench.files.atomic_write (a temporary file renamed into
+place), so a run interrupted at any moment leaves each file either as it was or complete.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any, Iterable
 
 import yaml
+
+from energybench.files import atomic_write, write_json
 
 # metrics.csv column order: identity, accuracy, time, counted/modelled cost, measured power.
 COLUMNS = [
@@ -27,21 +26,6 @@ COLUMNS = [
 ]
 
 
-def atomic_write(path: Path, text: str | bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(text.encode() if isinstance(text, str) else text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes files private; results are meant to be shared
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def save_state(path: Path, state: Any) -> None:
     """torch.save, atomically: a checkpoint is either the old one or the new one, never half."""
     import torch  # only checkpoints need it; the report side reads runs without torch
@@ -51,39 +35,11 @@ def save_state(path: Path, state: Any) -> None:
     atomic_write(path, buf.getvalue())
 
 
-def write_json(path: Path, data: Any) -> None:
-    atomic_write(path, json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
-
-
 def read_metrics(path: Path) -> list[dict[str, str]]:
     if not path.is_file():
         return []
     with open(path, newline="") as fh:
         return list(csv.DictReader(fh))
-
-
-CONFUSION_CORNER = "true\\predicted"
-
-
-def render_confusion(matrix, labels: list[str]) -> str:
-    """A confusion matrix as CSV with class names on both axes (rows: true class); `labels` are
-    the names in class order, of which the first len(matrix) are the classes seen."""
-    labels = list(labels)[: len(matrix)]
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow([CONFUSION_CORNER, *labels])
-    for label, counts in zip(labels, matrix):
-        writer.writerow([label, *(int(c) for c in counts)])
-    return buf.getvalue()
-
-
-def parse_confusion(text: str) -> tuple[list[list[int]], list[str] | None]:
-    """Counts and class names of a confusion CSV; names are None for a bare matrix (the format
-    runs wrote before labels were added). Raises ValueError on a cell that is not an integer."""
-    rows = [r for r in csv.reader(io.StringIO(text)) if r]
-    if rows and rows[0] and rows[0][0] == CONFUSION_CORNER:
-        return [[int(v) for v in r[1:]] for r in rows[1:]], [r[0] for r in rows[1:]]
-    return [[int(v) for v in r] for r in rows], None
 
 
 def render_csv(rows: Iterable[dict[str, Any]]) -> str:
@@ -98,10 +54,12 @@ def render_csv(rows: Iterable[dict[str, Any]]) -> str:
 
 
 def _fmt(v: Any) -> str:
+    """Floats at full precision (the shortest text that reads back as the same number), so a
+    summary built from metrics.csv equals one built from the numbers in memory; NaN as empty."""
     if v is None:
         return ""
     if isinstance(v, float):
-        return "" if v != v else repr(round(v, 6)) if abs(v) >= 1e-3 or v == 0 else f"{v:.6g}"
+        return "" if v != v else repr(v)
     return str(v)
 
 

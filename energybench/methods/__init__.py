@@ -1,4 +1,5 @@
-"""Class-incremental methods, one file each; METHODS maps names to classes."""
+"""Class-incremental methods, one file each; METHODS maps names to classes, and
+check_methods() validates a config's methods and their options before anything runs."""
 
 from __future__ import annotations
 
@@ -32,3 +33,18 @@ def _load() -> dict:
 
 
 METHODS = _load()
+
+
+def check_methods(methods: list[str], options: dict[str, dict]) -> None:
+    """Every named method exists and every method's options are valid: one call, made by the
+    runner before the first cell starts, so a bad option of the last method in a sweep stops
+    the sweep before hours of work rather than when that method is reached."""
+    from energybench.errors import UserError
+
+    for name in methods:
+        if name not in METHODS:
+            raise UserError(f"config key 'methods': unknown method '{name}'; valid methods: {', '.join(METHODS)}")
+    for name, opts in options.items():
+        if name not in METHODS:
+            raise UserError(f"config key 'options': unknown method '{name}'; valid methods: {', '.join(METHODS)}")
+        METHODS[name].check_options(opts)

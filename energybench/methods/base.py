@@ -8,18 +8,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, ClassVar
+from typing import TYPE_CHECKING, Any, Callable, ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from energybench.config import RunConfig
 from energybench.data.scenario import Phase, Scenario
-from energybench.engine.trainer import Batch, FitResult, Trainer
 from energybench.errors import UserError
 from energybench.models import IncrementalNet, build_net
 from energybench.models.surgery import Cut, cut_at
+from energybench.training.trainer import Batch, FitResult, Trainer
+
+if TYPE_CHECKING:  # a type only: config sits above the methods
+    from energybench.config import RunConfig
 
 
 @dataclass

@@ -39,11 +39,11 @@ import torch.nn.functional as F
 
 from energybench.data.augment import Augment, default_augment
 from energybench.data.scenario import Phase, take
-from energybench.engine.trainer import EVAL_BATCH
 from energybench.errors import UserError
 from energybench.methods.base import Method
 from energybench.methods.distill import features_with_old, head_spans, snapshot, soft_kd
 from energybench.methods.memory import ExemplarMemory
+from energybench.training.trainer import EVAL_BATCH
 
 NO_MIRROR = ("digits", "mnist")
 

@@ -41,8 +41,18 @@ import torch.nn.functional as F
 from energybench.data.scenario import Phase
 from energybench.errors import UserError
 from energybench.methods.base import Method
-from energybench.methods.distill import features_with_old, less_forget, margin_ranking, snapshot
-from energybench.methods.memory import ExemplarMemory, class_means, extract_features, nme_scores
+from energybench.methods.distill import (
+    features_with_old,
+    less_forget,
+    margin_ranking,
+    snapshot,
+)
+from energybench.methods.memory import (
+    ExemplarMemory,
+    class_means,
+    extract_features,
+    nme_scores,
+)
 from energybench.models.last_relu import remove_last_relu
 
 

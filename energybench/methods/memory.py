@@ -27,8 +27,8 @@ import torch
 import torch.nn.functional as F
 
 from energybench.data.scenario import take
-from energybench.engine.trainer import EVAL_BATCH
 from energybench.errors import UserError
+from energybench.training.trainer import EVAL_BATCH
 
 BYTES_PER_ELEMENT = 1  # raw 8-bit pixels (see module docstring)
 SELECTIONS = ("herding", "random")

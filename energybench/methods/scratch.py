@@ -16,7 +16,11 @@ from __future__ import annotations
 
 from energybench.data.scenario import Phase
 from energybench.methods.base import Method
-from energybench.methods.progressive import CONVERGENCE_OPTIONS, check_convergence, train_to_convergence
+from energybench.methods.progressive import (
+    CONVERGENCE_OPTIONS,
+    check_convergence,
+    train_to_convergence,
+)
 
 
 class Scratch(Method):

@@ -20,11 +20,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from energybench.data.scenario import Phase, take
-from energybench.engine.trainer import EVAL_BATCH, Batch
 from energybench.errors import UserError
 from energybench.methods.base import Method
 from energybench.models import IncrementalNet
 from energybench.models.surgery import branch, cut_at
+from energybench.training.trainer import EVAL_BATCH, Batch
 
 CLONE_FROM = ("base", "latest")
 

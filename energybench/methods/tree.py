@@ -43,12 +43,23 @@ import torch
 import torch.nn.functional as F
 
 from energybench.data.scenario import Phase, take
-from energybench.engine.store import write_json
-from energybench.engine.trainer import EVAL_BATCH
 from energybench.errors import UserError
+from energybench.files import write_json
 from energybench.methods.base import Method
-from energybench.methods.tree_model import Node, clone_leaf, clone_model, inference, route, superclass_probs
-from energybench.methods.tree_partition import assign_new, confusion_rates, spectral_partition
+from energybench.methods.tree_model import (
+    Node,
+    clone_leaf,
+    clone_model,
+    inference,
+    route,
+    superclass_probs,
+)
+from energybench.methods.tree_partition import (
+    assign_new,
+    confusion_rates,
+    spectral_partition,
+)
+from energybench.training.trainer import EVAL_BATCH
 
 PARALLEL_NOTE = ("the flat candidate and every clone leaf model of a phase are independent once the preview is "
                  "done, and could be trained in parallel; here they ran one after another, so training time is "

@@ -11,8 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Iterable
 
-from energybench.engine.store import atomic_write
 from energybench.errors import UserError
+from energybench.files import atomic_write
 
 FORMATS = ("html", "pdf")
 

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from energybench.engine.store import parse_confusion
+from energybench.confusion import parse_confusion
 from energybench.errors import UserError
 
 # Counted ops of one training step's parts, in metrics.csv (summed over incremental phases).
@@ -149,7 +149,7 @@ class RunData:
 
     def incremental_total(self, method: str, sharing: float, column: str) -> float:
         """A column summed over incremental phases (phase 0 is the same base training at every
-        sharing level, as in engine/summary.py), mean over seeds; NaN where a cell lacks it."""
+        sharing level, as in energybench.results), mean over seeds; NaN where a cell lacks it."""
         per_seed = []
         for seed in self.seeds:
             rows = self.cell_rows(method, sharing, seed)
@@ -313,7 +313,7 @@ def load_run(root: str | Path) -> RunData:
     cells = {(r["method"], sharing_key(num(r["sharing"]))) for r in rows}
     if summary is None or cells != _summary_cells(summary):
         # a run stopped mid-cell has rows its summary.json does not cover yet: derive it as the run would
-        from energybench.engine.summary import summarise
+        from energybench.results import summarise
 
         tolerance = num((summary or {}).get("tolerance_pp", (config or {}).get("tolerance")))
         summary = summarise([dict(r) for r in rows], 1.0 if math.isnan(tolerance) else tolerance)

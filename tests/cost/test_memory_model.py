@@ -9,7 +9,13 @@ import torch
 from torch import nn
 
 from energybench.cost.counter import LayerCost, count_step
-from energybench.cost.memory_model import Accesses, layer_accesses, step_accesses, storage_bytes, working_set_words
+from energybench.cost.memory_model import (
+    Accesses,
+    layer_accesses,
+    step_accesses,
+    storage_bytes,
+    working_set_words,
+)
 from energybench.errors import UserError
 
 
@@ -60,7 +66,7 @@ def test_batch_norm_parameters_without_activation_traffic():
 
 
 def test_sharing_cuts_memory_accesses_and_never_writes_frozen_weights():
-    from energybench.commands.cost import profile_training_step
+    from energybench.cost.profile import profile_training_step
 
     _, _, full = profile_training_step("resnet20", (3, 16, 16), 5, 2, 0.0, device="meta")
     _, cut, shared = profile_training_step("resnet20", (3, 16, 16), 5, 2, 0.6, device="meta")

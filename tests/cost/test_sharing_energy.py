@@ -8,9 +8,9 @@ import pytest
 import torch
 from torch import nn
 
-from energybench.commands.cost import profile_training_step
 from energybench.cost.counter import count_step
 from energybench.cost.energy import step_energy
+from energybench.cost.profile import profile_training_step
 from energybench.cost.tables import load_energy_table
 from energybench.models import BACKBONES, build_net
 

@@ -4,10 +4,10 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import require_fashion_mnist
 
 from energybench.data import load_source
 from energybench.errors import UserError
-from conftest import require_fashion_mnist
 
 FASHION = Path("/usr/share/datasets/fashion-mnist")
 

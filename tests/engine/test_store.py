@@ -4,8 +4,10 @@ import csv
 
 import pytest
 
-from energybench.engine.evaluate import forgetting
-from energybench.engine.store import COLUMNS, RunStore, atomic_write, parse_confusion, render_confusion
+from energybench.confusion import parse_confusion, render_confusion
+from energybench.engine.store import COLUMNS, RunStore
+from energybench.files import atomic_write
+from energybench.training.evaluate import forgetting
 
 
 def test_append_keeps_column_order_and_extra_columns(tmp_path):

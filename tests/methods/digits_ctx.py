@@ -7,8 +7,8 @@ import torch
 from energybench.config import make_config
 from energybench.data import load_source
 from energybench.data.scenario import build_scenario
-from energybench.engine.trainer import Trainer
 from energybench.methods.base import Context
+from energybench.training.trainer import Trainer
 
 
 def make_ctx(tmp_path: Path, seed=0, sharing=0.0, **cfg):

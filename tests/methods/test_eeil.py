@@ -8,10 +8,10 @@ import torch
 import torch.nn.functional as F
 
 from energybench.cost.counter import count_forward, count_step
-from energybench.engine.trainer import Batch
 from energybench.methods.distill import features_with_old, head_spans, snapshot, soft_kd
 from energybench.methods.eeil import EEIL
 from energybench.models import build_net
+from energybench.training.trainer import Batch
 
 from .digits_ctx import make_ctx
 

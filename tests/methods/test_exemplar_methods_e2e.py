@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import reduced, require_fashion_mnist
 
 from energybench.cli import main
-from conftest import reduced, require_fashion_mnist
 
 CONFIG = Path(__file__).resolve().parents[2] / "experiments" / "eeil_lucir_fashion_mnist_b4-2x3.yaml"
 

@@ -7,11 +7,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from energybench.engine.trainer import Batch
 from energybench.methods.distill import binary_kd, soft_kd
 from energybench.methods.icarl import ICaRL
 from energybench.methods.lwf import LwF
 from energybench.models import build_net
+from energybench.training.trainer import Batch
 
 from .digits_ctx import make_ctx
 

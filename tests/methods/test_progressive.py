@@ -7,17 +7,22 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from conftest import reduced, require_fashion_mnist
+
 from energybench.cli import main
 from energybench.config import make_config
 from energybench.data import load_source
 from energybench.data.scenario import build_scenario
-from energybench.engine.trainer import Trainer
 from energybench.errors import UserError
 from energybench.methods.base import Context
-from energybench.methods.progressive import Plateau, Progressive, alpha_stages, delta_stages
+from energybench.methods.progressive import (
+    Plateau,
+    Progressive,
+    alpha_stages,
+    delta_stages,
+)
 from energybench.methods.scratch import Scratch
+from energybench.training.trainer import Trainer
 
 
 # ----- stage rules -----------------------------------------------------------------------------

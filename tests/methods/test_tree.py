@@ -10,22 +10,34 @@ import numpy as np
 import pytest
 import torch
 import yaml
-
 from conftest import reduced, require_fashion_mnist
+
 from energybench.cli import main
 from energybench.config import make_config
 from energybench.data import load_source
 from energybench.data.scenario import build_scenario
-from energybench.engine.trainer import Trainer
 from energybench.errors import UserError
 from energybench.methods.base import Context
 from energybench.methods.tree import Tree
-from energybench.methods.tree_model import Node, clone_leaf, clone_model, inference, route, superclass_probs
-from energybench.methods.tree_partition import (AFFINITY_FLOOR, affinity, assign_new, confusion_rates,
-                                                spectral_partition)
+from energybench.methods.tree_model import (
+    Node,
+    clone_leaf,
+    clone_model,
+    inference,
+    route,
+    superclass_probs,
+)
+from energybench.methods.tree_partition import (
+    AFFINITY_FLOOR,
+    affinity,
+    assign_new,
+    confusion_rates,
+    spectral_partition,
+)
 from energybench.models import IncrementalNet, build_net
 from energybench.models.backbone import Backbone, Flatten
 from energybench.models.heads import GrowingLinear
+from energybench.training.trainer import Trainer
 
 
 # ----- error-driven preview ------------------------------------------------------------------

@@ -7,7 +7,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from rundir_factory import make_run_dir, single_run, sweep
 
 KINDS = {

@@ -1,5 +1,5 @@
 """Writes realistic run directories for report tests and the report benchmark, with the run's
-own writers (RunStore's CSV, engine.summary), without training anything.
+own writers (RunStore's CSV, energybench.results), without training anything.
 
 The numbers follow a simple cost model so that tests can derive them by hand:
 per incremental-phase iteration, forward = FWD MACs (times FWD_FACTOR[method]), backward = BWD * (1 - achieved sharing)
@@ -19,7 +19,7 @@ import yaml
 
 from energybench.config import RunConfig
 from energybench.engine.store import render_csv
-from energybench.engine.summary import summarise
+from energybench.results import summarise
 
 FWD, BWD, UPDATE, ACCESSES = 2.0e6, 4.0e6, 1.0e5, 3.0e6
 PJ_PER_MAC, PJ_PER_UPDATE, PJ_PER_ACCESS = 4.6, 2.3, 5.0  # fp32 mult 3.7 + add 0.9; an update op: half of each

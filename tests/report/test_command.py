@@ -6,11 +6,11 @@ from __future__ import annotations
 import stat
 
 import pytest
+from rundir_factory import single_run
 
 from energybench.cli import main
 from energybench.errors import UserError
 from energybench.report import build_reports, parse_formats
-from rundir_factory import single_run
 
 
 def run(capsys, *argv):

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-
-from energybench.cli import main
 from test_html import SECTIONS, parse
 from test_pdf import page_count
+
+from energybench.cli import main
 
 pytest.importorskip("energybench.cost.ledger", reason="the cost model is not in this checkout yet")
 

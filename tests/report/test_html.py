@@ -7,7 +7,6 @@ import re
 from html.parser import HTMLParser
 
 import pytest
-
 from report_fixtures import built  # noqa: F401 (fixture)
 
 from energybench.report.plots import FIGURES

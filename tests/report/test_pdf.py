@@ -7,7 +7,6 @@ import re
 from pathlib import Path
 
 import pytest
-
 from report_fixtures import built  # noqa: F401 (fixture)
 
 
@@ -49,9 +48,10 @@ def test_pdf_page_count_matches_pdfinfo_when_installed(built):
 
 
 def test_long_tables_and_metadata_continue_on_more_pages(tmp_path, monkeypatch):
+    from rundir_factory import make_run_dir
+
     from energybench.report import build_reports, pdf
     from energybench.report.rundir import load_run
-    from rundir_factory import make_run_dir
 
     monkeypatch.setattr(pdf, "TABLE_ROWS", 3)
     monkeypatch.setattr(pdf, "LINES_PER_PAGE", 30)

@@ -8,13 +8,24 @@ import math
 import numpy as np
 import pytest
 from matplotlib.colors import to_hex
+from rundir_factory import make_run_dir, single_run, sweep
 
 from energybench.engine.store import render_csv
-from energybench.report.plots import (FIGURES, METHOD_COLOURS, _downsample, build_figures, energy_split,
-                                      fig_breakdown, fig_compute, fig_pareto, method_styles, pareto_front, scale_for,
-                                      style)
+from energybench.report.plots import (
+    FIGURES,
+    METHOD_COLOURS,
+    _downsample,
+    build_figures,
+    energy_split,
+    fig_breakdown,
+    fig_compute,
+    fig_pareto,
+    method_styles,
+    pareto_front,
+    scale_for,
+    style,
+)
 from energybench.report.rundir import load_run
-from rundir_factory import make_run_dir, single_run, sweep
 
 SHARING_FIGURES = {"accuracy-vs-sharing", "compute-energy", "memory-access", "training-time", "storage"}
 

@@ -7,11 +7,11 @@ import math
 
 import numpy as np
 import pytest
+from rundir_factory import make_run_dir, single_run, sweep
 
 from energybench.engine.store import render_csv
 from energybench.errors import UserError
 from energybench.report.rundir import load_run, num
-from rundir_factory import make_run_dir, single_run, sweep
 
 
 def test_num_reads_empty_as_nan_not_zero():

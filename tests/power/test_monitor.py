@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from energybench.cost import power
-from energybench.cost.power import (
+from energybench.power import monitor as power
+from energybench.power.monitor import (
     POWER_FIELDS,
     PowerMeasurementWarning,
     PowerMonitor,
@@ -20,9 +20,9 @@ from energybench.cost.power import (
     empty_power_result,
     parse_power_device,
 )
-from energybench.cost.power_rapl import RaplZoneSensor
-from energybench.cost.power_sampler import Sampler
-from energybench.cost.power_sensor import NullSensor, Sensor, SensorError
+from energybench.power.rapl import RaplZoneSensor
+from energybench.power.sampler import Sampler
+from energybench.power.sensor import NullSensor, Sensor, SensorError
 
 
 class ConstantSensor(Sensor):

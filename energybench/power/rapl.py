@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from energybench.cost.power_sensor import NullSensor, Sensor, SensorError
+from energybench.power.sensor import NullSensor, Sensor, SensorError
 
 POWERCAP_ROOT = Path("/sys/class/powercap")
 RAPL_METHOD = "rapl-counter"

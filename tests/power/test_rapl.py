@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from energybench.cost.power_rapl import RAPL_METHOD, RaplZoneSensor, discover_rapl
-from energybench.cost.power_sensor import NullSensor, SensorError
+from energybench.power.rapl import RAPL_METHOD, RaplZoneSensor, discover_rapl
+from energybench.power.sensor import NullSensor, SensorError
 
 
 def make_zone(root: Path, rel: str, name: str, energy_uj: int, max_uj: int = 262143328850) -> Path:

@@ -9,7 +9,8 @@ from types import SimpleNamespace
 import pytest
 
 from energybench.engine.store import RunStore
-from energybench.engine.summary import optimal_sharing, summarise, write_summary
+from energybench.engine.summary import write_summary
+from energybench.results import optimal_sharing, summarise
 
 BASE = dict(acc_all=90.0, iters=10, train_time_s=5.0, train_cpu_s=4.0, compute_energy_j=100.0, memory_energy_j=50.0,
             mem_reads=1000, mem_writes=500, train_macs=9000, storage_bytes=1000)

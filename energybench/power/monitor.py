@@ -2,7 +2,7 @@
 
 Usage::
 
-    from energybench.cost.power import PowerMonitor, POWER_FIELDS
+    from energybench.power.monitor import PowerMonitor, POWER_FIELDS
 
     monitor = PowerMonitor(device="cuda:0", rate_hz=10.0, idle_seconds=0.0,
                            trace_path=run_dir / "power_trace.csv")
@@ -59,12 +59,12 @@ import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from energybench.cost.power_nvml import discover_gpus
-from energybench.cost import power_rapl
-from energybench.cost.power_rapl import discover_rapl
-from energybench.cost.power_sampler import Sampler
-from energybench.cost.power_sensor import NullSensor, Sensor, SensorError
-from energybench.cost.power_trace import TRACE_COLUMNS, append_power_trace
+from energybench.power import rapl as power_rapl
+from energybench.power.nvml import discover_gpus
+from energybench.power.rapl import discover_rapl
+from energybench.power.sampler import Sampler
+from energybench.power.sensor import NullSensor, Sensor, SensorError
+from energybench.power.trace import TRACE_COLUMNS, append_power_trace
 
 __all__ = [
     "POWER_FIELDS",

@@ -9,10 +9,11 @@ from dataclasses import dataclass, field
 import pynvml
 import pytest
 
-from energybench.cost import power, power_nvml
-from energybench.cost.power import PowerMeasurementWarning, PowerMonitor
-from energybench.cost.power_nvml import MigVisibleError, discover_gpus, visible_nvml_indices
-from energybench.cost.power_sensor import NullSensor, SensorError
+from energybench.power import monitor as power
+from energybench.power import nvml as power_nvml
+from energybench.power.monitor import PowerMeasurementWarning, PowerMonitor
+from energybench.power.nvml import MigVisibleError, discover_gpus, visible_nvml_indices
+from energybench.power.sensor import NullSensor, SensorError
 
 UUIDS = [
     "GPU-8932f937-d72c-4106-c12f-20bd9faed9f6",
@@ -323,7 +324,7 @@ class ManualClock:
         return self.now
 
 
-@pytest.mark.filterwarnings("ignore::energybench.cost.power.PowerMeasurementWarning")
+@pytest.mark.filterwarnings("ignore::energybench.power.monitor.PowerMeasurementWarning")
 def test_windows_shorter_than_ten_counter_steps_integrate_power(monkeypatch, tmp_path) -> None:
     # Seen on an H100: a 40 ms phase read 0 J from its 100 ms-step counter.
     gpu = FakeGpu(UUIDS[0], counter_mj=1_000_000, instant_mw=[150_000])  # a steady 150 W
@@ -347,7 +348,7 @@ def test_windows_shorter_than_ten_counter_steps_integrate_power(monkeypatch, tmp
     assert long.result["measured_energy_method"] == "nvml-energy-counter"
 
 
-@pytest.mark.filterwarnings("ignore::energybench.cost.power.PowerMeasurementWarning")
+@pytest.mark.filterwarnings("ignore::energybench.power.monitor.PowerMeasurementWarning")
 def test_short_windows_of_a_counter_without_power_readings_still_use_the_counter(monkeypatch, tmp_path) -> None:
     gpu = FakeGpu(UUIDS[0], counter_mj=0, instant_mw=None, average_mw=None)
     fake = FakeNvml(monkeypatch, [gpu])

@@ -12,12 +12,12 @@ import pytest
 import torch
 
 from energybench.cli import main
-from energybench.cost.power import COUNTER_MIN_STEPS, PowerMonitor
+from energybench.power.monitor import COUNTER_MIN_STEPS, PowerMonitor
 
 pytestmark = [pytest.mark.gpu,
               pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device visible")]
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 MEASURED_BY = ("nvml-energy-counter", "nvml-instant-power-trapezoid", "nvml-average-power-trapezoid")
 
 

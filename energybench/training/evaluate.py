@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from energybench.data.scenario import Phase, Scenario, take
-from energybench.engine.trainer import EVAL_BATCH, Trainer
+from energybench.training.trainer import EVAL_BATCH, Trainer
 
 
 @dataclass

@@ -33,7 +33,7 @@ import sys
 import time
 from collections.abc import Sequence
 
-from energybench.cost.power_sensor import NullSensor, Sensor, SensorError
+from energybench.power.sensor import NullSensor, Sensor, SensorError
 
 COUNTER_METHOD = "nvml-energy-counter"
 _FI_POWER_INSTANT = 186  # NVML_FI_DEV_POWER_INSTANT, for bindings that predate the name

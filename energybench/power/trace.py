@@ -14,6 +14,8 @@ import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
+from energybench.files import file_mode
+
 TRACE_COLUMNS = ("time_s", "device", "watts")
 _HEADER = ",".join(TRACE_COLUMNS) + "\n"
 
@@ -39,8 +41,8 @@ def append_power_trace(path: Path | str, rows: Iterable[tuple[float, str, float]
             out.writelines(lines)
             out.flush()
             os.fsync(out.fileno())
-        # mkstemp makes the file private (0600); keep the trace as readable as before.
-        os.chmod(tmp_name, path.stat().st_mode & 0o777 if path.exists() else 0o644)
+        # mkstemp makes the file private (0600); keep the trace's mode, or the umask's for a new one.
+        os.chmod(tmp_name, path.stat().st_mode & 0o777 if path.exists() else file_mode())
         os.replace(tmp_name, path)
     except BaseException:
         try:

@@ -15,15 +15,15 @@ from energybench.cli import main
 from energybench.config import make_config
 from energybench.data import load_source
 from energybench.data.scenario import build_scenario, take
-from energybench.engine.trainer import Trainer
 from energybench.errors import UserError
-from energybench.methods import METHODS
+from energybench.methods import METHODS, check_methods
 from energybench.methods.base import Context
 from energybench.methods.sharing import BranchedNet, combine
 from energybench.models.backbone import Backbone
 from energybench.models.heads import GrowingLinear
 from energybench.models.network import IncrementalNet
 from energybench.models.surgery import Cut, branch
+from energybench.training.trainer import Trainer
 
 
 # ----- combined inference on a hand-built two-branch network ----------------------------------
@@ -151,9 +151,9 @@ def test_clone_from_latest_starts_a_branch_from_the_newest_one(tmp_path):
 
 def test_bad_clone_from_is_a_user_error_when_the_config_is_read(capsys):
     with pytest.raises(UserError, match="clone_from .* base, latest, got 'first'"):
-        make_config({"options": {"sharing": {"clone_from": "first"}}})
+        check_methods(["sharing"], make_config({"options": {"sharing": {"clone_from": "first"}}}).options)
     with pytest.raises(UserError, match="unknown option 'clone'"):
-        make_config({"options": {"sharing": {"clone": "base"}}})
+        check_methods(["sharing"], make_config({"options": {"sharing": {"clone": "base"}}}).options)
 
 
 def test_sharing_zero_clones_the_whole_network(tmp_path):
@@ -205,7 +205,7 @@ def test_fashion_mnist_sweep_costs_fall_as_sharing_rises(tmp_path, capsys):
     """Counted costs and storage fall strictly at every level (each lands on its own block
     boundary); time per iteration is measured, not counted, so it is left to the report."""
     require_fashion_mnist()
-    config = Path(__file__).resolve().parents[1] / "experiments" / "sharing_fashion_mnist.yaml"
+    config = Path(__file__).resolve().parents[2] / "experiments" / "sharing_fashion_mnist.yaml"
     small = ["--train-per-class", "16", "--test-per-class", "10", "--epochs", "1"] if reduced() else []
     assert main(["run", str(config), *small, "--out", str(tmp_path), "--run-id", "fm", "--no-power", "--no-report",
                  "--quiet"]) == 0, capsys.readouterr().err

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from energybench.cli import main
-from energybench.cost import power, power_rapl
-from energybench.cost.power_sensor import NullSensor
+from energybench.power import monitor as power
+from energybench.power import rapl as power_rapl
+from energybench.power.sensor import NullSensor
 
 
 @pytest.fixture

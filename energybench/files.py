@@ -1,0 +1,40 @@
+"""Atomic file writes, shared by everything that writes a run directory or a report.
+
+A file is written to a temporary name beside it, flushed to disk and renamed into place,
+so a run interrupted at any moment leaves each file either as it was or complete.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+
+def file_mode() -> int:
+    """The mode open() would give a new file: 0666 less the process's umask."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+def atomic_write(path: Path, text: str | bytes) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(text.encode() if isinstance(text, str) else text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, file_mode())  # mkstemp makes files private (0600); honour the user's umask instead
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json(path: Path, data: Any) -> None:
+    atomic_write(path, json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
