@@ -24,15 +24,25 @@ class TensorSplit:
         x = self.x[idx].float() * self._scale
         return (x - self._mean) / self._std, self.y[idx]
 
+    def normalisation(self) -> tuple[list[float], list[float]]:
+        """Per-channel (mean, std) of the pixel range [0, 1] that `take` subtracts and divides by."""
+        return self._mean.flatten().tolist(), self._std.flatten().tolist()
+
 
 class FileSplit:
     """Samples read from image files on demand (ImageNet-style folders)."""
 
-    def __init__(self, paths: list[str], y: torch.Tensor, load: Callable[[str], torch.Tensor]):
+    def __init__(self, paths: list[str], y: torch.Tensor, load: Callable[[str], torch.Tensor],
+                 mean: Sequence[float], std: Sequence[float]):
         self.paths, self.y, self._load = paths, y.long(), load
+        self._norm = (list(mean), list(std))  # what `load` normalises by (pixels in [0, 1])
 
     def __len__(self) -> int:
         return len(self.y)
 
     def take(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return torch.stack([self._load(self.paths[i]) for i in idx.tolist()]), self.y[idx]
+
+    def normalisation(self) -> tuple[list[float], list[float]]:
+        """Per-channel (mean, std) of the pixel range [0, 1] that `load` normalises by."""
+        return self._norm

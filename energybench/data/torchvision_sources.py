@@ -67,7 +67,7 @@ def load_imagefolder(root: str | None, classes: list[str] | None, image_size: in
     def split(ds) -> FileSplit:
         kept = [(p, index[ds.classes[t]]) for p, t in ds.samples if ds.classes[t] in index]
         return FileSplit([p for p, _ in kept], torch.tensor([t for _, t in kept]),
-                         lambda path: tf(ds.loader(path)))
+                         lambda path: tf(ds.loader(path)), *IMAGENET_STATS)
 
     return DataSource("imagefolder", (3, image_size, image_size), names, split(folders["train"]),
                       split(folders["val"]), str(base.resolve()))
