@@ -55,6 +55,8 @@ class Trainer:
         self.gen = torch.Generator().manual_seed(seed)
         self.progress = progress
         self.profiles: dict[tuple, StepProfile] = {}
+        self._fit_clock: tuple[float, float, float, float] | None = None  # set while fit() runs
+        self._callback_s = [0.0, 0.0]
         self.begin_phase()
 
     # ----- per-phase accounting ----------------------------------------------------------------
@@ -90,7 +92,8 @@ class Trainer:
             desc: str = "train", **overrides) -> FitResult:
         """Train `net` on training indices `idx`; returns iterations, time and epoch losses.
 
-        `on_epoch_end(epoch, mean_loss)` may return True to stop early (plateau rules).
+        `on_epoch_end(epoch, mean_loss)` may return True to stop early (plateau rules). Its own
+        time (e.g. a test-set evaluation for an accuracy trace) is not training time.
         """
         hp = {**self.defaults, **{k: v for k, v in overrides.items() if v is not None}}
         unknown = set(overrides) - set(self.defaults)
@@ -108,6 +111,8 @@ class Trainer:
         net.train()
         sync(self.device)
         t0, c0 = time.perf_counter(), time.process_time()  # building the cache is part of training time
+        self._fit_clock = (t0, c0, self.train_time_s, self.train_cpu_s)
+        self._callback_s = [0.0, 0.0]  # wall, CPU
         start, cached = 0, None
         if cache_trunk and not augment:
             start = net.frozen_blocks
@@ -154,16 +159,44 @@ class Trainer:
                     break
             sched.step()
             result.epoch_losses.append(total / max(seen, 1))
-            if (max_steps is not None and result.iters >= max_steps) or (
-                    on_epoch_end is not None and on_epoch_end(epoch, result.epoch_losses[-1])):
+            if max_steps is not None and result.iters >= max_steps:
                 break
+            if on_epoch_end is not None:
+                sync(self.device)
+                w, c = time.perf_counter(), time.process_time()
+                stop = on_epoch_end(epoch, result.epoch_losses[-1])
+                self._callback_s[0] += time.perf_counter() - w
+                self._callback_s[1] += time.process_time() - c
+                if stop:
+                    break
         sync(self.device)
-        result.time_s = time.perf_counter() - t0
-        result.cpu_s = time.process_time() - c0
+        result.time_s = time.perf_counter() - t0 - self._callback_s[0]
+        result.cpu_s = time.process_time() - c0 - self._callback_s[1]
+        self._fit_clock = None
         self.iters += result.iters
         self.train_time_s += result.time_s
         self.train_cpu_s += result.cpu_s
         return result
+
+    def elapsed(self) -> tuple[float, float]:
+        """Training (wall, CPU) seconds of this phase so far, the running fit included up to now
+        (for an on_epoch_end callback); callbacks' own time excluded."""
+        clock = self._fit_clock
+        if clock is None:
+            return self.train_time_s, self.train_cpu_s
+        sync(self.device)
+        t0, c0, wall, cpu = clock
+        return (wall + time.perf_counter() - t0 - self._callback_s[0],
+                cpu + time.process_time() - c0 - self._callback_s[1])
+
+    def train_macs(self) -> int:
+        """Counted training MACs of this phase so far (the steps taken times their profiles)."""
+        return sum(self.profiles[key].train_macs * n for key, n in self.steps.items())
+
+    def steps_taken(self) -> int:
+        """Training steps of this phase so far, the running fit's included (`iters` counts
+        a fit's steps when it returns)."""
+        return sum(n for key, n in self.steps.items() if self.profiles[key].kind == "train")
 
     @torch.no_grad()
     def _trunk_outputs(self, net: nn.Module, idx: torch.Tensor, stop: int) -> torch.Tensor:
