@@ -29,16 +29,27 @@ The `scratch` method uses the same rule, so their step counts compare like for l
 Rows: `iters` and `train_macs` are the stage's; extra columns stage_steps, stage_epochs,
 stage_examples, stage_lr_drops, stage_stopped_by (plateau | budget) and total_steps (over all
 stages so far). The cost of the final model is the sum over all rows, phase 0 included.
+
+Accuracy trace (`trace: true`, both methods): after every training epoch the test accuracy on
+the phase's classes is measured and a line is written to the cell's trace.csv with the cell's
+cumulative steps, counted training MACs and training seconds at that point, so the cost of
+reaching an accuracy can be read off (`scripts/time_to_accuracy.py`). The evaluations are
+counted as evaluation work (eval_macs) and their time is not training time; they change no
+training number.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import math
 from typing import Any
 
 from energybench.data.scenario import Phase
 from energybench.errors import UserError
+from energybench.files import atomic_write
 from energybench.methods.base import Method, cross_entropy
+from energybench.training.evaluate import evaluate
 
 # Shared with `scratch`, so that both stop by the same rule.
 CONVERGENCE_OPTIONS: dict[str, Any] = {
@@ -48,7 +59,42 @@ CONVERGENCE_OPTIONS: dict[str, Any] = {
     "patience": 2,  # epochs without improvement before a stage stops
     "lr_drops": 0,  # plateau: times the rate is cut by the config's lr_gamma before stopping
     "max_steps": None,  # optional cap on the steps of one stage (both rules)
+    "trace": False,  # test accuracy after every epoch, with the running cost, in the cell's trace.csv
 }
+TRACE_COLUMNS = ("phase", "epoch", "train_loss", "test_acc", "stage_steps", "steps", "train_macs",
+                 "train_time_s", "train_cpu_s")
+
+
+class Trace:
+    """The accuracy trace of one cell: running totals of the phases before this one, and rows."""
+
+    def __init__(self) -> None:
+        self.rows: list[dict[str, Any]] = []
+        self.done = {"steps": 0, "train_macs": 0, "train_time_s": 0.0, "train_cpu_s": 0.0}
+
+    def record(self, method: Method, phase: Phase, epoch: int, loss: float, stage_start: int) -> None:
+        trainer = method.ctx.trainer
+        (wall, cpu), steps, macs = trainer.elapsed(), trainer.steps_taken(), trainer.train_macs()  # before evaluating
+        acc = evaluate(method, method.ctx.scenario, phase, trainer, method.ctx.device).acc
+        method.net.train()  # evaluate() leaves eval mode; the stage goes on training
+        self.rows.append({"phase": phase.index, "epoch": epoch, "train_loss": loss, "test_acc": next(iter(acc.values())),
+                          "stage_steps": steps - stage_start, "steps": self.done["steps"] + steps,
+                          "train_macs": self.done["train_macs"] + macs,
+                          "train_time_s": self.done["train_time_s"] + wall,
+                          "train_cpu_s": self.done["train_cpu_s"] + cpu})
+
+    def end_phase(self, method: Method) -> None:
+        """Add the phase's training to the running totals and write trace.csv."""
+        trainer = method.ctx.trainer
+        wall, cpu = trainer.elapsed()
+        for key, v in (("steps", trainer.steps_taken()), ("train_macs", trainer.train_macs()),
+                       ("train_time_s", wall), ("train_cpu_s", cpu)):
+            self.done[key] += v
+        out = io.StringIO()
+        writer = csv.DictWriter(out, fieldnames=TRACE_COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(self.rows)
+        atomic_write(method.ctx.cell_dir / "trace.csv", out.getvalue())
 
 
 class Plateau:
@@ -88,18 +134,31 @@ def check_convergence(name: str, opts: dict[str, Any]) -> None:
         raise UserError(f"{name} option 'lr_drops' must not be negative, got {opts['lr_drops']!r}")
     if opts["max_steps"] is not None and int(opts["max_steps"]) < 1:
         raise UserError(f"{name} option 'max_steps' must be at least 1 (or null), got {opts['max_steps']!r}")
+    if not isinstance(opts["trace"], bool):
+        raise UserError(f"{name} option 'trace' must be true or false, got {opts['trace']!r}")
 
 
-def train_to_convergence(method: Method, net, idx, desc: str, kind: str = "ce") -> dict[str, Any]:
-    """Train `net` on `idx` under the method's convergence options; returns the stage's figures."""
+def train_to_convergence(method: Method, net, idx, phase: Phase, desc: str, kind: str = "ce",
+                         trace: Trace | None = None) -> dict[str, Any]:
+    """Train `net` on `idx` under the method's convergence options; returns the stage's figures.
+    With a `trace`, every epoch's test accuracy and running cost are recorded in it."""
     opts, trainer = method.opts, method.ctx.trainer
     cap, lr, gamma = trainer.defaults["epochs"], trainer.defaults["lr"], trainer.defaults["gamma"]
     max_steps = None if opts["max_steps"] is None else int(opts["max_steps"])
-    seen, epochs = [0], [0]
+    seen, epochs, traced = [0], [0], [0]
+    stage_start = trainer.steps_taken()
 
     def loss(net, batch):
         seen[0] += len(batch.y)
         return cross_entropy(net, batch)
+
+    def traced_rule(rule):
+        def on_epoch_end(epoch: int, mean_loss: float) -> bool:
+            if trace is not None:
+                traced[0] += 1
+                trace.record(method, phase, traced[0], mean_loss, stage_start)
+            return rule(epoch, mean_loss)
+        return on_epoch_end
 
     def count_epoch(epoch: int, mean_loss: float) -> bool:
         epochs[0] += 1
@@ -108,7 +167,7 @@ def train_to_convergence(method: Method, net, idx, desc: str, kind: str = "ce") 
     before = trainer.iters
     drops, stopped = 0, "budget"
     if opts["convergence"] == "budget":
-        method.fit(net, idx, loss, kind=kind, desc=desc, on_epoch_end=count_epoch, max_steps=max_steps)
+        method.fit(net, idx, loss, kind=kind, desc=desc, on_epoch_end=traced_rule(count_epoch), max_steps=max_steps)
     else:
         lr_drops = int(opts["lr_drops"])
         while epochs[0] < cap:
@@ -117,7 +176,7 @@ def train_to_convergence(method: Method, net, idx, desc: str, kind: str = "ce") 
             if left is not None and left <= 0:
                 break
             # With LR drops each segment runs at a constant rate; without, the config's schedule.
-            method.fit(net, idx, loss, kind=kind, desc=f"{desc} lr {lr * gamma ** drops:g}", on_epoch_end=rule,
+            method.fit(net, idx, loss, kind=kind, desc=f"{desc} lr {lr * gamma ** drops:g}", on_epoch_end=traced_rule(rule),
                        epochs=cap - epochs[0], max_steps=left, lr=lr * gamma ** drops,
                        milestones=[] if lr_drops else None)
             epochs[0] += rule.epochs
@@ -167,6 +226,7 @@ class Progressive(Method):
         check_convergence(self.name, self.opts)
         self._check_stages(ctx.scenario.sizes)
         self.total_steps = 0
+        self.trace = Trace() if self.opts["trace"] else None
 
     def _check_stages(self, sizes: list[int]) -> None:
         rule, total = self.opts["stages"], sum(sizes)
@@ -190,6 +250,9 @@ class Progressive(Method):
 
     def learn(self, phase: Phase) -> None:
         idx = self.ctx.scenario.train_indices(phase.index)  # D_j = D_{j-1} ∪ d_j
-        stage = train_to_convergence(self, self.net, idx, desc=f"{self.name} stage {phase.index + 1}")
+        stage = train_to_convergence(self, self.net, idx, phase, desc=f"{self.name} stage {phase.index + 1}",
+                                     trace=self.trace)
         self.total_steps += stage["stage_steps"]
         self.extra.update(stage, total_steps=self.total_steps)
+        if self.trace is not None:
+            self.trace.end_phase(self)

@@ -18,6 +18,7 @@ from energybench.data.scenario import Phase
 from energybench.methods.base import Method
 from energybench.methods.progressive import (
     CONVERGENCE_OPTIONS,
+    Trace,
     check_convergence,
     train_to_convergence,
 )
@@ -31,6 +32,7 @@ class Scratch(Method):
     def __init__(self, ctx):
         super().__init__(ctx)
         check_convergence(self.name, self.opts)
+        self.trace = Trace() if self.opts["trace"] else None
 
     def _trains(self, phase: Phase) -> bool:
         return bool(self.opts["every_phase"]) or phase.index == len(self.ctx.scenario.phases) - 1
@@ -44,6 +46,9 @@ class Scratch(Method):
     def learn(self, phase: Phase) -> None:
         if not self._trains(phase):
             self.extra.update(stage_steps=0, stage_examples=0)
-            return
-        idx = self.ctx.scenario.train_indices(phase.index)
-        self.extra.update(train_to_convergence(self, self.net, idx, desc=f"{self.name} phase {phase.index}"))
+        else:
+            idx = self.ctx.scenario.train_indices(phase.index)
+            self.extra.update(train_to_convergence(self, self.net, idx, phase, desc=f"{self.name} phase {phase.index}",
+                                                   trace=self.trace))
+        if self.trace is not None:
+            self.trace.end_phase(self)

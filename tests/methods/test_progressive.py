@@ -162,6 +162,39 @@ def test_scratch_trains_only_the_final_model_from_a_fresh_network(tmp_path):
     assert method.cut is None  # no base network to share with
 
 
+def test_accuracy_trace_records_every_epoch_with_the_running_cost_and_changes_no_training(tmp_path):
+    from energybench.training.evaluate import evaluate
+
+    nets, traced = {}, None
+    for trace in (False, True):
+        torch.manual_seed(0)
+        method, sc = make(Progressive, tmp_path / str(trace), convergence="budget", trace=trace)
+        ledgers, accs = [], []
+        for phase in sc.phases[:2]:
+            method.ctx.trainer.begin_phase()
+            method.begin_phase(phase)
+            method.learn(phase)
+            method.end_phase(phase)
+            ledgers.append(method.ctx.trainer.end_phase().row(None)["train_macs"])
+            accs.append(evaluate(method, sc, phase, method.ctx.trainer, torch.device("cpu")).acc["cnn"])
+        nets[trace] = [p.detach().clone() for p in method.net.parameters()]
+        if trace:
+            traced = (method, sc, ledgers, accs)
+    assert all(torch.equal(a, b) for a, b in zip(nets[False], nets[True]))  # the evaluations change nothing
+    method, sc, ledgers, accs = traced
+    rows = list(csv.DictReader(open(tmp_path / "True" / "trace.csv")))
+    n0, n01 = (math.ceil(len(sc.train_indices(k)) / 64) for k in (0, 1))
+    assert [(int(r["phase"]), int(r["epoch"])) for r in rows] == [(0, 1), (0, 2), (1, 1), (1, 2)]
+    assert [int(r["steps"]) for r in rows] == [n0, 2 * n0, 2 * n0 + n01, 2 * n0 + 2 * n01]
+    assert [int(r["stage_steps"]) for r in rows] == [n0, 2 * n0, n01, 2 * n01]
+    # cumulative counted MACs: the ledgers' at each phase's end; halfway, half of the phase's (same steps)
+    assert [int(r["train_macs"]) for r in rows] == [ledgers[0] // 2, ledgers[0], ledgers[0] + ledgers[1] // 2,
+                                                   ledgers[0] + ledgers[1]]
+    assert [float(r["test_acc"]) for r in rows if r["epoch"] == "2"] == accs  # the last epoch is the model
+    times = [float(r["train_time_s"]) for r in rows]
+    assert 0 < times[0] < times[1] < times[2] < times[3]
+
+
 def test_rows_of_a_run_on_digits(tmp_path, capsys):
     code = main(["run", "--method", "progressive,scratch", "--scenario", "B4-3x2", "--epochs", "6",
                  "--out", str(tmp_path), "--run-id", "r", "--no-power", "--no-report", "--quiet"])
