@@ -24,6 +24,9 @@ Convergence per stage (`convergence`):
   config's multi-step schedule applies (milestones as fractions of `epochs`).
   Either way the config's `epochs` caps the stage's total epochs, `max_steps` its steps.
 - `budget`: every stage trains for `epochs` epochs (or `max_steps` steps).
+The option `epochs` replaces the config's `epochs` for this method: one number for every stage,
+or a list with one per stage (the paper sets each stage's epochs "based on the empirical
+study"; a stage shorter than the from-scratch schedule is where stage-wise training can win).
 The `scratch` method uses the same rule, so their step counts compare like for like.
 
 Rows: `iters` and `train_macs` are the stage's; extra columns stage_steps, stage_epochs,
@@ -60,6 +63,7 @@ CONVERGENCE_OPTIONS: dict[str, Any] = {
     "lr_drops": 0,  # plateau: times the rate is cut by the config's lr_gamma before stopping
     "max_steps": None,  # optional cap on the steps of one stage (both rules)
     "trace": False,  # test accuracy after every epoch, with the running cost, in the cell's trace.csv
+    "epochs": None,  # epochs per stage (a number, or one per stage); None: the config's `epochs`
 }
 TRACE_COLUMNS = ("phase", "epoch", "train_loss", "test_acc", "stage_steps", "steps", "train_macs",
                  "train_time_s", "train_cpu_s")
@@ -136,6 +140,24 @@ def check_convergence(name: str, opts: dict[str, Any]) -> None:
         raise UserError(f"{name} option 'max_steps' must be at least 1 (or null), got {opts['max_steps']!r}")
     if not isinstance(opts["trace"], bool):
         raise UserError(f"{name} option 'trace' must be true or false, got {opts['trace']!r}")
+    epochs = opts["epochs"]
+    items = epochs if isinstance(epochs, list) else [epochs]
+    if epochs is not None and not (items and all(isinstance(e, int) and not isinstance(e, bool) and e >= 1
+                                                 for e in items)):
+        raise UserError(f"{name} option 'epochs' must be a whole number >= 1, a list of them (one per phase) "
+                        f"or null, got {epochs!r}")
+
+
+def epoch_budget(name: str, opts: dict[str, Any], index: int, phases: int, default: int) -> int:
+    """Phase `index`'s epoch budget: the option `epochs` (one number, or one per phase), else the config's."""
+    epochs = opts["epochs"]
+    if epochs is None:
+        return default
+    if not isinstance(epochs, list):
+        return int(epochs)
+    if len(epochs) != phases:
+        raise UserError(f"{name} option 'epochs' lists {len(epochs)} values but the scenario has {phases} phases")
+    return int(epochs[index])
 
 
 def train_to_convergence(method: Method, net, idx, phase: Phase, desc: str, kind: str = "ce",
@@ -143,7 +165,8 @@ def train_to_convergence(method: Method, net, idx, phase: Phase, desc: str, kind
     """Train `net` on `idx` under the method's convergence options; returns the stage's figures.
     With a `trace`, every epoch's test accuracy and running cost are recorded in it."""
     opts, trainer = method.opts, method.ctx.trainer
-    cap, lr, gamma = trainer.defaults["epochs"], trainer.defaults["lr"], trainer.defaults["gamma"]
+    cap = epoch_budget(method.name, opts, phase.index, len(method.ctx.scenario.phases), trainer.defaults["epochs"])
+    lr, gamma = trainer.defaults["lr"], trainer.defaults["gamma"]
     max_steps = None if opts["max_steps"] is None else int(opts["max_steps"])
     seen, epochs, traced = [0], [0], [0]
     stage_start = trainer.steps_taken()
@@ -167,7 +190,8 @@ def train_to_convergence(method: Method, net, idx, phase: Phase, desc: str, kind
     before = trainer.iters
     drops, stopped = 0, "budget"
     if opts["convergence"] == "budget":
-        method.fit(net, idx, loss, kind=kind, desc=desc, on_epoch_end=traced_rule(count_epoch), max_steps=max_steps)
+        method.fit(net, idx, loss, kind=kind, desc=desc, on_epoch_end=traced_rule(count_epoch), max_steps=max_steps,
+                   epochs=cap)
     else:
         lr_drops = int(opts["lr_drops"])
         while epochs[0] < cap:
@@ -225,6 +249,7 @@ class Progressive(Method):
         super().__init__(ctx)
         check_convergence(self.name, self.opts)
         self._check_stages(ctx.scenario.sizes)
+        epoch_budget(self.name, self.opts, 0, len(ctx.scenario.phases), 1)  # a list must have one per phase
         self.total_steps = 0
         self.trace = Trace() if self.opts["trace"] else None
 

@@ -20,6 +20,7 @@ from energybench.methods.progressive import (
     CONVERGENCE_OPTIONS,
     Trace,
     check_convergence,
+    epoch_budget,
     train_to_convergence,
 )
 
@@ -32,6 +33,7 @@ class Scratch(Method):
     def __init__(self, ctx):
         super().__init__(ctx)
         check_convergence(self.name, self.opts)
+        epoch_budget(self.name, self.opts, 0, len(ctx.scenario.phases), 1)  # a list must have one per phase
         self.trace = Trace() if self.opts["trace"] else None
 
     def _trains(self, phase: Phase) -> bool:

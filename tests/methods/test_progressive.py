@@ -73,9 +73,10 @@ def test_plateau_with_zero_tolerance_needs_any_decrease():
 
 
 # ----- methods on digits -------------------------------------------------------------------------
-def make(cls, tmp_path, scenario="B4-3x2", epochs=2, **options):
+def make(cls, tmp_path, scenario="B4-3x2", epochs=2, opts=None, **options):
+    """`opts`: method options whose names clash with this helper's arguments (e.g. `epochs`)."""
     cfg = make_config({"dataset": "digits", "scenario": scenario, "epochs": epochs, "batch_size": 64,
-                       "options": {cls.name: options}})
+                       "options": {cls.name: {**(opts or {}), **options}}})
     sc = build_scenario(load_source("digits"), cfg.scenario, cfg.class_order, seed=0)
     trainer = Trainer(sc, torch.device("cpu"), epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr,
                       momentum=cfg.momentum, weight_decay=cfg.weight_decay, milestones=cfg.lr_milestones,
@@ -136,16 +137,28 @@ def test_step_budget_and_plateau_with_learning_rate_drops(tmp_path):
     assert stage["stage_epochs"] == 3 and stage["stage_stopped_by"] == "budget"
 
 
+def test_epoch_budget_per_stage(tmp_path):
+    method, sc = make(Progressive, tmp_path, epochs=5, convergence="budget", opts={"epochs": [1, 3, 2]})
+    stages = [run_phase(method, p) for p in sc.phases]
+    assert [s["stage_epochs"] for s in stages] == [1, 3, 2]
+    assert [s["stage_steps"] for s in stages] == [e * math.ceil(len(sc.train_indices(k)) / 64)
+                                                  for k, e in enumerate((1, 3, 2))]
+    method, sc = make(Scratch, tmp_path, epochs=5, convergence="budget", opts={"epochs": 2})
+    assert [run_phase(method, p)["stage_steps"] for p in sc.phases][-1] == 2 * math.ceil(len(sc.train_indices(2)) / 64)
+
+
 @pytest.mark.parametrize("opts,match", [
     ({"convergence": "forever"}, "plateau or budget"), ({"patience": 0}, "patience"),
     ({"rel_tol": 1.5}, "rel_tol"), ({"abs_tol": -0.1}, "abs_tol"), ({"lr_drops": -1}, "lr_drops"),
     ({"max_steps": 0}, "max_steps"), ({"patience": "two"}, "'patience' must be a number"),
+    ({"trace": "yes"}, "'trace' must be true or false"), ({"epochs": 0}, "'epochs' must be a whole number"),
+    ({"epochs": [4, 4]}, "lists 2 values but the scenario has 3 phases"), ({"epochs": [4, 2.5, 1]}, "'epochs'"),
 ])
 def test_bad_convergence_options_are_user_errors(tmp_path, opts, match):
     with pytest.raises(UserError, match=match):
-        make(Progressive, tmp_path, **opts)
+        make(Progressive, tmp_path, opts=opts)
     with pytest.raises(UserError, match=match):
-        make(Scratch, tmp_path, **opts)
+        make(Scratch, tmp_path, opts=opts)
 
 
 def test_scratch_trains_only_the_final_model_from_a_fresh_network(tmp_path):
