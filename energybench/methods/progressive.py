@@ -52,19 +52,31 @@ from energybench.data.scenario import Phase
 from energybench.errors import UserError
 from energybench.files import atomic_write
 from energybench.methods.base import Method, cross_entropy
+from energybench.methods.options import Option, choice, flag, integer, number
 from energybench.training.evaluate import evaluate
 
+
+def _epoch_budgets(value: Any) -> int | list[int]:
+    items = value if isinstance(value, list) else [value]
+    if not items or any(isinstance(e, bool) or not isinstance(e, int) or e < 1 for e in items):
+        raise ValueError
+    return value
+
+
 # Shared with `scratch`, so that both stop by the same rule.
-CONVERGENCE_OPTIONS: dict[str, Any] = {
-    "convergence": "plateau",  # plateau | budget
-    "rel_tol": 0.01,  # an epoch improves when its loss beats the best so far by more than
-    "abs_tol": 0.01,  # both rel_tol x best and abs_tol (a loss heading to 0 keeps halving)
-    "patience": 2,  # epochs without improvement before a stage stops
-    "lr_drops": 0,  # plateau: times the rate is cut by the config's lr_gamma before stopping
-    "max_steps": None,  # optional cap on the steps of one stage (both rules)
-    "trace": False,  # test accuracy after every epoch, with the running cost, in the cell's trace.csv
-    "epochs": None,  # epochs per stage (a number, or one per stage); None: the config's `epochs`
+CONVERGENCE_OPTIONS: dict[str, Option] = {
+    "convergence": choice("plateau", "budget"),
+    "rel_tol": number(0.01, ge=0, lt=1),  # an epoch improves when its loss beats the best so far by more
+    "abs_tol": number(0.01, ge=0),  # than both rel_tol x best and abs_tol (a loss heading to 0 keeps halving)
+    "patience": integer(2, ge=1),  # epochs without improvement before a stage stops
+    "lr_drops": integer(0, ge=0),  # plateau: times the rate is cut by the config's lr_gamma before stopping
+    "max_steps": integer(None, ge=1, optional=True),  # optional cap on the steps of one stage (both rules)
+    "trace": flag(False),  # test accuracy after every epoch, with the running cost, in the cell's trace.csv
+    # epochs per stage (a number, or one per phase); null: the config's `epochs`
+    "epochs": Option(None, "a whole number >= 1 or a list of them, one per phase", _epoch_budgets, optional=True),
 }
+
+
 TRACE_COLUMNS = ("phase", "epoch", "train_loss", "test_acc", "stage_steps", "steps", "train_macs",
                  "train_time_s", "train_cpu_s")
 
@@ -118,34 +130,6 @@ class Plateau:
         else:
             self.stale += 1
         return self.stale >= self.patience
-
-
-def check_convergence(name: str, opts: dict[str, Any]) -> None:
-    for key, kind in (("rel_tol", float), ("abs_tol", float), ("patience", int), ("lr_drops", int)):
-        try:
-            kind(opts[key])
-        except (TypeError, ValueError):
-            raise UserError(f"{name} option '{key}' must be a number, got {opts[key]!r}") from None
-    if opts["convergence"] not in ("plateau", "budget"):
-        raise UserError(f"{name} option 'convergence' must be plateau or budget, got {opts['convergence']!r}")
-    if not 0.0 <= float(opts["rel_tol"]) < 1.0:
-        raise UserError(f"{name} option 'rel_tol' must be in [0, 1), got {opts['rel_tol']!r}")
-    if float(opts["abs_tol"]) < 0:
-        raise UserError(f"{name} option 'abs_tol' must not be negative, got {opts['abs_tol']!r}")
-    if int(opts["patience"]) < 1:
-        raise UserError(f"{name} option 'patience' must be at least 1, got {opts['patience']!r}")
-    if int(opts["lr_drops"]) < 0:
-        raise UserError(f"{name} option 'lr_drops' must not be negative, got {opts['lr_drops']!r}")
-    if opts["max_steps"] is not None and int(opts["max_steps"]) < 1:
-        raise UserError(f"{name} option 'max_steps' must be at least 1 (or null), got {opts['max_steps']!r}")
-    if not isinstance(opts["trace"], bool):
-        raise UserError(f"{name} option 'trace' must be true or false, got {opts['trace']!r}")
-    epochs = opts["epochs"]
-    items = epochs if isinstance(epochs, list) else [epochs]
-    if epochs is not None and not (items and all(isinstance(e, int) and not isinstance(e, bool) and e >= 1
-                                                 for e in items)):
-        raise UserError(f"{name} option 'epochs' must be a whole number >= 1, a list of them (one per phase) "
-                        f"or null, got {epochs!r}")
 
 
 def epoch_budget(name: str, opts: dict[str, Any], index: int, phases: int, default: int) -> int:
@@ -243,31 +227,32 @@ def delta_stages(total: int, n1: int, delta_n: int) -> list[int]:
 class Progressive(Method):
     name = "progressive"
     description = "stage-wise incremental training: grow the last layer, train on all data so far"
-    default_options = {"stages": "scenario", "n1": None, "alpha": 1.0, "delta_n": None, **CONVERGENCE_OPTIONS}
+    options = {"stages": choice("scenario", "alpha", "delta"), "n1": integer(None, ge=1, optional=True),
+               "alpha": number(1.0, gt=0), "delta_n": integer(None, ge=1, optional=True), **CONVERGENCE_OPTIONS}
 
     def __init__(self, ctx):
         super().__init__(ctx)
-        check_convergence(self.name, self.opts)
-        self._check_stages(ctx.scenario.sizes)
-        epoch_budget(self.name, self.opts, 0, len(ctx.scenario.phases), 1)  # a list must have one per phase
         self.total_steps = 0
         self.trace = Trace() if self.opts["trace"] else None
 
-    def _check_stages(self, sizes: list[int]) -> None:
-        rule, total = self.opts["stages"], sum(sizes)
+    @classmethod
+    def check_combination(cls, opts) -> None:
+        rule = opts["stages"]
+        if rule != "scenario" and opts["n1"] is None:
+            raise UserError(f"progressive option stages={rule} needs n1 (the classes of the first stage)")
+        if rule == "delta" and opts["delta_n"] is None:
+            raise UserError("progressive option stages=delta needs delta_n (classes added per stage)")
+
+    @classmethod
+    def check_scenario(cls, opts, sizes: list[int]) -> None:
+        epoch_budget(cls.name, opts, 0, len(sizes), 1)  # a list must hold one budget per phase
+        rule, n1, total = opts["stages"], opts["n1"], sum(sizes)
         if rule == "scenario":
             return
-        if rule not in ("alpha", "delta"):
-            raise UserError(f"progressive option 'stages' must be scenario, alpha or delta, got {rule!r}")
-        n1 = self.opts["n1"]
-        if n1 is None:
-            raise UserError(f"progressive option stages={rule} needs n1 (the classes of the first stage)")
         if rule == "alpha":
-            want = alpha_stages(total, int(n1), float(self.opts["alpha"]))
+            want = alpha_stages(total, n1, opts["alpha"])
         else:
-            if self.opts["delta_n"] is None:
-                raise UserError("progressive option stages=delta needs delta_n (classes added per stage)")
-            want = delta_stages(total, int(n1), int(self.opts["delta_n"]))
+            want = delta_stages(total, n1, opts["delta_n"])
         if want != list(sizes):
             raise UserError(f"progressive stages={rule} (n1={n1}) on {total} classes means the scenario "
                             f"{','.join(map(str, want))}, but the scenario is {','.join(map(str, sizes))}; "

@@ -16,25 +16,22 @@ from __future__ import annotations
 
 from energybench.data.scenario import Phase
 from energybench.methods.base import Method
-from energybench.methods.progressive import (
-    CONVERGENCE_OPTIONS,
-    Trace,
-    check_convergence,
-    epoch_budget,
-    train_to_convergence,
-)
+from energybench.methods.options import flag
+from energybench.methods.progressive import CONVERGENCE_OPTIONS, Trace, epoch_budget, train_to_convergence
 
 
 class Scratch(Method):
     name = "scratch"
     description = "train the final model on all classes from scratch (comparison for progressive)"
-    default_options = {"every_phase": False, **CONVERGENCE_OPTIONS}
+    options = {"every_phase": flag(False), **CONVERGENCE_OPTIONS}
 
     def __init__(self, ctx):
         super().__init__(ctx)
-        check_convergence(self.name, self.opts)
-        epoch_budget(self.name, self.opts, 0, len(ctx.scenario.phases), 1)  # a list must have one per phase
         self.trace = Trace() if self.opts["trace"] else None
+
+    @classmethod
+    def check_scenario(cls, opts, sizes: list[int]) -> None:
+        epoch_budget(cls.name, opts, 0, len(sizes), 1)  # a list must hold one budget per phase
 
     def _trains(self, phase: Phase) -> bool:
         return bool(self.opts["every_phase"]) or phase.index == len(self.ctx.scenario.phases) - 1

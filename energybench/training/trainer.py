@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, TypeVar
 
 import torch
 from torch import nn
@@ -22,6 +22,7 @@ from energybench.data.augment import Augment
 from energybench.data.scenario import Scenario, take
 
 EVAL_BATCH = 256
+T = TypeVar("T")
 
 
 @dataclass
@@ -57,6 +58,7 @@ class Trainer:
         self.profiles: dict[tuple, StepProfile] = {}
         self._fit_clock: tuple[float, float, float, float] | None = None  # set while fit() runs
         self._callback_s = [0.0, 0.0]
+        self._paused: tuple[float, float] | None = None  # (wall, CPU) clock when a callback started
         self.begin_phase()
 
     # ----- per-phase accounting ----------------------------------------------------------------
@@ -74,14 +76,17 @@ class Trainer:
         self.steps.clear()
         return self.ledger
 
-    def count_eval(self, key: tuple, fn: Callable[[], object], model: nn.Module) -> object:
+    def counted(self, key: tuple, fn: Callable[[], T], model: nn.Module, *, train: bool) -> T:
+        """Run `fn` (a training step when `train`, else a forward under no_grad); the first run of
+        each kind `key` goes under the op counter and its profile stands for every later one."""
+        if key in self.profiles:
+            return fn()
+        result, self.profiles[key] = (count_step if train else count_forward)(fn, model)
+        return result
+
+    def count_eval(self, key: tuple, fn: Callable[[], T], model: nn.Module) -> T:
         """Run an evaluation forward, counting the first of each kind; returns fn()'s value."""
-        if key not in self.profiles:
-            out = {}
-            self.profiles[key] = count_forward(lambda: out.setdefault("v", fn()), model)
-            result = out["v"]
-        else:
-            result = fn()
+        result = self.counted(key, fn, model, train=False)
         self.ledger.add_eval(self.profiles[key], 1)
         return result
 
@@ -145,12 +150,7 @@ class Trainer:
                     return loss
 
                 key = ("train", kind, id(net), structure, tuple(x.shape), start)
-                if key not in self.profiles:
-                    out = {}
-                    self.profiles[key] = count_step(lambda: out.setdefault("loss", step()), net)
-                    loss = out["loss"]
-                else:
-                    loss = step()
+                loss = self.counted(key, step, net, train=True)
                 self.steps[key] += 1
                 result.iters += 1
                 total += float(loss.detach()) * len(sample)
@@ -163,10 +163,11 @@ class Trainer:
                 break
             if on_epoch_end is not None:
                 sync(self.device)
-                w, c = time.perf_counter(), time.process_time()
+                self._paused = (time.perf_counter(), time.process_time())  # the training clock stops here
                 stop = on_epoch_end(epoch, result.epoch_losses[-1])
-                self._callback_s[0] += time.perf_counter() - w
-                self._callback_s[1] += time.process_time() - c
+                self._callback_s[0] += time.perf_counter() - self._paused[0]
+                self._callback_s[1] += time.process_time() - self._paused[1]
+                self._paused = None
                 if stop:
                     break
         sync(self.device)
@@ -179,15 +180,14 @@ class Trainer:
         return result
 
     def elapsed(self) -> tuple[float, float]:
-        """Training (wall, CPU) seconds of this phase so far, the running fit included up to now
-        (for an on_epoch_end callback); callbacks' own time excluded."""
+        """Training (wall, CPU) seconds of this phase so far, the running fit included (for an
+        on_epoch_end callback: up to the callback's start); callbacks' own time excluded."""
         clock = self._fit_clock
         if clock is None:
             return self.train_time_s, self.train_cpu_s
-        sync(self.device)
         t0, c0, wall, cpu = clock
-        return (wall + time.perf_counter() - t0 - self._callback_s[0],
-                cpu + time.process_time() - c0 - self._callback_s[1])
+        now = self._paused or (time.perf_counter(), time.process_time())
+        return wall + now[0] - t0 - self._callback_s[0], cpu + now[1] - c0 - self._callback_s[1]
 
     def train_macs(self) -> int:
         """Counted training MACs of this phase so far (the steps taken times their profiles)."""
@@ -207,11 +207,6 @@ class Trainer:
             x, _ = take(self.scenario, "train", idx[i:i + EVAL_BATCH])
             x = x.to(self.device)
             key = ("cache", id(net), stop, tuple(x.shape))
-            if key not in self.profiles:
-                out = {}
-                self.profiles[key] = count_forward(lambda: out.setdefault("v", trunk.forward_until(x, stop)), trunk)
-                outs.append(out["v"])
-            else:
-                outs.append(trunk.forward_until(x, stop))
+            outs.append(self.counted(key, lambda: trunk.forward_until(x, stop), trunk, train=False))
             self.steps[key] += 1
         return torch.cat(outs)
