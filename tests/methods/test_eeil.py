@@ -1,5 +1,7 @@
-"""EEIL: per-head distillation, the balanced fine-tuning set, augmentation, before/after accuracy,
-and the old model's forward in the step profile."""
+"""EEIL: per-head distillation (the official code's gradient, no T^2 unless asked), the balanced
+fine-tuning set (every stored exemplar, new classes reduced), the run's data pipeline by default
+and the paper's augmentation on request, the base phase's epochs, before/after accuracy, the old
+model's forward in the step profile, and the protocol notes the report prints."""
 
 import math
 
@@ -8,8 +10,12 @@ import torch
 import torch.nn.functional as F
 
 from energybench.cost.counter import count_forward, count_step
+from energybench.data.augment import CopiesAugment
+from energybench.errors import UserError
+from energybench.methods import check_methods
 from energybench.methods.distill import features_with_old, head_spans, snapshot, soft_kd
 from energybench.methods.eeil import EEIL
+from energybench.methods.lwf import LwF
 from energybench.models import build_net
 from energybench.training.trainer import Batch
 
@@ -49,13 +55,85 @@ def test_one_distillation_term_per_old_head(tmp_path):
     assert got.item() == pytest.approx(expect.item(), rel=1e-5) and abs(got.item() - joint.item()) > 1e-4
 
 
-def test_augmentation_ranges_per_dataset(tmp_path):
-    aug = EEIL(make_ctx(tmp_path)).augmentation()
-    assert (aug.crop_pad, aug.mirror, aug.brightness, aug.contrast) == (1, False, 0.5, 0.5)  # 8x8 digits
-    ctx = make_ctx(tmp_path, options={"eeil": {"mirror": True, "crop_pad": 0, "brightness": 1.2, "contrast": 0.8}})
+def test_cross_distilled_value_and_gradient_are_the_official_codes(tmp_path):
+    """Hand-built batch: CE + per old head KL(softmax(old/T) || softmax(new/T)); the logits'
+    gradient of a distillation term is (softmax(new/T) - softmax(old/T)) / T / N, as in the
+    official vl_nnsoftmaxdiff (no T^2), and kd_t2 multiplies the term by exactly T^2."""
+    net = build_net("tiny_cnn", (1, 8, 8), 2)
+    net.head.add_classes(2)
+    teacher = snapshot(net)
+    net.head.add_classes(1)
+    with torch.no_grad():  # the current model's old heads drift away from the teacher's
+        net.head.chunks[0].weight.mul_(1.5)
+        net.head.chunks[1].bias.add_(0.7)
+    net.eval()
+    x, y = torch.randn(3, 1, 8, 8), torch.tensor([0, 2, 4])
+    batch = Batch(x, y, torch.arange(3))
+    logits, t_logits = net(x).detach(), teacher(x).detach()
+    T = 2.0
+
+    def kl(a, b):  # sum over classes of p log(p / q), p = softmax(b / T), q = softmax(a / T), batch mean
+        p, q = torch.softmax(b / T, 1), torch.softmax(a / T, 1)
+        return float((p * (p.log() - q.log())).sum(1).mean())
+
+    ce = float(-torch.log_softmax(logits, 1)[torch.arange(3), y].mean())
+    kd = kl(logits[:, :2], t_logits[:, :2]) + kl(logits[:, 2:4], t_logits[:, 2:4])
+    for t2, scale in ((False, 1.0), (True, T * T)):
+        loss = EEIL(make_ctx(tmp_path, options={"eeil": {"kd_t2": t2}})).cross_distilled(teacher)
+        z = logits.clone().requires_grad_(True)
+        # the loss sees these logits (a hook replaces the head's output), so their gradient can be read
+        hook = net.head.register_forward_hook(lambda module, inputs, output, z=z: z)
+        try:
+            value = loss(net, batch)
+            value.backward()
+        finally:
+            hook.remove()
+        assert value.item() == pytest.approx(ce + scale * kd, rel=1e-6)
+        want = (torch.softmax(logits, 1) - F.one_hot(y, 5)) / 3  # cross-entropy's part
+        for a, b in ((0, 2), (2, 4)):
+            want[:, a:b] += scale * (torch.softmax(logits[:, a:b] / T, 1) - torch.softmax(t_logits[:, a:b] / T, 1)) / T / 3
+        torch.testing.assert_close(z.grad, want, rtol=1e-5, atol=1e-7)
+
+
+def test_the_run_pipeline_by_default_and_the_paper_augmentation_on_request(tmp_path):
+    assert EEIL(make_ctx(tmp_path)).augmentation() is None  # the trainer's, i.e. the run's
+    assert EEIL(make_ctx(tmp_path, options={"eeil": {"augment": False}})).augmentation() is None  # the old `false`
+    ctx = make_ctx(tmp_path, options={"eeil": {"augment": "paper"}})
     aug = EEIL(ctx).augmentation()
-    assert (aug.crop_pad, aug.mirror, aug.brightness, aug.contrast) == (0, True, 1.2, 0.8)
-    assert EEIL(make_ctx(tmp_path, options={"eeil": {"augment": False}})).augmentation() is None
+    (mean,), (std,) = ctx.scenario.source.train.normalisation()
+    assert isinstance(aug, CopiesAugment)
+    assert (aug.crop_pad, aug.mirror, aug.contrast) == (1, False, 0.8)  # 8x8 digits: pad 8 // 8, no mirror
+    assert aug.brightness == pytest.approx((63 / 255 / std,)) and aug.lo == pytest.approx((-mean / std,))
+    ctx = make_ctx(tmp_path, options={"eeil": {"augment": "paper", "mirror": True, "crop_pad": 0, "brightness": 0.1,
+                                               "contrast": 0.5}})
+    aug = EEIL(ctx).augmentation()
+    assert (aug.crop_pad, aug.mirror, aug.contrast) == (0, True, 0.5) and aug.brightness == pytest.approx((0.1 / std,))
+    with pytest.raises(UserError, match="option 'augment' of method eeil must be one of run .*, paper .*got True"):
+        check_methods(["eeil"], {"eeil": {"augment": True}})
+
+
+def test_base_phase_epochs(tmp_path):
+    ctx = make_ctx(tmp_path, epochs=1, options={"eeil": {"base_epochs": 3}})
+    method = EEIL(ctx)
+    p0 = ctx.scenario.phases[0]
+    method.begin_phase(p0)
+    method.learn(p0)
+    assert ctx.trainer.iters == 3 * math.ceil(len(p0.train_idx) / 64)
+
+
+def test_protocol_notes_name_every_departure_from_the_run(tmp_path):
+    cfg = make_ctx(tmp_path, epochs=4).cfg
+    assert EEIL.protocol_notes(EEIL.check_options({}), cfg) == []
+    notes = EEIL.protocol_notes(EEIL.check_options({"augment": "paper", "kd_t2": True, "base_epochs": 12,
+                                                    "balanced_finetune": False}), cfg)
+    assert notes == ["trains with the EEIL paper's augmentation (one of 12 copies per image: brightness ±63/255, "
+                     "contrast 0.2–1.8, crop after side/8 padding), not the run's (none)",
+                     "distillation terms scaled by T² = 4 (not in the paper)",
+                     "base phase trains 12 epochs (the run: 4)", "no balanced fine-tuning"]
+    assert LwF.protocol_notes(LwF.check_options({}), cfg) == []
+    assert LwF.protocol_notes(LwF.check_options({"ce": "new"}), cfg) == [
+        "cross-entropy on the new classes only, earlier heads frozen (ce: new, FACIL's form), "
+        "not LwF.MC's over all classes"]
 
 
 def test_incremental_phase_trains_then_balances_then_updates_memory(tmp_path):
@@ -85,12 +163,39 @@ def test_incremental_phase_trains_then_balances_then_updates_memory(tmp_path):
     assert [int((y == c).sum()) for c in range(7)] == [5] * 7  # the same number per class
     assert kw["lr"] == pytest.approx(ctx.cfg.lr * 0.1) and kw["epochs"] == 2
     assert all(set(memory_before[c].tolist()) == set(idx[y == c].tolist()) for c in range(4))
-    assert kw["augment"].brightness == 0.5
+    assert kw["augment"] is None  # the run's pipeline (augment off)
     assert set(method.extra) == {"acc_before_finetune", "acc_before_finetune_old", "acc_before_finetune_new"}
     assert 0.0 <= method.extra["acc_before_finetune"] <= 100.0
     assert any(k[0] == "acc_before_finetune" for k in ctx.trainer.profiles)  # its evaluation was counted
     assert sorted(method.memory.classes) == list(range(7)) and len(method.memory) == 35
     assert method.exemplar_bytes() == 35 * 64
+
+
+def test_balanced_set_with_a_fixed_memory_uses_every_stored_exemplar(tmp_path):
+    """K = 20 on B4-3x2: 5 exemplars per base class; phase 1's balanced set keeps all of them
+    and reduces each new class to 5 (official code: n = the old classes' count), then the memory
+    shrinks to 20 // 7 = 2 per class. (Before the fix n was 20 // 7 = 2 for every class.)"""
+    ctx = make_ctx(tmp_path, memory_size=20, memory_per_class=None, options={"eeil": {"finetune_epochs": 1}})
+    method = EEIL(ctx)
+    sets = []
+    real_fit = method.fit
+
+    def recording_fit(net, idx, loss=None, kind="ce", **kw):
+        if kind == "eeil_balanced":
+            sets.append(idx.clone())
+        return real_fit(net, idx, loss, kind, **kw)
+
+    method.fit = recording_fit
+    for p in ctx.scenario.phases[:2]:
+        method.begin_phase(p)
+        if p.index == 1:
+            stored = {c: v.clone() for c, v in method.memory.classes.items()}
+        method.learn(p)
+        method.end_phase(p)
+    y = ctx.scenario.train_y[sets[0]]
+    assert [int((y == c).sum()) for c in range(7)] == [5] * 7
+    assert all(set(stored[c].tolist()) == set(sets[0][y == c].tolist()) for c in range(4))
+    assert [len(method.memory.classes[c]) for c in range(7)] == [2] * 7
 
 
 @pytest.mark.parametrize("sharing", [0.0, 0.5])
