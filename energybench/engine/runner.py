@@ -114,6 +114,11 @@ class Runner:
         cfg = self.cfg
         self.store.write_config(to_dict(cfg))
         manifest = build_manifest(self.device)
+        # Where a method departs from the run's shared protocol (data pipeline, loss form): the
+        # report prints it next to that method's numbers.
+        notes = {name: METHODS[name].protocol_notes(METHODS[name].check_options(cfg.options.get(name, {})), cfg)
+                 for name in self.methods}
+        manifest["method_notes"] = {name: n for name, n in notes.items() if n}
         self._start_power()
         try:
             for seed, scenario in self.scenarios.items():

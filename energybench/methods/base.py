@@ -84,6 +84,13 @@ class Method:
     def check_scenario(cls, opts: dict[str, Any], sizes: list[int]) -> None:
         """Rules that need the scenario's phase sizes (override where a method has them)."""
 
+    @classmethod
+    def protocol_notes(cls, opts: dict[str, Any], cfg: RunConfig) -> list[str]:
+        """Where this method, with these options, trains differently from the run's shared protocol
+        (another data pipeline, a non-default loss form), in words; the report prints them next to
+        the method's numbers. [] when it does not (override where a method can)."""
+        return []
+
     # ----- state: the context is re-attached, never saved ------------------------------------
     def __getstate__(self):
         state = self.__dict__.copy()

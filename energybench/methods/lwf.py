@@ -30,6 +30,13 @@ class LwF(Method):
     supports_cache = False  # the loss runs the previous model on the raw inputs
     uses_previous_model = True
 
+    @classmethod
+    def protocol_notes(cls, opts, cfg) -> list[str]:
+        if opts["ce"] == "new":
+            return ["cross-entropy on the new classes only, earlier heads frozen (ce: new, FACIL's form), "
+                    "not LwF.MC's over all classes"]
+        return []
+
     def begin_phase(self, phase: Phase) -> None:
         super().begin_phase(phase)
         if phase.index > 0 and self.opts["ce"] == "new":

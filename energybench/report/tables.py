@@ -80,6 +80,9 @@ def summary_tables(run: RunData) -> list[Table]:
             rows.append(row)
         note = (f"Costs and time: incremental phases only, mean over seeds. × s0: per iteration (storage: total) "
                 f"relative to sharing 0. Energy: modelled with table '{run.energy_table}' at {run.precision}.")
+        protocol = (run.manifest.get("method_notes") or {}).get(m)
+        if protocol:  # this method trained differently from the run's other methods: say so first
+            note = f"Not the run's protocol: {m} " + "; ".join(protocol) + ". " + note
         tables.append(Table(m, columns, rows, opt_row, note))
     return tables
 
@@ -163,7 +166,7 @@ def metadata(run: RunData) -> list[tuple[str, str]]:
     items.append(("energy table sources", "; ".join(sources) if sources else DASH))
     methods = run.distinct("measured_energy_method")
     items.append(("measured energy", ", ".join(methods) if methods else "not measured"))
-    known = set(MANIFEST_LABELS) | {"class_order", "class_names", "energy_table"}
+    known = set(MANIFEST_LABELS) | {"class_order", "class_names", "energy_table", "method_notes"}
     for key, value in man.items():
         if key not in known:
             items.append((key.replace("_", " "), _join(value)))
