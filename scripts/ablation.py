@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import os
 import statistics
 import subprocess
@@ -73,7 +74,7 @@ def table(out: Path, arms: list[str]) -> str:
             continue
         with open(path, newline="") as f:
             rows = list(csv.DictReader(f))
-        last = max(int(r["phase"]) for r in rows)
+        last = len(json.loads((out / arm / "manifest.json").read_text())["scenario"]) - 1  # unfinished cells: left out
         finals: dict[str, list[float]] = {}
         for key in sorted({(r["method"], int(r["seed"])) for r in rows}):
             cell = [r for r in rows if (r["method"], int(r["seed"])) == key]
