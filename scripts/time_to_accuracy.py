@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import sys
 from pathlib import Path
 
@@ -55,7 +56,9 @@ def study(run: Path, within: float, scratch_run: Path | None = None) -> list[str
         cell = {m: [r for r in rows if r["method"] == m and int(r["seed"]) == seed] for m in ("progressive", "scratch")}
         if not cell["progressive"] or not cell["scratch"]:
             continue
-        last = max(int(r["phase"]) for r in cell["scratch"])
+        last = len(json.loads((run / "manifest.json").read_text())["scenario"]) - 1
+        if any(not any(int(r["phase"]) == last for r in cell[m]) for m in cell):
+            continue  # a cell still running
         final = {m: float(next(r for r in cell[m] if int(r["phase"]) == last)["acc_all"]) for m in cell}
         target = final["scratch"] - within
         hit = {}
