@@ -16,7 +16,7 @@ PKG = Path(__file__).resolve().parents[1] / "energybench"
 # Lower layers never import higher ones (DESIGN.md: commands -> engine -> methods -> training ->
 # cost/power -> models/data). Report and results read run directories: no training code.
 LAYERS = {
-    "energybench": 0, "errors": 0, "files": 0, "confusion": 0,
+    "energybench": 0, "errors": 0, "files": 0, "confusion": 0, "plugins": 0,
     "data": 1, "models": 1, "rtl": 1,
     "cost": 2, "power": 2,
     "training": 3,

@@ -8,9 +8,6 @@ import re
 
 from energybench.errors import UserError
 
-# Backbones built from torchvision take --cifar-stem; the others are scaled by --width.
-TORCHVISION_BACKBONES = ("resnet18", "resnet34", "resnet101", "vgg19")
-
 DESCRIPTION = (
     "Count one training step of a backbone with a linear head: forward MACs, backward MACs split "
     "into backward-to-input and backward-to-weights, and the optimizer's element-wise update ops "
@@ -18,13 +15,16 @@ DESCRIPTION = (
     "then the step's memory accesses, its compute and memory energy under an energy table, and "
     "the network's storage. The first --sharing fraction of the backbone's parameters (from the "
     "input side, cut at a block boundary) is frozen, as in an incremental phase. Inputs and "
-    "labels are random (seeded): counts depend on shapes only."
+    "labels are random (seeded): counts depend on shapes only. Element-wise work (norms, softmax, activations, "
+    "adds) is counted and priced apart, with its unfused memory accesses."
 )
 EPILOG = (
     "Forward MACs equal torchvision's published figures, e.g. 'energybench cost --model resnet18 "
     "--input 3x224x224 --classes 1000' reports 1,814,073,344. Use --device meta to count large "
-    "inputs without computing (same dispatched ops, shapes only). See 'energybench energy-table' "
-    "for the per-op and SRAM energies in use."
+    "inputs without computing (same dispatched ops, shapes only; for attention the meta device runs the "
+    "unfused math kernel, so its memory accesses are those of the scores written out). 'energybench cost "
+    "--model vit_b_16 --input 3x224x224 --classes 1000 --device meta' reports torchvision's 17,563,828,224. "
+    "See 'energybench energy-table' for the per-op and SRAM energies in use."
 )
 
 
@@ -32,7 +32,9 @@ def register(subparsers) -> None:
     p = subparsers.add_parser("cost", help="count the MACs, memory accesses and energy of one training step",
                               description=DESCRIPTION, epilog=EPILOG)
     p.add_argument("--model", required=True, metavar="NAME",
-                   help="backbone: tiny_cnn, lenet, nin, resnet20, resnet32, resnet18, resnet34, resnet101, vgg19")
+                   help="backbone: tiny_cnn, lenet, nin, resnet20, resnet32, resnet18, resnet34, resnet101, vgg19, "
+                        "tiny_vit, vit_b_16, vit_b_32, vit_l_16, swin_t, a name an installed package registers, "
+                        "or your own as package.module:factory (imports that module)")
     p.add_argument("--input", required=True, metavar="CxHxW", help="input shape of one sample, e.g. 3x32x32")
     p.add_argument("--classes", type=int, default=10, metavar="N", help="output classes of the head (default: 10)")
     p.add_argument("--batch", type=int, default=1, metavar="B", help="samples per training step (default: 1)")
@@ -66,6 +68,7 @@ def parse_shape(text: str) -> tuple[int, int, int]:
 
 
 def _check(args: argparse.Namespace) -> tuple[int, int, int]:
+    from energybench.models import BACKBONES, CIFAR_STEM_BACKBONES, WIDTH_BACKBONES, check_backbone_name
     from energybench.models.surgery import check_sharing
 
     shape = parse_shape(args.input)
@@ -77,13 +80,13 @@ def _check(args: argparse.Namespace) -> tuple[int, int, int]:
         raise UserError(f"--sram-bytes must be a positive number of bytes, got {args.sram_bytes}")
     if not args.width > 0:
         raise UserError(f"--width must be more than 0, got {args.width}")
-    torchvision = args.model in TORCHVISION_BACKBONES
-    if args.width != 1.0 and torchvision:
-        raise UserError(f"--width does not apply to '{args.model}' (torchvision's fixed widths); backbones that "
-                        f"take --width: tiny_cnn, lenet, nin, resnet20, resnet32")
-    if args.cifar_stem and not torchvision:
+    check_backbone_name(args.model)
+    if args.width != 1.0 and args.model in BACKBONES and args.model not in WIDTH_BACKBONES:
+        raise UserError(f"--width does not apply to '{args.model}' (torchvision's fixed widths); backbones that take "
+                        f"--width: {', '.join(WIDTH_BACKBONES)}, and factories with a 'width' parameter")
+    if args.cifar_stem and args.model not in CIFAR_STEM_BACKBONES:
         raise UserError(f"--cifar-stem does not apply to '{args.model}'; backbones that take it: "
-                        f"{', '.join(TORCHVISION_BACKBONES)} (the others are built for their input size already)")
+                        f"{', '.join(CIFAR_STEM_BACKBONES)} (the others are built for their input size already)")
     check_sharing(args.sharing)
     return shape
 
@@ -118,13 +121,14 @@ def _print_text(out: dict) -> None:
           f"{out['sharing_achieved']:.3f} achieved ({out['shared_blocks']} "
           f"{'block' if out['shared_blocks'] == 1 else 'blocks'} frozen)")
     head = f"{'layer':<34} {'kind':<12} {'fwd MACs':>15} {'bwd-in MACs':>15} {'bwd-w MACs':>15} " \
-           f"{'params':>11} {'train':>5} {'reads':>12} {'writes':>12} {'SRAM KB':>8}"
+           f"{'params':>11} {'train':>5} {'reads':>12} {'writes':>12} {'SRAM KB':>8} {'elem. ops':>12}"
     print(head)
     print("-" * len(head))
     for r in out["layers"]:
         print(f"{r['name'][-34:]:<34} {r['kind'][:12]:<12} {r['fwd_macs']:>15,} {r['bwd_input_macs']:>15,} "
               f"{r['bwd_weight_macs']:>15,} {r['weight_elems']:>11,} {'yes' if r['trainable_elems'] else 'no':>5} "
-              f"{r['mem_reads']:>12,} {r['mem_writes']:>12,} {r['sram_bytes'] / 1024:>8g}")
+              f"{r['mem_reads']:>12,} {r['mem_writes']:>12,} {r['sram_bytes'] / 1024:>8g} "
+              f"{r['elementwise_fwd_ops'] + r['elementwise_bwd_ops']:>12,}")
     print("-" * len(head))
     rows = [
         ("forward MACs", f"{out['forward_macs']:,}"),
@@ -135,6 +139,12 @@ def _print_text(out: dict) -> None:
         ("memory reads / writes", f"{out['mem_reads']:,} / {out['mem_writes']:,} words of {out['precision']}"),
         ("compute energy", f"{out['compute_energy_j']:.6g} J"),
         ("memory energy", f"{out['memory_energy_j']:.6g} J ({_memory_where(out)})"),
+        ("element-wise ops", f"{out['elementwise_fwd_ops']:,} forward + {out['elementwise_bwd_ops']:,} backward "
+                             f"({out['elementwise_mults']:,} multiplies, {out['elementwise_adds']:,} adds)"),
+        ("element-wise accesses", f"{out['elementwise_mem_reads']:,} / {out['elementwise_mem_writes']:,} words read / "
+                                  "written (unfused)"),
+        ("element-wise energy", f"{out['elementwise_compute_energy_j']:.6g} J compute + "
+                                f"{out['elementwise_memory_energy_j']:.6g} J memory (not in the two lines above)"),
         ("energy table", f"{out['energy_table']} at {out['precision']} ({out['energy_table_origin']})"),
         ("storage", f"{out['storage_bytes']:,} bytes ({out['total_params']:,} parameters, "
                     f"{out['trainable_params']:,} trainable)"),
@@ -145,8 +155,11 @@ def _print_text(out: dict) -> None:
         print("note: the SRAM size is outside CACTI's 4 KB-8 MB table; its energy is extrapolated")
     for note in out["notes"]:
         print(f"note: {note}")
-    ops = ", ".join(f"{k} x{v}" for k, v in out["uncounted_ops"].items())
-    print(f"ops seen but not counted as MACs: {ops}")
+    layout = out["layout_ops"]
+    print(f"layout ops (views, copies, concatenation; no arithmetic, not costed): {sum(layout.values()):,} calls of "
+          f"{len(layout)} ops")
+    ops = ", ".join(f"{k} x{v}" for k, v in out["uncounted_ops"].items()) or "none"
+    print(f"ops seen but neither counted nor priced: {ops}")
 
 
 def _memory_where(out: dict) -> str:

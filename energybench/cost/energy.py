@@ -5,6 +5,9 @@ the run's precision. Memory energy = per layer, its word accesses (memory_model)
 per-access energy of the SRAM holding the layer: sized to the layer's working set (next
 power of two, within CACTI's 4 KB-8 MB) unless a buffer size is fixed; the part of a working
 set that does not fit is served from DRAM (accesses split in proportion).
+
+Element-wise work is priced apart, the same way: its multiplies and adds at the table's
+per-op energies, its unfused activation accesses at the SRAM sized to its own working set.
 """
 
 from __future__ import annotations
@@ -12,7 +15,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from energybench.cost.memory_model import layer_accesses, working_set_words
+from energybench.cost.memory_model import (
+    elementwise_accesses,
+    elementwise_working_set_words,
+    layer_accesses,
+    working_set_words,
+)
 from energybench.cost.tables import EnergyTable, precision_bits
 
 if TYPE_CHECKING:
@@ -44,6 +52,12 @@ class StepEnergy:
     mem_writes: int
     layers: tuple[LayerEnergy, ...]
     extrapolated: bool  # some SRAM energy came from outside the CACTI table's capacities
+    # element-wise work (norms, softmax, activations, adds): compute, and its unfused accesses
+    ew_compute_j: float = 0.0
+    ew_memory_j: float = 0.0
+    ew_reads: int = 0
+    ew_writes: int = 0
+    ew_layers: tuple[LayerEnergy, ...] = ()
 
     @property
     def mem_accesses(self) -> int:
@@ -78,22 +92,37 @@ def step_energy(profile: "StepProfile", table: EnergyTable, precision: str = "fp
     rows, _ = table.sram_rows_for(sram_cell, bits)
     capacities = [r[0] for r in rows]
     dram_pj = table.dram_access_pj(bits)
+
+    def price(name: str, reads: int, writes: int, ws_words: int) -> LayerEnergy:
+        ws = ws_words * bits // 8
+        cap = sram_bytes or auto_sram_bytes(ws, capacities)
+        read_pj, write_pj, extra = table.sram_access_pj(cap, bits, sram_cell)
+        fit = min(1.0, cap / ws) if ws else 1.0
+        dram = (1 - fit) * (reads + writes) * dram_pj
+        pj = fit * (reads * read_pj + writes * write_pj) + dram
+        return LayerEnergy(name, reads, writes, ws, cap, fit, read_pj, write_pj, pj, dram, extra)
+
     layers, reads, writes, memory_pj, extrapolated = [], 0, 0, 0.0, False
     for layer in profile.layers:
         acc = layer_accesses(layer)
         if not acc.reads + acc.writes:
             continue
-        ws = working_set_words(layer) * bits // 8
-        cap = sram_bytes or auto_sram_bytes(ws, capacities)
-        read_pj, write_pj, extra = table.sram_access_pj(cap, bits, sram_cell)
-        fit = min(1.0, cap / ws) if ws else 1.0
-        dram = (1 - fit) * (acc.reads + acc.writes) * dram_pj
-        pj = fit * (acc.reads * read_pj + acc.writes * write_pj) + dram
-        layers.append(LayerEnergy(layer.name, acc.reads, acc.writes, ws, cap, fit, read_pj, write_pj, pj, dram,
-                                  extra))
-        reads, writes, memory_pj, extrapolated = reads + acc.reads, writes + acc.writes, memory_pj + pj, extrapolated or extra
+        le = price(layer.name, acc.reads, acc.writes, working_set_words(layer))
+        layers.append(le)
+        reads, writes, memory_pj, extrapolated = reads + acc.reads, writes + acc.writes, memory_pj + le.memory_pj, extrapolated or le.extrapolated
     compute_pj = compute_energy_pj(profile.train_macs, profile.update_mults, profile.update_adds, table, precision)
-    return StepEnergy(compute_pj * PJ, memory_pj * PJ, reads, writes, tuple(layers), extrapolated)
+    ew_layers, ew_pj = [], 0.0
+    for layer in profile.layers:
+        r, w = elementwise_accesses(layer)
+        if r + w:
+            le = price(layer.name, r, w, elementwise_working_set_words(layer))
+            ew_layers.append(le)
+            ew_pj += le.memory_pj
+            extrapolated = extrapolated or le.extrapolated
+    ew_compute_pj = compute_energy_pj(0, profile.ew_mults, profile.ew_adds, table, precision)
+    return StepEnergy(compute_pj * PJ, memory_pj * PJ, reads, writes, tuple(layers), extrapolated,
+                      ew_compute_pj * PJ, ew_pj * PJ, sum(le.reads for le in ew_layers),
+                      sum(le.writes for le in ew_layers), tuple(ew_layers))
 
 
 def rounded(value, digits: int = 12):

@@ -17,7 +17,13 @@ if TYPE_CHECKING:
     from energybench.cost.counter import StepProfile
 
 ROW_COLUMNS = ("fwd_macs", "bwd_input_macs", "bwd_weight_macs", "update_ops", "train_macs", "eval_macs",
-               "mem_reads", "mem_writes", "compute_energy_j", "memory_energy_j", "energy_table", "storage_bytes")
+               "mem_reads", "mem_writes", "compute_energy_j", "memory_energy_j", "energy_table", "storage_bytes",
+               "elementwise_ops", "elementwise_mem_reads", "elementwise_mem_writes",
+               "elementwise_compute_energy_j", "elementwise_memory_energy_j")
+# Element-wise work (norms, softmax, activations, adds; cost/elementwise.py) is kept in its own
+# columns: compute_energy_j and the memory columns stay MACs, updates and the fused dataflow.
+_EW = ("elementwise_ops", "elementwise_mem_reads", "elementwise_mem_writes", "elementwise_compute_energy_j",
+       "elementwise_memory_energy_j")
 
 
 class CostLedger:
@@ -41,7 +47,7 @@ class CostLedger:
     def _totals(self, table, precision: str, sram_cell: str | None, sram_bytes: int | None) -> dict:
         table = table if isinstance(table, EnergyTable) else load_energy_table(table)
         t = dict.fromkeys(("fwd_macs", "bwd_input_macs", "bwd_weight_macs", "update_ops", "mem_reads", "mem_writes",
-                           "compute_energy_j", "memory_energy_j"), 0)
+                           "compute_energy_j", "memory_energy_j", *_EW), 0)
         for p, n in self.train:
             e = step_energy(p, table, precision, sram_cell, sram_bytes)
             t["fwd_macs"] += p.fwd_macs * n
@@ -52,6 +58,11 @@ class CostLedger:
             t["mem_writes"] += e.mem_writes * n
             t["compute_energy_j"] += e.compute_j * n
             t["memory_energy_j"] += e.memory_j * n
+            t["elementwise_ops"] += p.ew_ops * n
+            t["elementwise_mem_reads"] += e.ew_reads * n
+            t["elementwise_mem_writes"] += e.ew_writes * n
+            t["elementwise_compute_energy_j"] += e.ew_compute_j * n
+            t["elementwise_memory_energy_j"] += e.ew_memory_j * n
         t["train_macs"] = t["fwd_macs"] + t["bwd_input_macs"] + t["bwd_weight_macs"]
         t["energy_table"] = table.label(precision)  # names the default where the precision's ops came from it
         return t
@@ -74,4 +85,7 @@ class CostLedger:
         return {"train_steps": steps, "train_macs": per(t["train_macs"]),
                 "compute_energy_j": per(t["compute_energy_j"]),
                 "mem_accesses": per(t["mem_reads"] + t["mem_writes"]),
-                "memory_energy_j": per(t["memory_energy_j"])}
+                "memory_energy_j": per(t["memory_energy_j"]),
+                "elementwise_ops": per(t["elementwise_ops"]),
+                "elementwise_mem_accesses": per(t["elementwise_mem_reads"] + t["elementwise_mem_writes"]),
+                "elementwise_energy_j": per(t["elementwise_compute_energy_j"] + t["elementwise_memory_energy_j"])}

@@ -55,9 +55,10 @@ def step_cost(net: nn.Module, cut: Cut, profile: StepProfile, table: EnergyTable
     """The step's counts, memory accesses, energies and storage, whole and per layer."""
     energy = step_energy(profile, table, precision, sram_cell, sram_bytes)
     by_name = {le.name: le for le in energy.layers}
+    ew_by_name = {le.name: le for le in energy.ew_layers}
     layers = []
     for layer in profile.layers:
-        acc, le = layer_accesses(layer), by_name.get(layer.name)
+        acc, le, ewe = layer_accesses(layer), by_name.get(layer.name), ew_by_name.get(layer.name)
         layers.append({
             "name": layer.name, "kind": layer.kind, "fwd_macs": layer.fwd_macs,
             "bwd_input_macs": layer.bwd_input_macs, "bwd_weight_macs": layer.bwd_weight_macs,
@@ -67,6 +68,10 @@ def step_cost(net: nn.Module, cut: Cut, profile: StepProfile, table: EnergyTable
             "sram_bytes": le.sram_bytes if le else 0,
             "memory_energy_j": le.memory_pj * 1e-12 if le else 0.0,
             "dram_fraction": 1 - le.sram_fraction if le else 0.0,
+            "elementwise_fwd_ops": layer.ew_fwd_mults + layer.ew_fwd_adds,
+            "elementwise_bwd_ops": layer.ew_bwd_mults + layer.ew_bwd_adds,
+            "elementwise_mem_reads": layer.ew_reads, "elementwise_mem_writes": layer.ew_writes,
+            "elementwise_memory_energy_j": ewe.memory_pj * 1e-12 if ewe else 0.0,
         })
     total = sum(p.numel() for p in net.parameters())
     trainable = sum(p.numel() for p in net.parameters() if p.requires_grad)
@@ -83,6 +88,11 @@ def step_cost(net: nn.Module, cut: Cut, profile: StepProfile, table: EnergyTable
         "precision": precision, "sram_cell": sram_cell, "sram_bytes": sram_bytes,
         "sram_largest_bytes": table.sram_rows_for(sram_cell, precision_bits(precision))[0][-1][0],
         "sram_extrapolated": energy.extrapolated,
+        "elementwise_fwd_ops": profile.ew_fwd_ops, "elementwise_bwd_ops": profile.ew_bwd_ops,
+        "elementwise_mults": profile.ew_mults, "elementwise_adds": profile.ew_adds,
+        "elementwise_mem_reads": energy.ew_reads, "elementwise_mem_writes": energy.ew_writes,
+        "elementwise_compute_energy_j": energy.ew_compute_j, "elementwise_memory_energy_j": energy.ew_memory_j,
         "optimizer": profile.optimizer, "update_source": profile.update_source,
-        "uncounted_ops": profile.uncounted_ops, "notes": profile.notes, "layers": layers,
+        "uncounted_ops": profile.uncounted_ops, "layout_ops": profile.layout_ops, "notes": profile.notes,
+        "layers": layers,
     }
