@@ -33,9 +33,10 @@ class RunConfig:
     train_per_class: int | None = None
     test_per_class: int | None = None
     # network
-    backbone: str | None = None  # None = the dataset's default
+    backbone: str | None = None  # None = the dataset's default; a built-in, a registered name or module:factory
     width: float = 1.0
     cifar_stem: bool = False
+    weights: str | None = None  # a local state dict loaded into the backbone before phase 0
     # training
     epochs: int = 8
     batch_size: int = 64
@@ -170,7 +171,7 @@ def make_config(*layers: dict[str, Any]) -> RunConfig:
     cfg = RunConfig(**{k: v for k, v in values.items() if v is not None or FIELDS[k].default is None})
     validate(cfg, set(values))
     # Paths are recorded absolute, so `--resume` works from any directory.
-    for key in ("data_root", "out"):
+    for key in ("data_root", "out", "weights"):
         if getattr(cfg, key):
             setattr(cfg, key, str(Path(getattr(cfg, key)).expanduser().resolve()))
     if cfg.energy_table and Path(cfg.energy_table).expanduser().is_file():
@@ -180,7 +181,7 @@ def make_config(*layers: dict[str, Any]) -> RunConfig:
 
 def validate(cfg: RunConfig, explicit: set[str] = frozenset()) -> None:
     from energybench.data import DATASETS
-    from energybench.models import BACKBONES
+    from energybench.models import check_backbone_name
 
     def bad(key, msg):
         raise UserError(f"config key '{key}': {msg}")
@@ -190,8 +191,13 @@ def validate(cfg: RunConfig, explicit: set[str] = frozenset()) -> None:
     if cfg.classes is not None and cfg.dataset != "imagefolder":
         bad("classes", f"a class subset applies to the imagefolder dataset only, not '{cfg.dataset}'; "
                        "use class_order and the scenario to pick classes of other datasets")
-    if cfg.backbone is not None and cfg.backbone not in BACKBONES:
-        bad("backbone", f"unknown backbone '{cfg.backbone}'; valid backbones: {', '.join(BACKBONES)}")
+    if cfg.backbone is not None:
+        try:  # a module:factory name imports the module here: the user named it
+            check_backbone_name(cfg.backbone)
+        except UserError as exc:
+            bad("backbone", str(exc))
+    if cfg.weights is not None and not Path(cfg.weights).expanduser().is_file():
+        bad("weights", f"{cfg.weights} is not a file (a state dict saved with torch.save(model.state_dict(), FILE))")
     for s in cfg.sharing:
         if not 0.0 <= s < 1.0:
             bad("sharing", f"every sharing level must be in [0, 1), got {s}")

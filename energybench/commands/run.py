@@ -9,7 +9,7 @@ from pathlib import Path
 # CLI flag -> config key; flags left unset do not override the YAML file or the defaults.
 FLAG_KEYS = {
     "method": "methods", "dataset": "dataset", "data_root": "data_root", "download": "download",
-    "backbone": "backbone", "width": "width", "cifar_stem": "cifar_stem", "scenario": "scenario",
+    "backbone": "backbone", "width": "width", "cifar_stem": "cifar_stem", "weights": "weights", "scenario": "scenario",
     "class_order": "class_order", "train_per_class": "train_per_class", "test_per_class": "test_per_class",
     "epochs": "epochs", "batch_size": "batch_size", "lr": "lr", "augment": "augment", "seed": "seeds",
     "device": "device", "threads": "threads", "sharing": "sharing", "tolerance": "tolerance", "cache_shared": "cache_shared",
@@ -44,10 +44,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--test-per-class", type=int, help="cap test samples per class")
     g.add_argument("--seed", help="seed, or comma-separated seeds (each is a separate run)")
     g = p.add_argument_group("network and training")
-    g.add_argument("--backbone", help="tiny_cnn, lenet, nin, resnet20, resnet32, resnet18, resnet34, resnet101, vgg19 "
+    g.add_argument("--backbone", help="tiny_cnn, lenet, nin, resnet20, resnet32, resnet18, resnet34, resnet101, vgg19, "
+                                      "tiny_vit, vit_b_16, vit_b_32, vit_l_16, swin_t, a name an installed package "
+                                      "registers, or your own as package.module:factory, which imports that module "
                                       "(default depends on the dataset)")
     g.add_argument("--width", type=float, help="channel width multiplier for the small backbones")
     g.add_argument("--cifar-stem", action="store_const", const=True, help="32x32 stem for torchvision backbones")
+    g.add_argument("--weights", metavar="FILE", help="a local state dict for the backbone (tensors only; torchvision's "
+                                                    "own key names or energybench's), loaded before phase 0")
     g.add_argument("--epochs", type=int, help="epochs per phase")
     g.add_argument("--batch-size", type=int, help="training batch size")
     g.add_argument("--lr", type=float, help="initial SGD learning rate")

@@ -32,6 +32,8 @@ from energybench.errors import UserError
 from energybench.files import atomic_write
 from energybench.methods import METHODS, check_methods
 from energybench.methods.base import Context, Method
+from energybench.models import BACKBONES, build_backbone
+from energybench.models.user import resolve_factory
 from energybench.training.evaluate import evaluate, forgetting
 from energybench.training.trainer import Trainer
 
@@ -52,6 +54,20 @@ def resolve_device(name: str) -> torch.device:
             raise UserError(f"device '{name}': only {torch.cuda.device_count()} CUDA device(s) visible")
         return dev
     return torch.device("cpu")
+
+
+def check_buildable(name: str, in_shape, width: float, cifar_stem: bool, weights: str | None) -> dict | None:
+    """Build a user's backbone (and load --weights) once before anything is written, so a broken
+    factory or weights file stops the run with its message; returns the user code's provenance
+    for the manifest (None for a built-in)."""
+    if name in BACKBONES and not weights:
+        return None
+    build_backbone(name, in_shape, width, cifar_stem, weights)
+    if name in BACKBONES:
+        return None
+    from energybench.plugins import provenance
+
+    return {"name": name, **provenance(resolve_factory(name))}
 
 
 def open_store(cfg: RunConfig, resume: Path | None) -> RunStore:
@@ -101,6 +117,8 @@ class Runner:
             self.cfg = cfg = replace(cfg, run_id=self.store.run_id)
         self.methods = cfg.methods or list(METHODS)
         self.source = load_source(cfg.dataset, cfg.data_root, cfg.download, cfg.classes, cfg.image_size)
+        self.backbone_code = check_buildable(cfg.resolved_backbone(), self.source.in_shape, cfg.width, cfg.cifar_stem,
+                                             cfg.weights)
         # Build every seed's scenario now, so a bad split fails before anything is written.
         self.scenarios = {seed: build_scenario(self.source, cfg.scenario, cfg.class_order, seed,
                                                cfg.train_per_class, cfg.test_per_class) for seed in cfg.seeds}
@@ -119,6 +137,8 @@ class Runner:
                                 scenario=scenario.sizes, class_names=scenario.class_names,
                                 backbone=cfg.resolved_backbone(), energy_table=self.table.describe(),
                                 seeds=cfg.seeds)
+                if self.backbone_code:  # a user's network: where its code came from
+                    manifest["backbone_code"] = self.backbone_code
                 self.store.write_manifest(manifest)
                 for name in self.methods:
                     self._run_method(name, seed, scenario)

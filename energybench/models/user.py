@@ -84,6 +84,14 @@ def _blocks(name: str, module: nn.Module) -> list[nn.Module]:
     return blocks
 
 
+def _check_features(name: str, out, shape: str) -> None:
+    if not isinstance(out, torch.Tensor) or out.dim() != 2 or out.shape[0] != CHECK_BATCH:
+        got = f"a tensor of shape {tuple(out.shape)}" if isinstance(out, torch.Tensor) else f"a {type(out).__name__}"
+        raise UserError(f"backbone '{name}': on a {shape} input it returned {got}; expected a feature tensor "
+                        f"of shape ({CHECK_BATCH}, features): end the network with pooling and "
+                        "nn.Flatten(), without a classifier (energybench adds the head)")
+
+
 def _has_own_forward(module: nn.Module) -> bool:
     return type(module).forward is not nn.Module.forward
 
@@ -100,30 +108,27 @@ def user_backbone(name: str, factory, in_shape: tuple[int, int, int], width: flo
     x = torch.randn(CHECK_BATCH, *in_shape, generator=gen).to(device)
     was_training = module.training
     module.eval()  # deterministic: dropout off, batch-norm statistics untouched
+    fix = "expose the blocks as a 'blocks' list of modules run in order (see README, 'Your own network')"
     try:
         with torch.no_grad():
-            try:
-                out = backbone(x)
-            except Exception as exc:
-                raise UserError(f"backbone '{name}': running its blocks in order on a {shape} input raised "
-                                f"{type(exc).__name__}: {exc}") from None
-            if not isinstance(out, torch.Tensor) or out.dim() != 2 or out.shape[0] != CHECK_BATCH:
-                got = f"a tensor of shape {tuple(out.shape)}" if isinstance(out, torch.Tensor) else f"a {type(out).__name__}"
-                raise UserError(f"backbone '{name}': on a {shape} input it returned {got}; expected a feature tensor "
-                                f"of shape ({CHECK_BATCH}, features): end the network with pooling and "
-                                "nn.Flatten(), without a classifier (energybench adds the head)")
+            own = None
             if _has_own_forward(module):
                 try:
                     own = module(x)
                 except Exception as exc:
                     raise UserError(f"backbone '{name}': its forward on a {shape} input raised "
                                     f"{type(exc).__name__}: {exc}") from None
-                same = isinstance(own, torch.Tensor) and own.shape == out.shape and (
-                    device.type == "meta" or torch.allclose(own, out, rtol=1e-4, atol=1e-5))
-                if not same:
-                    raise UserError(f"backbone '{name}': its blocks run in order do not compute what its forward "
-                                    "computes; expose the blocks as a 'blocks' list of modules run in order (see "
-                                    "README, 'Your own network')")
+                _check_features(name, own, shape)
+            try:
+                out = backbone(x)
+            except Exception as exc:
+                raise UserError(f"backbone '{name}': running its blocks in order on a {shape} input raised "
+                                f"{type(exc).__name__}: {exc}" + (f"; {fix}" if own is not None else "")) from None
+            _check_features(name, out, shape)
+            if own is not None and not (own.shape == out.shape and (
+                    device.type == "meta" or torch.allclose(own, out, rtol=1e-4, atol=1e-5))):
+                raise UserError(f"backbone '{name}': its blocks run in order do not compute what its forward "
+                                f"computes; {fix}")
     finally:
         module.train(was_training)
     backbone.out_dim = int(out.shape[1])
