@@ -47,20 +47,20 @@ def one_run(mode: str, profiles_path: Path, out: Path, extra: list[str]) -> dict
             if mode == "replay":
                 with_grad = kind == "step"
                 if with_grad:
-                    fn()
+                    result = fn()
                 else:
                     import torch
 
                     with torch.no_grad():
-                        fn()
+                        result = fn()
                 profile = saved[kind][used[kind]]
                 used[kind] += 1
             else:
-                profile = counter(fn, model)
+                result, profile = counter(fn, model)
                 saved[kind].append(profile)
             if kind == "step":
                 step_times.append(time.perf_counter() - t0)
-            return profile
+            return result, profile
         return timed
 
     def timed_fit(self, *args, **kwargs):

@@ -43,7 +43,7 @@ def profile(model: str, device: str, frozen_fraction: float, batch: int = 16) ->
         opt.step()
 
     step()  # momentum buffers exist from here on: count the steady-state step
-    prof = count_step(step, net)
+    _, prof = count_step(step, net)
     return {"totals": {k: getattr(prof, k) for k in TOTALS},
             "layers": {layer.name: (layer.fwd_macs, layer.bwd_input_macs, layer.bwd_weight_macs,
                                     layer.trainable_elems) for layer in prof.layers},

@@ -1,18 +1,35 @@
-"""Results of a run directory, read and aggregated in one place: the run's summary.json, the
-report and users' notebooks share these rules.
+"""The results of a run directory, read and aggregated in one place: the run's summary.json,
+the report and users' notebooks share these rules.
 
-Costs cover the incremental phases only: phase 0 is the same base training at every sharing
-level (the runner trains it once), so including it would blur the differences the sweep
-measures. Per-iteration figures are totals over those phases divided by their iterations.
+    import energybench.results as results
+    df = results.load("runs/20261130-101500-digits")   # one row per (method, sharing, seed, phase)
+    results.cells(df)                                  # one row per (method, sharing, seed)
+    results.summarise(df, tolerance=1.0)               # what summary.json holds
+
+Rules:
+- An empty metrics cell means "not measured" and reads as NaN; it is never a zero.
+- Costs cover the incremental phases only: phase 0 is the same base training at every sharing
+  level (the runner trains it once), so including it would blur the differences the sweep
+  measures. A cell's total is NaN when any of its incremental phases lacks the value (a partial
+  sum would mislead); per-iteration figures are totals divided by the phases' iterations.
+- Figures of a sharing level are means over its seeds, of the seeds that have the figure.
 """
 
 from __future__ import annotations
 
 import math
-from collections import defaultdict
-from typing import Any
+from pathlib import Path
+from typing import Any, Iterable
 
 import numpy as np
+import pandas as pd
+
+from energybench.errors import UserError
+
+IDENTITY = ("method", "sharing", "seed", "phase")
+TEXT = ("run_id", "method", "energy_table", "precision", "measured_energy_method", "measured_devices",
+        "measured_note", "stage_stopped_by")
+FLAGS = ("cache_shared", "reused_base")  # True/False, read as 1.0/0.0 so that they average
 
 PER_ITER = ("compute_energy_j", "memory_energy_j", "mem_accesses", "train_macs")
 TOTALS = ("compute_energy_j", "memory_energy_j", "mem_accesses", "train_macs", "iters", "train_time_s", "train_cpu_s")
@@ -27,47 +44,114 @@ COST_SCOPE = ("incremental phases only (phase 1 to the last); phase 0, the base 
               "level shares, is excluded from totals and per-iteration figures")
 
 
-def _num(v) -> float:
-    if isinstance(v, str) and v.lower() in ("true", "false"):
-        return float(v.lower() == "true")
-    try:
-        return float(v)
-    except (TypeError, ValueError):
-        return float("nan")
-
-
-def _mean(values: list[float]) -> float:
-    """Mean over the values that are numbers; NaN (without a warning) when none is."""
-    vals = [v for v in values if not math.isnan(v)]
-    return float(np.mean(vals)) if vals else float("nan")
-
-
-def cell_figures(rows: list[dict[str, Any]]) -> dict[str, float]:
-    """Figures of one (method, sharing, seed) cell (rows are read, never modified)."""
-    rows = sorted(rows, key=lambda r: int(r["phase"]))
-    inc = [r for r in rows if int(r["phase"]) > 0] or rows
-    last = rows[-1]
-    out: dict[str, float] = {
-        "final_acc": _num(last["acc_all"]),
-        "avg_inc_acc": float(np.mean([_num(r["acc_all"]) for r in rows])),
-        "sharing_achieved": _num(last.get("sharing_achieved")),
-        "shared_blocks": _num(last.get("shared_blocks")),
-        "storage_bytes": _num(last.get("storage_bytes")),
-        # 1 when every incremental phase trained on cached trunk outputs, 0 when none did
-        "cache_shared": _mean([_num(r.get("cache_shared")) for r in inc]),
-    }
-    for key in TOTALS:
-        if key == "mem_accesses":
-            vals = [_num(r.get("mem_reads")) + _num(r.get("mem_writes")) for r in inc]
+# ----- reading ---------------------------------------------------------------------------------
+def frame(rows: Iterable[dict[str, Any]] | pd.DataFrame) -> pd.DataFrame:
+    """Metrics rows (as written to metrics.csv, or as dicts of numbers) as a typed frame:
+    identity columns typed, text columns as text, every other column a float (NaN = empty)."""
+    df = rows.copy() if isinstance(rows, pd.DataFrame) else pd.DataFrame(list(rows))
+    for col in df.columns:
+        if col in TEXT:
+            text = df[col].astype(object)
+            df[col] = text.where(text.notna() & (text != ""), None)
+        elif col in FLAGS:
+            df[col] = df[col].map(_flag).astype(float)
         else:
-            vals = [_num(r.get(key)) for r in inc]
-        out[f"total_{key}"] = float(sum(vals))
-    iters = out["total_iters"]
+            df[col] = pd.to_numeric(df[col].replace("", np.nan), errors="coerce").astype(float)
+    if len(df):
+        df["seed"] = df["seed"].astype(int)
+        df["phase"] = df["phase"].astype(int)
+    return df
+
+
+def _flag(v) -> float:
+    if isinstance(v, str):
+        return {"true": 1.0, "false": 0.0}.get(v.lower(), math.nan)
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return math.nan
+    return float(bool(v))
+
+
+def read_metrics(path: str | Path, required: Iterable[str] = IDENTITY) -> pd.DataFrame:
+    """A metrics.csv file as a typed frame (see `frame`); a UserError when it lacks a
+    `required` column or a row's identity cannot be read."""
+    raw = pd.read_csv(path, dtype=str, keep_default_na=False)
+    missing = (set(IDENTITY) | set(required)) - set(raw.columns)
+    if missing:
+        raise UserError(f"{path} lacks the columns {', '.join(sorted(missing))}; is it a metrics.csv "
+                        "written by 'energybench run'?")
+    bad = raw[pd.to_numeric(raw["sharing"], errors="coerce").isna()
+              | ~raw["seed"].str.fullmatch(r"-?\d+") | ~raw["phase"].str.fullmatch(r"\d+")]
+    if len(bad):
+        raise UserError(f"{path}: row {bad.index[0] + 2} has an unreadable sharing, seed or phase")
+    return frame(raw)
+
+
+def load(run_dir: str | Path) -> pd.DataFrame:
+    """The metrics of a run directory: one row per (method, sharing, seed, phase)."""
+    path = Path(run_dir) / "metrics.csv"
+    if not path.is_file():
+        raise UserError(f"{run_dir} has no metrics.csv: not a run directory, or no phase has finished yet")
+    return read_metrics(path)
+
+
+# ----- aggregating -------------------------------------------------------------------------------
+def _incremental(df: pd.DataFrame) -> pd.DataFrame:
+    """Each cell's incremental phases (its only phase when it has no other)."""
+    later = df[df["phase"] > 0]
+    only_base = df.groupby(["method", "sharing", "seed"])["phase"].transform("max") == 0
+    return pd.concat([later, df[only_base]]).sort_values(list(IDENTITY))
+
+
+def cell_totals(df: pd.DataFrame, columns: Iterable[str]) -> pd.DataFrame:
+    """Per (method, sharing, seed): each column summed over the incremental phases; NaN when a
+    phase lacks it. `mem_accesses` is reads plus writes."""
+    inc = _incremental(df).copy()
+    if "mem_accesses" in columns and "mem_accesses" not in inc:
+        inc["mem_accesses"] = inc.get("mem_reads", np.nan) + inc.get("mem_writes", np.nan)
+    cols = [c for c in columns]
+    for c in cols:
+        if c not in inc:
+            inc[c] = np.nan
+    by_cell = inc.groupby(["method", "sharing", "seed"])[cols]
+    return by_cell.sum().where(by_cell.count().eq(by_cell.size(), axis=0))
+
+
+def incremental_totals(df: pd.DataFrame, columns: Iterable[str]) -> pd.DataFrame:
+    """Per (method, sharing): the mean over seeds of each cell's incremental total."""
+    return cell_totals(df, list(columns)).groupby(["method", "sharing"]).mean()
+
+
+def phase_means(df: pd.DataFrame, column: str) -> pd.DataFrame:
+    """Per (method, sharing, phase): classes seen and the mean over seeds of `column`."""
+    return df.groupby(["method", "sharing", "phase"]).agg(classes_seen=("classes_seen", "first"),
+                                                          value=(column, "mean"))
+
+
+def cells(df: pd.DataFrame) -> pd.DataFrame:
+    """Figures of every (method, sharing, seed) cell."""
+    df = df.sort_values(list(IDENTITY))
+    for col in ("sharing_achieved", "shared_blocks", "storage_bytes", "cache_shared"):  # absent from older runs
+        if col not in df:
+            df[col] = np.nan
+    by_cell = df.groupby(["method", "sharing", "seed"])
+    out = pd.DataFrame({
+        "final_acc": by_cell["acc_all"].agg(lambda s: s.iloc[-1]),
+        "avg_inc_acc": by_cell["acc_all"].mean(),
+        "sharing_achieved": by_cell["sharing_achieved"].agg(lambda s: s.iloc[-1]),
+        "shared_blocks": by_cell["shared_blocks"].agg(lambda s: s.iloc[-1]),
+        "storage_bytes": by_cell["storage_bytes"].agg(lambda s: s.iloc[-1]),
+        # 1 when every incremental phase trained on cached trunk outputs, 0 when none did
+        "cache_shared": _incremental(df).groupby(["method", "sharing", "seed"])["cache_shared"].mean(),
+    })
+    totals = cell_totals(df, TOTALS)
+    for key in TOTALS:
+        out[f"total_{key}"] = totals[key]
+    iters = out["total_iters"].where(out["total_iters"] != 0)
     for key in PER_ITER:
-        out[f"{key}_per_iter"] = out[f"total_{key}"] / iters if iters else float("nan")
-    out["time_per_iter_s"] = out["total_train_time_s"] / iters if iters else float("nan")
+        out[f"{key}_per_iter"] = out[f"total_{key}"] / iters
+    out["time_per_iter_s"] = out["total_train_time_s"] / iters
     # CPU seconds per iteration: on a shared machine wall-clock time also measures others' load
-    out["cpu_time_per_iter_s"] = out["total_train_cpu_s"] / iters if iters else float("nan")
+    out["cpu_time_per_iter_s"] = out["total_train_cpu_s"] / iters
     return out
 
 
@@ -84,22 +168,22 @@ def optimal_sharing(levels: dict[float, dict[str, float]], tolerance: float) -> 
     return max(ok)
 
 
-def summarise(rows: list[dict[str, Any]], tolerance: float) -> dict[str, Any]:
-    cells: dict[tuple[str, float], dict[int, list]] = defaultdict(lambda: defaultdict(list))
-    for r in rows:
-        cells[(r["method"], float(r["sharing"]))][int(r["seed"])].append(r)
+def summarise(rows: pd.DataFrame | Iterable[dict[str, Any]], tolerance: float) -> dict[str, Any]:
+    """summary.json: per method and sharing level, the figures of `cells` as means over seeds,
+    normalised to sharing 0, and the optimal sharing point."""
+    df = rows if isinstance(rows, pd.DataFrame) else frame(rows)
+    per_cell = cells(df)
     methods: dict[str, Any] = {}
-    for (method, sharing), seeds in sorted(cells.items()):
-        per_seed = [cell_figures(rs) for _, rs in sorted(seeds.items())]
-        mean = {k: _mean([f[k] for f in per_seed]) for k in per_seed[0]}
+    for (method, sharing), seeds in per_cell.groupby(level=["method", "sharing"], sort=True):
+        mean = {k: _mean(seeds[k]) for k in seeds.columns}
         for k in COUNTS:
             if not math.isnan(mean[k]) and mean[k] == int(mean[k]):
                 mean[k] = int(mean[k])
         # population std over seeds (0 for a single seed)
-        mean["final_acc_std"] = float(np.std([f["final_acc"] for f in per_seed]))
-        mean["seeds"] = sorted(seeds)
-        methods.setdefault(method, {"levels": {}})["levels"][sharing] = mean
-    for method, entry in methods.items():
+        mean["final_acc_std"] = float(np.std(seeds["final_acc"].to_numpy()))
+        mean["seeds"] = sorted(int(s) for s in seeds.index.get_level_values("seed"))
+        methods.setdefault(method, {"levels": {}})["levels"][float(sharing)] = mean
+    for entry in methods.values():
         levels = entry["levels"]
         ref = levels.get(0.0)
         for f in levels.values():
@@ -116,3 +200,7 @@ def summarise(rows: list[dict[str, Any]], tolerance: float) -> dict[str, Any]:
     return {"tolerance_pp": tolerance, "cost_scope": COST_SCOPE, "methods": methods}
 
 
+def _mean(values: pd.Series) -> float:
+    """Mean over the values that are numbers; NaN (without a warning) when none is."""
+    vals = [float(v) for v in values if not math.isnan(float(v))]
+    return float(np.mean(vals)) if vals else float("nan")

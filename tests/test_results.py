@@ -10,7 +10,8 @@ import pytest
 
 from energybench.engine.store import RunStore
 from energybench.engine.summary import write_summary
-from energybench.results import optimal_sharing, summarise
+from energybench.errors import UserError
+from energybench.results import cells, incremental_totals, load, optimal_sharing, summarise
 
 BASE = dict(acc_all=90.0, iters=10, train_time_s=5.0, train_cpu_s=4.0, compute_energy_j=100.0, memory_energy_j=50.0,
             mem_reads=1000, mem_writes=500, train_macs=9000, storage_bytes=1000)
@@ -117,3 +118,41 @@ def test_summary_json_from_a_run_store_read_back_from_csv(tmp_path):
     assert lv["0.5"]["final_acc"] == pytest.approx(60.3)
     assert lv["0.5"]["normalised_to_sharing_0"]["storage_bytes"] == pytest.approx(2 / 3)
     assert lv["0"]["cache_shared"] == 0.0
+
+
+def test_load_reads_a_run_directory_into_a_typed_frame(tmp_path):
+    """results.load is the one reader: empty cells are NaN (never 0), flags average as 0/1,
+    identity columns are typed, and the aggregates follow the summary's rules."""
+    (tmp_path / "metrics.csv").write_text(
+        "run_id,method,sharing,seed,phase,classes_seen,acc_all,iters,compute_energy_j,measured_energy_j,"
+        "measured_energy_method,cache_shared\n"
+        "r,finetune,0.0,0,0,4,90.0,10,1.5,,,False\n"
+        "r,finetune,0.0,0,1,7,60.0,4,0.25,2.0,rapl-counter,True\n"
+        "r,finetune,0.0,0,2,10,50.0,6,0.5,,rapl-counter,False\n"
+        "r,finetune,0.5,0,0,4,90.0,10,1.5,,,False\n"
+        "r,finetune,0.5,0,1,7,61.0,4,0.125,1.0,rapl-counter,True\n"
+        "r,finetune,0.5,0,2,10,52.0,6,0.25,3.0,rapl-counter,True\n")
+    df = load(tmp_path)
+    assert list(df["seed"]) == [0] * 6 and df["phase"].dtype.kind == "i" and df["sharing"].dtype.kind == "f"
+    assert math.isnan(df.loc[0, "measured_energy_j"]) and df.loc[0, "measured_energy_method"] is None
+    assert list(df["cache_shared"]) == [0.0, 1.0, 0.0, 0.0, 1.0, 1.0]
+    totals = incremental_totals(df, ["compute_energy_j", "measured_energy_j", "iters"])
+    assert totals.loc[("finetune", 0.0), "compute_energy_j"] == 0.75  # phases 1 and 2 only
+    assert math.isnan(totals.loc[("finetune", 0.0), "measured_energy_j"])  # phase 2 unmeasured: no partial sum
+    assert totals.loc[("finetune", 0.5), "measured_energy_j"] == 4.0
+    per_cell = cells(df)
+    assert per_cell.loc[("finetune", 0.5, 0), "final_acc"] == 52.0
+    assert per_cell.loc[("finetune", 0.5, 0), "cache_shared"] == 1.0
+    assert per_cell.loc[("finetune", 0.0, 0), "compute_energy_j_per_iter"] == 0.075
+    summary = summarise(df, tolerance=1.0)
+    assert summary["methods"]["finetune"]["optimal_sharing"] == 0.5  # 52 >= 50 - 1
+    assert summary["methods"]["finetune"]["levels"]["0.5"]["normalised_to_sharing_0"]["compute_energy_j_per_iter"] \
+        == 0.5
+
+
+def test_load_names_what_is_wrong(tmp_path):
+    with pytest.raises(UserError, match="has no metrics.csv"):
+        load(tmp_path)
+    (tmp_path / "metrics.csv").write_text("method,sharing,seed,phase\nfinetune,half,0,0\n")
+    with pytest.raises(UserError, match="row 2 has an unreadable sharing, seed or phase"):
+        load(tmp_path)

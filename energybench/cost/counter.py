@@ -37,20 +37,18 @@ import math
 import weakref
 from collections import Counter
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, TypeVar
 
 import torch
 from torch import nn
-from torch.optim.optimizer import (
-    register_optimizer_step_post_hook,
-    register_optimizer_step_pre_hook,
-)
+from torch.optim.optimizer import register_optimizer_step_post_hook, register_optimizer_step_pre_hook
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from energybench.cost import attention as attn
 from energybench.cost import elementwise as ew
 
 aten = torch.ops.aten
+T = TypeVar("T")
 
 
 @dataclass
@@ -782,17 +780,18 @@ class _CountingMode(TorchDispatchMode):
         return out
 
 
-def count_step(step_fn: Callable[[], object], model: nn.Module | None = None) -> StepProfile:
+def count_step(step_fn: Callable[[], T], model: nn.Module | None = None) -> tuple[T, StepProfile]:
     """Run `step_fn()` once for real (forward, loss, backward, optimizer.step) under the
-    counter and return its StepProfile. Extra forwards inside it (an old model under
-    no_grad for distillation) count as forward MACs of the step."""
+    counter; returns what it returned and its StepProfile. Extra forwards inside it (an old
+    model under no_grad for distillation) count as forward MACs of the step."""
     with OpCounter(model, "train") as counter:
-        step_fn()
-    return counter.profile()
+        result = step_fn()
+    return result, counter.profile()
 
 
-def count_forward(fn: Callable[[], object], model: nn.Module | None = None) -> StepProfile:
-    """Run `fn()` once under torch.no_grad and the counter (evaluation, feature caching)."""
+def count_forward(fn: Callable[[], T], model: nn.Module | None = None) -> tuple[T, StepProfile]:
+    """Run `fn()` once under torch.no_grad and the counter (evaluation, feature caching);
+    returns what it returned and its StepProfile."""
     with OpCounter(model, "forward") as counter, torch.no_grad():
-        fn()
-    return counter.profile()
+        result = fn()
+    return result, counter.profile()

@@ -40,7 +40,7 @@ def profile_training_step(model: str, in_shape: tuple[int, int, int], classes: i
         opt.step()
 
     try:
-        profile = count_step(step, net)
+        _, profile = count_step(step, net)
     except (RuntimeError, ValueError) as exc:
         shape = "x".join(map(str, in_shape))
         hint = (" (batch norm in training mode needs more than one value per channel: use --batch 2 or more,"

@@ -44,7 +44,7 @@ def build_manifest(device: torch.device) -> dict:
         "git_commit": _git_commit(),
         "python": platform.python_version(),
         "platform": platform.platform(),
-        "packages": {p: _version(p) for p in ("torch", "torchvision", "numpy", "scikit-learn", "fvcore",
+        "packages": {p: _version(p) for p in ("torch", "torchvision", "numpy", "scikit-learn",
                                               "nvidia-ml-py", "pandas", "matplotlib")},
         "torch_cuda": torch.version.cuda,
         "cuda_available": torch.cuda.is_available(),

@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import warnings
+from contextlib import nullcontext
 from dataclasses import replace
 from pathlib import Path
 
@@ -102,10 +103,11 @@ def open_store(cfg: RunConfig, resume: Path | None) -> RunStore:
 
 class Runner:
     def __init__(self, cfg: RunConfig, resume: Path | None = None, progress: bool = True, log=print):
-        check_methods(cfg.methods, cfg.options)  # every method's options, before any cell starts
         self.cfg = cfg
         self.progress = progress
         self.log = log
+        self.methods = cfg.methods or list(METHODS)
+        check_methods(self.methods, cfg.options)  # names and options, before any data loads
         self.device = resolve_device(cfg.device)
         threads = cfg.threads or (1 if self.device.type == "cpu" and cfg.resolved_backbone() in SMALL_BACKBONES
                                   else None)
@@ -115,13 +117,14 @@ class Runner:
         self.store = open_store(cfg, resume)
         if resume is None:
             self.cfg = cfg = replace(cfg, run_id=self.store.run_id)
-        self.methods = cfg.methods or list(METHODS)
         self.source = load_source(cfg.dataset, cfg.data_root, cfg.download, cfg.classes, cfg.image_size)
         self.backbone_code = check_buildable(cfg.resolved_backbone(), self.source.in_shape, cfg.width, cfg.cifar_stem,
                                              cfg.weights)
         # Build every seed's scenario now, so a bad split fails before anything is written.
         self.scenarios = {seed: build_scenario(self.source, cfg.scenario, cfg.class_order, seed,
                                                cfg.train_per_class, cfg.test_per_class) for seed in cfg.seeds}
+        # Options that depend on the scenario (progressive's stage rule), before any cell starts.
+        check_methods(self.methods, cfg.options, next(iter(self.scenarios.values())).sizes)
         self.monitor = None
 
     # ----- whole run ------------------------------------------------------------------------
@@ -237,16 +240,11 @@ class Runner:
                seed: int):
         cfg = self.cfg
         trainer.begin_phase()
-        window = self.monitor.window(f"{name} s{sharing:g} seed{seed} phase{phase.index}") if self.monitor else None
-        if window is not None:
-            window.__enter__()
-        try:
+        label = f"{name} s{sharing:g} seed{seed} phase{phase.index}"
+        with self.monitor.window(label) if self.monitor else nullcontext() as window:
             method.begin_phase(phase)
             method.learn(phase)
             method.end_phase(phase)
-        finally:
-            if window is not None:
-                window.__exit__(None, None, None)
         ledger: CostLedger = trainer.end_phase()
         res = evaluate(method, scenario, phase, trainer, self.device)
         primary = res.primary

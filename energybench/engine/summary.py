@@ -7,10 +7,12 @@ from typing import Any
 
 from energybench.engine.store import RunStore
 from energybench.files import write_json
-from energybench.results import summarise
+from energybench.results import load, summarise
 
 
 def write_summary(store: RunStore, cfg) -> dict[str, Any]:
-    summary = summarise(store.rows, cfg.tolerance)
+    """Built from metrics.csv as it is on disk, so an unbroken run, a resumed one and a
+    `--resume` of a finished one write the same summary."""
+    summary = summarise(load(store.root), cfg.tolerance)
     write_json(store.root / "summary.json", summary)
     return summary

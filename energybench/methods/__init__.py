@@ -35,10 +35,11 @@ def _load() -> dict:
 METHODS = _load()
 
 
-def check_methods(methods: list[str], options: dict[str, dict]) -> None:
-    """Every named method exists and every method's options are valid: one call, made by the
-    runner before the first cell starts, so a bad option of the last method in a sweep stops
-    the sweep before hours of work rather than when that method is reached."""
+def check_methods(methods: list[str], options: dict[str, dict], sizes: list[int] | None = None) -> None:
+    """Every named method exists and every method's options are valid (for the scenario's phase
+    `sizes`, when given): one call, made by the runner before the first cell starts, so a bad
+    option of the last method in a sweep stops the sweep before hours of work rather than when
+    that method is reached."""
     from energybench.errors import UserError
 
     for name in methods:
@@ -48,3 +49,7 @@ def check_methods(methods: list[str], options: dict[str, dict]) -> None:
         if name not in METHODS:
             raise UserError(f"config key 'options': unknown method '{name}'; valid methods: {', '.join(METHODS)}")
         METHODS[name].check_options(opts)
+    if sizes is not None:
+        for name in methods:
+            cls = METHODS[name]
+            cls.check_scenario(cls.check_options(options.get(name, {})), sizes)

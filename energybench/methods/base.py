@@ -1,8 +1,17 @@
-"""The hooks every method implements, and the shared plumbing they use.
+"""The hooks every method implements, and the lifecycle they share.
 
 A method decides models, losses and what to train; it never counts costs. The runner calls,
 for each phase: begin_phase -> learn -> end_phase, then evaluates with predict().
+
+Shared lifecycle, so that a method's file holds only what its paper adds:
+- `Method.uses_previous_model`: a frozen copy of the network as the phase found it (`self.old`,
+  taken before the head grows) for distillation, released when the phase ends (FACIL keeps
+  this `model_old` in its base class, PyCIL `_old_network`).
+- `ExemplarMethod`: an exemplar memory (herding or random) updated by the method, its storage,
+  and optionally the nearest-mean-of-exemplars classifier (class means computed at the end of
+  every phase), used by icarl, eeil and lucir.
 """
+
 
 from __future__ import annotations
 
@@ -15,7 +24,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from energybench.data.scenario import Phase, Scenario
-from energybench.errors import UserError
+from energybench.methods.distill import snapshot
+from energybench.methods.memory import ExemplarMemory, class_means, nme_scores
+from energybench.methods.options import Option, resolve
 from energybench.models import IncrementalNet, build_net
 from energybench.models.surgery import Cut, cut_at
 from energybench.training.trainer import Batch, FitResult, Trainer
@@ -40,26 +51,38 @@ class Context:
 class Method:
     name: ClassVar[str] = ""
     description: ClassVar[str] = ""
-    # Method-specific options and their defaults; values come from config `options: {name: {...}}`.
-    default_options: ClassVar[dict[str, Any]] = {}
+    # Method-specific options (methods/options.py); values come from config `options: {name: {...}}`.
+    options: ClassVar[dict[str, Option]] = {}
     cosine_head: ClassVar[bool] = False
     # Whether the trainer may replace the frozen trunk's forward by cached outputs.
     supports_cache: ClassVar[bool] = True
+    # Whether incremental phases distil from the model as the phase found it (self.old).
+    uses_previous_model: ClassVar[bool] = False
 
     def __init__(self, ctx: Context):
         self.ctx = ctx
-        self.opts = {**self.default_options, **ctx.cfg.options.get(self.name, {})}
+        self.opts = self.check_options(ctx.cfg.options.get(self.name, {}))
         self.net: IncrementalNet | None = None
+        self.old: IncrementalNet | None = None  # the previous model, during an incremental phase
         self.cut: Cut | None = None
         self.extra: dict[str, Any] = {}  # per-phase extra metrics (e.g. accuracy before fine-tuning)
 
     # ----- options -------------------------------------------------------------------------
     @classmethod
-    def check_options(cls, opts: dict[str, Any]) -> None:
-        unknown = sorted(set(opts) - set(cls.default_options))
-        if unknown:
-            valid = ", ".join(sorted(cls.default_options)) or "(none)"
-            raise UserError(f"unknown option '{unknown[0]}' for method {cls.name}; valid options: {valid}")
+    def check_options(cls, given: dict[str, Any]) -> dict[str, Any]:
+        """Every option's value (defaults for those not given), each checked against its spec;
+        then `check_combination` for rules that tie options together."""
+        opts = resolve(cls.name, cls.options, given)
+        cls.check_combination(opts)
+        return opts
+
+    @classmethod
+    def check_combination(cls, opts: dict[str, Any]) -> None:
+        """Rules across options (override where a method has them); raise UserError."""
+
+    @classmethod
+    def check_scenario(cls, opts: dict[str, Any], sizes: list[int]) -> None:
+        """Rules that need the scenario's phase sizes (override where a method has them)."""
 
     # ----- state: the context is re-attached, never saved ------------------------------------
     def __getstate__(self):
@@ -72,7 +95,10 @@ class Method:
 
     # ----- hooks -----------------------------------------------------------------------------
     def begin_phase(self, phase: Phase) -> None:
-        """Default: build the network at phase 0, grow the head, freeze the shared trunk."""
+        """Default: build the network at phase 0, grow the head, freeze the shared trunk; keep the
+        previous model first where the method distils from it."""
+        if self.uses_previous_model and phase.index > 0:
+            self.old = snapshot(self.net)
         if phase.index == 0:
             self.net = self.new_net(len(phase.classes))
         else:
@@ -83,7 +109,7 @@ class Method:
         raise NotImplementedError
 
     def end_phase(self, phase: Phase) -> None:
-        pass
+        self.old = None  # the next phase snapshots the model it starts from
 
     @torch.no_grad()
     def predict(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -120,3 +146,33 @@ class Method:
 
 def cross_entropy(net: nn.Module, batch: Batch) -> torch.Tensor:
     return F.cross_entropy(net(batch.x, start=batch.start), batch.y)
+
+
+class ExemplarMethod(Method):
+    """A method with an exemplar memory (herding or random selection, `cfg.memory_*`). Its
+    `classifiers` name the scores predict() returns, the first being the primary one; with "nme"
+    among them, the class means of the exemplars are computed at the end of every phase."""
+
+    classifiers: ClassVar[tuple[str, ...]] = ("cnn",)
+    uses_previous_model = True
+    supports_cache = False  # the loss runs the previous model on the raw (augmented) inputs
+
+    def __init__(self, ctx: Context):
+        super().__init__(ctx)
+        self.memory = ExemplarMemory.from_config(ctx.cfg, ctx.seed)
+        self.means: torch.Tensor | None = None
+
+    def end_phase(self, phase: Phase) -> None:
+        super().end_phase(phase)
+        if "nme" in self.classifiers:
+            self.means = class_means(self.ctx, self.net, self.memory, phase.seen)
+
+    @torch.no_grad()
+    def predict(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        self.net.eval()
+        feats = self.net.features(x)
+        scores = {"cnn": lambda: self.net.head(feats), "nme": lambda: nme_scores(feats, self.means)}
+        return {name: scores[name]() for name in self.classifiers}
+
+    def exemplar_bytes(self) -> int:
+        return self.memory.nbytes(self.ctx.scenario.source.in_shape)

@@ -39,41 +39,29 @@ import torch.nn.functional as F
 
 from energybench.data.augment import Augment, default_augment
 from energybench.data.scenario import Phase, take
-from energybench.errors import UserError
-from energybench.methods.base import Method
+from energybench.methods.base import ExemplarMethod
 from energybench.methods.distill import features_with_old, head_spans, snapshot, soft_kd
-from energybench.methods.memory import ExemplarMemory
+from energybench.methods.options import flag, fractions, integer, number
 from energybench.training.trainer import EVAL_BATCH
 
 NO_MIRROR = ("digits", "mnist")
 
 
-class EEIL(Method):
+class EEIL(ExemplarMethod):
     name = "eeil"
     description = "End-to-End Incremental Learning: cross-distilled loss, augmentation, balanced fine-tuning"
-    default_options = {
-        "T": 2.0,
-        "augment": True,  # false: use the run's `augment` setting instead
-        "brightness": 0.5,
-        "contrast": 0.5,
-        "crop_pad": None,  # None: side // 8
-        "mirror": None,  # None: yes except for digits and mnist
-        "balanced_finetune": True,
-        "finetune_epochs": 30,
-        "finetune_lr_factor": 0.1,
-        "finetune_milestones": [1 / 3, 2 / 3],  # paper: 30 epochs, /10 after 10 and 20
+    options = {
+        "T": number(2.0, gt=0),
+        "augment": flag(True),  # false: use the run's `augment` setting instead
+        "brightness": number(0.5, ge=0),
+        "contrast": number(0.5, ge=0, lt=1),
+        "crop_pad": integer(None, ge=0, optional=True),  # None: side // 8
+        "mirror": flag(None, optional=True),  # None: yes except for digits and mnist
+        "balanced_finetune": flag(True),
+        "finetune_epochs": integer(30, ge=1),
+        "finetune_lr_factor": number(0.1, gt=0),
+        "finetune_milestones": fractions([1 / 3, 2 / 3]),  # paper: 30 epochs, /10 after 10 and 20
     }
-    supports_cache = False  # the loss runs the previous model on the raw (augmented) inputs
-
-    def __init__(self, ctx):
-        super().__init__(ctx)
-        o = self.opts
-        if o["T"] <= 0 or o["brightness"] < 0 or not 0 <= o["contrast"] < 1 or o["finetune_epochs"] < 1 \
-                or o["finetune_lr_factor"] <= 0 or (o["crop_pad"] is not None and o["crop_pad"] < 0):
-            raise UserError("eeil options: T > 0, brightness >= 0, 0 <= contrast < 1, finetune_epochs >= 1, "
-                            f"finetune_lr_factor > 0, crop_pad >= 0 or null; got {o}")
-        self.memory = ExemplarMemory.from_config(ctx.cfg, ctx.seed)
-        self.old = None
 
     def augmentation(self) -> Augment | None:
         o, cfg = self.opts, self.ctx.cfg
@@ -83,11 +71,6 @@ class EEIL(Method):
         return replace(aug, crop_pad=aug.crop_pad if o["crop_pad"] is None else int(o["crop_pad"]),
                        mirror=cfg.dataset not in NO_MIRROR if o["mirror"] is None else bool(o["mirror"]),
                        brightness=float(o["brightness"]), contrast=float(o["contrast"]))
-
-    def begin_phase(self, phase: Phase) -> None:
-        if phase.index > 0:
-            self.old = snapshot(self.net)
-        super().begin_phase(phase)
 
     def learn(self, phase: Phase) -> None:
         aug, desc = self.augmentation(), f"{self.name} phase {phase.index}"
@@ -142,14 +125,3 @@ class EEIL(Method):
         old = y < phase.first_class
         pct = lambda m: float(100 * hits[m].mean()) if m.any() else float("nan")  # noqa: E731
         return {prefix: pct(torch.ones_like(old)), f"{prefix}_old": pct(old), f"{prefix}_new": pct(~old)}
-
-    def end_phase(self, phase: Phase) -> None:
-        self.old = None
-
-    @torch.no_grad()
-    def predict(self, x):
-        self.net.eval()
-        return {"cnn": self.net(x)}
-
-    def exemplar_bytes(self) -> int:
-        return self.memory.nbytes(self.ctx.scenario.source.in_shape)

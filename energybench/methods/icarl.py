@@ -16,27 +16,14 @@ import torch
 import torch.nn.functional as F
 
 from energybench.data.scenario import Phase
-from energybench.methods.base import Method
-from energybench.methods.distill import binary_kd, features_with_old, snapshot
-from energybench.methods.memory import ExemplarMemory, class_means, nme_scores
+from energybench.methods.base import ExemplarMethod
+from energybench.methods.distill import binary_kd, features_with_old
 
 
-class ICaRL(Method):
+class ICaRL(ExemplarMethod):
     name = "icarl"
     description = "iCaRL: herding exemplars, sigmoid-BCE distillation, nearest-mean-of-exemplars classifier"
-    default_options: dict = {}
-    supports_cache = False  # the loss runs the previous model on the raw (augmented) inputs
-
-    def __init__(self, ctx):
-        super().__init__(ctx)
-        self.memory = ExemplarMemory.from_config(ctx.cfg, ctx.seed)
-        self.means = None
-        self.old = None
-
-    def begin_phase(self, phase: Phase) -> None:
-        if phase.index > 0:
-            self.old = snapshot(self.net)
-        super().begin_phase(phase)
+    classifiers = ("nme", "cnn")
 
     def learn(self, phase: Phase) -> None:
         idx = torch.cat([phase.train_idx, self.memory.indices()])
@@ -59,16 +46,3 @@ class ICaRL(Method):
             return (new_part + old_part) / logits.numel()
 
         return loss
-
-    def end_phase(self, phase: Phase) -> None:
-        self.old = None
-        self.means = class_means(self.ctx, self.net, self.memory, phase.seen)
-
-    @torch.no_grad()
-    def predict(self, x):
-        self.net.eval()
-        feats = self.net.features(x)
-        return {"nme": nme_scores(feats, self.means), "cnn": self.net.head(feats)}
-
-    def exemplar_bytes(self) -> int:
-        return self.memory.nbytes(self.ctx.scenario.source.in_shape)

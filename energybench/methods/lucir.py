@@ -39,20 +39,10 @@ import torch
 import torch.nn.functional as F
 
 from energybench.data.scenario import Phase
-from energybench.errors import UserError
-from energybench.methods.base import Method
-from energybench.methods.distill import (
-    features_with_old,
-    less_forget,
-    margin_ranking,
-    snapshot,
-)
-from energybench.methods.memory import (
-    ExemplarMemory,
-    class_means,
-    extract_features,
-    nme_scores,
-)
+from energybench.methods.base import ExemplarMethod
+from energybench.methods.distill import features_with_old, less_forget, margin_ranking
+from energybench.methods.memory import extract_features
+from energybench.methods.options import flag, integer, number
 from energybench.models.last_relu import remove_last_relu
 
 
@@ -69,43 +59,27 @@ def imprint(feats: torch.Tensor, labels: torch.Tensor, classes: list[int], old_n
     return torch.stack(rows)
 
 
-class LUCIR(Method):
+class LUCIR(ExemplarMethod):
     name = "lucir"
     description = "LUCIR: cosine classifier, less-forget constraint, margin ranking, imprinting, CNN and NME"
-    default_options = {
-        "lambda_base": 5.0,
-        "adapt_lambda": True,
-        "margin": 0.5,
-        "K": 2,
-        "lw_mr": 1.0,
-        "imprint": True,
-        "cb_finetune": True,
-        "cbf_epochs": 20,
-        "cbf_lr_factor": 0.1,
+    options = {
+        "lambda_base": number(5.0, ge=0),
+        "adapt_lambda": flag(True),
+        "margin": number(0.5, ge=0),
+        "K": integer(2, ge=1),
+        "lw_mr": number(1.0, ge=0),
+        "imprint": flag(True),
+        "cb_finetune": flag(True),
+        "cbf_epochs": integer(20, ge=1),
+        "cbf_lr_factor": number(0.1, gt=0),
     }
+    classifiers = ("cnn", "nme")
     cosine_head = True
-    supports_cache = False  # the loss runs the previous model on the raw (augmented) inputs
-
-    def __init__(self, ctx):
-        super().__init__(ctx)
-        o = self.opts
-        if o["lambda_base"] < 0 or o["margin"] < 0 or o["K"] < 1 or o["lw_mr"] < 0 or o["cbf_epochs"] < 1 \
-                or o["cbf_lr_factor"] <= 0:
-            raise UserError("lucir options: lambda_base, margin, lw_mr >= 0; K, cbf_epochs >= 1; "
-                            f"cbf_lr_factor > 0; got {o}")
-        self.memory = ExemplarMemory.from_config(ctx.cfg, ctx.seed)
-        self.means = None
-        self.old = None
 
     def new_net(self, num_classes: int):
         net = super().new_net(num_classes)
         remove_last_relu(net.backbone)
         return net
-
-    def begin_phase(self, phase: Phase) -> None:
-        if phase.index > 0:
-            self.old = snapshot(self.net)
-        super().begin_phase(phase)
 
     def learn(self, phase: Phase) -> None:
         desc = f"{self.name} phase {phase.index}"
@@ -164,16 +138,3 @@ class LUCIR(Method):
         finally:
             net.freeze_blocks(shared)
             net.head.sigma.requires_grad_(True)
-
-    def end_phase(self, phase: Phase) -> None:
-        self.old = None
-        self.means = class_means(self.ctx, self.net, self.memory, phase.seen)
-
-    @torch.no_grad()
-    def predict(self, x):
-        self.net.eval()
-        feats = self.net.features(x)
-        return {"cnn": self.net.head(feats), "nme": nme_scores(feats, self.means)}
-
-    def exemplar_bytes(self) -> int:
-        return self.memory.nbytes(self.ctx.scenario.source.in_shape)

@@ -15,31 +15,22 @@ then never calibrated against the old ones.
 
 from __future__ import annotations
 
-import torch
 import torch.nn.functional as F
 
 from energybench.data.scenario import Phase
-from energybench.errors import UserError
 from energybench.methods.base import Method
-from energybench.methods.distill import features_with_old, snapshot, soft_kd
+from energybench.methods.distill import features_with_old, soft_kd
+from energybench.methods.options import choice, number
 
 
 class LwF(Method):
     name = "lwf"
     description = "multi-class Learning without Forgetting: distil old-class outputs (T=2), no exemplars"
-    default_options = {"T": 2.0, "lamb": 1.0, "ce": "all"}
+    options = {"T": number(2.0, gt=0), "lamb": number(1.0, ge=0), "ce": choice("all", "new")}
     supports_cache = False  # the loss runs the previous model on the raw inputs
-
-    def __init__(self, ctx):
-        super().__init__(ctx)
-        o = self.opts
-        if o["T"] <= 0 or o["lamb"] < 0 or o["ce"] not in ("all", "new"):
-            raise UserError(f"lwf options: T must be positive, lamb not negative, ce 'all' or 'new'; got {o}")
-        self.old = None
+    uses_previous_model = True
 
     def begin_phase(self, phase: Phase) -> None:
-        if phase.index > 0:
-            self.old = snapshot(self.net)
         super().begin_phase(phase)
         if phase.index > 0 and self.opts["ce"] == "new":
             for chunk in self.net.head.chunks[:-1]:  # FACIL: previous heads stay fixed without exemplars
@@ -63,11 +54,3 @@ class LwF(Method):
             return ce + lamb * soft_kd(logits[:, :num_old], old.head(old_feats), T)
 
         return loss
-
-    def end_phase(self, phase: Phase) -> None:
-        self.old = None  # the next phase snapshots the model it starts from
-
-    @torch.no_grad()
-    def predict(self, x):
-        self.net.eval()
-        return {"cnn": self.net(x)}

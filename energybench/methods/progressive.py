@@ -39,15 +39,16 @@ from typing import Any
 from energybench.data.scenario import Phase
 from energybench.errors import UserError
 from energybench.methods.base import Method, cross_entropy
+from energybench.methods.options import Option, choice, integer, number
 
 # Shared with `scratch`, so that both stop by the same rule.
-CONVERGENCE_OPTIONS: dict[str, Any] = {
-    "convergence": "plateau",  # plateau | budget
-    "rel_tol": 0.01,  # an epoch improves when its loss beats the best so far by more than
-    "abs_tol": 0.01,  # both rel_tol x best and abs_tol (a loss heading to 0 keeps halving)
-    "patience": 2,  # epochs without improvement before a stage stops
-    "lr_drops": 0,  # plateau: times the rate is cut by the config's lr_gamma before stopping
-    "max_steps": None,  # optional cap on the steps of one stage (both rules)
+CONVERGENCE_OPTIONS: dict[str, Option] = {
+    "convergence": choice("plateau", "budget"),
+    "rel_tol": number(0.01, ge=0, lt=1),  # an epoch improves when its loss beats the best so far by more
+    "abs_tol": number(0.01, ge=0),  # than both rel_tol x best and abs_tol (a loss heading to 0 keeps halving)
+    "patience": integer(2, ge=1),  # epochs without improvement before a stage stops
+    "lr_drops": integer(0, ge=0),  # plateau: times the rate is cut by the config's lr_gamma before stopping
+    "max_steps": integer(None, ge=1, optional=True),  # optional cap on the steps of one stage (both rules)
 }
 
 
@@ -68,26 +69,6 @@ class Plateau:
         else:
             self.stale += 1
         return self.stale >= self.patience
-
-
-def check_convergence(name: str, opts: dict[str, Any]) -> None:
-    for key, kind in (("rel_tol", float), ("abs_tol", float), ("patience", int), ("lr_drops", int)):
-        try:
-            kind(opts[key])
-        except (TypeError, ValueError):
-            raise UserError(f"{name} option '{key}' must be a number, got {opts[key]!r}") from None
-    if opts["convergence"] not in ("plateau", "budget"):
-        raise UserError(f"{name} option 'convergence' must be plateau or budget, got {opts['convergence']!r}")
-    if not 0.0 <= float(opts["rel_tol"]) < 1.0:
-        raise UserError(f"{name} option 'rel_tol' must be in [0, 1), got {opts['rel_tol']!r}")
-    if float(opts["abs_tol"]) < 0:
-        raise UserError(f"{name} option 'abs_tol' must not be negative, got {opts['abs_tol']!r}")
-    if int(opts["patience"]) < 1:
-        raise UserError(f"{name} option 'patience' must be at least 1, got {opts['patience']!r}")
-    if int(opts["lr_drops"]) < 0:
-        raise UserError(f"{name} option 'lr_drops' must not be negative, got {opts['lr_drops']!r}")
-    if opts["max_steps"] is not None and int(opts["max_steps"]) < 1:
-        raise UserError(f"{name} option 'max_steps' must be at least 1 (or null), got {opts['max_steps']!r}")
 
 
 def train_to_convergence(method: Method, net, idx, desc: str, kind: str = "ce") -> dict[str, Any]:
@@ -160,29 +141,30 @@ def delta_stages(total: int, n1: int, delta_n: int) -> list[int]:
 class Progressive(Method):
     name = "progressive"
     description = "stage-wise incremental training: grow the last layer, train on all data so far"
-    default_options = {"stages": "scenario", "n1": None, "alpha": 1.0, "delta_n": None, **CONVERGENCE_OPTIONS}
+    options = {"stages": choice("scenario", "alpha", "delta"), "n1": integer(None, ge=1, optional=True),
+               "alpha": number(1.0, gt=0), "delta_n": integer(None, ge=1, optional=True), **CONVERGENCE_OPTIONS}
 
     def __init__(self, ctx):
         super().__init__(ctx)
-        check_convergence(self.name, self.opts)
-        self._check_stages(ctx.scenario.sizes)
         self.total_steps = 0
 
-    def _check_stages(self, sizes: list[int]) -> None:
-        rule, total = self.opts["stages"], sum(sizes)
+    @classmethod
+    def check_combination(cls, opts) -> None:
+        rule = opts["stages"]
+        if rule != "scenario" and opts["n1"] is None:
+            raise UserError(f"progressive option stages={rule} needs n1 (the classes of the first stage)")
+        if rule == "delta" and opts["delta_n"] is None:
+            raise UserError("progressive option stages=delta needs delta_n (classes added per stage)")
+
+    @classmethod
+    def check_scenario(cls, opts, sizes: list[int]) -> None:
+        rule, n1, total = opts["stages"], opts["n1"], sum(sizes)
         if rule == "scenario":
             return
-        if rule not in ("alpha", "delta"):
-            raise UserError(f"progressive option 'stages' must be scenario, alpha or delta, got {rule!r}")
-        n1 = self.opts["n1"]
-        if n1 is None:
-            raise UserError(f"progressive option stages={rule} needs n1 (the classes of the first stage)")
         if rule == "alpha":
-            want = alpha_stages(total, int(n1), float(self.opts["alpha"]))
+            want = alpha_stages(total, n1, opts["alpha"])
         else:
-            if self.opts["delta_n"] is None:
-                raise UserError("progressive option stages=delta needs delta_n (classes added per stage)")
-            want = delta_stages(total, int(n1), int(self.opts["delta_n"]))
+            want = delta_stages(total, n1, opts["delta_n"])
         if want != list(sizes):
             raise UserError(f"progressive stages={rule} (n1={n1}) on {total} classes means the scenario "
                             f"{','.join(map(str, want))}, but the scenario is {','.join(map(str, sizes))}; "

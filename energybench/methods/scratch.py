@@ -16,21 +16,14 @@ from __future__ import annotations
 
 from energybench.data.scenario import Phase
 from energybench.methods.base import Method
-from energybench.methods.progressive import (
-    CONVERGENCE_OPTIONS,
-    check_convergence,
-    train_to_convergence,
-)
+from energybench.methods.options import flag
+from energybench.methods.progressive import CONVERGENCE_OPTIONS, train_to_convergence
 
 
 class Scratch(Method):
     name = "scratch"
     description = "train the final model on all classes from scratch (comparison for progressive)"
-    default_options = {"every_phase": False, **CONVERGENCE_OPTIONS}
-
-    def __init__(self, ctx):
-        super().__init__(ctx)
-        check_convergence(self.name, self.opts)
+    options = {"every_phase": flag(False), **CONVERGENCE_OPTIONS}
 
     def _trains(self, phase: Phase) -> bool:
         return bool(self.opts["every_phase"]) or phase.index == len(self.ctx.scenario.phases) - 1

@@ -20,8 +20,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from energybench.data.scenario import Phase, take
-from energybench.errors import UserError
 from energybench.methods.base import Method
+from energybench.methods.options import choice
 from energybench.models import IncrementalNet
 from energybench.models.surgery import branch, cut_at
 from energybench.training.trainer import EVAL_BATCH, Batch
@@ -60,19 +60,10 @@ def combine(logits: list[torch.Tensor]) -> torch.Tensor:
 class Sharing(Method):
     name = "sharing"
     description = "partial network sharing: a frozen shared trunk and one cloned, retrained branch per class set"
-    default_options = {"clone_from": "base"}
-
-    @classmethod
-    def check_options(cls, opts) -> None:
-        super().check_options(opts)
-        clone_from = opts.get("clone_from", cls.default_options["clone_from"])
-        if clone_from not in CLONE_FROM:
-            raise UserError(f"option clone_from of method sharing must be one of {', '.join(CLONE_FROM)}, "
-                            f"got {clone_from!r}")
+    options = {"clone_from": choice(*CLONE_FROM)}
 
     def __init__(self, ctx):
         super().__init__(ctx)
-        self.check_options(self.opts)
         self.net: BranchedNet | None = None
 
     def begin_phase(self, phase: Phase) -> None:

@@ -43,22 +43,11 @@ import torch
 import torch.nn.functional as F
 
 from energybench.data.scenario import Phase, take
-from energybench.errors import UserError
 from energybench.files import write_json
 from energybench.methods.base import Method
-from energybench.methods.tree_model import (
-    Node,
-    clone_leaf,
-    clone_model,
-    inference,
-    route,
-    superclass_probs,
-)
-from energybench.methods.tree_partition import (
-    assign_new,
-    confusion_rates,
-    spectral_partition,
-)
+from energybench.methods.options import choice, flag, integer, number
+from energybench.methods.tree_model import Node, clone_leaf, clone_model, inference, route, superclass_probs
+from energybench.methods.tree_partition import assign_new, confusion_rates, spectral_partition
 from energybench.training.trainer import EVAL_BATCH
 
 PARALLEL_NOTE = ("the flat candidate and every clone leaf model of a phase are independent once the preview is "
@@ -69,22 +58,15 @@ PARALLEL_NOTE = ("the flat candidate and every clone leaf model of a phase are i
 class Tree(Method):
     name = "tree"
     description = "error-driven hierarchical growth: flat or clone increment, chosen on held-out data"
-    default_options = {
-        "superclasses": 2,  # K: superclasses a leaf is split into by a clone increment
-        "val_fraction": 0.1,  # held-out share of each class's training samples
-        "increment": "auto",  # auto (Algorithm 1's competition), flat or clone (forced, for ablations)
-        "retrain_branches": False,  # Algorithm 2's optional refinement of older branch models
+    options = {
+        "superclasses": integer(2, ge=2),  # K: superclasses a leaf is split into by a clone increment
+        "val_fraction": number(0.1, gt=0, lt=1),  # held-out share of each class's training samples
+        "increment": choice("auto", "flat", "clone"),  # auto (Algorithm 1's competition); flat/clone forced
+        "retrain_branches": flag(False),  # Algorithm 2's optional refinement of older branch models
     }
 
     def __init__(self, ctx):
         super().__init__(ctx)
-        o = self.opts
-        if int(o["superclasses"]) < 2:
-            raise UserError(f"tree option 'superclasses' must be at least 2, got {o['superclasses']!r}")
-        if not 0.0 < float(o["val_fraction"]) < 1.0:
-            raise UserError(f"tree option 'val_fraction' must be in (0, 1), got {o['val_fraction']!r}")
-        if o["increment"] not in ("auto", "flat", "clone"):
-            raise UserError(f"tree option 'increment' must be auto, flat or clone, got {o['increment']!r}")
         self.root: Node | None = None
         self.shared_blocks = 0  # prefix blocks common to every model of the tree
         self.incremental = False

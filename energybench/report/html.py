@@ -12,12 +12,7 @@ from markupsafe import Markup
 import energybench
 from energybench.report.plots import FigureResult
 from energybench.report.rundir import RunData
-from energybench.report.tables import (
-    class_orders,
-    metadata,
-    optimal_points,
-    summary_tables,
-)
+from energybench.report.tables import class_orders, metadata, optimal_points, summary_tables
 
 TEMPLATES = Path(__file__).parent / "templates"
 

@@ -19,12 +19,7 @@ from matplotlib.patches import Rectangle
 import energybench
 from energybench.report.plots import FigureResult
 from energybench.report.rundir import RunData
-from energybench.report.tables import (
-    class_orders,
-    metadata,
-    optimal_points,
-    summary_tables,
-)
+from energybench.report.tables import class_orders, metadata, optimal_points, summary_tables
 
 PAGE = (9.0, 11.5)  # inches, portrait text pages (figures keep their own size)
 TABLE_PAGE = (11.5, 8.0)  # landscape for the wide summary table

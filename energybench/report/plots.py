@@ -481,7 +481,7 @@ def fig_pareto(run: RunData, styles) -> FigureResult:
     if run.has_column("measured_energy_j"):
         series.append(("measured", "measured training energy ({unit})",
                        lambda m, s: run.incremental_total(m, s, "measured_energy_j")))
-        methods_m = sorted({r["measured_energy_method"] for r in run.rows if r.get("measured_energy_method")})
+        methods_m = run.distinct("measured_energy_method")
         prov += f" Measured: sensor energy ({', '.join(methods_m) or 'method not recorded'}) on {run.device_name}."
     points = [(m, s) for m in run.methods for s in run.levels(m)]
     panels = []
@@ -543,7 +543,7 @@ def fig_power(run: RunData, styles) -> FigureResult:
                f"than {MAX_TRACE_POINTS} points are shown as per-bin means with the min-max range shaded.")
     prov = (f"Measured: power sensor readings ({devices})" + (f" sampled at {rate:g} Hz" if rate else "")
             + f" on {run.device_name}.")
-    idle = sorted({float(r["idle_power_w"]) for r in run.rows if r.get("idle_power_w")})
+    idle = [float(w) for w in run.distinct("idle_power_w")]
     if run.power_note:
         return _omitted(fid, title, caption, prov, "Omitted: " + run.power_note)
     if not run.power or all(len(t) < 2 for t, _ in run.power.values()):

@@ -15,10 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import yaml
 
 from energybench.confusion import parse_confusion
 from energybench.errors import UserError
+from energybench.results import IDENTITY, incremental_totals, phase_means, read_metrics, summarise
 
 # Counted ops of one training step's parts, in metrics.csv (summed over incremental phases).
 OPS = ("fwd_macs", "bwd_input_macs", "bwd_weight_macs", "update_ops")
@@ -56,11 +58,12 @@ class RunData:
     root: Path
     config: dict[str, Any]
     manifest: dict[str, Any]
-    rows: list[dict[str, str]]
+    frame: pd.DataFrame  # metrics.csv, typed by energybench.results (NaN = not measured)
     summary: dict[str, Any]
     methods: list[str]
     power: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)  # device -> (t since start, W)
     power_note: str | None = None
+    _totals: dict[str, pd.Series] = field(default_factory=dict, repr=False)
 
     # ----- identity and provenance ------------------------------------------------------------
     @property
@@ -69,7 +72,10 @@ class RunData:
 
     def first(self, column: str) -> str | None:
         """The first non-empty value of a metrics column (same on every row of a run)."""
-        return next((r[column] for r in self.rows if r.get(column)), None)
+        if column not in self.frame:
+            return None
+        values = self.frame[column].dropna()
+        return str(values.iloc[0]) if len(values) else None
 
     @property
     def energy_table(self) -> str:
@@ -109,7 +115,7 @@ class RunData:
 
     @property
     def seeds(self) -> list[int]:
-        return sorted({int(r["seed"]) for r in self.rows})
+        return sorted(int(s) for s in self.frame["seed"].unique())
 
     @property
     def tolerance(self) -> float:
@@ -142,37 +148,31 @@ class RunData:
         return None if opt is None else float(opt)
 
     # ----- aggregates from metrics.csv --------------------------------------------------------
-    def cell_rows(self, method: str, sharing: float, seed: int) -> list[dict[str, str]]:
-        rows = [r for r in self.rows if r["method"] == method and num(r["sharing"]) == sharing
-                and int(r["seed"]) == seed]
-        return sorted(rows, key=lambda r: int(r["phase"]))
+    def last_phase(self, method: str, sharing: float, seed: int) -> int | None:
+        f = self.frame
+        phases = f[(f["method"] == method) & (f["sharing"] == sharing) & (f["seed"] == seed)]["phase"]
+        return int(phases.max()) if len(phases) else None
 
     def incremental_total(self, method: str, sharing: float, column: str) -> float:
-        """A column summed over incremental phases (phase 0 is the same base training at every
-        sharing level, as in energybench.results), mean over seeds; NaN where a cell lacks it."""
-        per_seed = []
-        for seed in self.seeds:
-            rows = self.cell_rows(method, sharing, seed)
-            inc = [r for r in rows if int(r["phase"]) > 0] or rows
-            vals = [num(r.get(column)) for r in inc]
-            if vals:
-                per_seed.append(math.fsum(vals))  # NaN if any phase lacks it: a partial sum would mislead
-        finite = [v for v in per_seed if not math.isnan(v)]
-        return float(np.mean(finite)) if finite else math.nan
+        """A column summed over incremental phases, mean over seeds (energybench.results' rule:
+        NaN for a cell that lacks it in any phase)."""
+        totals = self._totals.get(column)
+        if totals is None:
+            totals = self._totals[column] = incremental_totals(self.frame, [column])[column]
+        return float(totals.get((method, sharing), math.nan))
 
     def phase_curve(self, method: str, sharing: float, column: str = "acc_all") -> tuple[np.ndarray, np.ndarray]:
         """(classes seen, column) per phase, mean over seeds."""
-        by_phase: dict[int, list[dict[str, str]]] = defaultdict(list)
-        for r in self.rows:
-            if r["method"] == method and num(r["sharing"]) == sharing:
-                by_phase[int(r["phase"])].append(r)
-        phases = sorted(by_phase)
-        seen = np.array([num(by_phase[p][0]["classes_seen"]) for p in phases])
-        vals = np.array([_nanmean([num(r.get(column)) for r in by_phase[p]]) for p in phases])
-        return seen, vals
+        f = self.frame
+        means = phase_means(f[(f["method"] == method) & (f["sharing"] == sharing)], column)
+        return means["classes_seen"].to_numpy(dtype=float), means["value"].to_numpy(dtype=float)
 
     def has_column(self, column: str) -> bool:
-        return any(r.get(column) not in (None, "") for r in self.rows)
+        return column in self.frame and bool(self.frame[column].notna().any())
+
+    def distinct(self, column: str) -> list:
+        """The distinct values a column takes (empty cells left out), sorted."""
+        return sorted(self.frame[column].dropna().unique()) if column in self.frame else []
 
     # ----- class names ------------------------------------------------------------------------
     def class_names(self, seed: int) -> list[str]:
@@ -193,16 +193,15 @@ class RunData:
     def confusion(self, method: str) -> Confusion | None:
         """The last phase's confusion matrix of a method, at its optimal sharing point (else its
         lowest sharing level), for the first seed."""
-        levels = self.levels(method) or sorted({num(r["sharing"]) for r in self.rows if r["method"] == method})
+        levels = self.levels(method) or sorted(self.frame[self.frame["method"] == method]["sharing"].unique())
         if not levels:
             return None
         opt = self.optimal_sharing(method)
         sharing = opt if opt is not None and opt in levels else levels[0]
         seed = self.seeds[0]
-        rows = self.cell_rows(method, sharing, seed)
-        if not rows:
+        phase = self.last_phase(method, sharing, seed)
+        if phase is None:
             return None
-        phase = int(rows[-1]["phase"])
         path = self.root / "cells" / f"{method}_s{sharing_key(sharing)}_seed{seed}" / f"confusion_phase{phase}.csv"
         if not path.is_file():
             return None
@@ -219,11 +218,6 @@ class RunData:
             labels = names[: len(matrix)] if len(names) >= len(matrix) else [str(k) for k in range(len(matrix))]
         sizes = [int(n) for n in (self.manifest.get("scenario") or [])]
         return Confusion(method, sharing, seed, phase, matrix, labels, sizes)
-
-
-def _nanmean(values: list[float]) -> float:
-    finite = [v for v in values if not math.isnan(v)]
-    return float(np.mean(finite)) if finite else math.nan
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -288,19 +282,9 @@ def load_run(root: str | Path) -> RunData:
                             + ", ".join(str(root / c) for c in children[:10]) + (" ..." if len(children) > 10 else ""))
         raise UserError(f"{root} is not a run directory: it has no metrics.csv "
                         "(a run directory written by 'energybench run' holds metrics.csv, config.yaml, manifest.json)")
-    with open(metrics, newline="") as fh:
-        reader = csv.DictReader(fh)
-        needed = {"method", "sharing", "seed", "phase", "classes_seen", "acc_all"}
-        missing = needed - set(reader.fieldnames or [])
-        if missing:
-            raise UserError(f"{metrics} lacks the columns {', '.join(sorted(missing))}; is it a metrics.csv "
-                            "written by 'energybench run'?")
-        rows = list(reader)
-    if not rows:
+    df = read_metrics(metrics, required=(*IDENTITY, "classes_seen", "acc_all"))
+    if not len(df):
         raise UserError(f"{metrics} has no rows yet: no phase of this run has finished, so there is nothing to report")
-    for r in rows:
-        if math.isnan(num(r["sharing"])) or not r["seed"].lstrip("-").isdigit() or not r["phase"].isdigit():
-            raise UserError(f"{metrics}: row {r} has an unreadable sharing, seed or phase")
     config_path = root / "config.yaml"
     try:
         config = yaml.safe_load(config_path.read_text()) if config_path.is_file() else {}
@@ -310,15 +294,13 @@ def load_run(root: str | Path) -> RunData:
     manifest = _read_json(manifest_path) if manifest_path.is_file() else {}
     summary_path = root / "summary.json"
     summary = _read_json(summary_path) if summary_path.is_file() else None
-    cells = {(r["method"], sharing_key(num(r["sharing"]))) for r in rows}
+    cells = {(m, sharing_key(s)) for m, s in zip(df["method"], df["sharing"])}
     if summary is None or cells != _summary_cells(summary):
         # a run stopped mid-cell has rows its summary.json does not cover yet: derive it as the run would
-        from energybench.results import summarise
-
         tolerance = num((summary or {}).get("tolerance_pp", (config or {}).get("tolerance")))
-        summary = summarise([dict(r) for r in rows], 1.0 if math.isnan(tolerance) else tolerance)
-    present = list(dict.fromkeys(r["method"] for r in rows))
+        summary = summarise(df, 1.0 if math.isnan(tolerance) else tolerance)
+    present = list(dict.fromkeys(df["method"]))
     listed = [m for m in ((config or {}).get("methods") or []) if m in present]
     methods = listed + [m for m in present if m not in listed]
     power, power_note = _read_power(root / "power_trace.csv")
-    return RunData(root, config or {}, manifest, rows, summary, methods, power, power_note)
+    return RunData(root, config or {}, manifest, df, summary, methods, power, power_note)

@@ -161,7 +161,7 @@ def metadata(run: RunData) -> list[tuple[str, str]]:
                 items.append((f"energy table: {k}", _join(v)))
     sources = run.energy_sources
     items.append(("energy table sources", "; ".join(sources) if sources else DASH))
-    methods = sorted({r["measured_energy_method"] for r in run.rows if r.get("measured_energy_method")})
+    methods = run.distinct("measured_energy_method")
     items.append(("measured energy", ", ".join(methods) if methods else "not measured"))
     known = set(MANIFEST_LABELS) | {"class_order", "class_names", "energy_table"}
     for key, value in man.items():

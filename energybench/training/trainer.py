@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, TypeVar
 
 import torch
 from torch import nn
@@ -22,6 +22,7 @@ from energybench.data.augment import Augment
 from energybench.data.scenario import Scenario, take
 
 EVAL_BATCH = 256
+T = TypeVar("T")
 
 
 @dataclass
@@ -72,14 +73,17 @@ class Trainer:
         self.steps.clear()
         return self.ledger
 
-    def count_eval(self, key: tuple, fn: Callable[[], object], model: nn.Module) -> object:
+    def counted(self, key: tuple, fn: Callable[[], T], model: nn.Module, *, train: bool) -> T:
+        """Run `fn` (a training step when `train`, else a forward under no_grad); the first run of
+        each kind `key` goes under the op counter and its profile stands for every later one."""
+        if key in self.profiles:
+            return fn()
+        result, self.profiles[key] = (count_step if train else count_forward)(fn, model)
+        return result
+
+    def count_eval(self, key: tuple, fn: Callable[[], T], model: nn.Module) -> T:
         """Run an evaluation forward, counting the first of each kind; returns fn()'s value."""
-        if key not in self.profiles:
-            out = {}
-            self.profiles[key] = count_forward(lambda: out.setdefault("v", fn()), model)
-            result = out["v"]
-        else:
-            result = fn()
+        result = self.counted(key, fn, model, train=False)
         self.ledger.add_eval(self.profiles[key], 1)
         return result
 
@@ -140,12 +144,7 @@ class Trainer:
                     return loss
 
                 key = ("train", kind, id(net), structure, tuple(x.shape), start)
-                if key not in self.profiles:
-                    out = {}
-                    self.profiles[key] = count_step(lambda: out.setdefault("loss", step()), net)
-                    loss = out["loss"]
-                else:
-                    loss = step()
+                loss = self.counted(key, step, net, train=True)
                 self.steps[key] += 1
                 result.iters += 1
                 total += float(loss.detach()) * len(sample)
@@ -174,11 +173,6 @@ class Trainer:
             x, _ = take(self.scenario, "train", idx[i:i + EVAL_BATCH])
             x = x.to(self.device)
             key = ("cache", id(net), stop, tuple(x.shape))
-            if key not in self.profiles:
-                out = {}
-                self.profiles[key] = count_forward(lambda: out.setdefault("v", trunk.forward_until(x, stop)), trunk)
-                outs.append(out["v"])
-            else:
-                outs.append(trunk.forward_until(x, stop))
+            outs.append(self.counted(key, lambda: trunk.forward_until(x, stop), trunk, train=False))
             self.steps[key] += 1
         return torch.cat(outs)

@@ -58,7 +58,7 @@ def count_tiny(device="cpu", backend=None, **kw):
         net = tiny_vit(**kw)
         x, y = torch.randn(N, 3, 8, 8), torch.randint(0, K, (N,))
     with sdpa_kernel(backend) if backend is not None else nullcontext():
-        return count_step(sgd_step(net, x, y), net)
+        return count_step(sgd_step(net, x, y), net)[1]
 
 
 class Spy(TorchDispatchMode):
@@ -119,7 +119,7 @@ CUDA_KERNELS = {
 def test_fused_kernels_forward_and_backward_on_the_meta_device(kernel):
     """The CUDA kernels run here on meta tensors: same ops, same arguments, shapes only."""
     q, k, v = (torch.randn(B_, H_, S_, D_, device="meta", requires_grad=True) for _ in range(3))
-    p = count_step(lambda: CUDA_KERNELS[kernel](q, k, v).sum().backward())
+    _, p = count_step(lambda: CUDA_KERNELS[kernel](q, k, v).sum().backward())
     qk = B_ * H_ * S_ * S_ * D_
     assert (p.fwd_macs, p.bwd_input_macs, p.bwd_weight_macs) == (2 * qk, 4 * qk, 0)
     scores, rows, n = B_ * H_ * S_ * S_, B_ * H_ * S_, B_ * H_ * S_ * D_
@@ -138,7 +138,7 @@ def test_masks_dropout_and_grouped_queries():
     def count(**kw):
         q.grad = k.grad = v.grad = None  # (accumulating into old gradients would add adds)
         return count_step(lambda: nn.functional.scaled_dot_product_attention(q, k, v, enable_gqa=True, **kw)
-                          .sum().backward())
+                          .sum().backward())[1]
 
     spy = Spy()
     with spy:
@@ -169,11 +169,11 @@ def test_inference_fast_paths_count_as_the_training_path():
     for module, call, fast in ((mha, lambda: mha(x, x, x, need_weights=False), aten._native_multi_head_attention),
                                (layer, lambda: layer(x), aten._transformer_encoder_layer_fwd)):
         module.train()
-        slow = count_forward(call, module)
+        _, slow = count_forward(call, module)
         module.eval()
         spy = Spy()
         with spy:
-            quick = count_forward(call, module)
+            _, quick = count_forward(call, module)
         assert fast in spy.seen
         assert quick.fwd_macs == slow.fwd_macs > 0
         assert quick.ew_fwd_ops == slow.ew_fwd_ops
@@ -197,7 +197,7 @@ def test_layer_norm_softmax_and_gelu_by_hand():
 
     net = Block()
     x = torch.randn(N, S, E, requires_grad=True)
-    p = count_step(lambda: net(x).pow(2).sum().backward(), net)
+    _, p = count_step(lambda: net(x).pow(2).sum().backward(), net)
     n, rows = N * S * E, N * S
     ln, act, model = (layers_by_name(p)[k] for k in ("ln", "act", "(model)"))
     # layer norm: mean, x - mean, square, variance, rsqrt, normalise, scale, shift
@@ -226,10 +226,10 @@ def test_a_vit_step_leaves_nothing_uncounted(make, frozen):
         module.requires_grad_(False)
         module.eval()  # a frozen block: the inference fast path
     x, y = torch.randn(N, 3, 8, 8), torch.randint(0, K, (N,))
-    p = count_step(sgd_step(net, x, y), net)
+    _, p = count_step(sgd_step(net, x, y), net)
     assert p.uncounted_ops == {} and not p.notes
     net.eval()
-    q = count_forward(lambda: net(x), net)
+    _, q = count_forward(lambda: net(x), net)
     assert q.uncounted_ops == {} and q.fwd_macs == p.fwd_macs
 
 
@@ -239,7 +239,7 @@ def test_swin_step_leaves_nothing_uncounted(device):
         net = build_net("swin_t", (3, 32, 32), 5)
         x, y = torch.randn(2, 3, 32, 32), torch.randint(0, 5, (2,))
     net.freeze_blocks(4)
-    p = count_step(sgd_step(net, x, y), net)
+    _, p = count_step(sgd_step(net, x, y), net)
     assert p.uncounted_ops == {} and not p.notes
 
 
@@ -259,7 +259,7 @@ def test_transformer_forward_macs_match_published(name):
     with torch.device("meta"):
         net = build_net(name, (3, 224, 224), 1000)
         x = torch.randn(1, 3, 224, 224)
-    macs = count_forward(lambda: net(x), net).fwd_macs
+    macs = count_forward(lambda: net(x), net)[1].fwd_macs
     assert macs == exact and round(macs / 1e9, 3) == published
 
 

@@ -61,7 +61,7 @@ def by_name(profile):
 
 def test_all_trainable():
     net = Net()
-    p = count_step(sgd_step(net), net)
+    _, p = count_step(sgd_step(net), net)
     assert p.fwd_macs == CONV1 + CONV2 + FC
     assert p.bwd_input_macs == CONV2 + FC  # conv1's input (the data) needs no gradient
     assert p.bwd_weight_macs == CONV1 + CONV2 + FC
@@ -77,7 +77,7 @@ def test_all_trainable():
 def test_only_head_trainable():
     net = Net()
     freeze(net.conv1, net.conv2)
-    p = count_step(sgd_step(net), net)
+    _, p = count_step(sgd_step(net), net)
     assert (p.fwd_macs, p.bwd_input_macs, p.bwd_weight_macs) == (CONV1 + CONV2 + FC, 0, FC)
     assert p.updated_elems == 54 * 7 + 7
 
@@ -85,7 +85,7 @@ def test_only_head_trainable():
 def test_frozen_prefix_has_no_backward():
     net = Net()
     freeze(net.conv1)
-    p = count_step(sgd_step(net), net)
+    _, p = count_step(sgd_step(net), net)
     # conv2's input comes from the frozen prefix: no input gradient there, none in conv1
     assert (p.bwd_input_macs, p.bwd_weight_macs) == (FC, CONV2 + FC)
     assert by_name(p)["conv1"].train_macs == CONV1
@@ -94,7 +94,7 @@ def test_frozen_prefix_has_no_backward():
 def test_frozen_layer_after_a_trainable_one_pays_backward_to_input_only():
     net = Net()
     freeze(net.conv2)
-    p = count_step(sgd_step(net), net)
+    _, p = count_step(sgd_step(net), net)
     layers = by_name(p)
     assert (layers["conv2"].bwd_input_macs, layers["conv2"].bwd_weight_macs) == (CONV2, 0)
     assert (p.bwd_input_macs, p.bwd_weight_macs) == (CONV2 + FC, CONV1 + FC)
@@ -104,7 +104,7 @@ def test_frozen_layer_after_a_trainable_one_pays_backward_to_input_only():
 def test_grouped_and_depthwise_convolutions():
     net = nn.Sequential(nn.Conv2d(2, 4, 1), nn.Conv2d(4, 8, 3, padding=1, groups=2),
                         nn.Conv2d(8, 8, 3, padding=1, groups=8), nn.Flatten(), nn.Linear(200, 7))
-    p = count_step(sgd_step(net), net)
+    _, p = count_step(sgd_step(net), net)
     layers = by_name(p)
     grouped = N * 25 * 8 * (4 // 2) * 9  # each output channel sees Cin/groups input channels
     depthwise = N * 25 * 8 * 1 * 9
@@ -116,7 +116,7 @@ def test_grouped_and_depthwise_convolutions():
 def test_transposed_convolution():
     net = nn.Sequential(nn.Conv2d(2, 4, 1), nn.ConvTranspose2d(4, 3, 3, stride=2, groups=1), nn.Flatten(),
                         nn.Linear(3 * 11 * 11, 7))
-    p = count_step(sgd_step(net), net)
+    _, p = count_step(sgd_step(net), net)
     t = by_name(p)["1"]
     assert t.fwd_macs == N * 25 * 4 * 3 * 9  # every input position scatters through Cout*k*k weights
     assert t.bwd_input_macs == t.bwd_weight_macs == t.fwd_macs
@@ -141,7 +141,7 @@ def test_activation_matmul_gradients_are_input_gradients():
         net(x).sum().backward()
         opt.step()
 
-    p = count_step(step, net)
+    _, p = count_step(step, net)
     proj, bmm = N * 5 * 4 * 6, N * 5 * 6 * 5
     assert p.fwd_macs == proj + bmm
     assert p.bwd_input_macs == 2 * bmm  # both bmm operands are activations
@@ -152,7 +152,7 @@ def test_activation_matmul_gradients_are_input_gradients():
 def test_cosine_head_weight_gradient_is_a_weight_gradient():
     net = build_net("tiny_cnn", (1, 8, 8), 5, cosine=True)
     x, y = torch.randn(4, 1, 8, 8), torch.randint(0, 5, (4,))
-    p = count_step(sgd_step(net, x, y), net)
+    _, p = count_step(sgd_step(net, x, y), net)
     head = by_name(p)["head"]
     assert head.kind == "linear" and head.fwd_macs == 4 * 64 * 5
     assert head.bwd_input_macs == head.bwd_weight_macs == head.fwd_macs
@@ -168,7 +168,7 @@ def test_update_ops_by_hand():
             opt.zero_grad()
             nn.functional.cross_entropy(net(x), y).backward()
             opt.step()
-        return count_step(step, net)
+        return count_step(step, net)[1]
 
     # SGD: p -= lr*g (1 mult + 1 add); weight decay g += wd*p (1+1); momentum buf = m*buf + g (1+1)
     assert profile(torch.optim.SGD(net.parameters(), lr=0.1)).update_ops == 8 * 2
@@ -202,7 +202,7 @@ def test_update_table_matches_dispatched_ops_in_steady_state(make):
         opt.step()
 
     step()  # state initialised
-    p = count_step(step, net)
+    _, p = count_step(step, net)
     assert p.update_source == "table"
     assert p.update_ops == p.update_dispatched_ops > 0
     assert p.updated_elems == sum(q.numel() for q in net.parameters() if q.requires_grad)
@@ -218,14 +218,14 @@ def test_unknown_optimizer_is_costed_from_its_dispatched_ops():
         net(x).sum().backward()
         opt.step()
 
-    p = count_step(step, net)
+    _, p = count_step(step, net)
     assert p.update_source == "dispatched" and p.update_ops == p.update_dispatched_ops > 0
     assert any("RMSprop" in n for n in p.notes)
 
 
 def test_momentum_buffers_are_optimizer_state():
     net = Net()
-    p = count_step(sgd_step(net), net)
+    _, p = count_step(sgd_step(net), net)
     assert all(layer.state_elems == layer.trainable_elems for layer in p.layers)
 
 
@@ -243,7 +243,7 @@ def test_old_model_forward_inside_the_step_counts_as_forward():
         (nn.functional.cross_entropy(out, y) - (target * out.log_softmax(1)).sum(1).mean()).backward()
         opt.step()
 
-    p = count_step(step, net)
+    _, p = count_step(step, net)
     assert p.fwd_macs == 2 * (CONV1 + CONV2 + FC)
     assert p.bwd_weight_macs == CONV1 + CONV2 + FC  # the old model has no backward
     names = by_name(p)
@@ -252,7 +252,7 @@ def test_old_model_forward_inside_the_step_counts_as_forward():
 
 def test_elementwise_layout_and_unknown_ops_are_told_apart():
     net = Net()
-    p = count_step(sgd_step(net), net)
+    _, p = count_step(sgd_step(net), net)
     # ReLU and its gradient are element-wise work now (one compare each per element), the loss too;
     # views and copies are layout; nothing in this step is unknown
     assert p.uncounted_ops == {}
@@ -274,7 +274,7 @@ def test_elementwise_layout_and_unknown_ops_are_told_apart():
 
     sorter = nn.Sequential(nn.Linear(3, 4), Sort())
     x = torch.randn(N, 3)
-    q = count_forward(lambda: sorter(x), sorter)
+    _, q = count_forward(lambda: sorter(x), sorter)
     assert q.uncounted_ops == {"aten.sort": 1}
     assert not any(k.startswith("profiler.") for k in p.uncounted_ops | p.layout_ops)
 
@@ -282,7 +282,7 @@ def test_elementwise_layout_and_unknown_ops_are_told_apart():
 def test_count_forward_has_no_backward_and_no_update():
     net = Net()
     x = torch.randn(N, 2, 5, 5)
-    p = count_forward(lambda: net(x), net)
+    _, p = count_forward(lambda: net(x), net)
     assert (p.kind, p.fwd_macs, p.train_macs, p.update_ops) == ("forward", CONV1 + CONV2 + FC, CONV1 + CONV2 + FC, 0)
 
 
@@ -294,7 +294,7 @@ def test_count_forward_sees_composite_ops_under_inference_mode():
         with torch.inference_mode():
             return net(x)
 
-    assert count_forward(fn, net).fwd_macs == CONV1 + CONV2 + FC
+    assert count_forward(fn, net)[1].fwd_macs == CONV1 + CONV2 + FC
 
 
 def test_meta_device_counts_equal_cpu_counts():
@@ -304,7 +304,7 @@ def test_meta_device_counts_equal_cpu_counts():
             net = build_net("resnet20", (3, 16, 16), 5)
             x, y = torch.randn(2, 3, 16, 16), torch.randint(0, 5, (2,))
         net.freeze_blocks(3)
-        return count_step(sgd_step(net, x, y), net).to_dict()
+        return count_step(sgd_step(net, x, y), net)[1].to_dict()
 
     cpu, meta = run("cpu"), run("meta")
     # Every count agrees. The list of ops seen but not counted may only grow on the CPU: its
@@ -316,6 +316,24 @@ def test_meta_device_counts_equal_cpu_counts():
     assert all(cpu_seen.get(op) == n for op, n in meta_seen.items())
     assert set(cpu_seen) - set(meta_seen) <= {"aten.squeeze", "aten.as_strided", "aten.as_strided_", "aten.copy_",
                                               "aten.new_zeros", "aten.clone"}
+
+
+def test_count_step_and_count_forward_return_what_the_step_returned():
+    net = Net()
+    x, y = torch.randn(N, 2, 5, 5), torch.randint(0, 3, (N,))
+    opt = torch.optim.SGD(net.parameters(), lr=0.1)
+
+    def step():
+        opt.zero_grad()
+        loss = nn.functional.cross_entropy(net(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+
+    loss, p = count_step(step, net)
+    assert loss.requires_grad and loss.shape == () and p.fwd_macs == CONV1 + CONV2 + FC
+    out, q = count_forward(lambda: net(x), net)
+    assert out.shape == (N, 7) and not out.requires_grad and q.fwd_macs == CONV1 + CONV2 + FC
 
 
 def test_counter_leaves_no_hooks_behind():
@@ -341,7 +359,7 @@ def test_forward_macs_agree_with_fvcore(make, shape):
     net = make().eval()
     x = torch.randn(*shape)
     oracle = FlopCountAnalysis(net, x).unsupported_ops_warnings(False).uncalled_modules_warnings(False)
-    assert count_forward(lambda: net(x), net).fwd_macs == oracle.total()
+    assert count_forward(lambda: net(x), net)[1].fwd_macs == oracle.total()
 
 
 # torchvision's published "GFLOPS" (weights meta `_ops`) are conv + linear MACs at 1x3x224x224.
@@ -359,7 +377,7 @@ def test_torchvision_forward_macs_match_published(name):
     with torch.device("meta"):  # shapes only: same dispatched ops, no arithmetic
         net = build_net(name, (3, 224, 224), 1000)
         x = torch.randn(1, 3, 224, 224)
-    macs = count_forward(lambda: net(x), net).fwd_macs
+    macs = count_forward(lambda: net(x), net)[1].fwd_macs
     assert macs == EXACT[name]
     assert round(macs / 1e9, 3) == PUBLISHED[name]
 

@@ -9,13 +9,7 @@ import torch
 from torch import nn
 
 from energybench.cost.counter import LayerCost, count_step
-from energybench.cost.memory_model import (
-    Accesses,
-    layer_accesses,
-    step_accesses,
-    storage_bytes,
-    working_set_words,
-)
+from energybench.cost.memory_model import Accesses, layer_accesses, step_accesses, storage_bytes, working_set_words
 from energybench.errors import UserError
 
 
@@ -102,7 +96,7 @@ def test_profile_layers_feed_the_model():
         net(x).sum().backward()
         opt.step()
 
-    p = count_step(step, net)
+    _, p = count_step(step, net)
     first, relu, last, loss = p.layers  # the ReLU module and the loss (no module): element-wise work only
     assert (relu.name, loss.name) == ("1", "(no module)")
     assert layer_accesses(relu) == layer_accesses(loss) == Accesses()

@@ -7,12 +7,7 @@ import math
 
 import pytest
 
-from energybench.cost.tables import (
-    builtin_tables,
-    load_energy_table,
-    precision_bits,
-    sram_cells,
-)
+from energybench.cost.tables import builtin_tables, load_energy_table, precision_bits, sram_cells
 from energybench.errors import UserError
 
 

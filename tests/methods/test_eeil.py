@@ -113,11 +113,11 @@ def test_old_model_forward_macs_appear_in_the_step_profile(tmp_path, sharing):
             opt.step()
         return run
 
-    with_old = count_step(step(method.cross_distilled(old)), net)
-    without = count_step(step(lambda n, b: F.cross_entropy(n(b.x), b.y)), net)
+    _, with_old = count_step(step(method.cross_distilled(old)), net)
+    _, without = count_step(step(lambda n, b: F.cross_entropy(n(b.x), b.y)), net)
     # The old model's unshared blocks and head; its shared prefix output is reused from the current model.
-    old_macs = count_forward(lambda: old.head(old.backbone(old.backbone.forward_until(x, k), start=k)), old).fwd_macs
-    old_prefix = count_forward(lambda: old.backbone.forward_until(x, k), old).fwd_macs
+    old_macs = count_forward(lambda: old.head(old.backbone(old.backbone.forward_until(x, k), start=k)), old)[1].fwd_macs
+    old_prefix = count_forward(lambda: old.backbone.forward_until(x, k), old)[1].fwd_macs
     assert old_macs - old_prefix > 0
     assert with_old.fwd_macs - without.fwd_macs == old_macs - old_prefix
     assert with_old.bwd_input_macs == without.bwd_input_macs and with_old.bwd_weight_macs == without.bwd_weight_macs

@@ -9,13 +9,7 @@ import torch
 from energybench.data import load_source
 from energybench.data.scenario import build_scenario
 from energybench.errors import UserError
-from energybench.methods.memory import (
-    ExemplarMemory,
-    class_means,
-    extract_features,
-    herding_order,
-    nme_scores,
-)
+from energybench.methods.memory import ExemplarMemory, class_means, extract_features, herding_order, nme_scores
 from energybench.models import build_net
 from energybench.training.trainer import EVAL_BATCH
 

@@ -14,13 +14,9 @@ from energybench.config import make_config
 from energybench.data import load_source
 from energybench.data.scenario import build_scenario
 from energybench.errors import UserError
+from energybench.methods import check_methods
 from energybench.methods.base import Context
-from energybench.methods.progressive import (
-    Plateau,
-    Progressive,
-    alpha_stages,
-    delta_stages,
-)
+from energybench.methods.progressive import Plateau, Progressive, alpha_stages, delta_stages
 from energybench.methods.scratch import Scratch
 from energybench.training.trainer import Trainer
 
@@ -77,6 +73,7 @@ def make(cls, tmp_path, scenario="B4-3x2", epochs=2, **options):
     cfg = make_config({"dataset": "digits", "scenario": scenario, "epochs": epochs, "batch_size": 64,
                        "options": {cls.name: options}})
     sc = build_scenario(load_source("digits"), cfg.scenario, cfg.class_order, seed=0)
+    check_methods([cls.name], cfg.options, sc.sizes)  # as the runner does before any cell starts
     trainer = Trainer(sc, torch.device("cpu"), epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr,
                       momentum=cfg.momentum, weight_decay=cfg.weight_decay, milestones=cfg.lr_milestones,
                       gamma=cfg.lr_gamma, augment=None, seed=0, progress=False)
@@ -99,7 +96,7 @@ def test_stage_rule_must_match_the_scenario(tmp_path):
     assert method.opts["stages"] == "alpha"
     with pytest.raises(UserError, match="needs n1"):
         make(Progressive, tmp_path, stages="delta")
-    with pytest.raises(UserError, match="scenario, alpha or delta"):
+    with pytest.raises(UserError, match="stages.* one of scenario, alpha, delta, got .beta."):
         make(Progressive, tmp_path, stages="beta")
 
 
@@ -137,9 +134,9 @@ def test_step_budget_and_plateau_with_learning_rate_drops(tmp_path):
 
 
 @pytest.mark.parametrize("opts,match", [
-    ({"convergence": "forever"}, "plateau or budget"), ({"patience": 0}, "patience"),
+    ({"convergence": "forever"}, "one of plateau, budget, got 'forever'"), ({"patience": 0}, "patience"),
     ({"rel_tol": 1.5}, "rel_tol"), ({"abs_tol": -0.1}, "abs_tol"), ({"lr_drops": -1}, "lr_drops"),
-    ({"max_steps": 0}, "max_steps"), ({"patience": "two"}, "'patience' must be a number"),
+    ({"max_steps": 0}, "max_steps"), ({"patience": "two"}, "'patience' of method .* must be a whole number >= 1, got 'two'"),
 ])
 def test_bad_convergence_options_are_user_errors(tmp_path, opts, match):
     with pytest.raises(UserError, match=match):

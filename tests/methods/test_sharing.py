@@ -150,7 +150,7 @@ def test_clone_from_latest_starts_a_branch_from_the_newest_one(tmp_path):
 
 
 def test_bad_clone_from_is_a_user_error_when_the_config_is_read(capsys):
-    with pytest.raises(UserError, match="clone_from .* base, latest, got 'first'"):
+    with pytest.raises(UserError, match="clone_from' of method sharing must be one of base, latest, got 'first'"):
         check_methods(["sharing"], make_config({"options": {"sharing": {"clone_from": "first"}}}).options)
     with pytest.raises(UserError, match="unknown option 'clone'"):
         check_methods(["sharing"], make_config({"options": {"sharing": {"clone": "base"}}}).options)

@@ -19,21 +19,8 @@ from energybench.data.scenario import build_scenario
 from energybench.errors import UserError
 from energybench.methods.base import Context
 from energybench.methods.tree import Tree
-from energybench.methods.tree_model import (
-    Node,
-    clone_leaf,
-    clone_model,
-    inference,
-    route,
-    superclass_probs,
-)
-from energybench.methods.tree_partition import (
-    AFFINITY_FLOOR,
-    affinity,
-    assign_new,
-    confusion_rates,
-    spectral_partition,
-)
+from energybench.methods.tree_model import Node, clone_leaf, clone_model, inference, route, superclass_probs
+from energybench.methods.tree_partition import AFFINITY_FLOOR, affinity, assign_new, confusion_rates, spectral_partition
 from energybench.models import IncrementalNet, build_net
 from energybench.models.backbone import Backbone, Flatten
 from energybench.models.heads import GrowingLinear

@@ -12,15 +12,7 @@ from energybench.models import build_backbone, build_net
 from energybench.models.backbone import Backbone
 from energybench.models.heads import GrowingLinear
 from energybench.models.network import IncrementalNet
-from energybench.models.surgery import (
-    Cut,
-    boundaries,
-    branch,
-    check_sharing,
-    clone,
-    cut_at,
-    shared_parameters,
-)
+from energybench.models.surgery import Cut, boundaries, branch, check_sharing, clone, cut_at, shared_parameters
 
 
 def hand_backbone() -> Backbone:
