@@ -31,16 +31,17 @@ from energybench.engine.manifest import build_manifest
 from energybench.engine.store import RunStore, save_state
 from energybench.errors import UserError
 from energybench.files import atomic_write
-from energybench.methods import METHODS, check_methods
+from energybench.methods import METHODS, check_methods, method_classes
 from energybench.methods.base import Context, Method
 from energybench.models import BACKBONES, build_backbone
 from energybench.models.user import resolve_factory
+from energybench.plugins import provenance
 from energybench.training.evaluate import evaluate, forgetting
 from energybench.training.trainer import Trainer
 
 # Backbones whose layers are too small to split across CPU threads: on a busy machine, extra
 # OpenMP threads make them many times slower (measured: 20x on 2 shared cores), never faster.
-SMALL_BACKBONES = ("tiny_cnn", "lenet", "nin", "resnet20", "resnet32")
+SMALL_BACKBONES = ("tiny_cnn", "lenet", "nin", "resnet20", "resnet32", "tiny_vit")
 
 
 def resolve_device(name: str) -> torch.device:
@@ -66,8 +67,6 @@ def check_buildable(name: str, in_shape, width: float, cifar_stem: bool, weights
     build_backbone(name, in_shape, width, cifar_stem, weights)
     if name in BACKBONES:
         return None
-    from energybench.plugins import provenance
-
     return {"name": name, **provenance(resolve_factory(name))}
 
 
@@ -106,8 +105,10 @@ class Runner:
         self.cfg = cfg
         self.progress = progress
         self.log = log
-        self.methods = cfg.methods or list(METHODS)
-        check_methods(self.methods, cfg.options)  # names and options, before any data loads
+        specs = cfg.methods or list(METHODS)
+        check_methods(specs, cfg.options)  # names and options, before any data loads
+        self.classes = method_classes(specs)  # by each class's name: a user's module:Class too
+        self.methods = list(self.classes)
         self.device = resolve_device(cfg.device)
         threads = cfg.threads or (1 if self.device.type == "cpu" and cfg.resolved_backbone() in SMALL_BACKBONES
                                   else None)
@@ -124,7 +125,7 @@ class Runner:
         self.scenarios = {seed: build_scenario(self.source, cfg.scenario, cfg.class_order, seed,
                                                cfg.train_per_class, cfg.test_per_class) for seed in cfg.seeds}
         # Options that depend on the scenario (progressive's stage rule), before any cell starts.
-        check_methods(self.methods, cfg.options, next(iter(self.scenarios.values())).sizes)
+        check_methods(specs, cfg.options, next(iter(self.scenarios.values())).sizes)
         self.monitor = None
 
     # ----- whole run ------------------------------------------------------------------------
@@ -142,6 +143,9 @@ class Runner:
                                 seeds=cfg.seeds)
                 if self.backbone_code:  # a user's network: where its code came from
                     manifest["backbone_code"] = self.backbone_code
+                user = {n: provenance(c) for n, c in self.classes.items() if n not in METHODS}
+                if user:  # users' methods likewise
+                    manifest["method_code"] = user
                 self.store.write_manifest(manifest)
                 for name in self.methods:
                     self._run_method(name, seed, scenario)
@@ -152,7 +156,7 @@ class Runner:
 
     # ----- one (seed, method): base phase once, then every sharing level ----------------------
     def _run_method(self, name: str, seed: int, scenario: Scenario) -> None:
-        cls = METHODS[name]
+        cls = self.classes[name]
         n = len(scenario.phases)
         todo = [s for s in self.cfg.sharing if not self.store.complete(name, s, seed, n)]
         for s in set(self.cfg.sharing) - set(todo):  # left behind by a stop just before a cell's end
