@@ -31,11 +31,16 @@ TEXT = ("run_id", "method", "energy_table", "precision", "measured_energy_method
         "measured_note", "stage_stopped_by")
 FLAGS = ("cache_shared", "reused_base")  # True/False, read as 1.0/0.0 so that they average
 
-PER_ITER = ("compute_energy_j", "memory_energy_j", "mem_accesses", "train_macs")
-TOTALS = ("compute_energy_j", "memory_energy_j", "mem_accesses", "train_macs", "iters", "train_time_s", "train_cpu_s")
+# elementwise_energy_j: compute + memory energy of the element-wise work (norms, softmax,
+# activations, adds), kept apart from the MAC figures; elementwise_mem_accesses: its unfused accesses
+PER_ITER = ("compute_energy_j", "memory_energy_j", "mem_accesses", "train_macs", "elementwise_energy_j",
+            "elementwise_mem_accesses")
+TOTALS = ("compute_energy_j", "memory_energy_j", "mem_accesses", "train_macs", "elementwise_energy_j",
+          "elementwise_mem_accesses", "iters", "train_time_s", "train_cpu_s")
 # Figures divided by the same method's sharing-0 figure (the paper's Figs. 4-5).
 NORMALISED = ("compute_energy_j_per_iter", "memory_energy_j_per_iter", "mem_accesses_per_iter",
-              "train_macs_per_iter", "time_per_iter_s", "cpu_time_per_iter_s", "storage_bytes",
+              "train_macs_per_iter", "elementwise_energy_j_per_iter", "elementwise_mem_accesses_per_iter",
+              "time_per_iter_s", "cpu_time_per_iter_s", "storage_bytes",
               "total_compute_energy_j", "total_memory_energy_j", "total_mem_accesses", "total_train_macs",
               "total_train_time_s", "total_train_cpu_s")
 # Counts stay integers in summary.json when every seed agrees on a whole number.
@@ -104,10 +109,14 @@ def _incremental(df: pd.DataFrame) -> pd.DataFrame:
 
 def cell_totals(df: pd.DataFrame, columns: Iterable[str]) -> pd.DataFrame:
     """Per (method, sharing, seed): each column summed over the incremental phases; NaN when a
-    phase lacks it. `mem_accesses` is reads plus writes."""
+    phase lacks it. `mem_accesses` is reads plus writes; `elementwise_energy_j` compute plus
+    memory energy of the element-wise work, `elementwise_mem_accesses` its reads plus writes."""
     inc = _incremental(df).copy()
-    if "mem_accesses" in columns and "mem_accesses" not in inc:
-        inc["mem_accesses"] = inc.get("mem_reads", np.nan) + inc.get("mem_writes", np.nan)
+    for total, parts in (("mem_accesses", ("mem_reads", "mem_writes")),
+                         ("elementwise_energy_j", ("elementwise_compute_energy_j", "elementwise_memory_energy_j")),
+                         ("elementwise_mem_accesses", ("elementwise_mem_reads", "elementwise_mem_writes"))):
+        if total in columns and total not in inc:
+            inc[total] = inc.get(parts[0], np.nan) + inc.get(parts[1], np.nan)
     cols = [c for c in columns]
     for c in cols:
         if c not in inc:
