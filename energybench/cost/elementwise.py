@@ -311,6 +311,40 @@ def _cumsum(args, kwargs, out) -> Cost:
     return 0, args[0].numel()
 
 
+def _aminmax(args, kwargs, out) -> Cost:  # a min and a max reduction
+    return 0, 2 * max(args[0].numel() - _out(out).numel(), 0)
+
+
+def _select_k(n: int, length: int, k: int) -> int:
+    """Comparisons to select the k largest of each row of `length` (a heap of k: log2 k each)."""
+    return n * max(1, math.ceil(math.log2(k + 1))) if length else 0
+
+
+def _topk(args, kwargs, out) -> Cost:  # (self, k, dim=-1, largest, sorted)
+    x, k = args[0], int(args[1])
+    dim = kwargs.get("dim", args[2] if len(args) > 2 else -1)
+    return 0, _select_k(x.numel(), x.shape[dim] if x.dim() else 1, k)
+
+
+def _sort(args, kwargs, out) -> Cost:  # (self, dim=-1, descending): n log2 n comparisons per row
+    x = args[0]
+    dim = kwargs.get("dim", args[1] if len(args) > 1 and isinstance(args[1], int) else -1)
+    length = x.shape[dim] if x.dim() else 1
+    return 0, _select_k(x.numel(), length, max(length - 1, 0))
+
+
+def _bce_with_logits(args, kwargs, out) -> Cost:
+    # max(x, 0) - x t + log(1 + exp(-|x|)): 3 mults, 5 adds per element (+1 mult per weight), then the
+    # reduction: (self, target, weight, pos_weight, reduction)
+    n = args[0].numel()
+    weighted = sum(1 for i in (2, 3) if len(args) > i and args[i] is not None)
+    reduction = kwargs.get("reduction", args[4] if len(args) > 4 else 1)
+    mults, adds = (3 + weighted) * n, 5 * n
+    if reduction:  # 1 mean, 2 sum
+        mults, adds = mults + (1 if reduction == 1 else 0), adds + n - 1
+    return mults, adds
+
+
 WHOLE_OP: dict[str, Callable[[tuple, dict, Any], Cost]] = {
     "_softmax": _softmax, "_safe_softmax": _softmax, "_softmax_backward_data": _softmax_backward,
     "_log_softmax": _log_softmax, "_log_softmax_backward_data": _log_softmax_backward,
@@ -332,7 +366,8 @@ WHOLE_OP: dict[str, Callable[[tuple, dict, Any], Cost]] = {
     "avg_pool2d": _avg_pool, "avg_pool2d_backward": _avg_pool_backward,
     "_adaptive_avg_pool2d": _adaptive_avg_pool, "_adaptive_avg_pool2d_backward": _adaptive_avg_pool_backward,
     "index_put": _index_put, "_index_put_impl": _index_put, "index_add": _scatter_add, "scatter_add": _scatter_add,
-    "embedding_dense_backward": _embedding_backward, "cumsum": _cumsum,
+    "embedding_dense_backward": _embedding_backward, "cumsum": _cumsum, "aminmax": _aminmax,
+    "topk": _topk, "sort": _sort, "binary_cross_entropy_with_logits": _bce_with_logits,
 }
 
 # Ops that only arrange data: copies (into another layout or device), concatenation, padding,
