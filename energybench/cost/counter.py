@@ -74,6 +74,7 @@ class LayerCost:
     ew_bwd_adds: int = 0
     ew_reads: int = 0  # activation words the element-wise ops read (forward and backward)
     ew_writes: int = 0  # activation words they write
+    ew_peak: int = 0  # the most words one element-wise op of the layer reads and writes (its working set)
 
     @property
     def trainable(self) -> bool:
@@ -549,15 +550,18 @@ class OpCounter:
             layer = self._layer()
             layer.ew_fwd_mults += mults
             layer.ew_fwd_adds += adds
-            layer.ew_reads += sum(ew.distinct(t) for t in inputs if not self._is_weight(t))
+            reads = sum(ew.distinct(t) for t in inputs if not self._is_weight(t))
             if torch.is_grad_enabled():
                 self._note_output(out)
         else:
             layer = self._owner_layer(node)
             layer.ew_bwd_mults += mults
             layer.ew_bwd_adds += adds
-            layer.ew_reads += sum(ew.distinct(t) for t in inputs)
-        layer.ew_writes += ew.written(func, out)
+            reads = sum(ew.distinct(t) for t in inputs)
+        writes = ew.written(func, out)
+        layer.ew_reads += reads
+        layer.ew_writes += writes
+        layer.ew_peak = max(layer.ew_peak, reads + writes)
 
     # --- optimizer ---
     def _opt_pre(self, opt, args, kwargs):

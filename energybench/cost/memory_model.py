@@ -100,10 +100,10 @@ def elementwise_accesses(layer: "LayerCost") -> tuple[int, int]:
 
 
 def elementwise_working_set_words(layer: "LayerCost") -> int:
-    """Words one call of the layer's element-wise ops touches (its weights included): the SRAM
-    that serves them is sized from this."""
-    calls = max(layer.calls, 1)
-    return layer.weight_elems + -(-(layer.ew_reads + layer.ew_writes) // calls)
+    """Words the layer's largest element-wise op reads and writes, plus the layer's weights: the
+    SRAM that serves its element-wise traffic is sized from this (ops stream one after another,
+    so their traffic, summed over the forward and backward, is not one working set)."""
+    return layer.weight_elems + layer.ew_peak
 
 
 def step_accesses(profile: "StepProfile") -> Accesses:

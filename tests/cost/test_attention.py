@@ -207,6 +207,7 @@ def test_layer_norm_softmax_and_gelu_by_hand():
     assert (ln.ew_bwd_mults, ln.ew_bwd_adds) == (n + 5 * n + rows + n, n + 4 * n - 2 * rows + 2 * (n - E))
     # it reads x (forward); grad, x, mean, rstd, weight, bias (backward); writes y, mean, rstd, then dx, dw, db
     assert (ln.ew_reads, ln.ew_writes) == (n + (2 * n + 2 * rows + 2 * E), (n + 2 * rows) + (n + 2 * E))
+    assert ln.ew_peak == (2 * n + 2 * rows + 2 * E) + (n + 2 * E)  # its largest op: the backward
     # GELU (erf): 4 mults and 1 add per element; its gradient 9 and 2
     assert (act.ew_fwd_mults, act.ew_fwd_adds, act.ew_bwd_mults, act.ew_bwd_adds) == (4 * n, n, 9 * n, 2 * n)
     # softmax over E per row (in the module's own forward): 2 mults, 3 adds per element less 2 per row;
