@@ -194,6 +194,31 @@ def _batch_norm_eval(args, kwargs, out) -> Cost:  # _native_batch_norm_legit_no_
     return _batch_norm_train(args[0], args[1] is not None, args[2] is not None, True, False)
 
 
+def _batch_norm_with_update(args, kwargs, out) -> Cost:  # (input, weight, bias, running_mean, running_var, ...)
+    return _batch_norm_train(args[0], args[1] is not None, args[2] is not None, True, True)
+
+
+def _batch_norm_no_update(args, kwargs, out) -> Cost:  # running statistics if given, else the batch's
+    running = args[3] is not None
+    return _batch_norm_train(args[0], args[1] is not None, args[2] is not None, False, not running)
+
+
+def _batch_norm_backward_all(args, kwargs, out) -> Cost:
+    # cudnn_batch_norm_backward / miopen_batch_norm_backward(input, grad_output, weight, ...): all three gradients
+    x = args[0]
+    c = x.shape[1] if x.dim() > 1 else 1
+    return _normalize_backward(x.numel(), c, c, args[2] is not None, (True, True, True))
+
+
+def _batch_norm_backward_new(args, kwargs, out) -> Cost:
+    # batch_norm_backward(grad_out, input, weight, running_mean, running_var, save_mean, save_var, update, eps,
+    # output_mask, reserve): batch statistics when they were saved, else the running ones
+    save_mean = args[5]
+    train = save_mean is not None and save_mean.numel() > 0
+    return _batch_norm_backward((args[0], args[1], args[2], args[3], args[4], args[5], args[6], train, args[8],
+                                 args[9]), kwargs, out)
+
+
 def _batch_norm_backward(args, kwargs, out) -> Cost:
     # (grad_out, input, weight, running_mean, running_var, save_mean, save_invstd, train, eps, output_mask)
     x, train, mask = args[1], bool(args[7]), args[9]
@@ -353,6 +378,10 @@ WHOLE_OP: dict[str, Callable[[tuple, dict, Any], Cost]] = {
     "native_batch_norm": _batch_norm, "_native_batch_norm_legit": _batch_norm,
     "_native_batch_norm_legit_functional": _batch_norm,
     "_native_batch_norm_legit_no_training": _batch_norm_eval, "native_batch_norm_backward": _batch_norm_backward,
+    # the GPU kernels' own batch-norm ops (cuDNN, MIOpen) and the newer update/no-update pair
+    "cudnn_batch_norm": _batch_norm, "miopen_batch_norm": _batch_norm, "_batch_norm_with_update": _batch_norm_with_update,
+    "_batch_norm_no_update": _batch_norm_no_update, "cudnn_batch_norm_backward": _batch_norm_backward_all,
+    "miopen_batch_norm_backward": _batch_norm_backward_all, "batch_norm_backward": _batch_norm_backward_new,
     "sum": _reduction, "nansum": _reduction, "amax": _reduction, "amin": _reduction, "max": _max_min,
     "min": _max_min, "argmax": _reduction, "argmin": _reduction, "any": _reduction, "all": _reduction,
     "mean": _mean, "prod": _prod, "linalg_vector_norm": _vector_norm, "norm": _vector_norm,

@@ -266,10 +266,15 @@ def test_transformer_forward_macs_match_published(name):
 
 def test_vit_b_16_energy_falls_at_every_cut():
     """Computation energy per training step at 3x224x224 against every encoder-block boundary."""
+    from energybench.models import build_backbone
+    from energybench.models.surgery import boundaries
+
+    with torch.device("meta"):
+        cuts = boundaries(build_backbone("vit_b_16", (3, 224, 224)))  # after 0, 1, ... 14 blocks
     table = load_energy_table()
     energies, ew = [], []
     for blocks in range(0, 14):  # 0 .. 13 of its 14 blocks frozen (embedding, 12 encoder blocks, final norm)
-        net, cut, p = profile_training_step("vit_b_16", (3, 224, 224), 1000, 1, _level(blocks), device="meta")
+        net, cut, p = profile_training_step("vit_b_16", (3, 224, 224), 1000, 1, cuts[blocks], device="meta")
         assert cut.blocks == blocks
         if blocks == 0:
             assert p.fwd_macs == 17_563_828_224
@@ -279,16 +284,4 @@ def test_vit_b_16_energy_falls_at_every_cut():
         ew.append(e.ew_compute_j)
     assert all(b < a for a, b in zip(energies, energies[1:])), energies
     assert all(b < a for a, b in zip(ew, ew[1:])), ew
-
-
-def _level(blocks: int) -> float:
-    """A sharing level whose nearest cut is after `blocks` blocks of vit_b_16 (0 for none)."""
-    from energybench.models import build_backbone
-    from energybench.models.surgery import boundaries
-
-    if not blocks:
-        return 0.0
-    if not hasattr(_level, "cuts"):
-        with torch.device("meta"):
-            _level.cuts = boundaries(build_backbone("vit_b_16", (3, 224, 224)))
-    return _level.cuts[blocks]
+    assert energies[-1] / energies[0] == pytest.approx(0.332, abs=0.001)
