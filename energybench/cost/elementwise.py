@@ -28,6 +28,8 @@ def numel(t: Any) -> int:
 
 def distinct(t: torch.Tensor) -> int:
     """Elements a tensor really holds: an expanded (stride-0) dimension repeats, not stores."""
+    if t.is_contiguous():  # the common case, and quick
+        return t.numel()
     return math.prod(s for s, st in zip(t.shape, t.stride()) if st != 0)
 
 
@@ -447,20 +449,30 @@ _FIRST_OUTPUT_ONLY = frozenset({"_native_batch_norm_legit_no_training"})
 def written(func, out) -> int:
     """Words an op writes: the elements of its outputs."""
     if isinstance(out, (tuple, list)):
-        if base_name(func._overloadpacket.__name__) in _FIRST_OUTPUT_ONLY:
+        if _entry(func)[2]:
             return numel(out[0])
         return sum(numel(t) for t in out)
     return numel(out)
 
 
+_ENTRY: dict = {}  # op -> (whole-op function or None, per-element cost or None, first output only); the
+# counter prices every element-wise op it sees, so the name lookups are done once per op
+
+
+def _entry(func) -> tuple:
+    entry = _ENTRY.get(func)
+    if entry is None:
+        name = base_name(func._overloadpacket.__name__)
+        entry = _ENTRY[func] = (WHOLE_OP.get(name), PER_ELEMENT.get(name), name in _FIRST_OUTPUT_ONLY)
+    return entry
+
+
 def op_cost(func, args: tuple, kwargs: dict, out) -> tuple[Cost, bool]:
     """(multiplies, adds) of one call of an ELEMENTWISE op, and whether the default price was used
     (a pointwise op not in the table: one add per output element; a reduction: n - m adds)."""
-    name = base_name(func._overloadpacket.__name__)
-    whole = WHOLE_OP.get(name)
+    whole, per, _ = _entry(func)
     if whole is not None:
         return whole(args, kwargs, out), False
-    per = PER_ELEMENT.get(name)
     n = sum(t.numel() for t in out) if isinstance(out, (tuple, list)) else numel(out)
     if per is None:
         if torch.Tag.reduction in func.tags:
