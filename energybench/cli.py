@@ -8,7 +8,7 @@ import sys
 import warnings
 
 from energybench import __version__
-from energybench.errors import UserError
+from energybench.errors import RunStopped, UserError
 
 # Each module defines register(subparsers) and sets `handler` on its parser.
 COMMANDS = ("run", "cost", "energy_table", "power", "report", "rtl")
@@ -43,6 +43,9 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as exc:
         print(f"energybench {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except RunStopped as exc:
+        print(f"energybench {args.command}: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print(f"energybench {args.command}: interrupted", file=sys.stderr)
         return 130

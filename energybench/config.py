@@ -67,6 +67,12 @@ class RunConfig:
     power: bool = True
     power_rate_hz: float = 10.0
     idle_seconds: float = 0.0
+    # execution: where cells run (not part of the results: a run may resume under another executor)
+    executor: str = "local"  # local (this process) or ray
+    workers: int | None = None  # an embedded Ray cluster of this many workers on this machine
+    ray_address: str | None = None  # join a running Ray cluster: host:port, or auto (RAY_ADDRESS)
+    gpus_per_cell: float | None = None  # Ray resources of one cell; None = 1 on CUDA, 0 on CPU
+    cpus_per_cell: float = 1.0
     # output
     out: str = "runs"
     run_id: str | None = None
@@ -79,6 +85,11 @@ class RunConfig:
 
 DEFAULT_BACKBONE = {"digits": "tiny_cnn", "fashion-mnist": "resnet20", "mnist": "resnet20",
                     "cifar10": "resnet32", "cifar100": "resnet32", "imagefolder": "resnet18"}
+
+# Keys that say how a run is carried out, not what it computes: they may differ between a run
+# and its resumption, and between two invocations writing the same run directory.
+EXECUTION_KEYS = ("executor", "workers", "ray_address", "gpus_per_cell", "cpus_per_cell", "report", "report_formats")
+EXECUTORS = ("local", "ray")
 
 # Keys accepted under their older or plural/singular spellings in YAML and on the CLI.
 ALIASES = {"method": "methods", "seed": "seeds", "batch": "batch_size"}
@@ -116,8 +127,13 @@ def _coerce(key: str, value):
         return value
     default = FIELDS[key].default
     typ = next((t for t in (bool, int, float) if isinstance(default, t)), None)
-    if key in ("train_per_class", "test_per_class", "memory_size", "memory_per_class", "sram_bytes", "threads"):
+    if key in ("train_per_class", "test_per_class", "memory_size", "memory_per_class", "sram_bytes", "threads",
+               "workers"):
         typ = int
+    if key == "gpus_per_cell":
+        typ = float
+    if key == "ray_address":
+        return str(value)
     if typ is bool:
         if isinstance(value, bool):
             return value
@@ -167,6 +183,8 @@ def make_config(*layers: dict[str, Any]) -> RunConfig:
             if key not in FIELDS:
                 raise UserError(f"unknown config key '{raw_key}'; valid keys: {', '.join(sorted(FIELDS))}")
             values[key] = _coerce(key, value)
+    if "executor" not in values and (values.get("workers") is not None or values.get("ray_address") is not None):
+        values["executor"] = "ray"  # --workers N or --ray-address alone means Ray
     cfg = RunConfig(**{k: v for k, v in values.items() if v is not None or FIELDS[k].default is None})
     validate(cfg, set(values))
     # Paths are recorded absolute, so `--resume` works from any directory.
@@ -230,6 +248,20 @@ def validate(cfg: RunConfig, explicit: set[str] = frozenset()) -> None:
         bad("precision", f"'{cfg.precision}' is not one of {', '.join(PRECISIONS)}")
     if cfg.herding not in ("herding", "random"):
         bad("herding", f"'{cfg.herding}' is not one of herding, random")
+    if cfg.executor not in EXECUTORS:
+        bad("executor", f"'{cfg.executor}' is not one of {', '.join(EXECUTORS)}")
+    if cfg.executor == "local" and (cfg.workers is not None or cfg.ray_address is not None):
+        which = "workers" if cfg.workers is not None else "ray_address"
+        bad(which, "applies to the ray executor only; leave out executor: local (or --executor local)")
+    if cfg.workers is not None and cfg.workers < 1:
+        bad("workers", f"must be at least 1, got {cfg.workers}")
+    if cfg.workers is not None and cfg.ray_address is not None:
+        bad("workers", "give either workers (a new Ray cluster on this machine) or ray_address (a running one), "
+                       "not both")
+    if cfg.gpus_per_cell is not None and not (0 <= cfg.gpus_per_cell < float("inf")):
+        bad("gpus_per_cell", f"must be 0 or more (fractions share a GPU), got {cfg.gpus_per_cell}")
+    if not 0 < cfg.cpus_per_cell < float("inf"):
+        bad("cpus_per_cell", f"must be more than 0, got {cfg.cpus_per_cell}")
     bad_formats = [f for f in cfg.report_formats if f not in ("html", "pdf")]
     if bad_formats:
         bad("report_formats", f"'{bad_formats[0]}' is not one of html, pdf")
@@ -237,3 +269,8 @@ def validate(cfg: RunConfig, explicit: set[str] = frozenset()) -> None:
 
 def to_dict(cfg: RunConfig) -> dict[str, Any]:
     return dataclasses.asdict(cfg)
+
+
+def results_config(recorded: dict[str, Any]) -> dict[str, Any]:
+    """A recorded config without the keys that say how a run is carried out (EXECUTION_KEYS)."""
+    return {k: v for k, v in recorded.items() if k not in EXECUTION_KEYS}

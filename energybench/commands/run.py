@@ -17,7 +17,13 @@ FLAG_KEYS = {
     "precision": "precision", "energy_table": "energy_table", "sram_cell": "sram_cell",
     "sram_bytes": "sram_bytes", "power": "power", "power_rate": "power_rate_hz", "idle_seconds": "idle_seconds",
     "out": "out", "run_id": "run_id", "report": "report", "report_format": "report_formats",
+    "executor": "executor", "workers": "workers", "ray_address": "ray_address", "gpus_per_cell": "gpus_per_cell",
+    "cpus_per_cell": "cpus_per_cell",
 }
+
+
+# The keys that choose where cells run.
+RUNNERS = ("executor", "workers", "ray_address", "gpus_per_cell", "cpus_per_cell")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -72,6 +78,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--no-power", dest="power", action="store_const", const=False, help="do not sample power")
     g.add_argument("--power-rate", type=float, help="power sampling rate in Hz")
     g.add_argument("--idle-seconds", type=float, help="measure idle power for this long before the run")
+    g = p.add_argument_group("execution (Ray: README, 'Sweeps on many cores, GPUs and machines')")
+    g.add_argument("--executor", help="local (every cell in this process, the default) or ray")
+    g.add_argument("--workers", type=int, help="run cells in parallel on an embedded Ray cluster of N workers on this "
+                                               "machine (no set-up; implies --executor ray)")
+    g.add_argument("--ray-address", help="join a running Ray cluster (ray start --head): HOST:PORT, or auto to find "
+                                         "it (also RAY_ADDRESS); implies --executor ray")
+    g.add_argument("--gpus-per-cell", type=float, help="GPUs one cell asks Ray for; fractions share a GPU "
+                                                      "(default: 1 on CUDA, 0 on CPU)")
+    g.add_argument("--cpus-per-cell", type=float, help="CPUs one cell asks Ray for (default: 1)")
     g = p.add_argument_group("output")
     g.add_argument("--out", help="directory that holds run directories")
     g.add_argument("--run-id", help="name of the run directory (default: timestamp-dataset)")
@@ -101,19 +116,28 @@ def _show_defaults(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from energybench.config import load_yaml, make_config
+    from energybench.config import EXECUTION_KEYS, load_yaml, make_config
     from energybench.engine.runner import Runner
     from energybench.errors import UserError
 
     flags = {key: getattr(args, flag) for flag, key in FLAG_KEYS.items() if getattr(args, flag) is not None}
     if args.resume is not None:
-        if args.config or flags:
-            raise UserError("--resume takes its configuration from RUN_DIR/config.yaml; give no other options")
+        results_flags = sorted(f"--{flag.replace('_', '-')}" for flag, key in FLAG_KEYS.items()
+                               if key in flags and key not in EXECUTION_KEYS)
+        if args.config or results_flags:
+            raise UserError("--resume takes its configuration from RUN_DIR/config.yaml; give no option that changes "
+                            f"results ({', '.join(results_flags) or args.config}); only how it runs may change: "
+                            "--executor, --workers, --ray-address, --gpus-per-cell, --cpus-per-cell, --no-report, "
+                            "--report-format")
         if not args.resume.is_dir():
             raise UserError(f"cannot resume {args.resume}: no such directory")
         layers = [load_yaml(args.resume / "config.yaml")] if (args.resume / "config.yaml").is_file() else []
         if not layers:
             raise UserError(f"cannot resume {args.resume}: no config.yaml there (is it a run directory?)")
+        recorded = layers[0]
+        if set(flags) & set(RUNNERS):  # another executor: none of the recorded one's settings carry over
+            recorded = {k: v for k, v in recorded.items() if k not in RUNNERS}
+        layers = [recorded, flags]
     else:
         layers = [load_yaml(args.config)] if args.config else []
         layers.append(flags)
