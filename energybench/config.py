@@ -49,7 +49,7 @@ class RunConfig:
     device: str = "auto"
     threads: int | None = None  # CPU threads; None = 1 for the small backbones on CPU, else PyTorch's default
     # sharing
-    sharing: list[float] = field(default_factory=lambda: [0.0])
+    sharing: list[float] = field(default_factory=lambda: [0.0, 0.5, 0.8])  # tiny_cnn: 0, 17.6 and 84.9 % shared
     tolerance: float = 1.0  # percentage points, for the optimal sharing point
     cache_shared: bool = False
     # exemplar memory (methods that keep one)

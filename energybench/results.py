@@ -157,9 +157,10 @@ def cells(df: pd.DataFrame) -> pd.DataFrame:
 
 def optimal_sharing(levels: dict[float, dict[str, float]], tolerance: float) -> float | None:
     """The largest sharing level whose final accuracy is within `tolerance` percentage points
-    of the sharing-0 accuracy (the partial-sharing paper's section 3.4); None without sharing 0.
-    A level more accurate than sharing 0 is within tolerance; a level without an accuracy is not."""
-    if 0.0 not in levels:
+    of the sharing-0 accuracy (the partial-sharing paper's section 3.4); None without sharing 0,
+    and None with sharing 0 alone (nothing was compared, so nothing is claimed). A level more
+    accurate than sharing 0 is within tolerance; a level without an accuracy is not."""
+    if 0.0 not in levels or len(levels) < 2:
         return None
     ref = levels[0.0]["final_acc"]
     if math.isnan(ref):

@@ -156,3 +156,9 @@ def test_load_names_what_is_wrong(tmp_path):
     (tmp_path / "metrics.csv").write_text("method,sharing,seed,phase\nfinetune,half,0,0\n")
     with pytest.raises(UserError, match="row 2 has an unreadable sharing, seed or phase"):
         load(tmp_path)
+
+
+def test_a_single_sharing_level_claims_no_optimal_point():
+    """Nothing was compared, so nothing is claimed: sharing 0 alone is not 'optimal sharing 0 %'."""
+    assert optimal_sharing({0.0: {"final_acc": 70.0}}, 1.0) is None
+    assert optimal_sharing({0.0: {"final_acc": 70.0}, 0.5: {"final_acc": 60.0}}, 1.0) == 0.0

@@ -40,7 +40,8 @@ class BaseDone:
 
     method: str
     seed: int
-    state: dict[str, Any]  # method, row, group_acc, confusion
+    state: dict[str, Any] | bytes  # method, row, group_acc, confusion (bytes: as a checkpoint file holds it)
+    row: dict[str, Any]  # the base phase's row
     warning: str | None = None
 
 
@@ -53,7 +54,7 @@ class PhaseDone:
     row: dict[str, Any]
     confusion: str
     artifacts: dict[str, bytes] = field(default_factory=dict)  # files the method wrote for the cell
-    state: dict[str, Any] | None = None  # the cell's resumable state after this phase
+    state: dict[str, Any] | bytes | None = None  # the cell's resumable state after this phase
     last: bool = False  # the cell's last phase
 
 
@@ -77,7 +78,7 @@ class CellWork:
         row.update(avg_inc_acc=row["acc_all"], forgetting=float("nan"))
         state = {"method": method, "row": row, "group_acc": res.group_acc,
                  "confusion": render_confusion(res.confusion, scenario.class_names)}
-        return BaseDone(name, seed, state, self._undertrained(name, seed, row))
+        return BaseDone(name, seed, state, row, self._undertrained(name, seed, row))
 
     def _undertrained(self, name: str, seed: int, row: dict) -> str | None:
         """Every later phase branches from the base: an untrained one makes the sweep meaningless."""

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import io
 import pickle
+import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import torch
 from torch import nn
@@ -54,23 +55,37 @@ def checkpoint_globals(extra_modules: tuple[str, ...] = ()) -> list:
     return [*sorted(layers | methods, key=lambda c: (c.__module__, c.__qualname__)), *HELPERS]
 
 
-def save_checkpoint(path: Path, state: Any) -> None:
-    """torch.save, atomically: a checkpoint is either the old one or the new one, never half."""
+def checkpoint_bytes(state: Any) -> bytes:
+    """A state as a checkpoint file holds it (torch.save's bytes)."""
     buf = io.BytesIO()
     torch.save(state, buf)
-    atomic_write(path, buf.getvalue())
+    return buf.getvalue()
 
 
-def load_checkpoint(path: Path, map_location: torch.device | str = "cpu",
+def save_checkpoint(path: Path, state: Any | bytes) -> None:
+    """Atomically, so that a checkpoint is either the old one or the new one, never half; a
+    state that arrives as bytes (from a Ray worker) is written as it is."""
+    atomic_write(path, state if isinstance(state, bytes) else checkpoint_bytes(state))
+
+
+def load_checkpoint(path: Path | BinaryIO, map_location: torch.device | str = "cpu",
                     extra_modules: tuple[str, ...] = ()) -> Any:
-    """Read a checkpoint energybench wrote; refuse anything else without running it."""
+    """Read a checkpoint energybench wrote (a file, or its bytes); refuse anything else
+    without running it."""
+    if isinstance(path, bytes):
+        path = io.BytesIO(path)
     try:
-        with torch.serialization.safe_globals(checkpoint_globals(extra_modules)):
+        with torch.serialization.safe_globals(checkpoint_globals(extra_modules)), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch's notes on a foreign file's pickle protocol: refused below anyway
             return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
         what = str(exc).split("WeightsUnpickler error:")[-1].strip().splitlines()[0]
-        raise UserError(f"{path} was refused: it is not a checkpoint energybench wrote, or it was altered "
+        raise UserError(f"{_name(path)} was refused: it is not a checkpoint energybench wrote, or it was altered "
                         f"({what}). Nothing in it was run. Delete it to recompute that part of the run") from None
     except (RuntimeError, EOFError, OSError, ValueError) as exc:
-        raise UserError(f"{path} cannot be read as a checkpoint ({str(exc).splitlines()[0]}); delete it to "
+        raise UserError(f"{_name(path)} cannot be read as a checkpoint ({str(exc).splitlines()[0]}); delete it to "
                         "recompute that part of the run") from None
+
+
+def _name(source) -> str:
+    return str(source) if isinstance(source, (str, Path)) else "a checkpoint sent by a worker"

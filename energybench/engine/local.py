@@ -16,6 +16,9 @@ class LocalExecutor:
     def __init__(self, work: CellWork):
         self.work = work
 
+    def close(self) -> None:
+        pass
+
     def run(self, groups, driver) -> None:
         for group in groups:
             base = None

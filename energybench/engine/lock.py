@@ -38,6 +38,10 @@ class RunLock:
                      f"{time.strftime('%Y-%m-%d %H:%M:%S')}\n".encode())
         self._fd = fd
 
+    @property
+    def held(self) -> bool:
+        return self._fd is not None
+
     def release(self) -> None:
         if self._fd is not None:
             os.close(self._fd)  # closing the descriptor drops the flock

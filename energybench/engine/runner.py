@@ -66,11 +66,11 @@ def check_writable(folder: Path) -> None:
     /proc...) before any data loads: a probe file is made in the nearest existing folder and
     removed at once."""
     probe = Path(folder)
-    while not probe.exists() and probe != probe.parent:
-        probe = probe.parent
-    if not probe.is_dir():
-        raise UserError(f"cannot write run directories under {folder}: {probe} is a file")
     try:
+        while not probe.exists() and probe != probe.parent:
+            probe = probe.parent
+        if not probe.is_dir():
+            raise UserError(f"cannot write run directories under {folder}: {probe} is a file")
         with tempfile.TemporaryFile(dir=probe, prefix=".energybench-probe-"):
             pass
         if probe != Path(folder):  # the folders still to be made must be makeable there too
@@ -127,15 +127,15 @@ class Runner:
         self.methods = cfg.methods or list(METHODS)
         check_methods(self.methods, cfg.options)  # names and options, before any data loads
         cfg = replace(cfg, methods=self.methods)  # recorded resolved, so a resume reads the same list
-        self.device = resolve_device(cfg.device)
+        # Under Ray the driver only reads and writes states (on the CPU); workers pick their devices.
+        self.device = resolve_device(cfg.device) if cfg.executor == "local" else torch.device("cpu")
         self.threads = cpu_threads(cfg, self.device)
         if self.threads:
             torch.set_num_threads(self.threads)
         self.table = load_energy_table(cfg.energy_table)  # fail early on a broken table,
         self.table.mac_pj(cfg.precision)  # one without the run's precision,
         self.table.sram_rows_for(cfg.sram_cell, 32)  # or without its SRAM cell type
-        if resume is None:
-            check_writable(Path(cfg.out))
+        check_writable(Path(cfg.out) if resume is None else Path(resume))
         self.store = open_store(cfg, resume)
         self.cfg = cfg = replace(cfg, run_id=self.store.run_id) if resume is None else cfg
         self.source = load_source(cfg.dataset, cfg.data_root, cfg.download, cfg.classes, cfg.image_size)
@@ -151,29 +151,30 @@ class Runner:
                                self.source.in_shape, first.sizes[0], cfg.width, cfg.cifar_stem)
         self.monitor = None
         self._progress: RunProgress | None = None
+        self.executor = self._executor()  # under Ray: joins the cluster and checks its resources now
 
     # ----- whole run ------------------------------------------------------------------------
     def run(self) -> Path:
         root = self.store.root
         fresh = not root.exists()
         lock = RunLock(root)
-        lock.acquire()
         try:
+            lock.acquire()
             stale = self.store.remove_partial_writes()
             if stale:
                 self.log(f"removed {len(stale)} unfinished temporary file(s) of an interrupted write")
-            try:
-                self._run()
-            except UserError:
-                if fresh and not self.store.rows:  # a failed start leaves nothing behind
-                    shutil.rmtree(root, ignore_errors=True)
-                raise
-            except OSError as exc:
-                if exc.errno in DISK_ERRORS:
-                    raise self._stopped(exc) from None
-                raise
+            self._run()
+        except UserError:
+            if fresh and not self.store.rows and lock.held:  # a failed start leaves nothing behind
+                shutil.rmtree(root, ignore_errors=True)
+            raise
+        except OSError as exc:
+            if exc.errno in DISK_ERRORS:
+                raise self._stopped(exc) from None
+            raise
         finally:
             lock.release()
+            self.executor.close()
         return root
 
     def _run(self) -> None:
@@ -187,7 +188,7 @@ class Runner:
                         energy_table=self.table.describe(), seeds=cfg.seeds, sharing_levels=plan.describe())
         self.store.write_manifest(manifest)
         if plan.collapse_note():
-            self.log(f"note: {plan.collapse_note()}")
+            warnings.warn(plan.collapse_note())
         groups = self._groups()
         phases = sum(self._phases_left(g) for g in groups)
         cells = sum(len(g.cells) for g in groups)
@@ -198,20 +199,26 @@ class Runner:
                      f"{cells} cell(s) to run, {phases} phase(s) to train (each base phase once, shared by every "
                      "sharing level); the first finished phase gives an estimate of the duration")
         self._progress = RunProgress(phases, cells, bar=self.progress, log=self.log)
-        self._start_power()
+        if self.executor.name == "local":
+            self._start_power()
+            self.executor.work.monitor = self.monitor
         try:
-            self._executor().run(groups, self)
+            self.executor.run(groups, self)
         finally:
             self._stop_power()
             self._progress.close()
         write_summary(self.store, cfg)
 
     def _executor(self):
+        if self.cfg.executor == "ray":
+            from energybench.engine.ray_executor import RayExecutor
+
+            executor = RayExecutor(self.cfg, self.table, self.threads, log=self.log)
+            executor.connect()
+            return executor
         from energybench.engine.local import LocalExecutor
 
-        work = CellWork(self.cfg, self.scenarios, self.device, self.table, progress=self.progress,
-                        monitor=self.monitor)
-        return LocalExecutor(work)
+        return LocalExecutor(CellWork(self.cfg, self.scenarios, self.device, self.table, progress=self.progress))
 
     def _groups(self) -> list[Group]:
         n = self.plan.phases
@@ -255,7 +262,7 @@ class Runner:
 
     def on_base(self, done: BaseDone) -> None:
         self.store.record_base(done)
-        row = done.state["row"]
+        row = done.row
         if done.warning:
             warnings.warn(done.warning)
         self._progress.phase_done(

@@ -92,6 +92,7 @@ def optimal_points(run: RunData) -> list[str]:
         opt = run.optimal_sharing(m)
         if opt is None:
             why = ("it has no sharing-0 level to compare with" if 0.0 not in run.levels(m)
+                   else "only sharing 0 ran, so no level was compared" if len(run.levels(m)) < 2
                    else "summary.json gives none")
             out.append(f"{m}: no optimal sharing point ({why}).")
             continue
@@ -112,6 +113,11 @@ def optimal_points(run: RunData) -> list[str]:
                 per = " per iteration" if key != "storage_bytes" else ""
                 savings.append(f"{1 / r:.2f}× less {what}{per}" if r < 1 else f"{r:.2f}× the {what}{per} of sharing 0")
         out.append(text + (": " + ", ".join(savings) if savings else "") + ".")
+    full = sorted({s for m in run.methods for s in run.levels(m) if run.value(m, s, "sharing_achieved") >= 1.0})
+    if full:
+        out.append(f"Sharing {', '.join(f'{100 * s:g}%' for s in full)} achieved 100%: every block of the backbone "
+                   "is frozen and shared; the classifier head is not part of the backbone and is still trained "
+                   "for each new class set.")
     return out
 
 
