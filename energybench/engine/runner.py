@@ -108,6 +108,7 @@ class Runner:
         # Options that depend on the scenario (progressive's stage rule), before any cell starts.
         check_methods(self.methods, cfg.options, next(iter(self.scenarios.values())).sizes)
         self.monitor = None
+        self.power_note = "not measured: power measurement is off (--no-power)"
 
     # ----- whole run ------------------------------------------------------------------------
     def run(self) -> Path:
@@ -115,6 +116,8 @@ class Runner:
         self.store.write_config(to_dict(cfg))
         manifest = build_manifest(self.device)
         self._start_power()
+        manifest["power"] = (self.monitor.record() if self.monitor  # which devices, the idle baseline
+                             else {"measured_devices": [], "note": self.power_note})
         try:
             for seed, scenario in self.scenarios.items():
                 manifest.setdefault("class_order", {})[str(seed)] = scenario.class_order
@@ -225,6 +228,8 @@ class Runner:
             method.begin_phase(phase)
             method.learn(phase)
             method.end_phase(phase)
+            if window is not None:
+                window.samples = trainer.samples  # for measured_energy_per_sample_j
         ledger: CostLedger = trainer.end_phase()
         res = evaluate(method, scenario, phase, trainer, self.device)
         primary = res.primary
@@ -234,7 +239,7 @@ class Runner:
             "shared_blocks": method.cut.blocks if method.cut else 0,
             "classes_seen": phase.seen, "new_classes": len(phase.classes),
             "acc_all": res.acc[primary], "acc_old": res.acc_old[primary], "acc_new": res.acc_new[primary],
-            "iters": trainer.iters, "train_time_s": trainer.train_time_s,
+            "iters": trainer.iters, "train_samples": trainer.samples, "train_time_s": trainer.train_time_s,
             "time_per_iter_s": trainer.train_time_s / trainer.iters if trainer.iters else float("nan"),
             "train_cpu_s": trainer.train_cpu_s,  # unlike wall-clock time, not inflated by other processes
             "cache_shared": trainer.cached_trunk,  # trained on cached trunk outputs (not just asked to)
@@ -245,7 +250,7 @@ class Runner:
         store_bytes = storage_bytes(method.storage_modules(), method.exemplar_bytes(), cfg.precision)
         row.update(ledger.row(self.table, cfg.precision, store_bytes, sram_cell=cfg.sram_cell,
                               sram_bytes=cfg.sram_bytes), precision=cfg.precision)
-        row.update(window.result if window is not None else {})
+        row.update(window.result if window is not None else {"measured_note": self.power_note})
         row.update(method.extra)
         method.extra = {}
         return row, res
@@ -271,6 +276,7 @@ class Runner:
             from energybench.power.monitor import PowerMonitor
         except ImportError as exc:  # the measurement layer is optional at run time
             warnings.warn(f"power measurement unavailable: {exc}")
+            self.power_note = f"not measured: power measurement unavailable ({exc})"
             return
         self.monitor = PowerMonitor(device=self.device, rate_hz=self.cfg.power_rate_hz,
                                     idle_seconds=self.cfg.idle_seconds, trace_path=self.store.root / "power_trace.csv")

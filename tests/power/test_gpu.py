@@ -38,7 +38,7 @@ def test_a_cuda_run_measures_every_phase_through_nvml(tmp_path, capsys):
 
 def test_the_energy_counter_agrees_with_the_power_readings(tmp_path):
     a = torch.randn(4096, 4096, device="cuda")
-    with PowerMonitor("cuda:0", rate_hz=20, trace_path=tmp_path / "trace.csv") as monitor:
+    with PowerMonitor("cuda:0", rate_hz=20, idle_seconds=0, trace_path=tmp_path / "trace.csv") as monitor:
         gpu = next(s for s in monitor._sensors if s.name == "cuda:0")
         seconds = max(2.0, 2 * COUNTER_MIN_STEPS * gpu.resolution_s)
         with monitor.window("load") as w:
