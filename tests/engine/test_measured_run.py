@@ -5,8 +5,10 @@ taken by default and subtracted, energy is split by component, every measured co
 from __future__ import annotations
 
 import csv
+import importlib.util
 import json
 import warnings
+from pathlib import Path
 
 import pytest
 
@@ -62,6 +64,15 @@ def fake_rapl(monkeypatch):
     return zones
 
 
+def calibration_note():
+    """scripts/calibration_note.py, which writes the GPU machine's note for reports/."""
+    path = Path(__file__).resolve().parents[2] / "scripts" / "calibration_note.py"
+    spec = importlib.util.spec_from_file_location("calibration_note", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def rows_of(root):
     return list(csv.DictReader(open(root / "metrics.csv")))
 
@@ -106,6 +117,11 @@ def test_the_idle_baseline_is_taken_by_default_and_subtracted(tmp_path, fake_rap
     assert len(block["points"]) == 5 and sum(not p["fitted"] for p in block["points"]) == 1
     assert set(block["savings"]["finetune"]) == {"0", "0.5"}
     assert block["savings"]["finetune"]["0"]["measured_saving_x"] == 1.0
+    text, _ = calibration_note().note(root, "energybench run ...")
+    assert "Idle baseline (before the first phase, CUDA context open): 10 W over" in text
+    assert "Measured devices: rapl:package-0, rapl:dram-0 (rapl-counter)" in text
+    assert f"**{block['fit']['slope_j_per_modelled_j']:.4g} J measured per modelled J**" in text
+    assert text.count("| finetune | 0.5 |") == 3  # its saving, then its points of phases 1 and 2
 
 
 def test_without_a_sensor_every_measured_column_is_empty_and_says_why(tmp_path, monkeypatch):
@@ -128,6 +144,7 @@ def test_without_a_sensor_every_measured_column_is_empty_and_says_why(tmp_path, 
                                           "note": "not measured: rapl: no powercap here"}
     assert summary["modelled_vs_measured"] == {
         "available": False, "reason": "this run measured no energy: not measured: rapl: no powercap here"}
+    assert calibration_note().note(root, None) == (None, summary["modelled_vs_measured"]["reason"])
 
 
 def test_no_power_says_so(tmp_path):
