@@ -7,6 +7,7 @@ the key and what is allowed. The fully resolved config is what a run directory r
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -66,7 +67,7 @@ class RunConfig:
     # measurement
     power: bool = True
     power_rate_hz: float = 10.0
-    idle_seconds: float = 0.0
+    idle_seconds: float | None = None  # idle baseline before phase 0: None = a few seconds if a sensor exists; 0 = off
     # execution: where cells run (not part of the results: a run may resume under another executor)
     executor: str = "local"  # local (this process) or ray
     workers: int | None = None  # an embedded Ray cluster of this many workers on this machine
@@ -134,6 +135,8 @@ def _coerce(key: str, value):
         typ = float
     if key == "ray_address":
         return str(value)
+    if key == "idle_seconds":
+        typ = float
     if typ is bool:
         if isinstance(value, bool):
             return value
@@ -231,11 +234,13 @@ def validate(cfg: RunConfig, explicit: set[str] = frozenset()) -> None:
         if getattr(cfg, key) < 1:
             bad(key, f"must be at least 1, got {getattr(cfg, key)}")
     for key in ("lr", "width", "power_rate_hz"):
-        if getattr(cfg, key) <= 0:
+        if not 0 < getattr(cfg, key) < math.inf:  # (NaN fails too)
             bad(key, f"must be positive, got {getattr(cfg, key)}")
-    for key in ("momentum", "weight_decay", "idle_seconds", "tolerance"):
+    for key in ("momentum", "weight_decay", "tolerance"):
         if getattr(cfg, key) < 0:
             bad(key, f"must not be negative, got {getattr(cfg, key)}")
+    if cfg.idle_seconds is not None and not 0 <= cfg.idle_seconds < math.inf:
+        bad("idle_seconds", f"must be 0 (no idle baseline) or a finite number of seconds, got {cfg.idle_seconds}")
     for key in ("train_per_class", "test_per_class", "memory_size", "memory_per_class", "sram_bytes", "threads"):
         v = getattr(cfg, key)
         if v is not None and v < 1:

@@ -11,6 +11,14 @@ def test_defaults_are_the_quick_digits_benchmark():
     cfg = make_config()
     assert cfg.dataset == "digits" and cfg.resolved_backbone() == "tiny_cnn"
     assert cfg.scenario == "B4-3x2" and cfg.sharing == [0.0] and cfg.seeds == [0]
+    assert cfg.idle_seconds is None  # the power monitor's default baseline, where a sensor exists
+
+
+def test_idle_seconds_reads_as_seconds(tmp_path):
+    p = tmp_path / "c.yaml"
+    p.write_text("idle_seconds: 5\n")
+    assert make_config(load_yaml(p)).idle_seconds == 5.0
+    assert make_config({"idle_seconds": "0"}).idle_seconds == 0.0  # off
 
 
 def test_flags_override_yaml_and_lists_parse(tmp_path):
@@ -47,6 +55,10 @@ def test_unknown_key_names_it_and_the_valid_keys():
     ({"lr_milestones": [0.5, 2]}, "fractions of the epochs"),
     ({"report_formats": "html,docx"}, "'docx' is not one of html, pdf"),
     ({"classes": "n01,n02"}, "imagefolder dataset only, not 'digits'"),
+    ({"idle_seconds": -1}, "'idle_seconds': must be 0 \\(no idle baseline\\) or a finite number of seconds, got -1.0"),
+    ({"idle_seconds": "inf"}, "'idle_seconds': must be 0 .* got inf"),
+    ({"idle_seconds": "soon"}, "'idle_seconds' must be a number, got 'soon'"),
+    ({"power_rate_hz": "nan"}, "'power_rate_hz': must be positive, got nan"),
 ])
 def test_bad_values(layer, msg):
     with pytest.raises(UserError, match=msg):

@@ -27,6 +27,8 @@ RUNNERS = ("executor", "workers", "ray_address", "gpus_per_cell", "cpus_per_cell
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from energybench.power.monitor import DEFAULT_IDLE_SECONDS
+
     p = sub.add_parser(
         "run",
         help="run class-incremental methods and record accuracy and hardware cost per phase",
@@ -77,7 +79,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--sram-bytes", type=int, help="fix the SRAM buffer size instead of sizing it per layer")
     g.add_argument("--no-power", dest="power", action="store_const", const=False, help="do not sample power")
     g.add_argument("--power-rate", type=float, help="power sampling rate in Hz")
-    g.add_argument("--idle-seconds", type=float, help="measure idle power for this long before the run")
+    g.add_argument("--idle-seconds", type=float,
+                   help="measure idle power for this long before the first phase, for the above-idle energy "
+                        f"(default: {DEFAULT_IDLE_SECONDS:g} s when a power sensor is found; 0 turns the baseline off)")
     g = p.add_argument_group("execution (Ray: README, 'Sweeps on many cores, GPUs and machines')")
     g.add_argument("--executor", help="local (every cell in this process, the default) or ray")
     g.add_argument("--workers", type=int, help="run cells in parallel on an embedded Ray cluster of N workers on this "

@@ -66,6 +66,7 @@ class CellWork:
         self.cfg, self.scenarios, self.device, self.table = cfg, scenarios, device, table
         self.progress = progress  # per-epoch bars (only where one process trains)
         self.monitor = monitor  # a started PowerMonitor, or None
+        self.power_note = "not measured: power measurement is off (--no-power)"  # why, when no monitor
 
     # ----- the base phase, once per (seed, method) -------------------------------------------
     def base(self, name: str, seed: int, first_level: float) -> BaseDone:
@@ -135,6 +136,8 @@ class CellWork:
             method.begin_phase(phase)
             method.learn(phase)
             method.end_phase(phase)
+            if window is not None:
+                window.samples = trainer.samples  # for measured_energy_per_sample_j
         ledger = trainer.end_phase()
         res = evaluate(method, trainer.scenario, phase, trainer, self.device)
         primary = res.primary
@@ -144,7 +147,7 @@ class CellWork:
             "shared_blocks": method.cut.blocks if method.cut else 0,
             "classes_seen": phase.seen, "new_classes": len(phase.classes),
             "acc_all": res.acc[primary], "acc_old": res.acc_old[primary], "acc_new": res.acc_new[primary],
-            "iters": trainer.iters, "train_time_s": trainer.train_time_s,
+            "iters": trainer.iters, "train_samples": trainer.samples, "train_time_s": trainer.train_time_s,
             "time_per_iter_s": trainer.train_time_s / trainer.iters if trainer.iters else float("nan"),
             "train_cpu_s": trainer.train_cpu_s,  # unlike wall-clock time, not inflated by other processes
             "cache_shared": trainer.cached_trunk,  # trained on cached trunk outputs (not just asked to)
@@ -155,7 +158,7 @@ class CellWork:
         store_bytes = storage_bytes(method.storage_modules(), method.exemplar_bytes(), cfg.precision)
         row.update(ledger.row(self.table, cfg.precision, store_bytes, sram_cell=cfg.sram_cell,
                               sram_bytes=cfg.sram_bytes), precision=cfg.precision)
-        row.update(window.result if window is not None else {})
+        row.update(window.result if window is not None else {"measured_note": self.power_note})
         row.update(method.extra)
         method.extra = {}
         return row, res

@@ -150,6 +150,7 @@ class Runner:
         self.plan = plan_sweep(self.methods, cfg.seeds, cfg.sharing, len(first.phases), cfg.resolved_backbone(),
                                self.source.in_shape, first.sizes[0], cfg.width, cfg.cifar_stem)
         self.monitor = None
+        self.power_note = "not measured: power measurement is off (--no-power)"
         self._progress: RunProgress | None = None
         self.executor = self._executor()  # under Ray: joins the cluster and checks its resources now
 
@@ -181,6 +182,11 @@ class Runner:
         cfg, plan = self.cfg, self.plan
         self.store.write_config(to_dict(cfg))
         manifest = build_manifest(self.device)
+        if self.executor.name == "local":
+            self._start_power()  # (its idle baseline runs before the first phase)
+            self.executor.work.monitor, self.executor.work.power_note = self.monitor, self.power_note
+        manifest["power"] = (self.monitor.record() if self.monitor  # which devices, the idle baseline
+                             else {"measured_devices": [], "note": self.power_note})
         manifest.update(dataset=self.source.name, data_location=self.source.location,
                         class_order={str(seed): sc.class_order for seed, sc in self.scenarios.items()},
                         scenario=next(iter(self.scenarios.values())).sizes,
@@ -199,9 +205,6 @@ class Runner:
                      f"{cells} cell(s) to run, {phases} phase(s) to train (each base phase once, shared by every "
                      "sharing level); the first finished phase gives an estimate of the duration")
         self._progress = RunProgress(phases, cells, bar=self.progress, log=self.log)
-        if self.executor.name == "local":
-            self._start_power()
-            self.executor.work.monitor = self.monitor
         try:
             self.executor.run(groups, self)
         finally:
@@ -298,6 +301,7 @@ class Runner:
             from energybench.power.monitor import PowerMonitor
         except ImportError as exc:  # the measurement layer is optional at run time
             warnings.warn(f"power measurement unavailable: {exc}")
+            self.power_note = f"not measured: power measurement unavailable ({exc})"
             return
         self.monitor = PowerMonitor(device=self.device, rate_hz=self.cfg.power_rate_hz,
                                     idle_seconds=self.cfg.idle_seconds, trace_path=self.store.root / "power_trace.csv")

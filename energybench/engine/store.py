@@ -21,15 +21,17 @@ from energybench.engine.cell import BaseDone, PhaseDone
 from energybench.engine.checkpoint import load_checkpoint, save_checkpoint
 from energybench.engine.plan import Cell
 from energybench.files import atomic_write, write_json
+from energybench.power.monitor import POWER_FIELDS
 
 # metrics.csv column order: identity, accuracy, time, counted/modelled cost, measured power.
 COLUMNS = [
     "run_id", "method", "sharing", "sharing_achieved", "shared_blocks", "seed", "phase", "classes_seen",
-    "new_classes", "acc_all", "acc_old", "acc_new", "avg_inc_acc", "forgetting", "iters", "train_time_s",
-    "time_per_iter_s", "train_cpu_s", "cache_shared", "fwd_macs", "bwd_input_macs", "bwd_weight_macs", "update_ops", "train_macs",
-    "eval_macs", "mem_reads", "mem_writes", "compute_energy_j", "memory_energy_j", "energy_table",
-    "precision", "storage_bytes", "measured_energy_j", "measured_energy_method", "mean_power_w",
-    "peak_power_w", "idle_power_w", "reused_base",
+    "new_classes", "acc_all", "acc_old", "acc_new", "avg_inc_acc", "forgetting", "iters", "train_samples",
+    "train_time_s", "time_per_iter_s", "train_cpu_s", "cache_shared", "fwd_macs", "bwd_input_macs", "bwd_weight_macs",
+    "update_ops", "train_macs", "eval_macs", "mem_reads", "mem_writes", "compute_energy_j", "memory_energy_j",
+    "energy_table", "precision", "storage_bytes",
+    *POWER_FIELDS,  # measured: empty where not measured, and measured_note says why
+    "reused_base",
 ]
 
 

@@ -20,12 +20,12 @@ def page_count(path: Path) -> int:
     return len(PdfReader(path).pages)
 
 
-# overview 1 + one table page per method + drawn figures + metadata 1
+# overview 1 + one table page per method (+ the modelled-vs-measured table) + drawn figures + metadata 1
 EXPECTED = {
     "single": 1 + 1 + 3 + 1,  # drawn: phase accuracy, breakdown, confusion
-    "single_power": 1 + 1 + 4 + 1,  # + power trace
-    "sweep": 1 + 2 + 9 + 1,  # every figure but the power trace
-    "sweep_power": 1 + 3 + 10 + 1,
+    "single_power": 1 + (1 + 1) + 5 + 1,  # + power trace, modelled vs measured
+    "sweep": 1 + 2 + 9 + 1,  # every figure but the power trace and modelled vs measured
+    "sweep_power": 1 + (3 + 1) + 11 + 1,
 }
 
 
