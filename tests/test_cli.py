@@ -11,7 +11,7 @@ import pytest
 
 from energybench.cli import main
 
-TINY = ["--epochs", "1", "--train-per-class", "8", "--test-per-class", "5", "--no-power", "--no-report", "--quiet"]
+TINY = ["--sharing", "0", "--epochs", "1", "--train-per-class", "8", "--test-per-class", "5", "--no-power", "--no-report", "--quiet"]
 
 
 def run(capsys, *argv):
@@ -164,8 +164,8 @@ def test_an_undertrained_base_phase_is_flagged_and_a_trained_one_is_not(tmp_path
 
 
 def test_every_level_holds_the_confusion_of_every_phase(tmp_path, capsys):
-    code, _, err = run(capsys, "run", "--method", "finetune", "--sharing", "0.5,0.9", "--out", str(tmp_path),
-                       "--run-id", "c", *TINY)
+    code, _, err = run(capsys, "run", "--method", "finetune", *TINY, "--sharing", "0.5,0.9", "--out", str(tmp_path),
+                       "--run-id", "c")
     assert code == 0, err
     cells = tmp_path / "c" / "cells"
     assert sorted(p.name for p in cells.iterdir() if p.is_dir()) == ["finetune_s0.5_seed0", "finetune_s0.9_seed0"]

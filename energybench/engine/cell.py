@@ -43,6 +43,7 @@ class BaseDone:
     state: dict[str, Any] | bytes  # method, row, group_acc, confusion (bytes: as a checkpoint file holds it)
     row: dict[str, Any]  # the base phase's row
     warning: str | None = None
+    power_trace: list[tuple[float, str, float]] = field(default_factory=list)  # a worker's readings
 
 
 @dataclass
@@ -56,6 +57,7 @@ class PhaseDone:
     artifacts: dict[str, bytes] = field(default_factory=dict)  # files the method wrote for the cell
     state: dict[str, Any] | bytes | None = None  # the cell's resumable state after this phase
     last: bool = False  # the cell's last phase
+    power_trace: list[tuple[float, str, float]] = field(default_factory=list)  # a worker's readings
 
 
 class CellWork:

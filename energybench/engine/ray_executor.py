@@ -22,9 +22,12 @@ from __future__ import annotations
 
 import os
 import socket
+import tempfile
 import time
 from collections import deque
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -49,7 +52,12 @@ class WorkerSetup:
     cfg: Any  # RunConfig
     table: Any  # EnergyTable, as the driver loaded it (a user's table file need not exist on the worker)
     threads: int | None
-    use_gpu: bool
+    gpus_per_cell: float
+    alone_on: frozenset[str] = frozenset()  # Ray nodes where one cell runs at a time (RAPL is then its own)
+
+    @property
+    def use_gpu(self) -> bool:
+        return self.gpus_per_cell > 0
 
 
 # ----- the worker side -----------------------------------------------------------------------------
@@ -78,15 +86,61 @@ def _from_bytes(data: bytes | None, device: torch.device) -> dict[str, Any] | No
     return None if data is None else load_checkpoint(data, device)
 
 
+@contextmanager
+def _measuring(setup: WorkerSetup, work: CellWork):
+    """A power monitor for one task: the GPU Ray gave it (matched by UUID), and the host's RAPL
+    package only when no other cell runs on this host at the same time; what is shared is left
+    unmeasured, with the reason in each row's measured_note, never counted twice. No idle
+    baseline: other cells keep the machine busy. The readings go back with each phase."""
+    import ray
+
+    if not setup.cfg.power:
+        work.monitor, work.power_note = None, "not measured: power measurement is off (--no-power)"
+        yield None
+        return
+    from energybench.power.monitor import PowerMonitor
+
+    exclude = {}
+    if ray.get_runtime_context().get_node_id() not in setup.alone_on:
+        exclude["rapl"] = "other cells run on this host's CPU package at the same time (Ray), so it is not measured"
+    if 0 < setup.gpus_per_cell < 1:
+        exclude["nvml"] = f"cells share this GPU (--gpus-per-cell {setup.gpus_per_cell:g}), so it is not measured"
+    with tempfile.TemporaryDirectory(prefix="energybench-power-") as tmp:
+        trace = Path(tmp) / "power_trace.csv"
+        monitor = PowerMonitor(device=work.device, rate_hz=setup.cfg.power_rate_hz, idle_seconds=0,
+                               trace_path=trace, exclude=exclude)
+        work.monitor = monitor.start()
+        try:
+            yield trace
+        finally:
+            monitor.close()
+            work.monitor = None
+
+
+def _new_readings(trace: Path | None, seen: int) -> tuple[list[tuple[float, str, float]], int]:
+    """Trace rows (time_s, device, watts) written since the first `seen` rows."""
+    if trace is None or not trace.is_file():
+        return [], seen
+    rows = [line.split(",") for line in trace.read_text().splitlines()[1:]]
+    return [(float(t), d, float(w)) for t, d, w in rows[seen:]], len(rows)
+
+
 def base_task(setup: WorkerSetup, method: str, seed: int, first_level: float) -> BaseDone:
-    done = _work(setup).base(method, seed, first_level)
-    return replace(done, state=checkpoint_bytes(done.state))
+    work = _work(setup)
+    with _measuring(setup, work) as trace:
+        done = work.base(method, seed, first_level)
+        readings, _ = _new_readings(trace, 0)
+    return replace(done, state=checkpoint_bytes(done.state), power_trace=readings)
 
 
 def cell_task(setup: WorkerSetup, cell: Cell, base: bytes | None, resume: bytes | None, reused_base: bool):
     work = _work(setup)
-    for done in work.cell(cell, _from_bytes(base, work.device), _from_bytes(resume, work.device), reused_base):
-        yield replace(done, state=None if done.state is None else checkpoint_bytes(done.state))
+    with _measuring(setup, work) as trace:
+        seen = 0
+        for done in work.cell(cell, _from_bytes(base, work.device), _from_bytes(resume, work.device), reused_base):
+            readings, seen = _new_readings(trace, seen)
+            yield replace(done, state=None if done.state is None else checkpoint_bytes(done.state),
+                          power_trace=readings)
 
 
 # ----- the driver side ------------------------------------------------------------------------------
@@ -116,7 +170,11 @@ class RayExecutor:
     # ----- cluster -----------------------------------------------------------------------------------
     def connect(self) -> None:
         """Join the cluster (or start an embedded one) and check it can run a cell; UserError if not."""
-        import ray
+        try:
+            import ray
+        except ImportError:
+            raise UserError("the ray executor needs Ray: pip install 'energybench[ray]' (the same version on every "
+                            "node)") from None
 
         cfg = self.cfg
         address = cfg.ray_address or (os.environ.get("RAY_ADDRESS") if cfg.workers is None else None)
@@ -153,9 +211,18 @@ class RayExecutor:
         if self.gpus_per_cell:
             slots = min(slots, gpus // self.gpus_per_cell)
         self.slots = max(int(slots), 1)
+        self.alone_on = frozenset(n["NodeID"] for n in ray.nodes() if n.get("Alive") and
+                                  self._cells_at_once(n.get("Resources", {})) <= 1)
         self.log(f"ray: {'started' if self._started_here else 'joined'} a cluster of {cpus:g} CPU(s) and {gpus:g} "
                  f"GPU(s); {self.slots} cell(s) at a time ({cfg.cpus_per_cell:g} CPU, {self.gpus_per_cell:g} GPU "
                  "each)")
+
+    def _cells_at_once(self, resources: dict) -> float:
+        """How many cells a node with these resources runs at the same time."""
+        n = resources.get("CPU", 0.0) // self.cfg.cpus_per_cell
+        if self.gpus_per_cell:
+            n = min(n, resources.get("GPU", 0.0) // self.gpus_per_cell)
+        return min(n, self.slots)
 
     def close(self) -> None:
         import ray
@@ -168,7 +235,7 @@ class RayExecutor:
     def run(self, groups, driver) -> None:
         import ray
 
-        setup = WorkerSetup(self.cfg, self.table, self.threads, self.gpus_per_cell > 0)
+        setup = WorkerSetup(self.cfg, self.table, self.threads, self.gpus_per_cell, self.alone_on)
         res = dict(num_cpus=self.cfg.cpus_per_cell, num_gpus=self.gpus_per_cell, max_retries=0)
         remote_base = ray.remote(base_task).options(**res)
         remote_cell = ray.remote(cell_task).options(**res)

@@ -22,6 +22,7 @@ from energybench.engine.checkpoint import load_checkpoint, save_checkpoint
 from energybench.engine.plan import Cell
 from energybench.files import atomic_write, write_json
 from energybench.power.monitor import POWER_FIELDS
+from energybench.power.trace import append_power_trace
 
 # metrics.csv column order: identity, accuracy, time, counted/modelled cost, measured power.
 COLUMNS = [
@@ -121,6 +122,13 @@ class RunStore:
     # ----- results of the cells, as their events arrive ------------------------------------------
     def record_base(self, done: BaseDone) -> None:
         save_checkpoint(self.base_checkpoint(done.method, done.seed), done.state)
+        self.append_readings(f"{done.method} seed {done.seed} base", done.power_trace)
+
+    def append_readings(self, source: str, readings: list[tuple[float, str, float]]) -> None:
+        """A Ray worker's power readings, into power_trace.csv with the cell they belong to
+        named in the device column (the local executor's monitor writes the trace itself)."""
+        if readings:
+            append_power_trace(self.root / "power_trace.csv", [(t, f"{source}: {d}", w) for t, d, w in readings])
 
     def load_base(self, method: str, seed: int, device: torch.device) -> dict[str, Any] | None:
         path = self.base_checkpoint(method, seed)
@@ -129,6 +137,7 @@ class RunStore:
     def record_phase(self, done: PhaseDone) -> None:
         c = done.cell
         self.append(done.row)
+        self.append_readings(c.label, done.power_trace)
         folder = self.cell_dir(c.method, c.sharing, c.seed)
         atomic_write(folder / f"confusion_phase{done.phase}.csv", done.confusion)
         for name, data in done.artifacts.items():
