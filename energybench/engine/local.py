@@ -19,6 +19,9 @@ class LocalExecutor:
     def close(self) -> None:
         pass
 
+    def describe(self) -> dict:
+        return {"name": self.name, "device": str(self.work.device)}
+
     def run(self, groups, driver) -> None:
         for group in groups:
             base = None

@@ -213,9 +213,16 @@ class RayExecutor:
         self.slots = max(int(slots), 1)
         self.alone_on = frozenset(n["NodeID"] for n in ray.nodes() if n.get("Alive") and
                                   self._cells_at_once(n.get("Resources", {})) <= 1)
+        self.cluster = {"address": address or "embedded", "cpus": cpus, "gpus": gpus, "nodes": len(ray.nodes()),
+                        "cells_at_once": self.slots, "cpus_per_cell": cfg.cpus_per_cell,
+                        "gpus_per_cell": self.gpus_per_cell, "ray": ray.__version__}
         self.log(f"ray: {'started' if self._started_here else 'joined'} a cluster of {cpus:g} CPU(s) and {gpus:g} "
                  f"GPU(s); {self.slots} cell(s) at a time ({cfg.cpus_per_cell:g} CPU, {self.gpus_per_cell:g} GPU "
                  "each)")
+
+    def describe(self) -> dict:
+        """For the manifest: where the cells ran."""
+        return {"name": self.name, **self.cluster}
 
     def _cells_at_once(self, resources: dict) -> float:
         """How many cells a node with these resources runs at the same time."""
@@ -287,6 +294,8 @@ class RayExecutor:
             else:
                 cell = job[1]
                 state = last_state.get(cell)
+                if state is None:  # from the base again: its phase-0 row comes again too
+                    driver.restart_cell(cell)
                 queue.appendleft(("cell", cell, None, state) if state is not None else
                                  ("cell", cell, base_refs[(cell.method, cell.seed)], None))
 

@@ -185,6 +185,7 @@ class Runner:
         if self.executor.name == "local":
             self._start_power()  # (its idle baseline runs before the first phase)
             self.executor.work.monitor, self.executor.work.power_note = self.monitor, self.power_note
+        manifest["executor"] = self.executor.describe()
         manifest["power"] = (self.monitor.record() if self.monitor  # which devices, the idle baseline
                              else {"measured_devices": [], "note": self.power_note})
         manifest.update(dataset=self.source.name, data_location=self.source.location,
@@ -257,6 +258,10 @@ class Runner:
         if saved is not None:
             self.log(f"{cell.label}: resuming after phase {len(saved['accs']) - 1}")
         return saved
+
+    def restart_cell(self, cell: Cell) -> None:
+        """Forget what a cell wrote before it is trained again from its base phase."""
+        self.store.drop_partial(cell.method, cell.sharing, cell.seed)
 
     def reused_base(self, cell: Cell) -> bool:
         """Whether a cell's phase-0 row copies a base trained for another level (stable under

@@ -5,7 +5,9 @@ inputs Ray runs can get wrong. The numbers must equal the local executor's."""
 from __future__ import annotations
 
 import csv
+import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -78,19 +80,22 @@ def test_a_sweep_on_a_cluster_started_with_ray_start(local_sweep, tmp_path):
     port = free_port()
     # Ray's socket paths must fit in 107 bytes: a short session folder, not pytest's long tmp_path
     temp = Path(tempfile.mkdtemp(prefix="ray-", dir="/tmp"))
+    # Token authentication, as on a real cluster: the same secret in every node's and the driver's environment
+    env = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(16)}
     ray_cli = Path(sys.executable).with_name("ray")  # the venv's, beside its python
     head = subprocess.Popen([str(ray_cli) if ray_cli.exists() else "ray", "start", "--head", "--block", f"--port={port}", "--node-ip-address=127.0.0.1",
                              "--num-cpus=2", "--include-dashboard=false", "--disable-usage-stats", f"--temp-dir={temp}"],
-                            start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+                            start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, env=env)
     try:
         from energybench.engine.ray_executor import wait_for_cluster
 
         wait_for_cluster(f"127.0.0.1:{port}", timeout_s=120)
         run = energybench("run", *SWEEP, "--ray-address", f"127.0.0.1:{port}", "--out", str(tmp_path),
-                          "--run-id", "cluster", "--no-power")
+                          "--run-id", "cluster", "--no-power", env=env)
         out, _ = run.communicate(timeout=600)
         assert run.returncode == 0, out
-        assert "ray: joined a cluster of 2 CPU(s)" in out
+        executor = json.loads((tmp_path / "cluster" / "manifest.json").read_text())["executor"]
+        assert executor["name"] == "ray" and executor["address"] == f"127.0.0.1:{port}" and executor["cpus"] == 2
         assert rows(tmp_path / "cluster") == rows(local_sweep)
         assert (tmp_path / "cluster" / "summary.json").is_file()
         assert sorted(p.name for p in (tmp_path / "cluster" / "cells").glob("*_base.pt")) == sorted(
@@ -101,14 +106,15 @@ def test_a_sweep_on_a_cluster_started_with_ray_start(local_sweep, tmp_path):
         shutil.rmtree(temp, ignore_errors=True)
 
 
-def cell_task_processes() -> list:
-    import psutil
-
+def cell_task_processes() -> list[int]:
+    """Pids of Ray workers running a cell now (Ray names a busy worker's process after its task)."""
     found = []
-    for proc in psutil.process_iter(["cmdline"]):
-        cmd = " ".join(proc.info["cmdline"] or [])
-        if cmd.startswith("ray::cell_task"):
-            found.append(proc)
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and (entry / "cmdline").read_bytes().startswith(b"ray::cell_task"):
+                found.append(int(entry.name))
+        except OSError:
+            continue
     return found
 
 
@@ -125,7 +131,7 @@ def test_a_killed_worker_costs_only_its_phase(tmp_path):
             busy = cell_task_processes()
             time.sleep(0.05)
         assert busy, "no worker was running a cell"
-        busy[0].send_signal(signal.SIGKILL)
+        os.kill(busy[0], signal.SIGKILL)
         out, _ = run.communicate(timeout=600)
     finally:
         if run.poll() is None:
