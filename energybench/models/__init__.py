@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from energybench.errors import UserError
+from energybench.errors import UserError, unknown_name
 from energybench.models.backbone import Backbone
 from energybench.models.heads import CosineLinear, GrowingLinear
 from energybench.models.layout import to_training_layout
@@ -33,7 +33,7 @@ BACKBONES = ("tiny_cnn", "lenet", "nin", "resnet20", "resnet32", "resnet18", "re
 
 def build_backbone(name: str, in_shape: Shape, width: float = 1.0, cifar_stem: bool = False) -> Backbone:
     if name not in BACKBONES:
-        raise UserError(f"unknown backbone '{name}'; valid backbones: {', '.join(BACKBONES)}")
+        raise UserError(unknown_name("backbone", name, BACKBONES))
     try:
         return _build(name, tuple(in_shape), width, cifar_stem)
     except ValueError as exc:

@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
 from energybench.confusion import parse_confusion
 from energybench.errors import UserError
+from energybench.user_yaml import load_user_yaml
 
 # Counted ops of one training step's parts, in metrics.csv (summed over incremental phases).
 OPS = ("fwd_macs", "bwd_input_macs", "bwd_weight_macs", "update_ops")
@@ -302,10 +302,7 @@ def load_run(root: str | Path) -> RunData:
         if math.isnan(num(r["sharing"])) or not r["seed"].lstrip("-").isdigit() or not r["phase"].isdigit():
             raise UserError(f"{metrics}: row {r} has an unreadable sharing, seed or phase")
     config_path = root / "config.yaml"
-    try:
-        config = yaml.safe_load(config_path.read_text()) if config_path.is_file() else {}
-    except yaml.YAMLError as exc:
-        raise UserError(f"{config_path} is not valid YAML: {exc}") from None
+    config = load_user_yaml(config_path, str(config_path)) if config_path.is_file() else {}  # run dirs get shared
     manifest_path = root / "manifest.json"
     manifest = _read_json(manifest_path) if manifest_path.is_file() else {}
     summary_path = root / "summary.json"
