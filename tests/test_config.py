@@ -26,7 +26,7 @@ def test_unknown_key_names_it_and_the_valid_keys():
     with pytest.raises(UserError) as err:
         make_config({"epoch": 3})
     msg = str(err.value)
-    assert "unknown config key 'epoch'" in msg
+    assert "unknown config key 'epoch' (did you mean 'epochs'?)" in msg
     assert all(k in msg for k in ("epochs", "batch_size", "sharing"))
     assert len(FIELDS) > 30
 
@@ -39,13 +39,13 @@ def test_unknown_key_names_it_and_the_valid_keys():
     ({"sharing": "0,0.5,0.5"}, "levels repeat"),
     ({"methods": "joint,nope"}, "unknown method 'nope'; valid methods: finetune, joint"),
     ({"dataset": "svhn"}, "unknown dataset 'svhn'"),
-    ({"backbone": "alexnet"}, "unknown backbone 'alexnet'; valid backbones: tiny_cnn"),
-    ({"precision": "fp8"}, "'fp8' is not one of fp32"),
-    ({"device": "tpu"}, "'tpu' is not one of auto, cpu, cuda"),
+    ({"backbone": "alexnet"}, "unknown backbone 'alexnet' \\(did you mean 'lenet'\\?\\); valid backbones: tiny_cnn"),
+    ({"precision": "fp8"}, "unknown precision 'fp8'; valid precisions: fp32"),
+    ({"device": "tpu"}, "unknown device 'tpu'.*; valid devices: auto, cpu, cuda, or cuda:N"),
     ({"augment": "maybe"}, "'augment' must be true or false"),
     ({"options": {"joint": {"lambda": 1}}}, "unknown option 'lambda' for method joint"),
     ({"lr_milestones": [0.5, 2]}, "fractions of the epochs"),
-    ({"report_formats": "html,docx"}, "'docx' is not one of html, pdf"),
+    ({"report_formats": "html,docx"}, "unknown report format 'docx'; valid report formats: html, pdf"),
     ({"classes": "n01,n02"}, "imagefolder dataset only, not 'digits'"),
 ])
 def test_bad_values(layer, msg):
