@@ -278,10 +278,10 @@ def _canonical_names(cfg: RunConfig) -> None:
 
 
 def validate(cfg: RunConfig, explicit: set[str] = frozenset()) -> None:
-    from energybench.data import DATASETS, NUM_CLASSES
+    from energybench.data import DATASETS, IN_SHAPES, NUM_CLASSES
     from energybench.data.scenario import parse_split
     from energybench.methods import METHODS
-    from energybench.models import BACKBONES
+    from energybench.models import BACKBONES, check_input
 
     def bad(key, msg):
         raise UserError(f"config key '{key}': {msg}")
@@ -305,6 +305,11 @@ def validate(cfg: RunConfig, explicit: set[str] = frozenset()) -> None:
         bad("seeds", f"{bad_seeds[0]} is outside 0..{SEED_MAX} (the range numpy and scikit-learn take)")
     if len(set(cfg.seeds)) != len(cfg.seeds):
         bad("seeds", f"seeds repeat: {', '.join(map(str, cfg.seeds))}")
+    if cfg.data_root is not None and cfg.dataset == "digits":
+        bad("data_root", "digits is scikit-learn's bundled copy and reads no folder; data_root applies to "
+                         "fashion-mnist, mnist, cifar10, cifar100 and imagefolder")
+    if cfg.download and cfg.dataset not in ("cifar10", "cifar100"):
+        bad("download", f"only cifar10 and cifar100 can be downloaded (by torchvision), not '{cfg.dataset}'")
     if cfg.classes is not None and cfg.dataset != "imagefolder":
         bad("classes", f"a class subset applies to the imagefolder dataset only, not '{cfg.dataset}'; "
                        "use class_order and the scenario to pick classes of other datasets")
@@ -343,6 +348,9 @@ def validate(cfg: RunConfig, explicit: set[str] = frozenset()) -> None:
         v = getattr(cfg, key)
         if v is not None and v < 1:
             bad(key, f"must be at least 1, got {v}")
+    shape = ((3, cfg.image_size or DEFAULT_IMAGE_SIZE, cfg.image_size or DEFAULT_IMAGE_SIZE)
+             if cfg.dataset == "imagefolder" else IN_SHAPES[cfg.dataset])
+    check_input(cfg.resolved_backbone(), shape, cfg.width, cfg.cifar_stem)  # too small for its pooling?
     if cfg.threads is not None and cfg.threads > MAX_THREADS:
         bad("threads", f"at most {MAX_THREADS}, got {cfg.threads}")
     if any(not 0 < m <= 1 for m in cfg.lr_milestones):

@@ -3,7 +3,8 @@
 Safe types only (yaml.SafeLoader: no object ever executes), text only, and bounded: YAML
 aliases let a few hundred bytes name a billion values (`a: &a [x, x]`, `b: &b [*a, *a]`, ...),
 cheap to parse but not to walk, print or record. The composed document is measured before
-anything is built from it, and refused when its aliases expand it beyond MAX_VALUES.
+anything is built from it, and refused when its aliases expand it beyond MAX_VALUES, or when
+a mapping sets one key twice (YAML would keep the last silently).
 """
 
 from __future__ import annotations
@@ -59,10 +60,33 @@ def expanded_size(root: yaml.Node, limit: int = MAX_VALUES) -> int:
     return sizes[id(root)]
 
 
+def repeated_key(root: yaml.Node) -> None:
+    """Raises RefusedDocument for a mapping that sets a key twice: YAML keeps the last value
+    silently, so `epochs: 3` further down a long config would quietly win."""
+    seen_nodes: set[int] = set()
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen_nodes:
+            continue
+        seen_nodes.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            first: dict[str, yaml.Node] = {}
+            for key, _ in node.value:
+                if isinstance(key, yaml.ScalarNode) and key.tag != "tag:yaml.org,2002:merge":
+                    if key.value in first:
+                        lines = f"{first[key.value].start_mark.line + 1} and {key.start_mark.line + 1}"
+                        raise RefusedDocument(f"key '{key.value}' is set twice (lines {lines})")
+                    first[key.value] = key
+        stack.extend(_children(node))
+
+
 class _BoundedLoader(yaml.SafeLoader):
     def compose_document(self):
         node = super().compose_document()
-        expanded_size(node)
+        if node is not None:
+            expanded_size(node)
+            repeated_key(node)
         return node
 
 

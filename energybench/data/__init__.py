@@ -8,6 +8,8 @@ from energybench.errors import UserError, unknown_name
 DATASETS = ("digits", "fashion-mnist", "mnist", "cifar10", "cifar100", "imagefolder")
 # Classes of each fixed dataset, known before it loads (an imagefolder's come from its folders).
 NUM_CLASSES = {"digits": 10, "fashion-mnist": 10, "mnist": 10, "cifar10": 10, "cifar100": 100}
+IN_SHAPES = {"digits": (1, 8, 8), "fashion-mnist": (1, 28, 28), "mnist": (1, 28, 28), "cifar10": (3, 32, 32),
+             "cifar100": (3, 32, 32)}  # an imagefolder's: (3, image_size, image_size)
 
 
 def load_source(name: str, root: str | None = None, download: bool = False,
@@ -28,4 +30,4 @@ def load_source(name: str, root: str | None = None, download: bool = False,
     raise UserError(unknown_name("dataset", name, DATASETS))
 
 
-__all__ = ["DATASETS", "NUM_CLASSES", "DataSource", "load_source"]
+__all__ = ["DATASETS", "IN_SHAPES", "NUM_CLASSES", "DataSource", "load_source"]

@@ -40,6 +40,21 @@ def build_backbone(name: str, in_shape: Shape, width: float = 1.0, cifar_stem: b
         raise UserError(f"backbone '{name}' cannot take input {'x'.join(map(str, in_shape))}: {exc}") from None
 
 
+def check_input(name: str, in_shape: Shape, width: float = 1.0, cifar_stem: bool = False) -> None:
+    """The backbone takes inputs of this shape: built and run forward on the meta device (shapes
+    only, nothing computed), so an input too small for its pooling stops a run before it starts,
+    not in its first training step."""
+    import torch
+
+    with torch.device("meta"):
+        backbone = build_backbone(name, in_shape, width, cifar_stem)
+        try:
+            backbone(torch.empty(2, *in_shape))
+        except RuntimeError as exc:
+            raise UserError(f"backbone '{name}' cannot take input {'x'.join(map(str, in_shape))} "
+                            f"({str(exc).splitlines()[0]}); choose a backbone made for inputs this small") from None
+
+
 def build_net(name: str, in_shape: Shape, num_classes: int, width: float = 1.0,
               cifar_stem: bool = False, cosine: bool = False) -> IncrementalNet:
     backbone = build_backbone(name, in_shape, width, cifar_stem)
@@ -47,4 +62,4 @@ def build_net(name: str, in_shape: Shape, num_classes: int, width: float = 1.0,
     return to_training_layout(IncrementalNet(backbone, head))
 
 
-__all__ = ["Backbone", "BACKBONES", "CosineLinear", "GrowingLinear", "IncrementalNet", "build_backbone", "build_net"]
+__all__ = ["Backbone", "BACKBONES", "check_input", "CosineLinear", "GrowingLinear", "IncrementalNet", "build_backbone", "build_net"]
