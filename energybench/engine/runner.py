@@ -164,7 +164,8 @@ class Runner:
                 accs.append(row["acc_all"])
                 row.update(avg_inc_acc=float(np.mean(accs)), forgetting=forgetting(history))
                 self.store.append(row)
-                self.log(f"{name} sharing {s:g} seed {seed} phase {phase.index}: acc {row['acc_all']:.2f}% "
+                self.log(f"{name} s={s:g} ({row['sharing_achieved']:.3g} achieved) seed {seed} phase {phase.index}: "
+                         f"acc {row['acc_all']:.2f}% "
                          f"(old {row['acc_old']:.2f}, new {row['acc_new']:.2f}), "
                          f"{row['train_macs']:.3g} train MACs, {row['compute_energy_j']:.3g} J computed")
                 if phase.index < n - 1:  # an interruption from here on loses no finished phase
@@ -200,8 +201,9 @@ class Runner:
         method = cls(self._context(scenario, trainer, seed, self.cfg.sharing[0], cls.name))
         row, res = self._phase(method, trainer, scenario, scenario.phases[0], cls.name, 0.0, seed)
         row.update(avg_inc_acc=row["acc_all"], forgetting=float("nan"))
-        self.log(f"{cls.name} seed {seed} phase 0 (base, shared by every sharing level): acc {row['acc_all']:.2f}%, "
-                 f"{row['train_macs']:.3g} train MACs, {row['compute_energy_j']:.3g} J computed")
+        self.log(f"{cls.name} seed {seed} phase 0 (base, shared by every sharing level): " + (
+            f"acc {row['acc_all']:.2f}%, {row['train_macs']:.3g} train MACs, {row['compute_energy_j']:.3g} J computed"
+            if row["iters"] else f"nothing trained ({cls.name} trains its network in a later phase)"))
         chance = 100.0 / scenario.phases[0].seen
         if row["iters"] and row["acc_all"] < 2 * chance:  # (`scratch` trains nothing before the end)
             # Every later phase branches from this network: an untrained base makes the sweep meaningless.

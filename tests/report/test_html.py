@@ -147,6 +147,7 @@ def test_summary_numbers_by_hand(built):
     assert row[12] == "640 kB" and row[13] == "0.640×"
     # measured energy: 2 phases x 0.2 * 10 * (1 - 0.4 / 3) J
     assert row[14] == "3.47 J"
+    assert row[15] == "seeds 0, 1"  # which seeds, not how many
     optimal = re.findall(r'<tr class="optimal"[^>]*><td>(.*?)</td>', lucir)
     assert optimal == ["20"]  # 0.4 loses 30 * 0.4**3 = 1.92 pp > 1 pp; 0.2 loses 0.24 pp
     assert "lucir: optimal sharing 20% (achieved 20.0%)" in p.sections["overview"]

@@ -202,3 +202,23 @@ def test_without_a_per_mac_energy_only_compute_and_memory_are_split(tmp_path):
         res = fig_breakdown(run, method_styles(run.methods))
     labels = [t.get_text() for t in res.figure.axes[1].get_legend().get_texts()]
     assert labels == ["computation", "memory access"] and "not split further" in res.caption
+
+
+def test_dollar_signs_in_class_names_print_as_text(tmp_path):
+    """Class names come from users' folders: '$...$' is text, not matplotlib maths (an unknown
+    command such as \\notamacro used to kill the report after a finished run)."""
+    import json
+
+    from energybench.report import build_reports
+
+    root = single_run(tmp_path / "r")
+    manifest = json.loads((root / "manifest.json").read_text())
+    names = [r"$\notamacro$", "cost $5 to $6", "$x^2$"] + manifest["class_names"][3:]
+    manifest["class_names"] = names
+    (root / "manifest.json").write_text(json.dumps(manifest))
+    html, pdf = build_reports(root, formats=("html", "pdf"))
+    text = html.read_text(encoding="utf-8")
+    section = text.split('<section id="confusion">', 1)[1].split("</section>", 1)[0]
+    for name in names[:3]:
+        assert name in section  # the tick labels, verbatim (SVG text stays text)
+    assert pdf.read_bytes().startswith(b"%PDF")
