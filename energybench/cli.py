@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import difflib
 import importlib
 import os
 import re
@@ -11,7 +10,7 @@ import sys
 import warnings
 
 from energybench import __version__
-from energybench.errors import UserError
+from energybench.errors import UserError, did_you_mean
 
 # Each module defines register(subparsers) and sets `handler` on its parser.
 COMMANDS = ("run", "cost", "energy_table", "power", "report", "rtl")
@@ -28,17 +27,12 @@ class Parser(argparse.ArgumentParser):
     def _hint(self, message: str) -> str:
         m = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)$", message)
         if m:
-            return _closest(m.group(1), re.findall(r"'([^']*)'", m.group(2)))
+            return did_you_mean(m.group(1), re.findall(r"'([^']*)'", m.group(2)))
         m = re.match(r"unrecognized arguments: (\S+)", message)
         if m and m.group(1).startswith("-"):
             flags = [s for a in self._actions for s in a.option_strings if s.startswith("--")]
-            return _closest(m.group(1).split("=")[0], flags)
+            return did_you_mean(m.group(1).split("=")[0], flags)
         return ""
-
-
-def _closest(word: str, valid: list[str]) -> str:
-    close = difflib.get_close_matches(word, valid, n=1, cutoff=0.6)
-    return f" (did you mean '{close[0]}'?)" if close else ""
 
 
 def build_parser() -> argparse.ArgumentParser:

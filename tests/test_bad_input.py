@@ -155,7 +155,8 @@ CASES = [
     ("cost step too large", ["cost", "--model", "resnet20", "--input", "3x32x32", "--batch", "1000000000"],
      "needs more memory than this machine has"),
     # data that does not match its description
-    ("IDX labels outside the classes", ["run", "--dataset", "mnist", "--data-root", lambda tmp: str(_mnist(tmp / "m", 12))],
+    ("IDX labels outside the classes", ["run", "--dataset", "mnist", "--data-root",
+                                        lambda tmp: str(_mnist(tmp / "m", 12))],
      "/m/train-labels-idx1-ubyte.gz must be 0..9 (10 classes); 1 are not, the first 12 at position 7"),
     ("imagefolder empty class folder", ["run", "--dataset", "imagefolder", "--data-root",
                                          lambda tmp: str(_imagefolder(tmp / "f", "empty class"))],
@@ -184,6 +185,8 @@ CASES = [
     ("cost sram cell", ["cost", "--model", "tiny_cnn", "--input", "1x8x8", "--sram-cell", "itrs-hpp"],
      "(did you mean 'itrs-hp'?)"),
     ("energy-table precision", ["energy-table", "--precision", "fp23"], "(did you mean 'fp32'?)"),
+    ("report format htm", ["report", "/no/run", "--format", "htm"],
+     "unknown report format 'htm' (did you mean 'html'?); valid formats: html, pdf"),
     ("command cots", ["cots"], "invalid choice: 'cots'"),
     ("flag --metod", ["run", "--metod", "joint"], "unrecognized arguments: --metod (did you mean '--method'?)"),
     ("rtl adder", ["rtl", "characterize", "--adder", "kogge"], "(did you mean 'kogge_stone'?)"),

@@ -18,7 +18,6 @@ unknown top-level key is an error (a typo would otherwise silently keep the defa
 from __future__ import annotations
 
 import csv
-import difflib
 import math
 import re
 from dataclasses import dataclass, field
@@ -199,8 +198,7 @@ def _validate(data: dict, label: str) -> dict:
     """Checked, normalised entries of a table file (only the keys it sets)."""
     for key in data:
         if key not in KNOWN_KEYS + RECORD_KEYS:
-            close = difflib.get_close_matches(str(key), KNOWN_KEYS, n=1)
-            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            hint = did_you_mean(key, KNOWN_KEYS)
             raise UserError(f"energy table {label}: unknown key '{key}'{hint}; valid keys: "
                             f"{', '.join(KNOWN_KEYS + RECORD_KEYS)}")
     out: dict[str, Any] = {"extra": {k: v for k, v in data.items() if k in RECORD_KEYS}}

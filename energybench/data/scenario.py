@@ -130,7 +130,8 @@ def build_scenario(source: DataSource, spec, class_order=None, seed: int = 0,
     sizes = parse_split(spec, source.num_classes, source.name)
     total = sum(sizes)
     if total > source.num_classes:
-        raise UserError(f"scenario {shown(spec)} covers {total} classes but {source.name} has only {source.num_classes}")
+        raise UserError(f"scenario {shown(spec)} covers {total} classes but {source.name} has only "
+                        f"{source.num_classes}")
     order = _order(source.num_classes, total, class_order, seed)
     remap = torch.full((source.num_classes,), -1, dtype=torch.long)
     remap[torch.tensor(order)] = torch.arange(total)

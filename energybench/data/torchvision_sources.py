@@ -65,7 +65,8 @@ def load_imagefolder(root: str | None, classes: list[str] | None, image_size: in
     if classes:
         unknown = sorted(set(classes) - set(names))
         if unknown:
-            raise UserError(f"imagefolder: {unknown_name('class', unknown[0], names, 'classes in ' + str(base / 'train'))}")
+            where = f"classes in {base / 'train'}"
+            raise UserError(f"imagefolder: {unknown_name('class', unknown[0], names, where)}")
         names = [c for c in names if c in set(classes)]
     index = {c: i for i, c in enumerate(names)}
 

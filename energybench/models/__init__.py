@@ -62,4 +62,5 @@ def build_net(name: str, in_shape: Shape, num_classes: int, width: float = 1.0,
     return to_training_layout(IncrementalNet(backbone, head))
 
 
-__all__ = ["Backbone", "BACKBONES", "check_input", "CosineLinear", "GrowingLinear", "IncrementalNet", "build_backbone", "build_net"]
+__all__ = ["Backbone", "BACKBONES", "CosineLinear", "GrowingLinear", "IncrementalNet", "build_backbone", "build_net",
+           "check_input"]
