@@ -152,7 +152,8 @@ CASES = [
     ("data_root for digits", ["run", "--data-root", "/data"], "config key 'data_root': digits is scikit-learn's"),
     ("download for mnist", ["run", "--dataset", "mnist", "--download"], "only cifar10 and cifar100 can be downloaded"),
     ("threads absurd", ["run", "--threads", "1000000000"], "config key 'threads': at most 4096, got 1000000000"),
-    ("cost step too large", ["cost", "--model", "resnet20", "--input", "3x32x32", "--batch", "1000000000"],
+    # 1.2e18 bytes: beyond any address space, so refused even where the kernel overcommits memory
+    ("cost step too large", ["cost", "--model", "resnet20", "--input", "3x32x32", "--batch", "100000000000000"],
      "needs more memory than this machine has"),
     # data that does not match its description
     ("IDX labels outside the classes", ["run", "--dataset", "mnist", "--data-root",
