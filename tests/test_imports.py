@@ -16,7 +16,7 @@ PKG = Path(__file__).resolve().parents[1] / "energybench"
 # Lower layers never import higher ones (DESIGN.md: commands -> engine -> methods -> training ->
 # cost/power -> models/data). Report and results read run directories: no training code.
 LAYERS = {
-    "energybench": 0, "errors": 0, "files": 0, "confusion": 0,
+    "energybench": 0, "errors": 0, "files": 0, "confusion": 0, "user_yaml": 0,
     "data": 1, "models": 1, "rtl": 1,
     "cost": 2, "power": 2,
     "training": 3,
@@ -28,7 +28,7 @@ LAYERS = {
     "commands": 8, "cli": 8, "__main__": 9,
 }
 # What report/ and results.py may import: reading a run directory needs nothing that trains.
-READERS_MAY_IMPORT = {"energybench", "errors", "files", "confusion", "results", "calibration", "report"}
+READERS_MAY_IMPORT = {"energybench", "errors", "files", "user_yaml", "confusion", "results", "calibration", "report"}
 
 
 def module_name(path: Path) -> str:

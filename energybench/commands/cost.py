@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 import re
+from pathlib import Path
 
-from energybench.errors import UserError
+from energybench.commands.arguments import finite_float, seed
+from energybench.errors import UserError, canonical
 
 # Backbones built from torchvision take --cifar-stem; the others are scaled by --width.
 TORCHVISION_BACKBONES = ("resnet18", "resnet34", "resnet101", "vgg19")
@@ -36,9 +38,9 @@ def register(subparsers) -> None:
     p.add_argument("--input", required=True, metavar="CxHxW", help="input shape of one sample, e.g. 3x32x32")
     p.add_argument("--classes", type=int, default=10, metavar="N", help="output classes of the head (default: 10)")
     p.add_argument("--batch", type=int, default=1, metavar="B", help="samples per training step (default: 1)")
-    p.add_argument("--sharing", type=float, default=0.0, metavar="S",
+    p.add_argument("--sharing", type=finite_float, default=0.0, metavar="S",
                    help="fraction of backbone parameters frozen and shared, in [0, 1) (default: 0)")
-    p.add_argument("--width", type=float, default=1.0, metavar="W",
+    p.add_argument("--width", type=finite_float, default=1.0, metavar="W",
                    help="channel width multiplier of the small and CIFAR backbones (default: 1)")
     p.add_argument("--cifar-stem", action="store_true",
                    help="torchvision backbones: the 32x32 stem (3x3 stride-1 first conv, no max-pool)")
@@ -53,7 +55,7 @@ def register(subparsers) -> None:
                    help="fix every layer's SRAM buffer at N bytes instead of sizing it to the layer's working set")
     p.add_argument("--device", default="cpu", choices=("cpu", "meta"),
                    help="cpu runs the step for real; meta dispatches the same ops on shapes only (default: cpu)")
-    p.add_argument("--seed", type=int, default=0, help="seed for weights, inputs and labels (default: 0)")
+    p.add_argument("--seed", type=seed, default=0, help="seed for weights, inputs and labels (default: 0)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
     p.set_defaults(handler=main)
 
@@ -66,8 +68,16 @@ def parse_shape(text: str) -> tuple[int, int, int]:
 
 
 def _check(args: argparse.Namespace) -> tuple[int, int, int]:
+    from energybench.cost.tables import builtin_tables, sram_cells
+    from energybench.models import BACKBONES
     from energybench.models.surgery import check_sharing
 
+    # Built-in names match in any case, as in `energybench run`.
+    args.model = canonical(args.model, BACKBONES)
+    args.precision = args.precision.lower()
+    args.sram_cell = canonical(args.sram_cell, sram_cells())
+    if args.energy_table is not None and not Path(args.energy_table).exists():
+        args.energy_table = canonical(args.energy_table, builtin_tables())
     shape = parse_shape(args.input)
     if args.classes < 1:
         raise UserError(f"--classes must be 1 or more, got {args.classes}")
@@ -98,9 +108,18 @@ def main(args: argparse.Namespace) -> int:
     cell = args.sram_cell or table.sram_cell
     table.mac_pj(args.precision)  # a precision the table lacks fails here, before the step runs
     table.sram_rows_for(cell, 32)
-    net, cut, profile = profile_training_step(args.model, shape, args.classes, args.batch, args.sharing,
-                                              width=args.width, cifar_stem=args.cifar_stem, device=args.device,
-                                              seed=args.seed)
+    try:
+        net, cut, profile = profile_training_step(args.model, shape, args.classes, args.batch, args.sharing,
+                                                  width=args.width, cifar_stem=args.cifar_stem, device=args.device,
+                                                  seed=args.seed)
+    except (MemoryError, RuntimeError) as exc:  # torch reports a failed allocation as a RuntimeError
+        if not isinstance(exc, MemoryError) and "allocate" not in str(exc) and "out of memory" not in str(exc):
+            raise
+        wanted = re.search(r"allocate (\d+) bytes", str(exc))
+        size = f" (one tensor of {int(wanted.group(1)) / 2**30:,.1f} GiB)" if wanted else ""
+        raise UserError(f"one training step of {args.model} at batch {args.batch} on {args.input} with "
+                        f"{args.classes} classes needs more memory than this machine has{size}; "
+                        "--device meta counts the same operations on shapes only") from None
     out = step_cost(net, cut, profile, table, args.precision, cell, args.sram_bytes)
     out = rounded({"model": args.model, "input": list(shape), "batch": args.batch, "classes": args.classes,
                    "cifar_stem": args.cifar_stem, "device": args.device, **out})

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
-from energybench.errors import UserError
+from energybench.commands.arguments import finite_float
+from energybench.errors import UserError, canonical
 
 DESCRIPTION = (
     "Show the energy table the cost model uses: per-op energies (add, mult, and a MAC = mult + add) "
@@ -31,7 +33,7 @@ def register(subparsers) -> None:
                    help="show only this precision (fp32, fp16, bf16, int8, int16, int32); also the default "
                         "--word-bits")
     p.add_argument("--sram-cell", metavar="CELL", help="CACTI cell type: itrs-lstp (default), itrs-hp, itrs-lop")
-    p.add_argument("--sram-bytes", type=float, metavar="N", help="SRAM capacity in bytes to interpolate at")
+    p.add_argument("--sram-bytes", type=finite_float, metavar="N", help="SRAM capacity in bytes to interpolate at")
     p.add_argument("--word-bits", type=int, metavar="W",
                    help="bits per access (32 and 64 are CACTI rows; narrower words are packed into 32-bit "
                         "accesses); default: the precision's width, else 32")
@@ -47,6 +49,13 @@ def main(args: argparse.Namespace) -> int:
         raise UserError(f"--word-bits must be 1 or more, got {args.word_bits}")
     if args.sram_bytes is not None and not args.sram_bytes > 0:
         raise UserError(f"--sram-bytes must be a positive number of bytes, got {args.sram_bytes:g}")
+    from energybench.cost.tables import builtin_tables, sram_cells
+
+    # Built-in names match in any case, as in `energybench run`.
+    if args.energy_table is not None and not Path(args.energy_table).exists():
+        args.energy_table = canonical(args.energy_table, builtin_tables())
+    args.sram_cell = canonical(args.sram_cell, sram_cells())
+    args.precision = args.precision.lower() if args.precision else None
     table = load_energy_table(args.energy_table)
     cell = args.sram_cell or table.sram_cell
     precisions = table.precisions

@@ -41,8 +41,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("config", nargs="?", help="YAML experiment config (see experiments/)")
     g = p.add_argument_group("what to run")
-    g.add_argument("--method", help="comma-separated methods (default: all): finetune, joint, sharing, lwf, "
-                                    "icarl, eeil, lucir, tree, progressive, scratch")
+    g.add_argument("--method", help="comma-separated methods, any case (default: all): finetune, joint, sharing, "
+                                    "lwf, icarl, eeil, lucir, tree, progressive, scratch")
     g.add_argument("--dataset", help="digits (default), fashion-mnist, mnist, cifar10, cifar100, imagefolder")
     g.add_argument("--data-root", help="dataset directory (Fashion-MNIST default: /usr/share/datasets/fashion-mnist)")
     g.add_argument("--download", action="store_const", const=True, help="let torchvision download CIFAR into --data-root")

@@ -18,7 +18,6 @@ unknown top-level key is an error (a typo would otherwise silently keep the defa
 from __future__ import annotations
 
 import csv
-import difflib
 import math
 import re
 from dataclasses import dataclass, field
@@ -27,9 +26,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from energybench.errors import UserError
+from energybench.errors import UserError, did_you_mean, unknown_name
+from energybench.user_yaml import load_user_yaml
 
 DEFAULT_TABLE = "horowitz45"
 DEFAULT_CELL = "itrs-lstp"
@@ -124,7 +122,8 @@ class EnergyTable:
 
     def op_pj(self, precision: str, op: str) -> float:
         if precision not in self.ops_pj:
-            raise UserError(f"energy table '{self.name}' has no ops_pj entry for precision '{precision}'; "
+            raise UserError(f"energy table '{self.name}' has no ops_pj entry for precision '{precision}'"
+                            f"{did_you_mean(precision, self.ops_pj)}; "
                             f"it has {', '.join(self.ops_pj)} (add ops_pj.{precision}: {{add: ..., mult: ...}} "
                             "to a table file given with --energy-table)")
         return self.ops_pj[precision][op]
@@ -152,7 +151,7 @@ class EnergyTable:
         cell = cell or self.sram_cell
         width = next((w for w in CACTI_WIDTHS if word_bits <= w), CACTI_WIDTHS[-1])
         if (cell, width) not in self.sram_rows:
-            raise UserError(f"unknown SRAM cell type '{cell}'; valid cell types: {', '.join(self.sram_cells)}")
+            raise UserError(unknown_name("SRAM cell type", cell, self.sram_cells, "cell types"))
         return self.sram_rows[(cell, width)], width
 
     def sram_access_pj(self, capacity_bytes: float, word_bits: int = 32, cell: str | None = None):
@@ -175,19 +174,7 @@ class EnergyTable:
 
 
 def _read_yaml(path: Path, label: str) -> dict:
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise UserError(f"cannot read energy table {label}: {exc.strerror or exc}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        context = getattr(exc, "context", None)
-        raise UserError(f"energy table {label} is not valid YAML{where}: {problem}"
-                        + (f" ({context})" if context else "")) from None
+    data = load_user_yaml(path, f"energy table {label}")  # text only, safe types, aliases bounded
     if not isinstance(data, dict):
         raise UserError(f"energy table {label} must be a YAML mapping with keys {', '.join(KNOWN_KEYS)}")
     return data
@@ -211,8 +198,7 @@ def _validate(data: dict, label: str) -> dict:
     """Checked, normalised entries of a table file (only the keys it sets)."""
     for key in data:
         if key not in KNOWN_KEYS + RECORD_KEYS:
-            close = difflib.get_close_matches(str(key), KNOWN_KEYS, n=1)
-            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            hint = did_you_mean(key, KNOWN_KEYS)
             raise UserError(f"energy table {label}: unknown key '{key}'{hint}; valid keys: "
                             f"{', '.join(KNOWN_KEYS + RECORD_KEYS)}")
     out: dict[str, Any] = {"extra": {k: v for k, v in data.items() if k in RECORD_KEYS}}
@@ -287,7 +273,8 @@ def load_energy_table(path_or_name: str | Path | None = None) -> EnergyTable:
         return _build(_builtin(name), f"builtin:{name}")
     path = Path(path_or_name)
     if not path.exists():
-        raise UserError(f"energy table '{path_or_name}' is neither a file nor a built-in table "
+        raise UserError(f"energy table '{path_or_name}' is neither a file nor a built-in table"
+                        f"{did_you_mean(path_or_name, builtin_tables())} "
                         f"({', '.join(builtin_tables())})")
     label = str(path)
     user = _validate(_read_yaml(path, label), label)

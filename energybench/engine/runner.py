@@ -273,17 +273,19 @@ class Runner:
         row = done.row
         if done.warning:
             warnings.warn(done.warning)
-        self._progress.phase_done(
-            f"{done.method} seed {done.seed} phase 0 (base, shared by every sharing level): acc "
-            f"{row['acc_all']:.2f}%, {row['train_macs']:.3g} train MACs, {row['compute_energy_j']:.3g} J computed")
+        self._progress.phase_done(f"{done.method} seed {done.seed} phase 0 (base, shared by every sharing level): " + (
+            f"acc {row['acc_all']:.2f}%, {row['train_macs']:.3g} train MACs, {row['compute_energy_j']:.3g} J computed"
+            if row["iters"] else f"nothing trained ({done.method} trains its network in a later phase)"))
 
     def on_phase(self, done: PhaseDone) -> None:
         self.store.record_phase(done)
         if done.phase == 0:  # the base's row, copied: no training to report
             return
-        row = done.row
+        row, c = done.row, done.cell
         self._progress.phase_done(
-            f"{done.cell.label} phase {done.phase}: acc {row['acc_all']:.2f}% (old {row['acc_old']:.2f}, new "
+            f"{c.method} s={c.sharing:g} ({row['sharing_achieved']:.3g} achieved) seed {c.seed} phase {done.phase}: "
+            f"acc {row['acc_all']:.2f}% "
+            f"(old {row['acc_old']:.2f}, new "
             f"{row['acc_new']:.2f}), {row['train_macs']:.3g} train MACs, {row['compute_energy_j']:.3g} J computed",
             cell_finished=done.last)
         if done.last:

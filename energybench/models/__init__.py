@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from energybench.errors import UserError
+from energybench.errors import UserError, unknown_name
 from energybench.models.backbone import Backbone
 from energybench.models.heads import CosineLinear, GrowingLinear
 from energybench.models.layout import to_training_layout
@@ -33,11 +33,26 @@ BACKBONES = ("tiny_cnn", "lenet", "nin", "resnet20", "resnet32", "resnet18", "re
 
 def build_backbone(name: str, in_shape: Shape, width: float = 1.0, cifar_stem: bool = False) -> Backbone:
     if name not in BACKBONES:
-        raise UserError(f"unknown backbone '{name}'; valid backbones: {', '.join(BACKBONES)}")
+        raise UserError(unknown_name("backbone", name, BACKBONES))
     try:
         return _build(name, tuple(in_shape), width, cifar_stem)
     except ValueError as exc:
         raise UserError(f"backbone '{name}' cannot take input {'x'.join(map(str, in_shape))}: {exc}") from None
+
+
+def check_input(name: str, in_shape: Shape, width: float = 1.0, cifar_stem: bool = False) -> None:
+    """The backbone takes inputs of this shape: built and run forward on the meta device (shapes
+    only, nothing computed), so an input too small for its pooling stops a run before it starts,
+    not in its first training step."""
+    import torch
+
+    with torch.device("meta"):
+        backbone = build_backbone(name, in_shape, width, cifar_stem)
+        try:
+            backbone(torch.empty(2, *in_shape))
+        except RuntimeError as exc:
+            raise UserError(f"backbone '{name}' cannot take input {'x'.join(map(str, in_shape))} "
+                            f"({str(exc).splitlines()[0]}); choose a backbone made for inputs this small") from None
 
 
 def build_net(name: str, in_shape: Shape, num_classes: int, width: float = 1.0,
@@ -47,4 +62,5 @@ def build_net(name: str, in_shape: Shape, num_classes: int, width: float = 1.0,
     return to_training_layout(IncrementalNet(backbone, head))
 
 
-__all__ = ["Backbone", "BACKBONES", "CosineLinear", "GrowingLinear", "IncrementalNet", "build_backbone", "build_net"]
+__all__ = ["Backbone", "BACKBONES", "CosineLinear", "GrowingLinear", "IncrementalNet", "build_backbone", "build_net",
+           "check_input"]

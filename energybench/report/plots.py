@@ -47,6 +47,9 @@ STYLE = {
     "axes.spines.right": False,
     "lines.linewidth": 1.6,
     "lines.markersize": 5,
+    # Class names, run ids and paths come from users: a '$' pair must print, not parse as maths.
+    "text.parse_math": False,
+    "text.usetex": False,
 }
 
 WIDTH = 9.0  # inches: one report column

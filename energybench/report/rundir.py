@@ -16,12 +16,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import yaml
 
 from energybench.calibration import ABOVE_IDLE, measured_column
 from energybench.confusion import parse_confusion
 from energybench.errors import UserError
 from energybench.results import IDENTITY, incremental_totals, modelled_vs_measured, phase_means, read_metrics, summarise
+from energybench.user_yaml import load_user_yaml
 
 # Counted ops of one training step's parts, in metrics.csv (summed over incremental phases).
 OPS = ("fwd_macs", "bwd_input_macs", "bwd_weight_macs", "update_ops")
@@ -318,10 +318,7 @@ def load_run(root: str | Path) -> RunData:
     if not len(df):
         raise UserError(f"{metrics} has no rows yet: no phase of this run has finished, so there is nothing to report")
     config_path = root / "config.yaml"
-    try:
-        config = yaml.safe_load(config_path.read_text()) if config_path.is_file() else {}
-    except yaml.YAMLError as exc:
-        raise UserError(f"{config_path} is not valid YAML: {exc}") from None
+    config = load_user_yaml(config_path, str(config_path)) if config_path.is_file() else {}  # run dirs get shared
     manifest_path = root / "manifest.json"
     manifest = _read_json(manifest_path) if manifest_path.is_file() else {}
     summary_path = root / "summary.json"

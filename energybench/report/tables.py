@@ -37,6 +37,11 @@ def fmt_ratio(value: float) -> str:
     return fmt_num(value, "{:.3f}", "×")
 
 
+def seed_list(seeds: list) -> str:
+    """'seed 0', 'seeds 0, 1, 2': a bare '0' in a column named seeds reads as a count."""
+    return f"seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))}"
+
+
 @dataclass
 class Table:
     method: str
@@ -75,7 +80,7 @@ def summary_tables(run: RunData) -> list[Table]:
             if measured:
                 row.append(fmt_si(run.incremental_total(m, s, measured), "J"))
             seeds = run.level(m, s).get("seeds")
-            row.append(", ".join(map(str, seeds)) if isinstance(seeds, list) else DASH)
+            row.append(seed_list(seeds) if isinstance(seeds, list) else DASH)
             if opt is not None and s == opt:
                 opt_row = k
             rows.append(row)

@@ -79,7 +79,7 @@ def test_text_output(capsys):
 
 
 @pytest.mark.parametrize("argv,message", [
-    (["--model", "alexnet", "--input", "3x32x32"], "unknown backbone 'alexnet'; valid backbones: tiny_cnn"),
+    (["--model", "alexnet", "--input", "3x32x32"], "unknown backbone 'alexnet' (did you mean 'lenet'?); valid backbones: tiny_cnn"),
     (["--model", "resnet20", "--input", "3x32"], "--input must be CxHxW"),
     (["--model", "resnet20", "--input", "3x0x32"], "--input must be CxHxW"),
     (["--model", "resnet20", "--input", "3x32x32", "--sharing", "1"], "sharing must be in [0, 1), got 1.0"),

@@ -280,7 +280,7 @@ def test_levels_on_the_same_block_boundary_are_trained_once(tmp_path, capsys):
 # ----- a failed start leaves nothing behind -------------------------------------------------------------
 @pytest.mark.parametrize("argv,message", [
     (["--backbone", "lenet"], "lenet needs inputs of at least 16x16"),
-    (["--backbone", "vgg19"], "backbone vgg19 cannot take this dataset's 1x8x8 inputs: Given input size"),
+    (["--backbone", "vgg19"], "backbone 'vgg19' cannot take input 1x8x8 (Given input size"),
 ])
 def test_a_start_that_fails_writes_nothing(tmp_path, capsys, argv, message):
     assert run(tmp_path, *argv) == 2

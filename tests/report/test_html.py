@@ -148,6 +148,7 @@ def test_summary_numbers_by_hand(built):
     # measured energy above idle: 2 phases x (0.2 * 10 * (1 - 0.4 / 3) J - 5 W x 0.02 * 10 * (1 - 0.4 / 2) s)
     assert row[14] == "1.87 J"
     assert "measured energy above idle" in summary.split(">lucir</h3>", 1)[1].split("</thead>", 1)[0]
+    assert row[15] == "seeds 0, 1"  # which seeds, not how many
     optimal = re.findall(r'<tr class="optimal"[^>]*><td>(.*?)</td>', lucir)
     assert optimal == ["20"]  # 0.4 loses 30 * 0.4**3 = 1.92 pp > 1 pp; 0.2 loses 0.24 pp
     assert "lucir: optimal sharing 20% (achieved 20.0%)" in p.sections["overview"]

@@ -247,3 +247,23 @@ def test_modelled_vs_measured_says_why_it_is_absent(tmp_path):
     assert res.figure is None
     assert res.note == ("Omitted: this run measured no energy: not measured: rapl: /sys/class/powercap does not "
                         "exist.")
+
+
+def test_dollar_signs_in_class_names_print_as_text(tmp_path):
+    """Class names come from users' folders: '$...$' is text, not matplotlib maths (an unknown
+    command such as \\notamacro used to kill the report after a finished run)."""
+    import json
+
+    from energybench.report import build_reports
+
+    root = single_run(tmp_path / "r")
+    manifest = json.loads((root / "manifest.json").read_text())
+    names = [r"$\notamacro$", "cost $5 to $6", "$x^2$"] + manifest["class_names"][3:]
+    manifest["class_names"] = names
+    (root / "manifest.json").write_text(json.dumps(manifest))
+    html, pdf = build_reports(root, formats=("html", "pdf"))
+    text = html.read_text(encoding="utf-8")
+    section = text.split('<section id="confusion">', 1)[1].split("</section>", 1)[0]
+    for name in names[:3]:
+        assert name in section  # the tick labels, verbatim (SVG text stays text)
+    assert pdf.read_bytes().startswith(b"%PDF")
