@@ -20,9 +20,9 @@ import torch
 
 from energybench.config import RunConfig, to_dict
 from energybench.confusion import render_confusion
+from energybench.cost.hardware import build_hardware
 from energybench.cost.ledger import CostLedger
 from energybench.cost.memory_model import storage_bytes
-from energybench.cost.tables import load_energy_table
 from energybench.data import load_source
 from energybench.data.augment import default_augment
 from energybench.data.scenario import Scenario, build_scenario
@@ -95,7 +95,11 @@ class Runner:
                                   else None)
         if threads:
             torch.set_num_threads(threads)
-        self.table = load_energy_table(cfg.energy_table)  # fail early on a broken table
+        # the energy table at the run's node and the architecture: fail early on a bad one
+        self.hardware = build_hardware(cfg.energy_table, cfg.node, cfg.vdd, cfg.arch, cfg.precision, cfg.sram_cell,
+                                       cfg.sram_bytes)
+        self.table = self.hardware.table
+        self._levels_csv = ""  # the last phase's per-layer, per-level energies
         self.store = open_store(cfg, resume)
         if resume is None:
             self.cfg = cfg = replace(cfg, run_id=self.store.run_id)
@@ -118,7 +122,7 @@ class Runner:
                 manifest.update(dataset=self.source.name, data_location=self.source.location,
                                 scenario=scenario.sizes, class_names=scenario.class_names,
                                 backbone=cfg.resolved_backbone(), energy_table=self.table.describe(),
-                                seeds=cfg.seeds)
+                                hardware=self.hardware.describe(), seeds=cfg.seeds)
                 self.store.write_manifest(manifest)
                 for name in self.methods:
                     self._run_method(name, seed, scenario)
@@ -154,12 +158,15 @@ class Runner:
                 row0 = {**base["row"], "sharing": s, "reused_base": s != todo[0] or base["loaded"]}
                 if base.get("confusion"):  # (base checkpoints of older runs have none)
                     self._save_confusion(name, s, seed, 0, base["confusion"])
+                if base.get("energy_levels"):
+                    self._save_levels(name, s, seed, 0, base["energy_levels"])
                 self.store.append(row0)
                 accs = [row0["acc_all"]]
             method.attach(self._context(scenario, trainer, seed, s, name))
             for phase in scenario.phases[len(accs):]:
                 row, res = self._phase(method, trainer, scenario, phase, name, s, seed)
                 self._save_confusion(name, s, seed, phase.index, render_confusion(res.confusion, scenario.class_names))
+                self._save_levels(name, s, seed, phase.index, self._levels_csv)
                 history.append(res.group_acc)
                 accs.append(row["acc_all"])
                 row.update(avg_inc_acc=float(np.mean(accs)), forgetting=forgetting(history))
@@ -189,6 +196,9 @@ class Runner:
     def _save_confusion(self, name: str, sharing: float, seed: int, phase: int, text: str) -> None:
         atomic_write(self.store.cell_dir(name, sharing, seed) / f"confusion_phase{phase}.csv", text)
 
+    def _save_levels(self, name: str, sharing: float, seed: int, phase: int, text: str) -> None:
+        atomic_write(self.store.cell_dir(name, sharing, seed) / f"energy_levels_phase{phase}.csv", text)
+
     def _base_phase(self, cls: type[Method], seed: int, scenario: Scenario) -> dict:
         path = self.store.base_checkpoint(cls.name, seed)
         if path.is_file():
@@ -209,7 +219,7 @@ class Runner:
                           f"{scenario.phases[0].seen} classes (chance {chance:.1f}%); the base network looks "
                           f"undertrained, raise --epochs (now {self.cfg.epochs}) or adjust --lr")
         saved = {"method": method, "row": row, "group_acc": res.group_acc,
-                 "confusion": render_confusion(res.confusion, scenario.class_names)}
+                 "confusion": render_confusion(res.confusion, scenario.class_names), "energy_levels": self._levels_csv}
         save_state(path, saved)
         return {**saved, "method": copy.deepcopy(method), "loaded": False}
 
@@ -246,7 +256,9 @@ class Runner:
                         f"acc_{clf}_new": res.acc_new[clf]})
         store_bytes = storage_bytes(method.storage_modules(), method.exemplar_bytes(), cfg.precision)
         row.update(ledger.row(self.table, cfg.precision, store_bytes, sram_cell=cfg.sram_cell,
-                              sram_bytes=cfg.sram_bytes), precision=cfg.precision)
+                              sram_bytes=cfg.sram_bytes, hardware=self.hardware, time_s=trainer.train_time_s),
+                   precision=cfg.precision)
+        self._levels_csv = ledger.breakdown_csv(self.hardware)
         row.update(window.result if window is not None else {})
         row.update(method.extra)
         method.extra = {}
