@@ -108,7 +108,7 @@ class CostLedger:
         kinds = {lv.kind for lv in hardware.arch.levels}
         out = {"arch": hardware.arch.name, "node_nm": hardware.table.node_nm, "vdd": hardware.table.own_vdd}
         out.update({col: level_j[kind] if kind in kinds else None for kind, col in LEVEL_COLUMNS.items()})
-        if hardware.arch.leakage == "off" or not self.train:
+        if not hardware.leakage_on or not self.train:
             out["leakage_energy_j"] = None
         else:
             seconds = time_s if hardware.arch.leakage == "measured" and time_s is not None else modelled_s

@@ -49,12 +49,14 @@ class LevelResult:
     write_pj: float | None
     leakage_w: float
     source: str
-    extrapolated: bool
+    extrapolated: bool  # the access energy comes from outside CACTI's capacities or word widths
+    leakage_extrapolated: bool = False
 
 
 @dataclass(frozen=True)
 class LayerLevel:
-    """One layer's accesses and energy at one level in one pass."""
+    """One layer's accesses and energy at one level in one pass; `component` names the SRAM
+    size an auto-sized level took for the layer (`buffer_65536B`), else the level."""
 
     layer: str
     pass_: str
@@ -62,6 +64,7 @@ class LayerLevel:
     reads: float
     writes: float
     energy_j: float
+    component: str = ""
 
 
 @dataclass(frozen=True)
@@ -99,7 +102,11 @@ class HardwareModel:
             raise UserError(f"--sram-bytes fixes the per-layer buffer of the layer_buffer architecture; "
                             f"{arch.name} sets its buffers in its file ({arch.origin}): leave --sram-bytes out")
         self._pj = {lv.name: self._access_pj(lv) for lv in arch.levels}  # fails early on a bad level
-        self._leak = {lv.name: self._leakage(lv) for lv in arch.levels} if arch.leakage != "off" else {}
+        # An Accelergy ERT carries no leakage: then the leakage columns stay empty, and say why.
+        self.leakage_on = arch.leakage != "off" and not table.is_ert
+        self.leakage_note = ("" if arch.leakage == "off" or self.leakage_on else
+                             f"no leakage: the Accelergy ERT {table.origin} has no static power figures")
+        self._leak = {lv.name: self._leakage(lv) for lv in arch.levels} if self.leakage_on else {}
 
     # ----- per-access energies -------------------------------------------------------------
     def _word_bits(self, level: Level) -> int:
@@ -122,7 +129,7 @@ class HardwareModel:
         if e["kind"] == "cacti":
             if level.capacity_bytes is None:
                 t.sram_rows_for(self._cell(level), bits)  # a missing cell or ERT rows fail here
-                return None, None, f"{t.sram_source}, {self._cell(level)}, sized per layer", False
+                return None, None, f"{t.sram_source}, {self._cell(level)}", False
             cap = level.capacity_bytes / level.banks
             read, write, extra = t.sram_access_pj(cap, bits, self._cell(level))
             banks = f" (one of {level.banks} banks)" if level.banks > 1 else ""
@@ -148,6 +155,14 @@ class HardwareModel:
 
     def _cell(self, level: Level) -> str:
         return level.cell or self.sram_cell
+
+    def access_pj(self, level: str) -> tuple[float | None, float | None, str, bool]:
+        """(read_pj, write_pj, source, extrapolated) of a level by name (None: sized per layer)."""
+        return self._pj[level]
+
+    def cell(self, level: Level) -> str:
+        """The CACTI cell type of a level: its own, else the run's."""
+        return self._cell(level)
 
     def _leakage(self, level: Level) -> tuple[float, bool]:
         """(watts, extrapolated) of all the level's instances and banks."""
@@ -177,7 +192,7 @@ class HardwareModel:
         read, write, source, level_extra = self._pj[level.name]
         leak, leak_extra = self._leak.get(level.name, (0.0, False))
         return LevelResult(level.name, level.kind, reads, writes, energy_pj * PJ, read, write, leak, source,
-                           extra or level_extra or leak_extra)
+                           extra or level_extra, leak_extra)
 
     def _layer_buffer(self, profile):
         """energy.py's own pricing, split into the buffer's and DRAM's shares."""
@@ -192,7 +207,8 @@ class HardwareModel:
             for name, share, pj in ((buf.name, le.sram_fraction, le.memory_pj - le.dram_pj),
                                     (dram.name, dram_share, le.dram_pj)):
                 if share:
-                    layers.append(LayerLevel(le.name, "all", name, le.reads * share, le.writes * share, pj * PJ))
+                    comp = f"{name}_{le.sram_bytes}B" if name == buf.name else name
+                    layers.append(LayerLevel(le.name, "all", name, le.reads * share, le.writes * share, pj * PJ, comp))
                     s = sums[name]
                     s[0], s[1], s[2] = s[0] + le.reads * share, s[1] + le.writes * share, s[2] + pj
         levels = tuple(self._result(lv, *sums[lv.name], e.extrapolated if lv is buf else False)
@@ -212,15 +228,17 @@ class HardwareModel:
             for a in accesses:
                 level = by_name[a.level]
                 read, write, _, _ = self._pj[a.level]
+                comp = a.level
                 if read is None:  # auto-sized: the smallest CACTI capacity holding the layer's weights
                     rows, _ = self.table.sram_rows_for(self._cell(level), self._word_bits(level))
                     need = layer.weight_elems * bits // 8
                     cap = need if need > rows[-1][0] else auto_sram_bytes(need, [r[0] for r in rows])
                     read, write, extra = self.table.sram_access_pj(cap, self._word_bits(level), self._cell(level))
                     extrapolated = extrapolated or extra
+                    comp = f"{a.level}_{cap}B"
                 pack = bits / self._word_bits(level) if level.word_bits else 1
                 pj = (a.reads * read + a.writes * write) * pack
-                layers.append(LayerLevel(a.layer, a.pass_, a.level, a.reads * pack, a.writes * pack, pj * PJ))
+                layers.append(LayerLevel(a.layer, a.pass_, a.level, a.reads * pack, a.writes * pack, pj * PJ, comp))
                 s = sums[a.level]
                 s[0], s[1], s[2] = s[0] + a.reads * pack, s[1] + a.writes * pack, s[2] + pj
         levels = tuple(self._result(lv, *sums[lv.name], extrapolated and lv.capacity_bytes is None)
@@ -235,6 +253,7 @@ class HardwareModel:
             "node_nm": t.node_nm, "vdd": t.own_vdd, "energy_table": t.label(self.precision),
             "scaling": list(t.scaling) or [f"the table's own figures ({t.node_nm} nm, {t.own_vdd:g} V)"],
             "architecture": self.arch.describe(),
+            "leakage": self.arch.leakage if self.leakage_on or self.arch.leakage == "off" else self.leakage_note,
             "levels": [{"name": lv.name, "kind": lv.kind, "read_pj": self._pj[lv.name][0],
                         "write_pj": self._pj[lv.name][1], "source": self._pj[lv.name][2],
                         "leakage_w": self._leak.get(lv.name, (None,))[0]} for lv in self.arch.levels],
