@@ -200,7 +200,10 @@ def _level(label: str, i: int, spec, dataflow: str, base: Path | None) -> Level:
             _fail(label, where, f"a dram level takes name, kind, type (and word_bits), not {', '.join(sorted(extra))}")
         if "type" not in spec:
             _fail(label, where, f"missing field 'type'; valid types: {', '.join(dram.dram_types())}, {dram.TABLE}")
-        kind_name = dram.TABLE if str(spec["type"]).lower() == dram.TABLE else dram.dram_type(spec["type"]).name
+        try:
+            kind_name = dram.TABLE if str(spec["type"]).lower() == dram.TABLE else dram.dram_type(spec["type"]).name
+        except UserError as exc:
+            _fail(label, where, str(exc))
         return Level(name, kind, dram_type=kind_name,
                      word_bits=_int(label, where, "word_bits", spec["word_bits"]) if "word_bits" in spec else None)
     if "type" in spec:

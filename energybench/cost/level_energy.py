@@ -116,9 +116,17 @@ class HardwareModel:
         """(read_pj, write_pj, source, extrapolated) per access of the level's word; None for an
         auto-sized SRAM, whose energy depends on each layer's working set."""
         t, bits = self.table, self._word_bits(level)
-        if level.name in t.components:  # an Accelergy ERT as the energy table names this level
-            c = t.components[level.name]
-            return c["read"], c["write"], f"{t.sram_source}: {level.name}", False
+        named = {k.lower(): k for k in t.components}
+        if level.name.lower() in named:  # an Accelergy ERT as the energy table names this level
+            c = t.components[named[level.name.lower()]]
+            return c["read"], c["write"], f"{t.sram_source}: {named[level.name.lower()]}", False
+        needs_table = (level.kind == "dram" and level.dram_type == drams.TABLE) or (
+            level.kind != "dram" and level.energy["kind"] in ("cacti", "register") and level.capacity_bytes is not None)
+        if t.is_ert and needs_table:
+            raise UserError(f"energy table {t.origin} (an Accelergy ERT) has no component named '{level.name}' for "
+                            f"the {level.kind} level of architecture {self.arch.name}: name one after the level, with "
+                            f"read and write actions (memory components in the file: "
+                            f"{', '.join(t.components) or 'none'})")
         if level.kind == "dram":
             if level.dram_type == drams.TABLE:
                 return (t.dram_access_pj(bits),) * 2 + (f"energy table {t.name}: {t.dram_pj_per_bit:g} pJ/bit",

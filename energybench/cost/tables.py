@@ -91,6 +91,8 @@ def interpolate_sram(rows, capacity_bytes: float, word_bits: int, width: int) ->
         raise UserError(f"SRAM word width must be a positive number of bits, got {word_bits}")
     caps = [r[0] for r in rows]
     extrapolated = not caps[0] <= capacity_bytes <= caps[-1] or word_bits > width
+    if len(rows) == 1:  # one size only (an ERT's fixed buffer): its energies, flagged at any other size
+        return rows[0][1] * word_bits / width, rows[0][2] * word_bits / width, extrapolated
     i = 1
     while i < len(rows) - 1 and caps[i] < capacity_bytes:
         i += 1
