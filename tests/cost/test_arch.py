@@ -131,3 +131,23 @@ def test_unknown_architecture_and_misplaced_options(tmp_path, capsys):
     assert main(["run", "--arch", "systolic", "--out", str(tmp_path), "--quiet", "--no-report"]) == 2
     assert "'systolic' is neither a file nor a built-in architecture" in capsys.readouterr().err
     assert not any(tmp_path.iterdir())
+
+
+def test_weights_only_with_an_sram_sized_per_layer(tmp_path):
+    """capacity_bytes: auto sizes the synapse memory per layer: the smallest CACTI capacity holding
+    its weights; action counts name that size."""
+    from energybench.cost.profile import profile_training_step
+    from energybench.cost.tables import load_energy_table
+
+    data = {"name": "per_layer", "description": "synapses per layer", "dataflow": "weights_only",
+            "levels": [{"name": "syn", "kind": "sram", "capacity_bytes": "auto"}]}
+    hw = build_hardware(arch=write(tmp_path, data))
+    step = profile_training_step("lenet", (1, 28, 28), 10, batch=2)[2]
+    s = hw.step(step)
+    t = load_energy_table()
+    for ll in s.layers:
+        layer = next(x for x in step.layers if x.name == ll.layer)
+        cap = next(c for c in (4096 << k for k in range(12)) if c >= layer.weight_elems * 4)
+        assert ll.component == f"syn_{cap}B"
+        read_pj, write_pj, _ = t.sram_access_pj(cap, 32)
+        assert ll.energy_j == pytest.approx((ll.reads * read_pj + ll.writes * write_pj) * 1e-12, rel=1e-12)
