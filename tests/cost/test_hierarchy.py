@@ -177,3 +177,35 @@ def test_level_energies_add_up_to_the_total(arch):
     assert levels == pytest.approx(row["memory_energy_j"], rel=1e-12)
     assert row["memory_energy_j"] == pytest.approx(3 * s.memory_j, rel=1e-12)
     assert row["arch"] == arch and row["node_nm"] == 7 and row["vdd"] == 0.7
+
+
+@pytest.mark.parametrize("mode", ["modelled", "measured"])
+def test_leakage_is_power_times_time_and_kept_apart(tmp_path, mode):
+    """Leakage = CACTI leakage per bank x banks x instances of every on-chip level, times the
+    modelled step time (MACs / (PEs x clock)) per step, or the phase's measured training time."""
+    import yaml
+
+    from energybench.cost.ledger import CostLedger
+    from energybench.cost.profile import profile_training_step
+    from energybench.cost.tables import load_energy_table
+
+    arch = {"name": "leaky", "description": "leakage test", "dataflow": "weight_stationary",
+            "array": {"rows": 8, "cols": 8}, "clock_mhz": 100, "leakage": mode,
+            "levels": [{"name": "buf", "kind": "sram", "capacity_bytes": 131072, "banks": 2, "cell": "itrs-hp"},
+                       {"name": "dram", "kind": "dram", "type": "DDR4"}]}
+    f = tmp_path / "a.yaml"
+    f.write_text(yaml.safe_dump(arch))
+    hw = build_hardware(arch=f)
+    step = profile_training_step("tiny_cnn", (1, 8, 8), 10, batch=2)[2]
+    mw, _ = load_energy_table().sram_leakage_mw(65536, 32, "itrs-hp")
+    assert mw == pytest.approx(34.4167, rel=1e-12)  # cacti45_sram.csv: itrs-hp, 64 KB (one bank), 32-bit
+    watts = mw * 1e-3 * 2
+    s = hw.step(step)
+    assert s.leakage_w == pytest.approx(watts) and s.time_s == pytest.approx(step.train_macs / (64 * 100e6))
+    ledger = CostLedger()
+    ledger.add_train(step, 5)
+    row = ledger.row(None, hardware=hw, time_s=2.0)
+    want = watts * (2.0 if mode == "measured" else 5 * s.time_s)
+    assert row["leakage_energy_j"] == pytest.approx(want)
+    assert row["memory_energy_j"] == pytest.approx(row["level_buffer_energy_j"] + row["level_dram_energy_j"])
+    assert row["level_rf_energy_j"] is None
