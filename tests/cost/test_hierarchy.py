@@ -109,6 +109,19 @@ def test_paper_accounting_reads_every_weight_and_writes_the_trainable_ones(reque
     assert got == {("forward", "synapses"): (weights, 0), ("update", "synapses"): (0, trainable)}
 
 
+def test_layer_buffer_counts_of_the_conv(conv):
+    """memory_model.py's accesses of the conv (W 112, I 216, O 128, U = S = 112): reads W x 3 (forward,
+    backward-to-input, update) + I x 2 + O x 2 + weight grads U + state S = 1248; writes W + O + I + U + S
+    = 680; working set 112 + 216 + 128 words = 1,824 B fits the 4 KB buffer: no DRAM."""
+    from energybench.cost.counter import StepProfile
+
+    step = build_hardware().step(StepProfile("train", layers=[conv], fwd_macs=3456, bwd_input_macs=3456,
+                                             bwd_weight_macs=3456))
+    buf, dram = step.levels
+    assert (buf.reads, buf.writes, dram.reads, dram.writes) == (1248, 680, 0, 0)
+    assert [ll.component for ll in step.layers] == ["buffer_4096B"]
+
+
 def test_layer_buffer_splits_memory_models_accesses(linear):
     """The default: memory_model.py's word accesses, all in the buffer when the working set fits
     (reads: weights 18 fwd + 18 bwd + 18 update, activations 20 + 20, output grads 12 + 12, weight
