@@ -129,7 +129,8 @@ def main(args: argparse.Namespace) -> int:
     models = {(a, n): build_hardware(args.energy_table, n, args.vdd, a, args.precision, args.sram_cell,
                                      args.sram_bytes) for a in args.archs for n in args.nodes}
     for hw in models.values():
-        hw.table.sram_rows_for(hw.sram_cell, 32) if hw.table.sram_rows else None
+        if hw.table.sram_rows:
+            hw.table.sram_rows_for(hw.sram_cell, 32)  # an unknown --sram-cell fails here
     steps = {s: profile_training_step(args.model, shape, args.classes, args.batch, s, width=args.width,
                                       cifar_stem=args.cifar_stem, device=args.device, seed=args.seed)
              for s in args.sharings}

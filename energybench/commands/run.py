@@ -15,7 +15,8 @@ FLAG_KEYS = {
     "device": "device", "threads": "threads", "sharing": "sharing", "tolerance": "tolerance", "cache_shared": "cache_shared",
     "memory_size": "memory_size", "memory_per_class": "memory_per_class", "herding": "herding",
     "precision": "precision", "energy_table": "energy_table", "sram_cell": "sram_cell",
-    "sram_bytes": "sram_bytes", "node": "node", "vdd": "vdd", "arch": "arch", "power": "power", "power_rate": "power_rate_hz", "idle_seconds": "idle_seconds",
+    "sram_bytes": "sram_bytes", "node": "node", "vdd": "vdd", "arch": "arch",
+    "power": "power", "power_rate": "power_rate_hz", "idle_seconds": "idle_seconds",
     "out": "out", "run_id": "run_id", "report": "report", "report_format": "report_formats",
 }
 

@@ -145,7 +145,8 @@ def _energy(label: str, where: str, spec, base: Path | None) -> dict[str, Any]:
     if spec in ("cacti", "register"):
         return {"kind": spec}
     if isinstance(spec, dict) and set(spec) == {"relative_to_mac"}:
-        return {"kind": "relative_to_mac", "x": _number(label, where, "energy.relative_to_mac", spec["relative_to_mac"])}
+        x = _number(label, where, "energy.relative_to_mac", spec["relative_to_mac"])
+        return {"kind": "relative_to_mac", "x": x}
     if isinstance(spec, dict) and {"read_pj", "write_pj"} <= set(spec) and set(spec) <= {"read_pj", "write_pj",
                                                                                         "node_nm", "vdd"}:
         out = {"kind": "given", "read_pj": _number(label, where, "energy.read_pj", spec["read_pj"]),

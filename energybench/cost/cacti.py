@@ -62,7 +62,10 @@ def source(node: int, flavour: str = nodes.DEFAULT_FLAVOUR) -> str:
             f"{flavour.upper()} energy, {SCALED_FROM} -> {node} nm at nominal supplies)")
 
 
-def energy_rows(node: int, flavour: str = nodes.DEFAULT_FLAVOUR) -> dict[tuple[str, int], list[tuple[int, float, float]]]:
+Rows = dict[tuple[str, int], list[tuple[int, float, float]]]
+
+
+def energy_rows(node: int, flavour: str = nodes.DEFAULT_FLAVOUR) -> Rows:
     """(cell, word_bits) -> [(capacity, read_pj, write_pj)] at the node."""
     base = _grid()[node if node in CACTI_NODES else SCALED_FROM]
     k = scale_factor(node, flavour)

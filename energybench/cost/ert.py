@@ -142,14 +142,17 @@ def parse_ert(data: dict, label: str) -> ErtData:
 
 def render_ert(components: list[tuple[str, dict[str, float]]], header: list[str]) -> str:
     """An ERT 0.3 document: components [(full name, {action: pJ})] in order, with comment lines."""
-    tables = [{"name": name, "actions": [{"name": a, "arguments": None, "energy": float(e)} for a, e in actions.items()]}
+    tables = [{"name": name,
+               "actions": [{"name": a, "arguments": None, "energy": float(e)} for a, e in actions.items()]}
               for name, actions in components]
     body = yaml.safe_dump({"ERT": {"version": ERT_VERSION, "tables": tables}}, sort_keys=False)
     return "".join(f"# {line}\n" for line in header) + body
 
 
-def render_action_counts(total: list[tuple[str, dict[str, int]]], layers: list[tuple[str, list[tuple[str, dict[str, int]]]]],
-                         header: list[str]) -> str:
+Counts = list[tuple[str, dict[str, int]]]  # [(component, {action: count})]
+
+
+def render_action_counts(total: Counts, layers: list[tuple[str, Counts]], header: list[str]) -> str:
     """Accelergy action counts of a step (`action_counts`, components named as in the ERT), and
     the same per layer under `layers` (energybench's key: Accelergy warns it does not know the
     key and skips it)."""

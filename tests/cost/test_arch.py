@@ -83,7 +83,8 @@ def broken(**change):
     (broken(level2_type="DDR9"), "unknown DRAM type 'DDR9'; valid types: DDR3, DDR4, LPDDR, LPDDR4, GDDR5, GDDR6, "
                                  "HBM2, HMC, table"),
     (broken(level2_type=None), "levels[2] (dram): missing field 'type'; valid types: DDR3"),
-    (broken(level1_kind="cache"), "levels[1] (sram): missing or unknown field 'kind' 'cache'; valid kinds: rf, sram, dram"),
+    (broken(level1_kind="cache"),
+     "levels[1] (sram): missing or unknown field 'kind' 'cache'; valid kinds: rf, sram, dram"),
     (broken(level1_bank=2), "levels[1] (sram): unknown field 'bank' (did you mean 'banks'?); valid fields: name, kind"),
     (broken(level1_energy="spice"), "levels[1] (sram): energy must be one of: cacti, register, {relative_to_mac: x}"),
     (broken(level0_energy={"read_pj": 0.5}), "levels[0] (rf): energy must be one of"),

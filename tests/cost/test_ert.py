@@ -76,7 +76,8 @@ def test_the_cli_prices_a_step_with_the_fixture(capsys):
 def test_version_0_2_layout_is_read_too(tmp_path):
     f = tmp_path / "old.yaml"
     f.write_text("ERT:\n  version: 0.2\n  tables:\n    sys.alu_int8:\n      mult: {arguments: null, energy: 0.3}\n"
-                 "      add: [{arguments: null, energy: 0.04}]\n    sys.DRAM:\n      read: {arguments: null, energy: 80}\n"
+                 "      add: [{arguments: null, energy: 0.04}]\n"
+                 "    sys.DRAM:\n      read: {arguments: null, energy: 80}\n"
                  "      write: {arguments: null, energy: 80}\n    sys.buffer_4096B:\n"
                  "      read: {arguments: null, energy: 1.0}\n      write: {arguments: null, energy: 2.0}\n")
     t = load_energy_table(f)
