@@ -40,7 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="energybench",
         description=(
             "Benchmark class-incremental learning methods together with their hardware cost: "
-            "counted MACs, modelled 45nm compute and memory-access energy, storage, training "
+            "counted MACs, modelled compute and memory-access energy (45 nm by default; 90-7 nm and memory "
+            "hierarchies selectable), storage, training "
             "time and (where a sensor exists) measured energy."
         ),
         epilog="Run 'energybench COMMAND --help' for a command's options.",

@@ -66,6 +66,9 @@ class RunConfig:
     energy_table: str | None = None
     sram_cell: str = "itrs-lstp"
     sram_bytes: int | None = None
+    node: int | None = None  # technology node (nm); None = the energy table's own (45)
+    vdd: float | None = None  # logic supply (V); None = the table's own at its node, else the node's nominal
+    arch: str | None = None  # architecture file or built-in name; None = layer_buffer (per-layer buffer + DRAM)
     # measurement
     power: bool = True
     power_rate_hz: float = 10.0
@@ -261,8 +264,9 @@ def make_config(*layers: dict[str, Any]) -> RunConfig:
     for key in ("data_root", "out"):
         if getattr(cfg, key):
             setattr(cfg, key, str(Path(getattr(cfg, key)).expanduser().resolve()))
-    if cfg.energy_table and Path(cfg.energy_table).expanduser().is_file():
-        cfg.energy_table = str(Path(cfg.energy_table).expanduser().resolve())
+    for key in ("energy_table", "arch"):
+        if getattr(cfg, key) and Path(getattr(cfg, key)).expanduser().is_file():
+            setattr(cfg, key, str(Path(getattr(cfg, key)).expanduser().resolve()))
     return cfg
 
 
@@ -347,6 +351,12 @@ def validate(cfg: RunConfig, explicit: set[str] = frozenset()) -> None:
 
     if cfg.sram_cell not in sram_cells():
         bad("sram_cell", unknown_name("SRAM cell type", cfg.sram_cell, sram_cells()))
+    from energybench.cost.nodes import NODES
+
+    if cfg.node is not None and cfg.node not in NODES:
+        bad("node", f"unknown technology node {cfg.node} nm; valid nodes (nm): {', '.join(map(str, NODES))}")
+    if cfg.vdd is not None and not cfg.vdd > 0:
+        bad("vdd", f"must be a positive supply voltage, got {cfg.vdd}")
     for key in ("epochs", "batch_size"):
         if getattr(cfg, key) < 1:
             bad(key, f"must be at least 1, got {getattr(cfg, key)}")

@@ -15,7 +15,8 @@ FLAG_KEYS = {
     "device": "device", "threads": "threads", "sharing": "sharing", "tolerance": "tolerance", "cache_shared": "cache_shared",
     "memory_size": "memory_size", "memory_per_class": "memory_per_class", "herding": "herding",
     "precision": "precision", "energy_table": "energy_table", "sram_cell": "sram_cell",
-    "sram_bytes": "sram_bytes", "power": "power", "power_rate": "power_rate_hz", "idle_seconds": "idle_seconds",
+    "sram_bytes": "sram_bytes", "node": "node", "vdd": "vdd", "arch": "arch",
+    "power": "power", "power_rate": "power_rate_hz", "idle_seconds": "idle_seconds",
     "out": "out", "run_id": "run_id", "report": "report", "report_format": "report_formats",
     "executor": "executor", "workers": "workers", "ray_address": "ray_address", "gpus_per_cell": "gpus_per_cell",
     "cpus_per_cell": "cpus_per_cell",
@@ -77,6 +78,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--energy-table", help="energy table: horowitz45 (default), aladdin45 or a YAML file")
     g.add_argument("--sram-cell", help="CACTI cell type: itrs-lstp (default), itrs-hp, itrs-lop")
     g.add_argument("--sram-bytes", type=int, help="fix the SRAM buffer size instead of sizing it per layer")
+    g.add_argument("--node", type=int, metavar="NM", help="technology node: 90, 65, 45, 32, 22, 16, 14, 10, 7 (default: "
+                                                         "the energy table's own, 45)")
+    g.add_argument("--vdd", type=float, metavar="V", help="logic supply voltage (default: the table's own at its node, "
+                                                          "else the node's nominal supply)")
+    g.add_argument("--arch", metavar="FILE", help="architecture: layer_buffer (default), eyeriss_like, tpu_like, "
+                                                  "paper_sharing, or a YAML file (energybench/cost/README.md)")
     g.add_argument("--no-power", dest="power", action="store_const", const=False, help="do not sample power")
     g.add_argument("--power-rate", type=float, help="power sampling rate in Hz")
     g.add_argument("--idle-seconds", type=float,

@@ -23,8 +23,8 @@ import numpy as np
 import torch
 
 from energybench.confusion import render_confusion
+from energybench.cost.level_energy import HardwareModel
 from energybench.cost.memory_model import storage_bytes
-from energybench.cost.tables import EnergyTable
 from energybench.data.augment import default_augment
 from energybench.data.scenario import Phase, Scenario
 from energybench.engine.plan import Cell
@@ -63,9 +63,9 @@ class PhaseDone:
 class CellWork:
     """Trains base phases and cells of one run configuration on one device."""
 
-    def __init__(self, cfg, scenarios: dict[int, Scenario], device: torch.device, table: EnergyTable, *,
+    def __init__(self, cfg, scenarios: dict[int, Scenario], device: torch.device, hardware: HardwareModel, *,
                  progress: bool = False, monitor=None):
-        self.cfg, self.scenarios, self.device, self.table = cfg, scenarios, device, table
+        self.cfg, self.scenarios, self.device, self.hardware = cfg, scenarios, device, hardware
         self.progress = progress  # per-epoch bars (only where one process trains)
         self.monitor = monitor  # a started PowerMonitor, or None
         self.power_note = "not measured: power measurement is off (--no-power)"  # why, when no monitor
@@ -77,10 +77,10 @@ class CellWork:
         trainer = self._trainer(seed, seed)
         with tempfile.TemporaryDirectory(prefix="energybench-base-") as tmp:
             method = METHODS[name](self._context(trainer, seed, first_level, Path(tmp)))
-            row, res = self.phase(method, trainer, scenario.phases[0], name, 0.0, seed)
+            row, res, levels = self.phase(method, trainer, scenario.phases[0], name, 0.0, seed)
         row.update(avg_inc_acc=row["acc_all"], forgetting=float("nan"))
         state = {"method": method, "row": row, "group_acc": res.group_acc,
-                 "confusion": render_confusion(res.confusion, scenario.class_names)}
+                 "confusion": render_confusion(res.confusion, scenario.class_names), "energy_levels": levels}
         return BaseDone(name, seed, state, row, self._undertrained(name, seed, row))
 
     def _undertrained(self, name: str, seed: int, row: dict) -> str | None:
@@ -110,13 +110,13 @@ class CellWork:
             torch.manual_seed(cell.seed + 1)  # every sharing level continues from the same RNG state
             history, accs = [list(base["group_acc"])], [base["row"]["acc_all"]]
             row0 = {**base["row"], "sharing": cell.sharing, "reused_base": reused_base}
-            yield PhaseDone(cell, 0, row0, base["confusion"])
+            yield PhaseDone(cell, 0, row0, base["confusion"], _levels_file(0, base.get("energy_levels")))
         n = len(scenario.phases)
         tmp = Path(tempfile.mkdtemp(prefix="energybench-cell-"))
         try:
             method.attach(self._context(trainer, cell.seed, cell.sharing, tmp))
             for phase in scenario.phases[len(accs):]:
-                row, res = self.phase(method, trainer, phase, cell.method, cell.sharing, cell.seed)
+                row, res, levels = self.phase(method, trainer, phase, cell.method, cell.sharing, cell.seed)
                 history.append(res.group_acc)
                 accs.append(row["acc_all"])
                 row.update(avg_inc_acc=float(np.mean(accs)), forgetting=forgetting(history))
@@ -124,13 +124,15 @@ class CellWork:
                 state = None if last else {"method": method, "history": history, "accs": accs,
                                            "trainer_rng": trainer.gen.get_state(), "torch_rng": torch.get_rng_state()}
                 yield PhaseDone(cell, phase.index, row, render_confusion(res.confusion, scenario.class_names),
-                                _artifacts(tmp), state, last)
+                                {**_artifacts(tmp), **_levels_file(phase.index, levels)}, state, last)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 
     # ----- one phase ---------------------------------------------------------------------------
     def phase(self, method: Method, trainer: Trainer, phase: Phase, name: str, sharing: float,
-              seed: int) -> tuple[dict[str, Any], EvalResult]:
+              seed: int) -> tuple[dict[str, Any], EvalResult, str]:
+        """Train and evaluate one phase: its row, its evaluation, and its per-layer, per-level
+        energies (CSV)."""
         cfg = self.cfg
         trainer.begin_phase()
         label = f"{name} s{sharing:g} seed{seed} phase{phase.index}"
@@ -158,12 +160,13 @@ class CellWork:
             row.update({f"acc_{clf}": res.acc[clf], f"acc_{clf}_old": res.acc_old[clf],
                         f"acc_{clf}_new": res.acc_new[clf]})
         store_bytes = storage_bytes(method.storage_modules(), method.exemplar_bytes(), cfg.precision)
-        row.update(ledger.row(self.table, cfg.precision, store_bytes, sram_cell=cfg.sram_cell,
-                              sram_bytes=cfg.sram_bytes), precision=cfg.precision)
+        row.update(ledger.row(self.hardware.table, cfg.precision, store_bytes, sram_cell=cfg.sram_cell,
+                              sram_bytes=cfg.sram_bytes, hardware=self.hardware, time_s=trainer.train_time_s),
+                   precision=cfg.precision)
         row.update(window.result if window is not None else {"measured_note": self.power_note})
         row.update(method.extra)
         method.extra = {}
-        return row, res
+        return row, res, ledger.breakdown_csv(self.hardware)
 
     # ----- plumbing ------------------------------------------------------------------------------
     def _trainer(self, seed: int, rng_seed: int) -> Trainer:
@@ -176,6 +179,11 @@ class CellWork:
 
     def _context(self, trainer: Trainer, seed: int, sharing: float, cell_dir: Path) -> Context:
         return Context(self.cfg, trainer.scenario, self.device, trainer, seed, sharing, cell_dir)
+
+
+def _levels_file(phase: int, csv_text: str | None) -> dict[str, bytes]:
+    """A phase's per-layer, per-level energies, as the file the driver writes for it."""
+    return {f"energy_levels_phase{phase}.csv": csv_text.encode()} if csv_text else {}
 
 
 def _artifacts(folder: Path) -> dict[str, bytes]:

@@ -50,7 +50,7 @@ class WorkerSetup:
     """What a worker needs to train cells of this run; sent once per task (small)."""
 
     cfg: Any  # RunConfig
-    table: Any  # EnergyTable, as the driver loaded it (a user's table file need not exist on the worker)
+    hardware: Any  # HardwareModel as the driver loaded it (a user's table or arch file need not exist on the worker)
     threads: int | None
     gpus_per_cell: float
     alone_on: frozenset[str] = frozenset()  # Ray nodes where one cell runs at a time (RAPL is then its own)
@@ -78,7 +78,7 @@ def _work(setup: WorkerSetup) -> CellWork:
         source = load_source(cfg.dataset, cfg.data_root, False, cfg.classes, cfg.image_size)
         scenarios = {seed: build_scenario(source, cfg.scenario, cfg.class_order, seed, cfg.train_per_class,
                                           cfg.test_per_class) for seed in cfg.seeds}
-        _WORK[key] = CellWork(cfg, scenarios, device, setup.table, progress=False)
+        _WORK[key] = CellWork(cfg, scenarios, device, setup.hardware, progress=False)
     return _WORK[key]
 
 
@@ -163,8 +163,8 @@ def check_address(address: str) -> None:
 class RayExecutor:
     name = "ray"
 
-    def __init__(self, cfg, table, threads: int | None, log=print):
-        self.cfg, self.table, self.threads, self.log = cfg, table, threads, log
+    def __init__(self, cfg, hardware, threads: int | None, log=print):
+        self.cfg, self.hardware, self.threads, self.log = cfg, hardware, threads, log
         self._started_here = False
 
     # ----- cluster -----------------------------------------------------------------------------------
@@ -242,7 +242,7 @@ class RayExecutor:
     def run(self, groups, driver) -> None:
         import ray
 
-        setup = WorkerSetup(self.cfg, self.table, self.threads, self.gpus_per_cell, self.alone_on)
+        setup = WorkerSetup(self.cfg, self.hardware, self.threads, self.gpus_per_cell, self.alone_on)
         res = dict(num_cpus=self.cfg.cpus_per_cell, num_gpus=self.gpus_per_cell, max_retries=0)
         remote_base = ray.remote(base_task).options(**res)
         remote_cell = ray.remote(cell_task).options(**res)

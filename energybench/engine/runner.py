@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 
 from energybench.config import RunConfig, results_config, to_dict
-from energybench.cost.tables import load_energy_table
+from energybench.cost.hardware import build_hardware
 from energybench.data import load_source
 from energybench.data.scenario import build_scenario
 from energybench.engine.cell import BaseDone, CellWork, PhaseDone
@@ -132,9 +132,10 @@ class Runner:
         self.threads = cpu_threads(cfg, self.device)
         if self.threads:
             torch.set_num_threads(self.threads)
-        self.table = load_energy_table(cfg.energy_table)  # fail early on a broken table,
-        self.table.mac_pj(cfg.precision)  # one without the run's precision,
-        self.table.sram_rows_for(cfg.sram_cell, 32)  # or without its SRAM cell type
+        # the energy table at the run's node and the architecture: fail early on a bad one
+        self.hardware = build_hardware(cfg.energy_table, cfg.node, cfg.vdd, cfg.arch, cfg.precision, cfg.sram_cell,
+                                       cfg.sram_bytes)
+        self.table = self.hardware.table
         check_writable(Path(cfg.out) if resume is None else Path(resume))
         self.store = open_store(cfg, resume)
         self.cfg = cfg = replace(cfg, run_id=self.store.run_id) if resume is None else cfg
@@ -192,7 +193,8 @@ class Runner:
                         class_order={str(seed): sc.class_order for seed, sc in self.scenarios.items()},
                         scenario=next(iter(self.scenarios.values())).sizes,
                         class_names=self.scenarios[cfg.seeds[-1]].class_names, backbone=cfg.resolved_backbone(),
-                        energy_table=self.table.describe(), seeds=cfg.seeds, sharing_levels=plan.describe())
+                        energy_table=self.table.describe(), hardware=self.hardware.describe(), seeds=cfg.seeds,
+                        sharing_levels=plan.describe())
         self.store.write_manifest(manifest)
         if plan.collapse_note():
             warnings.warn(plan.collapse_note())
@@ -217,12 +219,12 @@ class Runner:
         if self.cfg.executor == "ray":
             from energybench.engine.ray_executor import RayExecutor
 
-            executor = RayExecutor(self.cfg, self.table, self.threads, log=self.log)
+            executor = RayExecutor(self.cfg, self.hardware, self.threads, log=self.log)
             executor.connect()
             return executor
         from energybench.engine.local import LocalExecutor
 
-        return LocalExecutor(CellWork(self.cfg, self.scenarios, self.device, self.table, progress=self.progress))
+        return LocalExecutor(CellWork(self.cfg, self.scenarios, self.device, self.hardware, progress=self.progress))
 
     def _groups(self) -> list[Group]:
         n = self.plan.phases

@@ -30,7 +30,8 @@ COLUMNS = [
     "new_classes", "acc_all", "acc_old", "acc_new", "avg_inc_acc", "forgetting", "iters", "train_samples",
     "train_time_s", "time_per_iter_s", "train_cpu_s", "cache_shared", "fwd_macs", "bwd_input_macs", "bwd_weight_macs",
     "update_ops", "train_macs", "eval_macs", "mem_reads", "mem_writes", "compute_energy_j", "memory_energy_j",
-    "energy_table", "precision", "storage_bytes",
+    "energy_table", "precision", "storage_bytes", "arch", "node_nm", "vdd", "level_rf_energy_j",
+    "level_buffer_energy_j", "level_dram_energy_j", "leakage_energy_j",
     *POWER_FIELDS,  # measured: empty where not measured, and measured_note says why
     "reused_base",
 ]

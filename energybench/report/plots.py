@@ -473,6 +473,55 @@ def fig_breakdown(run: RunData, styles) -> FigureResult:
     return FigureResult(fid, title, caption, prov, fig)
 
 
+LEVELS = (("compute_energy_j", "computation", 1.0), ("level_rf_energy_j", "register file", 0.75),
+          ("level_buffer_energy_j", "buffer (SRAM)", 0.5), ("level_dram_energy_j", "DRAM", 0.25))
+
+
+def fig_levels(run: RunData, styles) -> FigureResult:
+    fid, title = "energy-by-level", "Training energy by hardware level"
+    arch, node, vdd = run.first("arch"), run.first("node_nm"), run.first("vdd")
+    caption = ("Modelled dynamic training energy of the incremental phases, stacked by where it is spent: "
+               "computation, then each memory level of the architecture (levels it does not have are absent); "
+               "one bar per sharing level, mean over seeds. Leakage (static energy, never part of the dynamic "
+               "total) is the hatched bar beside each stack, where the architecture models it.")
+    prov = (f"Modelled: counted operations and per-level word accesses (the tiling model of architecture '{arch}') "
+            f"× energies of table '{run.energy_table}' at {node} nm, {vdd} V (cost/README.md).")
+    if not run.has_column("level_buffer_energy_j"):
+        return _omitted(fid, title, caption, prov, "Omitted: this run records no per-level energies (it predates "
+                                                    "architecture files).")
+    keys = [(c, label, shade) for c, label, shade in LEVELS if run.has_column(c)]
+    leak = run.has_column("leakage_energy_j")
+    levels = {m: run.levels(m) for m in run.methods}
+    values = {m: np.array([[run.incremental_total(m, s, c) for c, _, _ in keys] for s in levels[m]])
+              for m in run.methods}
+    leaks = {m: np.array([run.incremental_total(m, s, "leakage_energy_j") if leak else math.nan for s in levels[m]])
+             for m in run.methods}
+    fig, axes = _make(len(run.methods), min(len(run.methods), 2), 2.3, title, prov)
+    for ax, m in zip(axes, run.methods):
+        x = np.arange(len(levels[m]))
+        div, unit = scale_for(np.concatenate([values[m].ravel(), leaks[m]]), "J")
+        bottom = np.zeros(len(x))
+        width = 0.6 if not leak else 0.5
+        for j, (c, label, shade) in enumerate(keys):
+            v = np.nan_to_num(values[m][:, j] / div, nan=0.0)
+            colour = styles[m][0] if c == "compute_energy_j" else MEMORY_GREY
+            ax.bar(x - (0.1 if leak else 0), v, width, bottom=bottom, color=colour, alpha=shade if c ==
+                   "compute_energy_j" else 1.0, edgecolor="black", linewidth=0.4, label=label,
+                   hatch=None if c == "compute_energy_j" else ("", "..", "//", "xx")[j % 4])
+            bottom = bottom + v
+        if leak:
+            ax.bar(x + 0.3, np.nan_to_num(leaks[m] / div, nan=0.0), 0.15, color="white", edgecolor="black",
+                   linewidth=0.4, hatch="\\\\", label="leakage (apart)")
+        ax.set_xticks(x, [f"{100 * s:g}" for s in levels[m]])
+        ax.set_xlabel("sharing requested (%)")
+        ax.set_ylabel(f"training energy ({unit})")
+        ax.set_title(m, loc="left")
+        ax.legend(fontsize=6, framealpha=0.85, loc="upper right")
+    for ax in axes[len(run.methods):]:
+        ax.set_visible(False)
+    return FigureResult(fid, title, caption, prov, fig)
+
+
 def fig_pareto(run: RunData, styles) -> FigureResult:
     fid, title = "accuracy-vs-energy", "Accuracy vs training energy"
     caption = ("Final accuracy against the total training energy of the incremental phases, one point per method "
@@ -692,6 +741,7 @@ FIGURES: tuple[tuple[str, Callable[[RunData, dict], FigureResult]], ...] = (
     ("storage", fig_storage),
     ("phase-accuracy", fig_phase_accuracy),
     ("energy-breakdown", fig_breakdown),
+    ("energy-by-level", fig_levels),
     ("accuracy-vs-energy", fig_pareto),
     ("power-trace", fig_power),
     ("modelled-vs-measured", fig_modelled_vs_measured),

@@ -113,7 +113,7 @@ def test_user_text_is_escaped(report):
 
 def test_drawn_figures_are_inline_svg_and_omitted_ones_say_why(report):
     kind, text, p = report
-    drawn = {"single": {"phase-accuracy", "energy-breakdown", "confusion"}}
+    drawn = {"single": {"phase-accuracy", "energy-breakdown", "energy-by-level", "confusion"}}
     drawn["single_power"] = drawn["single"] | {"power-trace", "modelled-vs-measured"}
     everything = {fid for fid, _ in FIGURES}
     drawn["sweep"] = everything - {"power-trace", "modelled-vs-measured"}
