@@ -60,7 +60,7 @@ def register(subparsers) -> None:
     p.add_argument("--node", metavar="NM",
                    help="technology node(s), comma-separated: 90, 65, 45, 32, 22, 16, 14, 10, 7 (default: the energy "
                         "table's own, 45)")
-    p.add_argument("--vdd", type=float, metavar="V",
+    p.add_argument("--vdd", type=finite_float, metavar="V",
                    help="logic supply voltage (default: the table's own at its node, else each node's nominal supply)")
     p.add_argument("--arch", metavar="FILE",
                    help="architecture(s), comma-separated: layer_buffer (default), eyeriss_like, tpu_like, "
