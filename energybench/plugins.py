@@ -72,6 +72,22 @@ def load_entry_point(group: str, name: str, what: str) -> Any:
         raise UserError(f"{what} '{name}'{by}: loading {ep.value} raised {type(exc).__name__}: {exc}") from None
 
 
+def user_modules(backbone: str | None, methods: list[str]) -> tuple[str, ...]:
+    """The modules of the user code a run names (its backbone and its methods, by module:attribute or
+    a registered name): their classes may be rebuilt from the run's checkpoints."""
+    found = []
+    for name, group in [(backbone, BACKBONE_GROUP), *((m, METHOD_GROUP) for m in methods)]:
+        if not name:
+            continue
+        if is_reference(name):
+            found.append(name.partition(":")[0])
+        else:
+            ep = entry_points(group).get(name)
+            if ep is not None:
+                found.append(ep.value.partition(":")[0].strip())
+    return tuple(dict.fromkeys(found))
+
+
 def provenance(obj: Any) -> dict[str, str]:
     """Where user code came from, for the manifest: its module, file and the file's SHA-256."""
     module = getattr(obj, "__module__", None) or ""

@@ -78,7 +78,9 @@ def test_per_level_figures_are_means_over_seeds_of_incremental_phases():
     assert n["total_train_macs"] == pytest.approx(0.5)
     assert n["elementwise_energy_j_per_iter"] == pytest.approx((1.0 + 1.5) / 10 / 0.4)
     assert lv["0.9"]["normalised_to_sharing_0"]["compute_energy_j_per_iter"] == pytest.approx(0.25)
-    assert all(v == 1.0 for v in z["normalised_to_sharing_0"].values())
+    norm0 = z["normalised_to_sharing_0"]
+    assert all(v == 1.0 for k, v in norm0.items() if "measured" not in k)
+    assert all(math.isnan(v) for k, v in norm0.items() if "measured" in k)  # not measured: NaN, not 1
 
 
 @pytest.mark.parametrize("tolerance,expected", [
@@ -160,3 +162,9 @@ def test_load_names_what_is_wrong(tmp_path):
     (tmp_path / "metrics.csv").write_text("method,sharing,seed,phase\nfinetune,half,0,0\n")
     with pytest.raises(UserError, match="row 2 has an unreadable sharing, seed or phase"):
         load(tmp_path)
+
+
+def test_a_single_sharing_level_claims_no_optimal_point():
+    """Nothing was compared, so nothing is claimed: sharing 0 alone is not 'optimal sharing 0 %'."""
+    assert optimal_sharing({0.0: {"final_acc": 70.0}}, 1.0) is None
+    assert optimal_sharing({0.0: {"final_acc": 70.0}, 0.5: {"final_acc": 60.0}}, 1.0) == 0.0

@@ -64,6 +64,16 @@ class Attention:
     dropout: bool
     k_repeats: int = 0  # grouped-query attention: key and value elements seen beyond those stored, whose
     v_repeats: int = 0  # gradients are summed back onto the stored ones
+    shapes: tuple[tuple[int, int, int, int, int], ...] = ()  # (problems, Sq, Sk, D, Dv): one, or one per sequence
+
+    def gemms(self, k_weight: bool = False, v_weight: bool = False) -> list[tuple[int, ...]]:
+        """QK^T and P V as the counter's GEMM records (M, K, N, groups, A, B, C elements, B is a
+        weight), for the memory-hierarchy model."""
+        out = []
+        for g, sq, sk, d, dv in self.shapes:
+            out.append((sq, d, sk, g, g * sq * d, g * sk * d, g * sq * sk, int(k_weight)))
+            out.append((sq, sk, dv, g, g * sq * sk, g * sk * dv, g * sq * dv, int(v_weight)))
+        return out
 
     @property
     def macs(self) -> int:
@@ -131,7 +141,7 @@ def sdpa(func, args: tuple, kwargs: dict) -> Attention:
         keys = sum(heads * lk * d for _, lk in pairs)
         values = sum(heads * lk * dv for _, lk in pairs)
         return Attention(qk, pv, scores, rows, q.numel(), keys, masked, dropout, keys - k.numel(),
-                         values - v.numel())
+                         values - v.numel(), tuple((heads, lq, lk, d, dv) for lq, lk in pairs))
     if func._overloadpacket in BSHD:  # (batch, seq, heads, dim)
         problems, sq, sk = q.shape[0] * q.shape[2], q.shape[1], k.shape[1]
     else:  # (..., seq, dim)
@@ -140,7 +150,8 @@ def sdpa(func, args: tuple, kwargs: dict) -> Attention:
     # the keys and values as every query head sees them (grouped-query attention repeats them)
     keys, values = problems * sk * d, problems * sk * dv
     return Attention(problems * sq * sk * d, problems * sq * sk * dv, problems * sq * sk, problems * sq,
-                     q.numel(), keys, masked, dropout, keys - k.numel(), values - v.numel())
+                     q.numel(), keys, masked, dropout, keys - k.numel(), values - v.numel(),
+                     ((problems, sq, sk, d, dv),))
 
 
 @dataclass(frozen=True)
@@ -154,6 +165,18 @@ class FastPath:
     elementwise: Cost
     in_elems: int
     out_elems: int
+    gemms: tuple[tuple[int, ...], ...] = ()  # as the counter records them (see Attention.gemms)
+
+
+def _linear(rows: int, cin: int, cout: int) -> tuple[int, ...]:
+    """x (rows x cin) @ W^T (cin x cout), the weight second."""
+    return (rows, cin, cout, 1, rows * cin, cin * cout, rows * cout, 1)
+
+
+def _heads(b: int, h: int, lq: int, lk: int, e: int) -> tuple[tuple[int, ...], ...]:
+    g, d = b * h, e // h
+    return ((lq, d, lk, g, g * lq * d, g * lk * d, g * lq * lk, 0),
+            (lq, lk, d, g, g * lq * lk, g * lk * d, g * lq * d, 0))
 
 
 def _softmax_cost(scores: int, rows: int) -> Cost:
@@ -180,7 +203,10 @@ def fast_path(func, args: tuple, kwargs: dict, out) -> FastPath | None:
         if a.get("need_weights", True) and a.get("average_attn_weights", True):
             mults, adds = mults + b * lq * lk, adds + scores - b * lq * lk
         inputs = {id(t): t for t in (q, k, v)}.values()  # self-attention reads one tensor, not three
-        return FastPath(proj, attn, (mults, adds), sum(t.numel() for t in inputs), out[0].numel())
+        lv = v.shape[-2]
+        gemms = (_linear(b * lq, e, e), _linear(b * lk, e, e), _linear(b * lv, e, e), *_heads(b, h, lq, lk, e),
+                 _linear(b * lq, e, e))
+        return FastPath(proj, attn, (mults, adds), sum(t.numel() for t in inputs), out[0].numel(), gemms)
     src = a["src"]
     if src.is_nested:
         return None
@@ -198,4 +224,6 @@ def fast_path(func, args: tuple, kwargs: dict, out) -> FastPath | None:
         mults, adds = mults + 2 * n + 3 * (b * l) + n, adds + 3 * n - b * l + n
     act = (4, 1) if a["use_gelu"] else (0, 1)
     mults, adds = mults + act[0] * hidden, adds + act[1] * hidden + 2 * n  # activation, two residual adds
-    return FastPath(weight_macs, 2 * b * l * l * e, (mults, adds), src.numel(), out.numel())
+    gemms = (_linear(b * l, e, 3 * e), *_heads(b, h, l, l, e), _linear(b * l, e, e), _linear(b * l, e, f),
+             _linear(b * l, f, e))
+    return FastPath(weight_macs, 2 * b * l * l * e, (mults, adds), src.numel(), out.numel(), gemms)

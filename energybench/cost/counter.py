@@ -75,6 +75,11 @@ class LayerCost:
     ew_reads: int = 0  # activation words the element-wise ops read (forward and backward)
     ew_writes: int = 0  # activation words they write
     ew_peak: int = 0  # the most words one element-wise op of the layer reads and writes (its working set)
+    # The forward MAC ops as GEMMs, for the memory-hierarchy model (hierarchy.py): one entry per
+    # distinct shape, [M, K, N, groups, A elems, B elems, C elems, B is a weight, calls], where each
+    # of `groups` independent products is (M x K) @ (K x N); B is the weight operand when there is
+    # one (a convolution's im2col view: M = batch x output positions, K = Cin/groups x kernel).
+    gemms: list[list[int]] = field(default_factory=list)
 
     @property
     def trainable(self) -> bool:
@@ -179,6 +184,33 @@ _MATMUL_OPS = {
     aten.dot: ((0, 1), lambda a, b: a[0]),
 }
 _CONV_OPS = {aten.convolution, aten._convolution, aten.convolution_overrideable}
+
+
+def _gemm(packet, args, ops, is_weight, out) -> tuple[int, ...]:
+    """(M, K, N, groups, A elems, B elems, C elems, B is a weight) of a forward MAC op."""
+    a, b = ops
+    if packet in _CONV_OPS:
+        x, w, transposed, groups = a, b, bool(args[6]), int(args[8])
+        if transposed:  # w: (Cin, Cout/g, k...): each input position scatters through it
+            m, k, n = x.shape[0] * math.prod(x.shape[2:]), w.shape[0] // groups, math.prod(w.shape[1:])
+        else:  # w: (Cout, Cin/g, k...)
+            m, k, n = x.shape[0] * math.prod(out.shape[2:]), math.prod(w.shape[1:]), w.shape[0] // groups
+        return m, k, n, groups, x.numel(), w.numel(), out.numel(), 1
+    sa, sb = tuple(a.shape), tuple(b.shape)
+    groups = sa[0] if len(sa) == 3 else 1  # bmm family: one product per batch entry
+    m, k, n = (sa[-2] if len(sa) >= 2 else 1), sa[-1], (sb[-1] if len(sb) >= 2 else 1)
+    a_elems, b_elems = a.numel(), b.numel()
+    if is_weight[0] and not is_weight[1]:  # W @ x is (x^T @ W^T)^T: the same product, the weight second
+        m, n, a_elems, b_elems = n, m, b_elems, a_elems
+    return m, k, n, groups, a_elems, b_elems, out.numel(), int(any(is_weight))
+
+
+def _add_gemm(layer: LayerCost, key: tuple[int, ...]) -> None:
+    for rec in layer.gemms:
+        if tuple(rec[:-1]) == key:
+            rec[-1] += 1
+            return
+    layer.gemms.append([*key, 1])
 
 
 # ----- optimizer update cost -------------------------------------------------------------------
@@ -432,6 +464,7 @@ class OpCounter:
             macs = formula(ops[0].shape, ops[1].shape)
             kind = None
         is_weight = [self._is_weight(t) for t in ops]
+        _add_gemm(layer, _gemm(packet, args, ops, is_weight, out))
         if kind is None:
             kind = "linear" if any(is_weight) else "matmul"
         if layer.kind == layer.module_type or layer.kind == "matmul":
@@ -502,6 +535,8 @@ class OpCounter:
         layer.fwd_macs += a.macs
         layer.in_elems += sum(t.numel() for t, w in zip(ops, is_weight) if not w)
         layer.out_elems += out[0].numel()
+        for gemm in a.gemms(is_weight[1], is_weight[2]):
+            _add_gemm(layer, gemm)
         mults, adds = a.forward_elementwise()
         layer.ew_fwd_mults += mults
         layer.ew_fwd_adds += adds
@@ -537,6 +572,8 @@ class OpCounter:
         layer.fwd_macs += fp.weight_macs + fp.attention_macs
         layer.in_elems += fp.in_elems
         layer.out_elems += fp.out_elems
+        for gemm in fp.gemms:
+            _add_gemm(layer, gemm)
         layer.ew_fwd_mults += fp.elementwise[0]
         layer.ew_fwd_adds += fp.elementwise[1]
 

@@ -85,9 +85,9 @@ def auto_sram_bytes(working_set_bytes: int, capacities: list[int]) -> int:
     return next((c for c in capacities if c >= working_set_bytes), capacities[-1])
 
 
-def step_energy(profile: "StepProfile", table: EnergyTable, precision: str = "fp32", sram_cell: str | None = None,
-                sram_bytes: int | None = None) -> StepEnergy:
-    """Compute and memory energy of one counted step."""
+def _pricer(table: EnergyTable, precision: str, sram_cell: str | None, sram_bytes: int | None):
+    """price(name, reads, writes, working-set words) -> LayerEnergy, for the SRAM holding that
+    working set (DRAM beyond it)."""
     bits = precision_bits(precision)
     rows, _ = table.sram_rows_for(sram_cell, bits)
     capacities = [r[0] for r in rows]
@@ -102,6 +102,42 @@ def step_energy(profile: "StepProfile", table: EnergyTable, precision: str = "fp
         pj = fit * (reads * read_pj + writes * write_pj) + dram
         return LayerEnergy(name, reads, writes, ws, cap, fit, read_pj, write_pj, pj, dram, extra)
 
+    return price
+
+
+@dataclass(frozen=True)
+class ElementwiseEnergy:
+    """Element-wise work of one step: compute, and its unfused accesses at per-layer SRAMs."""
+
+    compute_j: float
+    memory_j: float  # NaN when the table has no SRAM sized per capacity (an ERT without one): not modelled
+    reads: int
+    writes: int
+    layers: tuple[LayerEnergy, ...]
+    extrapolated: bool
+
+
+def elementwise_energy(profile: "StepProfile", table: EnergyTable, precision: str = "fp32",
+                       sram_cell: str | None = None, sram_bytes: int | None = None) -> ElementwiseEnergy:
+    """Energy of the step's element-wise work (cost/README.md): its multiplies and adds at the
+    table's per-op energies; its accesses at the SRAM sized to each layer's largest element-wise
+    op (the layer-buffer model, whatever architecture prices the MAC dataflow)."""
+    compute = compute_energy_pj(0, profile.ew_mults, profile.ew_adds, table, precision) * PJ
+    reads = sum(elementwise_accesses(layer)[0] for layer in profile.layers)
+    writes = sum(elementwise_accesses(layer)[1] for layer in profile.layers)
+    if not table.sram_rows:
+        return ElementwiseEnergy(compute, float("nan"), reads, writes, (), False)
+    price = _pricer(table, precision, sram_cell, sram_bytes)
+    layers = tuple(price(layer.name, *elementwise_accesses(layer), elementwise_working_set_words(layer))
+                   for layer in profile.layers if sum(elementwise_accesses(layer)))
+    return ElementwiseEnergy(compute, sum(le.memory_pj for le in layers) * PJ, reads, writes, layers,
+                             any(le.extrapolated for le in layers))
+
+
+def step_energy(profile: "StepProfile", table: EnergyTable, precision: str = "fp32", sram_cell: str | None = None,
+                sram_bytes: int | None = None) -> StepEnergy:
+    """Compute and memory energy of one counted step."""
+    price = _pricer(table, precision, sram_cell, sram_bytes)
     layers, reads, writes, memory_pj, extrapolated = [], 0, 0, 0.0, False
     for layer in profile.layers:
         acc = layer_accesses(layer)
@@ -111,18 +147,9 @@ def step_energy(profile: "StepProfile", table: EnergyTable, precision: str = "fp
         layers.append(le)
         reads, writes, memory_pj, extrapolated = reads + acc.reads, writes + acc.writes, memory_pj + le.memory_pj, extrapolated or le.extrapolated
     compute_pj = compute_energy_pj(profile.train_macs, profile.update_mults, profile.update_adds, table, precision)
-    ew_layers, ew_pj = [], 0.0
-    for layer in profile.layers:
-        r, w = elementwise_accesses(layer)
-        if r + w:
-            le = price(layer.name, r, w, elementwise_working_set_words(layer))
-            ew_layers.append(le)
-            ew_pj += le.memory_pj
-            extrapolated = extrapolated or le.extrapolated
-    ew_compute_pj = compute_energy_pj(0, profile.ew_mults, profile.ew_adds, table, precision)
-    return StepEnergy(compute_pj * PJ, memory_pj * PJ, reads, writes, tuple(layers), extrapolated,
-                      ew_compute_pj * PJ, ew_pj * PJ, sum(le.reads for le in ew_layers),
-                      sum(le.writes for le in ew_layers), tuple(ew_layers))
+    ew = elementwise_energy(profile, table, precision, sram_cell, sram_bytes)
+    return StepEnergy(compute_pj * PJ, memory_pj * PJ, reads, writes, tuple(layers), extrapolated or ew.extrapolated,
+                      ew.compute_j, ew.memory_j, ew.reads, ew.writes, ew.layers)
 
 
 def rounded(value, digits: int = 12):

@@ -60,7 +60,7 @@ def valid_methods() -> str:
 def resolve_method(spec: str) -> type:
     """The Method subclass `spec` names (importing a user's module, which runs its code)."""
     from energybench import plugins
-    from energybench.errors import UserError
+    from energybench.errors import UserError, unknown_name
     from energybench.methods.base import Method
 
     if spec in METHODS:
@@ -71,7 +71,8 @@ def resolve_method(spec: str) -> type:
     elif spec in plugins.entry_points(plugins.METHOD_GROUP):
         cls, registered = plugins.load_entry_point(plugins.METHOD_GROUP, spec, "method"), spec
     else:
-        raise UserError(f"config key 'methods': unknown method '{spec}'; valid methods: {valid_methods()}")
+        raise UserError(f"config key 'methods': {unknown_name('method', spec, [*METHODS, *registered_methods()])} "
+                        "(names match in any case), or your own as package.module:Class")
     if not (isinstance(cls, type) and issubclass(cls, Method)):
         what = f"the class {cls.__name__}" if isinstance(cls, type) else f"a {type(cls).__name__}"
         raise UserError(f"method '{spec}' is {what}; expected a subclass of energybench.methods.base.Method")

@@ -9,7 +9,7 @@ from __future__ import annotations
 from torch import nn
 
 from energybench import plugins
-from energybench.errors import UserError
+from energybench.errors import UserError, unknown_name
 from energybench.models.backbone import Backbone
 from energybench.models.heads import CosineLinear, GrowingLinear
 from energybench.models.layout import to_training_layout
@@ -65,6 +65,10 @@ def valid_backbones() -> str:
             + ", or your own as package.module:factory")
 
 
+def _unknown(name: str) -> str:
+    return unknown_name("backbone", name, [*BACKBONES, *registered_backbones()]) + ", or your own as package.module:factory"
+
+
 def check_backbone_name(name: str) -> None:
     """A built-in, a registered name, or `module:factory` whose module imports and whose factory
     exists (calling it needs the input shape: build_backbone does that)."""
@@ -73,7 +77,7 @@ def check_backbone_name(name: str) -> None:
     from energybench.models.user import resolve_factory
 
     if resolve_factory(name) is None:
-        raise UserError(f"unknown backbone '{name}'; valid backbones: {valid_backbones()}")
+        raise UserError(_unknown(name))
 
 
 def build_backbone(name: str, in_shape: Shape, width: float = 1.0, cifar_stem: bool = False,
@@ -90,7 +94,7 @@ def build_backbone(name: str, in_shape: Shape, width: float = 1.0, cifar_stem: b
 
         factory = resolve_factory(name)
         if factory is None:
-            raise UserError(f"unknown backbone '{name}'; valid backbones: {valid_backbones()}")
+            raise UserError(_unknown(name))
         if cifar_stem:
             raise UserError(f"the CIFAR stem does not apply to '{name}' (a user backbone is built for its input "
                             f"by its factory); backbones that take it: {', '.join(CIFAR_STEM_BACKBONES)}")
@@ -102,6 +106,23 @@ def build_backbone(name: str, in_shape: Shape, width: float = 1.0, cifar_stem: b
     return backbone
 
 
+def check_input(name: str, in_shape: Shape, width: float = 1.0, cifar_stem: bool = False) -> None:
+    """The backbone takes inputs of this shape: built and run forward on the meta device (shapes
+    only, nothing computed), so an input too small for its pooling stops a run before it starts,
+    not in its first training step."""
+    import torch
+
+    if name not in BACKBONES:  # a user's network is built for real, and checked, before the run (runner.py)
+        return
+    with torch.device("meta"):
+        backbone = build_backbone(name, in_shape, width, cifar_stem)
+        try:
+            backbone(torch.empty(2, *in_shape))
+        except RuntimeError as exc:
+            raise UserError(f"backbone '{name}' cannot take input {'x'.join(map(str, in_shape))} "
+                            f"({str(exc).splitlines()[0]}); choose a backbone made for inputs this small") from None
+
+
 def build_net(name: str, in_shape: Shape, num_classes: int, width: float = 1.0,
               cifar_stem: bool = False, cosine: bool = False, weights: str | None = None) -> IncrementalNet:
     backbone = build_backbone(name, in_shape, width, cifar_stem, weights)
@@ -111,4 +132,4 @@ def build_net(name: str, in_shape: Shape, num_classes: int, width: float = 1.0,
 
 __all__ = ["Backbone", "BACKBONES", "CIFAR_STEM_BACKBONES", "CNN_BACKBONES", "CosineLinear", "GrowingLinear",
            "IncrementalNet", "TRANSFORMER_BACKBONES", "WIDTH_BACKBONES", "build_backbone", "build_net",
-           "check_backbone_name", "valid_backbones"]
+           "check_backbone_name", "check_input", "valid_backbones"]

@@ -83,7 +83,7 @@ def test_text_output(capsys):
 
 
 @pytest.mark.parametrize("argv,message", [
-    (["--model", "alexnet", "--input", "3x32x32"], "unknown backbone 'alexnet'; valid backbones: tiny_cnn"),
+    (["--model", "alexnet", "--input", "3x32x32"], "unknown backbone 'alexnet' (did you mean 'lenet'?); valid backbones: tiny_cnn"),
     (["--model", "resnet20", "--input", "3x32"], "--input must be CxHxW"),
     (["--model", "resnet20", "--input", "3x0x32"], "--input must be CxHxW"),
     (["--model", "resnet20", "--input", "3x32x32", "--sharing", "1"], "sharing must be in [0, 1), got 1.0"),
@@ -236,3 +236,21 @@ def test_one_frozen_block_is_singular(capsys):
     code, out, err = run(capsys, "cost", "--model", "resnet20", "--input", "3x16x16", "--batch", "2",
                          "--sharing", "0.5")
     assert "blocks frozen)" in out and "(1 block" not in out
+
+
+def test_several_nodes_and_sharing_levels_make_one_table(capsys):
+    base = ["--model", "resnet20", "--input", "3x16x16", "--batch", "2", "--sharing", "0,0.5", "--node", "45,22,7",
+            "--arch", "tpu_like,layer_buffer"]
+    d = cost_json(capsys, *base)
+    rows = d["comparison"]
+    assert [(r["architecture"], r["node_nm"], r["sharing"]) for r in rows] == [
+        (a, n, s) for a in ("tpu_like", "layer_buffer") for n in (45, 22, 7) for s in (0.0, 0.5)]
+    for first, other in zip(rows[::2], rows[1::2]):
+        assert first["ratio_to_first_sharing"] == 1.0
+        assert other["ratio_to_first_sharing"] == pytest.approx(first["dynamic_energy_j"] / other["dynamic_energy_j"],
+                                                                rel=1e-9)
+        assert other["dynamic_energy_j"] == pytest.approx(other["compute_energy_j"] + sum(other["levels"].values()),
+                                                          rel=1e-9)
+    assert list(rows[0]["levels"]) == ["pe_regs", "unified_buffer", "hbm"]
+    code, out, err = run(capsys, "cost", *base)
+    assert code == 0 and "architecture tpu_like" in out and " 22nm   0.9" in out and "ratio" in out

@@ -160,7 +160,7 @@ def test_scratch_trains_only_the_final_model_from_a_fresh_network(tmp_path):
 
 
 def test_rows_of_a_run_on_digits(tmp_path, capsys):
-    code = main(["run", "--method", "progressive,scratch", "--scenario", "B4-3x2", "--epochs", "6",
+    code = main(["run", "--method", "progressive,scratch", "--scenario", "B4-3x2", "--sharing", "0", "--epochs", "6",
                  "--out", str(tmp_path), "--run-id", "r", "--no-power", "--no-report", "--quiet"])
     assert code == 0, capsys.readouterr().err
     rows = list(csv.DictReader(open(tmp_path / "r" / "metrics.csv")))
