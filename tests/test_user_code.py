@@ -130,3 +130,30 @@ def test_weights_files_are_checked_before_anything_is_written(tmp_path, capsys):
     assert "config key 'weights':" in capsys.readouterr().err and not out.exists()
     assert main(["run", "--weights", str(good), "--method", "finetune", "--out", str(out), "--run-id", "r", *TINY]) == 0
     assert f"weights: {good}" in (out / "r" / "config.yaml").read_text()
+
+
+@pytest.mark.parametrize("backbone,method", [("my_nets:SmallNet", "my_methods:L2Anchor"), ("tiny_vit", "lwf")])
+def test_an_interrupted_run_of_user_code_or_a_transformer_resumes(user_dir, tmp_path, monkeypatch, capsys, backbone,
+                                                                 method):
+    """Checkpoints hold the user's classes (and torchvision's transformer blocks); read back with
+    weights_only=True, they are allowed because the run names their modules."""
+    from energybench.engine.cell import CellWork
+
+    (user_dir / "my_nets.py").write_text(readme_python("# my_nets.py"))
+    (user_dir / "my_methods.py").write_text(readme_python("# my_methods.py"))
+    argv = ["run", "--backbone", backbone, "--method", method, "--sharing", "0.5", "--out", str(tmp_path), *TINY]
+    assert main([*argv, "--run-id", "whole"]) == 0, capsys.readouterr().err
+    phase = CellWork.phase
+
+    def interrupt_at_phase_2(self, m, trainer, ph, *a, **k):
+        if ph.index == 2:
+            raise KeyboardInterrupt
+        return phase(self, m, trainer, ph, *a, **k)
+
+    monkeypatch.setattr(CellWork, "phase", interrupt_at_phase_2)
+    assert main([*argv, "--run-id", "cut"]) == 130
+    monkeypatch.setattr(CellWork, "phase", phase)
+    assert main(["run", "--resume", str(tmp_path / "cut"), "--quiet"]) == 0, capsys.readouterr().err
+    keys = ("method", "phase", "acc_all", "train_macs", "elementwise_ops")
+    read = lambda run: [{k: r[k] for k in keys} for r in csv.DictReader(open(tmp_path / run / "metrics.csv"))]  # noqa: E731
+    assert read("cut") == read("whole") and len(read("whole")) == 3
