@@ -189,3 +189,35 @@ def test_a_gpu_per_cell_on_a_cluster_without_gpus_exits_2_before_any_cell(tmp_pa
     err = capsys.readouterr().err
     assert "--gpus-per-cell 1 asks for more GPUs than the Ray cluster has (0)" in err
     assert not any(tmp_path.iterdir())
+
+
+FAILING = '''
+from energybench.methods.finetune import Finetune
+
+
+class Failing(Finetune):
+    """Fine-tuning that raises in phase 2 of sharing level 0.5 (a bug in a user's method)."""
+
+    name = "failing"
+
+    def learn(self, phase):
+        if phase.index == 2 and self.ctx.sharing == 0.5:
+            raise ValueError("the loss went NaN in phase 2")
+        super().learn(phase)
+'''
+
+
+def test_a_cell_that_raises_stops_the_sweep_after_the_running_cells_naming_it(tmp_path, monkeypatch, capsys):
+    (tmp_path / "failing_method.py").write_text(FAILING)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))  # the workers import it too
+    argv = ["run", "--method", "failing_method:Failing,finetune", "--sharing", "0,0.5", "--epochs", "1",
+            "--train-per-class", "10", "--test-per-class", "6", "--no-report", "--no-power", "--quiet",
+            "--workers", "2", "--out", str(tmp_path), "--run-id", "f"]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert "the sweep stopped: failing s=0.5 seed 0: ValueError: the loss went NaN in phase 2" in err
+    assert "energybench run --resume" in err and "Traceback" not in err
+    done = {(r["method"], r["sharing"], r["phase"]) for r in csv.DictReader(open(tmp_path / "f" / "metrics.csv"))}
+    assert ("failing", "0.5", "2") not in done and ("failing", "0.5", "1") in done  # what finished is kept
+    assert ("failing", "0.0", "2") in done  # the cell before it finished
