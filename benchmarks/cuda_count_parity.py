@@ -2,9 +2,12 @@
 without a frozen prefix, counted on the CPU and on a CUDA GPU, must give the same forward,
 backward-to-input, backward-to-weights and update counts, module by module. cuDNN and the CPU
 kernels differ in which helper ops they dispatch (layout copies, workspace views), so those
-may differ, and the script lists them; MAC and update counts may not.
+may differ, and the script lists them; MAC and update counts may not. For transformers the
+attention kernels differ too (CPU flash, CUDA flash / memory-efficient / cuDNN): MACs must
+still agree. Element-wise ops and ops left uncounted are listed, not required to agree (cuDNN's
+batch-norm backward computes every gradient where the CPU's computes only those needed).
 
-    python benchmarks/cuda_count_parity.py [--models tiny_cnn,lenet,resnet20,resnet18] [--json]
+    python benchmarks/cuda_count_parity.py [--models tiny_cnn,lenet,resnet20,resnet18,tiny_vit,swin_t] [--json]
 
 Exits 1 when a count differs, 2 when no CUDA device is available.
 """
@@ -22,7 +25,8 @@ from energybench.cost.counter import count_step
 from energybench.models import build_net
 
 SHAPES = {"tiny_cnn": (1, 8, 8), "lenet": (1, 28, 28), "nin": (3, 32, 32), "resnet20": (3, 32, 32),
-          "resnet32": (3, 32, 32), "resnet18": (3, 32, 32), "vgg19": (3, 32, 32)}
+          "resnet32": (3, 32, 32), "resnet18": (3, 32, 32), "vgg19": (3, 32, 32), "tiny_vit": (1, 28, 28),
+          "swin_t": (3, 32, 32), "vit_b_16": (3, 32, 32)}
 TOTALS = ("fwd_macs", "bwd_input_macs", "bwd_weight_macs", "update_mults", "update_adds")
 
 
@@ -46,7 +50,9 @@ def profile(model: str, device: str, frozen_fraction: float, batch: int = 16) ->
     _, prof = count_step(step, net)
     return {"totals": {k: getattr(prof, k) for k in TOTALS},
             "layers": {layer.name: (layer.fwd_macs, layer.bwd_input_macs, layer.bwd_weight_macs,
-                                    layer.trainable_elems) for layer in prof.layers},
+                                    layer.trainable_elems) for layer in prof.layers if layer.fwd_macs
+                       or layer.weight_elems},  # (layers of element-wise work alone are not MAC layers)
+            "elementwise": (prof.ew_fwd_ops, prof.ew_bwd_ops),
             "uncounted": dict(prof.uncounted_ops), "update_source": prof.update_source}
 
 
@@ -66,6 +72,7 @@ def main() -> int:
             bad += not same
             rows.append({"model": model, "frozen_param_fraction": frozen, "same_counts": same,
                          "cpu": cpu["totals"], "cuda": gpu["totals"],
+                         "elementwise_fwd_bwd_cpu": cpu["elementwise"], "elementwise_fwd_bwd_cuda": gpu["elementwise"],
                          "uncounted_only_cpu": sorted(set(cpu["uncounted"]) - set(gpu["uncounted"])),
                          "uncounted_only_cuda": sorted(set(gpu["uncounted"]) - set(cpu["uncounted"]))})
     if args.json:
@@ -79,6 +86,9 @@ def main() -> int:
                   f" update {c['update_mults'] + c['update_adds']:,}")
             if not r["same_counts"]:
                 print(f"           cpu {r['cpu']}")
+            if r["elementwise_fwd_bwd_cpu"] != r["elementwise_fwd_bwd_cuda"]:
+                print(f"           element-wise ops (fwd, bwd) cpu {r['elementwise_fwd_bwd_cpu']}, "
+                      f"cuda {r['elementwise_fwd_bwd_cuda']}")
             if r["uncounted_only_cpu"] or r["uncounted_only_cuda"]:
                 print(f"           uncounted ops only on cpu {r['uncounted_only_cpu']}, only on cuda {r['uncounted_only_cuda']}")
     return 1 if bad else 0

@@ -64,9 +64,10 @@ def main() -> int:
     train_device = "cuda" if args.device.startswith("cuda") or (
         args.device == "auto" and torch.cuda.is_available()) else "cpu"
     with tempfile.TemporaryDirectory() as tmp:
-        monitor = PowerMonitor(args.device, rate_hz=args.rate)
+        # no idle baseline: its sampler ticks would count as CPU time outside the timed workload
+        monitor = PowerMonitor(args.device, rate_hz=args.rate, idle_seconds=0)
         if not monitor.available:
-            monitor = PowerMonitor(args.device, rate_hz=args.rate,
+            monitor = PowerMonitor(args.device, rate_hz=args.rate, idle_seconds=0,
                                    powercap_root=fake_powercap(Path(tmp) / "powercap"))
             print("no real power sensor here: sampling a generated powercap tree instead")
         train(0.5, train_device)  # warm up allocator and kernels outside the measurement

@@ -4,22 +4,44 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
+import re
 import sys
 import warnings
 
 from energybench import __version__
-from energybench.errors import UserError
+from energybench.errors import RunStopped, UserError, did_you_mean
 
 # Each module defines register(subparsers) and sets `handler` on its parser.
 COMMANDS = ("run", "cost", "energy_table", "power", "report", "rtl")
+SIGPIPE_STATUS = 141  # 128 + SIGPIPE: what a shell reports for a reader that went away
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with the CLI's error format: one line, exit 2, and the closest valid choice or
+    option for a misspelt one (argparse prints its whole usage block before the error)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message}{self._hint(message)}; see '{self.prog} --help'\n")
+
+    def _hint(self, message: str) -> str:
+        m = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)$", message)
+        if m:
+            return did_you_mean(m.group(1), re.findall(r"'([^']*)'", m.group(2)))
+        m = re.match(r"unrecognized arguments: (\S+)", message)
+        if m and m.group(1).startswith("-"):
+            flags = [s for a in self._actions for s in a.option_strings if s.startswith("--")]
+            return did_you_mean(m.group(1).split("=")[0], flags)
+        return ""
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="energybench",
         description=(
             "Benchmark class-incremental learning methods together with their hardware cost: "
-            "counted MACs, modelled 45nm compute and memory-access energy, storage, training "
+            "counted MACs, modelled compute and memory-access energy (45 nm by default; 90-7 nm and memory "
+            "hierarchies selectable), storage, training "
             "time and (where a sensor exists) measured energy."
         ),
         epilog="Run 'energybench COMMAND --help' for a command's options.",
@@ -31,21 +53,49 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _command_parser(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.ArgumentParser:
+    """The (sub)parser the words of argv select: `rtl characterize` -> its parser."""
+    for word in argv:
+        subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        if subs and word in subs[0].choices:
+            parser = subs[0].choices[word]
+    return parser
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # named by the subcommand that was given them, with its closest option
+        _command_parser(parser, argv).error(f"unrecognized arguments: {' '.join(extra)}")
     if args.command is None:
         parser.print_help()
         return 0
     warnings.showwarning = _one_line_warning
     try:
-        return int(args.handler(args) or 0)
+        code = int(args.handler(args) or 0)
+        sys.stdout.flush()  # here, so a closed pipe is caught below and not at interpreter exit
+        return code
     except UserError as exc:
         print(f"energybench {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except RunStopped as exc:
+        print(f"energybench {args.command}: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print(f"energybench {args.command}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `energybench cost --json | head`: the reader has all it wanted
+        _discard_stdout()
+        return SIGPIPE_STATUS
+
+
+def _discard_stdout() -> None:
+    """Point stdout at /dev/null, so Python's final flush of what is still buffered for the
+    closed pipe does not print a second BrokenPipeError."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:

@@ -7,16 +7,19 @@ the key and what is allowed. The fully resolved config is what a run directory r
 from __future__ import annotations
 
 import dataclasses
+import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from energybench.errors import UserError
+from energybench.errors import UserError, canonical, did_you_mean, shown, unknown_name
+from energybench.user_yaml import load_user_yaml
 
 PRECISIONS = ("fp32", "fp16", "bf16", "int8", "int16")
 DEVICES = ("auto", "cpu", "cuda")
+HERDING = ("herding", "random")
+REPORT_FORMATS = ("html", "pdf")
 
 
 @dataclass
@@ -27,15 +30,16 @@ class RunConfig:
     data_root: str | None = None
     download: bool = False
     classes: list[str] | None = None  # imagefolder class subset
-    image_size: int = 224  # imagefolder crop size
+    image_size: int | None = None  # imagefolder crop size (DEFAULT_IMAGE_SIZE when not given)
     scenario: str | list[int] = "B4-3x2"
     class_order: str | list[int] | None = "seeded"
     train_per_class: int | None = None
     test_per_class: int | None = None
     # network
-    backbone: str | None = None  # None = the dataset's default
+    backbone: str | None = None  # None = the dataset's default; a built-in, a registered name or module:factory
     width: float = 1.0
     cifar_stem: bool = False
+    weights: str | None = None  # a local state dict loaded into the backbone before phase 0
     # training
     epochs: int = 8
     batch_size: int = 64
@@ -49,7 +53,7 @@ class RunConfig:
     device: str = "auto"
     threads: int | None = None  # CPU threads; None = 1 for the small backbones on CPU, else PyTorch's default
     # sharing
-    sharing: list[float] = field(default_factory=lambda: [0.0])
+    sharing: list[float] = field(default_factory=lambda: [0.0, 0.5, 0.8])  # tiny_cnn: 0, 17.6 and 84.9 % shared
     tolerance: float = 1.0  # percentage points, for the optimal sharing point
     cache_shared: bool = False
     # exemplar memory (methods that keep one)
@@ -63,10 +67,19 @@ class RunConfig:
     energy_table: str | None = None
     sram_cell: str = "itrs-lstp"
     sram_bytes: int | None = None
+    node: int | None = None  # technology node (nm); None = the energy table's own (45)
+    vdd: float | None = None  # logic supply (V); None = the table's own at its node, else the node's nominal
+    arch: str | None = None  # architecture file or built-in name; None = layer_buffer (per-layer buffer + DRAM)
     # measurement
     power: bool = True
     power_rate_hz: float = 10.0
-    idle_seconds: float = 0.0
+    idle_seconds: float | None = None  # idle baseline before phase 0: None = a few seconds if a sensor exists; 0 = off
+    # execution: where cells run (not part of the results: a run may resume under another executor)
+    executor: str = "local"  # local (this process) or ray
+    workers: int | None = None  # an embedded Ray cluster of this many workers on this machine
+    ray_address: str | None = None  # join a running Ray cluster: host:port, or auto (RAY_ADDRESS)
+    gpus_per_cell: float | None = None  # Ray resources of one cell; None = 1 on CUDA, 0 on CPU
+    cpus_per_cell: float = 1.0
     # output
     out: str = "runs"
     run_id: str | None = None
@@ -80,23 +93,99 @@ class RunConfig:
 DEFAULT_BACKBONE = {"digits": "tiny_cnn", "fashion-mnist": "resnet20", "mnist": "resnet20",
                     "cifar10": "resnet32", "cifar100": "resnet32", "imagefolder": "resnet18"}
 
+# Keys that say how a run is carried out, not what it computes: they may differ between a run
+# and its resumption, and between two invocations writing the same run directory.
+EXECUTION_KEYS = ("executor", "workers", "ray_address", "gpus_per_cell", "cpus_per_cell", "report", "report_formats")
+EXECUTORS = ("local", "ray")
+DEFAULT_IMAGE_SIZE = 224
+# Seeds go to torch generators and to numpy/scikit-learn (tree's spectral clustering), whose
+# RandomState takes 0..2**32-1: the range every seed must be in.
+SEED_MAX = 2**32 - 1
+NAME_MAX = 255  # bytes in one file or directory name (Linux, macOS, Windows)
+MAX_THREADS = 4096  # OpenMP allocates per thread up front: 10**9 threads ask it for 200 GB
+
 # Keys accepted under their older or plural/singular spellings in YAML and on the CLI.
 ALIASES = {"method": "methods", "seed": "seeds", "batch": "batch_size"}
 FIELDS = {f.name: f for f in dataclasses.fields(RunConfig)}
 
 
+def _whole(value) -> int:
+    """A whole number from YAML or a flag: 3, '3', 3.0 or '3.0'; never True, 3.5, NaN or inf."""
+    if isinstance(value, bool):
+        raise ValueError(value)
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str):
+        try:
+            return int(value.strip())
+        except ValueError:
+            pass
+    number = float(value)
+    if not math.isfinite(number) or number != int(number):
+        raise ValueError(value)
+    return int(number)
+
+
+def _finite(value) -> float:
+    """A finite number (NaN and infinity would train to chance accuracy, or crash at the end)."""
+    if isinstance(value, bool):
+        raise ValueError(value)
+    number = float(value)
+    if not math.isfinite(number):
+        raise ValueError(value)
+    return number
+
+
 def _as_list(key: str, value, kind):
     items = value if isinstance(value, (list, tuple)) else str(value).split(",")
-    try:
-        return [kind(v.strip()) if isinstance(v, str) else kind(v) for v in items if str(v).strip() != ""]
-    except (TypeError, ValueError):
-        raise UserError(f"config key '{key}': cannot read {value!r} as a list of {kind.__name__}") from None
+    convert = {int: _whole, float: _finite}.get(kind, kind)
+    what = {int: "a whole number", float: "a finite number", str: "a name"}[kind]
+    if not isinstance(value, (list, tuple, str, int, float)) or isinstance(value, bool):
+        raise UserError(f"config key '{key}' must be a list (or a comma-separated string), got {shown(value)}")
+    out = []
+    for v in items:
+        where = f" (in {shown(value)})" if len(items) > 1 else ""
+        if isinstance(v, (list, tuple, dict)) or (kind is not str and isinstance(v, bool)):
+            raise UserError(f"config key '{key}': {shown(v)}{where} is not {what}")
+        if str(v).strip() == "":
+            continue
+        try:
+            out.append(convert(v.strip()) if isinstance(v, str) else convert(v))
+        except (TypeError, ValueError, OverflowError):
+            raise UserError(f"config key '{key}': {shown(v)}{where} is not {what}") from None
+    return out
+
+
+def _class_order(value):
+    """'seeded', 'natural' (any case) or a list of class indices (also '3,1,0,2')."""
+    if isinstance(value, str) and value.strip().lower() in ("seeded", "natural"):
+        return value.strip().lower()
+    if (isinstance(value, str) and "," in value) or isinstance(value, (list, tuple)):
+        order = _as_list("class_order", value, int)
+        negative = [c for c in order if c < 0]
+        if negative:
+            raise UserError(f"config key 'class_order': class indices are 0 or more, got {negative[0]}")
+        return order
+    raise UserError(f"config key 'class_order' must be 'seeded', 'natural' or a list of class indices "
+                    f"(e.g. [3, 1, 0, 2] or 3,1,0,2), got {shown(value)}")
+
+
+def _scenario(value):
+    """B4-3x2 notation, a comma list, or a YAML list of class counts; parsed by data.scenario."""
+    if isinstance(value, (list, tuple)):
+        return _as_list("scenario", value, int)
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise UserError(f"config key 'scenario' must be B<base>-<step>x<phases> (e.g. B4-3x2), "
+                        f"B<base>-<n>-<n>... or a list of class counts, got {shown(value)}")
+    return value
 
 
 def _coerce(key: str, value):
     """Turn a YAML or CLI value into the field's type, or explain why not."""
     if value is None:
         return None
+    if isinstance(value, str) and any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+        raise UserError(f"config key '{key}': {shown(value)} contains a control character")
     if key in ("methods", "report_formats"):
         return _as_list(key, value, str)
     if key == "seeds":
@@ -110,14 +199,16 @@ def _coerce(key: str, value):
             raise UserError("config key 'options' must map method names to option mappings, "
                             "e.g. options: {lucir: {lambda_base: 5.0}}")
         return value
-    if key == "class_order" and isinstance(value, str) and "," in value:
-        return _as_list(key, value, int)
-    if key in ("scenario", "class_order"):
-        return value
+    if key == "class_order":
+        return _class_order(value)
+    if key == "scenario":
+        return _scenario(value)
     default = FIELDS[key].default
     typ = next((t for t in (bool, int, float) if isinstance(default, t)), None)
-    if key in ("train_per_class", "test_per_class", "memory_size", "memory_per_class", "sram_bytes", "threads"):
-        typ = int
+    if typ is None:  # optional numbers (default None) take the type their annotation names
+        typ = {"int | None": int, "float | None": float}.get(str(FIELDS[key].type))
+    if typ is None and not isinstance(value, (str, int, float)):  # a name or a path
+        raise UserError(f"config key '{key}' must be a single value, got {shown(value)}")
     if typ is bool:
         if isinstance(value, bool):
             return value
@@ -125,34 +216,29 @@ def _coerce(key: str, value):
             return True
         if str(value).lower() in ("false", "no", "0", "off"):
             return False
-        raise UserError(f"config key '{key}' must be true or false, got {value!r}")
+        raise UserError(f"config key '{key}' must be true or false, got {shown(value)}")
     if typ in (int, float):
         what = "an integer" if typ is int else "a number"
         if isinstance(value, bool):  # YAML's `true` is not a count
-            raise UserError(f"config key '{key}' must be {what}, got {value!r}")
+            raise UserError(f"config key '{key}' must be {what}, got {shown(value)}")
         try:
             number = float(value)
-        except (TypeError, ValueError):
-            raise UserError(f"config key '{key}' must be {what}, got {value!r}") from None
+        except (TypeError, ValueError, OverflowError):
+            raise UserError(f"config key '{key}' must be {what}, got {shown(value)}") from None
+        if not math.isfinite(number):
+            raise UserError(f"config key '{key}' must be a finite number, got {shown(value)}")
         if typ is int:
-            if number != int(number):
-                raise UserError(f"config key '{key}' must be a whole number, got {value!r}")
-            return int(number)
+            try:
+                return _whole(value)
+            except (TypeError, ValueError):
+                raise UserError(f"config key '{key}' must be a whole number, got {shown(value)}") from None
         return number
     return str(value)
 
 
 def load_yaml(path: str | Path) -> dict[str, Any]:
     p = Path(path)
-    if not p.is_file():
-        raise UserError(f"config file {p} does not exist")
-    try:
-        data = yaml.safe_load(p.read_text()) or {}
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise UserError(f"config file {p} is not valid YAML{where}: {problem}") from None
+    data = load_user_yaml(p, f"config file {p}") or {}
     if not isinstance(data, dict):
         raise UserError(f"config file {p} must be a mapping of keys to values")
     return data
@@ -165,33 +251,92 @@ def make_config(*layers: dict[str, Any]) -> RunConfig:
         for raw_key, value in layer.items():
             key = ALIASES.get(raw_key, raw_key)
             if key not in FIELDS:
-                raise UserError(f"unknown config key '{raw_key}'; valid keys: {', '.join(sorted(FIELDS))}")
+                hint = did_you_mean(raw_key, list(FIELDS) + list(ALIASES))
+                raise UserError(f"unknown config key {shown(raw_key)}{hint}; valid keys: {', '.join(sorted(FIELDS))}")
             values[key] = _coerce(key, value)
+    if "executor" not in values and (values.get("workers") is not None or values.get("ray_address") is not None):
+        values["executor"] = "ray"  # --workers N or --ray-address alone means Ray
     cfg = RunConfig(**{k: v for k, v in values.items() if v is not None or FIELDS[k].default is None})
+    _canonical_names(cfg)
     validate(cfg, set(values))
+    if cfg.dataset == "imagefolder" and cfg.image_size is None:
+        cfg.image_size = DEFAULT_IMAGE_SIZE
     # Paths are recorded absolute, so `--resume` works from any directory.
-    for key in ("data_root", "out"):
+    for key in ("data_root", "out", "weights"):
         if getattr(cfg, key):
             setattr(cfg, key, str(Path(getattr(cfg, key)).expanduser().resolve()))
-    if cfg.energy_table and Path(cfg.energy_table).expanduser().is_file():
-        cfg.energy_table = str(Path(cfg.energy_table).expanduser().resolve())
+    for key in ("energy_table", "arch"):
+        if getattr(cfg, key) and Path(getattr(cfg, key)).expanduser().is_file():
+            setattr(cfg, key, str(Path(getattr(cfg, key)).expanduser().resolve()))
     return cfg
 
 
-def validate(cfg: RunConfig, explicit: set[str] = frozenset()) -> None:
+def _canonical_names(cfg: RunConfig) -> None:
+    """Built-in names match in any case (`--method LwF`, `dataset: CIFAR10`) and are recorded
+    in their own (lower) case; a name that matches none is left for validate() to reject."""
+    from energybench.cost.tables import builtin_tables, sram_cells
     from energybench.data import DATASETS
+    from energybench.methods import METHODS
     from energybench.models import BACKBONES
+
+    cfg.methods = [canonical(m, METHODS) for m in cfg.methods]
+    cfg.options = {canonical(k, METHODS): v for k, v in cfg.options.items()}
+    cfg.dataset = canonical(cfg.dataset, DATASETS)
+    cfg.backbone = canonical(cfg.backbone, BACKBONES)
+    cfg.precision = canonical(cfg.precision, PRECISIONS)
+    cfg.sram_cell = canonical(cfg.sram_cell, sram_cells())
+    cfg.herding = canonical(cfg.herding, HERDING)
+    cfg.report_formats = [canonical(f, REPORT_FORMATS) for f in cfg.report_formats]
+    cfg.device = cfg.device.strip().lower()
+    if cfg.energy_table is not None and not Path(cfg.energy_table).expanduser().exists():
+        cfg.energy_table = canonical(cfg.energy_table, builtin_tables())
+    if cfg.dataset != "imagefolder" and cfg.image_size == DEFAULT_IMAGE_SIZE:
+        cfg.image_size = None  # older runs recorded imagefolder's default for every dataset
+
+
+def validate(cfg: RunConfig, explicit: set[str] = frozenset()) -> None:
+    from energybench.data import DATASETS, IN_SHAPES, NUM_CLASSES
+    from energybench.data.scenario import parse_split
+    from energybench.methods import METHODS, resolve_method
+    from energybench.models import check_backbone_name, check_input
 
     def bad(key, msg):
         raise UserError(f"config key '{key}': {msg}")
 
     if cfg.dataset not in DATASETS:
-        bad("dataset", f"unknown dataset '{cfg.dataset}'; valid datasets: {', '.join(DATASETS)}")
+        bad("dataset", unknown_name("dataset", cfg.dataset, DATASETS))
+    for name in cfg.methods:
+        if name not in METHODS:
+            resolve_method(name)  # a module:Class or registered name imports (runs) its module: the user named it
+    if len(set(cfg.methods)) != len(cfg.methods):
+        bad("methods", f"methods repeat: {', '.join(cfg.methods)}")
+    if cfg.image_size is not None:
+        if cfg.dataset != "imagefolder":
+            bad("image_size", f"the crop size applies to the imagefolder dataset only, not '{cfg.dataset}', "
+                              "whose images keep their own size")
+        if cfg.image_size < 1:
+            bad("image_size", f"must be a positive number of pixels, got {cfg.image_size}")
+    parse_split(cfg.scenario, NUM_CLASSES.get(cfg.dataset), cfg.dataset)  # before any data loads
+    bad_seeds = [s for s in cfg.seeds if not 0 <= s <= SEED_MAX]
+    if bad_seeds:
+        bad("seeds", f"{bad_seeds[0]} is outside 0..{SEED_MAX} (the range numpy and scikit-learn take)")
+    if len(set(cfg.seeds)) != len(cfg.seeds):
+        bad("seeds", f"seeds repeat: {', '.join(map(str, cfg.seeds))}")
+    if cfg.data_root is not None and cfg.dataset == "digits":
+        bad("data_root", "digits is scikit-learn's bundled copy and reads no folder; data_root applies to "
+                         "fashion-mnist, mnist, cifar10, cifar100 and imagefolder")
+    if cfg.download and cfg.dataset not in ("cifar10", "cifar100"):
+        bad("download", f"only cifar10 and cifar100 can be downloaded (by torchvision), not '{cfg.dataset}'")
     if cfg.classes is not None and cfg.dataset != "imagefolder":
         bad("classes", f"a class subset applies to the imagefolder dataset only, not '{cfg.dataset}'; "
                        "use class_order and the scenario to pick classes of other datasets")
-    if cfg.backbone is not None and cfg.backbone not in BACKBONES:
-        bad("backbone", f"unknown backbone '{cfg.backbone}'; valid backbones: {', '.join(BACKBONES)}")
+    if cfg.backbone is not None:
+        try:  # a module:factory name imports the module here: the user named it
+            check_backbone_name(cfg.backbone)
+        except UserError as exc:
+            bad("backbone", str(exc))
+    if cfg.weights is not None and not Path(cfg.weights).expanduser().is_file():
+        bad("weights", f"{cfg.weights} is not a file (a state dict saved with torch.save(model.state_dict(), FILE))")
     for s in cfg.sharing:
         if not 0.0 <= s < 1.0:
             bad("sharing", f"every sharing level must be in [0, 1), got {s}")
@@ -205,35 +350,70 @@ def validate(cfg: RunConfig, explicit: set[str] = frozenset()) -> None:
     if cfg.run_id is not None and (not cfg.run_id or "/" in cfg.run_id or "\\" in cfg.run_id
                                    or cfg.run_id in (".", "..")):
         bad("run_id", f"'{cfg.run_id}' must be a plain directory name (no '/', not '.' or '..')")
+    if cfg.run_id is not None and len(cfg.run_id.encode("utf-8", "surrogateescape")) > NAME_MAX:
+        bad("run_id", f"{shown(cfg.run_id)} is {len(cfg.run_id.encode('utf-8', 'surrogateescape'))} bytes long; "
+                      f"a directory name holds at most {NAME_MAX}")
     from energybench.cost.tables import sram_cells
 
     if cfg.sram_cell not in sram_cells():
-        bad("sram_cell", f"'{cfg.sram_cell}' is not one of {', '.join(sram_cells())}")
+        bad("sram_cell", unknown_name("SRAM cell type", cfg.sram_cell, sram_cells()))
+    from energybench.cost.nodes import NODES
+
+    if cfg.node is not None and cfg.node not in NODES:
+        bad("node", f"unknown technology node {cfg.node} nm; valid nodes (nm): {', '.join(map(str, NODES))}")
+    if cfg.vdd is not None and not cfg.vdd > 0:
+        bad("vdd", f"must be a positive supply voltage, got {cfg.vdd}")
     for key in ("epochs", "batch_size"):
         if getattr(cfg, key) < 1:
             bad(key, f"must be at least 1, got {getattr(cfg, key)}")
     for key in ("lr", "width", "power_rate_hz"):
-        if getattr(cfg, key) <= 0:
+        if not 0 < getattr(cfg, key) < math.inf:  # (NaN fails too)
             bad(key, f"must be positive, got {getattr(cfg, key)}")
-    for key in ("momentum", "weight_decay", "idle_seconds", "tolerance"):
+    for key in ("momentum", "weight_decay", "tolerance"):
         if getattr(cfg, key) < 0:
             bad(key, f"must not be negative, got {getattr(cfg, key)}")
+    if cfg.idle_seconds is not None and not 0 <= cfg.idle_seconds < math.inf:
+        bad("idle_seconds", f"must be 0 (no idle baseline) or a finite number of seconds, got {cfg.idle_seconds}")
     for key in ("train_per_class", "test_per_class", "memory_size", "memory_per_class", "sram_bytes", "threads"):
         v = getattr(cfg, key)
         if v is not None and v < 1:
             bad(key, f"must be at least 1, got {v}")
+    shape = ((3, cfg.image_size or DEFAULT_IMAGE_SIZE, cfg.image_size or DEFAULT_IMAGE_SIZE)
+             if cfg.dataset == "imagefolder" else IN_SHAPES[cfg.dataset])
+    check_input(cfg.resolved_backbone(), shape, cfg.width, cfg.cifar_stem)  # too small for its pooling?
+    if cfg.threads is not None and cfg.threads > MAX_THREADS:
+        bad("threads", f"at most {MAX_THREADS}, got {cfg.threads}")
     if any(not 0 < m <= 1 for m in cfg.lr_milestones):
         bad("lr_milestones", f"milestones are fractions of the epochs, in (0, 1]; got {cfg.lr_milestones}")
-    if cfg.device not in DEVICES and not cfg.device.startswith("cuda:"):
-        bad("device", f"'{cfg.device}' is not one of {', '.join(DEVICES)} (or cuda:N)")
+    if cfg.device not in DEVICES and not re.fullmatch(r"cuda:\d+", cfg.device):
+        bad("device", unknown_name("device", cfg.device, DEVICES) + ", or cuda:N")
     if cfg.precision not in PRECISIONS:
-        bad("precision", f"'{cfg.precision}' is not one of {', '.join(PRECISIONS)}")
-    if cfg.herding not in ("herding", "random"):
-        bad("herding", f"'{cfg.herding}' is not one of herding, random")
-    bad_formats = [f for f in cfg.report_formats if f not in ("html", "pdf")]
+        bad("precision", unknown_name("precision", cfg.precision, PRECISIONS))
+    if cfg.herding not in HERDING:
+        bad("herding", unknown_name("exemplar selection", cfg.herding, HERDING))
+    if cfg.executor not in EXECUTORS:
+        bad("executor", unknown_name("executor", cfg.executor, EXECUTORS))
+    if cfg.executor == "local" and (cfg.workers is not None or cfg.ray_address is not None):
+        which = "workers" if cfg.workers is not None else "ray_address"
+        bad(which, "applies to the ray executor only; leave out executor: local (or --executor local)")
+    if cfg.workers is not None and cfg.workers < 1:
+        bad("workers", f"must be at least 1, got {cfg.workers}")
+    if cfg.workers is not None and cfg.ray_address is not None:
+        bad("workers", "give either workers (a new Ray cluster on this machine) or ray_address (a running one), "
+                       "not both")
+    if cfg.gpus_per_cell is not None and not (0 <= cfg.gpus_per_cell < float("inf")):
+        bad("gpus_per_cell", f"must be 0 or more (fractions share a GPU), got {cfg.gpus_per_cell}")
+    if not 0 < cfg.cpus_per_cell < float("inf"):
+        bad("cpus_per_cell", f"must be more than 0, got {cfg.cpus_per_cell}")
+    bad_formats = [f for f in cfg.report_formats if f not in REPORT_FORMATS]
     if bad_formats:
-        bad("report_formats", f"'{bad_formats[0]}' is not one of html, pdf")
+        bad("report_formats", unknown_name("report format", bad_formats[0], REPORT_FORMATS))
 
 
 def to_dict(cfg: RunConfig) -> dict[str, Any]:
     return dataclasses.asdict(cfg)
+
+
+def results_config(recorded: dict[str, Any]) -> dict[str, Any]:
+    """A recorded config without the keys that say how a run is carried out (EXECUTION_KEYS)."""
+    return {k: v for k, v in recorded.items() if k not in EXECUTION_KEYS}

@@ -1,4 +1,12 @@
-"""The one exception type for bad user input: the CLI prints its message and exits 2."""
+"""Errors the command line reports as one message without a traceback (bad input, exit 2; a run
+stopped by its environment such as a full disk, exit 1), and the pieces of their messages: a
+short view of a bad value, and the valid name a misspelt one was probably meant to be."""
+
+from __future__ import annotations
+
+import difflib
+import reprlib
+from typing import Iterable
 
 
 class UserError(Exception):
@@ -7,3 +15,43 @@ class UserError(Exception):
     The message must say what was wrong and what would be right; the CLI prints it
     without a traceback.
     """
+
+
+class RunStopped(Exception):
+    """A run that had to stop (full disk, lost permission); the message says what was saved and
+    how to continue. The CLI prints it and exits 1."""
+
+
+MAX_LISTED = 40  # valid names a message lists (an imagefolder can have a thousand classes)
+_SHORT = reprlib.Repr()
+_SHORT.maxstring = _SHORT.maxother = 60
+_SHORT.maxlist = _SHORT.maxtuple = _SHORT.maxdict = _SHORT.maxset = 6
+_SHORT.maxlevel = 2
+
+
+def shown(value) -> str:
+    """A bad value as it goes into a message: repr, cut short. A value read from someone's file
+    can be huge; the message must stay one readable line."""
+    return _SHORT.repr(value)
+
+
+def canonical(name, valid: Iterable[str]):
+    """The valid name that `name` equals ignoring case (built-in names are lower case, and a
+    user who types `--method LwF` means `lwf`); `name` itself when none does."""
+    if not isinstance(name, str):
+        return name
+    matches = [v for v in valid if v.lower() == name.lower()]
+    return matches[0] if len(matches) == 1 else name
+
+
+def did_you_mean(name, valid: Iterable[str]) -> str:
+    """' (did you mean 'x'?)' for the closest valid name, or '' when none is close."""
+    close = difflib.get_close_matches(str(name).lower(), [str(v) for v in valid], n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def unknown_name(kind: str, name, valid: Iterable[str], plural: str | None = None) -> str:
+    """"unknown method 'finetun' (did you mean 'finetune'?); valid methods: finetune, joint, ..."."""
+    valid = [str(v) for v in valid]
+    listed = ", ".join(valid[:MAX_LISTED]) + (f", ... ({len(valid)} in all)" if len(valid) > MAX_LISTED else "")
+    return f"unknown {kind} {shown(name)}{did_you_mean(name, valid)}; valid {plural or kind + 's'}: {listed}"

@@ -13,6 +13,9 @@ Rules:
   measures. A cell's total is NaN when any of its incremental phases lacks the value (a partial
   sum would mislead); per-iteration figures are totals divided by the phases' iterations.
 - Figures of a sharing level are means over its seeds, of the seeds that have the figure.
+- Measured energy is given in total and above the idle baseline (where the run took one);
+  `measured_energy` in summary.json says which the report leads with, and
+  `modelled_vs_measured` sets the model against the meter (energybench.calibration).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from typing import Any, Iterable
 import numpy as np
 import pandas as pd
 
+from energybench import calibration
 from energybench.errors import UserError
 
 IDENTITY = ("method", "sharing", "seed", "phase")
@@ -31,15 +35,24 @@ TEXT = ("run_id", "method", "energy_table", "precision", "measured_energy_method
         "measured_note", "stage_stopped_by")
 FLAGS = ("cache_shared", "reused_base")  # True/False, read as 1.0/0.0 so that they average
 
-PER_ITER = ("compute_energy_j", "memory_energy_j", "mem_accesses", "train_macs")
-TOTALS = ("compute_energy_j", "memory_energy_j", "mem_accesses", "train_macs", "iters", "train_time_s", "train_cpu_s")
+# elementwise_energy_j: compute + memory energy of the element-wise work (norms, softmax,
+# activations, adds), kept apart from the MAC figures; elementwise_mem_accesses: its unfused accesses
+PER_ITER = ("compute_energy_j", "memory_energy_j", "mem_accesses", "train_macs", "elementwise_energy_j",
+            "elementwise_mem_accesses")
+TOTALS = ("compute_energy_j", "memory_energy_j", "mem_accesses", "train_macs", "elementwise_energy_j",
+          "elementwise_mem_accesses", "iters", "train_time_s", "train_cpu_s", "train_samples", "measured_energy_j",
+          "measured_energy_above_idle_j")
 # Figures divided by the same method's sharing-0 figure (the paper's Figs. 4-5).
 NORMALISED = ("compute_energy_j_per_iter", "memory_energy_j_per_iter", "mem_accesses_per_iter",
-              "train_macs_per_iter", "time_per_iter_s", "cpu_time_per_iter_s", "storage_bytes",
+              "train_macs_per_iter", "elementwise_energy_j_per_iter", "elementwise_mem_accesses_per_iter",
+              "time_per_iter_s", "cpu_time_per_iter_s", "storage_bytes",
               "total_compute_energy_j", "total_memory_energy_j", "total_mem_accesses", "total_train_macs",
-              "total_train_time_s", "total_train_cpu_s")
+              "total_train_time_s", "total_train_cpu_s", "total_measured_energy_j",
+              "total_measured_energy_above_idle_j", "measured_energy_per_sample_j",
+              "measured_energy_above_idle_per_sample_j")
 # Counts stay integers in summary.json when every seed agrees on a whole number.
-COUNTS = ("shared_blocks", "storage_bytes", "total_mem_accesses", "total_train_macs", "total_iters")
+COUNTS = ("shared_blocks", "storage_bytes", "total_mem_accesses", "total_train_macs", "total_iters",
+          "total_train_samples")
 COST_SCOPE = ("incremental phases only (phase 1 to the last); phase 0, the base training every sharing "
               "level shares, is excluded from totals and per-iteration figures")
 
@@ -104,10 +117,14 @@ def _incremental(df: pd.DataFrame) -> pd.DataFrame:
 
 def cell_totals(df: pd.DataFrame, columns: Iterable[str]) -> pd.DataFrame:
     """Per (method, sharing, seed): each column summed over the incremental phases; NaN when a
-    phase lacks it. `mem_accesses` is reads plus writes."""
+    phase lacks it. `mem_accesses` is reads plus writes; `elementwise_energy_j` compute plus
+    memory energy of the element-wise work, `elementwise_mem_accesses` its reads plus writes."""
     inc = _incremental(df).copy()
-    if "mem_accesses" in columns and "mem_accesses" not in inc:
-        inc["mem_accesses"] = inc.get("mem_reads", np.nan) + inc.get("mem_writes", np.nan)
+    for total, parts in (("mem_accesses", ("mem_reads", "mem_writes")),
+                         ("elementwise_energy_j", ("elementwise_compute_energy_j", "elementwise_memory_energy_j")),
+                         ("elementwise_mem_accesses", ("elementwise_mem_reads", "elementwise_mem_writes"))):
+        if total in columns and total not in inc:
+            inc[total] = inc.get(parts[0], np.nan) + inc.get(parts[1], np.nan)
     cols = [c for c in columns]
     for c in cols:
         if c not in inc:
@@ -152,14 +169,47 @@ def cells(df: pd.DataFrame) -> pd.DataFrame:
     out["time_per_iter_s"] = out["total_train_time_s"] / iters
     # CPU seconds per iteration: on a shared machine wall-clock time also measures others' load
     out["cpu_time_per_iter_s"] = out["total_train_cpu_s"] / iters
+    samples = out["total_train_samples"].where(out["total_train_samples"] != 0)
+    out["measured_energy_per_sample_j"] = out["total_measured_energy_j"] / samples
+    out["measured_energy_above_idle_per_sample_j"] = out["total_measured_energy_above_idle_j"] / samples
     return out
+
+
+def _first_note(df: pd.DataFrame) -> str | None:
+    notes = df["measured_note"].dropna() if "measured_note" in df else []
+    return str(notes.iloc[0]) if len(notes) else None
+
+
+def measured_energy(df: pd.DataFrame) -> dict[str, Any]:
+    """Which measured energy summary.json and the report lead with, and why: above the idle
+    baseline where the run has it, else the total (idle included), else none, with the reason."""
+    column = calibration.measured_column(df)
+    if column is None:
+        note = _first_note(df)
+        return {"column": None, "basis": None,
+                "note": note or "not measured (power measurement off, or a run that predates measured_note)"}
+    idle = sorted(df["idle_power_w"].dropna().unique()) if "idle_power_w" in df else []
+    return {"column": column, "basis": calibration.BASIS[column],
+            "idle_power_w": [float(w) for w in idle] or None, "note": _first_note(df)}
+
+
+def modelled_vs_measured(df: pd.DataFrame) -> dict[str, Any]:
+    """summary.json's modelled_vs_measured block: each phase's modelled energy against its measured
+    (above-idle) energy, the line through the origin and the savings of each sharing level,
+    modelled and measured (energybench.calibration holds the maths)."""
+    column = calibration.measured_column(df)
+    if column is None:
+        return calibration.unavailable("this run measured no energy: " + measured_energy(df)["note"])
+    d = df.assign(**{calibration.MODELLED: calibration.modelled_energy(df)})
+    return calibration.block(d, column, incremental_totals(d, [calibration.MODELLED, column]))
 
 
 def optimal_sharing(levels: dict[float, dict[str, float]], tolerance: float) -> float | None:
     """The largest sharing level whose final accuracy is within `tolerance` percentage points
-    of the sharing-0 accuracy (the partial-sharing paper's section 3.4); None without sharing 0.
-    A level more accurate than sharing 0 is within tolerance; a level without an accuracy is not."""
-    if 0.0 not in levels:
+    of the sharing-0 accuracy (the partial-sharing paper's section 3.4); None without sharing 0,
+    and None with sharing 0 alone (nothing was compared, so nothing is claimed). A level more
+    accurate than sharing 0 is within tolerance; a level without an accuracy is not."""
+    if 0.0 not in levels or len(levels) < 2:
         return None
     ref = levels[0.0]["final_acc"]
     if math.isnan(ref):
@@ -190,14 +240,16 @@ def summarise(rows: pd.DataFrame | Iterable[dict[str, Any]], tolerance: float) -
             norm = {}
             if ref is not None:
                 for k in NORMALISED:
-                    norm[k] = f[k] / ref[k] if ref[k] and not math.isnan(ref[k]) else float("nan")
+                    # a cost is positive; above-idle energy at or below 0 is within the baseline's noise
+                    norm[k] = f[k] / ref[k] if ref[k] > 0 else float("nan")
             f["normalised_to_sharing_0"] = norm
             f["final_acc_drop_pp"] = ref["final_acc"] - f["final_acc"] if ref is not None else float("nan")
         best = optimal_sharing(levels, tolerance)
         entry["optimal_sharing"] = best
         entry["optimal_sharing_achieved"] = levels[best]["sharing_achieved"] if best is not None else None
         entry["levels"] = {f"{s:g}": f for s, f in sorted(levels.items())}
-    return {"tolerance_pp": tolerance, "cost_scope": COST_SCOPE, "methods": methods}
+    return {"tolerance_pp": tolerance, "cost_scope": COST_SCOPE, "methods": methods,
+            "measured_energy": measured_energy(df), "modelled_vs_measured": modelled_vs_measured(df)}
 
 
 def _mean(values: pd.Series) -> float:

@@ -21,7 +21,8 @@ step python3 -m energybench run --device cuda --method finetune --epochs 1 --tra
     --idle-seconds 2 --out "$OUT/runs" --run-id finetune_cuda
 step python3 -m energybench run --device cuda --method sharing,lucir --sharing 0,0.5,0.8 --epochs 3 \
     --report-format html --out "$OUT/runs" --run-id sweep_cuda
-step python3 benchmarks/cuda_count_parity.py --models tiny_cnn,lenet,nin,resnet20,resnet18
+step env OUT="$OUT" scripts/gpu_calibration.sh  # modelled vs measured: $OUT/gpu_calibration.md for reports/
+step python3 benchmarks/cuda_count_parity.py --models tiny_cnn,lenet,nin,resnet20,resnet18,tiny_vit,swin_t
 step python3 benchmarks/counting_overhead.py --device cuda --model resnet20 --batch 128 --repeats 10
 step python3 benchmarks/nvml_counter_probe.py --seconds 1
 step python3 benchmarks/sampler_overhead.py --device cuda --seconds 10

@@ -11,7 +11,7 @@ import pytest
 
 from energybench.cli import main
 
-TINY = ["--epochs", "1", "--train-per-class", "8", "--test-per-class", "5", "--no-power", "--no-report", "--quiet"]
+TINY = ["--sharing", "0", "--epochs", "1", "--train-per-class", "8", "--test-per-class", "5", "--no-power", "--no-report", "--quiet"]
 
 
 def run(capsys, *argv):
@@ -67,10 +67,10 @@ BAD = [
      "looked for /nonexistent/fm/train-images-idx3-ubyte.gz"),
     (["run", "--dataset", "cifar10"], "cifar10 needs --data-root"),
     (["run", "--class-order", "1,1,2,3,4,5,6,7,8,9"], "class_order repeats a class"),
-    (["run", "--precision", "fp8"], "'fp8' is not one of fp32"),
+    (["run", "--precision", "fp8"], "unknown precision 'fp8'; valid precisions: fp32"),
     (["run", "/nonexistent/config.yaml"], "config file /nonexistent/config.yaml does not exist"),
     (["run", "--resume", "/nonexistent/run"], "cannot resume /nonexistent/run: no such directory"),
-    (["run", "--sram-cell", "foo"], "'foo' is not one of itrs-hp, itrs-lop, itrs-lstp"),
+    (["run", "--sram-cell", "foo"], "unknown SRAM cell type 'foo'; valid SRAM cell types: itrs-hp, itrs-lop, itrs-lstp"),
     (["run", "--run-id", "../escape"], "must be a plain directory name"),
     (["run", "--sharing", ""], "'sharing': the list is empty"),
 ]
@@ -164,8 +164,8 @@ def test_an_undertrained_base_phase_is_flagged_and_a_trained_one_is_not(tmp_path
 
 
 def test_every_level_holds_the_confusion_of_every_phase(tmp_path, capsys):
-    code, _, err = run(capsys, "run", "--method", "finetune", "--sharing", "0.5,0.9", "--out", str(tmp_path),
-                       "--run-id", "c", *TINY)
+    code, _, err = run(capsys, "run", "--method", "finetune", *TINY, "--sharing", "0.5,0.9", "--out", str(tmp_path),
+                       "--run-id", "c")
     assert code == 0, err
     cells = tmp_path / "c" / "cells"
     assert sorted(p.name for p in cells.iterdir() if p.is_dir()) == ["finetune_s0.5_seed0", "finetune_s0.9_seed0"]
@@ -175,3 +175,33 @@ def test_every_level_holds_the_confusion_of_every_phase(tmp_path, capsys):
     base = (cells / "finetune_s0.9_seed0" / "confusion_phase0.csv").read_text().splitlines()
     assert len(base) == 5 and base[0].count(",") == 4  # the 4 base classes, named, plus the corner
     assert base == (cells / "finetune_s0.5_seed0" / "confusion_phase0.csv").read_text().splitlines()
+
+
+def test_console_lines_name_the_level_and_a_base_phase_that_trains_nothing(tmp_path, capsys):
+    import re
+
+    import yaml
+
+    code, out, err = run(capsys, "run", "--method", "scratch,sharing", *[a for a in TINY if a != "--quiet"],
+                         "--sharing", "0.5", "--out", str(tmp_path), "--run-id", "r")
+    assert code == 0, err
+    assert ("scratch seed 0 phase 0 (base, shared by every sharing level): nothing trained (scratch trains its "
+            "network in a later phase) [1/6 phases, 0/2 cells,") in out
+    assert "sharing sharing" not in out
+    lines = [line for line in out.splitlines() if line.startswith("sharing s=")]
+    assert len(lines) == 2
+    for phase, line in zip((1, 2), lines):
+        assert re.match(rf"sharing s=0\.5 \(0\.\d+ achieved\) seed 0 phase {phase}: acc \d+\.\d\d% ", line), line
+    recorded = yaml.safe_load((tmp_path / "r" / "config.yaml").read_text())
+    assert recorded["image_size"] is None  # digits keep their 8x8 images: no crop size to record
+
+
+def test_a_reader_that_stops_early_ends_the_command_quietly():
+    """`energybench energy-table --json | head -1`: the reader leaves; no BrokenPipeError traceback,
+    and the status a shell reports for SIGPIPE."""
+    proc = subprocess.Popen([sys.executable, "-m", "energybench", "energy-table", "--json"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()  # gone before the command prints
+    err = proc.stderr.read().decode()
+    assert proc.wait() == 141
+    assert err == ""

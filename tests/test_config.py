@@ -10,7 +10,15 @@ from energybench.methods import check_methods
 def test_defaults_are_the_quick_digits_benchmark():
     cfg = make_config()
     assert cfg.dataset == "digits" and cfg.resolved_backbone() == "tiny_cnn"
-    assert cfg.scenario == "B4-3x2" and cfg.sharing == [0.0] and cfg.seeds == [0]
+    assert cfg.scenario == "B4-3x2" and cfg.sharing == [0.0, 0.5, 0.8] and cfg.seeds == [0]  # a sharing sweep
+    assert cfg.idle_seconds is None  # the power monitor's default baseline, where a sensor exists
+
+
+def test_idle_seconds_reads_as_seconds(tmp_path):
+    p = tmp_path / "c.yaml"
+    p.write_text("idle_seconds: 5\n")
+    assert make_config(load_yaml(p)).idle_seconds == 5.0
+    assert make_config({"idle_seconds": "0"}).idle_seconds == 0.0  # off
 
 
 def test_flags_override_yaml_and_lists_parse(tmp_path):
@@ -26,7 +34,7 @@ def test_unknown_key_names_it_and_the_valid_keys():
     with pytest.raises(UserError) as err:
         make_config({"epoch": 3})
     msg = str(err.value)
-    assert "unknown config key 'epoch'" in msg
+    assert "unknown config key 'epoch' (did you mean 'epochs'?)" in msg
     assert all(k in msg for k in ("epochs", "batch_size", "sharing"))
     assert len(FIELDS) > 30
 
@@ -39,14 +47,18 @@ def test_unknown_key_names_it_and_the_valid_keys():
     ({"sharing": "0,0.5,0.5"}, "levels repeat"),
     ({"methods": "joint,nope"}, "unknown method 'nope'; valid methods: finetune, joint"),
     ({"dataset": "svhn"}, "unknown dataset 'svhn'"),
-    ({"backbone": "alexnet"}, "unknown backbone 'alexnet'; valid backbones: tiny_cnn"),
-    ({"precision": "fp8"}, "'fp8' is not one of fp32"),
-    ({"device": "tpu"}, "'tpu' is not one of auto, cpu, cuda"),
+    ({"backbone": "alexnet"}, "unknown backbone 'alexnet' \\(did you mean 'lenet'\\?\\); valid backbones: tiny_cnn"),
+    ({"precision": "fp8"}, "unknown precision 'fp8'; valid precisions: fp32"),
+    ({"device": "tpu"}, "unknown device 'tpu'.*; valid devices: auto, cpu, cuda, or cuda:N"),
     ({"augment": "maybe"}, "'augment' must be true or false"),
     ({"options": {"joint": {"lambda": 1}}}, "unknown option 'lambda' for method joint"),
     ({"lr_milestones": [0.5, 2]}, "fractions of the epochs"),
-    ({"report_formats": "html,docx"}, "'docx' is not one of html, pdf"),
+    ({"report_formats": "html,docx"}, "unknown report format 'docx'; valid report formats: html, pdf"),
     ({"classes": "n01,n02"}, "imagefolder dataset only, not 'digits'"),
+    ({"idle_seconds": -1}, "'idle_seconds': must be 0 \\(no idle baseline\\) or a finite number of seconds, got -1.0"),
+    ({"idle_seconds": "inf"}, "'idle_seconds' must be a finite number, got 'inf'"),
+    ({"idle_seconds": "soon"}, "'idle_seconds' must be a number, got 'soon'"),
+    ({"power_rate_hz": "nan"}, "'power_rate_hz' must be a finite number, got 'nan'"),
 ])
 def test_bad_values(layer, msg):
     with pytest.raises(UserError, match=msg):

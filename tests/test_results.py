@@ -25,7 +25,8 @@ def cell(method, sharing, seed, accs, phases, storage, achieved):
         rows.append(dict(method=method, sharing=sharing, seed=seed, phase=p, acc_all=acc, iters=iters,
                          train_time_s=t, train_cpu_s=0.8 * t, compute_energy_j=ce, memory_energy_j=me,
                          mem_reads=rd, mem_writes=wr, train_macs=macs, storage_bytes=storage, sharing_achieved=achieved, shared_blocks=p,
-                         cache_shared=False))
+                         cache_shared=False, elementwise_compute_energy_j=0.1 * ce, elementwise_memory_energy_j=0.2 * me,
+                         elementwise_mem_reads=rd // 2, elementwise_mem_writes=wr // 2))
     return rows
 
 
@@ -59,6 +60,8 @@ def test_per_level_figures_are_means_over_seeds_of_incremental_phases():
     assert z["compute_energy_j_per_iter"] == 2.0 and z["memory_energy_j_per_iter"] == 1.0
     assert z["mem_accesses_per_iter"] == 150.0 and z["time_per_iter_s"] == 0.5 and z["train_macs_per_iter"] == 250.0
     assert z["total_train_cpu_s"] == pytest.approx(4.0) and z["cpu_time_per_iter_s"] == pytest.approx(0.4)
+    # element-wise work apart: 0.1 x 20 J compute + 0.2 x 10 J memory; (1000 + 500) / 2 accesses
+    assert z["elementwise_energy_j_per_iter"] == pytest.approx(0.4) and z["elementwise_mem_accesses_per_iter"] == 75.0
     assert z["storage_bytes"] == 3000 and z["seeds"] == [0, 1] and z["cache_shared"] == 0.0
     # counts are written as integers, not 3000.0
     assert all(type(z[k]) is int for k in ("storage_bytes", "total_iters", "total_mem_accesses", "total_train_macs"))
@@ -73,8 +76,11 @@ def test_per_level_figures_are_means_over_seeds_of_incremental_phases():
     assert n["time_per_iter_s"] == pytest.approx(0.5) and n["storage_bytes"] == pytest.approx(2000 / 3000)
     assert n["cpu_time_per_iter_s"] == pytest.approx(0.5)  # 0.2 / 0.4
     assert n["total_train_macs"] == pytest.approx(0.5)
+    assert n["elementwise_energy_j_per_iter"] == pytest.approx((1.0 + 1.5) / 10 / 0.4)
     assert lv["0.9"]["normalised_to_sharing_0"]["compute_energy_j_per_iter"] == pytest.approx(0.25)
-    assert all(v == 1.0 for v in z["normalised_to_sharing_0"].values())
+    norm0 = z["normalised_to_sharing_0"]
+    assert all(v == 1.0 for k, v in norm0.items() if "measured" not in k)
+    assert all(math.isnan(v) for k, v in norm0.items() if "measured" in k)  # not measured: NaN, not 1
 
 
 @pytest.mark.parametrize("tolerance,expected", [
@@ -156,3 +162,9 @@ def test_load_names_what_is_wrong(tmp_path):
     (tmp_path / "metrics.csv").write_text("method,sharing,seed,phase\nfinetune,half,0,0\n")
     with pytest.raises(UserError, match="row 2 has an unreadable sharing, seed or phase"):
         load(tmp_path)
+
+
+def test_a_single_sharing_level_claims_no_optimal_point():
+    """Nothing was compared, so nothing is claimed: sharing 0 alone is not 'optimal sharing 0 %'."""
+    assert optimal_sharing({0.0: {"final_acc": 70.0}}, 1.0) is None
+    assert optimal_sharing({0.0: {"final_acc": 70.0}, 0.5: {"final_acc": 60.0}}, 1.0) == 0.0

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import re
+from pathlib import Path
 
-from energybench.errors import UserError
-
-# Backbones built from torchvision take --cifar-stem; the others are scaled by --width.
-TORCHVISION_BACKBONES = ("resnet18", "resnet34", "resnet101", "vgg19")
+from energybench.commands.arguments import finite_float, seed
+from energybench.errors import UserError, canonical
 
 DESCRIPTION = (
     "Count one training step of a backbone with a linear head: forward MACs, backward MACs split "
@@ -18,13 +18,19 @@ DESCRIPTION = (
     "then the step's memory accesses, its compute and memory energy under an energy table, and "
     "the network's storage. The first --sharing fraction of the backbone's parameters (from the "
     "input side, cut at a block boundary) is frozen, as in an incremental phase. Inputs and "
-    "labels are random (seeded): counts depend on shapes only."
+    "labels are random (seeded): counts depend on shapes only. Element-wise work (norms, softmax, activations, "
+    "adds) is counted and priced apart, with its unfused memory accesses."
 )
 EPILOG = (
     "Forward MACs equal torchvision's published figures, e.g. 'energybench cost --model resnet18 "
     "--input 3x224x224 --classes 1000' reports 1,814,073,344. Use --device meta to count large "
-    "inputs without computing (same dispatched ops, shapes only). See 'energybench energy-table' "
-    "for the per-op and SRAM energies in use."
+    "inputs without computing (same dispatched ops, shapes only; for attention the meta device runs the "
+    "unfused math kernel, so its memory accesses are those of the scores written out). 'energybench cost "
+    "--model vit_b_16 --input 3x224x224 --classes 1000 --device meta' reports torchvision's 17,563,828,224. "
+    "See 'energybench energy-table' for the per-op and SRAM energies in use. With several --sharing, --node or "
+    "--arch values it prints one table of the same step: each level's energy, and the energy of the first "
+    "sharing level over each other's per node and architecture, e.g. 'energybench cost --model resnet101 "
+    "--input 3x32x32 --cifar-stem --classes 100 --batch 128 --sharing 0,0.8 --node 45,7 --arch tpu_like'."
 )
 
 
@@ -32,13 +38,16 @@ def register(subparsers) -> None:
     p = subparsers.add_parser("cost", help="count the MACs, memory accesses and energy of one training step",
                               description=DESCRIPTION, epilog=EPILOG)
     p.add_argument("--model", required=True, metavar="NAME",
-                   help="backbone: tiny_cnn, lenet, nin, resnet20, resnet32, resnet18, resnet34, resnet101, vgg19")
+                   help="backbone: tiny_cnn, lenet, nin, resnet20, resnet32, resnet18, resnet34, resnet101, vgg19, "
+                        "tiny_vit, vit_b_16, vit_b_32, vit_l_16, swin_t, a name an installed package registers, "
+                        "or your own as package.module:factory (imports that module)")
     p.add_argument("--input", required=True, metavar="CxHxW", help="input shape of one sample, e.g. 3x32x32")
     p.add_argument("--classes", type=int, default=10, metavar="N", help="output classes of the head (default: 10)")
     p.add_argument("--batch", type=int, default=1, metavar="B", help="samples per training step (default: 1)")
-    p.add_argument("--sharing", type=float, default=0.0, metavar="S",
-                   help="fraction of backbone parameters frozen and shared, in [0, 1) (default: 0)")
-    p.add_argument("--width", type=float, default=1.0, metavar="W",
+    p.add_argument("--sharing", default="0", metavar="S",
+                   help="fraction of backbone parameters frozen and shared, in [0, 1); comma-separated to compare "
+                        "levels (default: 0)")
+    p.add_argument("--width", type=finite_float, default=1.0, metavar="W",
                    help="channel width multiplier of the small and CIFAR backbones (default: 1)")
     p.add_argument("--cifar-stem", action="store_true",
                    help="torchvision backbones: the 32x32 stem (3x3 stride-1 first conv, no max-pool)")
@@ -51,9 +60,20 @@ def register(subparsers) -> None:
                    help="CACTI cell type: itrs-lstp (default), itrs-hp, itrs-lop")
     p.add_argument("--sram-bytes", type=int, metavar="N",
                    help="fix every layer's SRAM buffer at N bytes instead of sizing it to the layer's working set")
+    p.add_argument("--node", metavar="NM",
+                   help="technology node(s), comma-separated: 90, 65, 45, 32, 22, 16, 14, 10, 7 (default: the energy "
+                        "table's own, 45)")
+    p.add_argument("--vdd", type=finite_float, metavar="V",
+                   help="logic supply voltage (default: the table's own at its node, else each node's nominal supply)")
+    p.add_argument("--arch", metavar="FILE",
+                   help="architecture(s), comma-separated: layer_buffer (default), eyeriss_like, tpu_like, "
+                        "paper_sharing, or YAML files")
+    p.add_argument("--export-actions", metavar="FILE",
+                   help="write the step's action counts (whole step and per layer) in Accelergy's format; price them "
+                        "with 'energybench energy-table --export-ert' (one sharing level, node and architecture)")
     p.add_argument("--device", default="cpu", choices=("cpu", "meta"),
                    help="cpu runs the step for real; meta dispatches the same ops on shapes only (default: cpu)")
-    p.add_argument("--seed", type=int, default=0, help="seed for weights, inputs and labels (default: 0)")
+    p.add_argument("--seed", type=seed, default=0, help="seed for weights, inputs and labels (default: 0)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
     p.set_defaults(handler=main)
 
@@ -65,9 +85,30 @@ def parse_shape(text: str) -> tuple[int, int, int]:
     return tuple(int(g) for g in m.groups())  # type: ignore[return-value]
 
 
+def _list(text: str | None, what: str, kind) -> list:
+    items = [t.strip() for t in str(text).split(",") if t.strip()] if text is not None else []
+    try:
+        values = [kind(t) for t in items]
+    except ValueError:
+        raise UserError(f"{what} must be comma-separated {kind.__name__ if kind is not str else 'names'}, "
+                        f"got {text!r}") from None
+    bad = next((t for t, v in zip(items, values) if isinstance(v, float) and not math.isfinite(v)), None)
+    if bad is not None:
+        raise UserError(f"argument {what}: must be a finite number, got {bad!r}")
+    return values
+
+
 def _check(args: argparse.Namespace) -> tuple[int, int, int]:
+    from energybench.cost.tables import builtin_tables, sram_cells
+    from energybench.models import BACKBONES, CIFAR_STEM_BACKBONES, WIDTH_BACKBONES, check_backbone_name
     from energybench.models.surgery import check_sharing
 
+    # Built-in names match in any case, as in `energybench run`.
+    args.model = canonical(args.model, BACKBONES)
+    args.precision = args.precision.lower()
+    args.sram_cell = canonical(args.sram_cell, sram_cells())
+    if args.energy_table is not None and not Path(args.energy_table).exists():
+        args.energy_table = canonical(args.energy_table, builtin_tables())
     shape = parse_shape(args.input)
     if args.classes < 1:
         raise UserError(f"--classes must be 1 or more, got {args.classes}")
@@ -77,40 +118,117 @@ def _check(args: argparse.Namespace) -> tuple[int, int, int]:
         raise UserError(f"--sram-bytes must be a positive number of bytes, got {args.sram_bytes}")
     if not args.width > 0:
         raise UserError(f"--width must be more than 0, got {args.width}")
-    torchvision = args.model in TORCHVISION_BACKBONES
-    if args.width != 1.0 and torchvision:
-        raise UserError(f"--width does not apply to '{args.model}' (torchvision's fixed widths); backbones that "
-                        f"take --width: tiny_cnn, lenet, nin, resnet20, resnet32")
-    if args.cifar_stem and not torchvision:
+    check_backbone_name(args.model)
+    if args.width != 1.0 and args.model in BACKBONES and args.model not in WIDTH_BACKBONES:
+        raise UserError(f"--width does not apply to '{args.model}' (torchvision's fixed widths); backbones that take "
+                        f"--width: {', '.join(WIDTH_BACKBONES)}, and factories with a 'width' parameter")
+    if args.cifar_stem and args.model not in CIFAR_STEM_BACKBONES:
         raise UserError(f"--cifar-stem does not apply to '{args.model}'; backbones that take it: "
-                        f"{', '.join(TORCHVISION_BACKBONES)} (the others are built for their input size already)")
-    check_sharing(args.sharing)
+                        f"{', '.join(CIFAR_STEM_BACKBONES)} (the others are built for their input size already)")
+    args.sharings = _list(args.sharing, "--sharing", float) or [0.0]
+    for s in args.sharings:
+        check_sharing(s)
+    args.nodes = _list(args.node, "--node", float) or [None]
+    args.archs = _list(args.arch, "--arch", str) or [None]
+    if args.export_actions and len(args.sharings) * len(args.nodes) * len(args.archs) > 1:
+        raise UserError("--export-actions writes one step: give one --sharing level, one --node and one --arch")
     return shape
 
 
 def main(args: argparse.Namespace) -> int:
     from energybench.cost.energy import rounded
+    from energybench.cost.hardware import build_hardware
     from energybench.cost.profile import profile_training_step, step_cost
-    from energybench.cost.tables import load_energy_table
 
     shape = _check(args)
-    table = load_energy_table(args.energy_table)
-    cell = args.sram_cell or table.sram_cell
-    table.mac_pj(args.precision)  # a precision the table lacks fails here, before the step runs
-    table.sram_rows_for(cell, 32)
-    net, cut, profile = profile_training_step(args.model, shape, args.classes, args.batch, args.sharing,
-                                              width=args.width, cifar_stem=args.cifar_stem, device=args.device,
-                                              seed=args.seed)
-    out = step_cost(net, cut, profile, table, args.precision, cell, args.sram_bytes)
-    out = rounded({"model": args.model, "input": list(shape), "batch": args.batch, "classes": args.classes,
-                   "cifar_stem": args.cifar_stem, "device": args.device, **out})
-    if args.json:
-        print(json.dumps(out, indent=2))
+    # every (architecture, node) priced, before any step runs: bad options fail first
+    models = {(a, n): build_hardware(args.energy_table, n, args.vdd, a, args.precision, args.sram_cell,
+                                     args.sram_bytes) for a in args.archs for n in args.nodes}
+    for hw in models.values():
+        if hw.table.sram_rows:
+            hw.table.sram_rows_for(hw.sram_cell, 32)  # an unknown --sram-cell fails here
+    try:
+        steps = {s: profile_training_step(args.model, shape, args.classes, args.batch, s, width=args.width,
+                                          cifar_stem=args.cifar_stem, device=args.device, seed=args.seed)
+                 for s in args.sharings}
+    except (MemoryError, RuntimeError) as exc:  # torch reports a failed allocation as a RuntimeError
+        if not isinstance(exc, MemoryError) and "allocate" not in str(exc) and "out of memory" not in str(exc):
+            raise
+        wanted = re.search(r"allocate (\d+) bytes", str(exc))
+        size = f" (one tensor of {int(wanted.group(1)) / 2**30:,.1f} GiB)" if wanted else ""
+        raise UserError(f"one training step of {args.model} at batch {args.batch} on {args.input} with "
+                        f"{args.classes} classes needs more memory than this machine has{size}; "
+                        "--device meta counts the same operations on shapes only") from None
+    head = {"model": args.model, "input": list(shape), "batch": args.batch, "classes": args.classes,
+            "cifar_stem": args.cifar_stem, "device": args.device}
+    if len(models) == 1 and len(steps) == 1:
+        hw = next(iter(models.values()))
+        net, cut, profile = steps[args.sharings[0]]
+        out = rounded({**head, **step_cost(net, cut, profile, hw.table, args.precision, hw.sram_cell,
+                                           args.sram_bytes, hw)})
+        if args.export_actions:
+            _write_actions(args.export_actions, hw, profile)
+        if args.json:
+            print(json.dumps(out, indent=2))
+            return 0
+        _print_text(out)
         return 0
-    _print_text(out)
+    rows = compare(steps, models, args)
+    if args.json:
+        print(json.dumps(rounded({**head, "comparison": rows}), indent=2))
+        return 0
+    _print_comparison(head, rows)
     return 0
 
 
+def _write_actions(path: str, hw, profile) -> None:
+    from energybench.cost.accelergy import export_action_counts
+    from energybench.files import atomic_write
+
+    try:
+        atomic_write(Path(path), export_action_counts(hw, profile))
+    except OSError as exc:
+        raise UserError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+def compare(steps: dict, models: dict, args: argparse.Namespace) -> list[dict]:
+    """One row per (architecture, node, sharing level): the step's energy by level, and the
+    first sharing level's total dynamic energy over this one's (per architecture and node)."""
+    from energybench.cost.profile import hierarchy_summary
+
+    rows = []
+    for (arch, node), hw in models.items():
+        first = None
+        for s, (net, cut, profile) in steps.items():
+            h = hierarchy_summary(hw, hw.step(profile))
+            total = h["dynamic_energy_j"]
+            first = total if first is None else first
+            rows.append({"architecture": h["architecture"], "node_nm": h["node_nm"], "vdd": h["vdd"],
+                         "sharing": s, "sharing_achieved": cut.achieved, "compute_energy_j": h["compute_energy_j"],
+                         "levels": {lv["name"]: lv["energy_j"] for lv in h["levels"]},
+                         "memory_energy_j": h["memory_energy_j"], "dynamic_energy_j": total,
+                         "leakage_energy_j": h["leakage_energy_j"], "ratio_to_first_sharing": first / total})
+    return rows
+
+
+def _print_comparison(head: dict, rows: list[dict]) -> None:
+    shape = "x".join(map(str, head["input"]))
+    print(f"{head['model']} on {head['batch']}x{shape}, {head['classes']} classes: one training step (SGD momentum "
+          f"0.9, weight decay) per architecture, node and sharing level; energies in J; ratio = the first sharing "
+          "level's dynamic energy over this one's")
+    for arch in dict.fromkeys(r["architecture"] for r in rows):
+        sub = [r for r in rows if r["architecture"] == arch]
+        names = list(sub[0]["levels"])
+        head_line = (f"{'node':>5} {'Vdd':>5} {'sharing':>15} {'compute':>10} "
+                     + " ".join(f"{n[:10]:>10}" for n in names) + f" {'dynamic':>10} {'ratio':>6} {'leakage':>10}")
+        print(f"\narchitecture {arch}")
+        print(head_line)
+        print("-" * len(head_line))
+        for r in sub:
+            leak = f"{r['leakage_energy_j']:10.4g}" if r["leakage_energy_j"] is not None else f"{'-':>10}"
+            print(f"{r['node_nm']:>3}nm {r['vdd']:>5.3g} {r['sharing']:>6g} ({r['sharing_achieved']:.3f}) "
+                  f"{r['compute_energy_j']:>10.4g} " + " ".join(f"{r['levels'][n]:>10.4g}" for n in names)
+                  + f" {r['dynamic_energy_j']:>10.4g} {r['ratio_to_first_sharing']:>6.3f} {leak}")
 def _print_text(out: dict) -> None:
     shape = "x".join(map(str, out["input"]))
     print(f"{out['model']} on {out['batch']}x{shape}, {out['classes']} classes: one training step "
@@ -118,13 +236,15 @@ def _print_text(out: dict) -> None:
           f"{out['sharing_achieved']:.3f} achieved ({out['shared_blocks']} "
           f"{'block' if out['shared_blocks'] == 1 else 'blocks'} frozen)")
     head = f"{'layer':<34} {'kind':<12} {'fwd MACs':>15} {'bwd-in MACs':>15} {'bwd-w MACs':>15} " \
-           f"{'params':>11} {'train':>5} {'reads':>12} {'writes':>12} {'SRAM KB':>8}"
+           f"{'params':>11} {'train':>5} {'reads':>12} {'writes':>12} {'SRAM KB':>8} {'elem. ops':>12}"
     print(head)
     print("-" * len(head))
     for r in out["layers"]:
         print(f"{r['name'][-34:]:<34} {r['kind'][:12]:<12} {r['fwd_macs']:>15,} {r['bwd_input_macs']:>15,} "
               f"{r['bwd_weight_macs']:>15,} {r['weight_elems']:>11,} {'yes' if r['trainable_elems'] else 'no':>5} "
-              f"{r['mem_reads']:>12,} {r['mem_writes']:>12,} {r['sram_bytes'] / 1024:>8g}")
+              f"{r['mem_reads']:>12,} {r['mem_writes']:>12,} "
+              + (f"{r['sram_bytes'] / 1024:>8g}" if r["sram_bytes"] is not None else f"{'-':>8}")
+              + f" {r['elementwise_fwd_ops'] + r['elementwise_bwd_ops']:>12,}")
     print("-" * len(head))
     rows = [
         ("forward MACs", f"{out['forward_macs']:,}"),
@@ -135,23 +255,58 @@ def _print_text(out: dict) -> None:
         ("memory reads / writes", f"{out['mem_reads']:,} / {out['mem_writes']:,} words of {out['precision']}"),
         ("compute energy", f"{out['compute_energy_j']:.6g} J"),
         ("memory energy", f"{out['memory_energy_j']:.6g} J ({_memory_where(out)})"),
+        ("element-wise ops", f"{out['elementwise_fwd_ops']:,} forward + {out['elementwise_bwd_ops']:,} backward "
+                             f"({out['elementwise_mults']:,} multiplies, {out['elementwise_adds']:,} adds)"),
+        ("element-wise accesses", f"{out['elementwise_mem_reads']:,} / {out['elementwise_mem_writes']:,} words read / "
+                                  "written (unfused)"),
+        ("element-wise energy", f"{out['elementwise_compute_energy_j']:.6g} J compute + "
+                                + (f"{out['elementwise_memory_energy_j']:.6g} J memory"
+                                   if out["elementwise_memory_energy_j"] is not None else
+                                   "memory not modelled (the table has no SRAM sized per capacity)")
+                                + " (not in the two lines above)"),
         ("energy table", f"{out['energy_table']} at {out['precision']} ({out['energy_table_origin']})"),
         ("storage", f"{out['storage_bytes']:,} bytes ({out['total_params']:,} parameters, "
                     f"{out['trainable_params']:,} trainable)"),
     ]
     for k, v in rows:
         print(f"{k:<26} {v}")
+    _print_levels(out["hierarchy"])
     if out["sram_extrapolated"]:
         print("note: the SRAM size is outside CACTI's 4 KB-8 MB table; its energy is extrapolated")
     for note in out["notes"]:
         print(f"note: {note}")
-    ops = ", ".join(f"{k} x{v}" for k, v in out["uncounted_ops"].items())
-    print(f"ops seen but not counted as MACs: {ops}")
+    layout = out["layout_ops"]
+    print(f"layout ops (views, copies, concatenation; no arithmetic, not costed): {sum(layout.values()):,} calls of "
+          f"{len(layout)} ops")
+    ops = ", ".join(f"{k} x{v}" for k, v in out["uncounted_ops"].items()) or "none"
+    print(f"ops seen but neither counted nor priced: {ops}")
+
+
+def _print_levels(h: dict) -> None:
+    """The step on its architecture: node, supply, and each level's accesses and energy."""
+    print(f"architecture {h['architecture']} ({h['dataflow']}) at {h['node_nm']} nm, {h['vdd']:g} V"
+          + (f"; {'; '.join(h['scaling'])}" if h["scaling"] else ""))
+    print(f"  {'level':<16} {'reads':>16} {'writes':>16} {'energy J':>12}  per access (pJ) and source")
+    for lv in h["levels"]:
+        pj = (f"read {lv['read_pj']:.4g}, write {lv['write_pj']:.4g}" if lv["read_pj"] is not None
+              else "sized per layer")
+        print(f"  {lv['name']:<16} {lv['reads']:>16,.0f} {lv['writes']:>16,.0f} {lv['energy_j']:>12.5g}  {pj}; "
+              f"{lv['source']}" + (" (EXTRAPOLATED)" if lv["extrapolated"] else ""))
+    print(f"  {'compute':<16} {'':>16} {'':>16} {h['compute_energy_j']:>12.5g}")
+    if h["leakage_energy_j"] is not None:
+        odd = [lv["name"] for lv in h["levels"] if lv["leakage_extrapolated"]]
+        print(f"  leakage (not in the dynamic energy): {h['leakage_w']:.4g} W x {h['step_time_s']:.4g} s modelled "
+              f"step time = {h['leakage_energy_j']:.4g} J"
+              + (f" (CACTI leakage EXTRAPOLATED outside 4 KB-8 MB for {', '.join(odd)})" if odd else ""))
+    elif h["leakage"] != "off":
+        print(f"  leakage: {h['leakage']}")
 
 
 def _memory_where(out: dict) -> str:
     """Where the step's memory accesses are served: the SRAM, and the DRAM share of working
     sets larger than it."""
+    if out["hierarchy"]["dataflow"] != "layer_buffer":
+        return f"the {out['hierarchy']['architecture']} architecture's levels, below"
     sram = (f"SRAM {out['sram_cell']}, " + (f"{out['sram_bytes']:,} B fixed" if out["sram_bytes"] else
             f"sized per layer up to {out['sram_largest_bytes'] / 2**20:g} MB"))
     if not out["dram_access_fraction"]:

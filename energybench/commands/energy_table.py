@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
-from energybench.errors import UserError
+from energybench.commands.arguments import finite_float
+from energybench.errors import UserError, canonical
 
 DESCRIPTION = (
     "Show the energy table the cost model uses: per-op energies (add, mult, and a MAC = mult + add) "
@@ -16,9 +18,11 @@ DESCRIPTION = (
 )
 EPILOG = (
     "Examples: 'energybench energy-table', 'energybench energy-table --energy-table aladdin45', "
-    "'energybench energy-table --sram-bytes 100000 --word-bits 32 --json'. A table file is YAML with "
-    "name, description, sources and ops_pj: {fp32: {add: pJ, mult: pJ}, ...}, optionally "
-    "dram_pj_per_bit, register_pj_per_bit, sram: {cell: ...} and notes; it is merged over horowitz45."
+    "'energybench energy-table --sram-bytes 100000 --word-bits 32 --json', 'energybench energy-table --node 7 "
+    "--arch tpu_like --export-ert tpu7.yaml'. A table file is YAML with name, description, sources and ops_pj: "
+    "{fp32: {add: pJ, mult: pJ}, ...}, optionally dram_pj_per_bit, register_pj_per_bit, sram: {cell: ...}, notes, "
+    "node_nm and vdd; it is merged over horowitz45. A file with a top-level ERT key is an Accelergy energy "
+    "reference table, used as given."
 )
 
 
@@ -31,30 +35,51 @@ def register(subparsers) -> None:
                    help="show only this precision (fp32, fp16, bf16, int8, int16, int32); also the default "
                         "--word-bits")
     p.add_argument("--sram-cell", metavar="CELL", help="CACTI cell type: itrs-lstp (default), itrs-hp, itrs-lop")
-    p.add_argument("--sram-bytes", type=float, metavar="N", help="SRAM capacity in bytes to interpolate at")
+    p.add_argument("--sram-bytes", type=finite_float, metavar="N", help="SRAM capacity in bytes to interpolate at")
     p.add_argument("--word-bits", type=int, metavar="W",
                    help="bits per access (32 and 64 are CACTI rows; narrower words are packed into 32-bit "
                         "accesses); default: the precision's width, else 32")
+    p.add_argument("--node", type=int, metavar="NM",
+                   help="technology node: 90, 65, 45, 32, 22, 16, 14, 10, 7 (default: the table's own, 45)")
+    p.add_argument("--vdd", type=finite_float, metavar="V",
+                   help="logic supply voltage (default: the table's own at its node, else the node's nominal supply)")
+    p.add_argument("--arch", metavar="FILE",
+                   help="also show the per-access energies of an architecture's levels: layer_buffer (default), "
+                        "eyeriss_like, tpu_like, paper_sharing, or a YAML file")
+    p.add_argument("--export-ert", metavar="FILE",
+                   help="write the table in use (compute, each level's read/write, DRAM) as an Accelergy energy "
+                        "reference table (ERT) YAML, at --precision (default fp32)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     p.set_defaults(handler=main)
 
 
 def main(args: argparse.Namespace) -> int:
     from energybench.cost.energy import rounded
-    from energybench.cost.tables import CACTI_WIDTHS, load_energy_table, precision_bits
+    from energybench.cost.hardware import build_hardware
+    from energybench.cost.tables import CACTI_WIDTHS, precision_bits
 
     if args.word_bits is not None and args.word_bits < 1:
         raise UserError(f"--word-bits must be 1 or more, got {args.word_bits}")
     if args.sram_bytes is not None and not args.sram_bytes > 0:
         raise UserError(f"--sram-bytes must be a positive number of bytes, got {args.sram_bytes:g}")
-    table = load_energy_table(args.energy_table)
+    from energybench.cost.tables import builtin_tables, sram_cells
+
+    # Built-in names match in any case, as in `energybench run`.
+    if args.energy_table is not None and not Path(args.energy_table).exists():
+        args.energy_table = canonical(args.energy_table, builtin_tables())
+    args.sram_cell = canonical(args.sram_cell, sram_cells())
+    args.precision = args.precision.lower() if args.precision else None
+    hw = build_hardware(args.energy_table, args.node, args.vdd, args.arch, args.precision or "fp32", args.sram_cell)
+    table = hw.table
+    if args.export_ert:
+        _export(args.export_ert, hw)
     cell = args.sram_cell or table.sram_cell
     precisions = table.precisions
     if args.precision:
         table.mac_pj(args.precision)  # clear error for a precision the table lacks
         precisions = [args.precision]
     bits = args.word_bits if args.word_bits is not None else (precision_bits(args.precision) if args.precision else 32)
-    rows, width = table.sram_rows_for(cell, bits)
+    rows, width = table.sram_rows_for(cell, bits) if table.sram_rows else ([], 32)
     wide = bits > width  # no CACTI row this wide: scaled linearly from the widest
     out = {
         "name": table.name, "origin": table.origin, "description": table.description,
@@ -63,10 +88,13 @@ def main(args: argparse.Namespace) -> int:
         "ops_pj": {p: table.ops_pj[p] for p in precisions},
         "mac_pj": {p: table.mac_pj(p) for p in precisions},
         "dram_pj_per_bit": table.dram_pj_per_bit, "register_pj_per_bit": table.register_pj_per_bit,
+        "node_nm": table.node_nm, "vdd": table.own_vdd, "scaling": list(table.scaling),
+        "sram_source": table.sram_source,
+        "architecture": hw.describe()["architecture"]["name"], "levels": hw.describe()["levels"],
         "sram_cell": cell, "word_bits": bits, "word_bits_extrapolated": wide,
         "sram_table": [{"bytes": c, "read_pj": r * bits / width, "write_pj": w * bits / width} for c, r, w in rows],
     }
-    if args.sram_bytes is not None:
+    if args.sram_bytes is not None and rows:
         read, write, extrapolated = table.sram_access_pj(args.sram_bytes, bits, cell)
         out.update(sram_bytes=args.sram_bytes, sram_read_pj=read, sram_write_pj=write, extrapolated=extrapolated)
     if table.extra:
@@ -88,13 +116,15 @@ def main(args: argparse.Namespace) -> int:
     print(f"DRAM: {table.dram_pj_per_bit:g} pJ/bit ({table.dram_access_pj(bits):.4g} pJ per {bits}-bit word)")
     if table.register_pj_per_bit is not None:
         print(f"register: {table.register_pj_per_bit:g} pJ/bit")
-    print(f"SRAM ({cell}, CACTI 7 45nm, per {bits}-bit access):")
+    print(f"node {out['node_nm']} nm, logic supply {out['vdd']:g} V" + "".join(f"\n  {x}" for x in out["scaling"]))
+    print(f"SRAM ({cell}, {table.sram_source}, per {bits}-bit access):" if rows else
+          f"SRAM: no per-capacity figures in {table.origin}")
     if wide:
         print(f"  EXTRAPOLATED: CACTI has {'- and '.join(map(str, CACTI_WIDTHS))}-bit rows only; "
               f"{bits}-bit accesses are the {width}-bit figures x {bits / width:g}")
     for r in out["sram_table"]:
         print(f"  {r['bytes']:>9,} B  read {r['read_pj']:8.3f} pJ  write {r['write_pj']:8.3f} pJ")
-    if args.sram_bytes is not None:
+    if args.sram_bytes is not None and rows:
         if out["extrapolated"]:
             beyond = [f"{bits}-bit words" if wide else "",
                       "" if rows[0][0] <= args.sram_bytes <= rows[-1][0] else "4 KB-8 MB"]
@@ -103,8 +133,25 @@ def main(args: argparse.Namespace) -> int:
             flag = " (interpolated, log-log)"
         print(f"SRAM of {args.sram_bytes:,g} B: read {out['sram_read_pj']:.4f} pJ, write "
               f"{out['sram_write_pj']:.4f} pJ per access{flag}")
+    print(f"architecture {out['architecture']}, per access of one {args.precision or 'fp32'} word:")
+    for lv in out["levels"]:
+        pj = (f"read {lv['read_pj']:.4g} pJ, write {lv['write_pj']:.4g} pJ" if lv["read_pj"] is not None
+              else "sized per layer (the SRAM table above)")
+        print(f"  {lv['name']:<16} {pj}; {lv['source']}")
     for n in out["notes"]:
         print(f"note: {n}")
     if table.extra:
         print(f"kept, not used: {', '.join(out['ignored_keys'])}")
     return 0
+
+
+def _export(path: str, hw) -> None:
+    from pathlib import Path
+
+    from energybench.cost.accelergy import export_ert
+    from energybench.files import atomic_write
+
+    try:
+        atomic_write(Path(path), export_ert(hw))
+    except OSError as exc:
+        raise UserError(f"cannot write {path}: {exc.strerror or exc}") from None

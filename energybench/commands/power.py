@@ -128,7 +128,8 @@ def main(args: argparse.Namespace) -> int:
     device = kind if ordinal is None else f"cuda:{ordinal}"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", PowerMeasurementWarning)  # the report says why instead
-        with PowerMonitor(device=device, rate_hz=args.rate) as monitor:
+        # no idle baseline: this command measures whatever runs meanwhile, idle or not
+        with PowerMonitor(device=device, rate_hz=args.rate, idle_seconds=0) as monitor:
             measurement = _measure(monitor, args.duration)
             sensors = monitor.describe()
     available = any(s["available"] for s in sensors) or measurement is not None

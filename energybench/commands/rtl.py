@@ -7,6 +7,7 @@ import os
 import sys
 from pathlib import Path
 
+from energybench.commands.arguments import finite_float, seed
 from energybench.errors import UserError
 
 ADDERS = ("ripple_carry", "kogge_stone")
@@ -97,12 +98,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     char.add_argument(
         "--vdd",
-        type=float,
+        type=finite_float,
         metavar="VOLTS",
         help="supply voltage of the generic gate model (default: 1.0; Horowitz's table is "
         "at 0.9); not allowed with --liberty, which uses the library's nom_voltage",
     )
-    char.add_argument("--seed", type=int, default=0, help="random seed for the operands (default: 0)")
+    char.add_argument("--seed", type=seed, default=0, help="random seed for the operands (default: 0)")
     char.add_argument(
         "--jobs",
         type=int,
@@ -198,7 +199,8 @@ def main(args: argparse.Namespace) -> int:
         liberty_file=args.liberty,
     )
     try:
-        table = characterize(options, library, yosys, progress=not args.quiet)
+        # Bars redraw with carriage returns: on a terminal they help, in a log file they are noise.
+        table = characterize(options, library, yosys, progress=not args.quiet and sys.stderr.isatty())
     except (SynthesisError, NetlistError, CharacterizationError) as exc:
         if args.liberty is None:
             raise  # the shipped flow failing is a bug: keep the traceback

@@ -9,18 +9,27 @@ from pathlib import Path
 # CLI flag -> config key; flags left unset do not override the YAML file or the defaults.
 FLAG_KEYS = {
     "method": "methods", "dataset": "dataset", "data_root": "data_root", "download": "download",
-    "backbone": "backbone", "width": "width", "cifar_stem": "cifar_stem", "scenario": "scenario",
+    "backbone": "backbone", "width": "width", "cifar_stem": "cifar_stem", "weights": "weights", "scenario": "scenario",
     "class_order": "class_order", "train_per_class": "train_per_class", "test_per_class": "test_per_class",
     "epochs": "epochs", "batch_size": "batch_size", "lr": "lr", "augment": "augment", "seed": "seeds",
     "device": "device", "threads": "threads", "sharing": "sharing", "tolerance": "tolerance", "cache_shared": "cache_shared",
     "memory_size": "memory_size", "memory_per_class": "memory_per_class", "herding": "herding",
     "precision": "precision", "energy_table": "energy_table", "sram_cell": "sram_cell",
-    "sram_bytes": "sram_bytes", "power": "power", "power_rate": "power_rate_hz", "idle_seconds": "idle_seconds",
+    "sram_bytes": "sram_bytes", "node": "node", "vdd": "vdd", "arch": "arch",
+    "power": "power", "power_rate": "power_rate_hz", "idle_seconds": "idle_seconds",
     "out": "out", "run_id": "run_id", "report": "report", "report_format": "report_formats",
+    "executor": "executor", "workers": "workers", "ray_address": "ray_address", "gpus_per_cell": "gpus_per_cell",
+    "cpus_per_cell": "cpus_per_cell",
 }
 
 
+# The keys that choose where cells run.
+RUNNERS = ("executor", "workers", "ray_address", "gpus_per_cell", "cpus_per_cell")
+
+
 def register(sub: argparse._SubParsersAction) -> None:
+    from energybench.power.monitor import DEFAULT_IDLE_SECONDS
+
     p = sub.add_parser(
         "run",
         help="run class-incremental methods and record accuracy and hardware cost per phase",
@@ -33,8 +42,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("config", nargs="?", help="YAML experiment config (see experiments/)")
     g = p.add_argument_group("what to run")
-    g.add_argument("--method", help="comma-separated methods (default: all): finetune, joint, sharing, lwf, "
-                                    "icarl, eeil, lucir, tree, progressive, scratch")
+    g.add_argument("--method", help="comma-separated methods, any case (default: all built-in ones): finetune, "
+                                    "joint, sharing, lwf, icarl, eeil, lucir, tree, progressive, scratch, a name an "
+                                    "installed package registers, or your own as package.module:Class (imports that "
+                                    "module)")
     g.add_argument("--dataset", help="digits (default), fashion-mnist, mnist, cifar10, cifar100, imagefolder")
     g.add_argument("--data-root", help="dataset directory (Fashion-MNIST default: /usr/share/datasets/fashion-mnist)")
     g.add_argument("--download", action="store_const", const=True, help="let torchvision download CIFAR into --data-root")
@@ -44,10 +55,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--test-per-class", type=int, help="cap test samples per class")
     g.add_argument("--seed", help="seed, or comma-separated seeds (each is a separate run)")
     g = p.add_argument_group("network and training")
-    g.add_argument("--backbone", help="tiny_cnn, lenet, nin, resnet20, resnet32, resnet18, resnet34, resnet101, vgg19 "
+    g.add_argument("--backbone", help="tiny_cnn, lenet, nin, resnet20, resnet32, resnet18, resnet34, resnet101, vgg19, "
+                                      "tiny_vit, vit_b_16, vit_b_32, vit_l_16, swin_t, a name an installed package "
+                                      "registers, or your own as package.module:factory, which imports that module "
                                       "(default depends on the dataset)")
     g.add_argument("--width", type=float, help="channel width multiplier for the small backbones")
     g.add_argument("--cifar-stem", action="store_const", const=True, help="32x32 stem for torchvision backbones")
+    g.add_argument("--weights", metavar="FILE", help="a local state dict for the backbone (tensors only; torchvision's "
+                                                    "own key names or energybench's), loaded before phase 0")
     g.add_argument("--epochs", type=int, help="epochs per phase")
     g.add_argument("--batch-size", type=int, help="training batch size")
     g.add_argument("--lr", type=float, help="initial SGD learning rate")
@@ -69,9 +84,26 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--energy-table", help="energy table: horowitz45 (default), aladdin45 or a YAML file")
     g.add_argument("--sram-cell", help="CACTI cell type: itrs-lstp (default), itrs-hp, itrs-lop")
     g.add_argument("--sram-bytes", type=int, help="fix the SRAM buffer size instead of sizing it per layer")
+    g.add_argument("--node", type=int, metavar="NM", help="technology node: 90, 65, 45, 32, 22, 16, 14, 10, 7 (default: "
+                                                         "the energy table's own, 45)")
+    g.add_argument("--vdd", type=float, metavar="V", help="logic supply voltage (default: the table's own at its node, "
+                                                          "else the node's nominal supply)")
+    g.add_argument("--arch", metavar="FILE", help="architecture: layer_buffer (default), eyeriss_like, tpu_like, "
+                                                  "paper_sharing, or a YAML file (energybench/cost/README.md)")
     g.add_argument("--no-power", dest="power", action="store_const", const=False, help="do not sample power")
     g.add_argument("--power-rate", type=float, help="power sampling rate in Hz")
-    g.add_argument("--idle-seconds", type=float, help="measure idle power for this long before the run")
+    g.add_argument("--idle-seconds", type=float,
+                   help="measure idle power for this long before the first phase, for the above-idle energy "
+                        f"(default: {DEFAULT_IDLE_SECONDS:g} s when a power sensor is found; 0 turns the baseline off)")
+    g = p.add_argument_group("execution (Ray: README, 'Sweeps on many cores, GPUs and machines')")
+    g.add_argument("--executor", help="local (every cell in this process, the default) or ray")
+    g.add_argument("--workers", type=int, help="run cells in parallel on an embedded Ray cluster of N workers on this "
+                                               "machine (no set-up; implies --executor ray)")
+    g.add_argument("--ray-address", help="join a running Ray cluster (ray start --head): HOST:PORT, or auto to find "
+                                         "it (also RAY_ADDRESS); implies --executor ray")
+    g.add_argument("--gpus-per-cell", type=float, help="GPUs one cell asks Ray for; fractions share a GPU "
+                                                      "(default: 1 on CUDA, 0 on CPU)")
+    g.add_argument("--cpus-per-cell", type=float, help="CPUs one cell asks Ray for (default: 1)")
     g = p.add_argument_group("output")
     g.add_argument("--out", help="directory that holds run directories")
     g.add_argument("--run-id", help="name of the run directory (default: timestamp-dataset)")
@@ -101,19 +133,28 @@ def _show_defaults(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from energybench.config import load_yaml, make_config
+    from energybench.config import EXECUTION_KEYS, load_yaml, make_config
     from energybench.engine.runner import Runner
     from energybench.errors import UserError
 
     flags = {key: getattr(args, flag) for flag, key in FLAG_KEYS.items() if getattr(args, flag) is not None}
     if args.resume is not None:
-        if args.config or flags:
-            raise UserError("--resume takes its configuration from RUN_DIR/config.yaml; give no other options")
+        results_flags = sorted(f"--{flag.replace('_', '-')}" for flag, key in FLAG_KEYS.items()
+                               if key in flags and key not in EXECUTION_KEYS)
+        if args.config or results_flags:
+            raise UserError("--resume takes its configuration from RUN_DIR/config.yaml; give no option that changes "
+                            f"results ({', '.join(results_flags) or args.config}); only how it runs may change: "
+                            "--executor, --workers, --ray-address, --gpus-per-cell, --cpus-per-cell, --no-report, "
+                            "--report-format")
         if not args.resume.is_dir():
             raise UserError(f"cannot resume {args.resume}: no such directory")
         layers = [load_yaml(args.resume / "config.yaml")] if (args.resume / "config.yaml").is_file() else []
         if not layers:
             raise UserError(f"cannot resume {args.resume}: no config.yaml there (is it a run directory?)")
+        recorded = layers[0]
+        if set(flags) & set(RUNNERS):  # another executor: none of the recorded one's settings carry over
+            recorded = {k: v for k, v in recorded.items() if k not in RUNNERS}
+        layers = [recorded, flags]
     else:
         layers = [load_yaml(args.config)] if args.config else []
         layers.append(flags)

@@ -14,6 +14,14 @@ and cached trunk features are accounted for without per-method code:
   backward-to-weights, any other is backward-to-input. Autograd only computes what is
   needed, so a frozen prefix has no backward, a frozen layer after a trainable one has
   backward-to-input only, and the first layer (input needs no grad) has no input gradient;
+- fused attention kernels (scaled dot-product attention: flash, memory-efficient, cuDNN, the
+  CPU flash kernel; forward and backward) and the inference fast paths of
+  nn.MultiheadAttention and nn.TransformerEncoderLayer are counted from their shapes
+  (cost/attention.py): QK^T and attention x V are MACs between activations;
+- every other op is element-wise work (priced per op by cost/elementwise.py, with the
+  activation words it reads and writes), a layout op (views, copies, concatenation: listed,
+  not costed), or unknown (listed in `uncounted_ops`); element-wise ops in the backward land
+  on the module of the forward op they differentiate;
 - ops dispatched between an optimizer's step pre- and post-hooks are the update.
 
 Backward MACs are those the backward ops perform (for conv and mm exactly the forward's
@@ -36,6 +44,9 @@ from torch import nn
 from torch.optim.optimizer import register_optimizer_step_post_hook, register_optimizer_step_pre_hook
 from torch.utils._python_dispatch import TorchDispatchMode
 
+from energybench.cost import attention as attn
+from energybench.cost import elementwise as ew
+
 aten = torch.ops.aten
 T = TypeVar("T")
 
@@ -56,6 +67,19 @@ class LayerCost:
     state_elems: int = 0  # optimizer state elements (momentum, Adam moments) of the updated ones
     in_elems: int = 0  # activation elements read by the forward MAC ops (all calls)
     out_elems: int = 0  # activation elements written by the forward MAC ops (all calls)
+    # element-wise work (norms, softmax, activations, adds, pooling, losses: cost/elementwise.py)
+    ew_fwd_mults: int = 0
+    ew_fwd_adds: int = 0
+    ew_bwd_mults: int = 0
+    ew_bwd_adds: int = 0
+    ew_reads: int = 0  # activation words the element-wise ops read (forward and backward)
+    ew_writes: int = 0  # activation words they write
+    ew_peak: int = 0  # the most words one element-wise op of the layer reads and writes (its working set)
+    # The forward MAC ops as GEMMs, for the memory-hierarchy model (hierarchy.py): one entry per
+    # distinct shape, [M, K, N, groups, A elems, B elems, C elems, B is a weight, calls], where each
+    # of `groups` independent products is (M x K) @ (K x N); B is the weight operand when there is
+    # one (a convolution's im2col view: M = batch x output positions, K = Cin/groups x kernel).
+    gemms: list[list[int]] = field(default_factory=list)
 
     @property
     def trainable(self) -> bool:
@@ -64,6 +88,10 @@ class LayerCost:
     @property
     def train_macs(self) -> int:
         return self.fwd_macs + self.bwd_input_macs + self.bwd_weight_macs
+
+    @property
+    def ew_ops(self) -> int:
+        return self.ew_fwd_mults + self.ew_fwd_adds + self.ew_bwd_mults + self.ew_bwd_adds
 
 
 @dataclass
@@ -78,7 +106,8 @@ class StepProfile:
     update_mults: int = 0
     update_adds: int = 0
     layers: list[LayerCost] = field(default_factory=list)
-    uncounted_ops: dict[str, int] = field(default_factory=dict)  # op -> calls seen, not MACs
+    uncounted_ops: dict[str, int] = field(default_factory=dict)  # op -> calls seen, neither MACs nor priced
+    layout_ops: dict[str, int] = field(default_factory=dict)  # op -> calls of views and copies (no arithmetic)
     update_dispatched: dict[str, int] = field(default_factory=dict)  # optimizer ops -> elements
     update_dispatched_ops: int = 0  # what those ops cost by the element-wise table (this very step)
     batch_size: int = 0
@@ -98,9 +127,30 @@ class StepProfile:
     def updated_elems(self) -> int:
         return sum(layer.trainable_elems for layer in self.layers)
 
+    @property
+    def ew_mults(self) -> int:
+        return sum(layer.ew_fwd_mults + layer.ew_bwd_mults for layer in self.layers)
+
+    @property
+    def ew_adds(self) -> int:
+        return sum(layer.ew_fwd_adds + layer.ew_bwd_adds for layer in self.layers)
+
+    @property
+    def ew_fwd_ops(self) -> int:
+        return sum(layer.ew_fwd_mults + layer.ew_fwd_adds for layer in self.layers)
+
+    @property
+    def ew_bwd_ops(self) -> int:
+        return sum(layer.ew_bwd_mults + layer.ew_bwd_adds for layer in self.layers)
+
+    @property
+    def ew_ops(self) -> int:
+        return self.ew_mults + self.ew_adds
+
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
-        d.update(update_ops=self.update_ops, train_macs=self.train_macs)
+        d.update(update_ops=self.update_ops, train_macs=self.train_macs, ew_fwd_ops=self.ew_fwd_ops,
+                 ew_bwd_ops=self.ew_bwd_ops, ew_mults=self.ew_mults, ew_adds=self.ew_adds)
         return d
 
 
@@ -134,6 +184,33 @@ _MATMUL_OPS = {
     aten.dot: ((0, 1), lambda a, b: a[0]),
 }
 _CONV_OPS = {aten.convolution, aten._convolution, aten.convolution_overrideable}
+
+
+def _gemm(packet, args, ops, is_weight, out) -> tuple[int, ...]:
+    """(M, K, N, groups, A elems, B elems, C elems, B is a weight) of a forward MAC op."""
+    a, b = ops
+    if packet in _CONV_OPS:
+        x, w, transposed, groups = a, b, bool(args[6]), int(args[8])
+        if transposed:  # w: (Cin, Cout/g, k...): each input position scatters through it
+            m, k, n = x.shape[0] * math.prod(x.shape[2:]), w.shape[0] // groups, math.prod(w.shape[1:])
+        else:  # w: (Cout, Cin/g, k...)
+            m, k, n = x.shape[0] * math.prod(out.shape[2:]), math.prod(w.shape[1:]), w.shape[0] // groups
+        return m, k, n, groups, x.numel(), w.numel(), out.numel(), 1
+    sa, sb = tuple(a.shape), tuple(b.shape)
+    groups = sa[0] if len(sa) == 3 else 1  # bmm family: one product per batch entry
+    m, k, n = (sa[-2] if len(sa) >= 2 else 1), sa[-1], (sb[-1] if len(sb) >= 2 else 1)
+    a_elems, b_elems = a.numel(), b.numel()
+    if is_weight[0] and not is_weight[1]:  # W @ x is (x^T @ W^T)^T: the same product, the weight second
+        m, n, a_elems, b_elems = n, m, b_elems, a_elems
+    return m, k, n, groups, a_elems, b_elems, out.numel(), int(any(is_weight))
+
+
+def _add_gemm(layer: LayerCost, key: tuple[int, ...]) -> None:
+    for rec in layer.gemms:
+        if tuple(rec[:-1]) == key:
+            rec[-1] += 1
+            return
+    layer.gemms.append([*key, 1])
 
 
 # ----- optimizer update cost -------------------------------------------------------------------
@@ -235,6 +312,7 @@ class _MacRecord:
     is_weight: list[bool]
     needs_grad: list[bool]
     done: list[bool] = field(default_factory=lambda: [False, False])
+    attention: attn.Attention | None = None  # a fused attention kernel (operands q, k, v)
 
 
 class OpCounter:
@@ -260,6 +338,11 @@ class OpCounter:
         self._pending: list[tuple[torch.Tensor, _MacRecord]] = []
         self._nodes: dict[Any, _MacRecord] = {}
         self._uncounted: Counter = Counter()
+        self._layout: Counter = Counter()
+        self._default_priced: Counter = Counter()
+        # autograd node -> the LayerCost (MAC ops) or module (other ops) of the forward op it differentiates
+        self._node_owner: dict[Any, Any] = {}
+        self._pending_owner: list[tuple[torch.Tensor, Any]] = []
         self._update_dispatched: Counter = Counter()
         self._update_dispatched_cost = [0, 0]
         self._table_cost = [0, 0]
@@ -302,13 +385,32 @@ class OpCounter:
             self._stack.pop()
 
     def _layer(self) -> LayerCost:
-        m = self._stack[-1] if self._stack else None
+        return self._layer_of(self._stack[-1] if self._stack else None)
+
+    def _layer_of(self, m) -> LayerCost:
         key = id(m)
-        if key not in self._layers:
-            name = self._names[key] if m is not None else "(no module)"
-            mtype = type(m).__name__ if m is not None else "functional"
-            self._layers[key] = LayerCost(name, mtype, mtype)
-        return self._layers[key]
+        layer = self._layers.get(key)
+        if layer is None:
+            if m is _BACKWARD:  # a backward op whose forward op was not seen (e.g. gradient accumulation)
+                name = mtype = "(backward)"
+            elif m is None:  # outside every module: the loss, functional code in the step
+                name, mtype = "(no module)", "functional"
+            else:
+                name, mtype = self._names[key], type(m).__name__
+            layer = self._layers[key] = LayerCost(name, mtype, mtype)
+        return layer
+
+    def _owner_layer(self, node) -> LayerCost:
+        """The layer a backward op belongs to: that of the forward op its autograd node differentiates."""
+        owner = self._node_owner.get(node, _BACKWARD)
+        return owner if isinstance(owner, LayerCost) else self._layer_of(owner)
+
+    def _note_output(self, out) -> None:
+        """Remember which module made a forward output, so the backward ops of its autograd node
+        (known once the op returns) are attributed to it."""
+        first = out if isinstance(out, torch.Tensor) else next(iter(_tensors(out)), None)
+        if first is not None:
+            self._pending_owner.append((first, self._stack[-1] if self._stack else None))
 
     # --- weight-derived tensors ---
     def _is_weight(self, t) -> bool:
@@ -342,9 +444,14 @@ class OpCounter:
         for out, rec in self._pending:
             if out.grad_fn is not None:
                 self._nodes[out.grad_fn] = rec
+                self._node_owner[out.grad_fn] = rec.layer
         self._pending.clear()
+        for out, module in self._pending_owner:
+            if out.grad_fn is not None:
+                self._node_owner.setdefault(out.grad_fn, module)
+        self._pending_owner.clear()
 
-    def _forward_mac(self, packet, args, out) -> None:
+    def _forward_mac(self, packet, args, kwargs, out) -> None:
         layer = self._layer()
         if packet in _CONV_OPS:
             x, w, transposed = args[0], args[1], bool(args[6])
@@ -357,6 +464,7 @@ class OpCounter:
             macs = formula(ops[0].shape, ops[1].shape)
             kind = None
         is_weight = [self._is_weight(t) for t in ops]
+        _add_gemm(layer, _gemm(packet, args, ops, is_weight, out))
         if kind is None:
             kind = "linear" if any(is_weight) else "matmul"
         if layer.kind == layer.module_type or layer.kind == "matmul":
@@ -364,6 +472,15 @@ class OpCounter:
         layer.fwd_macs += macs
         layer.in_elems += sum(t.numel() for t, w in zip(ops, is_weight) if not w)
         layer.out_elems += out.numel()
+        # the bias (convolution) or `self` (addmm, baddbmm, ...) added to the products: element-wise
+        # adds, fused into the output write (no traffic of their own); beta/alpha other than 1 scale
+        if packet in _CONV_OPS:
+            if args[2] is not None:
+                layer.ew_fwd_adds += out.numel()
+        elif packet not in (aten.mm, aten.bmm, aten.mv, aten.dot):
+            layer.ew_fwd_adds += out.numel()
+            scaled = [kwargs.get(k, 1) != 1 for k in ("beta", "alpha")]
+            layer.ew_fwd_mults += out.numel() * sum(scaled)
         needs = [t.requires_grad for t in ops]
         if any(needs):
             self._pending.append((out, _MacRecord(layer, [tuple(t.shape) for t in ops], is_weight, needs)))
@@ -384,6 +501,9 @@ class OpCounter:
             for slot in (0, 1):  # grad wrt input, grad wrt weight; mask[2] (bias) is a sum, not MACs
                 if mask[slot]:
                     self._grad_macs(rec, slot, macs)
+            if mask[2]:  # the bias gradient: output gradients summed over batch and positions
+                layer = rec.layer if rec is not None else self._layer_of(_BACKWARD)
+                layer.ew_bwd_adds += grad_out.numel() - grad_out.shape[1]
             return
         (i, j), formula = _MATMUL_OPS[packet]
         macs = formula(args[i].shape, args[j].shape)
@@ -403,6 +523,82 @@ class OpCounter:
             slot = open_[0]
             rec.done[slot] = True
         self._grad_macs(rec, slot, macs)
+
+    # --- attention ---
+    def _forward_attention(self, func, args, kwargs, out) -> None:
+        layer = self._layer()
+        a = attn.sdpa(func, args, kwargs)
+        ops = list(args[:3])  # query, key, value come first in every variant
+        is_weight = [self._is_weight(t) for t in ops]
+        if layer.kind == layer.module_type or layer.kind == "matmul":
+            layer.kind = "linear" if any(is_weight) else "attention"
+        layer.fwd_macs += a.macs
+        layer.in_elems += sum(t.numel() for t, w in zip(ops, is_weight) if not w)
+        layer.out_elems += out[0].numel()
+        for gemm in a.gemms(is_weight[1], is_weight[2]):
+            _add_gemm(layer, gemm)
+        mults, adds = a.forward_elementwise()
+        layer.ew_fwd_mults += mults
+        layer.ew_fwd_adds += adds
+        needs = [t.requires_grad for t in ops]
+        if any(needs):
+            rec = _MacRecord(layer, [tuple(t.shape) for t in ops], is_weight, needs, attention=a)
+            self._pending.append((out[0], rec))
+
+    def _backward_attention(self, func, args, kwargs, rec: _MacRecord | None) -> None:
+        if rec is None or rec.attention is None:  # no forward seen: every operand's gradient, unattributed
+            a, needs, layer = attn.sdpa(func, args, kwargs), (True, True, True), self._layer_of(_BACKWARD)
+            self._unattributed_bwd += sum(m for _, m in a.backward_macs(needs))
+        else:
+            a, needs, layer = rec.attention, tuple(rec.needs_grad), rec.layer
+            for slot, macs in a.backward_macs(needs):
+                if slot >= 0 and rec.is_weight[slot]:
+                    layer.bwd_weight_macs += macs
+                else:  # an activation's gradient, or dP
+                    layer.bwd_input_macs += macs
+        mults, adds = a.backward_elementwise(needs)
+        layer.ew_bwd_mults += mults
+        layer.ew_bwd_adds += adds
+
+    def _fast_path(self, func, args, kwargs, out) -> None:
+        fp = attn.fast_path(func, args, kwargs, out)
+        if fp is None:
+            self._uncounted[func._overloadpacket] += 1
+            self.notes.append(f"{func._overloadpacket} on nested (padded) inputs: not counted")
+            return
+        layer = self._layer()
+        if layer.kind == layer.module_type or layer.kind == "matmul":
+            layer.kind = "linear"
+        layer.fwd_macs += fp.weight_macs + fp.attention_macs
+        layer.in_elems += fp.in_elems
+        layer.out_elems += fp.out_elems
+        for gemm in fp.gemms:
+            _add_gemm(layer, gemm)
+        layer.ew_fwd_mults += fp.elementwise[0]
+        layer.ew_fwd_adds += fp.elementwise[1]
+
+    # --- element-wise work ---
+    def _elementwise(self, func, args, kwargs, out, node) -> None:
+        (mults, adds), default = ew.op_cost(func, args, kwargs, out)
+        if default:
+            self._default_priced[func._overloadpacket] += 1
+        inputs = _tensors(args, _tensors(kwargs) if kwargs else None)
+        if node is None:  # forward: weights it reads are the layer's weight reads already
+            layer = self._layer()
+            layer.ew_fwd_mults += mults
+            layer.ew_fwd_adds += adds
+            reads = sum(ew.distinct(t) for t in inputs if not self._is_weight(t))
+            if torch.is_grad_enabled():
+                self._note_output(out)
+        else:
+            layer = self._owner_layer(node)
+            layer.ew_bwd_mults += mults
+            layer.ew_bwd_adds += adds
+            reads = sum(ew.distinct(t) for t in inputs)
+        writes = ew.written(func, out)
+        layer.ew_reads += reads
+        layer.ew_writes += writes
+        layer.ew_peak = max(layer.ew_peak, reads + writes)
 
     # --- optimizer ---
     def _opt_pre(self, opt, args, kwargs):
@@ -451,6 +647,7 @@ class OpCounter:
             h.remove()
         self._resolve_pending()
         self._nodes.clear()  # drop the graph references
+        self._node_owner.clear()
         self._stack.clear()
 
     def profile(self) -> StepProfile:
@@ -485,6 +682,12 @@ class OpCounter:
         uncounted: Counter = Counter()
         for packet, n in self._uncounted.items():
             uncounted[str(packet)] += n
+        layout: Counter = Counter()
+        for packet, n in self._layout.items():
+            layout[str(packet)] += n
+        if self._default_priced:
+            self.notes.append("element-wise ops without a table entry, priced at one add per output element "
+                              "(reductions: one per input): " + ", ".join(sorted(map(str, self._default_priced))))
         return StepProfile(
             kind=self.kind,
             fwd_macs=sum(l.fwd_macs for l in layers),
@@ -493,6 +696,7 @@ class OpCounter:
             update_mults=mults, update_adds=adds,
             layers=layers,
             uncounted_ops=dict(sorted(uncounted.items())),
+            layout_ops=dict(sorted(layout.items())),
             update_dispatched=dict(sorted(self._update_dispatched.items())),
             update_dispatched_ops=sum(self._update_dispatched_cost),
             batch_size=self._batch,
@@ -503,8 +707,20 @@ class OpCounter:
 
 
 # What the counting mode does with an op, decided once per op (the mode sees every op).
-_PLAIN, _MARKER, _CONV_BACKWARD, _MAC, _COMPOSITE = range(5)
+(_PLAIN, _MARKER, _CONV_BACKWARD, _MAC, _COMPOSITE, _ATTENTION, _ATTENTION_BACKWARD, _FAST_PATH, _LAYOUT,
+ _ELEMENTWISE) = range(10)
 _ROLE: dict[Any, int] = {}
+_DATA_ROLE: dict[Any, int] = {}
+_BACKWARD = object()  # owner of backward ops whose forward op was not seen
+
+
+def _data_role(func) -> int:
+    """What an op that is neither a MAC nor attention does: element-wise work, layout, or unknown."""
+    role = _DATA_ROLE.get(func)
+    if role is None:
+        kind = ew.classify(func)
+        role = _DATA_ROLE[func] = {ew.ELEMENTWISE: _ELEMENTWISE, ew.LAYOUT_OP: _LAYOUT}.get(kind, _PLAIN)
+    return role
 
 
 def _role(func) -> int:
@@ -518,11 +734,17 @@ def _role(func) -> int:
             role = _CONV_BACKWARD
         elif packet in _CONV_OPS or packet in _MATMUL_OPS:
             role = _MAC
+        elif packet in attn.FORWARD:
+            role = _ATTENTION
+        elif packet in attn.BACKWARD:
+            role = _ATTENTION_BACKWARD
+        elif packet in attn.FAST_PATH:
+            role = _FAST_PATH
         elif func is not torch.ops.prim.device.default and (
                 composite in func.py_kernels or torch._C._dispatch_has_kernel_for_dispatch_key(func.name(), composite)):
             role = _COMPOSITE
         else:
-            role = _PLAIN
+            role = _data_role(func)
         _ROLE[func] = role
     return role
 
@@ -535,7 +757,7 @@ class _CountingMode(TorchDispatchMode):
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         c = self.c
-        if c._pending:  # the previous MAC op's output now carries its autograd node
+        if c._pending or c._pending_owner:  # the previous op's output now carries its autograd node
             c._resolve_pending()
         role = _ROLE.get(func)
         if role is None:
@@ -556,9 +778,23 @@ class _CountingMode(TorchDispatchMode):
             out = func(*args, **kwargs)
             if node is None or packet in _CONV_OPS:  # forward (a convolution in backward is a recompute)
                 c._track_forward(args, kwargs, out)
-                c._forward_mac(packet, args, out)
+                c._forward_mac(packet, args, kwargs, out)
             else:  # a matmul computing a gradient
                 c._backward_mac(packet, args, out, c._nodes.get(node))
+            return out
+        if role == _ATTENTION:  # (inside a backward too: a recompute is forward work)
+            out = func(*args, **kwargs)
+            c._track_forward(args, kwargs, out)
+            c._forward_attention(func, args, kwargs, out)
+            return out
+        if role == _ATTENTION_BACKWARD:
+            out = func(*args, **kwargs)
+            c._backward_attention(func, args, kwargs, c._nodes.get(node))
+            return out
+        if role == _FAST_PATH:
+            out = func(*args, **kwargs)
+            c._track_forward(args, kwargs, out)
+            c._fast_path(func, args, kwargs, out)
             return out
         # Composite ops that reach this mode undecomposed (e.g. under inference_mode) are
         # decomposed so their convolutions and matmuls are seen, as FlopCounterMode does. Only
@@ -569,10 +805,19 @@ class _CountingMode(TorchDispatchMode):
                 r = func.decompose(*args, **kwargs)
             if r is not NotImplemented:
                 return r
+            role = _data_role(func)
         out = func(*args, **kwargs)
         if node is None:
             c._track_forward(args, kwargs, out)
-        c._uncounted[packet] += 1  # named once, in profile()
+        if role == _ELEMENTWISE:
+            c._elementwise(func, args, kwargs, out, node)
+            return out
+        if role == _LAYOUT:
+            c._layout[packet] += 1
+        else:
+            c._uncounted[packet] += 1  # named once, in profile()
+        if node is None and torch.is_grad_enabled():
+            c._note_output(out)
         return out
 
 

@@ -5,6 +5,9 @@ the run's precision. Memory energy = per layer, its word accesses (memory_model)
 per-access energy of the SRAM holding the layer: sized to the layer's working set (next
 power of two, within CACTI's 4 KB-8 MB) unless a buffer size is fixed; the part of a working
 set that does not fit is served from DRAM (accesses split in proportion).
+
+Element-wise work is priced apart, the same way: its multiplies and adds at the table's
+per-op energies, its unfused activation accesses at the SRAM sized to its own working set.
 """
 
 from __future__ import annotations
@@ -12,7 +15,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from energybench.cost.memory_model import layer_accesses, working_set_words
+from energybench.cost.memory_model import (
+    elementwise_accesses,
+    elementwise_working_set_words,
+    layer_accesses,
+    working_set_words,
+)
 from energybench.cost.tables import EnergyTable, precision_bits
 
 if TYPE_CHECKING:
@@ -44,6 +52,12 @@ class StepEnergy:
     mem_writes: int
     layers: tuple[LayerEnergy, ...]
     extrapolated: bool  # some SRAM energy came from outside the CACTI table's capacities
+    # element-wise work (norms, softmax, activations, adds): compute, and its unfused accesses
+    ew_compute_j: float = 0.0
+    ew_memory_j: float = 0.0
+    ew_reads: int = 0
+    ew_writes: int = 0
+    ew_layers: tuple[LayerEnergy, ...] = ()
 
     @property
     def mem_accesses(self) -> int:
@@ -71,29 +85,71 @@ def auto_sram_bytes(working_set_bytes: int, capacities: list[int]) -> int:
     return next((c for c in capacities if c >= working_set_bytes), capacities[-1])
 
 
-def step_energy(profile: "StepProfile", table: EnergyTable, precision: str = "fp32", sram_cell: str | None = None,
-                sram_bytes: int | None = None) -> StepEnergy:
-    """Compute and memory energy of one counted step."""
+def _pricer(table: EnergyTable, precision: str, sram_cell: str | None, sram_bytes: int | None):
+    """price(name, reads, writes, working-set words) -> LayerEnergy, for the SRAM holding that
+    working set (DRAM beyond it)."""
     bits = precision_bits(precision)
     rows, _ = table.sram_rows_for(sram_cell, bits)
     capacities = [r[0] for r in rows]
     dram_pj = table.dram_access_pj(bits)
+
+    def price(name: str, reads: int, writes: int, ws_words: int) -> LayerEnergy:
+        ws = ws_words * bits // 8
+        cap = sram_bytes or auto_sram_bytes(ws, capacities)
+        read_pj, write_pj, extra = table.sram_access_pj(cap, bits, sram_cell)
+        fit = min(1.0, cap / ws) if ws else 1.0
+        dram = (1 - fit) * (reads + writes) * dram_pj
+        pj = fit * (reads * read_pj + writes * write_pj) + dram
+        return LayerEnergy(name, reads, writes, ws, cap, fit, read_pj, write_pj, pj, dram, extra)
+
+    return price
+
+
+@dataclass(frozen=True)
+class ElementwiseEnergy:
+    """Element-wise work of one step: compute, and its unfused accesses at per-layer SRAMs."""
+
+    compute_j: float
+    memory_j: float  # NaN when the table has no SRAM sized per capacity (an ERT without one): not modelled
+    reads: int
+    writes: int
+    layers: tuple[LayerEnergy, ...]
+    extrapolated: bool
+
+
+def elementwise_energy(profile: "StepProfile", table: EnergyTable, precision: str = "fp32",
+                       sram_cell: str | None = None, sram_bytes: int | None = None) -> ElementwiseEnergy:
+    """Energy of the step's element-wise work (cost/README.md): its multiplies and adds at the
+    table's per-op energies; its accesses at the SRAM sized to each layer's largest element-wise
+    op (the layer-buffer model, whatever architecture prices the MAC dataflow)."""
+    compute = compute_energy_pj(0, profile.ew_mults, profile.ew_adds, table, precision) * PJ
+    reads = sum(elementwise_accesses(layer)[0] for layer in profile.layers)
+    writes = sum(elementwise_accesses(layer)[1] for layer in profile.layers)
+    if not table.sram_rows:
+        return ElementwiseEnergy(compute, float("nan"), reads, writes, (), False)
+    price = _pricer(table, precision, sram_cell, sram_bytes)
+    layers = tuple(price(layer.name, *elementwise_accesses(layer), elementwise_working_set_words(layer))
+                   for layer in profile.layers if sum(elementwise_accesses(layer)))
+    return ElementwiseEnergy(compute, sum(le.memory_pj for le in layers) * PJ, reads, writes, layers,
+                             any(le.extrapolated for le in layers))
+
+
+def step_energy(profile: "StepProfile", table: EnergyTable, precision: str = "fp32", sram_cell: str | None = None,
+                sram_bytes: int | None = None) -> StepEnergy:
+    """Compute and memory energy of one counted step."""
+    price = _pricer(table, precision, sram_cell, sram_bytes)
     layers, reads, writes, memory_pj, extrapolated = [], 0, 0, 0.0, False
     for layer in profile.layers:
         acc = layer_accesses(layer)
         if not acc.reads + acc.writes:
             continue
-        ws = working_set_words(layer) * bits // 8
-        cap = sram_bytes or auto_sram_bytes(ws, capacities)
-        read_pj, write_pj, extra = table.sram_access_pj(cap, bits, sram_cell)
-        fit = min(1.0, cap / ws) if ws else 1.0
-        dram = (1 - fit) * (acc.reads + acc.writes) * dram_pj
-        pj = fit * (acc.reads * read_pj + acc.writes * write_pj) + dram
-        layers.append(LayerEnergy(layer.name, acc.reads, acc.writes, ws, cap, fit, read_pj, write_pj, pj, dram,
-                                  extra))
-        reads, writes, memory_pj, extrapolated = reads + acc.reads, writes + acc.writes, memory_pj + pj, extrapolated or extra
+        le = price(layer.name, acc.reads, acc.writes, working_set_words(layer))
+        layers.append(le)
+        reads, writes, memory_pj, extrapolated = reads + acc.reads, writes + acc.writes, memory_pj + le.memory_pj, extrapolated or le.extrapolated
     compute_pj = compute_energy_pj(profile.train_macs, profile.update_mults, profile.update_adds, table, precision)
-    return StepEnergy(compute_pj * PJ, memory_pj * PJ, reads, writes, tuple(layers), extrapolated)
+    ew = elementwise_energy(profile, table, precision, sram_cell, sram_bytes)
+    return StepEnergy(compute_pj * PJ, memory_pj * PJ, reads, writes, tuple(layers), extrapolated or ew.extrapolated,
+                      ew.compute_j, ew.memory_j, ew.reads, ew.writes, ew.layers)
 
 
 def rounded(value, digits: int = 12):

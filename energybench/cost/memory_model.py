@@ -12,10 +12,17 @@ the optimizer) and S optimizer-state elements (momentum buffers, Adam moments):
   update                read U weights + U gradients + S state; write U weights + S state
 
 So frozen weights are never written, a frozen prefix has no backward and no activation
-read-back, and the first layer writes no input gradient. Element-wise layers (batch norm,
-ReLU, pooling, residual adds) are taken as fused into the producing layer's output write:
-they add no activation traffic, only their own parameters' reads (and, when trainable,
-gradient writes and updates).
+read-back, and the first layer writes no input gradient. In these accesses, element-wise
+layers (batch norm, ReLU, pooling, residual adds) are taken as fused into the producing
+layer's output write: they add no activation traffic, only their own parameters' reads (and,
+when trainable, gradient writes and updates).
+
+Element-wise work is also accounted apart, unfused (`elementwise_accesses`): every
+element-wise op (layer norm, softmax, GELU, residual adds, ...; the bias adds inside MAC ops
+excepted) reads its activation inputs and writes its outputs, as eager PyTorch executes it, in
+the forward and the backward. Those words are reported in their own columns, so the fused
+figures above stay comparable across networks and a transformer's norm/softmax/GELU traffic is
+visible on its own.
 
 Pure functions over the counter's plain data: no torch, no I/O.
 """
@@ -85,6 +92,18 @@ def working_set_words(layer: "LayerCost") -> int:
     the SRAM that holds the layer is sized from this."""
     calls = max(layer.calls, 1)
     return layer.weight_elems + -(-(layer.in_elems + layer.out_elems) // calls)
+
+
+def elementwise_accesses(layer: "LayerCost") -> tuple[int, int]:
+    """(reads, writes) in words of the layer's element-wise ops, unfused, forward and backward."""
+    return layer.ew_reads, layer.ew_writes
+
+
+def elementwise_working_set_words(layer: "LayerCost") -> int:
+    """Words the layer's largest element-wise op reads and writes, plus the layer's weights: the
+    SRAM that serves its element-wise traffic is sized from this (ops stream one after another,
+    so their traffic, summed over the forward and backward, is not one working set)."""
+    return layer.weight_elems + layer.ew_peak
 
 
 def step_accesses(profile: "StepProfile") -> Accesses:

@@ -6,19 +6,21 @@ A table is YAML (the format the RTL characterisation tool writes too):
     description: "..."
     sources: ["..."]
     ops_pj: {fp32: {add: 0.9, mult: 3.7}, ...}
-    # optional: dram_pj_per_bit, register_pj_per_bit, sram: {cell: itrs-lstp}, notes: [...]
+    # optional: dram_pj_per_bit, register_pj_per_bit, sram: {cell: itrs-lstp}, notes: [...],
+    # node_nm: 45, vdd: 0.9 (the node and supply its figures are for; default 45 nm, nominal supply)
 
 Built-in tables live in data/ (`horowitz45`, the default, and `aladdin45`). A user file is
 merged over the default, entry by entry, and keeps the default's sources for what it does
 not override; `label(precision)` names the default wherever a precision's op energies come
 from it. The `rtl:` record the RTL characterisation writes is kept and ignored; any other
 unknown top-level key is an error (a typo would otherwise silently keep the default's value).
+
+A file whose top-level key is `ERT` is an Accelergy energy reference table (read by ert.py):
+its compute and memory components become the table's op energies, DRAM and SRAM components.
 """
 
 from __future__ import annotations
 
-import csv
-import difflib
 import math
 import re
 from dataclasses import dataclass, field
@@ -27,14 +29,17 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from energybench.errors import UserError
+from energybench.cost import cacti, nodes
+from energybench.cost.ert import ErtData, is_ert, parse_ert
+from energybench.errors import UserError, did_you_mean, unknown_name
+from energybench.user_yaml import load_user_yaml
 
 DEFAULT_TABLE = "horowitz45"
 DEFAULT_CELL = "itrs-lstp"
+TABLE_NODE = 45  # the node of the built-in tables and of a file that does not say
 OPS = ("add", "mult")
-KNOWN_KEYS = ("name", "description", "sources", "ops_pj", "dram_pj_per_bit", "register_pj_per_bit", "sram", "notes")
+KNOWN_KEYS = ("name", "description", "sources", "ops_pj", "dram_pj_per_bit", "register_pj_per_bit", "sram", "notes",
+              "node_nm", "vdd")
 RECORD_KEYS = ("rtl",)  # written by `energybench rtl characterize`: provenance, kept, not used by the cost model
 CACTI_WIDTHS = (32, 64)  # word widths of the CACTI rows
 _PRECISION = re.compile(r"^(fp|bf|int)(\d+)$")
@@ -60,15 +65,8 @@ def builtin_tables() -> list[str]:
 
 @lru_cache(maxsize=1)
 def _cacti() -> dict[tuple[str, int], list[tuple[int, float, float]]]:
-    """(cell, word_bits) -> rows (capacity_bytes, read_pj, write_pj) sorted by capacity."""
-    rows: dict[tuple[str, int], list] = {}
-    with _data("cacti45_sram.csv").open() as f:
-        for r in csv.DictReader(f):
-            if r["rc"] not in ("0", ""):
-                continue
-            rows.setdefault((r["cell"], int(r["word_bits"])), []).append(
-                (int(r["size_bytes"]), float(r["read_energy_pJ"]), float(r["write_energy_pJ"])))
-    return {k: sorted(v) for k, v in rows.items()}
+    """(cell, word_bits) -> rows (capacity_bytes, read_pj, write_pj) at 45 nm, sorted by capacity."""
+    return cacti.energy_rows(TABLE_NODE)
 
 
 def sram_cells() -> list[str]:
@@ -91,6 +89,8 @@ def interpolate_sram(rows, capacity_bytes: float, word_bits: int, width: int) ->
         raise UserError(f"SRAM word width must be a positive number of bits, got {word_bits}")
     caps = [r[0] for r in rows]
     extrapolated = not caps[0] <= capacity_bytes <= caps[-1] or word_bits > width
+    if len(rows) == 1:  # one size only (an ERT's fixed buffer): its energies, flagged at any other size
+        return rows[0][1] * word_bits / width, rows[0][2] * word_bits / width, extrapolated
     i = 1
     while i < len(rows) - 1 and caps[i] < capacity_bytes:
         i += 1
@@ -108,7 +108,7 @@ class EnergyTable:
     description: str
     sources: tuple[str, ...]
     ops_pj: dict[str, dict[str, float]]
-    dram_pj_per_bit: float
+    dram_pj_per_bit: float | None  # None only for an ERT without a DRAM component
     sram_cell: str = DEFAULT_CELL
     register_pj_per_bit: float | None = None
     notes: tuple[str, ...] = ()
@@ -117,6 +117,13 @@ class EnergyTable:
     base: str = ""  # the built-in table a user file was merged over
     inherited: dict[str, tuple[str, ...]] = field(default_factory=dict)  # precision -> ops taken from `base`
     sram_rows: dict[tuple[str, int], list] = field(default_factory=dict, repr=False)  # CACTI, by (cell, width)
+    node_nm: int = TABLE_NODE  # the node these figures are for
+    vdd: float | None = None  # the logic supply they are for; None: the node's nominal supply
+    sram_leak_rows: dict[tuple[str, int], list] = field(default_factory=dict, repr=False)  # CACTI leakage (mW)
+    sram_source: str = "CACTI 7 runs at 45 nm"
+    scaling: tuple[str, ...] = ()  # how the figures were moved to node_nm/vdd (technology.py), in words
+    components: dict[str, dict[str, float]] = field(default_factory=dict)  # ERT memory components, pJ per word
+    ert_bits: int | None = None  # word width of an ERT's memory energies (its precision's)
 
     @property
     def precisions(self) -> list[str]:
@@ -124,19 +131,31 @@ class EnergyTable:
 
     def op_pj(self, precision: str, op: str) -> float:
         if precision not in self.ops_pj:
-            raise UserError(f"energy table '{self.name}' has no ops_pj entry for precision '{precision}'; "
+            raise UserError(f"energy table '{self.name}' has no ops_pj entry for precision '{precision}'"
+                            f"{did_you_mean(precision, self.ops_pj)}; "
                             f"it has {', '.join(self.ops_pj)} (add ops_pj.{precision}: {{add: ..., mult: ...}} "
                             "to a table file given with --energy-table)")
         return self.ops_pj[precision][op]
 
     def label(self, precision: str) -> str:
         """The table's name, plus where the precision's op energies came from when the user
-        file did not set them, e.g. 'rtl-generic-45nm (fp32 from horowitz45)'."""
+        file did not set them, e.g. 'rtl-generic-45nm (fp32 from horowitz45)', and the node it
+        was moved to, e.g. 'horowitz45 at 7nm 0.7V'."""
+        at = f" at {self.node_nm}nm {self.vdd:g}V" if self.scaling and self.vdd is not None else ""
         ops = self.inherited.get(precision)
         if not ops:
-            return self.name
+            return self.name + at
         which = precision if len(ops) == len(OPS) else f"{precision} {'/'.join(ops)}"
-        return f"{self.name} ({which} from {self.base})"
+        return f"{self.name}{at} ({which} from {self.base})"
+
+    @property
+    def own_vdd(self) -> float:
+        """The logic supply the op energies are for (the node's nominal one when unstated)."""
+        return self.vdd if self.vdd is not None else nodes.nominal_vdd(self.node_nm)
+
+    @property
+    def is_ert(self) -> bool:
+        return self.ert_bits is not None
 
     def mac_pj(self, precision: str = "fp32") -> float:
         """One multiply plus one add of the precision."""
@@ -151,8 +170,12 @@ class EnergyTable:
         wider words, which interpolate_sram scales and flags as extrapolated)."""
         cell = cell or self.sram_cell
         width = next((w for w in CACTI_WIDTHS if word_bits <= w), CACTI_WIDTHS[-1])
+        if not self.sram_rows and self.is_ert:
+            raise UserError(f"energy table {self.origin} (an Accelergy ERT) has no SRAM sized per capacity: the "
+                            "per-layer buffer needs components <level>_<bytes>B (e.g. buffer_65536B) with read and "
+                            f"write actions; memory components in the file: {', '.join(self.components) or 'none'}")
         if (cell, width) not in self.sram_rows:
-            raise UserError(f"unknown SRAM cell type '{cell}'; valid cell types: {', '.join(self.sram_cells)}")
+            raise UserError(unknown_name("SRAM cell type", cell, self.sram_cells, "cell types"))
         return self.sram_rows[(cell, width)], width
 
     def sram_access_pj(self, capacity_bytes: float, word_bits: int = 32, cell: str | None = None):
@@ -160,7 +183,21 @@ class EnergyTable:
         rows, width = self.sram_rows_for(cell, word_bits)
         return interpolate_sram(rows, capacity_bytes, word_bits, width)
 
+    def sram_leakage_mw(self, capacity_bytes: float, word_bits: int = 32, cell: str | None = None):
+        """(leakage_mw per bank, extrapolated) of an SRAM of that capacity (CACTI's standby leakage)."""
+        cell = cell or self.sram_cell
+        width = next((w for w in CACTI_WIDTHS if word_bits <= w), CACTI_WIDTHS[-1])
+        rows = self.sram_leak_rows.get((cell, width))
+        if not rows:
+            raise UserError(f"energy table {self.origin} has no SRAM leakage figures (an Accelergy ERT carries "
+                            "none): turn leakage off in the architecture file, or use a built-in table")
+        return cacti.interpolate_leakage(rows, capacity_bytes)
+
     def dram_access_pj(self, word_bits: int) -> float:
+        if self.dram_pj_per_bit is None:
+            raise UserError(f"energy table {self.origin} (an Accelergy ERT) has no DRAM component: add one named DRAM "
+                            f"with read and write actions (memory components in the file: "
+                            f"{', '.join(self.components) or 'none'}), or give the architecture's DRAM a type")
         return self.dram_pj_per_bit * word_bits
 
     def describe(self) -> dict[str, Any]:
@@ -168,26 +205,19 @@ class EnergyTable:
         out = {"name": self.name, "origin": self.origin, "description": self.description,
                "sources": list(self.sources), "ops_pj": self.ops_pj, "dram_pj_per_bit": self.dram_pj_per_bit,
                "register_pj_per_bit": self.register_pj_per_bit, "sram_cell": self.sram_cell,
-               "notes": list(self.notes)}
+               "notes": list(self.notes), "node_nm": self.node_nm, "vdd": self.own_vdd,
+               "sram_source": self.sram_source}
+        if self.scaling:
+            out["scaling"] = list(self.scaling)
+        if self.components:
+            out["components_pj"] = self.components
         if self.inherited:
             out["ops_from_" + self.base] = {p: list(ops) for p, ops in self.inherited.items()}
         return out
 
 
 def _read_yaml(path: Path, label: str) -> dict:
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise UserError(f"cannot read energy table {label}: {exc.strerror or exc}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        context = getattr(exc, "context", None)
-        raise UserError(f"energy table {label} is not valid YAML{where}: {problem}"
-                        + (f" ({context})" if context else "")) from None
+    data = load_user_yaml(path, f"energy table {label}")  # text only, safe types, aliases bounded
     if not isinstance(data, dict):
         raise UserError(f"energy table {label} must be a YAML mapping with keys {', '.join(KNOWN_KEYS)}")
     return data
@@ -211,8 +241,7 @@ def _validate(data: dict, label: str) -> dict:
     """Checked, normalised entries of a table file (only the keys it sets)."""
     for key in data:
         if key not in KNOWN_KEYS + RECORD_KEYS:
-            close = difflib.get_close_matches(str(key), KNOWN_KEYS, n=1)
-            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            hint = did_you_mean(key, KNOWN_KEYS)
             raise UserError(f"energy table {label}: unknown key '{key}'{hint}; valid keys: "
                             f"{', '.join(KNOWN_KEYS + RECORD_KEYS)}")
     out: dict[str, Any] = {"extra": {k: v for k, v in data.items() if k in RECORD_KEYS}}
@@ -240,9 +269,14 @@ def _validate(data: dict, label: str) -> dict:
                     raise UserError(f"energy table {label}: ops_pj.{prec}.{op} is not an op; valid ops: "
                                     f"{', '.join(OPS)}")
                 out["ops_pj"].setdefault(str(prec), {})[op] = _positive(label, f"ops_pj.{prec}.{op}", value)
-    for key in ("dram_pj_per_bit", "register_pj_per_bit"):
+    for key in ("dram_pj_per_bit", "register_pj_per_bit", "vdd"):
         if key in data:
             out[key] = _positive(label, key, data[key])
+    if "node_nm" in data:
+        try:
+            out["node_nm"] = nodes.check_node(data["node_nm"])
+        except UserError as exc:
+            raise UserError(f"energy table {label}: node_nm: {exc}") from None
     if "sram" in data:
         sram = data["sram"]
         if not isinstance(sram, dict) or set(sram) - {"cell"}:
@@ -271,7 +305,9 @@ def _build(entries: dict, origin: str) -> EnergyTable:
         ops_pj=entries["ops_pj"], dram_pj_per_bit=entries["dram_pj_per_bit"],
         sram_cell=entries.get("sram_cell", DEFAULT_CELL), register_pj_per_bit=entries.get("register_pj_per_bit"),
         notes=tuple(entries.get("notes", ())), origin=origin, extra=entries.get("extra", {}),
-        base=entries.get("base", ""), inherited=entries.get("inherited", {}), sram_rows=_cacti())
+        base=entries.get("base", ""), inherited=entries.get("inherited", {}), sram_rows=_cacti(),
+        node_nm=entries.get("node_nm", TABLE_NODE), vdd=entries.get("vdd"),
+        sram_leak_rows=cacti.leakage_rows(TABLE_NODE))
 
 
 @lru_cache(maxsize=None)
@@ -287,10 +323,14 @@ def load_energy_table(path_or_name: str | Path | None = None) -> EnergyTable:
         return _build(_builtin(name), f"builtin:{name}")
     path = Path(path_or_name)
     if not path.exists():
-        raise UserError(f"energy table '{path_or_name}' is neither a file nor a built-in table "
+        raise UserError(f"energy table '{path_or_name}' is neither a file nor a built-in table"
+                        f"{did_you_mean(path_or_name, builtin_tables())} "
                         f"({', '.join(builtin_tables())})")
     label = str(path)
-    user = _validate(_read_yaml(path, label), label)
+    data = _read_yaml(path, label)
+    if is_ert(data):
+        return _from_ert(parse_ert(data, label), label)
+    user = _validate(data, label)
     base = _builtin(DEFAULT_TABLE)
     merged = {**base, **{k: v for k, v in user.items() if k not in ("ops_pj", "sources", "notes")}}
     merged["ops_pj"] = {p: dict(ops) for p, ops in base["ops_pj"].items()}
@@ -306,3 +346,51 @@ def load_energy_table(path_or_name: str | Path | None = None) -> EnergyTable:
     merged["sources"] = tuple(user.get("sources", ())) + tuple(inherited)
     merged["notes"] = tuple(user.get("notes", ())) + tuple(f"({DEFAULT_TABLE}) {n}" for n in base["notes"])
     return _build(merged, label)
+
+
+# ----- an Accelergy ERT as the table ---------------------------------------------------------------
+
+def _sized_rows(ert: ErtData, bits: int) -> dict[tuple[str, int], list]:
+    """SRAM rows from components named <level>_<bytes>B, for every cell name, stored so that
+    interpolate_sram's word_bits/width scaling gives back the ERT's per-word energies."""
+    sized = sorted((int(m.group(1)), v) for k, v in ert.memory.items() if (m := re.search(r"_(\d+)B$", k)))
+    if not sized:
+        return {}
+    rows = {}
+    for width in CACTI_WIDTHS:
+        back = width / bits
+        for cell in sram_cells():
+            rows[(cell, width)] = [(cap, v["read"] * back, v["write"] * back) for cap, v in sized]
+    return rows
+
+
+def _from_ert(ert: ErtData, label: str) -> EnergyTable:
+    """A table whose op, SRAM and DRAM energies are the ERT's, used as given (not node-scaled)."""
+    base = _builtin(DEFAULT_TABLE)
+    notes = list(ert.notes)
+    precisions = sorted(p for p in ert.compute if p)
+    bits = precision_bits(precisions[0]) if len(precisions) == 1 else 32
+    ops: dict[str, dict[str, float]] = {}
+    for prec, got in ert.compute.items():
+        targets = [prec] if prec else [p for p in base["ops_pj"] if p not in ert.compute]
+        if not prec:
+            notes.append(f"compute entry without a precision in its name prices {', '.join(targets)}")
+        for p in targets:
+            if {"mult", "add"} <= set(got):
+                ops[p] = {"add": got["add"], "mult": got["mult"]}
+            else:  # a MAC energy only: split like the default table's multiply and add at this precision
+                ref = base["ops_pj"].get(p, base["ops_pj"]["fp32"])
+                share = ref["mult"] / (ref["mult"] + ref["add"])
+                ops[p] = {"add": got["mac"] * (1 - share), "mult": got["mac"] * share}
+                notes.append(f"{p}: the ERT gives a MAC energy only; split into multiply and add like "
+                             f"{DEFAULT_TABLE}'s {p} ({share:.3f} multiply)")
+    dram = next((v for k, v in ert.memory.items() if k.lower() == "dram"), None)
+    sources = (f"Accelergy energy reference table {label} (pJ per action, used as given; memory actions per "
+               f"{bits}-bit word)",)
+    if ert.ignored:
+        notes.append(f"ignored components (no compute or read/write actions): {', '.join(ert.ignored)}")
+    return EnergyTable(
+        name=Path(label).stem, description=f"Accelergy ERT {Path(label).name}", sources=sources, ops_pj=ops,
+        dram_pj_per_bit=dram["read"] / bits if dram else None, sram_cell=DEFAULT_CELL,
+        notes=tuple(notes), origin=label, sram_rows=_sized_rows(ert, bits), node_nm=TABLE_NODE,
+        sram_source=f"Accelergy ERT {label}", components=dict(ert.memory), ert_bits=bits)

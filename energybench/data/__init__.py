@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from energybench.data.source import DataSource
-from energybench.errors import UserError
+from energybench.errors import UserError, unknown_name
 
 DATASETS = ("digits", "fashion-mnist", "mnist", "cifar10", "cifar100", "imagefolder")
+# Classes of each fixed dataset, known before it loads (an imagefolder's come from its folders).
+NUM_CLASSES = {"digits": 10, "fashion-mnist": 10, "mnist": 10, "cifar10": 10, "cifar100": 100}
+IN_SHAPES = {"digits": (1, 8, 8), "fashion-mnist": (1, 28, 28), "mnist": (1, 28, 28), "cifar10": (3, 32, 32),
+             "cifar100": (3, 32, 32)}  # an imagefolder's: (3, image_size, image_size)
 
 
 def load_source(name: str, root: str | None = None, download: bool = False,
@@ -23,7 +27,7 @@ def load_source(name: str, root: str | None = None, download: bool = False,
     if name == "imagefolder":
         from energybench.data.torchvision_sources import load_imagefolder
         return load_imagefolder(root, classes, image_size)
-    raise UserError(f"unknown dataset '{name}'; valid datasets: {', '.join(DATASETS)}")
+    raise UserError(unknown_name("dataset", name, DATASETS))
 
 
-__all__ = ["DATASETS", "DataSource", "load_source"]
+__all__ = ["DATASETS", "IN_SHAPES", "NUM_CLASSES", "DataSource", "load_source"]

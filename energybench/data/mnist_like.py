@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from energybench.data.idx import read_idx
@@ -31,6 +32,7 @@ STATS = {"fashion-mnist": (0.2860, 0.3530), "mnist": (0.1307, 0.3081)}
 
 def load_mnist_like(name: str, root: str | None) -> DataSource:
     base = Path(root or DEFAULT_ROOTS[name])
+    names = FASHION_CLASSES if name == "fashion-mnist" else [str(i) for i in range(10)]
     splits = {}
     for part, (img_file, lbl_file) in FILES.items():
         paths = [base / img_file, base / lbl_file]
@@ -40,9 +42,13 @@ def load_mnist_like(name: str, root: str | None) -> DataSource:
         images, labels = (read_idx(p) for p in paths)
         if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
             raise UserError(f"{name} files in {base} disagree: images {images.shape}, labels {labels.shape}")
+        outside = ~np.isin(labels, np.arange(len(names)))  # also NaN or 2.5 in a float label file
+        if outside.any():  # would index past the class list mid-run
+            raise UserError(f"{name} labels in {paths[1]} must be 0..{len(names) - 1} ({len(names)} classes); "
+                            f"{int(outside.sum())} are not, the first {labels[outside][0]:g} at position "
+                            f"{int(outside.argmax())}")
         mean, std = STATS[name]
         splits[part] = TensorSplit(torch.from_numpy(images.copy()).unsqueeze(1), torch.from_numpy(labels.astype("int64")),
                                    [mean], [std], scale=1 / 255)
     h, w = splits["train"].x.shape[2:]
-    names = FASHION_CLASSES if name == "fashion-mnist" else [str(i) for i in range(10)]
     return DataSource(name, (1, h, w), names, splits["train"], splits["test"], str(base))

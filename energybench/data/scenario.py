@@ -12,13 +12,18 @@ from dataclasses import dataclass, field
 import torch
 
 from energybench.data.source import DataSource
-from energybench.errors import UserError
+from energybench.errors import UserError, shown
 
 _NOTATION = re.compile(r"^B(\d+)((?:-\d+(?:x\d+)?)*)$")
+MAX_CLASSES = 1_000_000  # more than any dataset has (ImageNet-21k: 21,841)
 
 
-def parse_split(spec: str | list[int]) -> list[int]:
-    """`B4-3x2` -> [4, 3, 3]; `B50-10-20-20` -> [50, 10, 20, 20]; a list is taken as is."""
+def parse_split(spec: str | list[int], num_classes: int | None = None, dataset: str = "") -> list[int]:
+    """`B4-3x2` -> [4, 3, 3]; `B50-10-20-20` -> [50, 10, 20, 20]; a list is taken as is.
+
+    A split covering more than `num_classes` (default MAX_CLASSES) classes is refused before its
+    list is built: `B4-3x99999999999` would otherwise fill the memory."""
+    limit = MAX_CLASSES if num_classes is None else num_classes
     if isinstance(spec, (list, tuple)):
         sizes = list(spec)
     else:
@@ -29,16 +34,25 @@ def parse_split(spec: str | list[int]) -> list[int]:
             m = _NOTATION.match(text)
             if not m:
                 raise UserError(
-                    f"cannot read scenario '{spec}': use B<base>-<step>x<phases> (e.g. B4-3x2), "
+                    f"cannot read scenario {shown(spec)}: use B<base>-<step>x<phases> (e.g. B4-3x2), "
                     "B<base>-<n>-<n>... (e.g. B50-10-20-20) or a list of class counts (e.g. 50,10,20,20)"
                 )
-            sizes = [int(m.group(1))]
-            for part in filter(None, m.group(2).split("-")):
-                step, _, times = part.partition("x")
-                sizes += [int(step)] * int(times or 1)
-    if not sizes or any(not isinstance(n, int) or n <= 0 for n in sizes):
-        raise UserError(f"scenario '{spec}': every phase needs a positive number of classes, got {sizes}")
+            parts = [(int(m.group(1)), 1)] + [(int(step), int(times or 1)) for step, _, times in
+                                              (p.partition("x") for p in filter(None, m.group(2).split("-")))]
+            if any(step == 0 for step, times in parts if times):
+                raise UserError(f"scenario {shown(spec)}: every phase needs a positive number of classes")
+            _check_total(spec, sum(step * times for step, times in parts), limit, num_classes, dataset)
+            sizes = [step for step, times in parts for _ in range(times)]
+    if not sizes or any(not isinstance(n, int) or isinstance(n, bool) or n <= 0 for n in sizes):
+        raise UserError(f"scenario {shown(spec)}: every phase needs a positive number of classes, got {shown(sizes)}")
+    _check_total(spec, sum(sizes), limit, num_classes, dataset)
     return sizes
+
+
+def _check_total(spec, total: int, limit: int, num_classes: int | None, dataset: str) -> None:
+    if total > limit:
+        has = f"{dataset} has only {limit}" if num_classes is not None else f"no dataset has more than {limit:,}"
+        raise UserError(f"scenario {shown(spec)} covers {total} classes but {has}")
 
 
 @dataclass
@@ -87,7 +101,7 @@ def _order(num_classes: int, total: int, order, seed: int) -> list[int]:
     if order == "natural":
         return list(range(total))
     if isinstance(order, str):
-        raise UserError(f"class_order must be 'seeded', 'natural' or a list of class indices, got '{order}'")
+        raise UserError(f"class_order must be 'seeded', 'natural' or a list of class indices, got {shown(order)}")
     order = [int(c) for c in order]
     if len(order) != total:
         raise UserError(f"class_order lists {len(order)} classes but the scenario covers {total}")
@@ -95,7 +109,7 @@ def _order(num_classes: int, total: int, order, seed: int) -> list[int]:
         raise UserError("class_order repeats a class")
     bad = [c for c in order if not 0 <= c < num_classes]
     if bad:
-        raise UserError(f"class_order has classes outside 0..{num_classes - 1}: {bad}")
+        raise UserError(f"class_order has classes outside 0..{num_classes - 1}: {shown(bad)}")
     return order
 
 
@@ -113,10 +127,11 @@ def _cap(idx: torch.Tensor, labels: torch.Tensor, per_class: int | None, seed: i
 
 def build_scenario(source: DataSource, spec, class_order=None, seed: int = 0,
                    train_per_class: int | None = None, test_per_class: int | None = None) -> Scenario:
-    sizes = parse_split(spec)
+    sizes = parse_split(spec, source.num_classes, source.name)
     total = sum(sizes)
     if total > source.num_classes:
-        raise UserError(f"scenario {spec} covers {total} classes but {source.name} has only {source.num_classes}")
+        raise UserError(f"scenario {shown(spec)} covers {total} classes but {source.name} has only "
+                        f"{source.num_classes}")
     order = _order(source.num_classes, total, class_order, seed)
     remap = torch.full((source.num_classes,), -1, dtype=torch.long)
     remap[torch.tensor(order)] = torch.arange(total)

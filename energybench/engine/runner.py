@@ -1,4 +1,6 @@
-"""Runs and sweeps: every (seed, method, sharing) cell, phase by phase, resumable.
+"""Runs and sweeps: the driver of a run. It validates everything before anything is written,
+plans the sweep's cells, hands them to an executor (this process, or Ray workers) and writes
+every result into the run directory as it arrives: it is the run directory's only writer.
 
 Phase 0 does not depend on sharing, so it is trained once per (seed, method) and every
 sharing level branches from a copy of it (kept on disk, so a resumed sweep reuses it too).
@@ -9,36 +11,38 @@ the numbers an unbroken run computes; finished cells are never recomputed.
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
+import errno
+import os
+import shutil
+import tempfile
 import warnings
-from contextlib import nullcontext
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-import numpy as np
 import torch
 
-from energybench.config import RunConfig, to_dict
-from energybench.confusion import render_confusion
-from energybench.cost.ledger import CostLedger
-from energybench.cost.memory_model import storage_bytes
-from energybench.cost.tables import load_energy_table
+from energybench.config import RunConfig, results_config, to_dict
+from energybench.cost.hardware import build_hardware
 from energybench.data import load_source
-from energybench.data.augment import default_augment
-from energybench.data.scenario import Scenario, build_scenario
+from energybench.data.scenario import build_scenario
+from energybench.engine.cell import BaseDone, CellWork, PhaseDone
+from energybench.engine.lock import RunLock
 from energybench.engine.manifest import build_manifest
-from energybench.engine.store import RunStore, save_state
-from energybench.errors import UserError
-from energybench.files import atomic_write
-from energybench.methods import METHODS, check_methods
-from energybench.methods.base import Context, Method
-from energybench.training.evaluate import evaluate, forgetting
-from energybench.training.trainer import Trainer
+from energybench.engine.plan import Cell, plan_sweep
+from energybench.engine.progress import RunProgress
+from energybench.engine.store import RunStore
+from energybench.engine.summary import write_summary
+from energybench.errors import RunStopped, UserError
+from energybench.methods import METHODS, check_methods, method_classes
+from energybench.models import BACKBONES, build_backbone
+from energybench.models.user import resolve_factory
+from energybench.plugins import provenance, user_modules
 
 # Backbones whose layers are too small to split across CPU threads: on a busy machine, extra
 # OpenMP threads make them many times slower (measured: 20x on 2 shared cores), never faster.
-SMALL_BACKBONES = ("tiny_cnn", "lenet", "nin", "resnet20", "resnet32")
+SMALL_BACKBONES = ("tiny_cnn", "lenet", "nin", "resnet20", "resnet32", "tiny_vit")
+DISK_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -53,6 +57,43 @@ def resolve_device(name: str) -> torch.device:
             raise UserError(f"device '{name}': only {torch.cuda.device_count()} CUDA device(s) visible")
         return dev
     return torch.device("cpu")
+
+
+def cpu_threads(cfg: RunConfig, device: torch.device) -> int | None:
+    """The CPU threads a cell trains with: the config's, else 1 for the small backbones on CPU."""
+    return cfg.threads or (1 if device.type == "cpu" and cfg.resolved_backbone() in SMALL_BACKBONES else None)
+
+
+def check_buildable(name: str, in_shape, width: float, cifar_stem: bool, weights: str | None) -> dict | None:
+    """Build a user's backbone (and load --weights) once before anything is written, so a broken
+    factory or weights file stops the run with its message; returns the user code's provenance
+    for the manifest (None for a built-in)."""
+    if name in BACKBONES and not weights:
+        return None
+    build_backbone(name, in_shape, width, cifar_stem, weights)
+    if name in BACKBONES:
+        return None
+    return {"name": name, **provenance(resolve_factory(name))}
+
+
+def check_writable(folder: Path) -> None:
+    """Refuse an output folder that cannot be written (read-only filesystem, no permission,
+    /proc...) before any data loads: a probe file is made in the nearest existing folder and
+    removed at once."""
+    probe = Path(folder)
+    try:
+        while not probe.exists() and probe != probe.parent:
+            probe = probe.parent
+        if not probe.is_dir():
+            raise UserError(f"cannot write run directories under {folder}: {probe} is a file")
+        with tempfile.TemporaryFile(dir=probe, prefix=".energybench-probe-"):
+            pass
+        if probe != Path(folder):  # the folders still to be made must be makeable there too
+            made = Path(tempfile.mkdtemp(dir=probe, prefix=".energybench-probe-"))
+            made.rmdir()
+    except OSError as exc:
+        raise UserError(f"cannot write run directories under {folder}: {probe} is not writable "
+                        f"({os.strerror(exc.errno) if exc.errno else exc}); choose another --out") from None
 
 
 def open_store(cfg: RunConfig, resume: Path | None) -> RunStore:
@@ -73,11 +114,12 @@ def open_store(cfg: RunConfig, resume: Path | None) -> RunStore:
         raise UserError(f"{root} is a file, not a run directory; choose another --run-id")
     store = RunStore(root)
     recorded = store.read_config()
-    if recorded is None and root.is_dir() and any(root.iterdir()):
+    if recorded is None and root.is_dir() and any(p.name != ".lock" for p in root.iterdir()):
         raise UserError(f"{root} exists and is not a run directory (no config.yaml); it is left untouched: "
                         "choose another --run-id or --out")
     if recorded is not None:
-        wanted = to_dict(replace(cfg, run_id=run_id))
+        wanted = results_config(to_dict(replace(cfg, run_id=run_id)))
+        recorded = results_config(recorded)
         differ = sorted(k for k in set(recorded) | set(wanted) if recorded.get(k) != wanted.get(k))
         if differ:
             raise UserError(f"{root} already holds a run with a different configuration (differs in: "
@@ -85,188 +127,211 @@ def open_store(cfg: RunConfig, resume: Path | None) -> RunStore:
     return store
 
 
+@dataclass
+class Group:
+    """One (seed, method) of the sweep: its base phase and its unfinished sharing levels."""
+
+    method: str
+    seed: int
+    cells: list[Cell]
+
+
 class Runner:
     def __init__(self, cfg: RunConfig, resume: Path | None = None, progress: bool = True, log=print):
-        self.cfg = cfg
-        self.progress = progress
-        self.log = log
-        self.methods = cfg.methods or list(METHODS)
-        check_methods(self.methods, cfg.options)  # names and options, before any data loads
-        self.device = resolve_device(cfg.device)
-        threads = cfg.threads or (1 if self.device.type == "cpu" and cfg.resolved_backbone() in SMALL_BACKBONES
-                                  else None)
-        if threads:
-            torch.set_num_threads(threads)
-        self.table = load_energy_table(cfg.energy_table)  # fail early on a broken table
+        self.progress, self.log = progress, log
+        specs = cfg.methods or list(METHODS)
+        check_methods(specs, cfg.options)  # names and options, before any data loads
+        cfg = replace(cfg, methods=specs)  # recorded resolved, so a resume reads the same list
+        # a run knows each method by its class's name (a user's module:Class too): cells, rows, options
+        self.classes = method_classes(specs)
+        self.methods = list(self.classes)
+        # Under Ray the driver only reads and writes states (on the CPU); workers pick their devices.
+        self.device = resolve_device(cfg.device) if cfg.executor == "local" else torch.device("cpu")
+        self.threads = cpu_threads(cfg, self.device)
+        if self.threads:
+            torch.set_num_threads(self.threads)
+        # the energy table at the run's node and the architecture: fail early on a bad one
+        self.hardware = build_hardware(cfg.energy_table, cfg.node, cfg.vdd, cfg.arch, cfg.precision, cfg.sram_cell,
+                                       cfg.sram_bytes)
+        self.table = self.hardware.table
+        check_writable(Path(cfg.out) if resume is None else Path(resume))
         self.store = open_store(cfg, resume)
-        if resume is None:
-            self.cfg = cfg = replace(cfg, run_id=self.store.run_id)
+        self.store.user_modules = user_modules(cfg.resolved_backbone(), specs)  # its checkpoints may hold their classes
+        self.cfg = cfg = replace(cfg, run_id=self.store.run_id) if resume is None else cfg
         self.source = load_source(cfg.dataset, cfg.data_root, cfg.download, cfg.classes, cfg.image_size)
+        self.backbone_code = check_buildable(cfg.resolved_backbone(), self.source.in_shape, cfg.width, cfg.cifar_stem,
+                                             cfg.weights)
         # Build every seed's scenario now, so a bad split fails before anything is written.
         self.scenarios = {seed: build_scenario(self.source, cfg.scenario, cfg.class_order, seed,
                                                cfg.train_per_class, cfg.test_per_class) for seed in cfg.seeds}
+        first = next(iter(self.scenarios.values()))
         # Options that depend on the scenario (progressive's stage rule), before any cell starts.
-        check_methods(self.methods, cfg.options, next(iter(self.scenarios.values())).sizes)
+        check_methods(specs, cfg.options, first.sizes)
+        # The cut of every level, on the real backbone and input: a network that cannot take the
+        # input fails here, and levels that land on the same cut are trained once.
+        self.plan = plan_sweep(self.methods, cfg.seeds, cfg.sharing, len(first.phases), cfg.resolved_backbone(),
+                               self.source.in_shape, first.sizes[0], cfg.width, cfg.cifar_stem)
         self.monitor = None
+        self.power_note = "not measured: power measurement is off (--no-power)"
+        self._progress: RunProgress | None = None
+        self.executor = self._executor()  # under Ray: joins the cluster and checks its resources now
 
     # ----- whole run ------------------------------------------------------------------------
     def run(self) -> Path:
-        cfg = self.cfg
+        root = self.store.root
+        fresh = not root.exists()
+        lock = RunLock(root)
+        try:
+            lock.acquire()
+            stale = self.store.remove_partial_writes()
+            if stale:
+                self.log(f"removed {len(stale)} unfinished temporary file(s) of an interrupted write")
+            self._run()
+        except UserError:
+            if fresh and not self.store.rows and lock.held:  # a failed start leaves nothing behind
+                shutil.rmtree(root, ignore_errors=True)
+            raise
+        except OSError as exc:
+            if exc.errno in DISK_ERRORS:
+                raise self._stopped(exc) from None
+            raise
+        finally:
+            lock.release()
+            self.executor.close()
+        return root
+
+    def _run(self) -> None:
+        cfg, plan = self.cfg, self.plan
         self.store.write_config(to_dict(cfg))
         manifest = build_manifest(self.device)
         # Where a method departs from the run's shared protocol (data pipeline, loss form): the
         # report prints it next to that method's numbers.
-        notes = {name: METHODS[name].protocol_notes(METHODS[name].check_options(cfg.options.get(name, {})), cfg)
-                 for name in self.methods}
+        notes = {name: cls.protocol_notes(cls.check_options(cfg.options.get(name, {})), cfg)
+                 for name, cls in self.classes.items()}
         manifest["method_notes"] = {name: n for name, n in notes.items() if n}
-        self._start_power()
+        if self.executor.name == "local":
+            self._start_power()  # (its idle baseline runs before the first phase)
+            self.executor.work.monitor, self.executor.work.power_note = self.monitor, self.power_note
+        manifest["executor"] = self.executor.describe()
+        manifest["power"] = (self.monitor.record() if self.monitor  # which devices, the idle baseline
+                             else {"measured_devices": [], "note": self.power_note})
+        manifest.update(dataset=self.source.name, data_location=self.source.location,
+                        class_order={str(seed): sc.class_order for seed, sc in self.scenarios.items()},
+                        scenario=next(iter(self.scenarios.values())).sizes,
+                        class_names=self.scenarios[cfg.seeds[-1]].class_names, backbone=cfg.resolved_backbone(),
+                        energy_table=self.table.describe(), hardware=self.hardware.describe(), seeds=cfg.seeds,
+                        sharing_levels=plan.describe())
+        if self.backbone_code:  # a user's network: where its code came from
+            manifest["backbone_code"] = self.backbone_code
+        user = {n: provenance(c) for n, c in self.classes.items() if n not in METHODS}
+        if user:  # users' methods likewise
+            manifest["method_code"] = user
+        self.store.write_manifest(manifest)
+        if plan.collapse_note():
+            warnings.warn(plan.collapse_note())
+        groups = self._groups()
+        phases = sum(self._phases_left(g) for g in groups)
+        cells = sum(len(g.cells) for g in groups)
+        if not cells:
+            self.log("every cell of this run is already finished")
+        else:
+            self.log(f"{len(self.methods)} method(s) x {len(plan.levels)} sharing level(s) x {len(cfg.seeds)} seed(s): "
+                     f"{cells} cell(s) to run, {phases} phase(s) to train (each base phase once, shared by every "
+                     "sharing level); the first finished phase gives an estimate of the duration")
+        self._progress = RunProgress(phases, cells, bar=self.progress, log=self.log)
         try:
-            for seed, scenario in self.scenarios.items():
-                manifest.setdefault("class_order", {})[str(seed)] = scenario.class_order
-                manifest.update(dataset=self.source.name, data_location=self.source.location,
-                                scenario=scenario.sizes, class_names=scenario.class_names,
-                                backbone=cfg.resolved_backbone(), energy_table=self.table.describe(),
-                                seeds=cfg.seeds)
-                self.store.write_manifest(manifest)
-                for name in self.methods:
-                    self._run_method(name, seed, scenario)
+            self.executor.run(groups, self)
         finally:
             self._stop_power()
-        self._write_summary()
-        return self.store.root
+            self._progress.close()
+        write_summary(self.store, cfg)
 
-    # ----- one (seed, method): base phase once, then every sharing level ----------------------
-    def _run_method(self, name: str, seed: int, scenario: Scenario) -> None:
-        cls = METHODS[name]
-        n = len(scenario.phases)
-        todo = [s for s in self.cfg.sharing if not self.store.complete(name, s, seed, n)]
-        for s in set(self.cfg.sharing) - set(todo):  # left behind by a stop just before a cell's end
-            self.store.progress_checkpoint(name, s, seed).unlink(missing_ok=True)
-        if not todo:
-            self.log(f"{name} seed {seed}: all sharing levels already done, skipping")
-            return
-        base = None
-        for s in todo:
-            trainer = self._trainer(scenario, seed + 1)
-            saved = self._progress(name, s, seed)
-            if saved is not None:
-                method, history, accs = saved["method"], saved["history"], saved["accs"]
-                trainer.gen.set_state(saved["trainer_rng"].cpu())  # map_location may have moved them
-                torch.set_rng_state(saved["torch_rng"].cpu())
-                self.log(f"{name} sharing {s:g} seed {seed}: resuming after phase {len(accs) - 1}")
-            else:
-                base = base or self._base_phase(cls, seed, scenario)
-                method = copy.deepcopy(base["method"])
-                torch.manual_seed(seed + 1)  # every sharing level continues from the same RNG state
-                history = [list(base["group_acc"])]
-                row0 = {**base["row"], "sharing": s, "reused_base": s != todo[0] or base["loaded"]}
-                if base.get("confusion"):  # (base checkpoints of older runs have none)
-                    self._save_confusion(name, s, seed, 0, base["confusion"])
-                self.store.append(row0)
-                accs = [row0["acc_all"]]
-            method.attach(self._context(scenario, trainer, seed, s, name))
-            for phase in scenario.phases[len(accs):]:
-                row, res = self._phase(method, trainer, scenario, phase, name, s, seed)
-                self._save_confusion(name, s, seed, phase.index, render_confusion(res.confusion, scenario.class_names))
-                history.append(res.group_acc)
-                accs.append(row["acc_all"])
-                row.update(avg_inc_acc=float(np.mean(accs)), forgetting=forgetting(history))
-                self.store.append(row)
-                self.log(f"{name} sharing {s:g} seed {seed} phase {phase.index}: acc {row['acc_all']:.2f}% "
-                         f"(old {row['acc_old']:.2f}, new {row['acc_new']:.2f}), "
-                         f"{row['train_macs']:.3g} train MACs, {row['compute_energy_j']:.3g} J computed")
-                if phase.index < n - 1:  # an interruption from here on loses no finished phase
-                    save_state(self.store.progress_checkpoint(name, s, seed),
-                               {"method": method, "history": history, "accs": accs,
-                                "trainer_rng": trainer.gen.get_state(), "torch_rng": torch.get_rng_state()})
-            self.store.progress_checkpoint(name, s, seed).unlink(missing_ok=True)
-            self._write_summary()
+    def _executor(self):
+        if self.cfg.executor == "ray":
+            from energybench.engine.ray_executor import RayExecutor
 
-    def _progress(self, name: str, sharing: float, seed: int) -> dict | None:
-        """The saved state of an unfinished cell whose rows it matches; otherwise the cell's rows are
-        dropped and None says to start it again from the base phase."""
-        path = self.store.progress_checkpoint(name, sharing, seed)
-        saved = torch.load(path, map_location=self.device, weights_only=False) if path.is_file() else None
-        last = len(saved["accs"]) - 1 if saved else -1
-        if saved is None or not self.store.phases_done(name, sharing, seed) >= set(range(last + 1)):
-            self.store.drop_partial(name, sharing, seed)
-            return None
-        self.store.drop_partial(name, sharing, seed, keep_upto=last)  # rows written after the save
+            executor = RayExecutor(self.cfg, self.hardware, self.threads, log=self.log)
+            executor.connect()
+            return executor
+        from energybench.engine.local import LocalExecutor
+
+        return LocalExecutor(CellWork(self.cfg, self.scenarios, self.device, self.hardware, progress=self.progress))
+
+    def _groups(self) -> list[Group]:
+        n = self.plan.phases
+        groups = []
+        for seed in self.cfg.seeds:
+            for method in self.methods:
+                cells = [Cell(method, s, seed) for s in self.plan.levels]
+                todo = [c for c in cells if not self.store.complete(c.method, c.sharing, c.seed, n)]
+                for c in set(cells) - set(todo):  # left behind by a stop just before a cell's end
+                    self.store.progress_checkpoint(c.method, c.sharing, c.seed).unlink(missing_ok=True)
+                if todo:
+                    groups.append(Group(method, seed, todo))
+                else:
+                    self.log(f"{method} seed {seed}: all sharing levels already done, skipping")
+        return groups
+
+    def _phases_left(self, group: Group) -> int:
+        """Phases still to train: the base once (unless saved), and each cell's unfinished phases."""
+        n = self.plan.phases
+        done = [len(self.store.phases_done(c.method, c.sharing, c.seed)) for c in group.cells]
+        base = 0 if self.store.base_checkpoint(group.method, group.seed).is_file() else 1
+        return base + sum(n - 1 - max(d - 1, 0) for d in done)
+
+    # ----- what the executors call: loading state, and writing each result as it arrives ----------
+    def load_base(self, method: str, seed: int) -> dict | None:
+        base = self.store.load_base(method, seed, self.device)
+        if base is not None:
+            self.log(f"{method} seed {seed}: reusing base phase from {self.store.base_checkpoint(method, seed)}")
+        return base
+
+    def load_progress(self, cell: Cell) -> dict | None:
+        saved = self.store.load_progress(cell, self.device)
+        if saved is not None:
+            self.log(f"{cell.label}: resuming after phase {len(saved['accs']) - 1}")
         return saved
 
-    def _save_confusion(self, name: str, sharing: float, seed: int, phase: int, text: str) -> None:
-        atomic_write(self.store.cell_dir(name, sharing, seed) / f"confusion_phase{phase}.csv", text)
+    def restart_cell(self, cell: Cell) -> None:
+        """Forget what a cell wrote before it is trained again from its base phase."""
+        self.store.drop_partial(cell.method, cell.sharing, cell.seed)
 
-    def _base_phase(self, cls: type[Method], seed: int, scenario: Scenario) -> dict:
-        path = self.store.base_checkpoint(cls.name, seed)
-        if path.is_file():
-            saved = torch.load(path, map_location=self.device, weights_only=False)
-            self.log(f"{cls.name} seed {seed}: reusing base phase from {path}")
-            return {**saved, "loaded": True}
-        torch.manual_seed(seed)
-        trainer = self._trainer(scenario, seed)
-        method = cls(self._context(scenario, trainer, seed, self.cfg.sharing[0], cls.name))
-        row, res = self._phase(method, trainer, scenario, scenario.phases[0], cls.name, 0.0, seed)
-        row.update(avg_inc_acc=row["acc_all"], forgetting=float("nan"))
-        self.log(f"{cls.name} seed {seed} phase 0 (base, shared by every sharing level): acc {row['acc_all']:.2f}%, "
-                 f"{row['train_macs']:.3g} train MACs, {row['compute_energy_j']:.3g} J computed")
-        chance = 100.0 / scenario.phases[0].seen
-        if row["iters"] and row["acc_all"] < 2 * chance:  # (`scratch` trains nothing before the end)
-            # Every later phase branches from this network: an untrained base makes the sweep meaningless.
-            warnings.warn(f"{cls.name} seed {seed}: phase 0 reached {row['acc_all']:.1f}% on "
-                          f"{scenario.phases[0].seen} classes (chance {chance:.1f}%); the base network looks "
-                          f"undertrained, raise --epochs (now {self.cfg.epochs}) or adjust --lr")
-        saved = {"method": method, "row": row, "group_acc": res.group_acc,
-                 "confusion": render_confusion(res.confusion, scenario.class_names)}
-        save_state(path, saved)
-        return {**saved, "method": copy.deepcopy(method), "loaded": False}
+    def reused_base(self, cell: Cell) -> bool:
+        """Whether a cell's phase-0 row copies a base trained for another level (stable under
+        interruptions: the base is trained for the first level)."""
+        return cell.sharing != self.plan.levels[0]
 
-    def _phase(self, method: Method, trainer: Trainer, scenario: Scenario, phase, name: str, sharing: float,
-               seed: int):
-        cfg = self.cfg
-        trainer.begin_phase()
-        label = f"{name} s{sharing:g} seed{seed} phase{phase.index}"
-        with self.monitor.window(label) if self.monitor else nullcontext() as window:
-            method.begin_phase(phase)
-            method.learn(phase)
-            method.end_phase(phase)
-        ledger: CostLedger = trainer.end_phase()
-        res = evaluate(method, scenario, phase, trainer, self.device)
-        primary = res.primary
-        row = {
-            "method": name, "sharing": sharing, "seed": seed, "phase": phase.index,
-            "sharing_achieved": method.cut.achieved if method.cut else 0.0,
-            "shared_blocks": method.cut.blocks if method.cut else 0,
-            "classes_seen": phase.seen, "new_classes": len(phase.classes),
-            "acc_all": res.acc[primary], "acc_old": res.acc_old[primary], "acc_new": res.acc_new[primary],
-            "iters": trainer.iters, "train_time_s": trainer.train_time_s,
-            "time_per_iter_s": trainer.train_time_s / trainer.iters if trainer.iters else float("nan"),
-            "train_cpu_s": trainer.train_cpu_s,  # unlike wall-clock time, not inflated by other processes
-            "cache_shared": trainer.cached_trunk,  # trained on cached trunk outputs (not just asked to)
-        }
-        for clf in list(res.acc)[1:]:
-            row.update({f"acc_{clf}": res.acc[clf], f"acc_{clf}_old": res.acc_old[clf],
-                        f"acc_{clf}_new": res.acc_new[clf]})
-        store_bytes = storage_bytes(method.storage_modules(), method.exemplar_bytes(), cfg.precision)
-        row.update(ledger.row(self.table, cfg.precision, store_bytes, sram_cell=cfg.sram_cell,
-                              sram_bytes=cfg.sram_bytes), precision=cfg.precision)
-        row.update(window.result if window is not None else {})
-        row.update(method.extra)
-        method.extra = {}
-        return row, res
+    def on_base(self, done: BaseDone) -> None:
+        self.store.record_base(done)
+        row = done.row
+        if done.warning:
+            warnings.warn(done.warning)
+        self._progress.phase_done(f"{done.method} seed {done.seed} phase 0 (base, shared by every sharing level): " + (
+            f"acc {row['acc_all']:.2f}%, {row['train_macs']:.3g} train MACs, {row['compute_energy_j']:.3g} J computed"
+            if row["iters"] else f"nothing trained ({done.method} trains its network in a later phase)"))
 
-    # ----- plumbing -------------------------------------------------------------------------
-    def _trainer(self, scenario: Scenario, seed: int) -> Trainer:
-        cfg = self.cfg
-        augment = default_augment(cfg.dataset, scenario.source.in_shape) if cfg.augment else None
-        return Trainer(scenario, self.device, epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr,
-                       momentum=cfg.momentum, weight_decay=cfg.weight_decay, milestones=cfg.lr_milestones,
-                       gamma=cfg.lr_gamma, augment=augment, seed=seed, progress=self.progress)
+    def on_phase(self, done: PhaseDone) -> None:
+        self.store.record_phase(done)
+        if done.phase == 0:  # the base's row, copied: no training to report
+            return
+        row, c = done.row, done.cell
+        self._progress.phase_done(
+            f"{c.method} s={c.sharing:g} ({row['sharing_achieved']:.3g} achieved) seed {c.seed} phase {done.phase}: "
+            f"acc {row['acc_all']:.2f}% "
+            f"(old {row['acc_old']:.2f}, new "
+            f"{row['acc_new']:.2f}), {row['train_macs']:.3g} train MACs, {row['compute_energy_j']:.3g} J computed",
+            cell_finished=done.last)
+        if done.last:
+            write_summary(self.store, self.cfg)
 
-    def _context(self, scenario, trainer, seed, sharing, name) -> Context:
-        cell = self.store.cell_dir(name, sharing, seed)
-        return Context(self.cfg, scenario, self.device, trainer, seed, sharing, cell)
+    def _stopped(self, exc: OSError) -> RunStopped:
+        where = f" while writing {exc.filename}" if exc.filename else ""
+        root, rows = self.store.root, len(self.store.rows)
+        return RunStopped(f"stopped: {os.strerror(exc.errno)}{where}. Every phase finished before this is saved in "
+                          f"{root} ({rows} row(s) in metrics.csv; files being written were left as they were). "
+                          f"Free space (or fix the permission) and continue with: energybench run --resume {root}")
 
+    # ----- power ----------------------------------------------------------------------------------
     def _start_power(self) -> None:
         if not self.cfg.power:
             return
@@ -276,6 +341,7 @@ class Runner:
             from energybench.power.monitor import PowerMonitor
         except ImportError as exc:  # the measurement layer is optional at run time
             warnings.warn(f"power measurement unavailable: {exc}")
+            self.power_note = f"not measured: power measurement unavailable ({exc})"
             return
         self.monitor = PowerMonitor(device=self.device, rate_hz=self.cfg.power_rate_hz,
                                     idle_seconds=self.cfg.idle_seconds, trace_path=self.store.root / "power_trace.csv")
@@ -284,8 +350,4 @@ class Runner:
     def _stop_power(self) -> None:
         if self.monitor is not None:
             self.monitor.close()
-
-    def _write_summary(self) -> None:
-        from energybench.engine.summary import write_summary
-
-        write_summary(self.store, self.cfg)
+            self.monitor = None

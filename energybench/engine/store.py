@@ -1,7 +1,10 @@
-"""The run directory: config.yaml, manifest.json, metrics.csv, cell artifacts.
+"""The run directory: config.yaml, manifest.json, metrics.csv, cells/ (confusion matrices,
+method artifacts, checkpoints). The driver of a run is its only writer.
 
 Every write goes through energybench.files.atomic_write (a temporary file renamed into
 place), so a run interrupted at any moment leaves each file either as it was or complete.
+A finished phase is written in this order: its row, its confusion matrix and artifacts, then
+the cell's progress checkpoint; a resume trusts the checkpoint and drops rows written after it.
 """
 
 from __future__ import annotations
@@ -11,28 +14,29 @@ import io
 from pathlib import Path
 from typing import Any, Iterable
 
+import torch
 import yaml
 
+from energybench.engine.cell import BaseDone, PhaseDone
+from energybench.engine.checkpoint import load_checkpoint, save_checkpoint
+from energybench.engine.plan import Cell
 from energybench.files import atomic_write, write_json
+from energybench.power.monitor import POWER_FIELDS
+from energybench.power.trace import append_power_trace
 
 # metrics.csv column order: identity, accuracy, time, counted/modelled cost, measured power.
 COLUMNS = [
     "run_id", "method", "sharing", "sharing_achieved", "shared_blocks", "seed", "phase", "classes_seen",
-    "new_classes", "acc_all", "acc_old", "acc_new", "avg_inc_acc", "forgetting", "iters", "train_time_s",
-    "time_per_iter_s", "train_cpu_s", "cache_shared", "fwd_macs", "bwd_input_macs", "bwd_weight_macs", "update_ops", "train_macs",
-    "eval_macs", "mem_reads", "mem_writes", "compute_energy_j", "memory_energy_j", "energy_table",
-    "precision", "storage_bytes", "measured_energy_j", "measured_energy_method", "mean_power_w",
-    "peak_power_w", "idle_power_w", "reused_base",
+    "new_classes", "acc_all", "acc_old", "acc_new", "avg_inc_acc", "forgetting", "iters", "train_samples",
+    "train_time_s", "time_per_iter_s", "train_cpu_s", "cache_shared", "fwd_macs", "bwd_input_macs", "bwd_weight_macs",
+    "update_ops", "train_macs", "eval_macs", "mem_reads", "mem_writes", "compute_energy_j", "memory_energy_j",
+    "elementwise_ops", "elementwise_mem_reads", "elementwise_mem_writes", "elementwise_compute_energy_j",
+    "elementwise_memory_energy_j",
+    "energy_table", "precision", "storage_bytes", "arch", "node_nm", "vdd", "level_rf_energy_j",
+    "level_buffer_energy_j", "level_dram_energy_j", "leakage_energy_j",
+    *POWER_FIELDS,  # measured: empty where not measured, and measured_note says why
+    "reused_base",
 ]
-
-
-def save_state(path: Path, state: Any) -> None:
-    """torch.save, atomically: a checkpoint is either the old one or the new one, never half."""
-    import torch  # only checkpoints need it; the report side reads runs without torch
-
-    buf = io.BytesIO()
-    torch.save(state, buf)
-    atomic_write(path, buf.getvalue())
 
 
 def read_metrics(path: Path) -> list[dict[str, str]]:
@@ -66,10 +70,12 @@ def _fmt(v: Any) -> str:
 class RunStore:
     """One run directory (a single run or a sweep of runs)."""
 
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, user_modules: tuple[str, ...] = ()):
         self.root = Path(root)
         self.metrics_path = self.root / "metrics.csv"
         self.rows: list[dict[str, Any]] = read_metrics(self.metrics_path)
+        # the modules of user code the run names (plugins.user_modules): its checkpoints may hold their classes
+        self.user_modules = user_modules
 
     @property
     def run_id(self) -> str:
@@ -117,3 +123,50 @@ class RunStore:
     def append(self, row: dict[str, Any]) -> None:
         self.rows.append({**row, "run_id": self.run_id})
         atomic_write(self.metrics_path, render_csv(self.rows))
+
+    # ----- results of the cells, as their events arrive ------------------------------------------
+    def record_base(self, done: BaseDone) -> None:
+        save_checkpoint(self.base_checkpoint(done.method, done.seed), done.state)
+        self.append_readings(f"{done.method} seed {done.seed} base", done.power_trace)
+
+    def append_readings(self, source: str, readings: list[tuple[float, str, float]]) -> None:
+        """A Ray worker's power readings, into power_trace.csv with the cell they belong to
+        named in the device column (the local executor's monitor writes the trace itself)."""
+        if readings:
+            append_power_trace(self.root / "power_trace.csv", [(t, f"{source}: {d}", w) for t, d, w in readings])
+
+    def load_base(self, method: str, seed: int, device: torch.device) -> dict[str, Any] | None:
+        path = self.base_checkpoint(method, seed)
+        return load_checkpoint(path, device, self.user_modules) if path.is_file() else None
+
+    def record_phase(self, done: PhaseDone) -> None:
+        c = done.cell
+        self.append(done.row)
+        self.append_readings(c.label, done.power_trace)
+        folder = self.cell_dir(c.method, c.sharing, c.seed)
+        atomic_write(folder / f"confusion_phase{done.phase}.csv", done.confusion)
+        for name, data in done.artifacts.items():
+            atomic_write(folder / name, data)
+        if done.state is not None:  # an interruption from here on loses no finished phase
+            save_checkpoint(self.progress_checkpoint(c.method, c.sharing, c.seed), done.state)
+        if done.last:
+            self.progress_checkpoint(c.method, c.sharing, c.seed).unlink(missing_ok=True)
+
+    def load_progress(self, cell: Cell, device: torch.device) -> dict[str, Any] | None:
+        """The saved state of an unfinished cell whose rows it matches; otherwise the cell's rows
+        are dropped and None says to start it again from the base phase."""
+        path = self.progress_checkpoint(cell.method, cell.sharing, cell.seed)
+        saved = load_checkpoint(path, device, self.user_modules) if path.is_file() else None
+        last = len(saved["accs"]) - 1 if saved else -1
+        if saved is None or not self.phases_done(cell.method, cell.sharing, cell.seed) >= set(range(last + 1)):
+            self.drop_partial(cell.method, cell.sharing, cell.seed)
+            return None
+        self.drop_partial(cell.method, cell.sharing, cell.seed, keep_upto=last)  # rows written after the save
+        return saved
+
+    def remove_partial_writes(self) -> list[Path]:
+        """Delete the temporary files of atomic writes that an interruption cut short."""
+        leftovers = [p for p in self.root.rglob(".*.tmp") if p.is_file()]
+        for p in leftovers:
+            p.unlink(missing_ok=True)
+        return leftovers

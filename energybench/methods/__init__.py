@@ -1,9 +1,16 @@
 """Class-incremental methods, one file each; METHODS maps names to classes, and
-check_methods() validates a config's methods and their options before anything runs."""
+check_methods() validates a config's methods and their options before anything runs.
+
+A method in a config is a built-in name, a name an installed package registers under the
+`energybench.methods` entry-point group, or `package.module:Class` (a subclass of
+methods.base.Method). A run knows every method by its class's `name` (metrics.csv, cell
+directories, `options:`).
+"""
 
 from __future__ import annotations
 
 import importlib
+import re
 
 # name -> module; the order is the order `energybench run` runs them by default.
 _MODULES = {
@@ -35,6 +42,68 @@ def _load() -> dict:
 METHODS = _load()
 
 
+NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.-]*")
+
+
+def registered_methods() -> list[str]:
+    """Names installed packages register under the `energybench.methods` entry-point group."""
+    from energybench import plugins
+
+    return [n for n in plugins.entry_points(plugins.METHOD_GROUP) if n not in METHODS]
+
+
+def valid_methods() -> str:
+    extra = registered_methods()
+    return ", ".join([*METHODS, *extra]) + ", or your own as package.module:Class"
+
+
+def resolve_method(spec: str) -> type:
+    """The Method subclass `spec` names (importing a user's module, which runs its code)."""
+    from energybench import plugins
+    from energybench.errors import UserError, unknown_name
+    from energybench.methods.base import Method
+
+    if spec in METHODS:
+        return METHODS[spec]
+    registered = None
+    if plugins.is_reference(spec):
+        cls = plugins.load_reference(spec, "method")
+    elif spec in plugins.entry_points(plugins.METHOD_GROUP):
+        cls, registered = plugins.load_entry_point(plugins.METHOD_GROUP, spec, "method"), spec
+    else:
+        raise UserError(f"config key 'methods': {unknown_name('method', spec, [*METHODS, *registered_methods()])} "
+                        "(names match in any case), or your own as package.module:Class")
+    if not (isinstance(cls, type) and issubclass(cls, Method)):
+        what = f"the class {cls.__name__}" if isinstance(cls, type) else f"a {type(cls).__name__}"
+        raise UserError(f"method '{spec}' is {what}; expected a subclass of energybench.methods.base.Method")
+    name = cls.name
+    if not isinstance(name, str) or not NAME.fullmatch(name):
+        raise UserError(f"method '{spec}': its class must set `name` to a name for metrics.csv and options "
+                        f"(a letter, then letters, digits, '_', '.' or '-'), got {name!r}")
+    if name in METHODS:
+        raise UserError(f"method '{spec}' names itself '{name}', a built-in method; give its class another `name`")
+    if registered is not None and registered != name:
+        raise UserError(f"method '{spec}' is registered under that name but its class names itself '{name}'; the "
+                        "two must agree")
+    if cls.learn is Method.learn:
+        raise UserError(f"method '{spec}' ({cls.__qualname__}) defines no learn(phase): every method trains "
+                        "something in learn")
+    return cls
+
+
+def method_classes(methods: list[str]) -> dict[str, type]:
+    """Each method of a config by the name its class gives it, in order."""
+    from energybench.errors import UserError
+
+    classes: dict[str, type] = {}
+    for spec in methods:
+        cls = resolve_method(spec)
+        if cls.name in classes:
+            raise UserError(f"config key 'methods': two entries name the method '{cls.name}' ({spec} is the second)")
+        classes[cls.name] = cls
+    return classes
+
+
 def check_methods(methods: list[str], options: dict[str, dict], sizes: list[int] | None = None) -> None:
     """Every named method exists and every method's options are valid (for the scenario's phase
     `sizes`, when given): one call, made by the runner before the first cell starts, so a bad
@@ -42,14 +111,13 @@ def check_methods(methods: list[str], options: dict[str, dict], sizes: list[int]
     that method is reached."""
     from energybench.errors import UserError
 
-    for name in methods:
-        if name not in METHODS:
-            raise UserError(f"config key 'methods': unknown method '{name}'; valid methods: {', '.join(METHODS)}")
+    classes = method_classes(methods)
+    known = {**METHODS, **classes}
     for name, opts in options.items():
-        if name not in METHODS:
-            raise UserError(f"config key 'options': unknown method '{name}'; valid methods: {', '.join(METHODS)}")
-        METHODS[name].check_options(opts)
+        if name not in known:
+            raise UserError(f"config key 'options': unknown method '{name}'; valid methods: {', '.join(known)} "
+                            "(options are keyed by a method's name: a user method's is its class's `name`)")
+        known[name].check_options(opts)
     if sizes is not None:
-        for name in methods:
-            cls = METHODS[name]
+        for name, cls in classes.items():
             cls.check_scenario(cls.check_options(options.get(name, {})), sizes)

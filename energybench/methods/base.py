@@ -134,7 +134,7 @@ class Method:
     def new_net(self, num_classes: int) -> IncrementalNet:
         cfg, src = self.ctx.cfg, self.ctx.scenario.source
         net = build_net(cfg.resolved_backbone(), src.in_shape, num_classes, cfg.width, cfg.cifar_stem,
-                        cosine=self.cosine_head)
+                        cosine=self.cosine_head, weights=cfg.weights)
         return net.to(self.ctx.device)
 
     def apply_sharing(self, net: IncrementalNet) -> Cut:

@@ -36,7 +36,9 @@ class BottleneckNoReLU(tv_resnet.Bottleneck):
 NO_RELU = {tv_resnet.BasicBlock: BasicBlockNoReLU, tv_resnet.Bottleneck: BottleneckNoReLU}
 
 
-def torchvision_resnet(name: str, in_shape: tuple[int, int, int], cifar_stem: bool = False) -> Backbone:
+def torchvision_resnet(name: str, in_shape: tuple[int, int, int],
+                       cifar_stem: bool = False) -> tuple[Backbone, nn.Module]:
+    """Returns (backbone, the torchvision model its blocks were taken from)."""
     net = getattr(tvm, name)(weights=None)
     if cifar_stem:
         conv1 = nn.Conv2d(in_shape[0], 64, 3, stride=1, padding=1, bias=False)
@@ -49,10 +51,11 @@ def torchvision_resnet(name: str, in_shape: tuple[int, int, int], cifar_stem: bo
     for layer in (net.layer1, net.layer2, net.layer3, net.layer4):
         blocks.extend(layer)
     blocks.append(nn.Sequential(net.avgpool, Flatten()))
-    return Backbone(name, blocks, net.fc.in_features)
+    return Backbone(name, blocks, net.fc.in_features), net
 
 
-def vgg19(in_shape: tuple[int, int, int], cifar_stem: bool = False) -> Backbone:
+def vgg19(in_shape: tuple[int, int, int], cifar_stem: bool = False) -> tuple[Backbone, nn.Module]:
+    """Returns (backbone, the torchvision model its blocks were taken from)."""
     net = tvm.vgg19(weights=None)
     features = list(net.features)
     if in_shape[0] != 3:
@@ -70,9 +73,9 @@ def vgg19(in_shape: tuple[int, int, int], cifar_stem: bool = False) -> Backbone:
         blocks.append(nn.Sequential(*current))
         blocks.append(nn.Sequential(nn.Linear(512, 512), nn.ReLU(inplace=True), nn.Dropout()))
         blocks.append(nn.Sequential(nn.Linear(512, 512), nn.ReLU(inplace=True), nn.Dropout()))
-        return Backbone("vgg19", blocks, 512)
+        return Backbone("vgg19", blocks, 512), net
     current += [net.avgpool, Flatten()]
     blocks.append(nn.Sequential(*current))
     blocks.append(nn.Sequential(*net.classifier[0:3]))  # fc 25088->4096, ReLU, Dropout
     blocks.append(nn.Sequential(*net.classifier[3:6]))  # fc 4096->4096, ReLU, Dropout
-    return Backbone("vgg19", blocks, net.classifier[6].in_features)
+    return Backbone("vgg19", blocks, net.classifier[6].in_features), net

@@ -4,16 +4,18 @@ Usage::
 
     from energybench.power.monitor import PowerMonitor, POWER_FIELDS
 
-    monitor = PowerMonitor(device="cuda:0", rate_hz=10.0, idle_seconds=0.0,
+    monitor = PowerMonitor(device="cuda:0", rate_hz=10.0,
                            trace_path=run_dir / "power_trace.csv")
-    monitor.start()           # finds sensors, starts the sampler, then (if idle_seconds > 0)
-                              #   blocks that long measuring idle power; never raises for
-                              #   missing sensors
+    monitor.start()           # finds sensors, starts the sampler, then (when a sensor exists)
+                              #   blocks idle_seconds (default DEFAULT_IDLE_SECONDS; 0: off)
+                              #   measuring idle power; never raises for missing sensors
     with monitor.window("phase 0") as w:   # synchronises CUDA at both edges
         ...                   # training
-    row.update(w.result)      # exactly POWER_FIELDS; every value None where nothing was measured
-    w.summary                 # result + label, duration_s, measured_energy_above_idle_j,
-                              #   per_device_energy_j, samples
+        w.samples = n         # training samples processed (for measured_energy_per_sample_j)
+    row.update(w.result)      # exactly POWER_FIELDS; every value None where nothing was measured,
+                              #   except measured_note, which then says why
+    w.summary                 # result + label, duration_s, per_device_energy_j, samples
+    monitor.record()          # for the manifest: devices measured, sensors, idle baseline
     monitor.close()           # stops the sampler, flushes the trace, releases NVML
 
 Start the monitor after the model is on its CUDA device: with CUDA initialised the
@@ -24,18 +26,32 @@ GPU is matched to NVML by UUID, exact even when CUDA_DEVICE_ORDER is not PCI ord
 for each kind that is unavailable, why (the ``energybench power`` command prints it).
 
 What is measured: ``device`` "cpu" measures the CPU packages and DRAM through RAPL;
-"cuda" / "cuda:N" / a torch.device measures that GPU through NVML plus RAPL;
-"auto" measures every visible GPU plus RAPL. A window's energy is the sum over those
-sensors; ``measured_energy_method`` names how ("nvml-energy-counter",
+"cuda" / "cuda:N" / a torch.device measures that one GPU (the current CUDA device for
+"cuda"; matched to NVML by UUID) through NVML plus RAPL; "auto" measures every visible
+GPU plus RAPL. ``exclude={"rapl": "why"}`` leaves a kind of sensor out on purpose (a
+host shared with other runs) and the reason shows wherever its columns are empty.
+
+The columns (POWER_FIELDS): ``measured_energy_j`` is the sum over the sensors;
+``gpu_energy_j``, ``cpu_package_energy_j`` and ``dram_energy_j`` split it by component
+(each None where no sensor of that component measured the window, never 0);
+``measured_devices`` names them ("gpu:GPU-<uuid>+rapl:package-0+rapl:dram-0");
+``measured_energy_method`` says how ("nvml-energy-counter",
 "nvml-instant-power-trapezoid", "nvml-average-power-trapezoid", "rapl-counter",
-joined with "+" when mixed). A counter that advances in steps (NVML's, every 100 ms
-on an H100) measures only windows at least ``COUNTER_MIN_STEPS`` steps long; shorter
-windows integrate the sensor's power readings (the sampler's and one at each edge)
-and the method string says so. ``mean_power_w`` is energy / window duration;
+joined with "+" when mixed); ``measured_energy_per_sample_j`` is measured_energy_j over
+the window's ``samples``; ``measured_note`` says why something is empty (a sensor kind
+not available or excluded, a sensor that failed, no idle baseline), None when nothing is.
+
+A counter that advances in steps (NVML's, every 100 ms on an H100) measures only
+windows at least ``COUNTER_MIN_STEPS`` steps long; shorter windows integrate the
+sensor's power readings (the sampler's and one at each edge) and the method string
+says so. ``mean_power_w`` is energy / window duration;
 ``peak_power_w`` the highest summed sampler reading inside the window (None for a
 window shorter than one sampling period); ``idle_power_w`` the idle baseline measured
-by ``start()`` over ``idle_seconds`` (None when 0), and ``measured_energy_above_idle_j``
-(in ``summary``) is energy minus idle power times duration, not clamped at 0.
+by ``start()`` over ``idle_seconds`` before any window (None when off), and
+``measured_energy_above_idle_j`` is energy minus idle power times duration, not clamped
+at 0 (within the baseline's spread it can be slightly negative). The baseline's duration,
+mean, spread (std, min, max of the summed readings) and per-device power are in
+``monitor.idle_baseline`` and ``record()``.
 
 Failure is never fatal: a missing library, driver, GPU or permission, or a sensor
 that fails mid-run, leaves the fields None (never 0) and emits one
@@ -51,12 +67,14 @@ counter wrap around, so keep ``rate_hz`` at 1 Hz or more.
 
 from __future__ import annotations
 
+import math
 import re
+import statistics
 import sys
 import threading
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from energybench.power import rapl as power_rapl
@@ -87,7 +105,22 @@ POWER_FIELDS = (
     "mean_power_w",
     "peak_power_w",
     "idle_power_w",
+    "measured_energy_above_idle_j",
+    "gpu_energy_j",
+    "cpu_package_energy_j",
+    "dram_energy_j",
+    "measured_energy_per_sample_j",
+    "measured_devices",
+    "measured_note",
 )
+# Sensor.component -> the column its energy adds to.
+COMPONENT_FIELDS = {"gpu": "gpu_energy_j", "cpu_package": "cpu_package_energy_j", "dram": "dram_energy_j"}
+KINDS = {"nvml": "GPU", "rapl": "CPU package and DRAM"}  # sensor kinds, as notes name them
+
+# The idle baseline when none is asked for and a sensor exists: an H100's energy counter
+# needs 1 s (10 steps) and its idle power settles within a second of the CUDA context
+# opening; 3 s also gives a 10 Hz sampler 30 readings for the spread.
+DEFAULT_IDLE_SECONDS = 3.0
 
 # A stepping energy counter (NVML's) is used only for windows at least this many steps
 # long: its error is at most one step at each edge, so under ~10% even for the shortest
@@ -108,9 +141,9 @@ def _warn_once(message: str) -> None:
         warnings.warn(message, PowerMeasurementWarning, stacklevel=2)
 
 
-def empty_power_result() -> dict:
-    """The POWER_FIELDS row of a run or window where nothing was measured."""
-    return dict.fromkeys(POWER_FIELDS)
+def empty_power_result(note: str | None = None) -> dict:
+    """The POWER_FIELDS row of a run or window where nothing was measured, and why."""
+    return {**dict.fromkeys(POWER_FIELDS), "measured_note": note}
 
 
 def parse_power_device(device) -> tuple[str, int | None]:
@@ -137,15 +170,20 @@ def _round(value: float | None, digits: int = 3) -> float | None:
     return None if value is None else round(value, digits)
 
 
+def _significant(value: float | None, digits: int = 6) -> float | None:
+    """Per-sample energies are millijoules or less: keep significant digits, not decimals."""
+    return None if value is None else float(f"{value:.{digits}g}")
+
+
 class PowerWindow:
     """One measured stretch of the run; ``result`` is filled when the ``with`` block ends."""
 
     def __init__(self, monitor: PowerMonitor, label: str) -> None:
         self.label = label
+        self.samples: int | None = None  # training samples processed, set inside the block
         self.result: dict = empty_power_result()
         self.summary: dict = {"label": label, **self.result, "duration_s": None,
-                              "measured_energy_above_idle_j": None, "per_device_energy_j": {},
-                              "samples": 0}
+                              "per_device_energy_j": {}, "samples": 0}
         self._monitor = monitor
         self._t0: float | None = None
         self._e0: list[tuple[float, float | None] | None] = []
@@ -166,27 +204,36 @@ class PowerMonitor:
         self,
         device="auto",
         rate_hz: float = 10.0,
-        idle_seconds: float = 0.0,
+        idle_seconds: float | None = None,
         trace_path: Path | str | None = None,
         *,
+        exclude: Mapping[str, str] | None = None,
         sensors: Sequence[Sensor] | None = None,
         powercap_root: Path | str | None = None,
         clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        """``sensors`` replaces discovery (tests, benchmarks); ``powercap_root`` moves RAPL
-        (default: /sys/class/powercap)."""
+        """``idle_seconds`` None: DEFAULT_IDLE_SECONDS when a sensor exists; 0: no baseline.
+        ``exclude`` maps sensor kinds ("nvml", "rapl") not to measure to the reason why.
+        ``sensors`` replaces discovery (tests, benchmarks); ``powercap_root`` moves RAPL
+        (default: /sys/class/powercap); ``clock`` and ``sleep`` drive the idle baseline."""
         if not rate_hz > 0:
             raise ValueError(f"rate_hz must be > 0, got {rate_hz}")
-        if not idle_seconds >= 0:
-            raise ValueError(f"idle_seconds must be >= 0, got {idle_seconds}")
+        if idle_seconds is not None and not (idle_seconds >= 0 and math.isfinite(idle_seconds)):
+            raise ValueError(f"idle_seconds must be a finite number >= 0 or None, got {idle_seconds}")
+        unknown = sorted(set(exclude or ()) - set(KINDS))
+        if unknown:
+            raise ValueError(f"exclude: unknown sensor kind {unknown[0]!r}; valid kinds: {', '.join(KINDS)}")
         self.device = device
         self._kind, self._ordinal = parse_power_device(device)
         self.rate_hz = float(rate_hz)
-        self.idle_seconds = float(idle_seconds)
+        self.idle_seconds = DEFAULT_IDLE_SECONDS if idle_seconds is None else float(idle_seconds)
         self.trace_path = None if trace_path is None else Path(trace_path)
+        self._exclude = dict(exclude or {})
         self._given = None if sensors is None else list(sensors)
         self._powercap_root = powercap_root
         self._clock = clock
+        self._sleep = sleep
         self._lock = threading.Lock()  # guards sensors and ticks: sampler vs. window edges
         self._trace_lock = threading.Lock()  # one trace append at a time
         self._sensors: list[Sensor] = []  # measuring sensors; index-aligned with tick values
@@ -198,7 +245,9 @@ class PowerMonitor:
         self._tick_base = 0  # absolute index of self._ticks[0]
         self._flushed = 0  # absolute index of the first tick not yet in the trace file
         self._open: list[PowerWindow] = []
-        self._idle_w: list[float | None] | None = None
+        self._idle_w: list[float | None] | None = None  # per sensor, index-aligned
+        self.idle_baseline: dict | None = None  # duration, mean, spread, per device (record())
+        self._idle_note: str | None = None  # why there is no baseline
         self._epoch_offset = time.time() - clock()
         self._started = False
         self._closed = False
@@ -225,6 +274,8 @@ class PowerMonitor:
         self._sampler.start()
         if self.idle_seconds > 0:
             self._measure_idle()
+        else:
+            self._idle_note = "no idle baseline (idle_seconds 0), so no above-idle energy"
         return self
 
     def close(self) -> None:
@@ -263,6 +314,21 @@ class PowerMonitor:
             out.append(entry)
         return out + [null.describe() for null in self._unavailable]
 
+    def record(self) -> dict:
+        """What a run's manifest says about measurement: the devices measured (by
+        ``device_id``), every sensor found or why a kind is missing, the sampling rate and
+        the idle baseline (None, with ``idle_note`` saying why, when there is none)."""
+        self._discover()
+        return {
+            "measured_devices": [s.device_id for s, failure in zip(self._sensors, self._failed)
+                                 if failure is None],
+            "sensors": self.describe(),
+            "rate_hz": self.rate_hz,
+            "idle_baseline": self.idle_baseline,
+            "idle_note": None if self.idle_baseline is not None else (
+                self._idle_note or "no sensor, so no idle baseline"),
+        }
+
     @property
     def sampler_cpu_time_s(self) -> float:
         """CPU time the sampler thread has used so far (for the overhead benchmark)."""
@@ -279,14 +345,17 @@ class PowerMonitor:
             return
         self._discovered = True
         if self._given is not None:
-            found = self._given
+            found = [s for s in self._given if s.kind not in self._exclude]
         else:
             found = []
-            if self._kind != "cpu":
+            if self._kind != "cpu" and "nvml" not in self._exclude:
                 found += self._guarded("nvml", lambda: discover_gpus(
                     None if self._kind == "auto" else [self._cuda_ordinal()]))
-            found += self._guarded("rapl", lambda: discover_rapl(
-                power_rapl.POWERCAP_ROOT if self._powercap_root is None else self._powercap_root))
+            if "rapl" not in self._exclude:
+                found += self._guarded("rapl", lambda: discover_rapl(
+                    power_rapl.POWERCAP_ROOT if self._powercap_root is None else self._powercap_root))
+        found += [NullSensor(kind, reason) for kind, reason in self._exclude.items()
+                  if kind == "rapl" or self._kind != "cpu"]
         self._sensors = [s for s in found if not isinstance(s, NullSensor)]
         self._unavailable = [s for s in found if isinstance(s, NullSensor)]
         self._failed = [None] * len(self._sensors)
@@ -318,6 +387,29 @@ class PowerMonitor:
         for null in self._unavailable:
             what = "GPU" if null.kind == "nvml" else "CPU/DRAM"
             _warn_once(f"{what} energy is not measured: {null.reason}")
+
+    def _notes(self, used: list[int], idle: float | None) -> str | None:
+        """Why some of a window's columns are empty (None when none is for a reason)."""
+        if not used:
+            if not self._sensors:
+                reasons = "; ".join(f"{n.kind}: {n.reason}" for n in self._unavailable)
+                return f"not measured: {reasons or 'no power sensor'}"
+            failures = "; ".join(f"{s.name}: {f}" for s, f in zip(self._sensors, self._failed) if f)
+            return f"not measured: every sensor failed ({failures or 'no reading'})"
+        notes = []
+        for null in self._unavailable:
+            where = f"{KINDS.get(null.kind, null.kind)}{' ' + null.name if null.name else ''}"
+            notes.append(f"{where} not measured: {null.reason}")
+        for i, sensor in enumerate(self._sensors):
+            if i not in used:
+                notes.append(f"{sensor.name} not measured: it failed during the run "
+                             f"({self._failed[i] or 'no reading'})")
+        components = {self._sensors[i].component for i in used}
+        if "cpu_package" in components and "dram" not in components:
+            notes.append("DRAM not measured: RAPL has no readable dram zone here")
+        if idle is None:
+            notes.append(self._idle_note or "no idle baseline for every measured sensor, so no above-idle energy")
+        return "; ".join(notes) or None
 
     def _fail(self, i: int, exc: Exception) -> None:
         sensor = self._sensors[i]
@@ -388,6 +480,9 @@ class PowerMonitor:
 
     def _close_window(self, window: PowerWindow) -> None:
         if window not in self._open:  # the monitor had no sensor or was already closed
+            note = "not measured: the power monitor was closed" if self._closed else self._notes([], None)
+            window.result = empty_power_result(note)
+            window.summary.update(window.result)
             if window._t0 is not None:
                 window.summary["duration_s"] = _round(self._clock() - window._t0, 4)
             return
@@ -405,10 +500,12 @@ class PowerMonitor:
         duration = t1 - window._t0
         used = [i for i, (a, b) in enumerate(zip(window._e0, e1))
                 if a is not None and b is not None and self._failed[i] is None]
-        result = empty_power_result()
+        idle = None
+        if used and self._idle_w is not None and all(self._idle_w[i] is not None for i in used):
+            idle = sum(self._idle_w[i] for i in used)
+        result = empty_power_result(self._notes(used, idle))
         summary = {"label": window.label, **result, "duration_s": _round(duration, 4),
-                   "measured_energy_above_idle_j": None, "per_device_energy_j": {},
-                   "samples": len(ticks)}
+                   "per_device_energy_j": {}, "samples": len(ticks)}
         if not used:
             return result, summary
         deltas = {i: self._delta(i, window._e0[i], e1[i], duration) for i in used}
@@ -417,35 +514,62 @@ class PowerMonitor:
         traced = [i for i in used if self._sensors[i].traces_power]
         sums = [sum(values[i] for i in traced) for _, values in ticks
                 if traced and all(values[i] is not None for i in traced)]
-        idle = None
-        if self._idle_w is not None and all(self._idle_w[i] is not None for i in used):
-            idle = sum(self._idle_w[i] for i in used)
+        for component, field in COMPONENT_FIELDS.items():
+            parts = [deltas[i][0] for i in used if self._sensors[i].component == component]
+            result[field] = _round(sum(parts)) if parts else None
         result.update(
             measured_energy_j=_round(energy),
             measured_energy_method="+".join(dict.fromkeys(deltas[i][1] for i in used)),
             mean_power_w=_round(energy / duration) if duration > 0 else None,
             peak_power_w=_round(max(sums)) if sums else None,
             idle_power_w=_round(idle),
+            measured_energy_above_idle_j=None if idle is None else _round(energy - idle * duration),
+            measured_energy_per_sample_j=_significant(energy / window.samples) if window.samples else None,
+            measured_devices="+".join(dict.fromkeys(self._sensors[i].device_id for i in used)),
         )
         summary.update(result)
         summary["per_device_energy_j"] = {k: _round(v) for k, v in per_device.items()}
-        if idle is not None:
-            summary["measured_energy_above_idle_j"] = _round(energy - idle * duration)
         return result, summary
 
     def _measure_idle(self) -> None:
-        """Per-sensor idle power over ``idle_seconds``, before any window."""
+        """Per-sensor idle power over ``idle_seconds``, before any window, and the spread of
+        the summed power readings the sampler took meanwhile."""
         self._sync_cuda()
         with self._lock:
             t0 = self._clock()
             e0 = self._energies(t0)
-        time.sleep(self.idle_seconds)
+            k0 = self._tick_base + len(self._ticks)  # no window is open: nothing is dropped
+        self._sleep(self.idle_seconds)
         with self._lock:
             t1 = self._clock()
             e1 = self._energies(t1)
+            ticks = self._ticks[k0 - self._tick_base:]
         dt = t1 - t0
         self._idle_w = [None if a is None or b is None or dt <= 0 else self._delta(i, a, b, dt)[0] / dt
                         for i, (a, b) in enumerate(zip(e0, e1))]
+        measured = [i for i, w in enumerate(self._idle_w) if w is not None]
+        if not measured:
+            self._idle_note = ("no idle baseline: no sensor could be read over it" if dt > 0 else
+                               "no idle baseline: the clock did not advance over it")
+            return
+        traced = [i for i in measured if self._sensors[i].traces_power]
+        sums = [sum(values[i] for i in traced) for _, values in ticks
+                if traced and all(values[i] is not None for i in traced)]
+        self.idle_baseline = {
+            "seconds": self.idle_seconds,
+            "duration_s": _round(dt, 4),
+            "mean_w": _round(sum(self._idle_w[i] for i in measured)),
+            "std_w": _round(statistics.pstdev(sums)) if len(sums) >= 2 else None,
+            "min_w": _round(min(sums)) if sums else None,
+            "max_w": _round(max(sums)) if sums else None,
+            "readings": len(sums),
+            "per_device_w": {self._sensors[i].device_id: _round(self._idle_w[i]) for i in measured},
+            "spread_of": "+".join(self._sensors[i].name for i in traced) or None,
+        }
+        if len(measured) < len(self._sensors):
+            self._idle_note = ("no idle baseline for " + ", ".join(
+                self._sensors[i].name for i in range(len(self._sensors)) if i not in measured)
+                + ": it could not be read over the baseline")
 
     def _flush_trace(self) -> None:
         """Append the ticks not yet written to the trace, then forget what no window needs."""

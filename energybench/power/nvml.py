@@ -106,13 +106,16 @@ class NvmlGpuSensor(Sensor):
     """One GPU: energy from the counter or integrated power, power from NVML."""
 
     kind = "nvml"
+    component = "gpu"
 
     def __init__(self, nvml, handle, label: str, detail: str,
-                 use_counter: bool, power_source: str | None, resolution_s: float = 0.0) -> None:
+                 use_counter: bool, power_source: str | None, resolution_s: float = 0.0,
+                 uuid: str | None = None) -> None:
         self._nvml = nvml
         self._handle = handle
         self.name = label
         self.detail = detail
+        self.uuid = uuid  # NVML's "GPU-..." UUID: names the board whatever the CUDA ordinal
         self._use_counter = use_counter
         self._power_source = power_source  # "instant" | "average" | None
         self.traces_power = power_source is not None
@@ -127,6 +130,10 @@ class NvmlGpuSensor(Sensor):
         self._open = True
         self._integral_j = 0.0
         self._last: tuple[float, float] | None = None  # (t, watts) of the last power reading
+
+    @property
+    def device_id(self) -> str:
+        return f"gpu:{self.uuid}" if self.uuid else self.name
 
     def _counter_mj(self) -> int:
         return int(self._nvml.nvmlDeviceGetTotalEnergyConsumption(self._handle))
@@ -326,7 +333,7 @@ def _discover(nvml, ordinals: Sequence[int] | None) -> list[Sensor]:
             if use_counter:
                 detail += f", energy counter steps every {resolution * 1e3:.0f} ms"
             sensors.append(NvmlGpuSensor(nvml, handle, label, detail, use_counter, power_source,
-                                         resolution))
+                                         resolution, uuids[index]))
         except nvml.NVMLError as exc:
             sensors.append(NullSensor("nvml", f"{label}: NVML read failed: {exc}", label))
     return sensors

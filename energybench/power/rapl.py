@@ -47,6 +47,7 @@ class RaplZoneSensor(Sensor):
 
     def __init__(self, zone_dir: Path, label: str) -> None:
         self.name = f"rapl:{label}"
+        self.component = "dram" if label.startswith("dram") else "cpu_package"
         self.detail = str(zone_dir)
         self._energy_path = zone_dir / "energy_uj"
         self._max_range_uj = _read_int(zone_dir / "max_energy_range_uj")

@@ -13,6 +13,10 @@ calls it from one thread at a time (it holds a lock), so sensors keep plain stat
 - ``power_integral_j(t)``: for such a counter, the integral of the sensor's own power
   readings up to ``t`` (method ``integral_method``), which the monitor uses for windows
   too short for the counter's steps; None where there is no such integral.
+- ``component``: which metrics column its energy adds to ("gpu" -> ``gpu_energy_j``,
+  "cpu_package" -> ``cpu_package_energy_j``, "dram" -> ``dram_energy_j``; "" for none).
+- ``device_id``: the device as ``measured_devices`` names it, stable across processes and
+  device orderings: "gpu:<NVML UUID>" for a GPU, "rapl:package-0" for a RAPL zone.
 
 Any failure is raised as ``SensorError`` with a message that says why; the monitor
 then drops the sensor for the rest of the run and warns once.
@@ -35,6 +39,11 @@ class Sensor:
     traces_power: bool = True  # False where sample() always returns None
     resolution_s: float = 0.0  # seconds between the energy counter's steps
     integral_method: str | None = None  # method of power_integral_j, where there is one
+    component: str = ""  # "gpu" | "cpu_package" | "dram" | "": the per-component column it adds to
+
+    @property
+    def device_id(self) -> str:
+        return self.name
 
     def energy_j(self, t: float) -> float:
         raise NotImplementedError
@@ -52,6 +61,7 @@ class Sensor:
         return {
             "kind": self.kind,
             "device": self.name,
+            "device_id": self.device_id,
             "available": True,
             "method": self.method,
             "detail": self.detail,
@@ -83,6 +93,7 @@ class NullSensor(Sensor):
         return {
             "kind": self.kind,
             "device": self.name or None,
+            "device_id": None,
             "available": False,
             "method": None,
             "detail": None,

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Iterable
 
-from energybench.errors import UserError
+from energybench.errors import UserError, unknown_name
 from energybench.files import atomic_write
 
 FORMATS = ("html", "pdf")
@@ -23,8 +23,7 @@ def parse_formats(formats: str | Iterable[str]) -> list[str]:
     items = [str(f).strip().lower() for f in items if str(f).strip()]
     bad = [f for f in items if f not in FORMATS]
     if bad:
-        raise UserError(f"unknown report format '{bad[0]}'; valid formats: {', '.join(FORMATS)} "
-                        "(comma-separated, e.g. html,pdf)")
+        raise UserError(unknown_name("report format", bad[0], FORMATS, "formats") + " (comma-separated, e.g. html,pdf)")
     if not items:
         raise UserError(f"no report format given; valid formats: {', '.join(FORMATS)}")
     return list(dict.fromkeys(items))

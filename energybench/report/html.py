@@ -12,7 +12,7 @@ from markupsafe import Markup
 import energybench
 from energybench.report.plots import FigureResult
 from energybench.report.rundir import RunData
-from energybench.report.tables import class_orders, metadata, optimal_points, summary_tables
+from energybench.report.tables import calibration_table, class_orders, metadata, optimal_points, summary_tables
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -80,6 +80,7 @@ def render_html(run: RunData, figures: list[FigureResult]) -> str:
         figures=figures,
         svgs=svgs,
         tables=summary_tables(run),
+        figure_tables={"modelled-vs-measured": calibration_table(run)},  # shown below their figure
         optimal=optimal_points(run),
         metadata=metadata(run),
         class_orders=class_orders(run),

@@ -1,8 +1,8 @@
 """The PDF report: the HTML report's text, tables and figures as pages of one PDF (PdfPages).
 
 Pages: the overview (optimal sharing points, which figures were omitted and why), one
-summary table per method (split every TABLE_ROWS sharing levels), every drawn figure, then
-the run's metadata as text.
+summary table per method (split every TABLE_ROWS sharing levels), the modelled-vs-measured
+savings table where the run measured energy, every drawn figure, then the run's metadata as text.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from matplotlib.patches import Rectangle
 import energybench
 from energybench.report.plots import FigureResult
 from energybench.report.rundir import RunData
-from energybench.report.tables import class_orders, metadata, optimal_points, summary_tables
+from energybench.report.tables import calibration_table, class_orders, metadata, optimal_points, summary_tables
 
 PAGE = (9.0, 11.5)  # inches, portrait text pages (figures keep their own size)
 TABLE_PAGE = (11.5, 8.0)  # landscape for the wide summary table
@@ -90,14 +90,16 @@ def table_pages(run: RunData) -> list[Figure]:
     text, one Text per line, which draws in a fraction of the time of a matplotlib Table."""
     pages = []
     row_in = 0.19
-    for t in summary_tables(run):
+    extra = calibration_table(run)
+    for t in summary_tables(run) + ([extra] if extra else []):
         for start in range(0, max(len(t.rows), 1), TABLE_ROWS):
             rows = t.rows[start:start + TABLE_ROWS]
             fig = Figure(figsize=TABLE_PAGE)
             w, h = TABLE_PAGE
             pages_of_table = math.ceil(len(t.rows) / TABLE_ROWS)
             part = f" ({start // TABLE_ROWS + 1}/{pages_of_table})" if pages_of_table > 1 else ""
-            fig.text(0.03, 0.96, f"Summary: {t.method}{part}", fontsize=13, fontweight="bold", va="top")
+            fig.text(0.03, 0.96, f"{t.title or 'Summary: ' + t.method}{part}", fontsize=13, fontweight="bold",
+                     va="top")
             head, body = _table_lines(t.columns, rows)
             y = 1 - 0.8 / h
             for text in head:

@@ -19,7 +19,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.transforms import Bbox
 
-from energybench.report.rundir import ENERGY, OPS, RunData
+from energybench.report.rundir import ENERGY, OPS, RunData, num
 
 # Fixed per known method, so a method looks the same in every report; others take the rest.
 METHOD_COLOURS = {
@@ -47,6 +47,9 @@ STYLE = {
     "axes.spines.right": False,
     "lines.linewidth": 1.6,
     "lines.markersize": 5,
+    # Class names, run ids and paths come from users: a '$' pair must print, not parse as maths.
+    "text.parse_math": False,
+    "text.usetex": False,
 }
 
 WIDTH = 9.0  # inches: one report column
@@ -470,6 +473,55 @@ def fig_breakdown(run: RunData, styles) -> FigureResult:
     return FigureResult(fid, title, caption, prov, fig)
 
 
+LEVELS = (("compute_energy_j", "computation", 1.0), ("level_rf_energy_j", "register file", 0.75),
+          ("level_buffer_energy_j", "buffer (SRAM)", 0.5), ("level_dram_energy_j", "DRAM", 0.25))
+
+
+def fig_levels(run: RunData, styles) -> FigureResult:
+    fid, title = "energy-by-level", "Training energy by hardware level"
+    arch, node, vdd = run.first("arch"), run.first("node_nm"), run.first("vdd")
+    caption = ("Modelled dynamic training energy of the incremental phases, stacked by where it is spent: "
+               "computation, then each memory level of the architecture (levels it does not have are absent); "
+               "one bar per sharing level, mean over seeds. Leakage (static energy, never part of the dynamic "
+               "total) is the hatched bar beside each stack, where the architecture models it.")
+    prov = (f"Modelled: counted operations and per-level word accesses (the tiling model of architecture '{arch}') "
+            f"× energies of table '{run.energy_table}' at {node} nm, {vdd} V (cost/README.md).")
+    if not run.has_column("level_buffer_energy_j"):
+        return _omitted(fid, title, caption, prov, "Omitted: this run records no per-level energies (it predates "
+                                                    "architecture files).")
+    keys = [(c, label, shade) for c, label, shade in LEVELS if run.has_column(c)]
+    leak = run.has_column("leakage_energy_j")
+    levels = {m: run.levels(m) for m in run.methods}
+    values = {m: np.array([[run.incremental_total(m, s, c) for c, _, _ in keys] for s in levels[m]])
+              for m in run.methods}
+    leaks = {m: np.array([run.incremental_total(m, s, "leakage_energy_j") if leak else math.nan for s in levels[m]])
+             for m in run.methods}
+    fig, axes = _make(len(run.methods), min(len(run.methods), 2), 2.3, title, prov)
+    for ax, m in zip(axes, run.methods):
+        x = np.arange(len(levels[m]))
+        div, unit = scale_for(np.concatenate([values[m].ravel(), leaks[m]]), "J")
+        bottom = np.zeros(len(x))
+        width = 0.6 if not leak else 0.5
+        for j, (c, label, shade) in enumerate(keys):
+            v = np.nan_to_num(values[m][:, j] / div, nan=0.0)
+            colour = styles[m][0] if c == "compute_energy_j" else MEMORY_GREY
+            ax.bar(x - (0.1 if leak else 0), v, width, bottom=bottom, color=colour, alpha=shade if c ==
+                   "compute_energy_j" else 1.0, edgecolor="black", linewidth=0.4, label=label,
+                   hatch=None if c == "compute_energy_j" else ("", "..", "//", "xx")[j % 4])
+            bottom = bottom + v
+        if leak:
+            ax.bar(x + 0.3, np.nan_to_num(leaks[m] / div, nan=0.0), 0.15, color="white", edgecolor="black",
+                   linewidth=0.4, hatch="\\\\", label="leakage (apart)")
+        ax.set_xticks(x, [f"{100 * s:g}" for s in levels[m]])
+        ax.set_xlabel("sharing requested (%)")
+        ax.set_ylabel(f"training energy ({unit})")
+        ax.set_title(m, loc="left")
+        ax.legend(fontsize=6, framealpha=0.85, loc="upper right")
+    for ax in axes[len(run.methods):]:
+        ax.set_visible(False)
+    return FigureResult(fid, title, caption, prov, fig)
+
+
 def fig_pareto(run: RunData, styles) -> FigureResult:
     fid, title = "accuracy-vs-energy", "Accuracy vs training energy"
     caption = ("Final accuracy against the total training energy of the incremental phases, one point per method "
@@ -478,11 +530,11 @@ def fig_pareto(run: RunData, styles) -> FigureResult:
     prov = _modelled(run)
     series = [("modelled", "modelled training energy, compute + memory ({unit})",
                lambda m, s: run.value(m, s, "total_compute_energy_j") + run.value(m, s, "total_memory_energy_j"))]
-    if run.has_column("measured_energy_j"):
-        series.append(("measured", "measured training energy ({unit})",
-                       lambda m, s: run.incremental_total(m, s, "measured_energy_j")))
-        methods_m = run.distinct("measured_energy_method")
-        prov += f" Measured: sensor energy ({', '.join(methods_m) or 'method not recorded'}) on {run.device_name}."
+    measured = run.measured_column
+    if measured:
+        series.append(("measured", run.measured_label.replace("energy", "training energy") + " ({unit})",
+                       lambda m, s: run.incremental_total(m, s, measured)))
+        prov += " " + run.measured_provenance()
     points = [(m, s) for m in run.methods for s in run.levels(m)]
     panels = []
     for name, xlabel, fn in series:
@@ -613,6 +665,74 @@ def fig_confusion(run: RunData, styles) -> FigureResult:
     return FigureResult(fid, title, caption, prov, fig)
 
 
+def fig_modelled_vs_measured(run: RunData, styles) -> FigureResult:
+    fid, title = "modelled-vs-measured", "Modelled vs measured energy"
+    block = run.calibration
+    basis = {"measured_energy_above_idle_j": "above the idle baseline",
+             "measured_energy_j": "in total (idle included: the run took no idle baseline)"}.get(
+        run.measured_column, "above the idle baseline (in total where a run took none)")
+    caption = ("Does the modelled saving show up in measured energy? Left: each phase's modelled training energy "
+               f"(computation + memory access) against the energy measured over it {basis}, one point per method, "
+               "sharing level and phase (mean over seeds, labelled with the sharing level), and the least-squares "
+               "line through the origin: the joules the machine spent per modelled joule. Hollow: phase 0, trained "
+               "once for every sharing level, not fitted (its window also holds one-off start-up work). Right: "
+               "each sharing level's saving relative to sharing 0 (energy at sharing 0 ÷ energy at the level, over "
+               "the incremental phases), modelled (solid) and measured (dashed).")
+    prov = _modelled(run) + " " + run.measured_provenance()
+    if not block.get("available"):
+        return _omitted(fid, title, caption, prov, f"Omitted: {block.get('reason', 'no modelled_vs_measured block')}.")
+    fit = block["fit"]
+    slope, r2 = num(fit["slope_j_per_modelled_j"]), num(fit["r2"])
+    r2_text = f"{r2:.3f}" if math.isfinite(r2) else "undefined (every phase measured the same)"
+    caption += (f" Fit: {slope:.4g} J measured per modelled J, R² = {r2_text} over {fit['points']} phases "
+                "(R² about the mean: below 0 where a line through the origin fits worse than the mean).")
+    savings = {m: lv for m, lv in block.get("savings", {}).items() if len(lv) >= 2}
+    if not savings:
+        caption += (" No savings panel: no method has sharing 0 and another level"
+                    + (f" ({block['savings_note']})" if block.get("savings_note") else "") + ".")
+    fig, axes = _make(1 + bool(savings), 2, 3.4, title, prov)
+    ax = axes[0]
+    points = block["points"]
+    xdiv, xlabel = scale_for([p["modelled_j"] for p in points], "J")
+    ydiv, ylabel = scale_for([p["measured_j"] for p in points], "J")
+    for p in points:
+        colour, marker = styles.get(p["method"], ("#000000", "o"))
+        x, y = p["modelled_j"] / xdiv, p["measured_j"] / ydiv
+        ax.plot(x, y, marker=marker, linestyle="none", color=colour,
+                markerfacecolor=colour if p["fitted"] else "none")
+        ax.annotate(f"{p['sharing']:g}" if p["fitted"] else "p0", (x, y), textcoords="offset points",
+                    xytext=(3, 3), fontsize=6, color=colour)
+    top = max(p["modelled_j"] for p in points) / xdiv
+    xs = np.array([0.0, top * 1.05])
+    ax.plot(xs, slope * xs * xdiv / ydiv, color="black", linestyle="--", linewidth=1,
+            label=f"fit through 0: {slope:.3g} J per modelled J, R² {r2:.3f}" if math.isfinite(r2)
+            else f"fit through 0: {slope:.3g} J per modelled J")
+    ax.set_xlim(left=0)
+    ax.set_xlabel(f"modelled energy per phase ({xlabel})")
+    ax.set_ylabel(f"{run.measured_label} per phase ({ylabel})")
+    ax.legend(loc="upper left", framealpha=0.85)
+    if savings:
+        from matplotlib.lines import Line2D
+
+        ax2 = axes[1]
+        for m, levels in savings.items():
+            colour, marker = styles.get(m, ("#000000", "o"))
+            xs = np.array([100 * float(s) for s in levels])
+            for key, dashes in (("modelled_saving_x", "-"), ("measured_saving_x", "--")):
+                ys = np.array([num(v[key]) for v in levels.values()])
+                ax2.plot(xs, ys, color=colour, marker=marker, linestyle=dashes,
+                         markerfacecolor=colour if dashes == "-" else "none")
+        ax2.axhline(1.0, color="black", linewidth=0.7, linestyle=":")
+        ax2.set_xlabel("sharing requested (%)")
+        ax2.set_ylabel("saving vs sharing 0 (×)")
+        handles = [Line2D([], [], color=styles.get(m, ("#000000",))[0], marker=styles.get(m, ("", "o"))[1], label=m)
+                   for m in savings]
+        handles += [Line2D([], [], color="black", linestyle="-", label="modelled"),
+                    Line2D([], [], color="black", linestyle="--", label="measured")]
+        ax2.legend(handles=handles, loc="upper left", framealpha=0.85)
+    return FigureResult(fid, title, caption, prov, fig)
+
+
 FIGURES: tuple[tuple[str, Callable[[RunData, dict], FigureResult]], ...] = (
     ("accuracy-vs-sharing", fig_accuracy),
     ("compute-energy", fig_compute),
@@ -621,8 +741,10 @@ FIGURES: tuple[tuple[str, Callable[[RunData, dict], FigureResult]], ...] = (
     ("storage", fig_storage),
     ("phase-accuracy", fig_phase_accuracy),
     ("energy-breakdown", fig_breakdown),
+    ("energy-by-level", fig_levels),
     ("accuracy-vs-energy", fig_pareto),
     ("power-trace", fig_power),
+    ("modelled-vs-measured", fig_modelled_vs_measured),
     ("confusion", fig_confusion),
 )
 

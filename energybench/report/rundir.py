@@ -16,11 +16,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import yaml
 
+from energybench.calibration import ABOVE_IDLE, measured_column
 from energybench.confusion import parse_confusion
 from energybench.errors import UserError
-from energybench.results import IDENTITY, incremental_totals, phase_means, read_metrics, summarise
+from energybench.results import IDENTITY, incremental_totals, modelled_vs_measured, phase_means, read_metrics, summarise
+from energybench.user_yaml import load_user_yaml
 
 # Counted ops of one training step's parts, in metrics.csv (summed over incremental phases).
 OPS = ("fwd_macs", "bwd_input_macs", "bwd_weight_macs", "update_ops")
@@ -120,6 +121,37 @@ class RunData:
     @property
     def tolerance(self) -> float:
         return num(self.summary.get("tolerance_pp"))
+
+    # ----- measured energy ----------------------------------------------------------------------
+    @property
+    def measured_column(self) -> str | None:
+        """The measured energy the report leads with: above the idle baseline where the run took
+        one, else the total (idle included); None when nothing was measured."""
+        return measured_column(self.frame)
+
+    @property
+    def measured_label(self) -> str:
+        return "measured energy above idle" if self.measured_column == ABOVE_IDLE else "measured energy"
+
+    def measured_provenance(self) -> str:
+        """Where the measured energies come from: sensors, devices, and the idle baseline."""
+        how = ", ".join(self.distinct("measured_energy_method")) or "method not recorded"
+        devices = ", ".join(self.distinct("measured_devices"))
+        text = f"Measured: sensor energy ({how}{'; ' + devices if devices else ''}) on {self.device_name}"
+        idle = [float(w) for w in self.distinct("idle_power_w")]
+        if self.measured_column == ABOVE_IDLE:
+            text += (f", above an idle baseline of {', '.join(f'{w:.4g}' for w in idle)} W taken before the first "
+                     "phase (energy minus idle power × phase duration)")
+        elif self.measured_column is not None:
+            text += ", idle power included (the run took no idle baseline)"
+        return text + "."
+
+    @property
+    def calibration(self) -> dict[str, Any]:
+        """summary.json's modelled_vs_measured block (derived from metrics.csv for a summary.json
+        written before it existed)."""
+        block = self.summary.get("modelled_vs_measured")
+        return block if isinstance(block, dict) and "available" in block else modelled_vs_measured(self.frame)
 
     # ----- levels from summary.json -----------------------------------------------------------
     def levels(self, method: str) -> list[float]:
@@ -286,10 +318,7 @@ def load_run(root: str | Path) -> RunData:
     if not len(df):
         raise UserError(f"{metrics} has no rows yet: no phase of this run has finished, so there is nothing to report")
     config_path = root / "config.yaml"
-    try:
-        config = yaml.safe_load(config_path.read_text()) if config_path.is_file() else {}
-    except yaml.YAMLError as exc:
-        raise UserError(f"{config_path} is not valid YAML: {exc}") from None
+    config = load_user_yaml(config_path, str(config_path)) if config_path.is_file() else {}  # run dirs get shared
     manifest_path = root / "manifest.json"
     manifest = _read_json(manifest_path) if manifest_path.is_file() else {}
     summary_path = root / "summary.json"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from energybench.report.rundir import RunData
+from energybench.report.rundir import RunData, num
 
 DASH = "—"  # a value that was not recorded
 
@@ -37,6 +37,11 @@ def fmt_ratio(value: float) -> str:
     return fmt_num(value, "{:.3f}", "×")
 
 
+def seed_list(seeds: list) -> str:
+    """'seed 0', 'seeds 0, 1, 2': a bare '0' in a column named seeds reads as a count."""
+    return f"seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))}"
+
+
 @dataclass
 class Table:
     method: str
@@ -44,17 +49,18 @@ class Table:
     rows: list[list[str]]
     optimal_row: int | None  # index of the optimal sharing level's row
     note: str
+    title: str | None = None  # heading of a table that is not one method's summary
 
 
 def summary_tables(run: RunData) -> list[Table]:
-    """One table per method, one row per sharing level, values from summary.json (measured energy,
-    which summary.json does not hold, summed from metrics.csv)."""
-    measured = run.has_column("measured_energy_j")
+    """One table per method, one row per sharing level, values from summary.json (measured energy
+    summed from metrics.csv, so that a summary.json written before it held them still reports it)."""
+    measured = run.measured_column
     columns = ["sharing (%)", "achieved (%)", "final acc. (%)", "avg. inc. acc. (%)", "train MACs",
                "compute energy", "compute / iter (× s0)", "memory accesses", "memory energy",
                "memory / iter (× s0)", "time / iter", "time / iter (× s0)", "storage", "storage (× s0)"]
     if measured:
-        columns.append("measured energy")
+        columns.append(run.measured_label)
     columns.append("seeds")
     tables = []
     for m in run.methods:
@@ -72,19 +78,40 @@ def summary_tables(run: RunData) -> list[Table]:
                    fmt_si(v("time_per_iter_s"), "s"), fmt_ratio(v("time_per_iter_s", True)),
                    fmt_si(v("storage_bytes"), "B"), fmt_ratio(v("storage_bytes", True))]
             if measured:
-                row.append(fmt_si(run.incremental_total(m, s, "measured_energy_j"), "J"))
+                row.append(fmt_si(run.incremental_total(m, s, measured), "J"))
             seeds = run.level(m, s).get("seeds")
-            row.append(", ".join(map(str, seeds)) if isinstance(seeds, list) else DASH)
+            row.append(seed_list(seeds) if isinstance(seeds, list) else DASH)
             if opt is not None and s == opt:
                 opt_row = k
             rows.append(row)
         note = (f"Costs and time: incremental phases only, mean over seeds. × s0: per iteration (storage: total) "
-                f"relative to sharing 0. Energy: modelled with table '{run.energy_table}' at {run.precision}.")
+                f"relative to sharing 0. Energy: modelled with table '{run.energy_table}' at {run.precision}."
+                + (" " + run.measured_provenance() if measured else ""))
         protocol = (run.manifest.get("method_notes") or {}).get(m)
         if protocol:  # this method trained differently from the run's other methods: say so first
             note = f"Not the run's protocol: {m} " + "; ".join(protocol) + ". " + note
         tables.append(Table(m, columns, rows, opt_row, note))
     return tables
+
+
+def calibration_table(run: RunData) -> Table | None:
+    """The savings of every sharing level relative to sharing 0, modelled and measured side by side
+    (summary.json's modelled_vs_measured block); None when the block is not available."""
+    block = run.calibration
+    if not block.get("available"):
+        return None
+    columns = ["method", "sharing (%)", "modelled energy", run.measured_label, "modelled saving (× s0)",
+               "measured saving (× s0)"]
+    rows = [[m, f"{100 * float(s):g}", fmt_si(num(v.get("modelled_j")), "J"), fmt_si(num(v.get("measured_j")), "J"),
+             fmt_ratio(num(v.get("modelled_saving_x"))), fmt_ratio(num(v.get("measured_saving_x")))]
+            for m, levels in block.get("savings", {}).items() for s, v in levels.items()]
+    fit = block.get("fit", {})
+    note = (f"Energies: incremental phases, mean over seeds. Saving: energy at sharing 0 ÷ energy at the level (above "
+            f"1: sharing saves); {DASH} where an energy is missing or not above 0. Line through the origin over "
+            f"{fit.get('points')} phases: {num(fit.get('slope_j_per_modelled_j')):.4g} J measured per modelled J, "
+            f"R² {num(fit.get('r2')):.3f}. Modelled: {block.get('modelled')}. Measured: {block.get('measured_basis')}."
+            + (f" Not listed: {block['savings_note']}." if block.get("savings_note") else ""))
+    return Table("modelled vs measured", columns, rows, None, note, title="Modelled vs measured savings")
 
 
 def optimal_points(run: RunData) -> list[str]:
@@ -95,6 +122,7 @@ def optimal_points(run: RunData) -> list[str]:
         opt = run.optimal_sharing(m)
         if opt is None:
             why = ("it has no sharing-0 level to compare with" if 0.0 not in run.levels(m)
+                   else "only sharing 0 ran, so no level was compared" if len(run.levels(m)) < 2
                    else "summary.json gives none")
             out.append(f"{m}: no optimal sharing point ({why}).")
             continue
@@ -115,6 +143,11 @@ def optimal_points(run: RunData) -> list[str]:
                 per = " per iteration" if key != "storage_bytes" else ""
                 savings.append(f"{1 / r:.2f}× less {what}{per}" if r < 1 else f"{r:.2f}× the {what}{per} of sharing 0")
         out.append(text + (": " + ", ".join(savings) if savings else "") + ".")
+    full = sorted({s for m in run.methods for s in run.levels(m) if run.value(m, s, "sharing_achieved") >= 1.0})
+    if full:
+        out.append(f"Sharing {', '.join(f'{100 * s:g}%' for s in full)} achieved 100%: every block of the backbone "
+                   "is frozen and shared; the classifier head is not part of the backbone and is still trained "
+                   "for each new class set.")
     return out
 
 
@@ -137,6 +170,7 @@ MANIFEST_LABELS = {
     "packages": "packages", "torch_cuda": "PyTorch CUDA build", "cuda_available": "CUDA available",
     "device": "device", "device_name": "device name", "dataset": "dataset", "data_location": "data location",
     "scenario": "scenario (classes per phase)", "backbone": "backbone", "seeds": "seeds",
+    "power": "power measurement",
 }
 CONFIG_KEYS = ("methods", "sharing", "tolerance", "epochs", "batch_size", "lr", "momentum", "weight_decay",
                "lr_milestones", "augment", "cache_shared", "memory_size", "memory_per_class", "herding", "width",

@@ -36,6 +36,7 @@ class Batch:
 @dataclass
 class FitResult:
     iters: int = 0
+    samples: int = 0  # training samples processed (a sample seen in two epochs counts twice)
     time_s: float = 0.0
     cpu_s: float = 0.0  # CPU seconds of this process (all threads): robust to other load on the machine
     epoch_losses: list[float] = field(default_factory=list)
@@ -65,6 +66,7 @@ class Trainer:
     def begin_phase(self) -> None:
         self.ledger = CostLedger()
         self.iters = 0
+        self.samples = 0
         self.train_time_s = 0.0
         self.train_cpu_s = 0.0
         self.steps: Counter = Counter()
@@ -153,6 +155,7 @@ class Trainer:
                 loss = self.counted(key, step, net, train=True)
                 self.steps[key] += 1
                 result.iters += 1
+                result.samples += len(sample)
                 total += float(loss.detach()) * len(sample)
                 seen += len(sample)
                 if max_steps is not None and result.iters >= max_steps:
@@ -175,6 +178,7 @@ class Trainer:
         result.cpu_s = time.process_time() - c0 - self._callback_s[1]
         self._fit_clock = None
         self.iters += result.iters
+        self.samples += result.samples
         self.train_time_s += result.time_s
         self.train_cpu_s += result.cpu_s
         return result

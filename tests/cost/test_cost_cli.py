@@ -36,7 +36,10 @@ def test_resnet18_forward_macs_on_meta(capsys):
     assert d["storage_bytes"] == 4 * 11_689_512
     assert d["update_ops"] == 6 * 11_689_512  # SGD, momentum, weight decay: 6 ops per element
     assert d["energy_table"] == "horowitz45" and d["precision"] == "fp32"
-    assert d["uncounted_ops"]["aten.relu_"] == 17
+    assert d["uncounted_ops"] == {} and d["layout_ops"]["aten.detach"] > 0  # ReLU, batch norm, ... are priced
+    relu = next(r for r in d["layers"] if r["name"] == "backbone.blocks.0.2")  # the stem's ReLU: one compare each,
+    assert relu["elementwise_fwd_ops"] == relu["elementwise_bwd_ops"] == 64 * 112 * 112  # forward and backward
+    assert relu["elementwise_mem_writes"] == 2 * 64 * 112 * 112 and relu["mem_reads"] == 0
 
 
 def test_resnet18_forward_macs_on_cpu(capsys):
@@ -74,12 +77,13 @@ def test_precision_table_and_sram_options(capsys):
 def test_text_output(capsys):
     code, out, err = run(capsys, "cost", "--model", "lenet", "--input", "1x28x28", "--sharing", "0.5")
     assert code == 0, err
-    assert "backbone.blocks.0.0" in out and "forward MACs" in out and "ops seen but not counted as MACs" in out
+    assert "backbone.blocks.0.0" in out and "forward MACs" in out and "ops seen but neither counted nor priced: none" in out
+    assert "element-wise ops" in out and "layout ops" in out
     assert "horowitz45" in out
 
 
 @pytest.mark.parametrize("argv,message", [
-    (["--model", "alexnet", "--input", "3x32x32"], "unknown backbone 'alexnet'; valid backbones: tiny_cnn"),
+    (["--model", "alexnet", "--input", "3x32x32"], "unknown backbone 'alexnet' (did you mean 'lenet'?); valid backbones: tiny_cnn"),
     (["--model", "resnet20", "--input", "3x32"], "--input must be CxHxW"),
     (["--model", "resnet20", "--input", "3x0x32"], "--input must be CxHxW"),
     (["--model", "resnet20", "--input", "3x32x32", "--sharing", "1"], "sharing must be in [0, 1), got 1.0"),
@@ -232,3 +236,21 @@ def test_one_frozen_block_is_singular(capsys):
     code, out, err = run(capsys, "cost", "--model", "resnet20", "--input", "3x16x16", "--batch", "2",
                          "--sharing", "0.5")
     assert "blocks frozen)" in out and "(1 block" not in out
+
+
+def test_several_nodes_and_sharing_levels_make_one_table(capsys):
+    base = ["--model", "resnet20", "--input", "3x16x16", "--batch", "2", "--sharing", "0,0.5", "--node", "45,22,7",
+            "--arch", "tpu_like,layer_buffer"]
+    d = cost_json(capsys, *base)
+    rows = d["comparison"]
+    assert [(r["architecture"], r["node_nm"], r["sharing"]) for r in rows] == [
+        (a, n, s) for a in ("tpu_like", "layer_buffer") for n in (45, 22, 7) for s in (0.0, 0.5)]
+    for first, other in zip(rows[::2], rows[1::2]):
+        assert first["ratio_to_first_sharing"] == 1.0
+        assert other["ratio_to_first_sharing"] == pytest.approx(first["dynamic_energy_j"] / other["dynamic_energy_j"],
+                                                                rel=1e-9)
+        assert other["dynamic_energy_j"] == pytest.approx(other["compute_energy_j"] + sum(other["levels"].values()),
+                                                          rel=1e-9)
+    assert list(rows[0]["levels"]) == ["pe_regs", "unified_buffer", "hbm"]
+    code, out, err = run(capsys, "cost", *base)
+    assert code == 0 and "architecture tpu_like" in out and " 22nm   0.9" in out and "ratio" in out

@@ -94,3 +94,30 @@ def test_per_step_figures_average_over_training_steps_only():
     assert per["mem_accesses"] == pytest.approx((row["mem_reads"] + row["mem_writes"]) / 4)
     assert per["memory_energy_j"] == pytest.approx(row["memory_energy_j"] / 4)
     assert math.isnan(CostLedger().per_step(TABLE)["compute_energy_j"])
+
+
+def test_elementwise_work_is_priced_apart():
+    ln = LayerCost("ln", "LayerNorm", "LayerNorm", calls=2, weight_elems=16, ew_fwd_mults=300, ew_fwd_adds=400,
+                   ew_bwd_mults=500, ew_bwd_adds=600, ew_reads=1000, ew_writes=700, ew_peak=450)
+    p = profile(layers=[profile().layers[0], ln])
+    plain = step_energy(profile(), TABLE, "fp32", sram_bytes=65536)
+    e = step_energy(p, TABLE, "fp32", sram_bytes=65536)
+    # the MAC figures do not move; element-wise compute: 800 mults x 3.7 pJ + 1000 adds x 0.9 pJ
+    assert e.compute_j == plain.compute_j
+    assert (e.mem_reads, e.mem_writes) == (plain.mem_reads + 16 * 2, plain.mem_writes)  # its weights, once a call
+    assert e.memory_j == pytest.approx(plain.memory_j + e.layers[1].memory_pj * 1e-12)
+    assert e.ew_compute_j == pytest.approx((800 * 3.7 + 1000 * 0.9) * 1e-12)
+    read, write, _ = TABLE.sram_access_pj(65536, 32)
+    assert (e.ew_reads, e.ew_writes) == (1000, 700)
+    assert e.ew_memory_j == pytest.approx((1000 * read + 700 * write) * 1e-12)
+    # without a fixed size, the SRAM holds the largest element-wise op's words and the layer's weights
+    assert step_energy(p, TABLE).ew_layers[0].working_set_bytes == (16 + 450) * 4
+    ledger = CostLedger()
+    ledger.add_train(p, 3)
+    row = ledger.row(TABLE, "fp32", sram_bytes=65536)
+    assert row["elementwise_ops"] == 3 * 1800 and (row["elementwise_mem_reads"], row["elementwise_mem_writes"]) == (3000, 2100)
+    assert row["elementwise_compute_energy_j"] == pytest.approx(3 * e.ew_compute_j)
+    assert row["elementwise_memory_energy_j"] == pytest.approx(3 * e.ew_memory_j)
+    per = ledger.per_step(TABLE, sram_bytes=65536)
+    assert per["elementwise_energy_j"] == pytest.approx(e.ew_compute_j + e.ew_memory_j)
+    assert per["elementwise_ops"] == 1800 and per["elementwise_mem_accesses"] == 1700

@@ -116,7 +116,7 @@ def test_user_table_may_add_a_precision(tmp_path):
     ("name: x\n  bad: 1\nsources: [a]\n", "is not valid YAML at line 2, column 6: mapping values are not allowed"),
     ("dram_pj_per_bits: 20\n", "unknown key 'dram_pj_per_bits' (did you mean 'dram_pj_per_bit'?); valid keys: "
                                "name, description, sources, ops_pj, dram_pj_per_bit, register_pj_per_bit, sram, "
-                               "notes, rtl"),
+                               "notes, node_nm, vdd, rtl"),
     ("opts: {}\n", "unknown key 'opts'"),
 ])
 def test_malformed_table_names_the_file_and_the_key(tmp_path, text, message):

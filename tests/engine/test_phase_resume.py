@@ -6,10 +6,10 @@ import csv
 import pytest
 
 from energybench.cli import main
-from energybench.engine.runner import Runner
+from energybench.engine.cell import CellWork
 from energybench.methods import METHODS
 
-TINY = ["--epochs", "1", "--batch-size", "8", "--train-per-class", "12", "--test-per-class", "10", "--no-power", "--no-report",
+TINY = ["--sharing", "0", "--epochs", "1", "--batch-size", "8", "--train-per-class", "12", "--test-per-class", "10", "--no-power", "--no-report",
         "--quiet"]
 SAME = ("method", "phase", "acc_all", "acc_old", "acc_new", "avg_inc_acc", "forgetting", "iters", "train_macs",
         "eval_macs", "mem_reads", "mem_writes", "storage_bytes")
@@ -23,16 +23,16 @@ def rows(path):
 def test_an_interrupted_cell_goes_on_after_its_last_finished_phase(name, tmp_path, monkeypatch):
     argv = ["run", "--method", name, *TINY, "--out", str(tmp_path)]
     assert main([*argv, "--run-id", "whole"]) == 0
-    phase = Runner._phase
+    phase = CellWork.phase
     trained, interrupt = [], {"at": 2}
 
-    def interrupt_at_phase_2(self, method, trainer, scenario, ph, *a, **k):
+    def interrupt_at_phase_2(self, method, trainer, ph, *a, **k):
         trained.append(ph.index)
         if ph.index == interrupt["at"]:
             raise KeyboardInterrupt
-        return phase(self, method, trainer, scenario, ph, *a, **k)
+        return phase(self, method, trainer, ph, *a, **k)
 
-    monkeypatch.setattr(Runner, "_phase", interrupt_at_phase_2)
+    monkeypatch.setattr(CellWork, "phase", interrupt_at_phase_2)
     assert main([*argv, "--run-id", "cut"]) == 130
     root = tmp_path / "cut"
     assert [r["phase"] for r in rows(root / "metrics.csv")] == ["0", "1"]

@@ -207,7 +207,7 @@ def test_accuracy_trace_records_every_epoch_with_the_running_cost_and_changes_no
 
 
 def test_rows_of_a_run_on_digits(tmp_path, capsys):
-    code = main(["run", "--method", "progressive,scratch", "--scenario", "B4-3x2", "--epochs", "6",
+    code = main(["run", "--method", "progressive,scratch", "--scenario", "B4-3x2", "--sharing", "0", "--epochs", "6",
                  "--out", str(tmp_path), "--run-id", "r", "--no-power", "--no-report", "--quiet"])
     assert code == 0, capsys.readouterr().err
     rows = list(csv.DictReader(open(tmp_path / "r" / "metrics.csv")))

@@ -221,3 +221,23 @@ def test_fashion_mnist_sweep_costs_fall_as_sharing_rises(tmp_path, capsys):
     if not reduced():
         assert levels["0"]["final_acc"] >= 30.0  # 10 classes: chance is 10%
         assert levels["0.99"]["final_acc"] < levels["0"]["final_acc"]
+
+
+@pytest.mark.slow
+def test_fashion_mnist_vit_sweep_costs_fall_as_sharing_rises(tmp_path, capsys):
+    """experiments/sharing_vit_fashion_mnist.yaml: the small ViT's levels land on distinct encoder-block
+    boundaries, and every counted cost, element-wise work included, falls at each of them."""
+    require_fashion_mnist()
+    config = Path(__file__).resolve().parents[2] / "experiments" / "sharing_vit_fashion_mnist.yaml"
+    small = ["--train-per-class", "16", "--test-per-class", "10", "--epochs", "1"] if reduced() else []
+    assert main(["run", str(config), *small, "--out", str(tmp_path), "--run-id", "vit", "--no-power", "--no-report",
+                 "--quiet"]) == 0, capsys.readouterr().err
+    levels = json.loads((tmp_path / "vit" / "summary.json").read_text())["methods"]["sharing"]["levels"]
+    assert list(levels) == ["0", "0.18", "0.35", "0.51", "0.67", "0.84", "0.99"]
+    assert [lv["shared_blocks"] for lv in levels.values()] == [0, 2, 3, 4, 5, 6, 7]
+    for key in ("compute_energy_j_per_iter", "mem_accesses_per_iter", "memory_energy_j_per_iter",
+                "elementwise_energy_j_per_iter", "elementwise_mem_accesses_per_iter", "storage_bytes"):
+        values = [lv[key] for lv in levels.values()]
+        assert all(b < a for a, b in zip(values, values[1:])), (key, values)
+    if not reduced():
+        assert levels["0"]["final_acc"] >= 30.0  # 10 classes: chance is 10%

@@ -3,6 +3,8 @@ energy counter agrees with the power readings, and the counted work equals the C
 Skipped where no CUDA device is visible (CI has none); run on a GPU machine with `pytest -m gpu`."""
 
 import csv
+import json
+import math
 import subprocess
 import sys
 import time
@@ -36,9 +38,31 @@ def test_a_cuda_run_measures_every_phase_through_nvml(tmp_path, capsys):
     assert gpu_samples and all(float(r["watts"]) > 0 for r in gpu_samples)
 
 
+def test_a_cuda_sharing_sweep_measures_above_idle_and_compares_with_the_model(tmp_path, capsys):
+    code = main(["run", "--device", "cuda", "--method", "sharing", "--sharing", "0,0.5,0.8", "--backbone", "resnet20",
+                 "--width", "2", "--epochs", "4", "--idle-seconds", "2", "--report-format", "html", "--quiet",
+                 "--out", str(tmp_path), "--run-id", "r"])
+    assert code == 0, capsys.readouterr().err
+    root = tmp_path / "r"
+    uuid = f"GPU-{torch.cuda.get_device_properties(0).uuid}"
+    for row in csv.DictReader(open(root / "metrics.csv")):
+        assert row["measured_devices"].split("+")[0] == f"gpu:{uuid}", row["measured_devices"]
+        assert float(row["gpu_energy_j"]) > 0 and row["measured_energy_above_idle_j"] != ""
+        assert float(row["idle_power_w"]) > 0 and float(row["measured_energy_per_sample_j"]) > 0
+    power = json.loads((root / "manifest.json").read_text())["power"]
+    assert power["measured_devices"][0] == f"gpu:{uuid}"
+    assert power["idle_baseline"]["duration_s"] >= 2 and power["idle_baseline"]["std_w"] is not None
+    block = json.loads((root / "summary.json").read_text())["modelled_vs_measured"]
+    assert block["available"] and block["measured"] == "measured_energy_above_idle_j"
+    assert math.isfinite(block["fit"]["slope_j_per_modelled_j"])
+    assert set(block["savings"]["sharing"]) == {"0", "0.5", "0.8"}
+    section = (root / "report.html").read_text().split('<section id="modelled-vs-measured">')[1].split("</section>")[0]
+    assert "<svg " in section and "Omitted" not in section
+
+
 def test_the_energy_counter_agrees_with_the_power_readings(tmp_path):
     a = torch.randn(4096, 4096, device="cuda")
-    with PowerMonitor("cuda:0", rate_hz=20, trace_path=tmp_path / "trace.csv") as monitor:
+    with PowerMonitor("cuda:0", rate_hz=20, idle_seconds=0, trace_path=tmp_path / "trace.csv") as monitor:
         gpu = next(s for s in monitor._sensors if s.name == "cuda:0")
         seconds = max(2.0, 2 * COUNTER_MIN_STEPS * gpu.resolution_s)
         with monitor.window("load") as w:

@@ -26,21 +26,26 @@ from energybench.power.sensor import NullSensor, Sensor, SensorError
 
 
 class ConstantSensor(Sensor):
-    """Draws a constant power; energy follows the clock the monitor passes in."""
+    """Draws `watts` (which a test may change); energy integrates it over the clock the monitor
+    passes in, piecewise constant between reads."""
 
-    def __init__(self, name: str, watts: float, method: str = "fake-counter") -> None:
-        self.name, self.watts, self.method, self.kind = name, watts, method, "fake"
+    def __init__(self, name: str, watts: float, method: str = "fake-counter", component: str = "",
+                 kind: str = "fake") -> None:
+        self.name, self.watts, self.method, self.kind = name, watts, method, kind
+        self.component = component
         self.detail = "scripted"
         self.broken: str | None = None
         self.t0: float | None = None
+        self.energy = 0.0
         self.closed = False
 
     def energy_j(self, t: float) -> float:
         if self.broken:
             raise SensorError(self.broken)
-        if self.t0 is None:
-            self.t0 = t
-        return self.watts * (t - self.t0)
+        if self.t0 is not None and t > self.t0:
+            self.energy += self.watts * (t - self.t0)
+        self.t0 = t if self.t0 is None else max(self.t0, t)
+        return self.energy
 
     def sample(self, t: float) -> float | None:
         if self.broken:
@@ -78,7 +83,7 @@ def test_window_result_has_exactly_the_metric_fields() -> None:
     clock = FakeClock()
     gpu = ConstantSensor("cuda:0", 300.0)
     cpu = ConstantSensor("rapl:package-0", 50.0, "rapl-counter")
-    with PowerMonitor("cuda:0", sensors=[gpu, cpu], clock=clock, rate_hz=1000) as monitor:
+    with PowerMonitor("cuda:0", sensors=[gpu, cpu], clock=clock, rate_hz=1000, idle_seconds=0) as monitor:
         with monitor.window("phase 0") as w:
             clock.advance(2.0)
             time.sleep(0.05)  # let the sampler tick at least once inside the window
@@ -87,7 +92,9 @@ def test_window_result_has_exactly_the_metric_fields() -> None:
     assert w.result["measured_energy_method"] == "fake-counter+rapl-counter"
     assert w.result["mean_power_w"] == 350.0
     assert w.result["peak_power_w"] == 350.0
-    assert w.result["idle_power_w"] is None
+    assert w.result["idle_power_w"] is None and w.result["measured_energy_above_idle_j"] is None
+    assert w.result["measured_note"] == "no idle baseline (idle_seconds 0), so no above-idle energy"
+    assert w.result["measured_devices"] == "cuda:0+rapl:package-0"  # fakes: named as they are
     assert w.summary["per_device_energy_j"] == {"cuda:0": 600.0, "rapl:package-0": 100.0}
     assert w.summary["duration_s"] == 2.0 and w.summary["samples"] >= 1
     assert gpu.closed and cpu.closed
@@ -101,7 +108,9 @@ def test_no_sensor_gives_empty_fields_and_one_warning() -> None:
             with PowerMonitor("auto", sensors=nulls) as monitor:
                 with monitor.window("phase 0") as w:
                     pass
-    assert w.result == empty_power_result()
+    assert w.result == empty_power_result("not measured: nvml: no driver; rapl: no powercap")
+    assert all(w.result[k] is None for k in POWER_FIELDS if k != "measured_note")  # never 0
+    assert monitor.record()["idle_baseline"] is None and monitor.record()["measured_devices"] == []
     assert w.summary["duration_s"] is not None
     (message,) = power_warnings(caught)
     assert "no driver" in message and "no powercap" in message
@@ -109,26 +118,93 @@ def test_no_sensor_gives_empty_fields_and_one_warning() -> None:
     assert [d["reason"] for d in monitor.describe()] == ["no driver", "no powercap"]
 
 
-def test_idle_baseline_gives_energy_above_idle() -> None:
+def idle_then(clock: FakeClock, sensors: list[ConstantSensor], busy: list[float]):
+    """A sleep for the monitor's idle baseline: the fake clock advances over it, then the
+    sensors draw their `busy` power (training starts)."""
+    def sleep(seconds: float) -> None:
+        clock.advance(seconds)
+        for sensor, watts in zip(sensors, busy):
+            sensor.energy_j(clock())  # the idle stretch is integrated at idle power
+            sensor.watts = watts
+    return sleep
+
+
+def test_idle_baseline_is_taken_by_default_and_subtracted() -> None:
+    clock = FakeClock()
+    gpu = ConstantSensor("cuda:0", 40.0, component="gpu")
+    cpu = ConstantSensor("rapl:package-0", 10.0, "rapl-counter", component="cpu_package")
+    with PowerMonitor("cuda:0", sensors=[gpu, cpu], clock=clock,
+                      sleep=idle_then(clock, [gpu, cpu], [100.0, 25.0])) as monitor:
+        with monitor.window("phase 0") as w:
+            clock.advance(10.0)
+            w.samples = 500
+    assert monitor.idle_seconds == power.DEFAULT_IDLE_SECONDS  # nobody asked for it
+    assert w.result["idle_power_w"] == 50.0
+    assert w.result["measured_energy_j"] == 1250.0
+    assert w.result["measured_energy_above_idle_j"] == 1250.0 - 50.0 * 10.0
+    assert (w.result["gpu_energy_j"], w.result["cpu_package_energy_j"]) == (1000.0, 250.0)
+    assert w.result["dram_energy_j"] is None  # no DRAM zone: empty, not 0, and the note says why
+    assert w.result["measured_note"] == "DRAM not measured: RAPL has no readable dram zone here"
+    assert w.result["measured_energy_per_sample_j"] == 2.5
+    baseline = monitor.record()["idle_baseline"]
+    assert baseline["seconds"] == 3.0 and baseline["duration_s"] == 3.0 and baseline["mean_w"] == 50.0
+    assert baseline["per_device_w"] == {"cuda:0": 40.0, "rapl:package-0": 10.0}
+
+
+def test_idle_seconds_0_turns_the_baseline_off() -> None:
     clock = FakeClock()
     sensor = ConstantSensor("cuda:0", 100.0)
-    monitor = PowerMonitor("cuda:0", sensors=[sensor], clock=clock, idle_seconds=0.01)
-    monitor.start()  # idle measured over 0 fake seconds would be useless: script it instead
-    monitor._idle_w = [40.0]
-    with monitor.window("phase 0") as w:
-        clock.advance(10.0)
-    monitor.close()
-    assert w.result["idle_power_w"] == 40.0
-    assert w.result["measured_energy_j"] == 1000.0
-    assert w.summary["measured_energy_above_idle_j"] == 600.0
-
-
-def test_idle_baseline_is_measured_by_start() -> None:
-    sensor = ConstantSensor("cuda:0", 80.0)
-    with PowerMonitor("cuda:0", sensors=[sensor], idle_seconds=0.05) as monitor:
+    slept = []
+    with PowerMonitor("cuda:0", sensors=[sensor], clock=clock, idle_seconds=0, sleep=slept.append) as monitor:
         with monitor.window("phase 0") as w:
-            pass
-    assert w.result["idle_power_w"] == pytest.approx(80.0)
+            clock.advance(1.0)
+    assert slept == [] and w.result["measured_energy_j"] == 100.0
+    assert w.result["idle_power_w"] is None and w.result["measured_energy_above_idle_j"] is None
+    record = monitor.record()
+    assert record["idle_baseline"] is None and "idle_seconds 0" in record["idle_note"]
+
+
+@pytest.mark.filterwarnings("ignore::energybench.power.monitor.PowerMeasurementWarning")
+def test_no_baseline_is_waited_for_without_a_sensor() -> None:
+    slept = []
+    with PowerMonitor("cpu", sensors=[NullSensor("rapl", "no powercap")], sleep=slept.append) as monitor:
+        pass
+    assert slept == [] and monitor.record()["idle_note"] == "no sensor, so no idle baseline"
+
+
+def test_idle_baseline_records_mean_and_spread_of_the_readings() -> None:
+    class Alternating(ConstantSensor):  # readings 38, 42, 38, ... around a 40 W mean
+        readings = 0
+
+        def sample(self, t):
+            self.readings += 1
+            return 38.0 if self.readings % 2 else 42.0
+
+    sensor = Alternating("cuda:0", 40.0)
+    with PowerMonitor("cuda:0", sensors=[sensor], idle_seconds=0.3, rate_hz=100) as monitor:
+        pass
+    baseline = monitor.idle_baseline
+    assert baseline["mean_w"] == pytest.approx(40.0)  # from the energy: 40 W over the real clock
+    assert (baseline["min_w"], baseline["max_w"]) == (38.0, 42.0)
+    assert baseline["std_w"] == pytest.approx(2.0, abs=0.2) and baseline["readings"] >= 10
+    assert baseline["duration_s"] >= 0.3 and baseline["spread_of"] == "cuda:0"
+
+
+@pytest.mark.filterwarnings("ignore::energybench.power.monitor.PowerMeasurementWarning")
+def test_excluded_kind_is_not_measured_and_says_why() -> None:
+    clock = FakeClock()
+    gpu = ConstantSensor("cuda:0", 100.0, kind="nvml", component="gpu")
+    cpu = ConstantSensor("rapl:package-0", 30.0, kind="rapl", component="cpu_package")
+    with PowerMonitor("cuda:0", sensors=[gpu, cpu], clock=clock, idle_seconds=0,
+                      exclude={"rapl": "3 runs share this host"}) as monitor:
+        with monitor.window("cell") as w:
+            clock.advance(2.0)
+    assert w.result["measured_energy_j"] == w.result["gpu_energy_j"] == 200.0
+    assert w.result["cpu_package_energy_j"] is None
+    assert w.result["measured_note"].startswith("CPU package and DRAM not measured: 3 runs share this host")
+    assert [d["reason"] for d in monitor.describe() if not d["available"]] == ["3 runs share this host"]
+    with pytest.raises(ValueError, match="valid kinds: nvml, rapl"):
+        PowerMonitor(exclude={"gpu": "no"})
 
 
 def test_sensor_failing_mid_run_is_dropped_and_warned_once() -> None:
@@ -137,7 +213,7 @@ def test_sensor_failing_mid_run_is_dropped_and_warned_once() -> None:
     cpu = ConstantSensor("rapl:package-0", 50.0, "rapl-counter")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        with PowerMonitor("cuda:0", sensors=[gpu, cpu], clock=clock, rate_hz=200) as monitor:
+        with PowerMonitor("cuda:0", sensors=[gpu, cpu], clock=clock, rate_hz=200, idle_seconds=0) as monitor:
             with monitor.window("phase 0") as w0:
                 clock.advance(1.0)
                 cpu.broken = "energy_uj vanished"
@@ -149,8 +225,11 @@ def test_sensor_failing_mid_run_is_dropped_and_warned_once() -> None:
                 clock.advance(1.0)
     assert w0.result["measured_energy_j"] == 300.0  # the GPU, over the whole window
     assert w0.result["measured_energy_method"] == "fake-counter"
+    assert w0.result["measured_devices"] == "cuda:0"
+    assert "rapl:package-0 not measured: it failed during the run (energy_uj vanished)" in w0.result["measured_note"]
     assert w1.result["measured_energy_j"] == 300.0
-    assert w2.result == empty_power_result()
+    assert w2.result == empty_power_result(
+        "not measured: every sensor failed (cuda:0: GPU is lost; rapl:package-0: energy_uj vanished)")
     messages = power_warnings(caught)
     assert len(messages) == 2
     assert "rapl:package-0" in messages[0] and "energy_uj vanished" in messages[0]
@@ -160,7 +239,7 @@ def test_sensor_failing_mid_run_is_dropped_and_warned_once() -> None:
 def test_nested_windows_share_the_sampler() -> None:
     clock = FakeClock()
     sensor = ConstantSensor("cuda:0", 10.0)
-    with PowerMonitor("cuda:0", sensors=[sensor], clock=clock) as monitor:
+    with PowerMonitor("cuda:0", sensors=[sensor], clock=clock, idle_seconds=0) as monitor:
         with monitor.window("cell") as cell:
             with monitor.window("phase 0") as p0:
                 clock.advance(1.0)
@@ -173,7 +252,7 @@ def test_nested_windows_share_the_sampler() -> None:
 def test_trace_is_appended_across_windows(tmp_path: Path) -> None:
     trace = tmp_path / "run" / "power_trace.csv"
     sensor = ConstantSensor("cuda:0", 123.0)
-    with PowerMonitor("cuda:0", sensors=[sensor], rate_hz=200, trace_path=trace) as monitor:
+    with PowerMonitor("cuda:0", sensors=[sensor], rate_hz=200, trace_path=trace, idle_seconds=0) as monitor:
         with monitor.window("phase 0"):
             time.sleep(0.05)
         with trace.open() as f:
@@ -211,11 +290,19 @@ def test_monitor_reads_a_fake_powercap_tree(tmp_path: Path) -> None:
     (zone / "name").write_text("package-0\n")
     (zone / "energy_uj").write_text("0\n")
     (zone / "max_energy_range_uj").write_text("1000000000\n")
-    with PowerMonitor("cpu", powercap_root=tmp_path) as monitor:
-        assert [d["device"] for d in monitor.describe()] == ["rapl:package-0"]
+    dram = tmp_path / "intel-rapl:0" / "intel-rapl:0:0"
+    dram.mkdir()
+    (dram / "name").write_text("dram\n")
+    (dram / "energy_uj").write_text("100\n")
+    (dram / "max_energy_range_uj").write_text("1000000000\n")
+    with PowerMonitor("cpu", powercap_root=tmp_path, idle_seconds=0) as monitor:
+        assert [d["device"] for d in monitor.describe()] == ["rapl:package-0", "rapl:dram-0"]
         with monitor.window("phase 0") as w:
             (zone / "energy_uj").write_text("7250000\n")
-    assert w.result["measured_energy_j"] == 7.25
+            (dram / "energy_uj").write_text("1500100\n")
+    assert w.result["measured_energy_j"] == 8.75
+    assert (w.result["cpu_package_energy_j"], w.result["dram_energy_j"], w.result["gpu_energy_j"]) == (7.25, 1.5, None)
+    assert w.result["measured_devices"] == "rapl:package-0+rapl:dram-0"
     assert w.result["measured_energy_method"] == "rapl-counter"
     assert isinstance(monitor._sensors[0], RaplZoneSensor)
 
@@ -245,6 +332,8 @@ def test_bad_rate_and_idle_are_value_errors() -> None:
         PowerMonitor(rate_hz=0)
     with pytest.raises(ValueError):
         PowerMonitor(idle_seconds=-1)
+    with pytest.raises(ValueError):
+        PowerMonitor(idle_seconds=float("nan"))
 
 
 def test_sampler_keeps_its_rate_and_counts_its_cpu_time() -> None:

@@ -261,7 +261,7 @@ def test_monitor_measures_the_gpu_and_survives_it_failing(monkeypatch, tmp_path)
     gpu = FakeGpu(UUIDS[1], counter_mj=1_000, instant_mw=[200_000])
     fake = FakeNvml(monkeypatch, [FakeGpu(UUIDS[0]), gpu])
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "1")
-    monitor = PowerMonitor("cuda:0", rate_hz=50, powercap_root=tmp_path / "no-rapl")
+    monitor = PowerMonitor("cuda:0", rate_hz=50, idle_seconds=0, powercap_root=tmp_path / "no-rapl")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         monitor.start()
@@ -275,8 +275,11 @@ def test_monitor_measures_the_gpu_and_survives_it_failing(monkeypatch, tmp_path)
         monitor.close()
     assert w0.result["measured_energy_j"] == 2.5
     assert w0.result["measured_energy_method"] == "nvml-energy-counter"
-    assert w1.result == dict.fromkeys(power.POWER_FIELDS)  # never a zero for "not measured"
-    assert w2.result == dict.fromkeys(power.POWER_FIELDS)
+    for w in (w1, w2):  # never a zero for "not measured", and a note that says why
+        assert all(w.result[k] is None for k in power.POWER_FIELDS if k != "measured_note")
+        assert w.result["measured_note"].startswith("not measured: every sensor failed (cuda:0: ")
+        assert "GPU is lost" in w.result["measured_note"]
+    assert w0.result["measured_devices"] == f"gpu:{UUIDS[1]}"  # named by UUID, not by CUDA ordinal
     messages = [str(c.message) for c in caught if c.category is PowerMeasurementWarning]
     assert sum("cuda:0 stopped working" in m for m in messages) == 1  # one warning per cause
     assert sum("CPU/DRAM energy is not measured" in m for m in messages) == 1
@@ -334,7 +337,7 @@ def test_windows_shorter_than_ten_counter_steps_integrate_power(monkeypatch, tmp
     fake = FakeNvml(monkeypatch, [gpu])
     fake.counter_period_s = 0.1
     clock = ManualClock()
-    with PowerMonitor("cuda:0", rate_hz=1000, clock=clock, powercap_root=tmp_path / "none") as monitor:
+    with PowerMonitor("cuda:0", rate_hz=1000, clock=clock, idle_seconds=0, powercap_root=tmp_path / "none") as monitor:
         with monitor.window("short") as short:
             clock.now += 0.04  # the counter did not step
         with monitor.window("just short") as just_short:
@@ -357,9 +360,40 @@ def test_short_windows_of_a_counter_without_power_readings_still_use_the_counter
     fake = FakeNvml(monkeypatch, [gpu])
     fake.counter_period_s = 0.1
     clock = ManualClock()
-    with PowerMonitor("cuda:0", clock=clock, powercap_root=tmp_path / "none") as monitor:
+    with PowerMonitor("cuda:0", clock=clock, idle_seconds=0, powercap_root=tmp_path / "none") as monitor:
         with monitor.window("short") as w:
             clock.now += 0.05
             gpu.counter_mj += 12_000
     assert w.result["measured_energy_j"] == 12.0
     assert w.result["measured_energy_method"] == "nvml-energy-counter"
+
+
+# -- several GPUs: only the one the run uses ------------------------------------------------
+
+
+@pytest.mark.filterwarnings("ignore::energybench.power.monitor.PowerMeasurementWarning")
+@pytest.mark.parametrize("how", ["cuda:1", "current device", "uuid from torch"])
+def test_with_two_gpus_only_the_one_in_use_is_measured(monkeypatch, tmp_path, how) -> None:
+    other = FakeGpu(UUIDS[0], counter_mj=0, instant_mw=[250_000])
+    used = FakeGpu(UUIDS[1], counter_mj=0, instant_mw=[300_000])
+    FakeNvml(monkeypatch, [other, used])
+    device = how
+    if how == "current device":  # the runner's torch.device("cuda"): CUDA's current device, here 1
+        torch = pytest.importorskip("torch")
+        monkeypatch.setattr(torch.cuda, "is_initialized", lambda: True)
+        monkeypatch.setattr(torch.cuda, "current_device", lambda: 1)
+        monkeypatch.setattr(torch.cuda, "synchronize", lambda device=None: None)
+        device = "cuda"
+    elif how == "uuid from torch":  # CUDA's ordinal 0 is NVML's index 1 (CUDA_DEVICE_ORDER=FASTEST_FIRST)
+        monkeypatch.setattr(power_nvml, "_torch_uuids", lambda ordinals: [UUIDS[1] for _ in ordinals])
+        device = "cuda:0"
+    clock = ManualClock()
+    with PowerMonitor(device, clock=clock, idle_seconds=0, powercap_root=tmp_path / "none") as monitor:
+        with monitor.window("phase 1") as w:
+            clock.now += 2.0
+            used.counter_mj += 600_000
+            other.counter_mj += 500_000  # another job on the other GPU: not this run's energy
+    assert w.result["measured_energy_j"] == w.result["gpu_energy_j"] == 600.0
+    assert w.result["measured_devices"] == f"gpu:{UUIDS[1]}"
+    assert monitor.record()["measured_devices"] == [f"gpu:{UUIDS[1]}"]
+    assert other.calls == []  # the other GPU is never read: not probed, not sampled

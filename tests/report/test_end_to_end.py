@@ -25,5 +25,5 @@ def test_run_builds_html_and_pdf_reports(tmp_path, capsys):
     from energybench.report.rundir import load_run
 
     meta_pages = -(-len(metadata_lines(load_run(root))) // LINES_PER_PAGE)
-    # overview + a table per method (2) + every figure but the power trace (9) + metadata
-    assert page_count(root / "report.pdf") == 1 + 2 + 9 + meta_pages
+    # overview + a table per method (2) + every figure but the power trace (10) + metadata
+    assert page_count(root / "report.pdf") == 1 + 2 + 10 + meta_pages

@@ -113,10 +113,10 @@ def test_user_text_is_escaped(report):
 
 def test_drawn_figures_are_inline_svg_and_omitted_ones_say_why(report):
     kind, text, p = report
-    drawn = {"single": {"phase-accuracy", "energy-breakdown", "confusion"}}
-    drawn["single_power"] = drawn["single"] | {"power-trace"}
+    drawn = {"single": {"phase-accuracy", "energy-breakdown", "energy-by-level", "confusion"}}
+    drawn["single_power"] = drawn["single"] | {"power-trace", "modelled-vs-measured"}
     everything = {fid for fid, _ in FIGURES}
-    drawn["sweep"] = everything - {"power-trace"}
+    drawn["sweep"] = everything - {"power-trace", "modelled-vs-measured"}
     drawn["sweep_power"] = everything
     for fid in everything:
         body = text.split(f'<section id="{fid}">', 1)[1].split("</section>", 1)[0]
@@ -145,8 +145,10 @@ def test_summary_numbers_by_hand(built):
     assert row[6] == "0.770×"
     # storage 1e6 * (1 - 0.9 * 0.4) bytes
     assert row[12] == "640 kB" and row[13] == "0.640×"
-    # measured energy: 2 phases x 0.2 * 10 * (1 - 0.4 / 3) J
-    assert row[14] == "3.47 J"
+    # measured energy above idle: 2 phases x (0.2 * 10 * (1 - 0.4 / 3) J - 5 W x 0.02 * 10 * (1 - 0.4 / 2) s)
+    assert row[14] == "1.87 J"
+    assert "measured energy above idle" in summary.split(">lucir</h3>", 1)[1].split("</thead>", 1)[0]
+    assert row[15] == "seeds 0, 1"  # which seeds, not how many
     optimal = re.findall(r'<tr class="optimal"[^>]*><td>(.*?)</td>', lucir)
     assert optimal == ["20"]  # 0.4 loses 30 * 0.4**3 = 1.92 pp > 1 pp; 0.2 loses 0.24 pp
     assert "lucir: optimal sharing 20% (achieved 20.0%)" in p.sections["overview"]
@@ -159,3 +161,17 @@ def test_metadata_names_versions_device_order_and_energy_sources(built):
                    "Horowitz, Computing's energy problem, ISSCC 2014", "rapl-counter", "seed 0", "seed 1",
                    "/usr/share/datasets/fashion-mnist", "resnet20"):
         assert needle in meta, needle
+
+
+def test_modelled_vs_measured_table_by_hand(built):
+    text = built("sweep_power", "html").read_text(encoding="utf-8")
+    section = text.split('<section id="modelled-vs-measured">', 1)[1].split("</section>", 1)[0]
+    assert "<svg " in section and ">Modelled vs measured savings</h3>" in section
+    rows = [re.findall(r"<td>(.*?)</td>", r) for r in re.findall(r"<tr>(.*?)</tr>", section)]
+    lucir = {r[1]: r for r in rows if r and r[0] == "lucir"}
+    assert list(lucir) == ["0", "20", "40", "60", "80", "90", "95"]
+    # sharing 0.4 (achieved 0.4), rundir_factory's cost model: modelled 4.743e-4 / 3.6978e-4 J per phase,
+    # measured above idle 1 / 0.9333 J per phase
+    assert lucir["40"][4:] == ["1.283×", "1.071×"]
+    assert lucir["0"][4:] == ["1.000×", "1.000×"]
+    assert "J measured per modelled J" in section and "above the idle baseline" in section

@@ -20,12 +20,12 @@ def page_count(path: Path) -> int:
     return len(PdfReader(path).pages)
 
 
-# overview 1 + one table page per method + drawn figures + metadata 1
+# overview 1 + one table page per method (+ the modelled-vs-measured table) + drawn figures + metadata 1
 EXPECTED = {
-    "single": 1 + 1 + 3 + 1,  # drawn: phase accuracy, breakdown, confusion
-    "single_power": 1 + 1 + 4 + 1,  # + power trace
-    "sweep": 1 + 2 + 9 + 1,  # every figure but the power trace
-    "sweep_power": 1 + 3 + 10 + 1,
+    "single": 1 + 1 + 4 + 1,  # drawn: phase accuracy, breakdown, energy by level, confusion
+    "single_power": 1 + (1 + 1) + 6 + 1,  # + power trace, modelled vs measured
+    "sweep": 1 + 2 + 10 + 1,  # every figure but the power trace and modelled vs measured
+    "sweep_power": 1 + (3 + 1) + 12 + 1,
 }
 
 
@@ -60,6 +60,6 @@ def test_long_tables_and_metadata_continue_on_more_pages(tmp_path, monkeypatch):
     n_meta = len(pdf.metadata_lines(load_run(root)))
     assert 30 < n_meta <= 60  # so the metadata takes two pages of 30 lines
     [path] = build_reports(root, formats="pdf")
-    # overview 1 (24 lines) + table 2 (4 levels, 3 rows a page) + drawn figures 8 (the five sharing
-    # figures, phase accuracy, breakdown, accuracy vs energy; no power, no confusion) + metadata 2
-    assert page_count(path) == 1 + 2 + 8 + 2
+    # overview 1 (24 lines) + table 2 (4 levels, 3 rows a page) + drawn figures 9 (the five sharing
+    # figures, phase accuracy, breakdown, energy by level, accuracy vs energy; no power, no confusion) + metadata 2
+    assert page_count(path) == 1 + 2 + 9 + 2

@@ -19,6 +19,7 @@ from energybench.report.plots import (
     energy_split,
     fig_breakdown,
     fig_compute,
+    fig_modelled_vs_measured,
     fig_pareto,
     method_styles,
     pareto_front,
@@ -75,7 +76,7 @@ def test_single_run_omits_what_needs_a_sweep_or_power(tmp_path):
     run, figs = _figures(single_run(tmp_path / "r"))
     assert list(figs) == [fid for fid, _ in FIGURES]
     omitted = {fid for fid, f in figs.items() if f.figure is None}
-    assert omitted == SHARING_FIGURES | {"accuracy-vs-energy", "power-trace"}
+    assert omitted == SHARING_FIGURES | {"accuracy-vs-energy", "power-trace", "modelled-vs-measured"}
     for fid in omitted:
         assert figs[fid].note.startswith("Omitted: ") and "\n" not in figs[fid].note
     assert "levels run: 0" in figs["compute-energy"].note
@@ -202,3 +203,67 @@ def test_without_a_per_mac_energy_only_compute_and_memory_are_split(tmp_path):
         res = fig_breakdown(run, method_styles(run.methods))
     labels = [t.get_text() for t in res.figure.axes[1].get_legend().get_texts()]
     assert labels == ["computation", "memory access"] and "not split further" in res.caption
+
+
+def test_modelled_vs_measured_draws_the_points_the_fit_and_the_savings(tmp_path):
+    run = load_run(make_run_dir(tmp_path / "s", methods=("finetune", "lucir"), sharing=(0.0, 0.4, 0.8),
+                                power=True))
+    block = run.calibration
+    with style():
+        res = fig_modelled_vs_measured(run, method_styles(run.methods))
+    scatter, savings = res.figure.axes
+    points = [line for line in scatter.get_lines() if line.get_linestyle() == "None"]
+    # 2 methods x 3 levels x 2 incremental phases, plus phase 0 once per method (hollow)
+    assert len(points) == 14 and sum(line.get_markerfacecolor() == "none" for line in points) == 2
+    fit = next(line for line in scatter.get_lines() if line.get_linestyle() == "--")
+    (x0, x1), (y0, y1) = fit.get_xdata(), fit.get_ydata()
+    xdiv = scale_for([p["modelled_j"] for p in block["points"]], "J")[0]
+    ydiv = scale_for([p["measured_j"] for p in block["points"]], "J")[0]
+    assert y0 == 0 and y1 / x1 * ydiv / xdiv == pytest.approx(block["fit"]["slope_j_per_modelled_j"])
+    assert f"{block['fit']['slope_j_per_modelled_j']:.4g} J measured per modelled J" in res.caption
+    # per method, a solid (modelled) and a dashed (measured) saving curve against sharing
+    curves = [line for line in savings.get_lines() if len(line.get_xdata()) == 3]
+    assert sorted(line.get_linestyle() for line in curves) == ["-", "-", "--", "--"]
+    assert {to_hex(line.get_color()) for line in curves} == {METHOD_COLOURS["finetune"], METHOD_COLOURS["lucir"]}
+    # lucir at achieved sharing 0.4, by hand (rundir_factory's cost model): modelled per phase
+    # (3e7 + 4e7 * 0.6) MACs x 4.6 pJ + 6e5 updates x 2.3 pJ + 3e7 * 0.8 accesses x 5 pJ = 3.6978e-4 J, against
+    # 4.743e-4 J at sharing 0; measured above idle 2 (1 - 0.4 / 3) - 5 x 0.2 (1 - 0.4 / 2) = 0.9333 J against 1 J
+    lucir = block["savings"]["lucir"]["0.4"]
+    assert lucir["modelled_saving_x"] == pytest.approx(4.743 / 3.6978, rel=1e-4)
+    assert lucir["measured_saving_x"] == pytest.approx(1 / 0.93333, rel=1e-4)
+    assert "above an idle baseline of 5 W" in res.provenance
+
+
+def test_modelled_vs_measured_says_why_it_is_absent(tmp_path):
+    root = single_run(tmp_path / "r")
+    rows = read_metrics(root / "metrics.csv")
+    for r in rows:
+        r["measured_note"] = "not measured: rapl: /sys/class/powercap does not exist"
+    (root / "metrics.csv").write_text(render_csv(rows))
+    (root / "summary.json").unlink()  # derived again from the metrics
+    run = load_run(root)
+    with style():
+        res = fig_modelled_vs_measured(run, method_styles(run.methods))
+    assert res.figure is None
+    assert res.note == ("Omitted: this run measured no energy: not measured: rapl: /sys/class/powercap does not "
+                        "exist.")
+
+
+def test_dollar_signs_in_class_names_print_as_text(tmp_path):
+    """Class names come from users' folders: '$...$' is text, not matplotlib maths (an unknown
+    command such as \\notamacro used to kill the report after a finished run)."""
+    import json
+
+    from energybench.report import build_reports
+
+    root = single_run(tmp_path / "r")
+    manifest = json.loads((root / "manifest.json").read_text())
+    names = [r"$\notamacro$", "cost $5 to $6", "$x^2$"] + manifest["class_names"][3:]
+    manifest["class_names"] = names
+    (root / "manifest.json").write_text(json.dumps(manifest))
+    html, pdf = build_reports(root, formats=("html", "pdf"))
+    text = html.read_text(encoding="utf-8")
+    section = text.split('<section id="confusion">', 1)[1].split("</section>", 1)[0]
+    for name in names[:3]:
+        assert name in section  # the tick labels, verbatim (SVG text stays text)
+    assert pdf.read_bytes().startswith(b"%PDF")

@@ -167,3 +167,22 @@ def test_rewritten_table_keeps_its_mode(tmp_path):
     out.chmod(0o640)
     write_table({"name": "x"}, out)
     assert stat.S_IMODE(out.stat().st_mode) == 0o640 and yaml.safe_load(out.read_text()) == {"name": "x"}
+
+
+@pytest.mark.parametrize("terminal", [False, True])
+def test_progress_bars_only_on_a_terminal(tmp_path, monkeypatch, capsys, terminal):
+    """Bars redraw with carriage returns: in redirected output they are noise."""
+    import sys
+
+    import energybench.rtl.characterize as characterize_module
+    import energybench.rtl.synth as synth
+
+    seen = []
+    table = {"name": "t", "ops_pj": {"int8": {"add": 0.1, "mult": 1.0}}}
+    monkeypatch.setattr(characterize_module, "characterize",
+                        lambda options, library, yosys, progress: seen.append(progress) or table)
+    monkeypatch.setattr(synth, "find_yosys", lambda path: "yosys")
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: terminal)
+    assert main(["rtl", "characterize", "--widths", "8", "--out", str(tmp_path / "t.yaml")]) == 0
+    assert main(["rtl", "characterize", "--widths", "8", "--out", str(tmp_path / "t.yaml"), "--quiet"]) == 0
+    assert seen == [terminal, False]

@@ -6,7 +6,7 @@ from energybench.cli import main
 
 
 def test_joint_keeps_old_classes_and_finetune_forgets(tmp_path, capsys):
-    code = main(["run", "--method", "finetune,joint", "--scenario", "B4-3x2", "--out", str(tmp_path),
+    code = main(["run", "--method", "finetune,joint", "--scenario", "B4-3x2", "--sharing", "0", "--out", str(tmp_path),
                  "--run-id", "q", "--no-power", "--no-report", "--quiet"])
     assert code == 0, capsys.readouterr().err
     rows = {(r["method"], int(r["phase"])): r for r in csv.DictReader(open(tmp_path / "q" / "metrics.csv"))}

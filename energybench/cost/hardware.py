@@ -1,0 +1,19 @@
+"""A run's hardware model from its options: energy table, node, supply, architecture, precision."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from energybench.cost.arch import load_architecture
+from energybench.cost.level_energy import HardwareModel
+from energybench.cost.tables import load_energy_table
+from energybench.cost.technology import at_node
+
+
+def build_hardware(energy_table: str | Path | None = None, node=None, vdd=None, arch: str | Path | None = None,
+                   precision: str = "fp32", sram_cell: str | None = None,
+                   sram_bytes: int | None = None) -> HardwareModel:
+    """Load and check everything a run prices its steps with; UserError on any bad option."""
+    architecture = load_architecture(arch)
+    table = at_node(load_energy_table(energy_table), node, vdd, architecture.flavour)
+    return HardwareModel(table, architecture, precision, sram_cell, sram_bytes)

@@ -1,0 +1,268 @@
+"""Counts at every level of an architecture + an energy table -> joules per level (and leakage).
+
+A HardwareModel is the energy table at its node (technology.py), an architecture (arch.py),
+the run's precision and SRAM cell. `step(profile)` prices one counted step:
+
+- compute: as energy.py (MACs x (mult + add) + update multiplies and adds);
+- each level: word reads x read energy + writes x write energy (hierarchy.py's counts), per
+  access of the level's word (`word_bits`, default the precision; narrower values are packed);
+- leakage (its own figure, never in the dynamic energy): CACTI leakage per bank x banks x
+  instances of every on-chip level, times the step's time (`time_s`: MACs / (PEs x clock)).
+
+The `layer_buffer` architecture is priced by energy.py itself, so its numbers are today's to
+the last bit; its levels are the buffer and DRAM shares of each layer's memory energy.
+
+With an Accelergy ERT as the energy table, a level named like one of the ERT's memory
+components takes that component's read and write energies.
+
+Pure: no torch, no I/O.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+from energybench.cost import dram as drams
+from energybench.cost import hierarchy
+from energybench.cost.arch import Architecture, Level
+from energybench.cost.energy import auto_sram_bytes, compute_energy_pj, step_energy
+from energybench.cost.tables import EnergyTable, load_energy_table, precision_bits
+from energybench.cost.technology import logic_factor
+from energybench.errors import UserError
+
+if TYPE_CHECKING:
+    from energybench.cost.counter import StepProfile
+
+PJ = 1e-12
+REGISTER_FALLBACK = "aladdin45"  # its register_pj_per_bit prices `energy: register` when a table has none
+
+
+@dataclass(frozen=True)
+class LevelResult:
+    name: str
+    kind: str
+    reads: float
+    writes: float
+    energy_j: float
+    read_pj: float | None  # per access (None where it varies by layer: auto-sized SRAM)
+    write_pj: float | None
+    leakage_w: float
+    source: str
+    extrapolated: bool  # the access energy comes from outside CACTI's capacities or word widths
+    leakage_extrapolated: bool = False
+
+
+@dataclass(frozen=True)
+class LayerLevel:
+    """One layer's accesses and energy at one level in one pass; `component` names the SRAM
+    size an auto-sized level took for the layer (`buffer_65536B`), else the level."""
+
+    layer: str
+    pass_: str
+    level: str
+    reads: float
+    writes: float
+    energy_j: float
+    component: str = ""
+
+
+@dataclass(frozen=True)
+class HardwareStep:
+    arch: str
+    compute_j: float
+    levels: tuple[LevelResult, ...]
+    layers: tuple[LayerLevel, ...]
+    time_s: float | None  # modelled step time (None without an array and clock)
+    extrapolated: bool
+
+    @property
+    def memory_j(self) -> float:
+        return sum(lv.energy_j for lv in self.levels)
+
+    @property
+    def leakage_w(self) -> float:
+        return sum(lv.leakage_w for lv in self.levels)
+
+    def level_energy(self, kind: str) -> float | None:
+        """Dynamic energy of the architecture's level of that kind (rf, sram, dram); None: no such level."""
+        found = [lv.energy_j for lv in self.levels if lv.kind == kind]
+        return sum(found) if found else None
+
+
+class HardwareModel:
+    def __init__(self, table: EnergyTable, arch: Architecture, precision: str = "fp32",
+                 sram_cell: str | None = None, sram_bytes: int | None = None):
+        self.table, self.arch, self.precision = table, arch, precision
+        self.bits = precision_bits(precision)
+        self.sram_cell = sram_cell or table.sram_cell
+        self.sram_bytes = sram_bytes
+        table.mac_pj(precision)  # a precision the table lacks fails here
+        if sram_bytes is not None and arch.dataflow != "layer_buffer":
+            raise UserError(f"--sram-bytes fixes the per-layer buffer of the layer_buffer architecture; "
+                            f"{arch.name} sets its buffers in its file ({arch.origin}): leave --sram-bytes out")
+        self._pj = {lv.name: self._access_pj(lv) for lv in arch.levels}  # fails early on a bad level
+        # An Accelergy ERT carries no leakage: then the leakage columns stay empty, and say why.
+        self.leakage_on = arch.leakage != "off" and not table.is_ert
+        self.leakage_note = ("" if arch.leakage == "off" or self.leakage_on else
+                             f"no leakage: the Accelergy ERT {table.origin} has no static power figures")
+        self._leak = {lv.name: self._leakage(lv) for lv in arch.levels} if self.leakage_on else {}
+
+    # ----- per-access energies -------------------------------------------------------------
+    def _word_bits(self, level: Level) -> int:
+        return level.word_bits or self.bits
+
+    def _access_pj(self, level: Level) -> tuple[float | None, float | None, str, bool]:
+        """(read_pj, write_pj, source, extrapolated) per access of the level's word; None for an
+        auto-sized SRAM, whose energy depends on each layer's working set."""
+        t, bits = self.table, self._word_bits(level)
+        named = {k.lower(): k for k in t.components}
+        if level.name.lower() in named:  # an Accelergy ERT as the energy table names this level
+            c = t.components[named[level.name.lower()]]
+            return c["read"], c["write"], f"{t.sram_source}: {named[level.name.lower()]}", False
+        needs_table = (level.kind == "dram" and level.dram_type == drams.TABLE) or (
+            level.kind != "dram" and level.energy["kind"] in ("cacti", "register") and level.capacity_bytes is not None)
+        if t.is_ert and needs_table:
+            raise UserError(f"energy table {t.origin} (an Accelergy ERT) has no component named '{level.name}' for "
+                            f"the {level.kind} level of architecture {self.arch.name}: name one after the level, with "
+                            f"read and write actions (memory components in the file: "
+                            f"{', '.join(t.components) or 'none'})")
+        if level.kind == "dram":
+            if level.dram_type == drams.TABLE:
+                return (t.dram_access_pj(bits),) * 2 + (f"energy table {t.name}: {t.dram_pj_per_bit:g} pJ/bit",
+                                                        False)
+            d = drams.dram_type(level.dram_type)
+            return d.pj_per_bit * bits, d.pj_per_bit * bits, f"{d.name} {d.pj_per_bit:g} pJ/bit ({d.source})", False
+        e = level.energy
+        if e["kind"] == "cacti":
+            if level.capacity_bytes is None:
+                t.sram_rows_for(self._cell(level), bits)  # a missing cell or ERT rows fail here
+                return None, None, f"{t.sram_source}, {self._cell(level)}", False
+            cap = level.capacity_bytes / level.banks
+            read, write, extra = t.sram_access_pj(cap, bits, self._cell(level))
+            banks = f" (one of {level.banks} banks)" if level.banks > 1 else ""
+            return read, write, f"{t.sram_source}, {self._cell(level)}, {cap:,.0f} B{banks}", extra
+        if e["kind"] == "register":
+            per_bit, src = t.register_pj_per_bit, f"energy table {t.name}"
+            if per_bit is None:
+                ref = load_energy_table(REGISTER_FALLBACK)
+                per_bit = ref.register_pj_per_bit * logic_factor(t, t.node_nm, t.own_vdd, self.arch.flavour,
+                                                                 ref.node_nm, ref.own_vdd)
+                src = f"{REGISTER_FALLBACK} (the table has no register energy), at {t.node_nm} nm"
+            return per_bit * bits, per_bit * bits, f"register {per_bit:.4g} pJ/bit from {src}", False
+        if e["kind"] == "relative_to_mac":
+            mac = t.mac_pj(self.precision)
+            return e["x"] * mac, e["x"] * mac, f"{e['x']:g} x one {self.precision} MAC ({mac:.4g} pJ)", False
+        if e["kind"] == "given":
+            if "node_nm" in e:
+                k = logic_factor(t, t.node_nm, t.own_vdd, self.arch.flavour, e["node_nm"], e["vdd"])
+                return (e["read_pj"] * k, e["write_pj"] * k,
+                        f"given at {e['node_nm']} nm {e['vdd']:g} V, scaled x {k:.4g}", False)
+            return e["read_pj"], e["write_pj"], "given in the architecture file", False
+        return e["read_pj"], e["write_pj"], e["source"], False  # an ERT entry
+
+    def _cell(self, level: Level) -> str:
+        return level.cell or self.sram_cell
+
+    def access_pj(self, level: str) -> tuple[float | None, float | None, str, bool]:
+        """(read_pj, write_pj, source, extrapolated) of a level by name (None: sized per layer)."""
+        return self._pj[level]
+
+    def cell(self, level: Level) -> str:
+        """The CACTI cell type of a level: its own, else the run's."""
+        return self._cell(level)
+
+    def _leakage(self, level: Level) -> tuple[float, bool]:
+        """(watts, extrapolated) of all the level's instances and banks."""
+        if level.kind == "dram":
+            return 0.0, False
+        mw, extra = self.table.sram_leakage_mw(level.capacity_bytes / level.banks, self._word_bits(level),
+                                               self._cell(level))
+        return mw * 1e-3 * level.banks * level.instances, extra
+
+    # ----- a step ----------------------------------------------------------------------------
+    def step_time_s(self, profile: "StepProfile") -> float | None:
+        """Modelled time of a step: its MACs on every PE at the clock (ideal utilisation)."""
+        if not (self.arch.pes and self.arch.clock_mhz):
+            return None
+        return profile.train_macs / (self.arch.pes * self.arch.clock_mhz * 1e6)
+
+    def step(self, profile: "StepProfile") -> HardwareStep:
+        compute_j = compute_energy_pj(profile.train_macs, profile.update_mults, profile.update_adds, self.table,
+                                      self.precision) * PJ
+        if self.arch.dataflow == "layer_buffer":
+            levels, layers, extra = self._layer_buffer(profile)
+        else:
+            levels, layers, extra = self._counted(profile)
+        return HardwareStep(self.arch.name, compute_j, levels, layers, self.step_time_s(profile), extra)
+
+    def _result(self, level: Level, reads, writes, energy_pj, extra) -> LevelResult:
+        read, write, source, level_extra = self._pj[level.name]
+        leak, leak_extra = self._leak.get(level.name, (0.0, False))
+        return LevelResult(level.name, level.kind, reads, writes, energy_pj * PJ, read, write, leak, source,
+                           extra or level_extra, leak_extra)
+
+    def _layer_buffer(self, profile):
+        """energy.py's own pricing, split into the buffer's and DRAM's shares."""
+        buf, dram = self.arch.levels
+        table = self.table
+        if dram.dram_type != drams.TABLE and dram.name not in table.components:
+            table = replace(table, dram_pj_per_bit=drams.dram_type(dram.dram_type).pj_per_bit)
+        e = step_energy(profile, table, self.precision, self._cell(buf), self.sram_bytes or buf.capacity_bytes)
+        layers, sums = [], {buf.name: [0.0, 0.0, 0.0], dram.name: [0.0, 0.0, 0.0]}
+        for le in e.layers:
+            dram_share = 1 - le.sram_fraction
+            for name, share, pj in ((buf.name, le.sram_fraction, le.memory_pj - le.dram_pj),
+                                    (dram.name, dram_share, le.dram_pj)):
+                if share:
+                    comp = f"{name}_{le.sram_bytes}B" if name == buf.name else name
+                    layers.append(LayerLevel(le.name, "all", name, le.reads * share, le.writes * share, pj * PJ, comp))
+                    s = sums[name]
+                    s[0], s[1], s[2] = s[0] + le.reads * share, s[1] + le.writes * share, s[2] + pj
+        levels = tuple(self._result(lv, *sums[lv.name], e.extrapolated if lv is buf else False)
+                       for lv in self.arch.levels)
+        return levels, tuple(layers), e.extrapolated
+
+    def _counted(self, profile):
+        """hierarchy.py's counts x per-access energies."""
+        arch, bits = self.arch, self.bits
+        by_name = {lv.name: lv for lv in arch.levels}
+        layers, sums, extrapolated = [], {lv.name: [0.0, 0.0, 0.0] for lv in arch.levels}, False
+        for layer in profile.layers:
+            if arch.dataflow == "weights_only":
+                accesses = hierarchy.weights_only_accesses(layer, arch)
+            else:
+                accesses = hierarchy.stationary_accesses(layer, arch, bits)
+            for a in accesses:
+                level = by_name[a.level]
+                read, write, _, _ = self._pj[a.level]
+                comp = a.level
+                if read is None:  # auto-sized: the smallest CACTI capacity holding the layer's weights
+                    rows, _ = self.table.sram_rows_for(self._cell(level), self._word_bits(level))
+                    need = layer.weight_elems * bits // 8
+                    cap = need if need > rows[-1][0] else auto_sram_bytes(need, [r[0] for r in rows])
+                    read, write, extra = self.table.sram_access_pj(cap, self._word_bits(level), self._cell(level))
+                    extrapolated = extrapolated or extra
+                    comp = f"{a.level}_{cap}B"
+                pack = bits / self._word_bits(level) if level.word_bits else 1
+                pj = (a.reads * read + a.writes * write) * pack
+                layers.append(LayerLevel(a.layer, a.pass_, a.level, a.reads * pack, a.writes * pack, pj * PJ, comp))
+                s = sums[a.level]
+                s[0], s[1], s[2] = s[0] + a.reads * pack, s[1] + a.writes * pack, s[2] + pj
+        levels = tuple(self._result(lv, *sums[lv.name], extrapolated and lv.capacity_bytes is None)
+                       for lv in arch.levels)
+        return levels, tuple(layers), extrapolated or any(lv.extrapolated for lv in levels)
+
+    # ----- provenance ------------------------------------------------------------------------
+    def describe(self) -> dict[str, Any]:
+        """Where every figure comes from: node, supply, table, architecture, per-level energies."""
+        t = self.table
+        return {
+            "node_nm": t.node_nm, "vdd": t.own_vdd, "energy_table": t.label(self.precision),
+            "scaling": list(t.scaling) or [f"the table's own figures ({t.node_nm} nm, {t.own_vdd:g} V)"],
+            "architecture": self.arch.describe(),
+            "leakage": self.arch.leakage if self.leakage_on or self.arch.leakage == "off" else self.leakage_note,
+            "levels": [{"name": lv.name, "kind": lv.kind, "read_pj": self._pj[lv.name][0],
+                        "write_pj": self._pj[lv.name][1], "source": self._pj[lv.name][2],
+                        "leakage_w": self._leak.get(lv.name, (None,))[0]} for lv in self.arch.levels],
+        }

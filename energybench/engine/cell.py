@@ -1,0 +1,193 @@
+"""Training a sweep's cells: the base phase of a (seed, method), and the later phases of one
+sharing level as a stream of finished phases.
+
+The same code runs in the driver's process (local executor) and in Ray workers, and it
+writes nothing: every result travels in the events it returns (a phase's row, its confusion
+matrix, the method's artifact files, the cell's resumable state), and the driver alone
+writes the run directory. Phase 0 does not depend on sharing, so it is trained once per
+(seed, method) and every sharing level continues from a copy of it; each level starts from
+the same random state, so levels are independent of one another and of the order they run in.
+"""
+
+from __future__ import annotations
+
+import copy
+import shutil
+import tempfile
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import torch
+
+from energybench.confusion import render_confusion
+from energybench.cost.level_energy import HardwareModel
+from energybench.cost.memory_model import storage_bytes
+from energybench.data.augment import default_augment
+from energybench.data.scenario import Phase, Scenario
+from energybench.engine.plan import Cell
+from energybench.methods import METHODS, method_classes
+from energybench.methods.base import Context, Method
+from energybench.training.evaluate import EvalResult, evaluate, forgetting
+from energybench.training.trainer import Trainer
+
+
+@dataclass
+class BaseDone:
+    """A trained base phase: the state every sharing level of (method, seed) starts from."""
+
+    method: str
+    seed: int
+    state: dict[str, Any] | bytes  # method, row, group_acc, confusion (bytes: as a checkpoint file holds it)
+    row: dict[str, Any]  # the base phase's row
+    warning: str | None = None
+    power_trace: list[tuple[float, str, float]] = field(default_factory=list)  # a worker's readings
+
+
+@dataclass
+class PhaseDone:
+    """One finished phase of a cell: everything the driver writes for it."""
+
+    cell: Cell
+    phase: int
+    row: dict[str, Any]
+    confusion: str
+    artifacts: dict[str, bytes] = field(default_factory=dict)  # files the method wrote for the cell
+    state: dict[str, Any] | bytes | None = None  # the cell's resumable state after this phase
+    last: bool = False  # the cell's last phase
+    power_trace: list[tuple[float, str, float]] = field(default_factory=list)  # a worker's readings
+
+
+class CellWork:
+    """Trains base phases and cells of one run configuration on one device."""
+
+    def __init__(self, cfg, scenarios: dict[int, Scenario], device: torch.device, hardware: HardwareModel, *,
+                 progress: bool = False, monitor=None):
+        self.cfg, self.scenarios, self.device, self.hardware = cfg, scenarios, device, hardware
+        self.progress = progress  # per-epoch bars (only where one process trains)
+        self.monitor = monitor  # a started PowerMonitor, or None
+        self.power_note = "not measured: power measurement is off (--no-power)"  # why, when no monitor
+        # each method by its class's name; a user's module:Class is imported here (in a Ray worker too)
+        self.classes = method_classes(cfg.methods or list(METHODS))
+
+    # ----- the base phase, once per (seed, method) -------------------------------------------
+    def base(self, name: str, seed: int, first_level: float) -> BaseDone:
+        scenario = self.scenarios[seed]
+        torch.manual_seed(seed)
+        trainer = self._trainer(seed, seed)
+        with tempfile.TemporaryDirectory(prefix="energybench-base-") as tmp:
+            method = self.classes[name](self._context(trainer, seed, first_level, Path(tmp)))
+            row, res, levels = self.phase(method, trainer, scenario.phases[0], name, 0.0, seed)
+        row.update(avg_inc_acc=row["acc_all"], forgetting=float("nan"))
+        state = {"method": method, "row": row, "group_acc": res.group_acc,
+                 "confusion": render_confusion(res.confusion, scenario.class_names), "energy_levels": levels}
+        return BaseDone(name, seed, state, row, self._undertrained(name, seed, row))
+
+    def _undertrained(self, name: str, seed: int, row: dict) -> str | None:
+        """Every later phase branches from the base: an untrained one makes the sweep meaningless."""
+        first = self.scenarios[seed].phases[0]
+        chance = 100.0 / first.seen
+        if row["iters"] and row["acc_all"] < 2 * chance:  # (`scratch` trains nothing before the end)
+            return (f"{name} seed {seed}: phase 0 reached {row['acc_all']:.1f}% on {first.seen} classes (chance "
+                    f"{chance:.1f}%); the base network looks undertrained, raise --epochs (now {self.cfg.epochs}) "
+                    "or adjust --lr")
+        return None
+
+    # ----- one sharing level ----------------------------------------------------------------
+    def cell(self, cell: Cell, base: dict[str, Any] | None = None, resume: dict[str, Any] | None = None,
+             reused_base: bool = False) -> Iterator[PhaseDone]:
+        """The cell's phases from `resume` (a state after a finished phase) or else from `base`
+        (then its phase-0 row first); `reused_base` says whether that row copies a base trained
+        for another sharing level."""
+        scenario = self.scenarios[cell.seed]
+        trainer = self._trainer(cell.seed, cell.seed + 1)
+        if resume is not None:
+            method, history, accs = resume["method"], resume["history"], resume["accs"]
+            trainer.gen.set_state(resume["trainer_rng"].cpu())  # map_location may have moved them
+            torch.set_rng_state(resume["torch_rng"].cpu())
+        else:
+            method = copy.deepcopy(base["method"])
+            torch.manual_seed(cell.seed + 1)  # every sharing level continues from the same RNG state
+            history, accs = [list(base["group_acc"])], [base["row"]["acc_all"]]
+            row0 = {**base["row"], "sharing": cell.sharing, "reused_base": reused_base}
+            yield PhaseDone(cell, 0, row0, base["confusion"], _levels_file(0, base.get("energy_levels")))
+        n = len(scenario.phases)
+        tmp = Path(tempfile.mkdtemp(prefix="energybench-cell-"))
+        try:
+            method.attach(self._context(trainer, cell.seed, cell.sharing, tmp))
+            for phase in scenario.phases[len(accs):]:
+                row, res, levels = self.phase(method, trainer, phase, cell.method, cell.sharing, cell.seed)
+                history.append(res.group_acc)
+                accs.append(row["acc_all"])
+                row.update(avg_inc_acc=float(np.mean(accs)), forgetting=forgetting(history))
+                last = phase.index == n - 1
+                state = None if last else {"method": method, "history": history, "accs": accs,
+                                           "trainer_rng": trainer.gen.get_state(), "torch_rng": torch.get_rng_state()}
+                yield PhaseDone(cell, phase.index, row, render_confusion(res.confusion, scenario.class_names),
+                                {**_artifacts(tmp), **_levels_file(phase.index, levels)}, state, last)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    # ----- one phase ---------------------------------------------------------------------------
+    def phase(self, method: Method, trainer: Trainer, phase: Phase, name: str, sharing: float,
+              seed: int) -> tuple[dict[str, Any], EvalResult, str]:
+        """Train and evaluate one phase: its row, its evaluation, and its per-layer, per-level
+        energies (CSV)."""
+        cfg = self.cfg
+        trainer.begin_phase()
+        label = f"{name} s{sharing:g} seed{seed} phase{phase.index}"
+        with self.monitor.window(label) if self.monitor else nullcontext() as window:
+            method.begin_phase(phase)
+            method.learn(phase)
+            method.end_phase(phase)
+            if window is not None:
+                window.samples = trainer.samples  # for measured_energy_per_sample_j
+        ledger = trainer.end_phase()
+        res = evaluate(method, trainer.scenario, phase, trainer, self.device)
+        primary = res.primary
+        row = {
+            "method": name, "sharing": sharing, "seed": seed, "phase": phase.index,
+            "sharing_achieved": method.cut.achieved if method.cut else 0.0,
+            "shared_blocks": method.cut.blocks if method.cut else 0,
+            "classes_seen": phase.seen, "new_classes": len(phase.classes),
+            "acc_all": res.acc[primary], "acc_old": res.acc_old[primary], "acc_new": res.acc_new[primary],
+            "iters": trainer.iters, "train_samples": trainer.samples, "train_time_s": trainer.train_time_s,
+            "time_per_iter_s": trainer.train_time_s / trainer.iters if trainer.iters else float("nan"),
+            "train_cpu_s": trainer.train_cpu_s,  # unlike wall-clock time, not inflated by other processes
+            "cache_shared": trainer.cached_trunk,  # trained on cached trunk outputs (not just asked to)
+        }
+        for clf in list(res.acc)[1:]:
+            row.update({f"acc_{clf}": res.acc[clf], f"acc_{clf}_old": res.acc_old[clf],
+                        f"acc_{clf}_new": res.acc_new[clf]})
+        store_bytes = storage_bytes(method.storage_modules(), method.exemplar_bytes(), cfg.precision)
+        row.update(ledger.row(self.hardware.table, cfg.precision, store_bytes, sram_cell=cfg.sram_cell,
+                              sram_bytes=cfg.sram_bytes, hardware=self.hardware, time_s=trainer.train_time_s),
+                   precision=cfg.precision)
+        row.update(window.result if window is not None else {"measured_note": self.power_note})
+        row.update(method.extra)
+        method.extra = {}
+        return row, res, ledger.breakdown_csv(self.hardware)
+
+    # ----- plumbing ------------------------------------------------------------------------------
+    def _trainer(self, seed: int, rng_seed: int) -> Trainer:
+        """A trainer on seed `seed`'s scenario whose batch order comes from `rng_seed`."""
+        cfg, scenario = self.cfg, self.scenarios[seed]
+        augment = default_augment(cfg.dataset, scenario.source.in_shape) if cfg.augment else None
+        return Trainer(scenario, self.device, epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr,
+                       momentum=cfg.momentum, weight_decay=cfg.weight_decay, milestones=cfg.lr_milestones,
+                       gamma=cfg.lr_gamma, augment=augment, seed=rng_seed, progress=self.progress)
+
+    def _context(self, trainer: Trainer, seed: int, sharing: float, cell_dir: Path) -> Context:
+        return Context(self.cfg, trainer.scenario, self.device, trainer, seed, sharing, cell_dir)
+
+
+def _levels_file(phase: int, csv_text: str | None) -> dict[str, bytes]:
+    """A phase's per-layer, per-level energies, as the file the driver writes for it."""
+    return {f"energy_levels_phase{phase}.csv": csv_text.encode()} if csv_text else {}
+
+
+def _artifacts(folder: Path) -> dict[str, bytes]:
+    """The files a method wrote for its cell (e.g. tree.json), to be written by the driver."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}

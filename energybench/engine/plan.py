@@ -1,0 +1,78 @@
+"""What a sweep will train: its cells (method, sharing, seed), which requested sharing levels
+fall on the same block boundary (and so are trained once), and how many phases there are.
+
+Sharing cuts fall on block boundaries, so on a coarse backbone several requested levels can
+give the same network (tiny_cnn: 0.2 and 0.4 both cut after block 2, 17.6 % of its
+parameters). Such levels are the same experiment: the first one requested is trained, the
+others are reported as collapsed onto it (at start-up and in the manifest), not trained again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+from energybench.models import build_net
+from energybench.models.surgery import cut_at
+
+
+@dataclass(frozen=True)
+class Cell:
+    method: str
+    sharing: float
+    seed: int
+
+    @property
+    def label(self) -> str:
+        return f"{self.method} s={self.sharing:g} seed {self.seed}"
+
+
+@dataclass
+class Plan:
+    methods: list[str]
+    seeds: list[int]
+    levels: list[float]  # the sharing levels that are trained, in the requested order
+    phases: int  # phases of the scenario, base included
+    achieved: dict[float, float] = field(default_factory=dict)  # requested level -> achieved fraction
+    blocks: dict[float, int] = field(default_factory=dict)  # requested level -> shared blocks
+    collapsed: dict[float, float] = field(default_factory=dict)  # requested level -> the trained level
+
+    @property
+    def cells(self) -> list[Cell]:
+        return [Cell(m, s, seed) for seed in self.seeds for m in self.methods for s in self.levels]
+
+    def describe(self) -> dict:
+        """For the manifest: every requested level, what it achieved, and which collapsed."""
+        return {"requested": list(self.achieved), "trained": self.levels,
+                "achieved": {f"{s:g}": a for s, a in self.achieved.items()},
+                "shared_blocks": {f"{s:g}": b for s, b in self.blocks.items()},
+                "collapsed": {f"{s:g}": t for s, t in self.collapsed.items()}}
+
+    def collapse_note(self) -> str | None:
+        """One line on the levels that are trained once for several requests, or None."""
+        if not self.collapsed:
+            return None
+        parts = [f"{s:g} -> {t:g}" for s, t in self.collapsed.items()]
+        return (f"sharing levels {', '.join(parts)} fall on the same block boundary as the level they point to "
+                f"(achieved {', '.join(f'{self.achieved[s]:.3f}' for s in self.collapsed)}): each is the same "
+                "network, so it is trained once, under the first level requested")
+
+
+def plan_sweep(methods: list[str], seeds: list[int], sharing: list[float], phases: int, backbone: str,
+               in_shape: tuple[int, ...], num_classes: int, width: float, cifar_stem: bool) -> Plan:
+    """The sweep's cells, with the cut of every requested level computed on the backbone (built
+    on the meta device: shapes only, no memory, no time)."""
+    with torch.device("meta"):
+        net = build_net(backbone, in_shape, num_classes, width, cifar_stem)
+    plan = Plan(list(methods), list(seeds), [], phases)
+    first_at: dict[int, float] = {}
+    for s in sharing:
+        cut = cut_at(net.backbone, s)
+        plan.achieved[s], plan.blocks[s] = cut.achieved, cut.blocks
+        if cut.blocks in first_at:
+            plan.collapsed[s] = first_at[cut.blocks]
+        else:
+            first_at[cut.blocks] = s
+            plan.levels.append(s)
+    return plan

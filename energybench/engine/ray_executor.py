@@ -1,0 +1,359 @@
+"""The Ray executor: a sweep's cells as Ray tasks, on this machine's cores or a cluster.
+
+The sweep is a task graph. For each (seed, method) the base phase is one task; every sharing
+level of that (seed, method) is a task that starts once the base is done, from the base state
+it receives through Ray's object store, so workers on other machines need no access to the
+run directory (they need the same energybench and torch, and the data at the same
+--data-root; the config carries absolute paths). A level task is a generator: it sends back
+every finished phase (row, confusion matrix, artifacts, resumable state) as soon as the phase
+ends, and the driver writes it exactly as the local executor's results.
+
+States travel as the bytes of the checkpoint that the driver writes (torch.save on the
+worker, read back with the same allowlisted loader as a checkpoint on disk, and mapped to
+each worker's own device), so a GPU worker's state reaches a driver without a GPU.
+
+Faults: a worker that dies (killed, out of memory, lost node) costs the phase it was in: the
+cell is sent again from its last finished phase, on any worker. A cell that fails with a
+Python error stops the sweep once the cells already running have finished and been written;
+the error names the cell and the end of its traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import tempfile
+import time
+from collections import deque
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from energybench.engine.cell import BaseDone, CellWork, PhaseDone
+from energybench.engine.checkpoint import checkpoint_bytes, load_checkpoint
+from energybench.engine.plan import Cell
+from energybench.errors import RunStopped, UserError
+
+RETRIES = 3  # times one cell is sent again after its worker died
+CONNECT_TIMEOUT_S = 10
+
+
+class CellFailed(RunStopped):
+    """A cell raised an error on a worker; the message names the cell and the error."""
+
+
+@dataclass
+class WorkerSetup:
+    """What a worker needs to train cells of this run; sent once per task (small)."""
+
+    cfg: Any  # RunConfig
+    hardware: Any  # HardwareModel as the driver loaded it (a user's table or arch file need not exist on the worker)
+    threads: int | None
+    gpus_per_cell: float
+    alone_on: frozenset[str] = frozenset()  # Ray nodes where one cell runs at a time (RAPL is then its own)
+
+    @property
+    def use_gpu(self) -> bool:
+        return self.gpus_per_cell > 0
+
+
+# ----- the worker side -----------------------------------------------------------------------------
+_WORK: dict[str, CellWork] = {}  # one per worker process and run: data are loaded once, then reused
+
+
+def _work(setup: WorkerSetup) -> CellWork:
+    from energybench.data import load_source
+    from energybench.data.scenario import build_scenario
+
+    key = repr(setup.cfg)
+    if key not in _WORK:
+        _WORK.clear()
+        cfg = setup.cfg
+        if setup.threads:
+            torch.set_num_threads(setup.threads)
+        device = torch.device("cuda" if setup.use_gpu else "cpu")  # Ray set CUDA_VISIBLE_DEVICES for this task
+        source = load_source(cfg.dataset, cfg.data_root, False, cfg.classes, cfg.image_size)
+        scenarios = {seed: build_scenario(source, cfg.scenario, cfg.class_order, seed, cfg.train_per_class,
+                                          cfg.test_per_class) for seed in cfg.seeds}
+        _WORK[key] = CellWork(cfg, scenarios, device, setup.hardware, progress=False)
+    return _WORK[key]
+
+
+def _from_bytes(data: bytes | None, device: torch.device, cfg) -> dict[str, Any] | None:
+    from energybench.methods import METHODS
+    from energybench.plugins import user_modules
+
+    modules = user_modules(cfg.resolved_backbone(), cfg.methods or list(METHODS))  # a user's classes, if named
+    return None if data is None else load_checkpoint(data, device, modules)
+
+
+@contextmanager
+def _measuring(setup: WorkerSetup, work: CellWork):
+    """A power monitor for one task: the GPU Ray gave it (matched by UUID), and the host's RAPL
+    package only when no other cell runs on this host at the same time; what is shared is left
+    unmeasured, with the reason in each row's measured_note, never counted twice. No idle
+    baseline: other cells keep the machine busy. The readings go back with each phase."""
+    import ray
+
+    if not setup.cfg.power:
+        work.monitor, work.power_note = None, "not measured: power measurement is off (--no-power)"
+        yield None
+        return
+    from energybench.power.monitor import PowerMonitor
+
+    exclude = {}
+    if ray.get_runtime_context().get_node_id() not in setup.alone_on:
+        exclude["rapl"] = "other cells run on this host's CPU package at the same time (Ray), so it is not measured"
+    if 0 < setup.gpus_per_cell < 1:
+        exclude["nvml"] = f"cells share this GPU (--gpus-per-cell {setup.gpus_per_cell:g}), so it is not measured"
+    with tempfile.TemporaryDirectory(prefix="energybench-power-") as tmp:
+        trace = Path(tmp) / "power_trace.csv"
+        monitor = PowerMonitor(device=work.device, rate_hz=setup.cfg.power_rate_hz, idle_seconds=0,
+                               trace_path=trace, exclude=exclude)
+        work.monitor = monitor.start()
+        try:
+            yield trace
+        finally:
+            monitor.close()
+            work.monitor = None
+
+
+def _new_readings(trace: Path | None, seen: int) -> tuple[list[tuple[float, str, float]], int]:
+    """Trace rows (time_s, device, watts) written since the first `seen` rows."""
+    if trace is None or not trace.is_file():
+        return [], seen
+    rows = [line.split(",") for line in trace.read_text().splitlines()[1:]]
+    return [(float(t), d, float(w)) for t, d, w in rows[seen:]], len(rows)
+
+
+def base_task(setup: WorkerSetup, method: str, seed: int, first_level: float) -> BaseDone:
+    work = _work(setup)
+    with _measuring(setup, work) as trace:
+        done = work.base(method, seed, first_level)
+        readings, _ = _new_readings(trace, 0)
+    return replace(done, state=checkpoint_bytes(done.state), power_trace=readings)
+
+
+def cell_task(setup: WorkerSetup, cell: Cell, base: bytes | None, resume: bytes | None, reused_base: bool):
+    work = _work(setup)
+    with _measuring(setup, work) as trace:
+        seen = 0
+        for done in work.cell(cell, _from_bytes(base, work.device, setup.cfg),
+                              _from_bytes(resume, work.device, setup.cfg), reused_base):
+            readings, seen = _new_readings(trace, seen)
+            yield replace(done, state=None if done.state is None else checkpoint_bytes(done.state),
+                          power_trace=readings)
+
+
+# ----- the driver side ------------------------------------------------------------------------------
+def check_address(address: str) -> None:
+    """Fail within seconds, naming the address, when nothing listens there (ray.init would
+    otherwise keep retrying for minutes)."""
+    host, _, port = address.rpartition(":")
+    if address == "auto":
+        return
+    if not host or not port.isdigit():
+        raise UserError(f"--ray-address '{address}' is not HOST:PORT (e.g. 10.0.0.1:6379) or auto")
+    try:
+        with socket.create_connection((host, int(port)), timeout=CONNECT_TIMEOUT_S):
+            pass
+    except OSError as exc:
+        raise UserError(f"no Ray cluster answers at --ray-address {address} ({exc.strerror or exc}); start one with "
+                        "'ray start --head' there, or give its address") from None
+
+
+class RayExecutor:
+    name = "ray"
+
+    def __init__(self, cfg, hardware, threads: int | None, log=print):
+        self.cfg, self.hardware, self.threads, self.log = cfg, hardware, threads, log
+        self._started_here = False
+
+    # ----- cluster -----------------------------------------------------------------------------------
+    def connect(self) -> None:
+        """Join the cluster (or start an embedded one) and check it can run a cell; UserError if not."""
+        try:
+            import ray
+        except ImportError:
+            raise UserError("the ray executor needs Ray: pip install 'energybench[ray]' (the same version on every "
+                            "node)") from None
+
+        cfg = self.cfg
+        address = cfg.ray_address or (os.environ.get("RAY_ADDRESS") if cfg.workers is None else None)
+        opts = dict(include_dashboard=False, log_to_driver=False, configure_logging=False)
+        if ray.is_initialized():
+            pass
+        elif address:
+            check_address(address)
+            try:
+                ray.init(address=address, **opts)
+            except (ConnectionError, RuntimeError, ValueError) as exc:
+                raise UserError(f"cannot join the Ray cluster at {address}: {str(exc).splitlines()[0]}") from None
+        else:  # an embedded cluster on this machine, on loopback only
+            workers = cfg.workers or os.cpu_count() or 1
+            ray.init(num_cpus=workers * cfg.cpus_per_cell, _node_ip_address="127.0.0.1", **opts)
+            self._started_here = True
+        resources = ray.cluster_resources()
+        gpus, cpus = resources.get("GPU", 0.0), resources.get("CPU", 0.0)
+        want_gpu = cfg.device.startswith("cuda") or (cfg.device == "auto" and gpus > 0)
+        self.gpus_per_cell = cfg.gpus_per_cell if cfg.gpus_per_cell is not None else (1.0 if want_gpu else 0.0)
+        if self.gpus_per_cell > gpus:
+            self.close()
+            raise UserError(f"--gpus-per-cell {self.gpus_per_cell:g} asks for more GPUs than the Ray cluster has "
+                            f"({gpus:g}); use --gpus-per-cell 0 (and --device cpu) or add GPU nodes")
+        if cfg.device.startswith("cuda") and self.gpus_per_cell == 0:
+            self.close()
+            raise UserError(f"--device {cfg.device} under Ray needs --gpus-per-cell above 0 (Ray hands each cell "
+                            "its GPUs)")
+        if cfg.cpus_per_cell > cpus:
+            self.close()
+            raise UserError(f"--cpus-per-cell {cfg.cpus_per_cell:g} asks for more CPUs than the Ray cluster has "
+                            f"({cpus:g})")
+        slots = cpus // cfg.cpus_per_cell
+        if self.gpus_per_cell:
+            slots = min(slots, gpus // self.gpus_per_cell)
+        self.slots = max(int(slots), 1)
+        self.alone_on = frozenset(n["NodeID"] for n in ray.nodes() if n.get("Alive") and
+                                  self._cells_at_once(n.get("Resources", {})) <= 1)
+        self.cluster = {"address": address or "embedded", "cpus": cpus, "gpus": gpus, "nodes": len(ray.nodes()),
+                        "cells_at_once": self.slots, "cpus_per_cell": cfg.cpus_per_cell,
+                        "gpus_per_cell": self.gpus_per_cell, "ray": ray.__version__}
+        self.log(f"ray: {'started' if self._started_here else 'joined'} a cluster of {cpus:g} CPU(s) and {gpus:g} "
+                 f"GPU(s); {self.slots} cell(s) at a time ({cfg.cpus_per_cell:g} CPU, {self.gpus_per_cell:g} GPU "
+                 "each)")
+
+    def describe(self) -> dict:
+        """For the manifest: where the cells ran."""
+        return {"name": self.name, **self.cluster}
+
+    def _cells_at_once(self, resources: dict) -> float:
+        """How many cells a node with these resources runs at the same time."""
+        n = resources.get("CPU", 0.0) // self.cfg.cpus_per_cell
+        if self.gpus_per_cell:
+            n = min(n, resources.get("GPU", 0.0) // self.gpus_per_cell)
+        return min(n, self.slots)
+
+    def close(self) -> None:
+        import ray
+
+        if ray.is_initialized():
+            ray.shutdown()
+        self._started_here = False
+
+    # ----- the sweep ---------------------------------------------------------------------------------
+    def run(self, groups, driver) -> None:
+        import ray
+
+        setup = WorkerSetup(self.cfg, self.hardware, self.threads, self.gpus_per_cell, self.alone_on)
+        res = dict(num_cpus=self.cfg.cpus_per_cell, num_gpus=self.gpus_per_cell, max_retries=0)
+        remote_base = ray.remote(base_task).options(**res)
+        remote_cell = ray.remote(cell_task).options(**res)
+        setup_ref = ray.put(setup)
+        first = driver.plan.levels[0]
+        queue: deque = deque()  # ("base", group) or ("cell", cell, base_bytes_ref, resume_bytes)
+        waiting: dict[tuple[str, int], list[Cell]] = {}  # cells waiting for their base
+        base_refs: dict[tuple[str, int], Any] = {}
+        last_state: dict[Cell, bytes] = {}  # each cell's state after its last finished phase
+        for group in groups:
+            key = (group.method, group.seed)
+            for cell in group.cells:
+                resume = driver.load_progress(cell)
+                if resume is not None:
+                    last_state[cell] = checkpoint_bytes(resume)
+                    queue.append(("cell", cell, None, last_state[cell]))
+                else:
+                    waiting.setdefault(key, []).append(cell)
+            if key in waiting:
+                base = driver.load_base(*key)
+                if base is not None:
+                    base_refs[key] = ray.put(checkpoint_bytes(base))
+                    queue.extend(("cell", c, base_refs[key], None) for c in waiting.pop(key))
+                else:
+                    queue.append(("base", key))
+        in_flight: dict[Any, tuple] = {}  # ObjectRef / ObjectRefGenerator -> the job
+        tries: dict[Any, int] = {}
+        failures: list[str] = []
+
+        def submit(job) -> None:
+            if job[0] == "base":
+                ref = remote_base.remote(setup_ref, job[1][0], job[1][1], first)
+            else:
+                _, cell, base_ref, resume = job
+                ref = remote_cell.remote(setup_ref, cell, base_ref, resume, driver.reused_base(cell))
+            in_flight[ref] = job
+
+        def retry(job, exc) -> None:
+            who = f"{job[1][0]} seed {job[1][1]} base phase" if job[0] == "base" else job[1].label
+            key = job[1] if job[0] == "base" else job[1]
+            tries[key] = tries.get(key, 0) + 1
+            if tries[key] > RETRIES:
+                failures.append(f"{who}: its worker died {tries[key]} times ({type(exc).__name__})")
+                return
+            self.log(f"ray: the worker running {who} died ({type(exc).__name__}); sending it again from its last "
+                     "finished phase")
+            if job[0] == "base":
+                queue.appendleft(job)
+            else:
+                cell = job[1]
+                state = last_state.get(cell)
+                if state is None:  # from the base again: its phase-0 row comes again too
+                    driver.restart_cell(cell)
+                queue.appendleft(("cell", cell, None, state) if state is not None else
+                                 ("cell", cell, base_refs[(cell.method, cell.seed)], None))
+
+        while queue or in_flight:
+            while queue and len(in_flight) < self.slots and not failures:
+                submit(queue.popleft())
+            if not in_flight:
+                break
+            ready, _ = ray.wait(list(in_flight), num_returns=1)
+            ref = ready[0]
+            job = in_flight.pop(ref)
+            try:
+                if job[0] == "base":
+                    done: BaseDone = ray.get(ref)
+                    driver.on_base(done)
+                    key = job[1]
+                    base_refs[key] = ray.put(done.state)
+                    queue.extend(("cell", c, base_refs[key], None) for c in waiting.pop(key, []))
+                    continue
+                try:
+                    item = next(ref)
+                except StopIteration:
+                    continue
+                phase: PhaseDone = ray.get(item)
+                driver.on_phase(phase)
+                if phase.state is not None:
+                    last_state[phase.cell] = phase.state
+                in_flight[ref] = job  # the generator goes on with the cell's next phase
+            except ray.exceptions.RayTaskError as exc:
+                who = f"{job[1][0]} seed {job[1][1]} base phase" if job[0] == "base" else job[1].label
+                failures.append(f"{who}: {_last_line(exc)}")
+            except (ray.exceptions.WorkerCrashedError, ray.exceptions.NodeDiedError, ray.exceptions.ObjectLostError,
+                    ray.exceptions.OutOfMemoryError, ray.exceptions.RayActorError) as exc:
+                retry(job, exc)
+        if failures:
+            raise CellFailed("the sweep stopped: " + "; ".join(failures) + ". Every phase finished before that is "
+                             "saved; fix the cause and continue with energybench run --resume")
+
+
+def _last_line(exc: Exception) -> str:
+    """The error a cell raised, as the last line of its traceback (e.g. 'ValueError: ...')."""
+    lines = [line for line in str(exc).strip().splitlines() if line.strip()]
+    return lines[-1].strip() if lines else type(exc).__name__
+
+
+def wait_for_cluster(address: str, timeout_s: float = 60) -> None:
+    """Block until a Ray head answers at `address` (used by tests and scripts after `ray start`)."""
+    end = time.monotonic() + timeout_s
+    while True:
+        try:
+            check_address(address)
+            return
+        except UserError:
+            if time.monotonic() > end:
+                raise
+            time.sleep(0.5)

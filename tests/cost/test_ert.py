@@ -1,0 +1,154 @@
+"""Accelergy interop: ERT export then import gives identical energies; a hand-written ERT in
+Accelergy's format imports and prices a step (checked by hand); action counts price to the
+step's energy; broken ERTs stop with one message."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from step_helpers import profile_of
+from torch import nn
+
+from energybench.cli import main
+from energybench.cost.accelergy import export_action_counts, export_ert
+from energybench.cost.arch import builtin_architectures
+from energybench.cost.counter import StepProfile
+from energybench.cost.hardware import build_hardware
+from energybench.cost.tables import load_energy_table
+from energybench.errors import UserError
+
+FIXTURE = Path(__file__).parent / "data" / "eyeriss_ert.yaml"
+
+
+@pytest.fixture(scope="module")
+def step():
+    from energybench.cost.profile import profile_training_step
+
+    return profile_training_step("resnet20", (3, 16, 16), 10, batch=2, sharing=0.5)[2]
+
+
+@pytest.mark.parametrize("arch", builtin_architectures())
+@pytest.mark.parametrize("node", [45, 7])
+def test_export_then_import_gives_identical_energies(tmp_path, step, arch, node):
+    exported = build_hardware(node=node, arch=arch)
+    path = tmp_path / "ert.yaml"
+    path.write_text(export_ert(exported))
+    assert yaml.safe_load(path.read_text())["ERT"]["version"] == 0.3
+    imported = build_hardware(energy_table=path, arch=arch)
+    a, b = exported.step(step), imported.step(step)
+    assert b.compute_j == a.compute_j and b.memory_j == a.memory_j
+    assert [lv.energy_j for lv in b.levels] == [lv.energy_j for lv in a.levels]
+    assert imported.table.is_ert and "Accelergy" in imported.table.sources[0]
+
+
+def test_a_hand_written_ert_prices_a_step():
+    """The linear layer of test_hierarchy on the Eyeriss-like architecture, priced with the fixture:
+    MAC 2.3 pJ (mac_random; split 3.7 : 0.9 into multiply and add), rf read 0.5 (the dearer
+    variant) and write 0.6 (`update`), glb 6 / 7, DRAM 256 per word; the NoC is ignored."""
+    layer = profile_of(nn.Linear(5, 3), (4, 5)).layers[0]
+    prof = StepProfile("train", fwd_macs=60, bwd_input_macs=60, bwd_weight_macs=60, update_mults=18 * 4,
+                       update_adds=18 * 4, layers=[layer])
+    hw = build_hardware(energy_table=FIXTURE, arch="eyeriss_like")
+    s = hw.step(prof)
+    mult, add = 2.3 * 3.7 / 4.6, 2.3 * 0.9 / 4.6
+    assert s.compute_j == pytest.approx((180 * 2.3 + 72 * mult + 72 * add) * 1e-12, rel=1e-12)
+    rf, glb, dram = s.levels  # reads/writes over the four passes, from test_hierarchy's EYERISS_LINEAR
+    assert (rf.reads, rf.writes, glb.reads, glb.writes, dram.reads, dram.writes) == (587, 274, 237, 237, 151, 86)
+    assert rf.energy_j == pytest.approx((587 * 0.5 + 274 * 0.6) * 1e-12)
+    assert glb.energy_j == pytest.approx((237 * 6.0 + 237 * 7.0) * 1e-12)
+    assert dram.energy_j == pytest.approx((151 + 86) * 256 * 1e-12)
+    assert not hw.leakage_on and "no static power" in hw.leakage_note
+    notes = " ".join(hw.table.notes)
+    assert "system.PE[0..167].rf.read: 2 argument variants; the most expensive (0.5 pJ) is used" in notes
+    assert "ignored components" in notes and "system.ifmap_NoC" in notes
+
+
+def test_the_cli_prices_a_step_with_the_fixture(capsys):
+    assert main(["cost", "--model", "tiny_cnn", "--input", "1x8x8", "--batch", "2", "--energy-table", str(FIXTURE),
+                 "--arch", "eyeriss_like"]) == 0
+    out = capsys.readouterr().out
+    assert "read 0.5, write 0.6; Accelergy ERT" in out and "eyeriss_ert" in out
+
+
+def test_version_0_2_layout_is_read_too(tmp_path):
+    f = tmp_path / "old.yaml"
+    f.write_text("ERT:\n  version: 0.2\n  tables:\n    sys.alu_int8:\n      mult: {arguments: null, energy: 0.3}\n"
+                 "      add: [{arguments: null, energy: 0.04}]\n"
+                 "    sys.DRAM:\n      read: {arguments: null, energy: 80}\n"
+                 "      write: {arguments: null, energy: 80}\n    sys.buffer_4096B:\n"
+                 "      read: {arguments: null, energy: 1.0}\n      write: {arguments: null, energy: 2.0}\n")
+    t = load_energy_table(f)
+    assert t.ops_pj == {"int8": {"add": 0.04, "mult": 0.3}} and t.ert_bits == 8
+    assert t.dram_access_pj(8) == 80 and t.sram_access_pj(4096, 8) == (1.0, 2.0, False)
+
+
+@pytest.mark.parametrize("text,message", [
+    ("ERT:\n  version: 0.3\n  tables:\n  - name: s.mac\n    actions:\n    - {name: idle, energy: 0}\n",
+     "no compute component; name one compute_<precision> (or mac, alu) with the actions mult and add, or mac"),
+    ("ERT:\n  version: 0.3\n  tables:\n  - name: s.mac_fp32\n    actions:\n    - {name: mult, energy: 3}\n",
+     "compute component s.mac_fp32 needs the actions mult and add, or mac (or mac_random); it has mult"),
+    ("ERT:\n  version: 0.3\n  tables:\n  - name: s.mac\n    actions:\n    - {name: mac, energy: 3}\n"
+     "  - name: s.glb\n    actions:\n    - {name: read, energy: 3}\n",
+     "memory component s.glb has a read action but no write; give one of the actions write, update, fill"),
+    ("ERT:\n  version: 0.3\n  tables:\n  - name: s.mac\n    actions:\n    - {name: mac, energy: -3}\n",
+     "s.mac.mac energy must be a number of pJ >= 0, got -3"),
+    ("ERT: [1]\n", "'ERT' must be a mapping with the keys version and tables"),
+])
+def test_an_ert_without_required_actions_is_one_clear_error(tmp_path, capsys, text, message):
+    f = tmp_path / "bad.yaml"
+    f.write_text(text)
+    with pytest.raises(UserError, match="Accelergy ERT"):
+        load_energy_table(f)
+    assert main(["cost", "--model", "tiny_cnn", "--input", "1x8x8", "--energy-table", str(f)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and str(f) in err and err.count("\n") == 1
+
+
+def test_an_ert_lacking_a_level_of_the_architecture_names_it(tmp_path):
+    f = tmp_path / "noglb.yaml"
+    f.write_text(FIXTURE.read_text().replace("system.glb", "system.gbuf"))
+    with pytest.raises(UserError, match=r"has no component named 'glb' for the sram level of architecture "
+                                        r"eyeriss_like: .*memory components in the file: rf, gbuf, DRAM"):
+        build_hardware(energy_table=f, arch="eyeriss_like")
+    with pytest.raises(UserError, match=r"no SRAM sized per capacity: the per-layer buffer needs components "
+                                        r"<level>_<bytes>B"):
+        build_hardware(energy_table=FIXTURE)  # the default per-layer buffer
+
+
+def test_node_scaling_of_an_ert_is_refused():
+    with pytest.raises(UserError, match="the Accelergy ERT .* is used as given"):
+        build_hardware(energy_table=FIXTURE, arch="eyeriss_like", node=7)
+
+
+@pytest.mark.parametrize("arch", ["eyeriss_like", "layer_buffer"])
+def test_action_counts_priced_with_the_exported_ert_give_the_steps_energy(step, arch):
+    hw = build_hardware(arch=arch, node=7)
+    ert = yaml.safe_load(export_ert(hw))["ERT"]["tables"]
+    energy = {(t["name"], a["name"]): a["energy"] for t in ert for a in t["actions"]}
+    doc = yaml.safe_load(export_action_counts(hw, step))
+    total = doc["action_counts"]
+    assert total["version"] == 0.3
+    counts = {(c["name"], a["name"]): a["counts"] for c in total["local"] for a in c["action_counts"]}
+    assert counts[("system.compute_fp32", "mac")] == step.train_macs
+    assert counts[("system.compute_fp32", "mult")] == step.update_mults
+    priced = sum(n * energy[k] for k, n in counts.items()) * 1e-12
+    s = hw.step(step)
+    assert priced == pytest.approx(s.compute_j + s.memory_j, rel=1e-6)  # counts are rounded to whole actions
+    # per layer: the MACs add up to the step's
+    macs = sum(a["counts"] for layer in doc["layers"] for c in layer["local"] for a in c["action_counts"]
+               if a["name"] == "mac")
+    assert macs == step.train_macs
+
+
+def test_export_actions_from_the_cli(tmp_path, capsys):
+    f = tmp_path / "actions.yaml"
+    assert main(["cost", "--model", "lenet", "--input", "1x28x28", "--arch", "tpu_like", "--export-actions",
+                 str(f)]) == 0
+    doc = yaml.safe_load(f.read_text())
+    assert [c["name"] for c in doc["action_counts"]["local"]] == [
+        "system.compute_fp32", "system.pe_regs", "system.unified_buffer", "system.hbm"]
+    assert main(["cost", "--model", "lenet", "--input", "1x28x28", "--node", "45,7", "--export-actions",
+                 str(f)]) == 2
+    assert "--export-actions writes one step" in capsys.readouterr().err

@@ -1,0 +1,223 @@
+"""Sweeps on Ray itself (no mock): an embedded cluster (--workers), a real cluster started with
+`ray start --head` (--ray-address), a worker killed mid-cell, a driver killed mid-sweep, and the
+inputs Ray runs can get wrong. The numbers must equal the local executor's."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from energybench.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+SWEEP = ["--method", "sharing,finetune,lucir", "--sharing", "0,0.5,0.8,0.99", "--seed", "0,1", "--epochs", "1",
+         "--train-per-class", "10", "--test-per-class", "6", "--no-report", "--quiet"]
+NOT_COMPARED = {"run_id", "train_time_s", "time_per_iter_s", "train_cpu_s", "measured_energy_j",
+                "measured_energy_method", "mean_power_w", "peak_power_w", "idle_power_w",
+                "measured_energy_above_idle_j", "gpu_energy_j", "cpu_package_energy_j", "dram_energy_j",
+                "measured_energy_per_sample_j", "measured_devices", "measured_note"}
+
+
+def rows(run_dir: Path) -> list[tuple]:
+    """metrics.csv rows, sorted, without timing and measured-power columns."""
+    return sorted(tuple(sorted((k, v) for k, v in r.items() if k not in NOT_COMPARED))
+                  for r in csv.DictReader(open(run_dir / "metrics.csv")))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def energybench(*argv: str, **kw) -> subprocess.Popen:
+    """The CLI in a process of its own session (so the test can kill it and what it started)."""
+    return subprocess.Popen([sys.executable, "-m", "energybench", *argv], cwd=ROOT, start_new_session=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kw)
+
+
+def wait_for_rows(path: Path, n: int, proc: subprocess.Popen, timeout_s: float = 300) -> None:
+    end = time.monotonic() + timeout_s
+    while time.monotonic() < end:
+        if path.is_file() and sum(1 for _ in open(path)) - 1 >= n:
+            return
+        if proc.poll() is not None:
+            pytest.fail(f"the run ended before {n} rows: {proc.stdout.read()}")
+        time.sleep(0.2)
+    pytest.fail(f"no {n} rows in {path} after {timeout_s} s")
+
+
+@pytest.fixture(scope="module")
+def local_sweep(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("local")
+    assert main(["run", *SWEEP, "--no-power", "--out", str(out), "--run-id", "local"]) == 0
+    return out / "local"
+
+
+def test_two_workers_give_the_local_executors_numbers(local_sweep, tmp_path, capsys):
+    assert main(["run", *SWEEP, "--workers", "2", "--out", str(tmp_path), "--run-id", "ray"]) == 0
+    got = rows(tmp_path / "ray")
+    assert len(got) == 3 * 4 * 2 * 3  # methods x levels x seeds x phases
+    assert got == rows(local_sweep)
+    # power under Ray: two cells share this host's CPU package, so RAPL is left out, with the reason
+    notes = {r["measured_note"] for r in csv.DictReader(open(tmp_path / "ray" / "metrics.csv"))}
+    assert all(n for n in notes)
+
+
+def test_a_sweep_on_a_cluster_started_with_ray_start(local_sweep, tmp_path):
+    port = free_port()
+    # Ray's socket paths must fit in 107 bytes: a short session folder, not pytest's long tmp_path
+    temp = Path(tempfile.mkdtemp(prefix="ray-", dir="/tmp"))
+    # Token authentication, as on a real cluster: the same secret in every node's and the driver's environment
+    env = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(16)}
+    ray_cli = Path(sys.executable).with_name("ray")  # the venv's, beside its python
+    head = subprocess.Popen([str(ray_cli) if ray_cli.exists() else "ray", "start", "--head", "--block", f"--port={port}", "--node-ip-address=127.0.0.1",
+                             "--num-cpus=2", "--include-dashboard=false", "--disable-usage-stats", f"--temp-dir={temp}"],
+                            start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, env=env)
+    try:
+        from energybench.engine.ray_executor import wait_for_cluster
+
+        wait_for_cluster(f"127.0.0.1:{port}", timeout_s=120)
+        run = energybench("run", *SWEEP, "--ray-address", f"127.0.0.1:{port}", "--out", str(tmp_path),
+                          "--run-id", "cluster", "--no-power", env=env)
+        out, _ = run.communicate(timeout=600)
+        assert run.returncode == 0, out
+        executor = json.loads((tmp_path / "cluster" / "manifest.json").read_text())["executor"]
+        assert executor["name"] == "ray" and executor["address"] == f"127.0.0.1:{port}" and executor["cpus"] == 2
+        assert rows(tmp_path / "cluster") == rows(local_sweep)
+        assert (tmp_path / "cluster" / "summary.json").is_file()
+        assert sorted(p.name for p in (tmp_path / "cluster" / "cells").glob("*_base.pt")) == sorted(
+            f"{m}_seed{s}_base.pt" for m in ("sharing", "finetune", "lucir") for s in (0, 1))
+    finally:
+        os.killpg(head.pid, signal.SIGTERM)
+        head.wait(timeout=90)
+        shutil.rmtree(temp, ignore_errors=True)
+
+
+def cell_task_processes() -> list[int]:
+    """Pids of Ray workers running a cell now (Ray names a busy worker's process after its task)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and (entry / "cmdline").read_bytes().startswith(b"ray::cell_task"):
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
+def test_a_killed_worker_costs_only_its_phase(tmp_path):
+    sweep = [a if a != "10" else "60" for a in SWEEP]  # longer phases, to kill one in the middle
+    assert main(["run", *sweep, "--no-power", "--out", str(tmp_path), "--run-id", "whole"]) == 0
+    run = energybench("run", *[a for a in sweep if a != "--quiet"], "--workers", "2", "--no-power",
+                      "--out", str(tmp_path), "--run-id", "killed")
+    try:
+        wait_for_rows(tmp_path / "killed" / "metrics.csv", 10, run)
+        busy = []
+        end = time.monotonic() + 60
+        while not busy and time.monotonic() < end:  # a worker in the middle of a cell
+            busy = cell_task_processes()
+            time.sleep(0.05)
+        assert busy, "no worker was running a cell"
+        os.kill(busy[0], signal.SIGKILL)
+        out, _ = run.communicate(timeout=600)
+    finally:
+        if run.poll() is None:
+            os.killpg(run.pid, signal.SIGKILL)
+    assert run.returncode == 0, out
+    assert "died (WorkerCrashedError); sending it again from its last finished phase" in out
+    assert rows(tmp_path / "killed") == rows(tmp_path / "whole")
+
+
+def test_a_killed_driver_resumes_to_the_same_numbers(local_sweep, tmp_path):
+    run = energybench("run", *SWEEP, "--workers", "2", "--no-power", "--out", str(tmp_path), "--run-id", "cut")
+    wait_for_rows(tmp_path / "cut" / "metrics.csv", 12, run)
+    os.killpg(run.pid, signal.SIGKILL)  # the driver and the Ray processes it started
+    run.wait()
+    assert main(["run", "--resume", str(tmp_path / "cut"), "--quiet"]) == 0  # any executor: here the local one
+    assert rows(tmp_path / "cut") == rows(local_sweep)
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--workers", "0"], "'workers': must be at least 1, got 0"),
+    (["--workers", "-2"], "'workers': must be at least 1, got -2"),
+    (["--workers", "1.5"], "argument --workers: invalid int value: '1.5'"),
+    (["--workers", "2", "--executor", "local"], "'workers': applies to the ray executor only"),
+    (["--cpus-per-cell", "0", "--workers", "1"], "'cpus_per_cell': must be more than 0, got 0.0"),
+    (["--ray-address", "nowhere"], "--ray-address 'nowhere' is not HOST:PORT"),
+])
+def test_bad_ray_options_exit_2_before_anything_is_written(tmp_path, capsys, argv, message):
+    with pytest.raises(SystemExit) if "invalid int" in message else _nothing():
+        code = main(["run", *SWEEP, *argv, "--out", str(tmp_path)])
+        assert code == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert not any(tmp_path.iterdir())
+
+
+class _nothing:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def test_an_address_where_no_cluster_listens_fails_fast_naming_it(tmp_path, capsys):
+    address = f"127.0.0.1:{free_port()}"
+    start = time.monotonic()
+    assert main(["run", *SWEEP, "--ray-address", address, "--out", str(tmp_path)]) == 2
+    assert time.monotonic() - start < 30
+    assert f"no Ray cluster answers at --ray-address {address}" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())
+
+
+def test_a_gpu_per_cell_on_a_cluster_without_gpus_exits_2_before_any_cell(tmp_path, capsys):
+    assert main(["run", *SWEEP, "--workers", "1", "--gpus-per-cell", "1", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "--gpus-per-cell 1 asks for more GPUs than the Ray cluster has (0)" in err
+    assert not any(tmp_path.iterdir())
+
+
+FAILING = '''
+from energybench.methods.finetune import Finetune
+
+
+class Failing(Finetune):
+    """Fine-tuning that raises in phase 2 of sharing level 0.5 (a bug in a user's method)."""
+
+    name = "failing"
+
+    def learn(self, phase):
+        if phase.index == 2 and self.ctx.sharing == 0.5:
+            raise ValueError("the loss went NaN in phase 2")
+        super().learn(phase)
+'''
+
+
+def test_a_cell_that_raises_stops_the_sweep_after_the_running_cells_naming_it(tmp_path, monkeypatch, capsys):
+    (tmp_path / "failing_method.py").write_text(FAILING)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))  # the workers import it too
+    argv = ["run", "--method", "failing_method:Failing,finetune", "--sharing", "0,0.5", "--epochs", "1",
+            "--train-per-class", "10", "--test-per-class", "6", "--no-report", "--no-power", "--quiet",
+            "--workers", "2", "--out", str(tmp_path), "--run-id", "f"]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert "the sweep stopped: failing s=0.5 seed 0: ValueError: the loss went NaN in phase 2" in err
+    assert "energybench run --resume" in err and "Traceback" not in err
+    done = {(r["method"], r["sharing"], r["phase"]) for r in csv.DictReader(open(tmp_path / "f" / "metrics.csv"))}
+    assert ("failing", "0.5", "2") not in done and ("failing", "0.5", "1") in done  # what finished is kept
+    assert ("failing", "0.0", "2") in done  # the cell before it finished

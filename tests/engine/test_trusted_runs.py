@@ -1,0 +1,298 @@
+"""A run people trust with days of compute: checkpoints never run code, a run directory has one
+writer at a time, bad output locations and full disks end with a clear message and a run that
+resumes to the same numbers, a resumed summary equals an unbroken one, and levels that land on
+the same cut are trained once."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import pickle
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from energybench.cli import main
+from energybench.engine.cell import CellWork
+from energybench.engine.lock import RunLock
+from energybench.files import atomic_write
+
+TINY = ["--method", "finetune,sharing", "--sharing", "0,0.5", "--epochs", "1", "--train-per-class", "12",
+        "--test-per-class", "6", "--no-power", "--no-report", "--quiet"]
+TIMING = ("train_time_s", "time_per_iter_s", "train_cpu_s", "cpu_time_per_iter_s", "total_train_time_s",
+          "total_train_cpu_s")
+
+
+def run(tmp_path, *argv, run_id="r"):
+    return main(["run", *TINY, *argv, "--out", str(tmp_path), "--run-id", run_id])
+
+
+def without_timing(obj):
+    if isinstance(obj, dict):
+        return {k: without_timing(v) for k, v in obj.items() if k not in TIMING}
+    return obj
+
+
+def files_under(root: Path) -> set[str]:
+    return {str(p.relative_to(root)) for p in root.rglob("*")} if root.exists() else set()
+
+
+# ----- checkpoints from other people never run code ------------------------------------------------
+class Planted:
+    """A pickle that would create a file when loaded (what a crafted checkpoint could do)."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def plant(path: Path, marker: Path) -> None:
+    path.write_bytes(pickle.dumps({"method": Planted(marker), "row": {}, "accs": [1.0]}, protocol=2))
+
+
+def test_a_crafted_base_checkpoint_is_refused_and_runs_nothing(tmp_path, capsys):
+    assert run(tmp_path, "--method", "finetune", "--sharing", "0", run_id="a") == 0
+    root, marker = tmp_path / "a", tmp_path / "pwned"
+    # The same run again into the same directory reuses its base: a planted file there is read.
+    (root / "metrics.csv").unlink()
+    plant(root / "cells" / "finetune_seed0_base.pt", marker)
+    capsys.readouterr()
+    assert run(tmp_path, "--method", "finetune", "--sharing", "0", run_id="a") == 2
+    err = capsys.readouterr().err
+    assert "finetune_seed0_base.pt was refused" in err and "Nothing in it was run" in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert not marker.exists()
+
+
+def test_a_crafted_progress_checkpoint_is_refused_on_resume(tmp_path, capsys, monkeypatch):
+    phase, marker = CellWork.phase, tmp_path / "pwned"
+
+    def stop_at_phase_2(self, method, trainer, ph, *a, **k):
+        if ph.index == 2:
+            raise KeyboardInterrupt
+        return phase(self, method, trainer, ph, *a, **k)
+
+    monkeypatch.setattr(CellWork, "phase", stop_at_phase_2)
+    assert run(tmp_path, "--method", "finetune", "--sharing", "0", run_id="p") == 130
+    monkeypatch.setattr(CellWork, "phase", phase)
+    progress = tmp_path / "p" / "cells" / "finetune_s0_seed0" / "progress.pt"
+    assert progress.is_file()
+    plant(progress, marker)
+    capsys.readouterr()
+    assert main(["run", "--resume", str(tmp_path / "p"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "progress.pt was refused" in err and "Traceback" not in err
+    assert not marker.exists()
+
+
+def test_an_unbroken_checkpoint_still_loads(tmp_path):
+    """The allowlist is not too tight: every method's base and progress checkpoints load."""
+    from energybench.engine.checkpoint import load_checkpoint
+
+    assert run(tmp_path, "--method", "lucir,tree,sharing,eeil", "--sharing", "0", "--backbone", "tiny_cnn") == 0
+    for path in (tmp_path / "r" / "cells").glob("*_base.pt"):
+        assert load_checkpoint(path)["method"].net is not None
+
+
+# ----- one writer per run directory ------------------------------------------------------------------
+def test_a_second_run_on_the_same_directory_is_refused(tmp_path, capsys):
+    root = tmp_path / "r"
+    with RunLock(root):
+        assert run(tmp_path) == 2
+    err = capsys.readouterr().err
+    assert f"{root} is in use by energybench process {os.getpid()}" in err
+    assert files_under(root) == {".lock"}  # the refused run wrote nothing
+    assert run(tmp_path) == 0  # released: the lock is not stale
+
+
+def test_a_lock_held_by_another_process_refuses_and_dies_with_it(tmp_path, capsys):
+    root = tmp_path / "r"
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from energybench.engine.lock import RunLock;"
+                               f" RunLock({str(root)!r}).acquire(); print('held', flush=True); time.sleep(60)"],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        assert run(tmp_path) == 2
+        assert f"is in use by energybench process {holder.pid}" in capsys.readouterr().err
+    finally:
+        holder.kill()
+        holder.wait()
+    assert run(tmp_path) == 0  # killed with SIGKILL: the kernel dropped its lock
+
+
+# ----- output locations that cannot be written -----------------------------------------------------------
+def test_output_under_proc_is_refused_before_data_loads(capsys):
+    assert main(["run", *TINY, "--out", "/proc/energybench-runs"]) == 2
+    err = capsys.readouterr().err
+    assert "cannot write run directories under /proc/energybench-runs" in err and "Traceback" not in err
+
+
+def test_output_in_a_folder_without_write_permission_is_refused():
+    top = Path(tempfile.mkdtemp(prefix="energybench-perm-"))  # (pytest's tmp_path is private to root)
+    top.chmod(0o755)
+    locked = top / "locked"
+    locked.mkdir()
+    locked.chmod(0o555)
+    cmd = [sys.executable, "-m", "energybench", "run", *TINY, "--out", str(locked / "runs")]
+    if os.geteuid() == 0:  # root may write anywhere: run as nobody, as a user without permission would
+        cmd = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", *cmd]
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd="/")
+    assert done.returncode == 2, done.stderr
+    assert f"cannot write run directories under {locked / 'runs'}" in done.stderr
+    assert "Traceback" not in done.stderr and not (locked / "runs").exists()
+    shutil.rmtree(top)
+
+
+@pytest.fixture
+def mounted(tmp_path):
+    """A mount point for small tmpfs filesystems (needs root, as on CI)."""
+    point = tmp_path / "mnt"
+    point.mkdir()
+    mounts = []
+
+    def mount(options: str) -> Path:
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(point)], capture_output=True)
+        if done.returncode != 0:
+            if os.environ.get("CI") == "true":
+                pytest.fail(f"CI must be able to mount a tmpfs: {done.stderr.decode()}")
+            pytest.skip("mounting a tmpfs needs root")
+        mounts.append(point)
+        return point
+
+    yield mount
+    for p in mounts:
+        subprocess.run(["umount", str(p)], check=False)
+
+
+def test_output_on_a_read_only_filesystem_is_refused(mounted, capsys):
+    point = mounted("size=1m,ro")
+    assert main(["run", *TINY, "--out", str(point / "runs")]) == 2
+    err = capsys.readouterr().err
+    assert f"cannot write run directories under {point / 'runs'}" in err and "Read-only file system" in err
+
+
+def unbroken(tmp_path) -> Path:
+    assert run(tmp_path, run_id="whole") == 0
+    return tmp_path / "whole"
+
+
+def same_rows(a: Path, b: Path) -> None:
+    def rows(p):
+        return sorted(tuple((k, v) for k, v in r.items() if k not in TIMING and k != "run_id")
+                      for r in csv.DictReader(open(p / "metrics.csv")))
+    assert rows(a) == rows(b)
+
+
+def test_a_full_disk_stops_with_a_message_and_the_run_resumes_to_the_same_numbers(tmp_path, mounted, capsys):
+    point = mounted("size=160k")
+    code = run(point, run_id="full")
+    err = capsys.readouterr().err
+    assert code == 1, err
+    assert "stopped: No space left on device" in err and "Traceback" not in err
+    assert f"continue with: energybench run --resume {point / 'full'}" in err
+    saved = point / "full"
+    assert (saved / "config.yaml").is_file()
+    # nothing already written is damaged: move it to a roomy disk and resume
+    moved = tmp_path / "moved"
+    shutil.copytree(saved, moved)
+    config = (moved / "config.yaml").read_text().replace(str(point), str(tmp_path))
+    (moved / "config.yaml").write_text(config)
+    assert main(["run", "--resume", str(moved), "--quiet"]) == 0
+    same_rows(moved, unbroken(tmp_path))
+
+
+def test_a_write_that_fails_for_lack_of_space_leaves_every_file_whole(tmp_path, capsys, monkeypatch):
+    """Fault injection where no tmpfs can be mounted: the 6th atomic write finds the disk full."""
+    import energybench.engine.store as store
+
+    writes = {"n": 0}
+
+    def full_after_five(path, data):
+        writes["n"] += 1
+        if writes["n"] == 6:
+            raise OSError(28, "No space left on device", str(path))
+        atomic_write(path, data)
+
+    monkeypatch.setattr(store, "atomic_write", full_after_five)
+    assert run(tmp_path, run_id="f") == 1
+    err = capsys.readouterr().err
+    assert "stopped: No space left on device while writing" in err
+    monkeypatch.setattr(store, "atomic_write", atomic_write)
+    assert main(["run", "--resume", str(tmp_path / "f"), "--quiet"]) == 0
+    same_rows(tmp_path / "f", unbroken(tmp_path))
+
+
+def test_leftover_temporary_files_are_removed_on_resume(tmp_path, capsys):
+    assert run(tmp_path) == 0
+    leftover = tmp_path / "r" / "cells" / ".progress.pt.abc123.tmp"
+    leftover.write_bytes(b"half a checkpoint")
+    assert main(["run", "--resume", str(tmp_path / "r")]) == 0
+    assert "removed 1 unfinished temporary file(s)" in capsys.readouterr().out
+    assert not leftover.exists()
+
+
+# ----- a resumed run equals an unbroken one ----------------------------------------------------------
+def test_a_resumed_summary_equals_an_unbroken_one_and_a_finished_resume_rewrites_nothing(tmp_path, monkeypatch):
+    whole = unbroken(tmp_path)
+    phase, seen = CellWork.phase, {"n": 0}
+
+    def stop_at_the_fourth_phase(self, *a, **k):
+        seen["n"] += 1
+        if seen["n"] == 4:
+            raise KeyboardInterrupt
+        return phase(self, *a, **k)
+
+    monkeypatch.setattr(CellWork, "phase", stop_at_the_fourth_phase)
+    assert run(tmp_path, run_id="cut") == 130
+    monkeypatch.setattr(CellWork, "phase", phase)
+    root = tmp_path / "cut"
+    assert main(["run", "--resume", str(root), "--quiet"]) == 0
+    resumed = json.loads((root / "summary.json").read_text())
+    assert without_timing(resumed) == without_timing(json.loads((whole / "summary.json").read_text()))
+    same_rows(root, whole)  # reused_base included: stable under the interruption
+    before = (root / "summary.json").read_bytes()
+    assert main(["run", "--resume", str(root), "--quiet"]) == 0
+    assert (root / "summary.json").read_bytes() == before
+
+
+# ----- levels that fall on the same cut -----------------------------------------------------------------
+def test_levels_on_the_same_block_boundary_are_trained_once(tmp_path, capsys):
+    assert main(["run", *TINY, "--method", "finetune", "--sharing", "0,0.2,0.4,0.9,0.99", "--out", str(tmp_path),
+                 "--run-id", "c"]) == 0
+    err = capsys.readouterr().err
+    assert err.count("fall on the same block boundary") == 1
+    assert "sharing levels 0.4 -> 0.2 fall on the same block boundary" in err
+    levels = sorted({r["sharing"] for r in csv.DictReader(open(tmp_path / "c" / "metrics.csv"))})
+    assert levels == ["0.0", "0.2", "0.9", "0.99"]  # tiny_cnn: 0.2 and 0.4 both share 17.6 %
+    manifest = json.loads((tmp_path / "c" / "manifest.json").read_text())
+    assert manifest["sharing_levels"]["collapsed"] == {"0.4": 0.2}
+    assert manifest["sharing_levels"]["achieved"]["0.99"] == 1.0
+
+
+# ----- a failed start leaves nothing behind -------------------------------------------------------------
+@pytest.mark.parametrize("argv,message", [
+    (["--backbone", "lenet"], "lenet needs inputs of at least 16x16"),
+    (["--backbone", "vgg19"], "backbone 'vgg19' cannot take input 1x8x8 (Given input size"),
+])
+def test_a_start_that_fails_writes_nothing(tmp_path, capsys, argv, message):
+    assert run(tmp_path, *argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert not (tmp_path / "r").exists()
+
+
+# ----- long runs announce themselves ------------------------------------------------------------------
+def test_the_run_announces_its_size_and_an_estimate(tmp_path, capsys):
+    assert main(["run", *[a for a in TINY if a != "--quiet"], "--out", str(tmp_path), "--run-id", "p"]) == 0
+    out = capsys.readouterr().out
+    assert "2 method(s) x 2 sharing level(s) x 1 seed(s): 4 cell(s) to run, 10 phase(s) to train" in out
+    assert "estimated duration: about" in out
+    assert "[10/10 phases, 4/4 cells," in out

@@ -1,0 +1,159 @@
+"""User code end to end: the README's example backbone, written to a file outside the package,
+runs through `energybench run` and `energybench cost`; a wrong factory stops either command with
+exit status 2 and one message, before anything is written."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+from energybench.cli import main
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+TINY = ["--epochs", "1", "--train-per-class", "8", "--test-per-class", "5", "--no-power", "--no-report", "--quiet"]
+
+
+def readme_python(first_line: str) -> str:
+    """The README's python block that starts with `first_line` (so the documented code is what is tested)."""
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
+    found = [b for b in blocks if b.startswith(first_line)]
+    assert len(found) == 1, f"README has no single python block starting {first_line!r}"
+    return found[0]
+
+
+@pytest.fixture
+def user_dir(tmp_path, monkeypatch):
+    """A directory outside the package, on sys.path; modules imported from it are forgotten afterwards."""
+    code = tmp_path / "code"
+    code.mkdir()
+    monkeypatch.syspath_prepend(str(code))
+    before = set(sys.modules)
+    yield code
+    for name in set(sys.modules) - before:
+        if name.startswith("my_"):
+            del sys.modules[name]
+
+
+def test_the_readme_backbone_runs_end_to_end(user_dir, tmp_path, capsys):
+    source = readme_python("# my_nets.py")
+    assert len(source.splitlines()) <= 30
+    (user_dir / "my_nets.py").write_text(source)
+    code = main(["run", "--backbone", "my_nets:SmallNet", "--method", "finetune,sharing", "--sharing", "0,0.5",
+                 "--out", str(tmp_path / "runs"), "--run-id", "r", *TINY])
+    assert code == 0, capsys.readouterr().err
+    root = tmp_path / "runs" / "r"
+    rows = list(csv.DictReader(open(root / "metrics.csv")))
+    assert len(rows) == 2 * 2 * 3
+    half = [r for r in rows if r["sharing"] == "0.5" and r["phase"] != "0"]
+    # blocks of 192, 4,704 and 18,624 parameters (batch norm included): cuts at 0.008, 0.208 and 1; 0.208 is nearest
+    assert {r["shared_blocks"] for r in half} == {"2"}
+    assert {round(float(r["sharing_achieved"]), 4) for r in half} == {round(4896 / 23520, 4)}
+    for r in rows:
+        assert int(r["fwd_macs"]) > 0 and int(r["elementwise_ops"]) > 0 and float(r["compute_energy_j"]) > 0
+    manifest = json.loads((root / "manifest.json").read_text())
+    assert manifest["backbone"] == "my_nets:SmallNet"
+    code_info = manifest["backbone_code"]
+    assert code_info["module"] == "my_nets" and code_info["qualname"] == "SmallNet"
+    assert code_info["sha256"] == hashlib.sha256((user_dir / "my_nets.py").read_bytes()).hexdigest()
+
+
+def test_the_readme_backbone_is_counted_by_cost(user_dir, capsys):
+    (user_dir / "my_nets.py").write_text(readme_python("# my_nets.py"))
+    assert main(["cost", "--model", "my_nets:SmallNet", "--input", "3x32x32", "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    # 3x3 convolutions 3->16 and 16->32 at 32x32, 32->64 at 16x16 (after the max-pool), head 64 -> 10
+    assert d["forward_macs"] == 32 * 32 * 16 * 3 * 9 + 32 * 32 * 32 * 16 * 9 + 16 * 16 * 64 * 32 * 9 + 64 * 10
+    assert d["uncounted_ops"] == {}
+    assert main(["cost", "--model", "my_nets:SmallNet", "--input", "3x32x32", "--width", "0.5", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["total_params"] < d["total_params"]
+
+
+def test_a_module_in_the_current_directory_is_found(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", str(tmp_path))])
+    (tmp_path / "my_cwd_nets.py").write_text(readme_python("# my_nets.py"))
+    try:
+        assert main(["cost", "--model", "my_cwd_nets:SmallNet", "--input", "1x8x8"]) == 0
+    finally:
+        sys.modules.pop("my_cwd_nets", None)
+    assert "forward MACs" in capsys.readouterr().out
+
+
+WRONG = """
+from torch import nn
+
+def spatial(in_shape):
+    return nn.Sequential(nn.Conv2d(in_shape[0], 4, 3))
+
+def raises():
+    raise RuntimeError("no GPU here")
+"""
+
+
+@pytest.mark.parametrize("command", ["run", "cost"])
+@pytest.mark.parametrize("name,message", [
+    ("my_wrong:spatial", "on a 2x1x8x8 input it returned a tensor of shape (2, 4, 6, 6); expected a feature tensor"),
+    ("my_wrong:raises", "the factory raised RuntimeError: no GPU here"),
+    ("my_wrong:nothing", "module 'my_wrong' ("),
+    ("my_absent_module:net", "no module named 'my_absent_module'"),
+])
+def test_wrong_factories_exit_2_before_anything_is_written(user_dir, tmp_path, capsys, command, name, message):
+    (user_dir / "my_wrong.py").write_text(WRONG)
+    out = tmp_path / "runs"
+    argv = (["run", "--backbone", name, "--out", str(out), *TINY] if command == "run"
+            else ["cost", "--model", name, "--input", "1x8x8"])
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err and err.count("\n") == 1
+    assert not out.exists()
+
+
+def test_weights_files_are_checked_before_anything_is_written(tmp_path, capsys):
+    import torch
+
+    from energybench.models import build_backbone
+
+    good, bad = tmp_path / "good.pt", tmp_path / "bad.pt"
+    torch.save(build_backbone("tiny_cnn", (1, 8, 8)).state_dict(), good)
+    torch.save(build_backbone("tiny_cnn", (1, 8, 8), width=0.5).state_dict(), bad)
+    out = tmp_path / "runs"
+    assert main(["run", "--weights", str(bad), "--method", "finetune", "--out", str(out), *TINY]) == 2
+    err = capsys.readouterr().err
+    assert "'blocks.0.0.weight' has shape (8, 1, 3, 3), the backbone's has (16, 1, 3, 3)" in err and not out.exists()
+    assert main(["run", "--weights", str(tmp_path / "none.pt"), "--out", str(out), *TINY]) == 2
+    assert "config key 'weights':" in capsys.readouterr().err and not out.exists()
+    assert main(["run", "--weights", str(good), "--method", "finetune", "--out", str(out), "--run-id", "r", *TINY]) == 0
+    assert f"weights: {good}" in (out / "r" / "config.yaml").read_text()
+
+
+@pytest.mark.parametrize("backbone,method", [("my_nets:SmallNet", "my_methods:L2Anchor"), ("tiny_vit", "lwf")])
+def test_an_interrupted_run_of_user_code_or_a_transformer_resumes(user_dir, tmp_path, monkeypatch, capsys, backbone,
+                                                                 method):
+    """Checkpoints hold the user's classes (and torchvision's transformer blocks); read back with
+    weights_only=True, they are allowed because the run names their modules."""
+    from energybench.engine.cell import CellWork
+
+    (user_dir / "my_nets.py").write_text(readme_python("# my_nets.py"))
+    (user_dir / "my_methods.py").write_text(readme_python("# my_methods.py"))
+    argv = ["run", "--backbone", backbone, "--method", method, "--sharing", "0.5", "--out", str(tmp_path), *TINY]
+    assert main([*argv, "--run-id", "whole"]) == 0, capsys.readouterr().err
+    phase = CellWork.phase
+
+    def interrupt_at_phase_2(self, m, trainer, ph, *a, **k):
+        if ph.index == 2:
+            raise KeyboardInterrupt
+        return phase(self, m, trainer, ph, *a, **k)
+
+    monkeypatch.setattr(CellWork, "phase", interrupt_at_phase_2)
+    assert main([*argv, "--run-id", "cut"]) == 130
+    monkeypatch.setattr(CellWork, "phase", phase)
+    assert main(["run", "--resume", str(tmp_path / "cut"), "--quiet"]) == 0, capsys.readouterr().err
+    keys = ("method", "phase", "acc_all", "train_macs", "elementwise_ops")
+    read = lambda run: [{k: r[k] for k in keys} for r in csv.DictReader(open(tmp_path / run / "metrics.csv"))]  # noqa: E731
+    assert read("cut") == read("whole") and len(read("whole")) == 3
