@@ -57,6 +57,8 @@ Deviations from the paper and the official code that remain (reasons):
   the herding-ordered list), as for iCaRL and LUCIR.
 - Augmented copies are drawn per sample and epoch rather than stored and all swept each epoch
   (same distribution; 12 epochs here = one official epoch).
+- Inputs are normalised by the dataset's mean and std, as for every method; the official code
+  subtracts the mean image of each phase's own data.
 """
 
 from __future__ import annotations
