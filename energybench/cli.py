@@ -11,7 +11,7 @@ from energybench import __version__
 from energybench.errors import UserError
 
 # Each module defines register(subparsers) and sets `handler` on its parser.
-COMMANDS = ("run", "cost", "energy_table", "power", "report", "rtl")
+COMMANDS = ("run", "cost", "energy_table", "power", "report", "compare", "rtl")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -134,20 +134,25 @@ def test_summary_numbers_by_hand(built):
     p = parse(text)
     summary = text.split('<section id="summary">', 1)[1].split("</section>", 1)[0]
     lucir = summary.split(">lucir</h3>", 1)[1].split("</table>", 1)[0]
-    rows = [re.findall(r"<td>(.*?)</td>", r) for r in re.findall(r"<tr[^>]*>(.*?)</tr>", lucir)]
+    heads = re.findall(r"<th [^>]*>(.*?)</th>", lucir)
+    assert heads[:6] == ["sharing (%)", "achieved (%)", "final acc. (%)", "avg. inc. acc. (%)", "train MACs (M)",
+                         "compute energy (µJ)"]
+    assert heads[12:15] == ["storage (MB)", "storage (×\u00a0s0)", "measured energy (J)"]
+    rows = [re.findall(r"<td[^>]*>(.*?)</td>", r) for r in re.findall(r"<tr[^>]*>(.*?)</tr>", lucir)]
     row = next(r for r in rows if r and r[0] == "40")
+    assert re.findall(r'<td class="(\w+)">', lucir)[:3] == ["num", "num", "num"]  # numbers right-aligned
     # final accuracy: 75 - 30 * 0.4**3 = 73.08 (seed 0) and 73.58 (seed 1): mean 73.33, std 0.25
     assert row[2] == "73.33 ± 0.25"
     # compute energy: 2 phases x 10 iters x ((2e6 * 1.5 + 4e6 * 0.6) MACs x 4.6 pJ + 6e4 updates x 2.3 pJ)
-    # = 20 x 24.978 uJ = 499.56 uJ
-    assert row[5] == "500 µJ"
+    # = 20 x 24.978 uJ = 499.56 uJ; the column's largest value (649 uJ) has 3 digits: no decimals
+    assert row[5] == "500"
     # per iteration vs sharing 0: (5.4e6 * 4.6 + 6e4 * 2.3) / (7e6 * 4.6 + 1e5 * 2.3) = 0.7702
-    assert row[6] == "0.770×"
-    # storage 1e6 * (1 - 0.9 * 0.4) bytes
-    assert row[12] == "640 kB" and row[13] == "0.640×"
+    assert row[6] == "0.770"
+    # storage 1e6 * (1 - 0.9 * 0.4) bytes, in MB like the column's largest (1.00 MB)
+    assert row[12] == "0.64" and row[13] == "0.640"
     # measured energy: 2 phases x 0.2 * 10 * (1 - 0.4 / 3) J
-    assert row[14] == "3.47 J"
-    optimal = re.findall(r'<tr class="optimal"[^>]*><td>(.*?)</td>', lucir)
+    assert row[14] == "3.47"
+    optimal = re.findall(r'<tr class="optimal"[^>]*><td[^>]*>(.*?)</td>', lucir)
     assert optimal == ["20"]  # 0.4 loses 30 * 0.4**3 = 1.92 pp > 1 pp; 0.2 loses 0.24 pp
     assert "lucir: optimal sharing 20% (achieved 20.0%)" in p.sections["overview"]
 
