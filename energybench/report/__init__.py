@@ -106,13 +106,13 @@ def render(make_document, fmts: list[str], page_size: str = "letter") -> dict[st
     """Each format's text of a document: HTML text, PDF bytes. The document (its figures
     described) is made once and laid out on pages once; each figure is drawn once, into its
     place on a page, and the HTML saves that drawing as SVG while the PDF writes the pages.
-    With both formats the PDF is written by a forked copy of this process on the second core
-    where that is safe (fork.py); never in a spawned process, which would re-run a caller's
-    script that lacks an `if __name__ == "__main__"` guard."""
+    The PDF's first pages are written by a forked copy of this process on the second core where
+    that is safe (fork.py), the rest (and the HTML) here; never in a spawned process, which would
+    re-run a caller's script that lacks an `if __name__ == "__main__"` guard."""
     from energybench.report.fork import in_child
     from energybench.report.html import render_html
     from energybench.report.pages import MARGIN, PAGE_SIZES, paginate
-    from energybench.report.pdf import draw_pages, render_pdf
+    from energybench.report.pdf import draw_pages, page_bytes, render_pdf, split
     from energybench.report.style import drawing, size_for
 
     size = size_for(PAGE_SIZES[page_size][0] - 2 * MARGIN)
@@ -120,16 +120,15 @@ def render(make_document, fmts: list[str], page_size: str = "letter") -> dict[st
         doc = make_document()
         layout = paginate(doc, page_size)
         figs = draw_pages(layout)
-
-        def pdf() -> bytes:
-            return render_pdf(doc, layout, figs)
-
-        pending = in_child(pdf) if "pdf" in fmts and "html" in fmts else pdf
         out: dict[str, str | bytes] = {}
+        if "pdf" in fmts:  # the first pages on the second core, the rest and the HTML here
+            cut = split(layout)
+            first = in_child(lambda: page_bytes(figs[:cut]))
         if "html" in fmts:
             out["html"] = render_html(doc)
         if "pdf" in fmts:
-            out["pdf"] = pending()
+            rest = page_bytes(figs[cut:]) if cut < len(figs) else None
+            out["pdf"] = render_pdf(doc, layout, [first()] + ([rest] if rest else []))
     return {fmt: out[fmt] for fmt in fmts}
 
 

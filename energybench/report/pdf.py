@@ -55,24 +55,46 @@ def draw_pages(layout: Layout) -> list[Figure]:
     return figs
 
 
-def render_pdf(doc: Document, layout: Layout, figs: list[Figure]) -> bytes:
-    """The drawn pages as PDF bytes, with links and outline. Call under style.drawing(layout.size)."""
+def page_bytes(figs: list[Figure]) -> bytes:
+    """Pages as a PDF of their own (one part of the report). Call under style.drawing."""
     from matplotlib.backends.backend_pdf import PdfPages
 
     buf = io.BytesIO()
     with PdfPages(buf, metadata={"CreationDate": None}) as pdf:
         for fig in figs:
             pdf.savefig(fig)
-    return _links_and_outline(buf.getvalue(), doc, layout)
+    return buf.getvalue()
 
 
-def _links_and_outline(data: bytes, doc: Document, layout: Layout) -> bytes:
+def split(layout: Layout) -> int:
+    """Where the pages are cut into two parts of about equal drawing work, counting a figure as
+    three text pages; the HTML's SVG, written beside the second part, counts as half its figures.
+    Always the same cut, so the PDF is the same whether the parts are drawn in one process or two."""
+    cost = [1 + 3 * sum(isinstance(i, Slot) for i in page.items) for page in layout.pages]
+    half = (sum(cost) + 1.5 * sum(c - 1 for c in cost) / 3) / 2
+    done = 0.0
+    for k, c in enumerate(cost):
+        if done + c / 2 > half:
+            return max(k, 1)
+        done += c
+    return len(cost)
+
+
+def render_pdf(doc: Document, layout: Layout, parts: list[bytes]) -> bytes:
+    """The report's PDF from its parts (page_bytes of consecutive pages), with links, outline and
+    document information."""
+    return _links_and_outline(parts, doc, layout)
+
+
+def _links_and_outline(parts: list[bytes], doc: Document, layout: Layout) -> bytes:
     from pypdf import PdfReader, PdfWriter
     from pypdf.annotations import Link
     from pypdf.generic import Fit
 
     W, H = layout.page_size
-    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(data)))
+    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(parts[0])))
+    for part in parts[1:]:
+        writer.append(PdfReader(io.BytesIO(part)))
 
     def fit(anchor: str) -> tuple[int, Fit]:
         page, y = layout.anchors.get(anchor, (0, 0.0))
