@@ -11,6 +11,7 @@ import io
 from pathlib import Path
 
 import energybench
+from energybench.errors import UserError
 from energybench.files import atomic_write
 from energybench.report.canvas import standalone
 from energybench.report.plots import build_figures
@@ -45,9 +46,15 @@ def write_figures(run: RunData, out: Path, formats: list[str], width: float) -> 
                 buf = io.BytesIO()
                 fig.savefig(buf, format=fmt, dpi=PNG_DPI if fmt == "png" else None,
                             metadata=_metadata(fmt, result.title, description))
-                path = out / f"{result.id}.{fmt}"
-                atomic_write(path, buf.getvalue())
-                written.append(path)
+                written.append(_write(out / f"{result.id}.{fmt}", buf.getvalue()))
             captions += [f"## {result.id}: {result.title}", "", result.caption, "", result.provenance, ""]
-    atomic_write(out / "captions.md", "\n".join(captions))
+    _write(out / "captions.md", "\n".join(captions))
     return written
+
+
+def _write(path: Path, data: str | bytes) -> Path:
+    try:
+        atomic_write(path, data)
+    except OSError as exc:
+        raise UserError(f"cannot write {path}: {exc.strerror}") from None
+    return path
