@@ -1,9 +1,9 @@
 """Work done on a second core by a forked copy of this process: the PDF pages render there while
 this process renders the HTML's SVG (matplotlib draws under the GIL, so threads would not
 help). The child inherits the drawn figures; it sends back only bytes, through a temporary
-file. Forking is used only where it is safe: on Linux, in a process with a single thread (the
-`energybench report` and `compare` commands; not at the end of a run, where PyTorch's threads
-live), and anything the child fails to deliver is computed here instead, so the result never
+file. Forking is used only where it is safe: on Linux, with no other Python thread and no
+PyTorch loaded (the `energybench report` and `compare` commands; not at the end of a run), and
+anything the child fails to deliver is computed here instead, so the result never
 depends on it.
 """
 
@@ -12,22 +12,17 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
+import threading
+import warnings
 from typing import Callable
 
 
-def _single_threaded() -> bool:
-    try:
-        with open("/proc/self/status") as fh:
-            for line in fh:
-                if line.startswith("Threads:"):
-                    return int(line.split()[1]) == 1
-    except OSError:
-        pass
-    return False
-
-
 def can_fork() -> bool:
-    return sys.platform.startswith("linux") and hasattr(os, "fork") and _single_threaded()
+    """Linux, no other Python thread, and no PyTorch loaded (its thread pools and CUDA state do
+    not survive a fork). numpy's BLAS threads may exist: OpenBLAS and MKL make themselves safe
+    across fork, as every numpy program under multiprocessing's long-time default relies on."""
+    return (sys.platform.startswith("linux") and hasattr(os, "fork") and threading.active_count() == 1
+            and "torch" not in sys.modules)
 
 
 def in_child(fn: Callable[[], bytes]) -> Callable[[], bytes]:
@@ -38,7 +33,9 @@ def in_child(fn: Callable[[], bytes]) -> Callable[[], bytes]:
     out = tempfile.TemporaryFile()
     sys.stdout.flush()
     sys.stderr.flush()
-    pid = os.fork()
+    with warnings.catch_warnings():  # Python 3.12+ warns of any thread, BLAS's idle ones included
+        warnings.simplefilter("ignore", DeprecationWarning)
+        pid = os.fork()
     if pid == 0:  # the child: compute, write, leave without running the parent's exit handlers
         code = 1
         try:
