@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import re
 from pathlib import Path
 
@@ -60,7 +61,7 @@ def register(subparsers) -> None:
     p.add_argument("--node", metavar="NM",
                    help="technology node(s), comma-separated: 90, 65, 45, 32, 22, 16, 14, 10, 7 (default: the energy "
                         "table's own, 45)")
-    p.add_argument("--vdd", type=float, metavar="V",
+    p.add_argument("--vdd", type=finite_float, metavar="V",
                    help="logic supply voltage (default: the table's own at its node, else each node's nominal supply)")
     p.add_argument("--arch", metavar="FILE",
                    help="architecture(s), comma-separated: layer_buffer (default), eyeriss_like, tpu_like, "
@@ -85,10 +86,14 @@ def parse_shape(text: str) -> tuple[int, int, int]:
 def _list(text: str | None, what: str, kind) -> list:
     items = [t.strip() for t in str(text).split(",") if t.strip()] if text is not None else []
     try:
-        return [kind(t) for t in items]
+        values = [kind(t) for t in items]
     except ValueError:
         raise UserError(f"{what} must be comma-separated {kind.__name__ if kind is not str else 'names'}, "
                         f"got {text!r}") from None
+    bad = next((t for t, v in zip(items, values) if isinstance(v, float) and not math.isfinite(v)), None)
+    if bad is not None:
+        raise UserError(f"argument {what}: must be a finite number, got {bad!r}")
+    return values
 
 
 def _check(args: argparse.Namespace) -> tuple[int, int, int]:

@@ -41,7 +41,7 @@ def register(subparsers) -> None:
                         "accesses); default: the precision's width, else 32")
     p.add_argument("--node", type=int, metavar="NM",
                    help="technology node: 90, 65, 45, 32, 22, 16, 14, 10, 7 (default: the table's own, 45)")
-    p.add_argument("--vdd", type=float, metavar="V",
+    p.add_argument("--vdd", type=finite_float, metavar="V",
                    help="logic supply voltage (default: the table's own at its node, else the node's nominal supply)")
     p.add_argument("--arch", metavar="FILE",
                    help="also show the per-access energies of an architecture's levels: layer_buffer (default), "
