@@ -3,9 +3,11 @@
 The run directory is written by tests/report/rundir_factory.py (3 methods x 7 sharing levels x
 3 seeds x 3 phases, confusion matrices, and an hour-long 10 Hz power trace of two sensors), and
 the report is built by the console script in a fresh process, as a user would run it, so the
-time includes start-up and imports. Target: under 20 s on 2 CPU cores. Building is single-threaded,
-so its CPU time is its wall time on an idle machine; on a machine shared with other jobs the wall
-time also measures them (the load average is printed next to it).
+time includes start-up and imports. Target: both formats within 5 s on 2 CPU cores. The PDF pages
+are written by a forked copy of the process on the second core while the HTML's SVG is written
+(energybench/report/fork.py), so the CPU time (of both processes) exceeds the wall time on an
+idle machine; on a machine shared with other jobs the wall time also measures them (the load
+average is printed next to it, before and after).
 Usage: python benchmarks/report_speed.py [--repeat N] [--keep DIR]
 """
 
@@ -24,7 +26,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-TARGET_S = 20.0
+TARGET_S = 5.0
 
 
 def load_factory():
@@ -40,17 +42,19 @@ def main() -> int:
     parser.add_argument("--keep", type=Path, help="write the run directory (and its reports) here and keep it")
     args = parser.parse_args()
     factory = load_factory()
-    exe = shutil.which("energybench") or str(Path(sys.executable).with_name("energybench"))
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     tmp = tempfile.TemporaryDirectory(prefix="eb-report-speed-")
     root = (args.keep or Path(tmp.name)) / "sweep-7x3"
     shutil.rmtree(root, ignore_errors=True)
     factory.sweep(root, seeds=(0, 1, 2), power=True, trace_points=36_000)
     walls, cpus = [], []
+    load_before = os.getloadavg()[0]
     for _ in range(args.repeat):
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         t0 = time.perf_counter()
-        out = subprocess.run([exe, "report", str(root)], capture_output=True, text=True, env=env)
+        # `python -m energybench` from the checkout: this tree's code, whatever is installed
+        out = subprocess.run([sys.executable, "-m", "energybench", "report", str(root)], capture_output=True,
+                             text=True, env=env, cwd=ROOT)
         walls.append(time.perf_counter() - t0)
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpus.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
@@ -60,9 +64,10 @@ def main() -> int:
     sizes = ", ".join(f"{p.name} {p.stat().st_size / 1e3:.0f} kB" for p in sorted(root.glob("report.*")))
     wall = statistics.median(walls)
     load = os.getloadavg()[0]
-    print(f"energybench report, 3 methods x 7 sharing levels x 3 seeds, html+pdf: {wall:.1f} s wall, "
-          f"{statistics.median(cpus):.1f} s CPU (median of {len(walls)}; load average {load:.1f} on "
-          f"{os.cpu_count()} CPUs); {sizes}; target < {TARGET_S:.0f} s: {'ok' if wall < TARGET_S else 'OVER'}")
+    print(f"energybench report, 3 methods x 7 sharing levels x 3 seeds, html+pdf: {wall:.2f} s wall, "
+          f"{statistics.median(cpus):.2f} s CPU (median of {len(walls)}: {', '.join(f'{w:.2f}' for w in walls)} s; "
+          f"load average {load_before:.1f} before, {load:.1f} after, on {os.cpu_count()} CPUs); {sizes}; "
+          f"target < {TARGET_S:.0f} s: {'ok' if wall < TARGET_S else 'OVER'}")
     tmp.cleanup()
     return 0 if wall < TARGET_S else 1
 

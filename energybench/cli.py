@@ -13,7 +13,7 @@ from energybench import __version__
 from energybench.errors import RunStopped, UserError, did_you_mean
 
 # Each module defines register(subparsers) and sets `handler` on its parser.
-COMMANDS = ("run", "cost", "energy_table", "power", "report", "rtl")
+COMMANDS = ("run", "cost", "energy_table", "power", "report", "compare", "rtl")
 SIGPIPE_STATUS = 141  # 128 + SIGPIPE: what a shell reports for a reader that went away
 
 

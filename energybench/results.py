@@ -31,7 +31,7 @@ from energybench import calibration
 from energybench.errors import UserError
 
 IDENTITY = ("method", "sharing", "seed", "phase")
-TEXT = ("run_id", "method", "energy_table", "precision", "measured_energy_method", "measured_devices",
+TEXT = ("run_id", "method", "energy_table", "precision", "arch", "measured_energy_method", "measured_devices",
         "measured_note", "stage_stopped_by")
 FLAGS = ("cache_shared", "reused_base")  # True/False, read as 1.0/0.0 so that they average
 

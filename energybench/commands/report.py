@@ -1,4 +1,5 @@
-"""`energybench report`: build the HTML and PDF reports of a run or sweep directory."""
+"""`energybench report`: build the HTML and PDF reports of a run or sweep directory, or export
+its figures as files for a paper."""
 
 from __future__ import annotations
 
@@ -9,31 +10,63 @@ from pathlib import Path
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "report",
-        help="build HTML and PDF reports (accuracy, energy, memory, time, storage vs sharing) of a run",
+        help="build HTML and PDF reports (accuracy, energy, memory, time, storage vs sharing) of a run, "
+             "or export its figures",
         description=(
             "Build the reports of a run directory written by 'energybench run' (a single run or a sharing "
             "sweep): accuracy vs sharing with the optimal sharing point, computation and memory-access energy, "
             "memory accesses, training time and storage vs sharing (normalised to sharing 0 and absolute), "
-            "accuracy per phase, a cost breakdown per method, accuracy vs training energy with its Pareto front, "
-            "the measured power trace and the last phase's confusion matrices, with summary tables and the "
+            "accuracy per phase, the cost breakdown of every method, accuracy vs training energy with its Pareto "
+            "front, the measured power trace and the last phase's confusion matrices, with summary tables and the "
             "run's metadata. The HTML report is one self-contained file (inline SVG, no external requests); "
-            "the PDF holds the same figures and tables. Figures whose data the run lacks are left out with a "
-            "note. By default the reports are written into the run directory as report.html and report.pdf."
+            "the PDF is typeset on Letter or A4 pages with a linked contents page. Figures whose data the run "
+            "lacks are left out with a note. By default the reports are written into the run directory as "
+            "report.html and report.pdf. With --figures, every figure is written instead as its own file per "
+            "format (vector PDF and SVG, 300 dpi PNG) at a paper's column or text width, with captions.md; "
+            "add --format to write the reports as well."
         ),
     )
     p.add_argument("run_dir", type=Path, metavar="RUN_OR_SWEEP_DIR",
                    help="run directory (holds metrics.csv, summary.json, config.yaml, manifest.json)")
-    p.add_argument("--format", dest="formats", default="html,pdf",
-                   help="comma-separated report formats: html, pdf (default: html,pdf)")
+    p.add_argument("--format", dest="formats", default=None,
+                   help="comma-separated report formats: html, pdf (default: html,pdf; none with --figures "
+                        "unless given)")
     p.add_argument("--out", type=Path, metavar="DIR",
                    help="write the reports into DIR (created if needed) instead of the run directory")
+    p.add_argument("--page-size", default="letter", help="PDF page size: letter or a4 (default: letter)")
+    p.add_argument("--figures", type=Path, metavar="OUT",
+                   help="write every figure as its own file into OUT (created if needed): <figure>.<format>")
+    p.add_argument("--figure-format", default="pdf",
+                   help="comma-separated figure file formats: pdf, svg, png (default: pdf)")
+    p.add_argument("--figure-width", default="double",
+                   help="figure width: single (a paper's column, 3.3 in), double (its text width, 7 in) or "
+                        "inches, 2 to 12 (default: double); fonts are sized for the width")
     p.set_defaults(handler=main)
 
 
 def main(args: argparse.Namespace) -> int:
-    from energybench.report import build_reports, parse_formats
+    from energybench.report import (
+        build_reports,
+        export_figures,
+        parse_figure_formats,
+        parse_formats,
+        parse_page_size,
+        parse_width,
+    )
 
-    formats = parse_formats(args.formats)  # a bad format fails before any work
-    for path in build_reports(args.run_dir, formats=formats, out_dir=args.out):
-        print(f"report: {path}")
+    # every option is checked before any work
+    if args.formats is not None:
+        formats = parse_formats(args.formats)
+    else:  # the reports by default; only the figures when --figures alone is asked for
+        formats = [] if args.figures is not None else parse_formats("html,pdf")
+    page_size = parse_page_size(args.page_size)
+    if args.figures is not None:
+        figure_formats = parse_figure_formats(args.figure_format)
+        width = parse_width(args.figure_width)
+        for path in export_figures(args.run_dir, args.figures, figure_formats, width):
+            print(f"figure: {path}")
+        print(f"captions: {args.figures / 'captions.md'}")
+    if formats:
+        for path in build_reports(args.run_dir, formats=formats, out_dir=args.out, page_size=page_size):
+            print(f"report: {path}")
     return 0

@@ -1,9 +1,12 @@
-"""Reports of a run or sweep: a self-contained HTML file and a multi-page PDF with the
-accuracy, energy, memory-access, time and storage figures, summary tables and metadata.
+"""Reports of a run or sweep: a self-contained HTML file and a typeset PDF with the accuracy,
+energy, memory-access, time and storage figures, summary tables and metadata; every figure
+as its own file for a paper; and comparisons of several runs.
 
-    from energybench.report import build_reports
-    paths = build_reports("runs/my-sweep")                     # report.html, report.pdf in the run dir
-    paths = build_reports(run_dir, formats=("html",), out_dir="out/")
+    from energybench.report import build_reports, export_figures, build_comparison
+    paths = build_reports("runs/my-sweep")                      # report.html, report.pdf in the run dir
+    paths = build_reports(run_dir, formats=("pdf",), out_dir="out/", page_size="a4")
+    paths = export_figures(run_dir, "figs/", formats=("pdf", "png"), width="single")
+    paths = build_comparison([run_a, run_b], "cmp/", labels=["resnet20", "resnet32"])
 """
 
 from __future__ import annotations
@@ -15,59 +18,140 @@ from energybench.errors import UserError, unknown_name
 from energybench.files import atomic_write
 
 FORMATS = ("html", "pdf")
+FIGURE_FORMATS = ("pdf", "svg", "png")
+PAGE_SIZES = ("letter", "a4")
+WIDTHS = {"single": 3.3, "double": 7.0}  # inches: a paper's column and its full text width
+WIDTH_RANGE = (2.0, 12.0)
+
+
+def _parse_list(value: str | Iterable[str], valid: tuple[str, ...], what: str, example: str) -> list[str]:
+    items = value.split(",") if isinstance(value, str) else list(value)
+    items = [str(f).strip().lower() for f in items if str(f).strip()]
+    bad = [f for f in items if f not in valid]
+    if bad:
+        raise UserError(unknown_name(what, bad[0], valid, "formats") + f" (comma-separated, e.g. {example})")
+    if not items:
+        raise UserError(f"no {what} given; valid formats: {', '.join(valid)}")
+    return list(dict.fromkeys(items))
 
 
 def parse_formats(formats: str | Iterable[str]) -> list[str]:
     """'html,pdf' or ["html", "pdf"] -> validated, de-duplicated formats, in the order given."""
-    items = formats.split(",") if isinstance(formats, str) else list(formats)
-    items = [str(f).strip().lower() for f in items if str(f).strip()]
-    bad = [f for f in items if f not in FORMATS]
-    if bad:
-        raise UserError(unknown_name("report format", bad[0], FORMATS, "formats") + " (comma-separated, e.g. html,pdf)")
-    if not items:
-        raise UserError(f"no report format given; valid formats: {', '.join(FORMATS)}")
-    return list(dict.fromkeys(items))
+    return _parse_list(formats, FORMATS, "report format", "html,pdf")
 
 
-def build_reports(run_dir: str | Path, formats: str | Iterable[str] = FORMATS,
-                  out_dir: str | Path | None = None) -> list[Path]:
-    """Write report.<format> for each format into `out_dir` (default: the run directory), each
-    atomically (temporary file, then rename); return their paths in the order of `formats`."""
-    from energybench.report.rundir import load_run
+def parse_figure_formats(formats: str | Iterable[str]) -> list[str]:
+    return _parse_list(formats, FIGURE_FORMATS, "figure format", "pdf,svg,png")
 
-    fmts = parse_formats(formats)
-    run = load_run(run_dir)
-    out = Path(out_dir) if out_dir is not None else run.root
+
+def parse_page_size(value: str) -> str:
+    v = str(value).strip().lower()
+    if v not in PAGE_SIZES:
+        raise UserError(unknown_name("page size", value, PAGE_SIZES))
+    return v
+
+
+def parse_width(value: str | float) -> float:
+    """'single' (3.3 in), 'double' (7 in) or a width in inches."""
+    text = str(value).strip().lower()
+    if text in WIDTHS:
+        return WIDTHS[text]
+    try:
+        width = float(text.removesuffix("in"))
+    except ValueError:
+        width = float("nan")
+    lo, hi = WIDTH_RANGE
+    if not lo <= width <= hi:  # NaN fails too
+        raise UserError(f"figure width '{value}' is not single, double or a width in inches from {lo:g} to {hi:g} "
+                        "(e.g. --figure-width 3.5)")
+    return width
+
+
+def _out_dir(out: Path, what: str) -> Path:
     if out.exists() and not out.is_dir():
-        raise UserError(f"the report directory {out} is a file; give a directory "
-                        "(or leave it out to write into the run directory)")
+        raise UserError(f"the {what} directory {out} is a file; give a directory")
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise UserError(f"cannot create the report directory {out}: {exc.strerror}") from None
-
-    texts = render(run, fmts)
-    written = {}
-    for fmt in fmts:
-        path = out / f"report.{fmt}"
-        try:
-            atomic_write(path, texts[fmt])
-        except OSError as exc:
-            raise UserError(f"cannot write {path}: {exc.strerror}") from None
-        written[fmt] = path
-    return [written[f] for f in fmts]
+        raise UserError(f"cannot create the {what} directory {out}: {exc.strerror}") from None
+    return out
 
 
-def render(run, fmts: list[str]) -> dict[str, str | bytes]:
-    """Each format's report of a loaded run: HTML text, PDF bytes. The figures are built once
-    and drawn by both; in this process (drawing in a second, spawned process would re-run a
-    caller's script that lacks an `if __name__ == "__main__"` guard)."""
+def _write(path: Path, data: str | bytes) -> Path:
+    try:
+        atomic_write(path, data)
+    except OSError as exc:
+        raise UserError(f"cannot write {path}: {exc.strerror}") from None
+    return path
+
+
+def build_reports(run_dir: str | Path, formats: str | Iterable[str] = FORMATS,
+                  out_dir: str | Path | None = None, page_size: str = "letter") -> list[Path]:
+    """Write report.<format> for each format into `out_dir` (default: the run directory), each
+    atomically (temporary file, then rename); return their paths in the order of `formats`."""
+    from energybench.report.rundir import load_run
+    from energybench.report.sections import run_document
+
+    fmts = parse_formats(formats)
+    page_size = parse_page_size(page_size)
+    run = load_run(run_dir)
+    out = Path(out_dir) if out_dir is not None else run.root
+    _out_dir(out, "report")
+    texts = render(lambda: run_document(run), fmts, page_size)
+    return [_write(out / f"report.{fmt}", texts[fmt]) for fmt in fmts]
+
+
+def render(make_document, fmts: list[str], page_size: str = "letter") -> dict[str, str | bytes]:
+    """Each format's text of a document: HTML text, PDF bytes. The document (its figures
+    described) is made once and laid out on pages once; each figure is drawn once, into its
+    place on a page, and the HTML saves that drawing as SVG while the PDF writes the pages.
+    The PDF's first pages are written by a forked copy of this process on the second core where
+    that is safe (fork.py), the rest (and the HTML) here; never in a spawned process, which would
+    re-run a caller's script that lacks an `if __name__ == "__main__"` guard."""
+    from energybench.report.fork import in_child
     from energybench.report.html import render_html
-    from energybench.report.pdf import render_pdf
-    from energybench.report.plots import build_figures, style
+    from energybench.report.pages import MARGIN, PAGE_SIZES, paginate
+    from energybench.report.pdf import draw_pages, page_bytes, render_pdf, split
+    from energybench.report.style import drawing, size_for
 
-    with style():
-        figures = build_figures(run)
-        return {fmt: render_html(run, figures) if fmt == "html" else render_pdf(run, figures) for fmt in fmts}
+    size = size_for(PAGE_SIZES[page_size][0] - 2 * MARGIN)
+    with drawing(size):
+        doc = make_document()
+        layout = paginate(doc, page_size)
+        figs = draw_pages(layout)
+        out: dict[str, str | bytes] = {}
+        if "pdf" in fmts:  # the first pages on the second core, the rest and the HTML here
+            cut = split(layout)
+            first = in_child(lambda: page_bytes(figs[:cut]))
+        if "html" in fmts:
+            out["html"] = render_html(doc)
+        if "pdf" in fmts:
+            rest = page_bytes(figs[cut:]) if cut < len(figs) else None
+            out["pdf"] = render_pdf(doc, layout, [first()] + ([rest] if rest else []))
+    return {fmt: out[fmt] for fmt in fmts}
 
 
+def export_figures(run_dir: str | Path, out_dir: str | Path, formats: str | Iterable[str] = ("pdf",),
+                   width: str | float = "double") -> list[Path]:
+    """Every drawn figure of a run's report as its own file per format (<figure id>.<format>), at
+    `width`, plus captions.md with each figure's caption and provenance. Returns the figure files."""
+    from energybench.report.export import write_figures
+    from energybench.report.rundir import load_run
+
+    fmts = parse_figure_formats(formats)
+    inches = parse_width(width)
+    run = load_run(run_dir)
+    return write_figures(run, _out_dir(Path(out_dir), "figures"), fmts, inches)
+
+
+def build_comparison(run_dirs: list[str | Path], out_dir: str | Path, labels: list[str] | None = None,
+                     formats: str | Iterable[str] = FORMATS, page_size: str = "letter") -> list[Path]:
+    """compare.<format> of several runs into `out_dir`; a UserError when they share nothing."""
+    from energybench.report.comparison import compare_document, load_comparison
+
+    fmts = parse_formats(formats)
+    page_size = parse_page_size(page_size)
+    cmp = load_comparison(run_dirs, labels)
+    out = _out_dir(Path(out_dir), "comparison")
+    texts = render(lambda: compare_document(cmp), fmts, page_size)
+    return [_write(out / f"compare.{fmt}", texts[fmt]) for fmt in fmts]

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import jinja2
 from markupsafe import Markup
+from matplotlib.transforms import Bbox
 
 import energybench
-from energybench.report.plots import FigureResult
-from energybench.report.rundir import RunData
-from energybench.report.tables import calibration_table, class_orders, metadata, optimal_points, summary_tables
+from energybench.report.canvas import FigureResult
+from energybench.report.document import Bullets, Document, FigureBlock, KeyValues, Paragraph, Table
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -38,24 +38,36 @@ def compact_svg(text: str) -> str:
     return _INDENT.sub("\n", text)
 
 
+def figure_svg(result: FigureResult) -> str:
+    """The SVG of a drawn figure. A figure drawn into a SubFigure of a PDF page is saved alone:
+    the page's other artists are hidden and the page cropped to the figure."""
+    fig = result.figure
+    root = fig.get_figure(root=True)
+    buf = io.StringIO()
+    if fig is root:
+        root.savefig(buf, format="svg", metadata={"Date": None, "Creator": None})
+        return buf.getvalue()
+    others = [a for a in root.get_children() if a is not fig and a is not root.patch and a.get_visible()]
+    for a in others:
+        a.set_visible(False)
+    try:
+        x0, y0, w, h = fig.bbox.bounds
+        dpi = root.dpi
+        root.savefig(buf, format="svg", metadata={"Date": None, "Creator": None},
+                     bbox_inches=Bbox.from_bounds(x0 / dpi, y0 / dpi, w / dpi, h / dpi))
+    finally:
+        for a in others:
+            a.set_visible(True)
+    return buf.getvalue()
+
+
 def inline_svg(result: FigureResult, index: int) -> str:
     """The figure as an <svg> element fit for inlining into HTML.
 
     Drops the XML prolog, DOCTYPE, RDF metadata and namespace declarations (an HTML parser
     puts <svg> in the SVG namespace by itself; they only carry w3.org/purl URLs), and
     prefixes every element id so that ids stay unique across the report's figures."""
-    fig = result.figure
-    buf = io.StringIO()
-    chrome = getattr(fig, "eb_chrome", ())  # title and provenance: the HTML has them as text
-    for artist in chrome:
-        artist.set_visible(False)
-    try:
-        fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None},
-                    bbox_inches=getattr(fig, "eb_body", None))
-    finally:
-        for artist in chrome:
-            artist.set_visible(True)
-    text = buf.getvalue()
+    text = figure_svg(result)
     text = text[text.index("<svg"):]
     text = _METADATA.sub("", text)
     text = compact_svg(_NAMESPACE.sub("", text))
@@ -66,39 +78,17 @@ def inline_svg(result: FigureResult, index: int) -> str:
 
 
 def _environment() -> jinja2.Environment:
-    return jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
-                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
+                             undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env.tests.update(paragraph=lambda b: isinstance(b, Paragraph), bullets=lambda b: isinstance(b, Bullets),
+                     table=lambda b: isinstance(b, Table), keyvalues=lambda b: isinstance(b, KeyValues),
+                     figure=lambda b: isinstance(b, FigureBlock))
+    return env
 
 
-def render_html(run: RunData, figures: list[FigureResult]) -> str:
-    """The report as HTML text. Call under plots.style() (the SVG settings apply when saving)."""
-    svgs = {f.id: Markup(inline_svg(f, k)) for k, f in enumerate(figures) if f.figure is not None}
+def render_html(doc: Document) -> str:
+    """The document as HTML text, its figures drawn. Call under style.drawing (SVG settings
+    apply when saving)."""
+    svgs = {f.id: Markup(inline_svg(f, k)) for k, f in enumerate(doc.figures()) if not f.omitted}
     template = _environment().get_template("report.html.j2")
-    return template.render(
-        run=run,
-        version=energybench.__version__,
-        figures=figures,
-        svgs=svgs,
-        tables=summary_tables(run),
-        figure_tables={"modelled-vs-measured": calibration_table(run)},  # shown below their figure
-        optimal=optimal_points(run),
-        metadata=metadata(run),
-        class_orders=class_orders(run),
-        config_text=_config_text(run),
-        levels=", ".join(f"{s:g}" for s in run.all_levels()),
-        dataset=run.manifest.get("dataset") or run.config.get("dataset") or "unknown dataset",
-        scenario=_scenario(run),
-    )
-
-
-def _scenario(run: RunData) -> str:
-    sizes = run.manifest.get("scenario")
-    if isinstance(sizes, list) and sizes:
-        return f"{sizes[0]} base classes + {', '.join(map(str, sizes[1:])) or 'no'} new per phase"
-    return str(run.config.get("scenario") or "unknown")
-
-
-def _config_text(run: RunData) -> str:
-    import yaml
-
-    return yaml.safe_dump(run.config, sort_keys=False) if run.config else "(no config.yaml)"
+    return template.render(doc=doc, version=energybench.__version__, svgs=svgs)

@@ -1,95 +1,28 @@
-"""The report's figures, built once as matplotlib Figures (no pyplot state) and saved by the
-HTML (inline SVG) and PDF writers.
+"""The run report's figures. Each is one function `fig_x(run, looks) -> FigureResult` that
+computes its data and describes its panels (canvas.Panels with a draw callback), registered
+by one line in FIGURES (report order). Nothing here sizes a figure: canvas.py lays it out at
+the width it is wanted (report page, paper column, export).
 
-Every figure has a fixed section id, says in its footer whether its numbers are counted,
-modelled or measured, and uses the same colour and marker per method. A figure whose data
-is absent is returned with a one-line note instead of being drawn empty.
+Every figure says in its provenance whether its numbers are counted, modelled or measured,
+and in its caption over how many seeds; error bars show the spread over seeds wherever more
+than one ran. A method keeps its colour, marker and line style (style.METHOD_LOOKS) in every
+figure. A figure whose data is absent is returned with a one-line note instead of drawn empty.
 """
 
 from __future__ import annotations
 
-import contextlib
 import math
-import textwrap
 from dataclasses import dataclass
 from typing import Callable
 
-import matplotlib
 import numpy as np
-from matplotlib.figure import Figure
-from matplotlib.transforms import Bbox
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+from matplotlib.ticker import FuncFormatter
 
+from energybench.report.canvas import FigureResult, Panels, omitted
 from energybench.report.rundir import ENERGY, OPS, RunData, num
-
-# Fixed per known method, so a method looks the same in every report; others take the rest.
-METHOD_COLOURS = {
-    "finetune": "#1f77b4", "joint": "#7f7f7f", "sharing": "#d62728", "progressive": "#9467bd",
-    "tree": "#8c564b", "eeil": "#2ca02c", "lucir": "#ff7f0e", "lwf": "#17becf", "icarl": "#e377c2",
-}
-SPARE_COLOURS = ("#bcbd22", "#393b79", "#637939", "#843c39", "#7b4173", "#3182bd", "#e6550d", "#31a354")
-METHOD_MARKERS = {"finetune": "o", "joint": "s", "sharing": "D", "progressive": "v", "tree": "P", "eeil": "^",
-                  "lucir": "X", "lwf": "<", "icarl": ">"}
-SPARE_MARKERS = ("h", "*", "p", "d", "8", "H")
-
-STYLE = {
-    "svg.fonttype": "none",  # text stays text in the SVG: smaller, searchable, no embedded glyphs
-    "svg.hashsalt": "energybench",  # deterministic element ids, so a rebuilt report is identical
-    "font.family": "DejaVu Sans",
-    "font.size": 8.5,
-    "axes.titlesize": 9,
-    "axes.labelsize": 8.5,
-    "legend.fontsize": 7.5,
-    "xtick.labelsize": 7.5,
-    "ytick.labelsize": 7.5,
-    "axes.grid": True,
-    "grid.alpha": 0.3,
-    "axes.spines.top": False,
-    "axes.spines.right": False,
-    "lines.linewidth": 1.6,
-    "lines.markersize": 5,
-    # Class names, run ids and paths come from users: a '$' pair must print, not parse as maths.
-    "text.parse_math": False,
-    "text.usetex": False,
-}
-
-WIDTH = 9.0  # inches: one report column
-FOOTER_PT = 7.0
-
-
-@contextlib.contextmanager
-def style():
-    """The report's matplotlib settings, applied while figures are built and saved."""
-    with matplotlib.rc_context(STYLE):
-        yield
-
-
-@dataclass
-class FigureResult:
-    id: str  # the section id in the HTML report
-    title: str
-    caption: str  # what is plotted and how it is aggregated
-    provenance: str  # counted, modelled or measured, and by what
-    figure: Figure | None = None
-    note: str | None = None  # why the figure is omitted (figure is None)
-
-
-def _weight(k: int, n: int) -> dict:
-    """Line width and marker size of the k-th of n methods: the first drawn thickest, so a curve
-    that another method's curve repeats exactly (same cost at the same sharing) stays visible."""
-    t = (n - 1 - k) / (n - 1) if n > 1 else 0.0
-    return {"linewidth": 1.4 + 2.2 * t, "markersize": 4.5 + 3.5 * t, "zorder": 2 + k}
-
-
-def method_styles(methods: list[str]) -> dict[str, tuple[str, str]]:
-    """method -> (colour, marker), fixed for known methods, in order for the others."""
-    spare_c = iter(c for c in SPARE_COLOURS)
-    spare_m = iter(m for m in SPARE_MARKERS)
-    out = {}
-    for m in methods:
-        colour = METHOD_COLOURS.get(m) or next(spare_c, "#000000")
-        marker = METHOD_MARKERS.get(m) or next(spare_m, "o")
-        out[m] = (colour, marker)
-    return out
+from energybench.report.style import DEVICE_COLOURS, GREY, Look, method_looks
 
 
 def pareto_front(energy: list[float], acc: list[float]) -> list[int]:
@@ -118,76 +51,126 @@ def scale_for(values, unit: str) -> tuple[float, str]:
     return steps[-1]
 
 
-# ----- figure scaffolding --------------------------------------------------------------------------
+# ----- captions and provenance ------------------------------------------------------------------------
+def seeds_phrase(run: RunData) -> str:
+    """How many seeds a figure aggregates, said in every caption."""
+    seeds = ", ".join(map(str, run.seeds))
+    if len(run.seeds) > 1:
+        return (f"Mean over {len(run.seeds)} seeds ({seeds}); error bars ± one standard deviation over seeds "
+                "(population).")
+    return f"One seed ({seeds}): no error bars."
+
+
+def means_phrase(run: RunData) -> str:
+    """How many seeds a figure without error bars averages."""
+    seeds = ", ".join(map(str, run.seeds))
+    return f"Mean over {len(run.seeds)} seeds ({seeds}); no error bars." if len(run.seeds) > 1 else \
+        f"One seed ({seeds}): no error bars."
+
+
+def _modelled(run: RunData) -> str:
+    return (f"Modelled: energy = counted operations and memory accesses × per-operation and per-access energies "
+            f"of energy table '{run.energy_table}' at precision {run.precision}.")
+
+
+def _accuracy_prov(run: RunData) -> str:
+    return "Measured: test-set top-1 accuracy of each method's primary classifier."
+
+
+INCREMENTAL = "Costs sum over the incremental phases (phase 0 is the same base training at every sharing level)."
+SHARING = ("Sharing: the fraction of the backbone's parameters, counted from the input, frozen and shared with the "
+           "base network; the fraction achieved (cuts fall on block boundaries) is on the top axis of the accuracy "
+           "figure and in the summary tables.")
+
+
+# ----- drawing helpers ----------------------------------------------------------------------------------
+def weight(k: int, n: int, base_lw: float | None = None) -> dict:
+    """Line width and z-order of the k-th of n curves: the first drawn a little thicker, so a
+    curve that another repeats exactly (same cost at the same sharing) stays visible."""
+    t = (n - 1 - k) / (n - 1) if n > 1 else 0.0
+    return {"linewidth": (base_lw or 1.3) * (1 + 0.9 * t), "zorder": 2 + k}
+
+
 @dataclass
-class Pad:
-    """Fixed margins in inches around each panel: a hand layout is several times faster to draw
-    than a solved (constrained) one, and these figures' labels are known in advance."""
+class Curve:
+    """One line of a panel against sharing."""
 
-    left: float = 0.85  # figure edge to the first panel: y tick labels and a two-line y label
-    right: float = 0.15
-    gap: float = 0.95  # between panels of a row: the next panel's y labels
-    top: float = 0.3  # above each panel: an axes title (more for the achieved-sharing axis)
-    bottom: float = 0.5  # below each panel: x tick labels and x label
-
-
-TITLE_IN = 0.38
-
-
-def _footer_lines(provenance: str) -> list[str]:
-    return textwrap.wrap(provenance, width=int(WIDTH * 72 / (FOOTER_PT * 0.56)))
+    label: str
+    look: Look
+    xs: np.ndarray  # sharing levels (fractions)
+    ys: np.ndarray
+    err: np.ndarray | None = None  # ± (standard deviation over seeds), or None
+    span: tuple[np.ndarray, np.ndarray] | None = None  # (low, high) drawn as an error bar instead
+    star: float | None = None  # the optimal sharing level, marked with a star
+    linestyle: object | None = None  # overrides the look's (the run of a comparison)
+    fill: str = "full"  # marker fill (the run of a comparison)
 
 
-def _make(n: int, ncols: int, panel_h: float, title: str, provenance: str, pad: Pad | None = None):
-    """A figure of n panels in rows of ncols, its title on top and its provenance as a footer."""
-    pad = pad or Pad()
-    lines = _footer_lines(provenance)
-    footer_in = 0.12 + len(lines) * FOOTER_PT * 1.3 / 72
-    ncols = max(1, min(ncols, n))
-    nrows = math.ceil(n / ncols)
-    height = TITLE_IN + nrows * panel_h + footer_in
-    fig = Figure(figsize=(WIDTH, height))
-    aw = (WIDTH - pad.left - pad.right - (ncols - 1) * pad.gap) / ncols
-    ah = panel_h - pad.top - pad.bottom
-    axes = []
-    for k in range(n):
-        r, c = divmod(k, ncols)
-        x0 = pad.left + c * (aw + pad.gap)
-        y0 = footer_in + (nrows - 1 - r) * panel_h + pad.bottom
-        axes.append(fig.add_axes((x0 / WIDTH, y0 / height, aw / WIDTH, ah / height)))
-    heading = fig.text(0.01, 1 - 0.06 / height, title, ha="left", va="top", fontsize=11, fontweight="bold")
-    footer = fig.text(0.01, 0.06 / height, "\n".join(lines), ha="left", va="bottom", fontsize=FOOTER_PT,
-                      color="#444444", linespacing=1.3)
-    # The HTML report gives title and provenance as text around the figure: it saves only the body.
-    fig.eb_chrome = (heading, footer)
-    fig.eb_body = Bbox.from_extents(0, footer_in, WIDTH, height - TITLE_IN)  # inches
-    return fig, axes
+def draw_curve(ax, c: Curve, k: int, n: int, div: float = 1.0) -> None:
+    xs, ys = 100 * c.xs, c.ys / div
+    style = dict(color=c.look.colour, marker=c.look.marker, linestyle=c.linestyle or c.look.linestyle,
+                 fillstyle=c.fill, markerfacecoloralt="white", label=c.label, **weight(k, n))
+    yerr = None
+    if c.span is not None:
+        lo, hi = c.span[0] / div, c.span[1] / div
+        yerr = np.vstack([np.where(np.isfinite(lo), ys - lo, 0), np.where(np.isfinite(hi), hi - ys, 0)])
+        yerr = np.clip(np.nan_to_num(yerr), 0, None)
+    elif c.err is not None and np.isfinite(c.err).any():
+        yerr = np.where(np.isfinite(c.err), c.err / div, 0)
+    if yerr is not None:
+        ax.errorbar(xs, ys, yerr=yerr, elinewidth=0.7, **style)
+    else:
+        ax.plot(xs, ys, **style)
+    if c.star is not None and c.star in list(c.xs):
+        y = ys[list(c.xs).index(c.star)]
+        if np.isfinite(y):
+            ax.plot([100 * c.star], [y], marker="*", markersize=11, color=c.look.colour, markeredgecolor="black",
+                    markeredgewidth=0.5, linestyle="none", zorder=50)
 
 
-def _omitted(fid: str, title: str, caption: str, provenance: str, note: str) -> FigureResult:
-    return FigureResult(fid, title, caption, provenance, None, note)
-
-
-def _sharing_axis(ax, run: RunData, methods: list[str], achieved_axis: bool = False) -> None:
+def sharing_axis(ax) -> None:
     ax.set_xlabel("sharing requested (%)")
-    ax.set_xlim(-3, 103)
-    if not achieved_axis:  # a second axis costs a third of a panel's drawing time: accuracy panels only
-        return
-    # the achieved fraction (cuts fall on block boundaries) on top, when all methods agree
-    levels = sorted({s for m in methods for s in run.levels(m)})
-    achieved = {}
-    for s in levels:
-        vals = {round(run.value(m, s, "sharing_achieved"), 4) for m in methods if s in run.levels(m)}
-        vals = {v for v in vals if not math.isnan(v)}
-        if len(vals) != 1:
-            return
-        achieved[s] = vals.pop()
-    top = ax.secondary_xaxis("top")
-    top.set_xticks([100 * s for s in levels], [f"{100 * a:.0f}" for a in achieved.values()])
-    top.tick_params(labelsize=6.5, length=2)
-    top.set_xlabel("achieved (%)", fontsize=7)
+    ax.set_xlim(-4, 104)
+    ax.set_xticks([0, 20, 40, 60, 80, 100])
 
 
+def method_handles(methods: list[str], looks: dict[str, Look]) -> list:
+    return [Line2D([], [], color=looks[m].colour, marker=looks[m].marker, linestyle=looks[m].linestyle, label=m)
+            for m in methods]
+
+
+def star_handle(tolerance: float) -> Line2D:
+    return Line2D([], [], marker="*", markersize=10, color="white", markeredgecolor="black", linestyle="none",
+                  label=f"optimal sharing (≤ {tolerance:g} pp below sharing 0)")
+
+
+@dataclass
+class Spec:
+    """One panel of a figure against sharing: which summary figure, normalised or absolute."""
+
+    key: str
+    normalised: bool
+    ylabel: str  # "{unit}" is replaced by the unit of the absolute values
+    unit: str | None = None  # None for a ratio
+    span: str | None = None  # a per-phase total (train_time_s) whose per-iteration range is drawn
+
+
+def panel_ylabel(spec: Spec, values) -> tuple[float, str]:
+    div, label = (1.0, "") if spec.unit is None else scale_for(values, spec.unit)
+    return div, spec.ylabel.replace("{unit}", label)
+
+
+def draw_panel(ax, spec: Spec, curves: list[Curve]) -> None:
+    div, ylabel = panel_ylabel(spec, [v for c in curves for v in c.ys])
+    for k, c in enumerate(curves):
+        draw_curve(ax, c, k, len(curves), div)
+    if spec.normalised:
+        ax.axhline(1.0, color="black", linewidth=0.6, linestyle=":", zorder=1)
+    ax.set_ylabel(ylabel)
+    sharing_axis(ax)
+
+
+# ----- figures against sharing --------------------------------------------------------------------------
 def _sharing_methods(run: RunData) -> list[str]:
     return [m for m in run.methods if len(run.levels(m)) >= 2]
 
@@ -198,212 +181,229 @@ def _single_level_note(run: RunData, what: str) -> str:
             "curve against sharing; the summary table lists the values.")
 
 
-def _vs_sharing(run, fid, title, caption, provenance, panels, styles, what):
+def method_curves(run: RunData, spec: Spec, methods: list[str], looks) -> list[Curve]:
+    curves = []
+    for m in methods:
+        xs, ys = run.curve(m, spec.key, spec.normalised)
+        span = None
+        if spec.span is not None:
+            lo, hi = run.phase_range(m, spec.span)
+            if spec.normalised:
+                ref = run.value(m, 0.0, spec.key) if 0.0 in run.levels(m) else math.nan
+                lo, hi = lo / ref, hi / ref
+            span = (lo, hi)
+        err = None if span is not None or len(run.seeds) < 2 else run.seed_std(m, spec.key, spec.normalised)
+        curves.append(Curve(m, looks[m], xs, ys, err, span, run.optimal_sharing(m)))
+    return curves
+
+
+def vs_sharing(run: RunData, fid: str, title: str, caption: str, provenance: str, specs: list[Spec],
+               looks: dict[str, Look], what: str, seeds: str | None = None) -> FigureResult:
     """Panels of summary figures against sharing, one line per method; a panel with no finite
     value (not measured, or no sharing-0 level to normalise by) is left out and said so."""
     methods = _sharing_methods(run)
     if not methods:
-        return _omitted(fid, title, caption, provenance, _single_level_note(run, what))
+        return omitted(fid, title, caption, provenance, _single_level_note(run, what))
     drawable, dropped = [], []
-    for key, normalised, ylabel, unit in panels:
-        curves = {m: run.curve(m, key, normalised) for m in methods}
-        if any(np.isfinite(y).any() for _, y in curves.values()):
-            drawable.append((key, normalised, ylabel, unit, curves))
+    for spec in specs:
+        curves = method_curves(run, spec, methods, looks)
+        if any(np.isfinite(c.ys).any() for c in curves):
+            drawable.append((spec, curves))
         else:
-            dropped.append(ylabel.split("\n")[0] + (" (no sharing-0 level to normalise by)" if normalised
-                                                    and 0.0 not in run.all_levels() else " (not recorded)"))
+            name = spec.ylabel.split(" (")[0].replace("\n", " ")
+            dropped.append(name + (" (no sharing-0 level to normalise by)" if spec.normalised
+                                   and 0.0 not in run.all_levels() else " (not recorded)"))
     if not drawable:
-        return _omitted(fid, title, caption, provenance, f"Omitted: this run recorded no {what} values.")
-    fig, axes = _make(len(drawable), 2, 2.8, title, provenance)
-    for ax, (key, normalised, ylabel, unit, curves) in zip(axes, drawable):
-        div, label = (1.0, "") if unit is None else scale_for([v for _, y in curves.values() for v in y], unit)
-        for k, (m, (xs, ys)) in enumerate(curves.items()):
-            colour, marker = styles[m]
-            ax.plot(100 * xs, ys / div, color=colour, marker=marker, label=m, **_weight(k, len(curves)))
-            opt = run.optimal_sharing(m)
-            if opt is not None and opt in list(xs):
-                y = ys[list(xs).index(opt)] / div
-                if np.isfinite(y):
-                    ax.plot([100 * opt], [y], marker="*", markersize=13, color=colour, markeredgecolor="black",
-                            markeredgewidth=0.6, linestyle="none", zorder=50)
-        if normalised:
-            ax.axhline(1.0, color="black", linewidth=0.7, linestyle=":")
-        ax.set_ylabel(ylabel.replace("{unit}", label))
-        _sharing_axis(ax, run, methods)
-    _method_legend(axes[0], run, methods, styles)
-    caption += " " + SHARING
+        return omitted(fid, title, caption, provenance, f"Omitted: this run recorded no {what} values.")
+
+    def draw(axes):
+        for ax, (spec, curves) in zip(axes, drawable):
+            draw_panel(ax, spec, curves)
+
+    legend = method_handles(methods, looks)
+    if any(run.optimal_sharing(m) is not None for m in methods):
+        legend.append(star_handle(run.tolerance))
+    caption = f"{caption} {seeds or seeds_phrase(run)} {SHARING}"
     if dropped:
         caption += " Not drawn: " + "; ".join(dropped) + "."
-    return FigureResult(fid, title, caption, provenance, fig)
+    return FigureResult(fid, title, caption, provenance, Panels(len(drawable), draw, legend=legend))
 
 
-def _method_legend(ax, run: RunData, methods: list[str], styles, optimal=True, pareto=False) -> None:
-    from matplotlib.lines import Line2D
-
-    handles = [Line2D([], [], color=styles[m][0], marker=styles[m][1], label=m) for m in methods]
-    if pareto:
-        handles.append(Line2D([], [], color="black", linestyle="--", linewidth=1, label="Pareto front"))
-    if optimal and any(run.optimal_sharing(m) is not None for m in methods):
-        handles.append(Line2D([], [], marker="*", markersize=11, color="white", markeredgecolor="black",
-                              linestyle="none", label=f"optimal sharing (≤ {run.tolerance:g} pp below sharing 0)"))
-    ax.legend(handles=handles, loc="best", framealpha=0.85)
-
-
-# ----- provenance statements ------------------------------------------------------------------------
-def _modelled(run: RunData) -> str:
-    return (f"Modelled: energy = counted operations and memory accesses × per-operation and per-access energies "
-            f"of energy table '{run.energy_table}' at precision {run.precision}.")
-
-
-def _measured_time(run: RunData) -> str:
-    return f"Measured: wall-clock training time on {run.device_name}."
-
-
-def _accuracy_prov(run: RunData) -> str:
-    return (f"Measured: test-set top-1 accuracy of each method's primary classifier, mean over "
-            f"{len(run.seeds)} seed(s) ({', '.join(map(str, run.seeds))}).")
-
-
-INCREMENTAL = "Costs sum over the incremental phases (phase 0 is the same base training at every sharing level)"
-SHARING = ("Sharing is the fraction of the backbone's parameters, counted from the input, frozen and shared with "
-           "the base network; the fraction achieved (cuts fall on block boundaries) is on the top axis of the "
-           "accuracy figure and in the summary tables.")
-
-
-# ----- the figures --------------------------------------------------------------------------------
-def fig_accuracy(run: RunData, styles) -> FigureResult:
+def fig_accuracy(run: RunData, looks) -> FigureResult:
     fid, title = "accuracy-vs-sharing", "Accuracy vs sharing"
-    caption = ("Final accuracy (after the last phase, ± standard deviation over seeds) and average incremental "
-               "accuracy (mean over all phases, base included) against the sharing level. A star marks each "
-               f"method's optimal sharing point: the largest sharing whose final accuracy is within "
-               f"{run.tolerance:g} percentage points of sharing 0.")
+    caption = ("Final accuracy (after the last phase) and average incremental accuracy (mean over all phases, base "
+               "included) against the sharing level. A star marks each method's optimal sharing point: the largest "
+               f"sharing whose final accuracy is within {run.tolerance:g} percentage points of sharing 0.")
     prov = _accuracy_prov(run)
     methods = _sharing_methods(run)
     if not methods:
-        return _omitted(fid, title, caption, prov, _single_level_note(run, "accuracy"))
-    fig, (ax1, ax2) = _make(2, 2, 3.2, title, prov, Pad(top=0.5))
-    for k, m in enumerate(methods):
-        colour, marker = styles[m]
-        xs, final = run.curve(m, "final_acc")
-        _, std = run.curve(m, "final_acc_std")
-        _, avg = run.curve(m, "avg_inc_acc")
-        weight = _weight(k, len(methods))
-        ax1.errorbar(100 * xs, final, yerr=np.where(np.isfinite(std), std, 0) if len(run.seeds) > 1 else None,
-                     color=colour, marker=marker, capsize=2, label=m, **weight)
-        ax2.plot(100 * xs, avg, color=colour, marker=marker, label=m, **weight)
-        opt = run.optimal_sharing(m)
-        if opt is not None and opt in list(xs):
-            k = list(xs).index(opt)
-            for ax, ys in ((ax1, final), (ax2, avg)):
-                ax.plot([100 * opt], [ys[k]], marker="*", markersize=14, color=colour, markeredgecolor="black",
-                        markeredgewidth=0.6, linestyle="none", zorder=50)
-    ax1.set_ylabel("final accuracy (%)")
-    ax2.set_ylabel("average incremental accuracy (%)")
-    for ax in (ax1, ax2):
-        _sharing_axis(ax, run, methods, achieved_axis=True)
-    _method_legend(ax1, run, methods, styles)
-    return FigureResult(fid, title, caption + " " + SHARING, prov, fig)
+        return omitted(fid, title, caption, prov, _single_level_note(run, "accuracy"))
+    specs = [Spec("final_acc", False, "final accuracy (%)"), Spec("avg_inc_acc", False, "average incremental\naccuracy (%)")]
+    panels = [(spec, method_curves(run, spec, methods, looks)) for spec in specs]
+    achieved = _achieved_ticks(run, methods)
+
+    def draw(axes):
+        for ax, (spec, curves) in zip(axes, panels):
+            draw_panel(ax, spec, curves)
+            if achieved:
+                ticks, last = [], -100.0
+                for s, a in achieved.items():  # labels closer than 7 points of sharing would overlap
+                    if 100 * s - last >= 7:
+                        ticks.append((100 * s, f"{100 * a:.0f}"))
+                        last = 100 * s
+                top = ax.secondary_xaxis("top")
+                top.set_xticks([t for t, _ in ticks], [lb for _, lb in ticks])
+                top.set_xlabel("sharing achieved (%)")
+
+    legend = method_handles(methods, looks)
+    if any(run.optimal_sharing(m) is not None for m in methods):
+        legend.append(star_handle(run.tolerance))
+    return FigureResult(fid, title, f"{caption} {seeds_phrase(run)} {SHARING}", prov,
+                        Panels(2, draw, legend=legend, top_axis=bool(achieved)))
 
 
-def fig_compute(run: RunData, styles) -> FigureResult:
-    return _vs_sharing(
+def _achieved_ticks(run: RunData, methods: list[str]) -> dict[float, float]:
+    """Requested -> achieved sharing when every method agrees on it (else none: no top axis)."""
+    out = {}
+    for s in sorted({s for m in methods for s in run.levels(m)}):
+        vals = {round(run.value(m, s, "sharing_achieved"), 4) for m in methods if s in run.levels(m)}
+        vals = {v for v in vals if not math.isnan(v)}
+        if len(vals) != 1:
+            return {}
+        out[s] = vals.pop()
+    return out
+
+
+def fig_compute(run: RunData, looks) -> FigureResult:
+    return vs_sharing(
         run, "compute-energy", "Computation energy vs sharing",
         "Computation energy per training iteration normalised to sharing 0 (as in the partial-sharing paper's "
-        f"Fig. 4a), and in joules. {INCREMENTAL}; mean over seeds.",
+        f"Fig. 4a), and in joules. {INCREMENTAL}",
         _modelled(run),
-        [("compute_energy_j_per_iter", True, "compute energy per iteration\n(× sharing 0)", None),
-         ("total_compute_energy_j", False, "compute energy ({unit})", "J")],
-        styles, "computation energy")
+        [Spec("compute_energy_j_per_iter", True, "compute energy per\niteration (× sharing 0)"),
+         Spec("total_compute_energy_j", False, "compute energy ({unit})", "J")],
+        looks, "computation energy")
 
 
-def fig_memory(run: RunData, styles) -> FigureResult:
+def fig_memory(run: RunData, looks) -> FigureResult:
     prov = ("Modelled: memory reads and writes from the memory model of the counted operations (word size set by "
             f"precision {run.precision}); access energy from energy table '{run.energy_table}'.")
-    return _vs_sharing(
+    return vs_sharing(
         run, "memory-access", "Memory accesses and memory-access energy vs sharing",
-        f"Memory accesses and their energy, per iteration normalised to sharing 0 and in absolute terms. "
-        f"{INCREMENTAL}; mean over seeds.",
+        f"Memory accesses and their energy, per iteration normalised to sharing 0 and in absolute terms. {INCREMENTAL}",
         prov,
-        [("mem_accesses_per_iter", True, "memory accesses per iteration\n(× sharing 0)", None),
-         ("total_mem_accesses", False, "memory accesses ({unit})", "accesses"),
-         ("memory_energy_j_per_iter", True, "memory energy per iteration\n(× sharing 0)", None),
-         ("total_memory_energy_j", False, "memory-access energy ({unit})", "J")],
-        styles, "memory-access")
+        [Spec("mem_accesses_per_iter", True, "memory accesses per\niteration (× sharing 0)"),
+         Spec("total_mem_accesses", False, "memory accesses ({unit})", "accesses"),
+         Spec("memory_energy_j_per_iter", True, "memory energy per\niteration (× sharing 0)"),
+         Spec("total_memory_energy_j", False, "memory-access energy ({unit})", "J")],
+        looks, "memory-access")
 
 
-def fig_time(run: RunData, styles) -> FigureResult:
-    return _vs_sharing(
+def fig_time(run: RunData, looks) -> FigureResult:
+    specs = [Spec("time_per_iter_s", True, "wall time per iteration\n(× sharing 0)", span="train_time_s"),
+             Spec("time_per_iter_s", False, "wall time per iteration ({unit})", "s", span="train_time_s")]
+    measured = f"Measured: wall-clock training time on {run.device_name}"
+    if run.has_column("train_cpu_s"):
+        specs += [Spec("cpu_time_per_iter_s", True, "CPU time per iteration\n(× sharing 0)", span="train_cpu_s"),
+                  Spec("cpu_time_per_iter_s", False, "CPU time per iteration ({unit})", "s", span="train_cpu_s")]
+        measured += " and the process's CPU time (user + system), which others' load on a shared machine disturbs less"
+    n = len(run.seeds)
+    seeds = (f"Over {n} seeds ({', '.join(map(str, run.seeds))}): bars span the range over phases and seeds."
+             if n > 1 else f"One seed ({run.seeds[0]}): bars span the range over its phases.")
+    return vs_sharing(
         run, "training-time", "Training time per iteration vs sharing",
-        "Training time per iteration of the incremental phases, normalised to sharing 0 (as in the partial-"
-        "sharing paper's Fig. 4b) and in seconds; mean over seeds.",
-        _measured_time(run),
-        [("time_per_iter_s", True, "time per iteration\n(× sharing 0)", None),
-         ("time_per_iter_s", False, "time per iteration ({unit})", "s")],
-        styles, "training-time")
+        "Training time per iteration of the incremental phases, normalised to sharing 0 (as in the partial-sharing "
+        "paper's Fig. 4b) and absolute. The line is the mean (total time over total iterations, averaged over seeds); "
+        "the bars span the lowest to the highest per-iteration time of any single incremental phase of any seed, "
+        "since times measured on a shared machine are noisy.",
+        measured + ".", specs, looks, "training-time", seeds)
 
 
-def fig_storage(run: RunData, styles) -> FigureResult:
+def fig_storage(run: RunData, looks) -> FigureResult:
     prov = (f"Counted: unique parameters of the stored networks (shared trunk once, plus each branch) and the "
             f"exemplar memory, at {run.precision} word size, after the last phase.")
-    return _vs_sharing(
+    return vs_sharing(
         run, "storage", "Storage vs sharing",
         "Storage after the last phase in bytes and normalised to sharing 0 (as in the partial-sharing paper's "
-        "Fig. 5a); mean over seeds.",
+        "Fig. 5a).",
         prov,
-        [("storage_bytes", False, "storage ({unit})", "bytes"),
-         ("storage_bytes", True, "storage\n(× sharing 0)", None)],
-        styles, "storage")
+        [Spec("storage_bytes", False, "storage ({unit})", "bytes"),
+         Spec("storage_bytes", True, "storage (× sharing 0)")],
+        looks, "storage")
 
 
+# ----- accuracy per phase ------------------------------------------------------------------------------
 def _shades(colour: str, n: int) -> list:
     """n shades of a method's colour, pale to full, for its sharing levels."""
     from matplotlib.colors import to_rgb
 
     rgb = np.array(to_rgb(colour))
-    return [tuple(a * rgb + (1 - a) * np.ones(3)) for a in np.linspace(0.3 if n > 1 else 1.0, 1.0, n)]
+    return [tuple(a * rgb + (1 - a) * np.ones(3)) for a in np.linspace(0.35 if n > 1 else 1.0, 1.0, n)]
 
 
-def fig_phase_accuracy(run: RunData, styles) -> FigureResult:
+LEVEL_STYLES = ("-", "--", ":", "-.")  # sharing levels of one method: shade and line style
+
+
+def fig_phase_accuracy(run: RunData, looks) -> FigureResult:
     fid, title = "phase-accuracy", "Accuracy per phase"
     caption = ("Accuracy on all classes seen so far after each phase, against the number of classes seen (as the "
-               "EEIL and LUCIR papers plot it), mean over seeds. One panel per method, one line per sharing level "
-               "(darker = more sharing)")
+               "EEIL and LUCIR papers plot it). One panel per method on a shared accuracy axis, one line per sharing "
+               "level (darker = more sharing)")
     prov = _accuracy_prov(run)
-    panels = []
+    panels: list[tuple[str, float | None]] = []
     common = sorted(set.intersection(*[set(run.levels(m)) for m in run.methods])) if run.methods else []
     if len(run.methods) > 1 and common:
         panels.append(("all methods", common[0]))
         caption += f"; the first panel compares the methods at sharing {common[0]:g}"
     panels += [(m, None) for m in run.methods]
+    caption += ". " + seeds_phrase(run)
     n_phases = max(len(run.phase_curve(m, s)[0]) for m in run.methods for s in run.levels(m) or [0.0])
     if n_phases < 2:
-        return _omitted(fid, title, caption + ".", prov, "Omitted: the run has a single phase, so there is no "
-                                                            "accuracy curve over phases.")
-    fig, axes = _make(len(panels), 3, 2.6, title, prov)
-    for ax, (m, s) in zip(axes, panels):
-        if s is not None:
-            for k, mm in enumerate(run.methods):
-                xs, ys = run.phase_curve(mm, s)
-                ax.plot(xs, ys, color=styles[mm][0], marker=styles[mm][1], label=mm, **_weight(k, len(run.methods)))
-            ax.set_title(f"all methods, sharing {s:g}")
+        return omitted(fid, title, caption, prov, "Omitted: the run has a single phase, so there is no "
+                                                  "accuracy curve over phases.")
+    seeds = len(run.seeds) > 1
+
+    def line(ax, m, s, **kw):
+        xs, ys = run.phase_curve(m, s)
+        err = run.phase_std(m, s) if seeds else None
+        if err is not None and np.isfinite(err).any():
+            ax.errorbar(xs, ys, yerr=np.nan_to_num(err), elinewidth=0.6, **kw)
         else:
-            levels = run.levels(m)
-            for shade, lv in zip(_shades(styles[m][0], len(levels)), levels):
-                xs, ys = run.phase_curve(m, lv)
-                ax.plot(xs, ys, color=shade, marker=styles[m][1], markersize=3.5, label=f"s = {lv:g}")
-            ax.set_title(m)
-        ax.set_xlabel("classes seen")
-        ax.set_ylabel("accuracy (%)")
-        ax.legend(fontsize=6.5, ncols=2 if len(ax.get_lines()) > 4 else 1, framealpha=0.85)
-    return FigureResult(fid, title, caption + ".", prov, fig)
+            ax.plot(xs, ys, **kw)
+
+    def draw(axes):
+        for ax, (m, s) in zip(axes, panels):
+            if s is not None:
+                for k, mm in enumerate(run.methods):
+                    lk = looks[mm]
+                    line(ax, mm, s, color=lk.colour, marker=lk.marker, linestyle=lk.linestyle, label=mm,
+                         **weight(k, len(run.methods)))
+                ax.set_title(f"all methods, sharing {s:g}", loc="left")
+            else:
+                levels = run.levels(m)
+                for j, (shade, lv) in enumerate(zip(_shades(looks[m].colour, len(levels)), levels)):
+                    line(ax, m, lv, color=shade, marker=looks[m].marker, markersize=3,
+                         linestyle=LEVEL_STYLES[j % len(LEVEL_STYLES)], label=f"s = {lv:g}")
+                ax.set_title(m, loc="left")
+                if len(levels) > 1:
+                    ax.legend(ncols=2 if len(levels) > 3 else 1, loc="lower left", handlelength=1.8,
+                              columnspacing=0.8)
+            ax.set_xlabel("classes seen")
+            ax.set_ylabel("accuracy (%)")
+
+    legend = method_handles(run.methods, looks) if panels[0][1] is not None else []
+    return FigureResult(fid, title, caption, prov,
+                        Panels(len(panels), draw, ncols=3, min_width=1.6, aspect=0.8, titles=True, sharey=True,
+                               legend=legend))
 
 
-PARTS = {"fwd_macs": "forward", "bwd_input_macs": "backward (input grad.)",
-         "bwd_weight_macs": "backward (weight grad.)", "update_ops": "update", "compute_energy_j": "computation",
-         "memory_energy_j": "memory access"}
-SHADE = {"fwd_macs": 1.0, "bwd_input_macs": 0.65, "bwd_weight_macs": 0.42, "update_ops": 0.22,
-         "compute_energy_j": 1.0, "memory_energy_j": 1.0}
-MEMORY_GREY = "#c8c8c8"  # memory access in every method's bars, apart from its computation shades
+# ----- cost breakdown ------------------------------------------------------------------------------------
+PARTS = {"fwd_macs": "forward", "bwd_input_macs": "backward, input gradients",
+         "bwd_weight_macs": "backward, weight gradients", "update_ops": "optimizer update",
+         "compute_energy_j": "computation", "memory_energy_j": "memory access"}
+# a part is told by its shade of the method's colour and its hatch (so in greyscale too)
+PART_LOOK = {"fwd_macs": (1.0, ""), "bwd_input_macs": (0.55, "///"), "bwd_weight_macs": (0.3, "\\\\\\"),
+             "update_ops": (0.0, ".."), "compute_energy_j": (1.0, ""), "memory_energy_j": (None, "xx")}
 
 
 def energy_split(run: RunData, method: str, sharing: float) -> dict[str, float]:
@@ -424,118 +424,163 @@ def energy_split(run: RunData, method: str, sharing: float) -> dict[str, float]:
     return out
 
 
-def fig_breakdown(run: RunData, styles) -> FigureResult:
-    fid, title = "energy-breakdown", "Cost breakdown per method"
+def _part_colour(colour: str, shade: float | None):
+    from matplotlib.colors import to_rgb
+
+    if shade is None:
+        return GREY
+    rgb = np.array(to_rgb(colour))
+    return tuple(shade * rgb + (1 - shade) * np.ones(3))
+
+
+def fig_breakdown(run: RunData, looks) -> FigureResult:
+    fid, title = "energy-breakdown", "Cost breakdown"
     split = not math.isnan(run.mac_pj)
-    caption = ("Left: counted operations of the incremental phases: forward MACs, backward MACs for input "
-               "gradients and for weight gradients, and optimizer update operations. Right: modelled training "
+    caption = ("Top: counted operations of the incremental phases: forward MACs, backward MACs for input "
+               "gradients and for weight gradients, and optimizer update operations. Bottom: modelled training "
                "energy of the same phases" + (
                    f", split into forward, backward and update computation (every MAC at the table's "
                    f"multiply + add energy, {run.mac_pj:g} pJ at {run.precision}; the update is the rest of the "
                    "computation energy) and memory access" if split else
                    " split into computation and memory access (the energy table records no per-MAC energy, so "
-                   "computation is not split further)") + ". One bar per sharing level; mean over seeds.")
-    prov = ("Counted: MACs and update operations from the operations PyTorch dispatched. " + _modelled(run))
-    levels = {m: run.levels(m) for m in run.methods}
-    ops = {m: np.array([[run.incremental_total(m, s, c) for c in OPS] for s in levels[m]]) for m in run.methods}
+                   "computation is not split further)") + ". One group of bars per sharing level, one bar per method "
+               "(its colour); a part is told by shade and hatching. " + seeds_phrase(run).replace(
+                   "error bars ± one standard deviation over seeds (population)", "bars are means"))
+    prov = "Counted: MACs and update operations from the operations PyTorch dispatched. " + _modelled(run)
+    levels = run.all_levels() or [0.0]
+    methods = run.methods
     energy_keys = (*OPS, "memory_energy_j") if split else ENERGY
-    energy = {m: np.array([[energy_split(run, m, s)[c] for c in energy_keys] for s in levels[m]])
-              for m in run.methods}
+    ops = {m: np.array([[run.incremental_total(m, s, c) if s in run.levels(m) else math.nan for c in OPS]
+                        for s in levels]) for m in methods}
+    energy = {m: np.array([[energy_split(run, m, s)[c] if s in run.levels(m) else math.nan for c in energy_keys]
+                           for s in levels]) for m in methods}
     has_ops = any(np.isfinite(v).any() for v in ops.values())
     has_energy = any(np.isfinite(v).any() for v in energy.values())
     if not (has_ops or has_energy):
-        return _omitted(fid, title, caption, prov, "Omitted: this run recorded no operation counts or energies.")
+        return omitted(fid, title, caption, prov, "Omitted: this run recorded no operation counts or energies.")
     groups = [g for g, ok in (((ops, OPS, "operations ({unit})", "ops"), has_ops),
                               ((energy, energy_keys, "training energy ({unit})", "J"), has_energy)) if ok]
-    fig, axes = _make(len(groups) * len(run.methods), len(groups), 2.3, title, prov)
-    axes_iter = iter(axes)
-    for m in run.methods:
-        x = np.arange(len(levels[m]))
-        for values_by_method, keys, ylabel, unit in groups:
-            ax = next(axes_iter)
-            values = values_by_method[m]
-            div, label = scale_for(values, unit)
-            bottom = np.zeros(len(x))
-            for j, c in enumerate(keys):
-                v = np.nan_to_num(values[:, j] / div, nan=0.0)  # a missing part adds nothing; see "n/a"
-                colour = MEMORY_GREY if c == "memory_energy_j" else styles[m][0]
-                ax.bar(x, v, bottom=bottom, color=colour, alpha=SHADE[c], edgecolor="black", linewidth=0.4,
-                       label=PARTS[c] if unit == "ops" or c != "update_ops" else "update (rest of computation)")
-                bottom = bottom + v
-            for xi, row in zip(x, values):  # a level with nothing recorded says so instead of a zero bar
-                if not np.isfinite(row).any():
-                    ax.text(xi, 0, "n/a", ha="center", va="bottom", fontsize=6)
-            ax.set_xticks(x, [f"{100 * s:g}" for s in levels[m]])
+
+    def draw(axes):
+        x = np.arange(len(levels))
+        width = 0.8 / len(methods)
+        for ax, (values_by_method, keys, ylabel, unit) in zip(axes, groups):
+            div, label = scale_for(np.concatenate([v.ravel() for v in values_by_method.values()]), unit)
+            for k, m in enumerate(methods):
+                xm = x - 0.4 + width * (k + 0.5)
+                bottom = np.zeros(len(x))
+                values = values_by_method[m]
+                for j, c in enumerate(keys):
+                    v = np.nan_to_num(values[:, j] / div, nan=0.0)  # a missing part adds nothing; see "n/a"
+                    shade, hatch = PART_LOOK[c]
+                    ax.bar(xm, v, width, bottom=bottom, color=_part_colour(looks[m].colour, shade), hatch=hatch,
+                           edgecolor=looks[m].colour if shade == 0.0 else "black", linewidth=0.4)
+                    bottom = bottom + v
+                for xi, s, row in zip(xm, levels, values):
+                    if s in run.levels(m) and not np.isfinite(row).any():
+                        ax.text(xi, 0, "n/a", ha="center", va="bottom", rotation=90)
+            step = max(1, math.ceil(len(levels) / 12))  # at most 12 labels: more would overlap
+            ax.set_xticks(x[::step], [f"{100 * s:g}" for s in levels[::step]])
+            ax.set_xlim(-0.6, len(levels) - 0.4)
             ax.set_xlabel("sharing requested (%)")
             ax.set_ylabel(ylabel.replace("{unit}", label))
-            ax.set_title(m, loc="left")
-            ax.legend(fontsize=6, framealpha=0.85, loc="upper right")  # bars shrink with sharing
-    return FigureResult(fid, title, caption, prov, fig)
+            ax.grid(axis="x", visible=False)
+
+    parts = list(energy_keys) if has_energy else list(OPS)
+    legend = [Patch(facecolor=looks[m].colour, edgecolor="black", linewidth=0.4, label=m) for m in methods]
+    for c in parts:
+        shade, hatch = PART_LOOK[c]
+        name = PARTS[c] if not (c == "update_ops" and has_energy and split) else "update (rest of computation)"
+        legend.append(Patch(facecolor=_part_colour("#555555", shade), hatch=hatch, edgecolor="black",
+                            linewidth=0.4, label=name))
+    return FigureResult(fid, title, caption, prov,
+                        Panels(len(groups), draw, ncols=1, aspect=0.36 if len(levels) * len(methods) > 8 else 0.45,
+                               legend=legend))
 
 
-LEVELS = (("compute_energy_j", "computation", 1.0), ("level_rf_energy_j", "register file", 0.75),
-          ("level_buffer_energy_j", "buffer (SRAM)", 0.5), ("level_dram_energy_j", "DRAM", 0.25))
+# ----- energy by hardware level ----------------------------------------------------------------------------
+# where the modelled dynamic energy is spent, stacked from the arithmetic out to DRAM; told by the
+# method's colour, a shade of it and a hatch (so in greyscale too), like the cost breakdown's parts
+HW_LEVELS = (("compute_energy_j", "computation", 1.0, ""), ("level_rf_energy_j", "register file", 0.55, ".."),
+             ("level_buffer_energy_j", "buffer (SRAM)", 0.3, "///"), ("level_dram_energy_j", "DRAM", 0.0, "xx"))
+LEAKAGE = ("leakage_energy_j", "leakage (static, apart)", "\\\\\\")
 
 
-def fig_levels(run: RunData, styles) -> FigureResult:
+def fig_levels(run: RunData, looks) -> FigureResult:
     fid, title = "energy-by-level", "Training energy by hardware level"
-    arch, node, vdd = run.first("arch"), run.first("node_nm"), run.first("vdd")
+    arch, node, vdd = (run.first(c) for c in ("arch", "node_nm", "vdd"))
+    node, vdd = (f"{float(v):g}" if v is not None else "unknown" for v in (node, vdd))
     caption = ("Modelled dynamic training energy of the incremental phases, stacked by where it is spent: "
-               "computation, then each memory level of the architecture (levels it does not have are absent); "
-               "one bar per sharing level, mean over seeds. Leakage (static energy, never part of the dynamic "
-               "total) is the hatched bar beside each stack, where the architecture models it.")
+               "computation, then each memory level of the architecture (levels it does not have are absent). "
+               "One group of bars per sharing level, one stack per method (its colour); a level is told by shade "
+               "and hatching. Leakage (static energy, never part of the dynamic total) is the narrow hatched bar "
+               "beside each stack, where the architecture models it. " + means_phrase(run))
     prov = (f"Modelled: counted operations and per-level word accesses (the tiling model of architecture '{arch}') "
             f"× energies of table '{run.energy_table}' at {node} nm, {vdd} V (cost/README.md).")
     if not run.has_column("level_buffer_energy_j"):
-        return _omitted(fid, title, caption, prov, "Omitted: this run records no per-level energies (it predates "
-                                                    "architecture files).")
-    keys = [(c, label, shade) for c, label, shade in LEVELS if run.has_column(c)]
-    leak = run.has_column("leakage_energy_j")
-    levels = {m: run.levels(m) for m in run.methods}
-    values = {m: np.array([[run.incremental_total(m, s, c) for c, _, _ in keys] for s in levels[m]])
-              for m in run.methods}
-    leaks = {m: np.array([run.incremental_total(m, s, "leakage_energy_j") if leak else math.nan for s in levels[m]])
-             for m in run.methods}
-    fig, axes = _make(len(run.methods), min(len(run.methods), 2), 2.3, title, prov)
-    for ax, m in zip(axes, run.methods):
-        x = np.arange(len(levels[m]))
-        div, unit = scale_for(np.concatenate([values[m].ravel(), leaks[m]]), "J")
-        bottom = np.zeros(len(x))
-        width = 0.6 if not leak else 0.5
-        for j, (c, label, shade) in enumerate(keys):
-            v = np.nan_to_num(values[m][:, j] / div, nan=0.0)
-            colour = styles[m][0] if c == "compute_energy_j" else MEMORY_GREY
-            ax.bar(x - (0.1 if leak else 0), v, width, bottom=bottom, color=colour, alpha=shade if c ==
-                   "compute_energy_j" else 1.0, edgecolor="black", linewidth=0.4, label=label,
-                   hatch=None if c == "compute_energy_j" else ("", "..", "//", "xx")[j % 4])
-            bottom = bottom + v
-        if leak:
-            ax.bar(x + 0.3, np.nan_to_num(leaks[m] / div, nan=0.0), 0.15, color="white", edgecolor="black",
-                   linewidth=0.4, hatch="\\\\", label="leakage (apart)")
-        ax.set_xticks(x, [f"{100 * s:g}" for s in levels[m]])
+        return omitted(fid, title, caption, prov, "Omitted: this run records no per-level energies (it predates "
+                                                  "architecture files).")
+    keys = [k for k in HW_LEVELS if run.has_column(k[0])]
+    leak = run.has_column(LEAKAGE[0])
+    levels = run.all_levels() or [0.0]
+    methods = run.methods
+
+    def total(m, s, column):
+        return run.incremental_total(m, s, column) if s in run.levels(m) else math.nan
+
+    values = {m: np.array([[total(m, s, c) for c, *_ in keys] for s in levels]) for m in methods}
+    leaks = {m: np.array([total(m, s, LEAKAGE[0]) if leak else math.nan for s in levels]) for m in methods}
+
+    def draw(axes):
+        ax = axes[0]
+        x = np.arange(len(levels))
+        width = 0.8 / len(methods)
+        stack_w, leak_w = (0.7 * width, 0.3 * width) if leak else (width, 0.0)
+        div, unit = scale_for(np.concatenate([*(v.ravel() for v in values.values()), *leaks.values()]), "J")
+        for k, m in enumerate(methods):
+            left = x - 0.4 + width * k
+            bottom = np.zeros(len(x))
+            for j, (_, _, shade, hatch) in enumerate(keys):
+                v = np.nan_to_num(values[m][:, j] / div, nan=0.0)  # an absent level adds nothing
+                ax.bar(left + stack_w / 2, v, stack_w, bottom=bottom, color=_part_colour(looks[m].colour, shade),
+                       hatch=hatch, edgecolor=looks[m].colour if shade == 0.0 else "black", linewidth=0.4)
+                bottom = bottom + v
+            if leak:
+                ax.bar(left + stack_w + leak_w / 2, np.nan_to_num(leaks[m] / div, nan=0.0), leak_w, color="white",
+                       hatch=LEAKAGE[2], edgecolor="black", linewidth=0.4)
+        step = max(1, math.ceil(len(levels) / 12))  # at most 12 labels: more would overlap
+        ax.set_xticks(x[::step], [f"{100 * s:g}" for s in levels[::step]])
+        ax.set_xlim(-0.6, len(levels) - 0.4)
         ax.set_xlabel("sharing requested (%)")
         ax.set_ylabel(f"training energy ({unit})")
-        ax.set_title(m, loc="left")
-        ax.legend(fontsize=6, framealpha=0.85, loc="upper right")
-    for ax in axes[len(run.methods):]:
-        ax.set_visible(False)
-    return FigureResult(fid, title, caption, prov, fig)
+        ax.grid(axis="x", visible=False)
+
+    legend = [Patch(facecolor=looks[m].colour, edgecolor="black", linewidth=0.4, label=m) for m in methods]
+    legend += [Patch(facecolor=_part_colour("#555555", shade), hatch=hatch, edgecolor="black", linewidth=0.4,
+                     label=name) for _, name, shade, hatch in keys]
+    if leak:
+        legend.append(Patch(facecolor="white", hatch=LEAKAGE[2], edgecolor="black", linewidth=0.4, label=LEAKAGE[1]))
+    return FigureResult(fid, title, caption, prov,
+                        Panels(1, draw, ncols=1, aspect=0.36 if len(levels) * len(methods) > 8 else 0.45,
+                               legend=legend))
 
 
-def fig_pareto(run: RunData, styles) -> FigureResult:
+# ----- accuracy against energy ----------------------------------------------------------------------------
+def fig_pareto(run: RunData, looks) -> FigureResult:
     fid, title = "accuracy-vs-energy", "Accuracy vs training energy"
     caption = ("Final accuracy against the total training energy of the incremental phases, one point per method "
-               "and sharing level (labelled with the sharing level), mean over seeds. The dashed line is the Pareto "
-               "front: the points that no other point matches or beats in both accuracy and energy.")
+               "and sharing level (labelled with the sharing level). The dashed line is the Pareto front: the points "
+               "that no other point matches or beats in both accuracy and energy. " + seeds_phrase(run))
     prov = _modelled(run)
-    series = [("modelled", "modelled training energy, compute + memory ({unit})",
+    series = [("modelled", "modelled training energy,\ncompute + memory ({unit})",
                lambda m, s: run.value(m, s, "total_compute_energy_j") + run.value(m, s, "total_memory_energy_j"))]
-    measured = run.measured_column
+    measured = run.measured_column  # above idle where the run took an idle baseline
     if measured:
         series.append(("measured", run.measured_label.replace("energy", "training energy") + " ({unit})",
                        lambda m, s: run.incremental_total(m, s, measured)))
         prov += " " + run.measured_provenance()
     points = [(m, s) for m in run.methods for s in run.levels(m)]
+    std = {m: dict(zip(run.levels(m), run.seed_std(m, "final_acc"))) for m in run.methods}
     panels = []
     for name, xlabel, fn in series:
         energy = [fn(m, s) for m, s in points]
@@ -543,31 +588,41 @@ def fig_pareto(run: RunData, styles) -> FigureResult:
         if sum(1 for e, a in zip(energy, acc) if np.isfinite(e) and np.isfinite(a)) >= 2:
             panels.append((name, xlabel, energy, acc))
     if not panels:
-        return _omitted(fid, title, caption, prov, "Omitted: fewer than two (method, sharing) points have both an "
-                                                   "accuracy and a training energy, so there is no trade-off to draw.")
-    fig, axes = _make(len(panels), 2, 3.3, title, prov)
-    for ax, (name, xlabel, energy, acc) in zip(axes, panels):
-        div, label = scale_for(energy, "J")
-        e = np.array(energy) / div
-        for (m, s), ei, ai in zip(points, e, acc):
-            if np.isfinite(ei) and np.isfinite(ai):
-                ax.plot(ei, ai, color=styles[m][0], marker=styles[m][1], linestyle="none")
-                ax.annotate(f"{s:g}", (ei, ai), textcoords="offset points", xytext=(3, 3), fontsize=6,
-                            color=styles[m][0])
-        front = pareto_front(list(e), acc)
-        ax.step(e[front], np.array(acc)[front], where="post", color="black", linestyle="--", linewidth=1,
-                zorder=1)
-        finite = e[np.isfinite(e) & (e > 0)]
-        if len(finite) and finite.max() / finite.min() > 30:
-            ax.set_xscale("log")
-        ax.set_xlabel(xlabel.replace("{unit}", label))
-        ax.set_ylabel("final accuracy (%)")
-        ax.set_title(f"{name} energy", loc="left")
-    _method_legend(axes[0], run, run.methods, styles, optimal=False, pareto=True)
-    return FigureResult(fid, title, caption, prov, fig)
+        return omitted(fid, title, caption, prov, "Omitted: fewer than two (method, sharing) points have both an "
+                                                  "accuracy and a training energy, so there is no trade-off to draw.")
+
+    def draw(axes):
+        for ax, (name, xlabel, energy, acc) in zip(axes, panels):
+            div, label = scale_for(energy, "J")
+            e = np.array(energy) / div
+            for (m, s), ei, ai in zip(points, e, acc):
+                if np.isfinite(ei) and np.isfinite(ai):
+                    err = std[m].get(s, math.nan)
+                    ax.errorbar([ei], [ai], yerr=[err] if np.isfinite(err) else None, color=looks[m].colour,
+                                marker=looks[m].marker, linestyle="none", elinewidth=0.6)
+                    ax.annotate(f"{s:g}", (ei, ai), textcoords="offset points", xytext=(3, 3),
+                                color=looks[m].colour)
+            front = pareto_front(list(e), acc)
+            ax.step(e[front], np.array(acc)[front], where="post", color="black", linestyle="--", linewidth=0.8,
+                    zorder=1)
+            finite = e[np.isfinite(e) & (e > 0)]
+            if len(finite) and finite.max() / finite.min() > 30:
+                ax.set_xscale("log")
+                ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))  # plain text, no mathtext
+            ax.set_xlabel(xlabel.replace("{unit}", label))
+            ax.set_ylabel("final accuracy (%)")
+            ax.set_title(f"{name} energy", loc="left")
+
+    legend = method_handles(run.methods, looks)
+    for h in legend:
+        h.set_linestyle("none")
+    legend.append(Line2D([], [], color="black", linestyle="--", linewidth=0.8, label="Pareto front"))
+    return FigureResult(fid, title, caption, prov, Panels(len(panels), draw, aspect=0.75, titles=True,
+                                                          legend=legend, bottom_em=1.2))
 
 
-MAX_TRACE_POINTS = 800  # about one per pixel of the figure's width
+# ----- power -------------------------------------------------------------------------------------------
+MAX_TRACE_POINTS = 800  # about one per point of a page-wide figure
 
 
 def _downsample(t: np.ndarray, w: np.ndarray, n: int = MAX_TRACE_POINTS):
@@ -587,150 +642,172 @@ def _downsample(t: np.ndarray, w: np.ndarray, n: int = MAX_TRACE_POINTS):
     return centres, mean, lo[keep], hi[keep]
 
 
-def fig_power(run: RunData, styles) -> FigureResult:
+def fig_power(run: RunData, looks) -> FigureResult:
     fid, title = "power-trace", "Measured power"
     rate = run.config.get("power_rate_hz")
     devices = ", ".join(run.power) or "none"
-    caption = ("Power readings of every sensor over the whole run (time since the first reading). Traces longer "
-               f"than {MAX_TRACE_POINTS} points are shown as per-bin means with the min-max range shaded.")
+    caption = ("Power readings of every sensor over the whole run (time since the first reading; one trace for all "
+               f"{len(run.seeds)} seed(s), which ran one after another). Traces longer than {MAX_TRACE_POINTS} points "
+               "are shown as per-bin means with the min-max range shaded.")
     prov = (f"Measured: power sensor readings ({devices})" + (f" sampled at {rate:g} Hz" if rate else "")
             + f" on {run.device_name}.")
     idle = [float(w) for w in run.distinct("idle_power_w")]
     if run.power_note:
-        return _omitted(fid, title, caption, prov, "Omitted: " + run.power_note)
+        return omitted(fid, title, caption, prov, "Omitted: " + run.power_note)
     if not run.power or all(len(t) < 2 for t, _ in run.power.values()):
         why = ("the run did not record a power trace (no power_trace.csv: power measurement was off or no sensor "
                "was available)") if not run.power else "the power trace has fewer than two readings"
-        return _omitted(fid, title, caption, prov, f"Omitted: {why}.")
-    fig, (ax,) = _make(1, 1, 2.8, title, prov)
-    colours = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#8c564b", "#e377c2"]
-    for k, (dev, (t, w)) in enumerate(run.power.items()):
-        tc, mean, lo, hi = _downsample(t, w)
-        c = colours[k % len(colours)]
-        ax.plot(tc, mean, color=c, linewidth=0.9, label=dev)
-        if lo is not None:
-            ax.fill_between(tc, lo, hi, color=c, alpha=0.2, linewidth=0)
+        return omitted(fid, title, caption, prov, f"Omitted: {why}.")
+    traces = [(dev, *_downsample(t, w)) for dev, (t, w) in run.power.items()]
+
+    def draw(axes):
+        ax = axes[0]
+        for k, (dev, tc, mean, lo, hi) in enumerate(traces):
+            c = DEVICE_COLOURS[k % len(DEVICE_COLOURS)]
+            ax.plot(tc, mean, color=c, linewidth=0.8, linestyle=LEVEL_STYLES[k % len(LEVEL_STYLES)], label=dev)
+            if lo is not None:
+                ax.fill_between(tc, lo, hi, color=c, alpha=0.2, linewidth=0)
+        if idle:
+            ax.axhline(idle[0], color="black", linestyle=":", linewidth=0.8, label=f"idle baseline {idle[0]:.3g} W")
+        ax.set_xlabel("time since the first reading (s)")
+        ax.set_ylabel("power (W)")
+
+    legend = [Line2D([], [], color=DEVICE_COLOURS[k % len(DEVICE_COLOURS)], linestyle=LEVEL_STYLES[k % 4], label=dev)
+              for k, (dev, *_) in enumerate(traces)]
     if idle:
-        ax.axhline(idle[0], color="black", linestyle=":", linewidth=0.8, label=f"idle baseline {idle[0]:.3g} W")
-    ax.set_xlabel("time since the first reading (s)")
-    ax.set_ylabel("power (W)")
-    ax.legend(framealpha=0.85)
-    return FigureResult(fid, title, caption, prov, fig)
+        legend.append(Line2D([], [], color="black", linestyle=":", label=f"idle baseline {idle[0]:.3g} W"))
+    return FigureResult(fid, title, caption, prov, Panels(1, draw, ncols=1, aspect=0.3, legend=legend))
 
 
-def fig_confusion(run: RunData, styles) -> FigureResult:
-    fid, title = "confusion", "Confusion matrices, last phase"
-    caption = ("Confusion matrix of each method's primary classifier after the last phase, at its optimal sharing "
-               "point (else its lowest sharing level), for the first seed; rows are true classes, columns "
-               "predictions, in class order; colour is the share of each true class (row-normalised), numbers are "
-               "counts. Lines mark phase boundaries.")
-    prov = "Measured: test-set predictions."
-    mats = [c for c in (run.confusion(m) for m in run.methods) if c is not None]
-    if not mats:
-        return _omitted(fid, title, caption, prov, "Omitted: the run directory has no confusion_phase<k>.csv for "
-                                                   "the last phase of any method (cells/ missing).")
-    ncols = 1 if len(mats) == 1 else 2
-    pad = Pad(left=1.2, gap=1.3, top=0.35, bottom=1.1, right=0.15 if ncols == 2 else WIDTH - 1.2 - 4.0)
-    side = (WIDTH - pad.left - pad.right - (ncols - 1) * pad.gap) / ncols  # square panels
-    fig, axes = _make(len(mats), ncols, side + pad.top + pad.bottom, title, prov, pad)
-    for ax, c in zip(axes, mats):
-        mat = c.matrix.astype(float)
-        rows = mat.sum(axis=1, keepdims=True)
-        share = np.divide(mat, rows, out=np.zeros_like(mat), where=rows > 0)
-        ax.imshow(share, cmap="Blues", vmin=0, vmax=1, interpolation="nearest")
-        n = len(mat)
-        if n <= 12:
-            for i in range(n):
-                for j in range(n):
-                    if c.matrix[i, j]:
-                        ax.text(j, i, str(c.matrix[i, j]), ha="center", va="center", fontsize=5.5,
-                                color="white" if share[i, j] > 0.5 else "black")
-        step = max(1, math.ceil(n / 20))
-        ticks = list(range(0, n, step))
-        labels = [c.labels[k][:14] for k in ticks]
-        ax.set_xticks(ticks, labels, rotation=90, fontsize=6)
-        ax.set_yticks(ticks, labels, fontsize=6)
-        ax.grid(False)
-        for b in np.cumsum(c.phase_sizes)[:-1]:
-            if b < n:
-                ax.axhline(b - 0.5, color=styles[c.method][0], linewidth=0.8)
-                ax.axvline(b - 0.5, color=styles[c.method][0], linewidth=0.8)
-        ax.set_title(f"{c.method}: sharing {c.sharing:g}, seed {c.seed}, phase {c.phase}", fontsize=8.5,
-                     color=styles[c.method][0], loc="left")
-        ax.set_xlabel("predicted class")
-        ax.set_ylabel("true class")
-    missing = [m for m in run.methods if m not in {c.method for c in mats}]
-    if missing:
-        caption += f" No matrix recorded for: {', '.join(missing)}."
-    return FigureResult(fid, title, caption, prov, fig)
-
-
-def fig_modelled_vs_measured(run: RunData, styles) -> FigureResult:
+# ----- modelled against measured energy ---------------------------------------------------------------
+def fig_modelled_vs_measured(run: RunData, looks) -> FigureResult:
     fid, title = "modelled-vs-measured", "Modelled vs measured energy"
     block = run.calibration
     basis = {"measured_energy_above_idle_j": "above the idle baseline",
              "measured_energy_j": "in total (idle included: the run took no idle baseline)"}.get(
         run.measured_column, "above the idle baseline (in total where a run took none)")
-    caption = ("Does the modelled saving show up in measured energy? Left: each phase's modelled training energy "
-               f"(computation + memory access) against the energy measured over it {basis}, one point per method, "
-               "sharing level and phase (mean over seeds, labelled with the sharing level), and the least-squares "
-               "line through the origin: the joules the machine spent per modelled joule. Hollow: phase 0, trained "
-               "once for every sharing level, not fitted (its window also holds one-off start-up work). Right: "
+    caption = ("Does the modelled saving show up in measured energy? Per phase: each phase's modelled training "
+               f"energy (computation + memory access) against the energy measured over it {basis}, one point per "
+               "method, sharing level and phase (labelled with the sharing level), and the least-squares line "
+               "through the origin: the joules the machine spent per modelled joule. Hollow: phase 0, trained "
+               "once for every sharing level, not fitted (its window also holds one-off start-up work). Savings: "
                "each sharing level's saving relative to sharing 0 (energy at sharing 0 ÷ energy at the level, over "
-               "the incremental phases), modelled (solid) and measured (dashed).")
+               "the incremental phases), modelled (solid) and measured (dashed). " + means_phrase(run))
     prov = _modelled(run) + " " + run.measured_provenance()
     if not block.get("available"):
-        return _omitted(fid, title, caption, prov, f"Omitted: {block.get('reason', 'no modelled_vs_measured block')}.")
+        return omitted(fid, title, caption, prov, f"Omitted: {block.get('reason', 'no modelled_vs_measured block')}.")
     fit = block["fit"]
     slope, r2 = num(fit["slope_j_per_modelled_j"]), num(fit["r2"])
     r2_text = f"{r2:.3f}" if math.isfinite(r2) else "undefined (every phase measured the same)"
     caption += (f" Fit: {slope:.4g} J measured per modelled J, R² = {r2_text} over {fit['points']} phases "
-                "(R² about the mean: below 0 where a line through the origin fits worse than the mean).")
+                "(R² about the mean: below 0 where a line through the origin fits worse than the mean). The table "
+                "'Modelled vs measured savings' under Summary tables lists each level's energies and savings.")
     savings = {m: lv for m, lv in block.get("savings", {}).items() if len(lv) >= 2}
     if not savings:
         caption += (" No savings panel: no method has sharing 0 and another level"
                     + (f" ({block['savings_note']})" if block.get("savings_note") else "") + ".")
-    fig, axes = _make(1 + bool(savings), 2, 3.4, title, prov)
-    ax = axes[0]
     points = block["points"]
-    xdiv, xlabel = scale_for([p["modelled_j"] for p in points], "J")
-    ydiv, ylabel = scale_for([p["measured_j"] for p in points], "J")
-    for p in points:
-        colour, marker = styles.get(p["method"], ("#000000", "o"))
-        x, y = p["modelled_j"] / xdiv, p["measured_j"] / ydiv
-        ax.plot(x, y, marker=marker, linestyle="none", color=colour,
-                markerfacecolor=colour if p["fitted"] else "none")
-        ax.annotate(f"{p['sharing']:g}" if p["fitted"] else "p0", (x, y), textcoords="offset points",
-                    xytext=(3, 3), fontsize=6, color=colour)
-    top = max(p["modelled_j"] for p in points) / xdiv
-    xs = np.array([0.0, top * 1.05])
-    ax.plot(xs, slope * xs * xdiv / ydiv, color="black", linestyle="--", linewidth=1,
-            label=f"fit through 0: {slope:.3g} J per modelled J, R² {r2:.3f}" if math.isfinite(r2)
-            else f"fit through 0: {slope:.3g} J per modelled J")
-    ax.set_xlim(left=0)
-    ax.set_xlabel(f"modelled energy per phase ({xlabel})")
-    ax.set_ylabel(f"{run.measured_label} per phase ({ylabel})")
-    ax.legend(loc="upper left", framealpha=0.85)
-    if savings:
-        from matplotlib.lines import Line2D
+    xdiv, xunit = scale_for([p["modelled_j"] for p in points], "J")
+    ydiv, yunit = scale_for([p["measured_j"] for p in points], "J")
+    named = {p["method"] for p in points} | set(savings)
+    methods = [m for m in run.methods if m in named] + sorted(named - set(run.methods))  # the report's order
+    looks = {m: looks.get(m) or method_looks([m])[m] for m in methods}  # a method only the block names
 
-        ax2 = axes[1]
-        for m, levels in savings.items():
-            colour, marker = styles.get(m, ("#000000", "o"))
-            xs = np.array([100 * float(s) for s in levels])
-            for key, dashes in (("modelled_saving_x", "-"), ("measured_saving_x", "--")):
-                ys = np.array([num(v[key]) for v in levels.values()])
-                ax2.plot(xs, ys, color=colour, marker=marker, linestyle=dashes,
-                         markerfacecolor=colour if dashes == "-" else "none")
-        ax2.axhline(1.0, color="black", linewidth=0.7, linestyle=":")
-        ax2.set_xlabel("sharing requested (%)")
-        ax2.set_ylabel("saving vs sharing 0 (×)")
-        handles = [Line2D([], [], color=styles.get(m, ("#000000",))[0], marker=styles.get(m, ("", "o"))[1], label=m)
-                   for m in savings]
-        handles += [Line2D([], [], color="black", linestyle="-", label="modelled"),
-                    Line2D([], [], color="black", linestyle="--", label="measured")]
-        ax2.legend(handles=handles, loc="upper left", framealpha=0.85)
-    return FigureResult(fid, title, caption, prov, fig)
+    def draw(axes):
+        ax = axes[0]
+        for p in points:
+            lk = looks[p["method"]]
+            x, y = p["modelled_j"] / xdiv, p["measured_j"] / ydiv
+            ax.plot(x, y, marker=lk.marker, linestyle="none", color=lk.colour,
+                    markerfacecolor=lk.colour if p["fitted"] else "none")
+            ax.annotate(f"{p['sharing']:g}" if p["fitted"] else "p0", (x, y), textcoords="offset points",
+                        xytext=(3, 3), color=lk.colour)
+        xs = np.array([0.0, 1.05 * max(p["modelled_j"] for p in points) / xdiv])
+        ax.plot(xs, slope * xs * xdiv / ydiv, color="black", linestyle="--", linewidth=1.0, zorder=1)
+        ax.set_xlim(left=0)
+        ax.set_xlabel(f"modelled energy per phase ({xunit})")
+        ax.set_ylabel(f"{run.measured_label}\nper phase ({yunit})")
+        ax.set_title("per phase", loc="left")
+        if savings:
+            ax2 = axes[1]
+            for m, lv in savings.items():
+                lk = looks[m]
+                xs2 = np.array([100 * float(s) for s in lv])
+                for key, dashes in (("modelled_saving_x", "-"), ("measured_saving_x", "--")):
+                    ax2.plot(xs2, np.array([num(v[key]) for v in lv.values()]), color=lk.colour, marker=lk.marker,
+                             linestyle=dashes, markerfacecolor=lk.colour if dashes == "-" else "none")
+            ax2.axhline(1.0, color="black", linewidth=0.6, linestyle=":", zorder=1)
+            sharing_axis(ax2)
+            ax2.set_ylabel("saving vs sharing 0 (×)")
+            ax2.set_title("savings", loc="left")
+
+    legend = method_handles(methods, looks)
+    for h in legend:
+        h.set_linestyle("none")
+    fit_label = f"line through the origin: {slope:.3g} J per modelled J" + (f", R² {r2:.3f}" if math.isfinite(r2)
+                                                                            else "")
+    legend += [Line2D([], [], color="black", linestyle="--", linewidth=1.0, label=fit_label),
+               Line2D([], [], color="black", marker="o", fillstyle="none", linestyle="none",
+                      label="phase 0 (not fitted)")]
+    if savings:
+        legend += [Line2D([], [], color="black", marker="o", linestyle="-", label="saving, modelled"),
+                   Line2D([], [], color="black", marker="o", fillstyle="none", linestyle="--",
+                          label="saving, measured")]
+    return FigureResult(fid, title, caption, prov, Panels(1 + bool(savings), draw, aspect=0.75, titles=True,
+                                                          legend=legend))
+
+
+# ----- confusion -----------------------------------------------------------------------------------------
+def fig_confusion(run: RunData, looks) -> FigureResult:
+    from energybench.report import typeset
+
+    fid, title = "confusion", "Confusion matrices, last phase"
+    caption = ("Confusion matrix of each method's primary classifier after the last phase, at its optimal sharing "
+               f"point (else its lowest sharing level), for the first of {len(run.seeds)} seed(s); rows are true "
+               "classes, columns predictions, in class order; colour is the share of each true class "
+               "(row-normalised), numbers are counts (up to 10 classes). Lines mark phase boundaries.")
+    prov = "Measured: test-set predictions."
+    mats = [c for c in (run.confusion(m) for m in run.methods) if c is not None]
+    if not mats:
+        return omitted(fid, title, caption, prov, "Omitted: the run directory has no confusion_phase<k>.csv for "
+                                                  "the last phase of any method (cells/ missing).")
+    names = [lb[:14] for c in mats for lb in c.labels]
+    name_em = max(typeset.width(n, 1.0) * 72 for n in names) if names else 2.0
+
+    def draw(axes):
+        for ax, c in zip(axes, mats):
+            mat = c.matrix.astype(float)
+            rows = mat.sum(axis=1, keepdims=True)
+            share = np.divide(mat, rows, out=np.zeros_like(mat), where=rows > 0)
+            ax.imshow(share, cmap="Greys", vmin=0, vmax=1.25, interpolation="nearest")  # dark, never black
+            n = len(mat)
+            if n <= 10:
+                for i in range(n):
+                    for j in range(n):
+                        if c.matrix[i, j]:
+                            ax.text(j, i, str(c.matrix[i, j]), ha="center", va="center",
+                                    color="white" if share[i, j] > 0.55 else "black")
+            step = max(1, math.ceil(n / 20))
+            ticks = list(range(0, n, step))
+            labels = [c.labels[k][:14] for k in ticks]
+            ax.set_xticks(ticks, labels, rotation=90)
+            ax.set_yticks(ticks, labels)
+            ax.grid(False)
+            for b in np.cumsum(c.phase_sizes)[:-1]:
+                if b < n:
+                    ax.axhline(b - 0.5, color=looks[c.method].colour, linewidth=1.0)
+                    ax.axvline(b - 0.5, color=looks[c.method].colour, linewidth=1.0)
+            ax.set_title(f"{c.method}: sharing {c.sharing:g}, seed {c.seed}, phase {c.phase}", loc="left",
+                         color=looks[c.method].colour if looks[c.method].colour != "#DDCC77" else "black")
+            ax.set_xlabel("predicted class")
+            ax.set_ylabel("true class")
+
+    missing = [m for m in run.methods if m not in {c.method for c in mats}]
+    if missing:
+        caption += f" No matrix recorded for: {', '.join(missing)}."
+    return FigureResult(fid, title, caption, prov,
+                        Panels(len(mats), draw, ncols=3 if len(mats) > 4 else 2, min_width=1.8, square=True,
+                               titles=True, bottom_em=name_em * 0.9, left_em=name_em - 2.5))
 
 
 FIGURES: tuple[tuple[str, Callable[[RunData, dict], FigureResult]], ...] = (
@@ -750,6 +827,6 @@ FIGURES: tuple[tuple[str, Callable[[RunData, dict], FigureResult]], ...] = (
 
 
 def build_figures(run: RunData) -> list[FigureResult]:
-    """Every report figure in report order (drawn, or omitted with a note). Call under style()."""
-    styles = method_styles(run.methods)
-    return [fn(run, styles) for _, fn in FIGURES]
+    """Every report figure in report order, described (drawn later, at the width wanted)."""
+    looks = method_looks(run.methods)
+    return [fn(run, looks) for _, fn in FIGURES]

@@ -20,7 +20,15 @@ import pandas as pd
 from energybench.calibration import ABOVE_IDLE, measured_column
 from energybench.confusion import parse_confusion
 from energybench.errors import UserError
-from energybench.results import IDENTITY, incremental_totals, modelled_vs_measured, phase_means, read_metrics, summarise
+from energybench.results import (
+    IDENTITY,
+    cells,
+    incremental_totals,
+    modelled_vs_measured,
+    phase_means,
+    read_metrics,
+    summarise,
+)
 from energybench.user_yaml import load_user_yaml
 
 # Counted ops of one training step's parts, in metrics.csv (summed over incremental phases).
@@ -65,6 +73,7 @@ class RunData:
     power: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)  # device -> (t since start, W)
     power_note: str | None = None
     _totals: dict[str, pd.Series] = field(default_factory=dict, repr=False)
+    _cells: pd.DataFrame | None = field(default=None, repr=False)
 
     # ----- identity and provenance ------------------------------------------------------------
     @property
@@ -179,6 +188,47 @@ class RunData:
         opt = self.summary.get("methods", {}).get(method, {}).get("optimal_sharing")
         return None if opt is None else float(opt)
 
+    # ----- spread over seeds and phases ---------------------------------------------------------
+    @property
+    def cells(self) -> pd.DataFrame:
+        """energybench.results.cells, one row per (method, sharing, seed), those three as columns."""
+        if self._cells is None:
+            self._cells = cells(self.frame).reset_index()
+        return self._cells
+
+    def seed_std(self, method: str, key: str, normalised: bool = False) -> np.ndarray:
+        """Per sharing level of `method`: the standard deviation over seeds of a summary figure
+        (population, as summary.json's final_acc_std), normalised like the figure itself (by the
+        mean at sharing 0). NaN where fewer than two seeds have the figure."""
+        xs = self.levels(method)
+        ref = self.value(method, 0.0, key) if normalised and 0.0 in xs else 1.0
+        c = self.cells
+        rows = c[c["method"] == method] if key in c else c.iloc[0:0]
+        out = []
+        for s in xs:
+            vals = rows.loc[rows["sharing"] == s, key].to_numpy(dtype=float) / ref if key in rows else np.array([])
+            vals = vals[np.isfinite(vals)]
+            out.append(float(np.std(vals)) if len(vals) > 1 else math.nan)
+        return np.array(out)
+
+    def phase_range(self, method: str, column: str) -> tuple[np.ndarray, np.ndarray]:
+        """Per sharing level of `method`: (lowest, highest) per-iteration value of a per-phase
+        total `column` (train_time_s, train_cpu_s) over the incremental phases of every seed;
+        the spread that a mean over a noisy, shared machine hides."""
+        f = self.frame
+        rows = f[(f["method"] == method) & (f["phase"] > 0)]
+        if not len(rows):  # single-phase cells: their only phase
+            rows = f[f["method"] == method]
+        lo, hi = [], []
+        for s in self.levels(method):
+            r = rows[rows["sharing"] == s]
+            per_iter = (r[column] / r["iters"].where(r["iters"] > 0)).to_numpy(dtype=float) if column in r \
+                else np.array([])
+            per_iter = per_iter[np.isfinite(per_iter)]
+            lo.append(per_iter.min() if len(per_iter) else math.nan)
+            hi.append(per_iter.max() if len(per_iter) else math.nan)
+        return np.array(lo), np.array(hi)
+
     # ----- aggregates from metrics.csv --------------------------------------------------------
     def last_phase(self, method: str, sharing: float, seed: int) -> int | None:
         f = self.frame
@@ -198,6 +248,14 @@ class RunData:
         f = self.frame
         means = phase_means(f[(f["method"] == method) & (f["sharing"] == sharing)], column)
         return means["classes_seen"].to_numpy(dtype=float), means["value"].to_numpy(dtype=float)
+
+    def phase_std(self, method: str, sharing: float, column: str = "acc_all") -> np.ndarray:
+        """Per phase: the standard deviation over seeds of `column` (population; NaN for one seed)."""
+        f = self.frame
+        rows = f[(f["method"] == method) & (f["sharing"] == sharing)]
+        by = rows.groupby("phase")[column]
+        std = by.std(ddof=0).where(by.count() > 1)
+        return std.to_numpy(dtype=float)
 
     def has_column(self, column: str) -> bool:
         return column in self.frame and bool(self.frame[column].notna().any())

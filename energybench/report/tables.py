@@ -1,26 +1,36 @@
-"""What the report says in words and tables, shared by the HTML and PDF writers: the summary
-table per method and sharing level, the optimal sharing points, and the run's metadata."""
+"""The report's tables, shared by the HTML and PDF writers: the summary table per method and
+sharing level, the optimal sharing points with their savings, and the run's metadata as
+(key, value) pairs.
+
+Numbers are right-aligned with their unit in the column header: a column takes one SI prefix
+for all its rows (the largest value between 1 and 1000), so the digits line up and compare.
+"""
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from typing import Iterable
 
+from energybench.report.document import Column, KeyValues, Table
 from energybench.report.rundir import RunData, num
 
 DASH = "—"  # a value that was not recorded
+S0 = "×\u00a0s0"  # relative to sharing 0; the no-break space keeps it on one line of a header
+PREFIXES = [(1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"), (1.0, ""), (1e-3, "m"), (1e-6, "µ"), (1e-9, "n"),
+            (1e-12, "p")]
+
+
+def _nan(value) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
 
 
 def fmt_si(value: float, unit: str, digits: int = 3) -> str:
     """1.234e-4, 'J' -> '123 µJ'; NaN -> a dash. Counts and bytes use k/M/G/T."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+    if _nan(value):
         return DASH
     if value == 0:
         return f"0 {unit}".strip()
-    prefixes = [(1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"), (1.0, ""), (1e-3, "m"), (1e-6, "µ"),
-                (1e-9, "n"), (1e-12, "p")]
-    if unit not in ("J", "s", "W"):
-        prefixes = [p for p in prefixes if p[0] >= 1.0]
+    prefixes = PREFIXES if unit in ("J", "s", "W") else [p for p in PREFIXES if p[0] >= 1.0]
     for scale, prefix in prefixes:
         if abs(value) >= scale:
             break
@@ -28,13 +38,27 @@ def fmt_si(value: float, unit: str, digits: int = 3) -> str:
 
 
 def fmt_num(value: float, pattern: str = "{:.2f}", suffix: str = "") -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return DASH
-    return pattern.format(value) + suffix
+    return DASH if _nan(value) else pattern.format(value) + suffix
 
 
-def fmt_ratio(value: float) -> str:
-    return fmt_num(value, "{:.3f}", "×")
+def scaled(values: Iterable[float], unit: str) -> tuple[str, list[str]]:
+    """(unit with its SI prefix, the values in it) for one column: the prefix puts the largest
+    value in [1, 1000); 3 significant digits for the largest, the same decimals for the rest."""
+    values = list(values)
+    finite = [abs(v) for v in values if not _nan(v) and v != 0]
+    top = max(finite) if finite else 1.0
+    prefixes = PREFIXES if unit in ("J", "s", "W") else [p for p in PREFIXES if p[0] >= 1.0]
+    scale, prefix = prefixes[-1]
+    for scale, prefix in prefixes:
+        if top >= scale:
+            break
+    t = top / scale
+    decimals = 0 if t >= 100 else 1 if t >= 10 else 2
+    return prefix + unit, [DASH if _nan(v) else f"{v / scale:.{decimals}f}" for v in values]
+
+
+def ratio(value: float) -> str:
+    return fmt_num(value, "{:.3f}")
 
 
 def seed_list(seeds: list) -> str:
@@ -42,55 +66,71 @@ def seed_list(seeds: list) -> str:
     return f"seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))}"
 
 
-@dataclass
-class Table:
-    method: str
-    columns: list[str]
-    rows: list[list[str]]
-    optimal_row: int | None  # index of the optimal sharing level's row
-    note: str
-    title: str | None = None  # heading of a table that is not one method's summary
-
-
 def summary_tables(run: RunData) -> list[Table]:
     """One table per method, one row per sharing level, values from summary.json (measured energy
-    summed from metrics.csv, so that a summary.json written before it held them still reports it)."""
-    measured = run.measured_column
-    columns = ["sharing (%)", "achieved (%)", "final acc. (%)", "avg. inc. acc. (%)", "train MACs",
-               "compute energy", "compute / iter (× s0)", "memory accesses", "memory energy",
-               "memory / iter (× s0)", "time / iter", "time / iter (× s0)", "storage", "storage (× s0)"]
+    summed from metrics.csv, so that a summary.json written before it held them still reports it).
+    Units are chosen per column over all methods, so the methods' tables compare digit for digit."""
+    measured = run.measured_column  # above idle where the run took an idle baseline
+    levels = {m: run.levels(m) for m in run.methods}
+    pairs = [(m, s) for m in run.methods for s in levels[m]]
+
+    def col(key, unit, norm=False):
+        return scaled([run.value(m, s, key, norm) for m, s in pairs], unit)
+
+    absolute = {
+        "total_train_macs": col("total_train_macs", ""),
+        "total_compute_energy_j": col("total_compute_energy_j", "J"),
+        "total_mem_accesses": col("total_mem_accesses", ""),
+        "total_memory_energy_j": col("total_memory_energy_j", "J"),
+        "time_per_iter_s": col("time_per_iter_s", "s"),
+        "storage_bytes": col("storage_bytes", "B"),
+    }
     if measured:
-        columns.append(run.measured_label)
-    columns.append("seeds")
+        absolute["measured"] = scaled([run.incremental_total(m, s, measured) for m, s in pairs], "J")
+    columns = [Column("sharing", "%"), Column("achieved", "%"), Column("final acc.", "%"),
+               Column("avg. inc. acc.", "%"), Column("train MACs", absolute["total_train_macs"][0]),
+               Column("compute energy", absolute["total_compute_energy_j"][0]),
+               Column("compute per iter.", S0),
+               Column("memory accesses", absolute["total_mem_accesses"][0]),
+               Column("memory energy", absolute["total_memory_energy_j"][0]), Column("memory per iter.", S0),
+               Column("time per iter.", absolute["time_per_iter_s"][0]), Column("time per iter.", S0),
+               Column("storage", absolute["storage_bytes"][0]), Column("storage", S0)]
+    if measured:
+        columns.append(Column(run.measured_label, absolute["measured"][0]))
+    columns.append(Column("seeds", numeric=False))
     tables = []
+    k = 0
     for m in run.methods:
-        rows, opt_row = [], None
+        rows, highlight = [], set()
         opt = run.optimal_sharing(m)
-        for k, s in enumerate(run.levels(m)):
+        for j, s in enumerate(levels[m]):
             v = lambda key, norm=False: run.value(m, s, key, norm)  # noqa: E731
             acc = fmt_num(v("final_acc"))
             if len(run.seeds) > 1 and acc != DASH:
                 acc += f" ± {fmt_num(v('final_acc_std'))}"
+            cell = {key: vals[k] for key, (_, vals) in absolute.items()}
             row = [f"{100 * s:g}", fmt_num(100 * v("sharing_achieved"), "{:.1f}"), acc, fmt_num(v("avg_inc_acc")),
-                   fmt_si(v("total_train_macs"), ""), fmt_si(v("total_compute_energy_j"), "J"),
-                   fmt_ratio(v("compute_energy_j_per_iter", True)), fmt_si(v("total_mem_accesses"), ""),
-                   fmt_si(v("total_memory_energy_j"), "J"), fmt_ratio(v("memory_energy_j_per_iter", True)),
-                   fmt_si(v("time_per_iter_s"), "s"), fmt_ratio(v("time_per_iter_s", True)),
-                   fmt_si(v("storage_bytes"), "B"), fmt_ratio(v("storage_bytes", True))]
+                   cell["total_train_macs"], cell["total_compute_energy_j"], ratio(v("compute_energy_j_per_iter", True)),
+                   cell["total_mem_accesses"], cell["total_memory_energy_j"],
+                   ratio(v("memory_energy_j_per_iter", True)), cell["time_per_iter_s"],
+                   ratio(v("time_per_iter_s", True)), cell["storage_bytes"], ratio(v("storage_bytes", True))]
             if measured:
-                row.append(fmt_si(run.incremental_total(m, s, measured), "J"))
+                row.append(cell["measured"])
             seeds = run.level(m, s).get("seeds")
             row.append(seed_list(seeds) if isinstance(seeds, list) else DASH)
             if opt is not None and s == opt:
-                opt_row = k
+                highlight.add(j)
             rows.append(row)
-        note = (f"Costs and time: incremental phases only, mean over seeds. × s0: per iteration (storage: total) "
-                f"relative to sharing 0. Energy: modelled with table '{run.energy_table}' at {run.precision}."
-                + (" " + run.measured_provenance() if measured else ""))
+            k += 1
+        note = (f"Costs and time: incremental phases only, mean over seeds; final accuracy ± standard deviation over "
+                f"seeds. × s0: per iteration (storage: total) relative to sharing 0. Energy: modelled with table "
+                f"'{run.energy_table}' at {run.precision}." + (" " + run.measured_provenance() if measured else "")
+                + (" Highlighted: the optimal sharing point." if highlight else ""))
         protocol = (run.manifest.get("method_notes") or {}).get(m)
         if protocol:  # this method trained differently from the run's other methods: say so first
             note = f"Not the run's protocol: {m} " + "; ".join(protocol) + ". " + note
-        tables.append(Table(m, columns, rows, opt_row, note))
+        tables.append(Table(columns, rows, title=m, id=f"summary-{m}", highlight=highlight, note=note,
+                            key_columns=1))
     return tables
 
 
@@ -100,18 +140,57 @@ def calibration_table(run: RunData) -> Table | None:
     block = run.calibration
     if not block.get("available"):
         return None
-    columns = ["method", "sharing (%)", "modelled energy", run.measured_label, "modelled saving (× s0)",
-               "measured saving (× s0)"]
-    rows = [[m, f"{100 * float(s):g}", fmt_si(num(v.get("modelled_j")), "J"), fmt_si(num(v.get("measured_j")), "J"),
-             fmt_ratio(num(v.get("modelled_saving_x"))), fmt_ratio(num(v.get("measured_saving_x")))]
-            for m, levels in block.get("savings", {}).items() for s, v in levels.items()]
+    entries = [(m, s, v) for m, levels in block.get("savings", {}).items() for s, v in levels.items()]
+    modelled_unit, modelled = scaled([num(v.get("modelled_j")) for *_, v in entries], "J")
+    measured_unit, measured = scaled([num(v.get("measured_j")) for *_, v in entries], "J")
+    rows = [[m, f"{100 * float(s):g}", modelled[k], measured[k], ratio(num(v.get("modelled_saving_x"))),
+             ratio(num(v.get("measured_saving_x")))] for k, (m, s, v) in enumerate(entries)]
+    columns = [Column("method", numeric=False), Column("sharing", "%"), Column("modelled energy", modelled_unit),
+               Column(run.measured_label, measured_unit), Column("modelled saving", "×"),
+               Column("measured saving", "×")]
     fit = block.get("fit", {})
     note = (f"Energies: incremental phases, mean over seeds. Saving: energy at sharing 0 ÷ energy at the level (above "
             f"1: sharing saves); {DASH} where an energy is missing or not above 0. Line through the origin over "
             f"{fit.get('points')} phases: {num(fit.get('slope_j_per_modelled_j')):.4g} J measured per modelled J, "
             f"R² {num(fit.get('r2')):.3f}. Modelled: {block.get('modelled')}. Measured: {block.get('measured_basis')}."
             + (f" Not listed: {block['savings_note']}." if block.get("savings_note") else ""))
-    return Table("modelled vs measured", columns, rows, None, note, title="Modelled vs measured savings")
+    return Table(columns, rows, title="Modelled vs measured savings", id="modelled-vs-measured-table", note=note)
+
+
+def savings(run: RunData, method: str, sharing: float) -> list[str]:
+    """Per iteration (storage: in total) at `sharing`, how many times less than at sharing 0:
+    computation energy, memory-access energy, time, storage."""
+    out = []
+    for key in ("compute_energy_j_per_iter", "memory_energy_j_per_iter", "time_per_iter_s", "storage_bytes"):
+        r = run.value(method, sharing, key, normalised=True)
+        out.append(fmt_num(1 / r, "{:.2f}") if not math.isnan(r) and r > 0 else DASH)
+    return out
+
+
+OPTIMAL_COLUMNS = [Column("optimal sharing", "%"), Column("achieved", "%"), Column("final acc. at s0", "%"),
+                   Column("final acc. at optimum", "%"), Column("compute saving", "×"),
+                   Column("memory-energy saving", "×"), Column("time saving", "×"), Column("storage saving", "×")]
+
+
+def optimal_rows(run: RunData) -> list[list[str]]:
+    """Per method: its optimal sharing point, accuracies and savings (dashes where it has none)."""
+    rows = []
+    for m in run.methods:
+        opt = run.optimal_sharing(m)
+        acc0 = run.value(m, 0.0, "final_acc") if 0.0 in run.levels(m) else math.nan
+        if opt is None:
+            rows.append([m, DASH, DASH, fmt_num(acc0), DASH, DASH, DASH, DASH, DASH])
+            continue
+        rows.append([m, f"{100 * opt:g}", fmt_num(100 * run.value(m, opt, "sharing_achieved"), "{:.1f}"),
+                     fmt_num(acc0), fmt_num(run.value(m, opt, "final_acc")), *savings(run, m, opt)])
+    return rows
+
+
+def optimal_table(run: RunData) -> Table:
+    return Table([Column("method", numeric=False), *OPTIMAL_COLUMNS], optimal_rows(run), id="optimal-points",
+                 note=(f"Optimal sharing: the largest sharing level whose final accuracy is within {run.tolerance:g} "
+                       "percentage points of sharing 0. Savings: sharing 0's figure divided by the optimum's, "
+                       "per iteration (storage: in total); computation and memory energy modelled, time measured."))
 
 
 def optimal_points(run: RunData) -> list[str]:
@@ -134,15 +213,15 @@ def optimal_points(run: RunData) -> list[str]:
         achieved = fmt_num(100 * run.value(m, opt, "sharing_achieved"), "{:.1f}")
         text = (f"{m}: optimal sharing {100 * opt:g}% (achieved {achieved}%), "
                 f"final accuracy {fmt_num(acc)}% vs {fmt_num(acc0)}% at sharing 0")
-        savings = []
+        parts = []
         for key, what in (("compute_energy_j_per_iter", "computation energy"),
                           ("memory_energy_j_per_iter", "memory-access energy"),
                           ("time_per_iter_s", "training time"), ("storage_bytes", "storage")):
             r = run.value(m, opt, key, normalised=True)
             if not math.isnan(r) and r > 0:
                 per = " per iteration" if key != "storage_bytes" else ""
-                savings.append(f"{1 / r:.2f}× less {what}{per}" if r < 1 else f"{r:.2f}× the {what}{per} of sharing 0")
-        out.append(text + (": " + ", ".join(savings) if savings else "") + ".")
+                parts.append(f"{1 / r:.2f}× less {what}{per}" if r < 1 else f"{r:.2f}× the {what}{per} of sharing 0")
+        out.append(text + (": " + ", ".join(parts) if parts else "") + ".")
     full = sorted({s for m in run.methods for s in run.levels(m) if run.value(m, s, "sharing_achieved") >= 1.0})
     if full:
         out.append(f"Sharing {', '.join(f'{100 * s:g}%' for s in full)} achieved 100%: every block of the backbone "
@@ -151,15 +230,15 @@ def optimal_points(run: RunData) -> list[str]:
     return out
 
 
-def _join(value, nested: bool = False) -> str:
+def join(value, nested: bool = False) -> str:
     """A manifest or config value as one line: lists comma-joined, mappings as 'key value; ...'
     (inner mappings in parentheses), nothing as a dash."""
     if value is None or value == "" or value == [] or value == {}:
         return DASH
     if isinstance(value, (list, tuple)):
-        return ", ".join(_join(v, True) for v in value)
+        return ", ".join(join(v, True) for v in value)
     if isinstance(value, dict):
-        text = ("; " if not nested else ", ").join(f"{k} {_join(v, True)}" for k, v in value.items())
+        text = ("; " if not nested else ", ").join(f"{k} {join(v, True)}" for k, v in value.items())
         return f"({text})" if nested else text
     return str(value)
 
@@ -172,30 +251,23 @@ MANIFEST_LABELS = {
     "scenario": "scenario (classes per phase)", "backbone": "backbone", "seeds": "seeds",
     "power": "power measurement",
 }
-CONFIG_KEYS = ("methods", "sharing", "tolerance", "epochs", "batch_size", "lr", "momentum", "weight_decay",
-               "lr_milestones", "augment", "cache_shared", "memory_size", "memory_per_class", "herding", "width",
-               "train_per_class", "test_per_class", "sram_cell", "sram_bytes", "power", "power_rate_hz")
 
 
 def metadata(run: RunData) -> list[tuple[str, str]]:
-    """(label, value) pairs: versions, device, data, scenario, training settings, cost model."""
-    man, cfg = run.manifest, run.config
+    """(label, value) pairs: versions, device, data, scenario, cost model (the configuration is
+    its own table, config_pairs)."""
+    man = run.manifest
     items = [("run", run.run_id), ("run directory", str(run.root))]
     for key, label in MANIFEST_LABELS.items():
         if key in man:
-            items.append((label, _join(man[key])))
-    if "scenario" in cfg:
-        items.append(("scenario (config)", _join(cfg["scenario"])))
-    for key in CONFIG_KEYS:
-        if key in cfg:
-            items.append((key.replace("_", " "), _join(cfg[key])))
+            items.append((label, join(man[key])))
     items.append(("energy table", run.energy_table))
     items.append(("precision", run.precision))
     table = man.get("energy_table")
     if isinstance(table, dict):
         for k, v in table.items():
             if k not in ("name", "sources"):
-                items.append((f"energy table: {k}", _join(v)))
+                items.append((f"energy table: {k}", join(v)))
     sources = run.energy_sources
     items.append(("energy table sources", "; ".join(sources) if sources else DASH))
     methods = run.distinct("measured_energy_method")
@@ -203,11 +275,38 @@ def metadata(run: RunData) -> list[tuple[str, str]]:
     known = set(MANIFEST_LABELS) | {"class_order", "class_names", "energy_table", "method_notes"}
     for key, value in man.items():
         if key not in known:
-            items.append((key.replace("_", " "), _join(value)))
+            items.append((key.replace("_", " "), join(value)))
     return items
+
+
+def flatten(mapping: dict, prefix: str = "") -> dict[str, object]:
+    """{'options': {'lucir': {'lambda_base': 5}}} -> {'options.lucir.lambda_base': 5}."""
+    out: dict[str, object] = {}
+    for k, v in mapping.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict) and v:
+            out.update(flatten(v, key + "."))
+        else:
+            out[key] = v
+    return out
+
+
+def config_pairs(run: RunData) -> list[tuple[str, str]]:
+    """config.yaml as (key, value) rows, nested keys dotted."""
+    return [(k, join(v)) for k, v in flatten(run.config).items()]
 
 
 def class_orders(run: RunData) -> list[tuple[str, str]]:
     """(seed, class names in order) per seed, the pinned class order of every run."""
     orders = run.manifest.get("class_order") or {}
-    return [(str(seed), ", ".join(run.class_names(int(seed)))) for seed in orders]
+    return [(f"seed {seed}", ", ".join(run.class_names(int(seed)))) for seed in orders]
+
+
+def metadata_tables(run: RunData) -> list[KeyValues]:
+    out = [KeyValues(metadata(run), id="run-metadata")]
+    orders = class_orders(run)
+    if orders:
+        out.append(KeyValues(orders, title="Class order", id="class-order"))
+    out.append(KeyValues(config_pairs(run) or [("config.yaml", "not found")], title="Configuration (config.yaml)",
+                         id="config"))
+    return out

@@ -42,17 +42,18 @@ def achieved(s: float) -> float:
     return max(c for c in CUTS if c <= s + 1e-9)
 
 
-def last_acc(method: str, s: float, seed: int) -> float:
-    return BASE_ACC.get(method, 65.0) - DROP * achieved(s) ** 3 + 0.5 * seed
+def last_acc(method: str, s: float, seed: int, offset: float = 0.0) -> float:
+    return BASE_ACC.get(method, 65.0) - DROP * achieved(s) ** 3 + 0.5 * seed + offset
 
 
-def _row(run_id, method, s, seed, phase, sizes, power, storage):
+def _row(run_id, method, s, seed, phase, sizes, power, storage, scale=1.0, offset=0.0):
     a = achieved(s) if phase > 0 else 0.0
     n_phases = len(sizes)
     seen = sum(sizes[: phase + 1])
-    final = last_acc(method, s, seed)
+    final = last_acc(method, s, seed, offset)
     acc = 95.0 - (95.0 - final) * phase / max(n_phases - 1, 1)
-    fwd, bwd, upd = FWD * FWD_FACTOR.get(method, 1.0) * ITERS, BWD * (1 - a) * ITERS, UPDATE * (1 - a) * ITERS
+    fwd = FWD * FWD_FACTOR.get(method, 1.0) * ITERS * scale
+    bwd, upd = BWD * (1 - a) * ITERS * scale, UPDATE * (1 - a) * ITERS * scale
     train = fwd + bwd
     acc_ = ACCESSES * (1 - a / 2) * ITERS
     row = {
@@ -83,13 +84,16 @@ def _row(run_id, method, s, seed, phase, sizes, power, storage):
 
 
 def make_run_dir(root: Path, methods=("finetune",), sharing=(0.0,), seeds=(0,), power=False,
-                 sizes=(4, 3, 3), summary=True, confusion=True, trace_points=300) -> Path:
-    """Write a run directory at `root` (created) and return it."""
+                 sizes=(4, 3, 3), summary=True, confusion=True, trace_points=300, backbone="resnet20",
+                 scale=1.0, offset=0.0, energy_table="horowitz45") -> Path:
+    """Write a run directory at `root` (created) and return it. `scale` multiplies every count
+    (a bigger backbone), `offset` adds to every accuracy."""
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     run_id = root.name
     cfg = RunConfig(methods=list(methods), dataset="fashion-mnist", scenario=list(sizes), seeds=list(seeds),
-                    sharing=list(sharing), run_id=run_id, power=power, energy_table="horowitz45")
+                    sharing=list(sharing), run_id=run_id, power=power, energy_table=energy_table,
+                    backbone=backbone)
     (root / "config.yaml").write_text(yaml.safe_dump(dataclasses.asdict(cfg), sort_keys=False))
     n = sum(sizes)
     orders = {str(seed): [int(c) for c in np.random.default_rng(seed).permutation(10)[:n]] for seed in seeds}
@@ -99,8 +103,8 @@ def make_run_dir(root: Path, methods=("finetune",), sharing=(0.0,), seeds=(0,), 
         "platform": "Linux-6.1-x86_64", "packages": {"torch": "2.14.1", "numpy": "2.4.6", "matplotlib": "3.11.2"},
         "torch_cuda": None, "cuda_available": False, "device": "cpu", "device_name": "x86_64 CPU, 1 threads",
         "class_order": orders, "dataset": "fashion-mnist", "data_location": "/usr/share/datasets/fashion-mnist",
-        "scenario": list(sizes), "class_names": [CLASS_NAMES[c] for c in last], "backbone": "resnet20",
-        "energy_table": {"name": "horowitz45", "ops_pj": {"fp32": {"add": 0.9, "mult": 3.7}},
+        "scenario": list(sizes), "class_names": [CLASS_NAMES[c] for c in last], "backbone": backbone,
+        "energy_table": {"name": energy_table, "ops_pj": {"fp32": {"add": 0.9, "mult": 3.7}},
                          "sources": ["Horowitz, Computing's energy problem, ISSCC 2014",
                                      "CACTI 7 SRAM, 45nm, itrs-lstp"]},
         "seeds": list(seeds),
@@ -111,7 +115,9 @@ def make_run_dir(root: Path, methods=("finetune",), sharing=(0.0,), seeds=(0,), 
         for method in methods:
             for s in sharing:
                 for phase in range(len(sizes)):
-                    rows.append(_row(run_id, method, s, seed, phase, sizes, power, storage=1.0e6))
+                    rows.append(_row(run_id, method, s, seed, phase, sizes, power, storage=1.0e6 * scale, scale=scale,
+                                     offset=offset))
+                    rows[-1]["energy_table"] = energy_table
                     if confusion:
                         seen = sum(sizes[: phase + 1])
                         m = np.full((seen, seen), 1, dtype=int) + np.diag(np.full(seen, 20 - phase))

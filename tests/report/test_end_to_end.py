@@ -21,9 +21,9 @@ def test_run_builds_html_and_pdf_reports(tmp_path, capsys):
     assert f"report: {root / 'report.html'}" in out and f"report: {root / 'report.pdf'}" in out
     p = parse((root / "report.html").read_text(encoding="utf-8"))
     assert p.errors == [] and set(SECTIONS) <= set(p.ids)
-    from energybench.report.pdf import LINES_PER_PAGE, metadata_lines
-    from energybench.report.rundir import load_run
+    # the PDF: a contents entry per section and figure, each a link
+    from pypdf import PdfReader
 
-    meta_pages = -(-len(metadata_lines(load_run(root))) // LINES_PER_PAGE)
-    # overview + a table per method (2) + every figure but the power trace (10) + metadata
-    assert page_count(root / "report.pdf") == 1 + 2 + 10 + meta_pages
+    reader = PdfReader(root / "report.pdf")
+    assert page_count(root / "report.pdf") >= 4
+    assert len(reader.pages[0]["/Annots"]) == 4 + 12  # four sections, twelve figures (drawn or not)

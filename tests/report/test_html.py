@@ -134,22 +134,28 @@ def test_summary_numbers_by_hand(built):
     p = parse(text)
     summary = text.split('<section id="summary">', 1)[1].split("</section>", 1)[0]
     lucir = summary.split(">lucir</h3>", 1)[1].split("</table>", 1)[0]
-    rows = [re.findall(r"<td>(.*?)</td>", r) for r in re.findall(r"<tr[^>]*>(.*?)</tr>", lucir)]
+    heads = re.findall(r"<th [^>]*>(.*?)</th>", lucir)
+    assert heads[:6] == ["sharing (%)", "achieved (%)", "final acc. (%)", "avg. inc. acc. (%)", "train MACs (M)",
+                         "compute energy (µJ)"]
+    assert heads[12:15] == ["storage (MB)", "storage (×\u00a0s0)", "measured energy above idle (J)"]
+    rows = [re.findall(r"<td[^>]*>(.*?)</td>", r) for r in re.findall(r"<tr[^>]*>(.*?)</tr>", lucir)]
     row = next(r for r in rows if r and r[0] == "40")
+    assert re.findall(r'<td class="(\w+)">', lucir)[:3] == ["num", "num", "num"]  # numbers right-aligned
     # final accuracy: 75 - 30 * 0.4**3 = 73.08 (seed 0) and 73.58 (seed 1): mean 73.33, std 0.25
     assert row[2] == "73.33 ± 0.25"
     # compute energy: 2 phases x 10 iters x ((2e6 * 1.5 + 4e6 * 0.6) MACs x 4.6 pJ + 6e4 updates x 2.3 pJ)
-    # = 20 x 24.978 uJ = 499.56 uJ
-    assert row[5] == "500 µJ"
+    # = 20 x 24.978 uJ = 499.56 uJ; the column's largest value (649 uJ) has 3 digits: no decimals
+    assert row[5] == "500"
     # per iteration vs sharing 0: (5.4e6 * 4.6 + 6e4 * 2.3) / (7e6 * 4.6 + 1e5 * 2.3) = 0.7702
-    assert row[6] == "0.770×"
-    # storage 1e6 * (1 - 0.9 * 0.4) bytes
-    assert row[12] == "640 kB" and row[13] == "0.640×"
+    assert row[6] == "0.770"
+    # storage 1e6 * (1 - 0.9 * 0.4) bytes, in MB like the column's largest (1.00 MB)
+    assert row[12] == "0.64" and row[13] == "0.640"
     # measured energy above idle: 2 phases x (0.2 * 10 * (1 - 0.4 / 3) J - 5 W x 0.02 * 10 * (1 - 0.4 / 2) s)
-    assert row[14] == "1.87 J"
-    assert "measured energy above idle" in summary.split(">lucir</h3>", 1)[1].split("</thead>", 1)[0]
+    # = 1.8667 J, in J like the column's largest (2 J at sharing 0)
+    assert row[14] == "1.87"
+    assert "measured energy above idle (J)" in summary.split(">lucir</h3>", 1)[1].split("</thead>", 1)[0]
     assert row[15] == "seeds 0, 1"  # which seeds, not how many
-    optimal = re.findall(r'<tr class="optimal"[^>]*><td>(.*?)</td>', lucir)
+    optimal = re.findall(r'<tr class="optimal"[^>]*><td[^>]*>(.*?)</td>', lucir)
     assert optimal == ["20"]  # 0.4 loses 30 * 0.4**3 = 1.92 pp > 1 pp; 0.2 loses 0.24 pp
     assert "lucir: optimal sharing 20% (achieved 20.0%)" in p.sections["overview"]
 
@@ -165,13 +171,20 @@ def test_metadata_names_versions_device_order_and_energy_sources(built):
 
 def test_modelled_vs_measured_table_by_hand(built):
     text = built("sweep_power", "html").read_text(encoding="utf-8")
-    section = text.split('<section id="modelled-vs-measured">', 1)[1].split("</section>", 1)[0]
-    assert "<svg " in section and ">Modelled vs measured savings</h3>" in section
-    rows = [re.findall(r"<td>(.*?)</td>", r) for r in re.findall(r"<tr>(.*?)</tr>", section)]
+    figure = text.split('<section id="modelled-vs-measured">', 1)[1].split("</section>", 1)[0]
+    assert "<svg " in figure and "J measured per modelled J" in figure and "above the idle baseline" in figure
+    assert "Modelled vs measured savings&#39; under Summary tables" in figure  # where the table is
+    # the table, after the summary tables
+    summary = text.split('<section id="summary">', 1)[1].split("</section>", 1)[0]
+    section = summary.split('>Modelled vs measured savings</h3>', 1)[1]
+    heads = re.findall(r"<th [^>]*>(.*?)</th>", section)
+    assert heads == ["method", "sharing (%)", "modelled energy (µJ)", "measured energy above idle (J)",
+                     "modelled saving (×)", "measured saving (×)"]
+    rows = [re.findall(r"<td[^>]*>(.*?)</td>", r) for r in re.findall(r"<tr[^>]*>(.*?)</tr>", section)]
     lucir = {r[1]: r for r in rows if r and r[0] == "lucir"}
     assert list(lucir) == ["0", "20", "40", "60", "80", "90", "95"]
     # sharing 0.4 (achieved 0.4), rundir_factory's cost model: modelled 4.743e-4 / 3.6978e-4 J per phase,
     # measured above idle 1 / 0.9333 J per phase
-    assert lucir["40"][4:] == ["1.283×", "1.071×"]
-    assert lucir["0"][4:] == ["1.000×", "1.000×"]
-    assert "J measured per modelled J" in section and "above the idle baseline" in section
+    assert lucir["40"][4:] == ["1.283", "1.071"]
+    assert lucir["0"][4:] == ["1.000", "1.000"]
+    assert "J measured per modelled J" in section and "above idle: measured energy minus the idle baseline" in section

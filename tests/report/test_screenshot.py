@@ -35,3 +35,19 @@ def test_a_blank_page_is_caught(tmp_path):
     blank.write_text("<!DOCTYPE html><html><body></body></html>")
     res = shoot(blank, tmp_path / "blank.png")
     assert res.returncode == 1 and "BLANK" in res.stdout
+
+
+def test_comparison_renders_in_chromium(tmp_path):
+    require_tool("chromium")
+    from rundir_factory import make_run_dir
+
+    from energybench.report import build_comparison
+
+    a = make_run_dir(tmp_path / "r20", methods=("finetune", "sharing"), sharing=(0.0, 0.4, 0.8), seeds=(0, 1))
+    b = make_run_dir(tmp_path / "r32", methods=("sharing",), sharing=(0.0, 0.4, 0.8), seeds=(0, 1),
+                     backbone="resnet32", scale=1.8, offset=3.0)
+    [html] = build_comparison([a, b], tmp_path / "cmp", formats="html")
+    png = tmp_path / "compare.png"
+    res = shoot(html, png)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert res.stdout.strip().endswith(": ok")

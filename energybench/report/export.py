@@ -1,0 +1,60 @@
+"""Every figure of a run's report as its own file, for a paper or slides: drawn once at the
+width asked (a column, the full text width, or any width), with fonts sized for that width,
+and saved to each format: PDF and SVG as vector (only the confusion matrices hold a raster
+image), PNG at 300 dpi. Each file carries its title, caption and provenance in its metadata,
+and captions.md lists them to paste under the figures.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import energybench
+from energybench.errors import UserError
+from energybench.files import atomic_write
+from energybench.report.canvas import standalone
+from energybench.report.plots import build_figures
+from energybench.report.rundir import RunData
+from energybench.report.style import drawing, size_for
+
+PNG_DPI = 300
+
+
+def _metadata(fmt: str, title: str, description: str) -> dict:
+    creator = f"energybench {energybench.__version__}"
+    if fmt == "pdf":
+        return {"Title": title, "Subject": description, "Creator": creator, "CreationDate": None}
+    if fmt == "svg":
+        return {"Title": title, "Description": description, "Creator": creator, "Date": None}
+    return {"Title": title, "Description": description, "Software": creator}
+
+
+def write_figures(run: RunData, out: Path, formats: list[str], width: float) -> list[Path]:
+    size = size_for(width)
+    written: list[Path] = []
+    captions = [f"# Figures of {run.run_id}", "",
+                f"Width {width:g} in, fonts {size.font:g} pt (ticks and legends {size.small:g} pt).", ""]
+    with drawing(size):
+        for result in build_figures(run):
+            if result.omitted:
+                captions += [f"## {result.id}: {result.title} (not drawn)", "", result.note or "", ""]
+                continue
+            fig = standalone(result, size)
+            description = f"{result.caption} {result.provenance}"
+            for fmt in formats:
+                buf = io.BytesIO()
+                fig.savefig(buf, format=fmt, dpi=PNG_DPI if fmt == "png" else None,
+                            metadata=_metadata(fmt, result.title, description))
+                written.append(_write(out / f"{result.id}.{fmt}", buf.getvalue()))
+            captions += [f"## {result.id}: {result.title}", "", result.caption, "", result.provenance, ""]
+    _write(out / "captions.md", "\n".join(captions))
+    return written
+
+
+def _write(path: Path, data: str | bytes) -> Path:
+    try:
+        atomic_write(path, data)
+    except OSError as exc:
+        raise UserError(f"cannot write {path}: {exc.strerror}") from None
+    return path

@@ -1,0 +1,58 @@
+"""Work done on a second core by a forked copy of this process: the PDF pages render there while
+this process renders the HTML's SVG (matplotlib draws under the GIL, so threads would not
+help). The child inherits the drawn figures; it sends back only bytes, through a temporary
+file. Forking is used only where it is safe: on Linux, with no other Python thread and no
+PyTorch loaded (the `energybench report` and `compare` commands; not at the end of a run), and
+anything the child fails to deliver is computed here instead, so the result never
+depends on it.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import threading
+import warnings
+from typing import Callable
+
+
+def can_fork() -> bool:
+    """Linux, no other Python thread, and no PyTorch loaded (its thread pools and CUDA state do
+    not survive a fork). numpy's BLAS threads may exist: OpenBLAS and MKL make themselves safe
+    across fork, as every numpy program under multiprocessing's long-time default relies on."""
+    return (sys.platform.startswith("linux") and hasattr(os, "fork") and threading.active_count() == 1
+            and "torch" not in sys.modules)
+
+
+def in_child(fn: Callable[[], bytes]) -> Callable[[], bytes]:
+    """Start fn() in a forked child; the returned function waits for its bytes (or computes
+    them here if the child could not deliver them, or forking is not safe)."""
+    if not can_fork():
+        return fn
+    out = tempfile.TemporaryFile()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    with warnings.catch_warnings():  # Python 3.12+ warns of any thread, BLAS's idle ones included
+        warnings.simplefilter("ignore", DeprecationWarning)
+        pid = os.fork()
+    if pid == 0:  # the child: compute, write, leave without running the parent's exit handlers
+        code = 1
+        try:
+            out.write(fn())
+            out.flush()
+            code = 0
+        finally:
+            os._exit(code)
+
+    def collect() -> bytes:
+        _, status = os.waitpid(pid, 0)
+        try:
+            if os.waitstatus_to_exitcode(status) == 0:
+                out.seek(0)
+                return out.read()
+        finally:
+            out.close()
+        return fn()
+
+    return collect

@@ -1,0 +1,84 @@
+"""The run report's sections, in order: each is one function `(run, looks) -> Section` (or a
+list of them) registered by one line in SECTIONS. The HTML and the PDF both render what these
+return; a figure is added to plots.FIGURES, a table or text section here.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from energybench.report import plots
+from energybench.report.document import Bullets, Document, Paragraph, Section, figure_section
+from energybench.report.rundir import RunData
+from energybench.report.style import method_looks
+from energybench.report.tables import (
+    calibration_table,
+    metadata_tables,
+    optimal_points,
+    optimal_table,
+    summary_tables,
+)
+
+
+def describe(run: RunData) -> str:
+    """One line saying what the run is: data, scenario, methods, levels, seeds, device, cost model."""
+    levels = ", ".join(f"{s:g}" for s in run.all_levels())
+    dataset = run.manifest.get("dataset") or run.config.get("dataset") or "unknown dataset"
+    return (f"{dataset}, scenario {scenario(run)}; methods {', '.join(run.methods)}; sharing {levels}; "
+            f"seeds {', '.join(map(str, run.seeds))}; device {run.device_name}; energy table {run.energy_table} "
+            f"at {run.precision}.")
+
+
+def scenario(run: RunData) -> str:
+    sizes = run.manifest.get("scenario")
+    if isinstance(sizes, list) and sizes:
+        return f"{sizes[0]} base classes + {', '.join(map(str, sizes[1:])) or 'no'} new per phase"
+    return str(run.config.get("scenario") or "unknown")
+
+
+PROVENANCE = ("Counted numbers (MACs, operations, storage) come from the operations PyTorch executed; modelled numbers "
+              "(energy, memory accesses) apply energy table {table} at {precision} to them; measured numbers "
+              "(accuracy, time, power) were observed during the run.")
+
+
+def overview_section(run: RunData, looks) -> Section:
+    return Section("overview", "Overview and optimal sharing", [
+        Paragraph(f"Optimal sharing point per method: the largest sharing level whose final accuracy is within "
+                  f"{run.tolerance:g} percentage points of sharing 0 (see the accuracy-vs-sharing figure)."),
+        optimal_table(run),
+        Bullets(optimal_points(run)),
+        Paragraph(PROVENANCE.format(table=run.energy_table, precision=run.precision), "note"),
+    ])
+
+
+def summary_section(run: RunData, looks) -> Section:
+    # the modelled-vs-measured savings after the summary tables, where long tables flow onto pages
+    savings = calibration_table(run)
+    return Section("summary", "Summary tables", [*summary_tables(run), *([savings] if savings else [])])
+
+
+def figure_sections(run: RunData, looks) -> list[Section]:
+    return [figure_section(fn(run, looks)) for _, fn in plots.FIGURES]
+
+
+def metadata_section(run: RunData, looks) -> Section:
+    return Section("metadata", "Run metadata", [*metadata_tables(run)])
+
+
+SECTIONS: tuple[Callable[[RunData, dict], Section | list[Section]], ...] = (
+    overview_section,
+    figure_sections,
+    summary_section,
+    metadata_section,
+)
+
+
+def run_document(run: RunData) -> Document:
+    looks = method_looks(run.methods)
+    sections: list[Section] = []
+    for fn in SECTIONS:
+        made = fn(run, looks)
+        sections += made if isinstance(made, list) else [made]
+    doc = Document(f"energybench report: {run.run_id}", describe(run), sections, str(run.root))
+    doc.number_figures()
+    return doc
