@@ -119,17 +119,18 @@ def cell_task_processes() -> list[int]:
 
 
 def test_a_killed_worker_costs_only_its_phase(tmp_path):
-    sweep = [a if a != "10" else "60" for a in SWEEP]  # longer phases, to kill one in the middle
+    # longer cells (3 epochs on 60 images a class), to kill one in the middle of a phase
+    sweep = [{"10": "60", "1": "3"}.get(a, a) for a in SWEEP]
     assert main(["run", *sweep, "--no-power", "--out", str(tmp_path), "--run-id", "whole"]) == 0
     run = energybench("run", *[a for a in sweep if a != "--quiet"], "--workers", "2", "--no-power",
                       "--out", str(tmp_path), "--run-id", "killed")
     try:
         wait_for_rows(tmp_path / "killed" / "metrics.csv", 10, run)
-        busy = []
-        end = time.monotonic() + 60
-        while not busy and time.monotonic() < end:  # a worker in the middle of a cell
-            busy = cell_task_processes()
-            time.sleep(0.05)
+        busy, end = [], time.monotonic() + 120
+        while not busy and time.monotonic() < end:  # a worker that has been in one cell for a second
+            first = set(cell_task_processes())
+            time.sleep(1.0)
+            busy = sorted(first & set(cell_task_processes()))
         assert busy, "no worker was running a cell"
         os.kill(busy[0], signal.SIGKILL)
         out, _ = run.communicate(timeout=600)
