@@ -1,13 +1,13 @@
 """Wall time of one digits sweep under the local executor, and on Ray with 1 and 2 workers, in
 one run of this script; prints the ratios (speed-up of --workers 2, overhead of --workers 1).
 
-The sweep: 3 methods x 4 sharing levels x 1 seed = 12 cells (plus 3 base phases), each
+The sweep: 5 methods x 4 sharing levels x 2 seeds = 40 cells (plus 10 base phases), each
 cell on one thread, Ray's start-up included in its times (a fresh process per measurement,
 as a user runs it). Runs alternate between executors so drifting machine load hits all alike.
 Targets (issue 14): --workers 2 at least 1.5x faster than local on 2 cores; --workers 1 at
 most 15 % slower than local.
 
-Usage: python benchmarks/parallel_sweep.py [--repeat N] [--epochs E]
+Usage: python benchmarks/parallel_sweep.py [--repeat N] [--epochs E]   (about 15 minutes with the defaults)
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ NOT_COMPARED = {"run_id", "train_time_s", "time_per_iter_s", "train_cpu_s"}
 
 
 def sweep(epochs: int) -> list[str]:
-    return ["run", "--method", "sharing,finetune,lwf", "--sharing", "0,0.5,0.8,0.99", "--seed", "0",
+    return ["run", "--method", "sharing,finetune,lwf,icarl,lucir", "--sharing", "0,0.5,0.8,0.99", "--seed", "0,1",
             "--epochs", str(epochs), "--threads", "1", "--no-report", "--no-power", "--quiet"]
 
 
@@ -49,8 +49,8 @@ def rows(run_dir: Path) -> list[tuple]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--epochs", type=int, default=8)
+    parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--epochs", type=int, default=40)
     args = parser.parse_args()
     times: dict[str, list[float]] = {name: [] for name in EXECUTORS}
     results: dict[str, list[tuple]] = {}
@@ -63,7 +63,7 @@ def main() -> int:
     same = all(r == results["local"] for r in results.values())
     load = os.getloadavg()[0]
     med = {name: statistics.median(t) for name, t in times.items()}
-    print(f"digits sweep, 12 cells, {args.epochs} epochs, median of {args.repeat} (load average {load:.1f}, "
+    print(f"digits sweep, 40 cells, {args.epochs} epochs, median of {args.repeat} (load average {load:.1f}, "
           f"{os.cpu_count()} CPUs):")
     for name in EXECUTORS:
         print(f"  {name:6s} {med[name]:7.1f} s   ({', '.join(f'{t:.1f}' for t in times[name])})")

@@ -3,8 +3,9 @@
 The sweep is a task graph. For each (seed, method) the base phase is one task; every sharing
 level of that (seed, method) is a task that starts once the base is done, from the base state
 it receives through Ray's object store, so workers on other machines need no access to the
-run directory (they need the same energybench and torch, and the data at the same
---data-root; the config carries absolute paths). A level task is a generator: it sends back
+run directory; the data travel the same way, once per worker (the driver's loaded scenarios:
+tensors for digits, MNIST-like and CIFAR, file paths for an image folder, whose files must be at
+the same path on every node). Workers need the same energybench, torch and Ray. A level task is a generator: it sends back
 every finished phase (row, confusion matrix, artifacts, resumable state) as soon as the phase
 ends, and the driver writes it exactly as the local executor's results.
 
@@ -53,6 +54,7 @@ class WorkerSetup:
     hardware: Any  # HardwareModel as the driver loaded it (a user's table or arch file need not exist on the worker)
     threads: int | None
     gpus_per_cell: float
+    scenarios: Any  # ObjectRef of the driver's {seed: Scenario}: the data travel from the driver, once per worker
     alone_on: frozenset[str] = frozenset()  # Ray nodes where one cell runs at a time (RAPL is then its own)
 
     @property
@@ -65,20 +67,15 @@ _WORK: dict[str, CellWork] = {}  # one per worker process and run: data are load
 
 
 def _work(setup: WorkerSetup) -> CellWork:
-    from energybench.data import load_source
-    from energybench.data.scenario import build_scenario
+    import ray
 
     key = repr(setup.cfg)
     if key not in _WORK:
         _WORK.clear()
-        cfg = setup.cfg
         if setup.threads:
             torch.set_num_threads(setup.threads)
         device = torch.device("cuda" if setup.use_gpu else "cpu")  # Ray set CUDA_VISIBLE_DEVICES for this task
-        source = load_source(cfg.dataset, cfg.data_root, False, cfg.classes, cfg.image_size)
-        scenarios = {seed: build_scenario(source, cfg.scenario, cfg.class_order, seed, cfg.train_per_class,
-                                          cfg.test_per_class) for seed in cfg.seeds}
-        _WORK[key] = CellWork(cfg, scenarios, device, setup.hardware, progress=False)
+        _WORK[key] = CellWork(setup.cfg, ray.get(setup.scenarios), device, setup.hardware, progress=False)
     return _WORK[key]
 
 
@@ -216,9 +213,9 @@ class RayExecutor:
         if self.gpus_per_cell:
             slots = min(slots, gpus // self.gpus_per_cell)
         self.slots = max(int(slots), 1)
-        self.alone_on = frozenset(n["NodeID"] for n in ray.nodes() if n.get("Alive") and
-                                  self._cells_at_once(n.get("Resources", {})) <= 1)
-        self.cluster = {"address": address or "embedded", "cpus": cpus, "gpus": gpus, "nodes": len(ray.nodes()),
+        nodes = [n for n in ray.nodes() if n.get("Alive")]
+        self.alone_on = frozenset(n["NodeID"] for n in nodes if self._cells_at_once(n.get("Resources", {})) <= 1)
+        self.cluster = {"address": address or "embedded", "cpus": cpus, "gpus": gpus, "nodes": len(nodes),
                         "cells_at_once": self.slots, "cpus_per_cell": cfg.cpus_per_cell,
                         "gpus_per_cell": self.gpus_per_cell, "ray": ray.__version__}
         self.log(f"ray: {'started' if self._started_here else 'joined'} a cluster of {cpus:g} CPU(s) and {gpus:g} "
@@ -247,7 +244,8 @@ class RayExecutor:
     def run(self, groups, driver) -> None:
         import ray
 
-        setup = WorkerSetup(self.cfg, self.hardware, self.threads, self.gpus_per_cell, self.alone_on)
+        setup = WorkerSetup(self.cfg, self.hardware, self.threads, self.gpus_per_cell, ray.put(driver.scenarios),
+                            self.alone_on)
         res = dict(num_cpus=self.cfg.cpus_per_cell, num_gpus=self.gpus_per_cell, max_retries=0)
         remote_base = ray.remote(base_task).options(**res)
         remote_cell = ray.remote(cell_task).options(**res)

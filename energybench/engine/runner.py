@@ -16,6 +16,7 @@ import errno
 import os
 import shutil
 import tempfile
+import time
 import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -42,6 +43,7 @@ from energybench.plugins import provenance, user_modules
 # Backbones whose layers are too small to split across CPU threads: on a busy machine, extra
 # OpenMP threads make them many times slower (measured: 20x on 2 shared cores), never faster.
 SMALL_BACKBONES = ("tiny_cnn", "lenet", "nin", "resnet20", "resnet32", "tiny_vit")
+SUMMARY_EVERY_S = 30.0
 DISK_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO)
 
 
@@ -174,6 +176,7 @@ class Runner:
         self.monitor = None
         self.power_note = "not measured: power measurement is off (--no-power)"
         self._progress: RunProgress | None = None
+        self._summary_at = time.monotonic()
         self.executor = self._executor()  # under Ray: joins the cluster and checks its resources now
 
     # ----- whole run ------------------------------------------------------------------------
@@ -321,8 +324,11 @@ class Runner:
             f"(old {row['acc_old']:.2f}, new "
             f"{row['acc_new']:.2f}), {row['train_macs']:.3g} train MACs, {row['compute_energy_j']:.3g} J computed",
             cell_finished=done.last)
-        if done.last:
+        # summary.json follows along for whoever looks at a long run (at most every SUMMARY_EVERY_S: it
+        # reads all of metrics.csv; the report and a resume rebuild it from metrics.csv in any case)
+        if done.last and time.monotonic() - self._summary_at >= SUMMARY_EVERY_S:
             write_summary(self.store, self.cfg)
+            self._summary_at = time.monotonic()
 
     def _stopped(self, exc: OSError) -> RunStopped:
         where = f" while writing {exc.filename}" if exc.filename else ""
