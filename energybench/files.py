@@ -36,5 +36,17 @@ def atomic_write(path: Path, text: str | bytes) -> None:
         raise
 
 
+def write_output(path: Path, data: str | bytes) -> Path:
+    """atomic_write for a file a user asked for (a report, an exported figure): a failure is
+    one message naming the file (UserError), not a traceback."""
+    from energybench.errors import UserError
+
+    try:
+        atomic_write(path, data)
+    except OSError as exc:
+        raise UserError(f"cannot write {path}: {exc.strerror}") from None
+    return path
+
+
 def write_json(path: Path, data: Any) -> None:
     atomic_write(path, json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")

@@ -210,20 +210,20 @@ def fast_path(func, args: tuple, kwargs: dict, out) -> FastPath | None:
     src = a["src"]
     if src.is_nested:
         return None
-    b, l, e, h = src.shape[0], src.shape[1], a["embed_dim"], a["num_heads"]
+    b, s, e, h = src.shape[0], src.shape[1], a["embed_dim"], a["num_heads"]
     f = a["ffn_weight_1"].shape[0]
-    n, hidden = b * l * e, b * l * f
+    n, hidden = b * s * e, b * s * f
     weight_macs = 3 * n * e + n * e + 2 * n * f  # qkv, output projection, two MLP layers
-    scores, rows = b * h * l * l, b * h * l
+    scores, rows = b * h * s * s, b * h * s
     mults, adds = _softmax_cost(scores, rows)
     mults += 2 * n  # q and k scalings, as the math path's
     adds += 3 * n + n + hidden + n  # biases
     if a.get("mask") is not None:
         adds += scores
     for _ in range(2):  # two layer norms over e features, affine
-        mults, adds = mults + 2 * n + 3 * (b * l) + n, adds + 3 * n - b * l + n
+        mults, adds = mults + 2 * n + 3 * (b * s) + n, adds + 3 * n - b * s + n
     act = (4, 1) if a["use_gelu"] else (0, 1)
     mults, adds = mults + act[0] * hidden, adds + act[1] * hidden + 2 * n  # activation, two residual adds
-    gemms = (_linear(b * l, e, 3 * e), *_heads(b, h, l, l, e), _linear(b * l, e, e), _linear(b * l, e, f),
-             _linear(b * l, f, e))
-    return FastPath(weight_macs, 2 * b * l * l * e, (mults, adds), src.numel(), out.numel(), gemms)
+    gemms = (_linear(b * s, e, 3 * e), *_heads(b, h, s, s, e), _linear(b * s, e, e), _linear(b * s, e, f),
+             _linear(b * s, f, e))
+    return FastPath(weight_macs, 2 * b * s * s * e, (mults, adds), src.numel(), out.numel(), gemms)

@@ -690,9 +690,9 @@ class OpCounter:
                               "(reductions: one per input): " + ", ".join(sorted(map(str, self._default_priced))))
         return StepProfile(
             kind=self.kind,
-            fwd_macs=sum(l.fwd_macs for l in layers),
-            bwd_input_macs=sum(l.bwd_input_macs for l in layers),
-            bwd_weight_macs=sum(l.bwd_weight_macs for l in layers),
+            fwd_macs=sum(layer.fwd_macs for layer in layers),
+            bwd_input_macs=sum(layer.bwd_input_macs for layer in layers),
+            bwd_weight_macs=sum(layer.bwd_weight_macs for layer in layers),
             update_mults=mults, update_adds=adds,
             layers=layers,
             uncounted_ops=dict(sorted(uncounted.items())),

@@ -83,7 +83,10 @@ class CopiesAugment:
         lo = torch.tensor(self.lo, dtype=x.dtype, device=x.device).view(1, c, 1, 1)
         hi = torch.tensor(self.hi, dtype=x.dtype, device=x.device).view(1, c, 1, 1)
         b = torch.tensor(self.brightness, dtype=x.dtype, device=x.device).view(1, c, 1, 1)
-        clip = lambda t: torch.minimum(torch.maximum(t, lo), hi)
+
+        def clip(t: torch.Tensor) -> torch.Tensor:
+            return torch.minimum(torch.maximum(t, lo), hi)
+
         mean = x.mean(dim=(2, 3), keepdim=True)
         x = torch.where(kind == 1, clip(x + shift * b), torch.where(kind == 2, clip((x - mean) * scale + mean), x))
         if self.crop_pad:

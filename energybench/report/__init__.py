@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Iterable
 
 from energybench.errors import UserError, unknown_name
-from energybench.files import atomic_write
+from energybench.files import write_output
 
 FORMATS = ("html", "pdf")
 FIGURE_FORMATS = ("pdf", "svg", "png")
@@ -77,12 +77,6 @@ def _out_dir(out: Path, what: str) -> Path:
     return out
 
 
-def _write(path: Path, data: str | bytes) -> Path:
-    try:
-        atomic_write(path, data)
-    except OSError as exc:
-        raise UserError(f"cannot write {path}: {exc.strerror}") from None
-    return path
 
 
 def build_reports(run_dir: str | Path, formats: str | Iterable[str] = FORMATS,
@@ -98,7 +92,7 @@ def build_reports(run_dir: str | Path, formats: str | Iterable[str] = FORMATS,
     out = Path(out_dir) if out_dir is not None else run.root
     _out_dir(out, "report")
     texts = render(lambda: run_document(run), fmts, page_size)
-    return [_write(out / f"report.{fmt}", texts[fmt]) for fmt in fmts]
+    return [write_output(out / f"report.{fmt}", texts[fmt]) for fmt in fmts]
 
 
 def render(make_document, fmts: list[str], page_size: str = "letter") -> dict[str, str | bytes]:
@@ -154,4 +148,4 @@ def build_comparison(run_dirs: list[str | Path], out_dir: str | Path, labels: li
     cmp = load_comparison(run_dirs, labels)
     out = _out_dir(Path(out_dir), "comparison")
     texts = render(lambda: compare_document(cmp), fmts, page_size)
-    return [_write(out / f"compare.{fmt}", texts[fmt]) for fmt in fmts]
+    return [write_output(out / f"compare.{fmt}", texts[fmt]) for fmt in fmts]

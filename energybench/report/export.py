@@ -11,8 +11,7 @@ import io
 from pathlib import Path
 
 import energybench
-from energybench.errors import UserError
-from energybench.files import atomic_write
+from energybench.files import write_output
 from energybench.report.canvas import standalone
 from energybench.report.plots import build_figures
 from energybench.report.rundir import RunData
@@ -46,15 +45,9 @@ def write_figures(run: RunData, out: Path, formats: list[str], width: float) -> 
                 buf = io.BytesIO()
                 fig.savefig(buf, format=fmt, dpi=PNG_DPI if fmt == "png" else None,
                             metadata=_metadata(fmt, result.title, description))
-                written.append(_write(out / f"{result.id}.{fmt}", buf.getvalue()))
+                written.append(write_output(out / f"{result.id}.{fmt}", buf.getvalue()))
             captions += [f"## {result.id}: {result.title}", "", result.caption, "", result.provenance, ""]
-    _write(out / "captions.md", "\n".join(captions))
+    write_output(out / "captions.md", "\n".join(captions))
     return written
 
 
-def _write(path: Path, data: str | bytes) -> Path:
-    try:
-        atomic_write(path, data)
-    except OSError as exc:
-        raise UserError(f"cannot write {path}: {exc.strerror}") from None
-    return path

@@ -22,8 +22,8 @@ _ROOTS: dict[str, Path] = {}
 _REPORTS: dict[tuple[str, str], Path] = {}  # module-level: shared by every module that imports `built`
 
 
-@pytest.fixture(scope="session")
-def built(tmp_path_factory):
+@pytest.fixture(scope="session", name="built")
+def built_reports(tmp_path_factory):
     """built(kind, fmt) -> the report.<fmt> of that kind of run directory (each built once)."""
     from energybench.report import build_reports
 

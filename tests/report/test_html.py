@@ -7,7 +7,7 @@ import re
 from html.parser import HTMLParser
 
 import pytest
-from report_fixtures import built  # noqa: F401 (fixture)
+from report_fixtures import built_reports  # noqa: F401 (the `built` fixture)
 
 from energybench.report.plots import FIGURES
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from conftest import require_tool  # tests/conftest.py
-from report_fixtures import built  # noqa: F401 (fixture)
+from report_fixtures import built_reports  # noqa: F401 (the `built` fixture)
 
 from energybench.report import build_reports
 

@@ -282,7 +282,7 @@ def test_modelled_vs_measured_draws_the_points_the_fit_and_the_savings(tmp_path)
     (x0, x1), (y0, y1) = fit.get_xdata(), fit.get_ydata()
     xdiv = scale_for([p["modelled_j"] for p in block["points"]], "J")[0]
     ydiv = scale_for([p["measured_j"] for p in block["points"]], "J")[0]
-    assert y0 == 0 and y1 / x1 * ydiv / xdiv == pytest.approx(block["fit"]["slope_j_per_modelled_j"])
+    assert x0 == 0 and y0 == 0 and y1 / x1 * ydiv / xdiv == pytest.approx(block["fit"]["slope_j_per_modelled_j"])
     assert f"{block['fit']['slope_j_per_modelled_j']:.4g} J measured per modelled J" in res.caption
     # per method, a solid (modelled) and a dashed (measured) saving curve against sharing
     curves = [line for line in savings.get_lines() if len(line.get_xdata()) == 3]

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from conftest import require_tool  # tests/conftest.py
-from report_fixtures import built  # noqa: F401 (fixture)
+from report_fixtures import built_reports  # noqa: F401 (the `built` fixture)
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "screenshot_report.py"
 
