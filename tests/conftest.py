@@ -1,10 +1,13 @@
 """Shared test set-up: single-threaded torch (tiny nets run fastest so, and tests stay
-deterministic), a requirement helper for system tools, and the bundled digits scenario."""
+deterministic), a requirement helper for system tools, and the README's user-code examples."""
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -41,3 +44,27 @@ def reduced() -> bool:
     """Slow end-to-end checks run in reduced form (CI's) unless ENERGYBENCH_FULL=1 asks for the
     full protocol (`ENERGYBENCH_FULL=1 pytest -m slow`)."""
     return os.environ.get("ENERGYBENCH_FULL") != "1"
+
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def readme_python(first_line: str) -> str:
+    """The README's python block that starts with `first_line` (so the documented code is what is tested)."""
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
+    found = [b for b in blocks if b.startswith(first_line)]
+    assert len(found) == 1, f"README has no single python block starting {first_line!r}"
+    return found[0]
+
+
+@pytest.fixture
+def user_dir(tmp_path, monkeypatch):
+    """A directory outside the package, on sys.path; modules imported from it are forgotten afterwards."""
+    code = tmp_path / "code"
+    code.mkdir()
+    monkeypatch.syspath_prepend(str(code))
+    before = set(sys.modules)
+    yield code
+    for name in set(sys.modules) - before:
+        if name.startswith("my_"):
+            del sys.modules[name]

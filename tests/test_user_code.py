@@ -7,37 +7,14 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
-import re
 import sys
-from pathlib import Path
 
 import pytest
+from conftest import readme_python  # tests/conftest.py
 
 from energybench.cli import main
 
-README = Path(__file__).resolve().parents[1] / "README.md"
 TINY = ["--epochs", "1", "--train-per-class", "8", "--test-per-class", "5", "--no-power", "--no-report", "--quiet"]
-
-
-def readme_python(first_line: str) -> str:
-    """The README's python block that starts with `first_line` (so the documented code is what is tested)."""
-    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
-    found = [b for b in blocks if b.startswith(first_line)]
-    assert len(found) == 1, f"README has no single python block starting {first_line!r}"
-    return found[0]
-
-
-@pytest.fixture
-def user_dir(tmp_path, monkeypatch):
-    """A directory outside the package, on sys.path; modules imported from it are forgotten afterwards."""
-    code = tmp_path / "code"
-    code.mkdir()
-    monkeypatch.syspath_prepend(str(code))
-    before = set(sys.modules)
-    yield code
-    for name in set(sys.modules) - before:
-        if name.startswith("my_"):
-            del sys.modules[name]
 
 
 def test_the_readme_backbone_runs_end_to_end(user_dir, tmp_path, capsys):

@@ -5,42 +5,20 @@ from __future__ import annotations
 
 import csv
 import json
-import re
-import sys
 import textwrap
-from pathlib import Path
 
 import pytest
+from conftest import readme_python  # tests/conftest.py
 
 from energybench.cli import main
 from energybench.errors import UserError
 from energybench.methods import check_methods, method_classes, valid_methods
 
-README = Path(__file__).resolve().parents[2] / "README.md"
 TINY = ["--epochs", "1", "--train-per-class", "8", "--test-per-class", "5", "--no-power", "--no-report", "--quiet"]
 
 
-def readme_method() -> str:
-    blocks = [b for b in re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
-              if b.startswith("# my_methods.py")]
-    assert len(blocks) == 1
-    return blocks[0]
-
-
-@pytest.fixture
-def user_dir(tmp_path, monkeypatch):
-    code = tmp_path / "code"
-    code.mkdir()
-    monkeypatch.syspath_prepend(str(code))
-    before = set(sys.modules)
-    yield code
-    for name in set(sys.modules) - before:
-        if name.startswith("my_"):
-            del sys.modules[name]
-
-
 def test_the_readme_method_runs_beside_a_built_in_one(user_dir, tmp_path, capsys):
-    source = readme_method()
+    source = readme_python("# my_methods.py")
     assert len(source.splitlines()) < 40
     (user_dir / "my_methods.py").write_text(source)
     config = tmp_path / "c.yaml"
