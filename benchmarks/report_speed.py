@@ -3,10 +3,10 @@
 The run directory is written by tests/report/rundir_factory.py (3 methods x 7 sharing levels x
 3 seeds x 3 phases, confusion matrices, and an hour-long 10 Hz power trace of two sensors), and
 the report is built by the console script in a fresh process, as a user would run it, so the
-time includes start-up and imports. Target: both formats within 5 s on 2 CPU cores. The PDF pages
-are written by a forked copy of the process on the second core while the HTML's SVG is written
-(energybench/report/fork.py), so the CPU time (of both processes) exceeds the wall time on an
-idle machine; on a machine shared with other jobs the wall time also measures them (the load
+time includes start-up and imports. Target: both formats within 5 s on 2 CPU cores. The first
+part of the pages is drawn and written (PDF and SVG) by a forked copy of the process on the second
+core while this one does the rest (energybench/report/fork.py), so the CPU time (of both
+processes) exceeds the wall time on an idle machine; on a machine shared with other jobs the wall time also measures them (the load
 average is printed next to it, before and after).
 Usage: python benchmarks/report_speed.py [--repeat N] [--keep DIR]
 """

@@ -99,30 +99,64 @@ def render(make_document, fmts: list[str], page_size: str = "letter") -> dict[st
     """Each format's text of a document: HTML text, PDF bytes. The document (its figures
     described) is made once and laid out on pages once; each figure is drawn once, into its
     place on a page, and the HTML saves that drawing as SVG while the PDF writes the pages.
-    The PDF's first pages are written by a forked copy of this process on the second core where
-    that is safe (fork.py), the rest (and the HTML) here; never in a spawned process, which would
-    re-run a caller's script that lacks an `if __name__ == "__main__"` guard."""
+    The pages are cut into two parts of about equal work (pdf.split); the first part is drawn
+    and written by a forked copy of this process on the second core where that is safe
+    (fork.py), the second here; never in a spawned process, which would re-run a caller's
+    script that lacks an `if __name__ == "__main__"` guard."""
+    from matplotlib.backends import backend_pdf, backend_svg  # noqa: F401 (loaded once, before the fork)
+
     from energybench.report.fork import in_child
     from energybench.report.html import render_html
     from energybench.report.pages import MARGIN, PAGE_SIZES, paginate
-    from energybench.report.pdf import draw_pages, page_bytes, render_pdf, split
+    from energybench.report.pdf import render_pdf, split
     from energybench.report.style import drawing, size_for
 
     size = size_for(PAGE_SIZES[page_size][0] - 2 * MARGIN)
     with drawing(size):
         doc = make_document()
         layout = paginate(doc, page_size)
-        figs = draw_pages(layout)
-        out: dict[str, str | bytes] = {}
-        if "pdf" in fmts:  # the first pages on the second core, the rest and the HTML here
-            cut = split(layout)
-            first = in_child(lambda: page_bytes(figs[:cut]))
-        if "html" in fmts:
-            out["html"] = render_html(doc)
-        if "pdf" in fmts:
-            rest = page_bytes(figs[cut:]) if cut < len(figs) else None
-            out["pdf"] = render_pdf(doc, layout, [first()] + ([rest] if rest else []))
+        index = {f.id: k for k, f in enumerate(doc.figures())}
+        cut = split(layout)
+        first = in_child(lambda: _encode(_render_part(layout, 0, cut, fmts, index)))
+        rest = _render_part(layout, cut, len(layout.pages), fmts, index)
+        parts = [_decode(first()), rest]
+    out: dict[str, str | bytes] = {}
+    if "html" in fmts:
+        out["html"] = render_html(doc, {k: v for part in parts for k, v in part["svgs"].items()})
+    if "pdf" in fmts:
+        out["pdf"] = render_pdf(doc, layout, [part["pdf"] for part in parts if part["pdf"] is not None])
     return {fmt: out[fmt] for fmt in fmts}
+
+
+def _render_part(layout, start: int, stop: int, fmts: list[str], index: dict[str, int]) -> dict:
+    """Pages start..stop of a layout drawn: {"pdf": their PDF (None where no PDF is asked for or
+    there are no pages), "svgs": {figure id: inline SVG} of the figures on them}."""
+    from energybench.report.html import inline_svg
+    from energybench.report.pages import Slot
+    from energybench.report.pdf import draw_pages, page_bytes
+
+    pages = layout.pages[start:stop]
+    figs = draw_pages(layout, pages)
+    results = [item.result for page in pages for item in page.items if isinstance(item, Slot)]
+    return {"pdf": page_bytes(figs) if "pdf" in fmts and figs else None,
+            "svgs": {r.id: inline_svg(r, index[r.id]) for r in results} if "html" in fmts else {}}
+
+
+def _encode(part: dict) -> bytes:
+    """A part as bytes to send from the forked child (JSON: nothing received is executed)."""
+    import base64
+    import json
+
+    pdf = part["pdf"]
+    return json.dumps({"pdf": None if pdf is None else base64.b64encode(pdf).decode(), "svgs": part["svgs"]}).encode()
+
+
+def _decode(data: bytes) -> dict:
+    import base64
+    import json
+
+    part = json.loads(data)
+    return {"pdf": None if part["pdf"] is None else base64.b64decode(part["pdf"]), "svgs": part["svgs"]}
 
 
 def export_figures(run_dir: str | Path, out_dir: str | Path, formats: str | Iterable[str] = ("pdf",),

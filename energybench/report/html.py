@@ -86,9 +86,7 @@ def _environment() -> jinja2.Environment:
     return env
 
 
-def render_html(doc: Document) -> str:
-    """The document as HTML text, its figures drawn. Call under style.drawing (SVG settings
-    apply when saving)."""
-    svgs = {f.id: Markup(inline_svg(f, k)) for k, f in enumerate(doc.figures()) if not f.omitted}
+def render_html(doc: Document, svgs: dict[str, str]) -> str:
+    """The document as HTML text, with each drawn figure's inline SVG (inline_svg) by figure id."""
     template = _environment().get_template("report.html.j2")
-    return template.render(doc=doc, version=energybench.__version__, svgs=svgs)
+    return template.render(doc=doc, version=energybench.__version__, svgs={k: Markup(v) for k, v in svgs.items()})

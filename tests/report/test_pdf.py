@@ -185,18 +185,23 @@ def test_a_long_table_continues_on_the_next_page_with_its_header(tmp_path):
     assert sorted(int(m) for k in on for m in row.findall(pages[k])) == [2 * k for k in range(48)]  # no row lost
 
 
-def test_the_pdf_is_the_same_drawn_in_one_process_or_two(tmp_path, monkeypatch):
+def test_the_report_is_the_same_drawn_in_one_process_or_two(tmp_path, monkeypatch):
     import sys
 
     from rundir_factory import make_run_dir
 
     from energybench.report import fork
+    from energybench.report.rundir import load_run
+    from energybench.report.sections import run_document
 
     root = make_run_dir(tmp_path / "r", methods=("finetune",), sharing=(0.0, 0.5))
     # the command in its own process (no torch, one thread): its first pages drawn by a forked child
     repo = Path(__file__).resolve().parents[2]
-    subprocess.run([sys.executable, "-m", "energybench", "report", str(root), "--format", "pdf", "--out",
+    subprocess.run([sys.executable, "-m", "energybench", "report", str(root), "--format", "pdf,html", "--out",
                     str(tmp_path / "a")], check=True, cwd=repo, capture_output=True)
     monkeypatch.setattr(fork, "can_fork", lambda: False)  # as at the end of a run, where torch's threads live
-    [b, _] = build_reports(root, formats="pdf,html", out_dir=tmp_path / "b")
-    assert (tmp_path / "a" / "report.pdf").read_bytes() == b.read_bytes()
+    [pdf, html] = build_reports(root, formats="pdf,html", out_dir=tmp_path / "b")
+    assert (tmp_path / "a" / "report.pdf").read_bytes() == pdf.read_bytes()
+    assert (tmp_path / "a" / "report.html").read_text() == html.read_text()
+    drawn = [f for f in run_document(load_run(root)).figures() if not f.omitted]
+    assert len(drawn) >= 5 and html.read_text().count('<svg role="img"') == len(drawn)  # in either part
