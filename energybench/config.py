@@ -241,6 +241,9 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     data = load_user_yaml(p, f"config file {p}") or {}
     if not isinstance(data, dict):
         raise UserError(f"config file {p} must be a mapping of keys to values")
+    if {"base", "arms"} <= set(data):  # experiments/*_study.yaml, *_ablation.yaml
+        raise UserError(f"config file {p} is a study of several runs (base and arms), not one run's config; "
+                        f"run it with: python scripts/ablation.py {p} --out DIR")
     return data
 
 
@@ -286,6 +289,7 @@ def _canonical_names(cfg: RunConfig) -> None:
     cfg.precision = canonical(cfg.precision, PRECISIONS)
     cfg.sram_cell = canonical(cfg.sram_cell, sram_cells())
     cfg.herding = canonical(cfg.herding, HERDING)
+    cfg.executor = canonical(cfg.executor, EXECUTORS)
     cfg.report_formats = [canonical(f, REPORT_FORMATS) for f in cfg.report_formats]
     cfg.device = cfg.device.strip().lower()
     if cfg.energy_table is not None and not Path(cfg.energy_table).expanduser().exists():
@@ -393,6 +397,10 @@ def validate(cfg: RunConfig, explicit: set[str] = frozenset()) -> None:
         bad("herding", unknown_name("exemplar selection", cfg.herding, HERDING))
     if cfg.executor not in EXECUTORS:
         bad("executor", unknown_name("executor", cfg.executor, EXECUTORS))
+    if cfg.cache_shared and cfg.augment:
+        bad("cache_shared", "caches the frozen trunk's outputs of each training image once a phase, which "
+                            "augmentation changes every epoch; leave out cache_shared (--cache-shared) or augment "
+                            "(--augment)")
     if cfg.executor == "local" and (cfg.workers is not None or cfg.ray_address is not None):
         which = "workers" if cfg.workers is not None else "ray_address"
         bad(which, "applies to the ray executor only; leave out executor: local (or --executor local)")

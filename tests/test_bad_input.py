@@ -192,6 +192,14 @@ CASES = [
     ("flag --metod", ["run", "--metod", "joint"], "unrecognized arguments: --metod (did you mean '--method'?)"),
     ("rtl adder", ["rtl", "characterize", "--adder", "kogge"], "(did you mean 'kogge_stone'?)"),
     ("flag type", ["run", "--epochs", "two"], "argument --epochs: invalid int value: 'two'"),
+    # found by trying it as a new user: each used to fail late, or not at all
+    ("memory too small", ["run", "--method", "icarl", "--sharing", "0", "--memory-size", "5"],
+     "memory_size 5 cannot hold one exemplar for each of 10 classes; use memory_size >= 10"),
+    ("cache with augment", ["run", "--cache-shared", "--augment", "--method", "finetune"],
+     "config key 'cache_shared': caches the frozen trunk's outputs of each training image once a phase"),
+    ("study file as config", ["run", _write("s.yaml", "base: a.yaml\narms: {x: {epochs: 2}}\n")],
+     "s.yaml is a study of several runs (base and arms), not one run's config; run it with: python "
+     "scripts/ablation.py"),
 ]
 
 
@@ -247,6 +255,7 @@ def test_good_values_beside_the_bad_ones_still_load(tmp_path):
     assert (cfg.methods, cfg.dataset, cfg.precision, cfg.sram_cell, cfg.herding, cfg.report_formats, cfg.device,
             cfg.energy_table) == (["lwf", "joint"], "digits", "fp16", "itrs-hp", "random", ["html"], "cpu", "aladdin45")
     assert list(cfg.options) == ["lucir"] and cfg.seeds == [0, SEED_MAX]
+    assert make_config({"executor": "LOCAL"}).executor == "local" and make_config({"executor": "Ray"}).executor == "ray"
     p = tmp_path / "c.yaml"
     p.write_text("common: &c [0, 0.5]\nclass_order: [" + ", ".join(map(str, range(1000))) + "]\n")
     data = load_yaml(p)

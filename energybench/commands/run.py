@@ -100,7 +100,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--workers", type=int, help="run cells in parallel on an embedded Ray cluster of N workers on this "
                                                "machine (no set-up; implies --executor ray)")
     g.add_argument("--ray-address", help="join a running Ray cluster (ray start --head): HOST:PORT, or auto to find "
-                                         "it (also RAY_ADDRESS); implies --executor ray")
+                                         "it; implies --executor ray (with --executor ray alone, the RAY_ADDRESS variable's cluster is "
+                                         "joined)")
     g.add_argument("--gpus-per-cell", type=float, help="GPUs one cell asks Ray for; fractions share a GPU "
                                                       "(default: 1 on CUDA, 0 on CPU)")
     g.add_argument("--cpus-per-cell", type=float, help="CPUs one cell asks Ray for (default: 1)")

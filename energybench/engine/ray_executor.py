@@ -146,19 +146,20 @@ def cell_task(setup: WorkerSetup, cell: Cell, base: bytes | None, resume: bytes 
 
 
 # ----- the driver side ------------------------------------------------------------------------------
-def check_address(address: str) -> None:
-    """Fail within seconds, naming the address, when nothing listens there (ray.init would
-    otherwise keep retrying for minutes)."""
+def check_address(address: str, given_as: str = "--ray-address") -> None:
+    """Fail within seconds, naming the address (and where it came from: the option, or the
+    RAY_ADDRESS variable), when nothing listens there (ray.init would otherwise keep retrying
+    for minutes)."""
     host, _, port = address.rpartition(":")
     if address == "auto":
         return
     if not host or not port.isdigit():
-        raise UserError(f"--ray-address '{address}' is not HOST:PORT (e.g. 10.0.0.1:6379) or auto")
+        raise UserError(f"{given_as} '{address}' is not HOST:PORT (e.g. 10.0.0.1:6379) or auto")
     try:
         with socket.create_connection((host, int(port)), timeout=CONNECT_TIMEOUT_S):
             pass
     except OSError as exc:
-        raise UserError(f"no Ray cluster answers at --ray-address {address} ({exc.strerror or exc}); start one with "
+        raise UserError(f"no Ray cluster answers at {given_as} {address} ({exc.strerror or exc}); start one with "
                         "'ray start --head' there, or give its address") from None
 
 
@@ -179,12 +180,14 @@ class RayExecutor:
                             "node)") from None
 
         cfg = self.cfg
+        # RAY_ADDRESS, as ray.init reads it, when the executor is ray and no address is given
         address = cfg.ray_address or (os.environ.get("RAY_ADDRESS") if cfg.workers is None else None)
+        given_as = "--ray-address" if cfg.ray_address else "RAY_ADDRESS"
         opts = dict(include_dashboard=False, log_to_driver=False, configure_logging=False)
         if ray.is_initialized():
             pass
         elif address:
-            check_address(address)
+            check_address(address, given_as)
             try:
                 ray.init(address=address, **opts)
             except (ConnectionError, RuntimeError, ValueError) as exc:

@@ -147,6 +147,10 @@ class Runner:
         # a run knows each method by its class's name (a user's module:Class too): cells, rows, options
         self.classes = method_classes(specs)
         self.methods = list(self.classes)
+        unused = [name for name in cfg.options if name not in self.classes]
+        if unused:  # a shared config file's options for methods this run leaves out: harmless, but say so
+            warnings.warn(f"options for {', '.join(unused)} are not used: not among this run's methods "
+                          f"({', '.join(self.methods)})")
         # Under Ray the driver only reads and writes states (on the CPU); workers pick their devices.
         self.device = resolve_device(cfg.device) if cfg.executor == "local" else torch.device("cpu")
         self.threads = cpu_threads(cfg, self.device)
@@ -168,7 +172,7 @@ class Runner:
                                                cfg.train_per_class, cfg.test_per_class) for seed in cfg.seeds}
         first = next(iter(self.scenarios.values()))
         # Options that depend on the scenario (progressive's stage rule), before any cell starts.
-        check_methods(specs, cfg.options, first.sizes)
+        check_methods(specs, cfg.options, first.sizes, cfg)
         # The cut of every level, on the real backbone and input: a network that cannot take the
         # input fails here, and levels that land on the same cut are trained once.
         self.plan = plan_sweep(self.methods, cfg.seeds, cfg.sharing, len(first.phases), cfg.resolved_backbone(),
@@ -232,6 +236,10 @@ class Runner:
         self.store.write_manifest(manifest)
         if plan.collapse_note():
             warnings.warn(plan.collapse_note())
+        once = [m for m in self.methods if len(self.levels(m)) < len(plan.levels)]
+        if once:
+            self.log(f"{', '.join(once)}: the sharing level does not apply (nothing is shared), so trained once, at "
+                     f"sharing {plan.levels[0]:g}")
         groups = self._groups()
         phases = sum(self._phases_left(g) for g in groups)
         cells = sum(len(g.cells) for g in groups)
@@ -265,7 +273,7 @@ class Runner:
         groups = []
         for seed in self.cfg.seeds:
             for method in self.methods:
-                cells = [Cell(method, s, seed) for s in self.plan.levels]
+                cells = [Cell(method, s, seed) for s in self.levels(method)]
                 todo = [c for c in cells if not self.store.complete(c.method, c.sharing, c.seed, n)]
                 for c in set(cells) - set(todo):  # left behind by a stop just before a cell's end
                     self.store.progress_checkpoint(c.method, c.sharing, c.seed).unlink(missing_ok=True)
@@ -274,6 +282,11 @@ class Runner:
                 else:
                     self.log(f"{method} seed {seed}: all sharing levels already done, skipping")
         return groups
+
+    def levels(self, method: str) -> list[float]:
+        """The sharing levels a method is trained at: every trained level, or the first only
+        where the sharing level does not apply to it (Method.shares)."""
+        return self.plan.levels if self.classes[method].shares else self.plan.levels[:1]
 
     def _phases_left(self, group: Group) -> int:
         """Phases still to train: the base once (unless saved), and each cell's unfinished phases."""

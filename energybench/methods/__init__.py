@@ -104,11 +104,12 @@ def method_classes(methods: list[str]) -> dict[str, type]:
     return classes
 
 
-def check_methods(methods: list[str], options: dict[str, dict], sizes: list[int] | None = None) -> None:
+def check_methods(methods: list[str], options: dict[str, dict], sizes: list[int] | None = None,
+                  cfg=None) -> None:
     """Every named method exists and every method's options are valid (for the scenario's phase
-    `sizes`, when given): one call, made by the runner before the first cell starts, so a bad
-    option of the last method in a sweep stops the sweep before hours of work rather than when
-    that method is reached."""
+    `sizes`, when given, and then the exemplar memory of `cfg` for the methods that keep one): one
+    call, made by the runner before the first cell starts, so a bad option of the last method in a
+    sweep stops the sweep before hours of work rather than when that method is reached."""
     from energybench.errors import UserError
 
     classes = method_classes(methods)
@@ -121,3 +122,10 @@ def check_methods(methods: list[str], options: dict[str, dict], sizes: list[int]
     if sizes is not None:
         for name, cls in classes.items():
             cls.check_scenario(cls.check_options(options.get(name, {})), sizes)
+    if sizes is not None and cfg is not None:
+        from energybench.methods.base import ExemplarMethod
+        from energybench.methods.memory import ExemplarMemory
+
+        if any(issubclass(cls, ExemplarMethod) for cls in classes.values()):
+            # a memory too small for every class would otherwise stop the run after a base phase
+            ExemplarMemory.from_config(cfg, seed=0).quota(sum(sizes))

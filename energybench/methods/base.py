@@ -58,6 +58,9 @@ class Method:
     supports_cache: ClassVar[bool] = True
     # Whether incremental phases distil from the model as the phase found it (self.old).
     uses_previous_model: ClassVar[bool] = False
+    # Whether the sharing level applies (False: a network trained from scratch has nothing to
+    # share with; a sweep then trains the method once, at its first level, not once per level).
+    shares: ClassVar[bool] = True
 
     def __init__(self, ctx: Context):
         self.ctx = ctx

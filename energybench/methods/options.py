@@ -14,7 +14,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from energybench.errors import UserError
+from energybench.errors import UserError, did_you_mean
 
 
 @dataclass(frozen=True)
@@ -123,7 +123,8 @@ def resolve(method: str, options: dict[str, Option], given: dict[str, Any]) -> d
     unknown = sorted(set(given) - set(options), key=str)
     if unknown:
         valid = ", ".join(sorted(options)) or "(none)"
-        raise UserError(f"unknown option '{unknown[0]}' for method {method}; valid options: {valid}")
+        raise UserError(f"unknown option '{unknown[0]}'{did_you_mean(unknown[0], options)} for method {method}; "
+                        f"valid options: {valid}")
     out = {key: opt.default for key, opt in options.items()}
     out.update({key: options[key].check(method, key, value) for key, value in given.items()})
     return out

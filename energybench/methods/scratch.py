@@ -8,7 +8,8 @@ cost of the final model. With `every_phase: true` every phase trains a fresh net
 data seen so far (the paper's from-scratch baselines at each number of classes, Fig. 2);
 then only the last row is the final model's cost.
 
-There is no base network to share with, so the sharing level does not apply (reported as 0).
+There is no base network to share with, so the sharing level does not apply (reported as 0): a
+sweep trains scratch once, at its first sharing level.
 Convergence options and the stopping rule are `progressive`'s (see progressive.py).
 """
 
@@ -24,6 +25,7 @@ class Scratch(Method):
     name = "scratch"
     description = "train the final model on all classes from scratch (comparison for progressive)"
     options = {"every_phase": flag(False), **CONVERGENCE_OPTIONS}
+    shares = False
 
     def __init__(self, ctx):
         super().__init__(ctx)

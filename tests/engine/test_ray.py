@@ -185,6 +185,17 @@ def test_an_address_where_no_cluster_listens_fails_fast_naming_it(tmp_path, caps
     assert not any(tmp_path.iterdir())
 
 
+def test_ray_address_variable_is_joined_by_the_ray_executor_only(tmp_path, capsys, monkeypatch):
+    address = f"127.0.0.1:{free_port()}"
+    monkeypatch.setenv("RAY_ADDRESS", address)
+    assert main(["run", *SWEEP, "--executor", "ray", "--out", str(tmp_path / "ray")]) == 2
+    assert f"no Ray cluster answers at RAY_ADDRESS {address}" in capsys.readouterr().err
+    assert not (tmp_path / "ray").exists()
+    # the local executor (the default) never looks at it
+    assert main(["run", *SWEEP, "--sharing", "0", "--out", str(tmp_path / "local"), "--run-id", "r"]) == 0
+    assert (tmp_path / "local" / "r" / "metrics.csv").is_file()
+
+
 def test_a_gpu_per_cell_on_a_cluster_without_gpus_exits_2_before_any_cell(tmp_path, capsys):
     assert main(["run", *SWEEP, "--workers", "1", "--gpus-per-cell", "1", "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err

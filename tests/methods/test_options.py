@@ -35,6 +35,8 @@ def test_defaults_and_converted_values():
     ({"milestones": [0.5, 2]}, "option 'milestones' of method m must be a list of fractions in (0, 1], got [0.5, 2]"),
     ({"milestones": 0.5}, "must be a list of fractions in (0, 1], got 0.5"),
     ({"lambda": 1}, "unknown option 'lambda' for method m; valid options: K, T, ce, imprint, milestones, pad"),
+    ({"imprnt": 1}, "unknown option 'imprnt' (did you mean 'imprint'?) for method m; valid options: K, T, ce, "
+                    "imprint, milestones, pad"),
 ])
 def test_bad_values_name_the_option_the_value_and_what_is_valid(given, message):
     with pytest.raises(UserError) as err:

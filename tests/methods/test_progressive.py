@@ -2,6 +2,7 @@
 growth that keeps old weights, training on all data so far, and the comparison's rows."""
 
 import csv
+import json
 import math
 from pathlib import Path
 
@@ -217,6 +218,21 @@ def test_rows_of_a_run_on_digits(tmp_path, capsys):
     assert int(prog[-1]["total_steps"]) == sum(int(r["iters"]) for r in prog)
     assert [int(r["iters"]) for r in scratch[:-1]] == [0, 0] and int(scratch[-1]["iters"]) > 0
     assert float(scratch[-1]["acc_all"]) > 85.0 and float(prog[-1]["acc_all"]) > 85.0
+
+
+def test_a_sweep_trains_scratch_once_and_claims_no_sharing_point_for_it(tmp_path, capsys):
+    code = main(["run", "--method", "scratch,finetune", "--scenario", "B4-3x2", "--sharing", "0,0.5", "--epochs", "1",
+                 "--train-per-class", "8", "--test-per-class", "5", "--out", str(tmp_path), "--run-id", "r",
+                 "--no-power", "--no-report"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert "scratch: the sharing level does not apply (nothing is shared), so trained once, at sharing 0" in captured.out
+    rows = list(csv.DictReader(open(tmp_path / "r" / "metrics.csv")))
+    levels = {m: sorted({float(r["sharing"]) for r in rows if r["method"] == m}) for m in ("scratch", "finetune")}
+    assert levels == {"scratch": [0.0], "finetune": [0.0, 0.5]}
+    methods = json.loads((tmp_path / "r" / "summary.json").read_text())["methods"]
+    assert list(methods["scratch"]["levels"]) == ["0"] and methods["scratch"]["optimal_sharing"] is None
+    assert methods["finetune"]["optimal_sharing"] is not None
 
 
 # ----- the comparison on Fashion-MNIST -----------------------------------------------------------
