@@ -199,7 +199,8 @@ def modelled_vs_measured(df: pd.DataFrame) -> dict[str, Any]:
     modelled and measured (energybench.calibration holds the maths)."""
     column = calibration.measured_column(df)
     if column is None:
-        return calibration.unavailable("this run measured no energy: " + measured_energy(df)["note"])
+        note = measured_energy(df)["note"].removeprefix("not measured: ")
+        return calibration.unavailable("this run measured no energy: " + note)
     d = df.assign(**{calibration.MODELLED: calibration.modelled_energy(df)})
     return calibration.block(d, column, incremental_totals(d, [calibration.MODELLED, column]))
 

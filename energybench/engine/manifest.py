@@ -35,7 +35,8 @@ def _git_commit() -> str | None:
 def device_description(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    return f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"
+    n = torch.get_num_threads()
+    return f"{platform.processor() or platform.machine()} CPU, {n} thread{'s' if n != 1 else ''}"
 
 
 def build_manifest(device: torch.device) -> dict:

@@ -370,6 +370,9 @@ def load_run(root: str | Path) -> RunData:
         if children:
             raise UserError(f"{root} is a folder of run directories, not a run directory; report one of them: "
                             + ", ".join(str(root / c) for c in children[:10]) + (" ..." if len(children) > 10 else ""))
+        if (root / "config.yaml").is_file() and (root / "manifest.json").is_file():
+            raise UserError(f"{root} has no metrics.csv yet: no phase of this run has finished, so there is nothing "
+                            "to report")
         raise UserError(f"{root} is not a run directory: it has no metrics.csv "
                         "(a run directory written by 'energybench run' holds metrics.csv, config.yaml, manifest.json)")
     df = read_metrics(metrics, required=(*IDENTITY, "classes_seen", "acc_all"))

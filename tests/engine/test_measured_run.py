@@ -143,7 +143,7 @@ def test_without_a_sensor_every_measured_column_is_empty_and_says_why(tmp_path, 
     assert summary["measured_energy"] == {"column": None, "basis": None,
                                           "note": "not measured: rapl: no powercap here"}
     assert summary["modelled_vs_measured"] == {
-        "available": False, "reason": "this run measured no energy: not measured: rapl: no powercap here"}
+        "available": False, "reason": "this run measured no energy: rapl: no powercap here"}
     assert calibration_note().note(root, None) == (None, summary["modelled_vs_measured"]["reason"])
 
 

@@ -101,7 +101,7 @@ def make_run_dir(root: Path, methods=("finetune",), sharing=(0.0,), seeds=(0,), 
     manifest = {
         "energybench": "0.1.0", "git_commit": "0123456789abcdef0123456789abcdef01234567", "python": "3.11.2",
         "platform": "Linux-6.1-x86_64", "packages": {"torch": "2.14.1", "numpy": "2.4.6", "matplotlib": "3.11.2"},
-        "torch_cuda": None, "cuda_available": False, "device": "cpu", "device_name": "x86_64 CPU, 1 threads",
+        "torch_cuda": None, "cuda_available": False, "device": "cpu", "device_name": "x86_64 CPU, 1 thread",
         "class_order": orders, "dataset": "fashion-mnist", "data_location": "/usr/share/datasets/fashion-mnist",
         "scenario": list(sizes), "class_names": [CLASS_NAMES[c] for c in last], "backbone": backbone,
         "energy_table": {"name": energy_table, "ops_pj": {"fp32": {"add": 0.9, "mult": 3.7}},

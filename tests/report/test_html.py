@@ -163,7 +163,7 @@ def test_summary_numbers_by_hand(built):
 def test_metadata_names_versions_device_order_and_energy_sources(built):
     p = parse(built("sweep_power", "html").read_text(encoding="utf-8"))
     meta = p.sections["metadata"]
-    for needle in ("0123456789abcdef0123456789abcdef01234567", "torch 2.14.1", "x86_64 CPU, 1 threads",
+    for needle in ("0123456789abcdef0123456789abcdef01234567", "torch 2.14.1", "x86_64 CPU, 1 thread",
                    "Horowitz, Computing's energy problem, ISSCC 2014", "rapl-counter", "seed 0", "seed 1",
                    "/usr/share/datasets/fashion-mnist", "resnet20"):
         assert needle in meta, needle

@@ -164,7 +164,7 @@ def test_metadata_is_a_key_value_table(built):
 
     text = "\n".join(p.extract_text() for p in PdfReader(built("sweep_power", "pdf")).pages[-3:])
     assert re.search(r"^git commit 0123456789abcdef0123456789abcdef01234567$", text, re.M)
-    assert re.search(r"^device name x86_64 CPU, 1 threads$", text, re.M)
+    assert re.search(r"^device name x86_64 CPU, 1 thread$", text, re.M)
     assert re.search(r"^seed 1 ", text, re.M)  # class order, one row per seed
     assert re.search(r"^epochs 8$", text, re.M)  # config.yaml, one row per key
 

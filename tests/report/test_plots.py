@@ -309,7 +309,7 @@ def test_modelled_vs_measured_says_why_it_is_absent(tmp_path):
     with drawing(SIZE):
         res = fig_modelled_vs_measured(run, method_looks(run.methods))
     assert res.omitted
-    assert res.note == ("Omitted: this run measured no energy: not measured: rapl: /sys/class/powercap does not "
+    assert res.note == ("Omitted: this run measured no energy: rapl: /sys/class/powercap does not "
                         "exist.")
 
 

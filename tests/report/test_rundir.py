@@ -24,6 +24,9 @@ def test_num_reads_empty_as_nan_not_zero():
     (lambda p: (p / "f.txt").write_text("x") and p / "f.txt", "is not a directory"),
     (lambda p: p, "is not a run directory: it has no metrics.csv"),
     (lambda p: (single_run(p / "a"), single_run(p / "b")) and p, "is a folder of run directories"),
+    # a run that has started (config.yaml and manifest.json written first) but finished no phase
+    (lambda p: ((p / "config.yaml").write_text("epochs: 1\n"), (p / "manifest.json").write_text("{}")) and p,
+     "has no metrics.csv yet: no phase of this run has finished"),
 ])
 def test_not_a_run_directory(tmp_path, setup, msg):
     with pytest.raises(UserError, match=msg):
