@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import shutil
 import struct
 from pathlib import Path
 
@@ -49,6 +50,8 @@ def _imagefolder(root: Path, broken: str | None = None) -> Path:
         (root / "train" / "eel").mkdir()
     elif broken == "zero-byte jpg":
         (root / "train" / "dog" / "2.jpg").write_bytes(b"")
+    elif broken == "no val folder":
+        shutil.rmtree(root / "val" / "dog")
     elif broken == "text as jpg":
         (root / "val" / "cat" / "notes.jpg").write_text("not an image\n")
     return root
@@ -162,6 +165,9 @@ CASES = [
     ("imagefolder empty class folder", ["run", "--dataset", "imagefolder", "--data-root",
                                          lambda tmp: str(_imagefolder(tmp / "f", "empty class"))],
      "train/eel holds no image files (.jpg, .jpeg, .png"),
+    ("imagefolder class missing from val", ["run", "--dataset", "imagefolder", "--data-root",
+                                            lambda tmp: str(_imagefolder(tmp / "f", "no val folder"))],
+     "f/val/dog does not exist; every class of"),
     ("imagefolder zero-byte jpg", ["run", "--dataset", "imagefolder", "--data-root",
                                     lambda tmp: str(_imagefolder(tmp / "f", "zero-byte jpg"))],
      "train/dog/2.jpg is not a readable image (empty file)"),

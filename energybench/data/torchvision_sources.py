@@ -74,7 +74,12 @@ def load_imagefolder(root: str | None, classes: list[str] | None, image_size: in
         kept = [(p, index[ds.classes[t]]) for p, t in ds.samples if ds.classes[t] in index]
         empty = sorted(set(names) - {ds.classes[t] for _, t in ds.samples})
         if empty:
-            raise UserError(f"imagefolder: {base / part / empty[0]} holds no image files "
+            folder = base / part / empty[0]
+            if not folder.is_dir():
+                raise UserError(f"imagefolder: {folder} does not exist; every class of {base / 'train'} needs a "
+                                f"folder of validation images in {base / part} too"
+                                + (f" ({len(empty)} classes have none)" if len(empty) > 1 else ""))
+            raise UserError(f"imagefolder: {folder} holds no image files "
                             f"({', '.join(IMG_EXTENSIONS)}); every class needs training and validation images"
                             + (f" ({len(empty)} classes have none)" if len(empty) > 1 else ""))
         check_images([p for p, _ in kept])
