@@ -124,11 +124,16 @@ def user_backbone(name: str, factory, in_shape: tuple[int, int, int], width: flo
             except Exception as exc:
                 raise UserError(f"backbone '{name}': running its blocks in order on a {shape} input raised "
                                 f"{type(exc).__name__}: {exc}" + (f"; {fix}" if own is not None else "")) from None
-            _check_features(name, out, shape)
-            if own is not None and not (own.shape == out.shape and (
+            # a forward of its own is checked first: blocks that stop short of it (a flatten or a skip
+            # connection left in forward) are that mismatch, not a network lacking its pooling
+            if own is not None and not (isinstance(out, torch.Tensor) and own.shape == out.shape and (
                     device.type == "meta" or torch.allclose(own, out, rtol=1e-4, atol=1e-5))):
+                got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+                how = ("other values of the same shape" if got == tuple(own.shape)
+                       else f"shape {got} against {tuple(own.shape)}")
                 raise UserError(f"backbone '{name}': its blocks run in order do not compute what its forward "
-                                f"computes; {fix}")
+                                f"computes ({how}); {fix}")
+            _check_features(name, out, shape)
     finally:
         module.train(was_training)
     backbone.out_dim = int(out.shape[1])

@@ -81,6 +81,13 @@ NETS = """
             x = self.flat(x)
             return self.b(self.a(x)) + x
 
+    class PoolsInForward(nn.Module):                # its children run, but stop short of its features
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(1, 4, 3, padding=1)
+        def forward(self, x):
+            return self.conv(x).mean(dim=(2, 3))
+
     class FlattensInForward(nn.Module):             # its children alone cannot run in a chain
         def __init__(self):
             super().__init__()
@@ -133,7 +140,10 @@ def test_building_leaves_the_global_random_state_alone(user_module):
     ("nets_c:spatial", r"returned a tensor of shape \(2, 4, 8, 8\); expected a feature tensor of shape "
                        r"\(2, features\): end the network with pooling and nn.Flatten\(\)"),
     ("nets_c:pair", "on a 2x1x8x8 input it returned a tuple; expected a feature tensor"),
-    ("nets_c:Residual", "its blocks run in order do not compute what its forward computes; expose the blocks"),
+    ("nets_c:Residual", r"its blocks run in order do not compute what its forward computes \(other values of "
+                        r"the same shape\); expose the blocks"),
+    ("nets_c:PoolsInForward", r"its blocks run in order do not compute what its forward computes \(shape "
+                              r"\(2, 4, 8, 8\) against \(2, 4\)\); expose the blocks"),
     ("nets_c:Stray", "parameter 'scale' is outside its blocks"),
     ("nets_c:broken_forward", "its forward on a 2x1x8x8 input raised RuntimeError: mat1 and mat2"),
     ("nets_c:FlattensInForward", "running its blocks in order on a 2x1x8x8 input raised RuntimeError: .*; expose "
