@@ -9,6 +9,7 @@ from pathlib import Path
 # CLI flag -> config key; flags left unset do not override the YAML file or the defaults.
 FLAG_KEYS = {
     "method": "methods", "dataset": "dataset", "data_root": "data_root", "download": "download",
+    "classes": "classes", "image_size": "image_size",
     "backbone": "backbone", "width": "width", "cifar_stem": "cifar_stem", "weights": "weights", "scenario": "scenario",
     "class_order": "class_order", "train_per_class": "train_per_class", "test_per_class": "test_per_class",
     "epochs": "epochs", "batch_size": "batch_size", "lr": "lr", "augment": "augment", "seed": "seeds",
@@ -49,6 +50,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--dataset", help="digits (default), fashion-mnist, mnist, cifar10, cifar100, imagefolder")
     g.add_argument("--data-root", help="dataset directory (Fashion-MNIST default: /usr/share/datasets/fashion-mnist)")
     g.add_argument("--download", action="store_const", const=True, help="let torchvision download CIFAR into --data-root")
+    g.add_argument("--classes", help="imagefolder: the classes to use, a comma list of its train/ folder names "
+                                     "(default: every class)")
+    g.add_argument("--image-size", type=int, metavar="N", help="imagefolder: the square crop its images are resized "
+                                                               "to (default: 224)")
     g.add_argument("--scenario", help="class split: B<base>-<step>x<phases> (e.g. B4-3x2), B50-10-20-20 or 50,10,20,20")
     g.add_argument("--class-order", help="'seeded' (a permutation drawn from the seed), 'natural', or a comma list")
     g.add_argument("--train-per-class", type=int, help="cap training samples per class (CPU-sized runs)")

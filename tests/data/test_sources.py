@@ -60,6 +60,32 @@ def test_imagefolder_reads_a_class_subset(tmp_path):
     assert x.shape == (2, 3, 32, 32) and y.tolist() == [0, 1]
 
 
+def test_imagefolder_class_subset_and_crop_from_the_command_line(tmp_path, capsys):
+    import csv
+
+    import numpy as np
+    import yaml
+    from PIL import Image
+
+    from energybench.cli import main
+
+    for part in ("train", "val"):
+        for cls in ("cat", "dog", "eel"):
+            d = tmp_path / "f" / part / cls
+            d.mkdir(parents=True)
+            for i in range(3):
+                Image.fromarray(np.full((40, 40, 3), 40 * i, np.uint8)).save(d / f"{i}.png")
+    code = main(["run", "--dataset", "imagefolder", "--data-root", str(tmp_path / "f"), "--classes", "dog,eel",
+                 "--image-size", "16", "--backbone", "tiny_cnn", "--scenario", "B1-1x1", "--method", "finetune",
+                 "--sharing", "0", "--epochs", "1", "--no-power", "--no-report", "--quiet", "--out",
+                 str(tmp_path / "runs"), "--run-id", "r"])
+    assert code == 0, capsys.readouterr().err
+    config = yaml.safe_load((tmp_path / "runs" / "r" / "config.yaml").read_text())
+    assert config["classes"] == ["dog", "eel"] and config["image_size"] == 16
+    rows = list(csv.DictReader(open(tmp_path / "runs" / "r" / "metrics.csv")))
+    assert [r["classes_seen"] for r in rows] == ["1", "2"] and rows[0]["train_samples"] == "3"  # 3 images a class
+
+
 def test_unknown_dataset():
     with pytest.raises(UserError, match="unknown dataset 'svhn'; valid datasets: digits"):
         load_source("svhn")
