@@ -16,7 +16,7 @@ from typing import Any
 from energybench.errors import UserError, canonical, did_you_mean, shown, unknown_name
 from energybench.user_yaml import load_user_yaml
 
-PRECISIONS = ("fp32", "fp16", "bf16", "int8", "int16")
+PRECISIONS = ("fp32", "fp16", "bf16", "int8", "int16", "int32")  # those the built-in tables price
 DEVICES = ("auto", "cpu", "cuda")
 HERDING = ("herding", "random")
 REPORT_FORMATS = ("html", "pdf")

@@ -49,7 +49,7 @@ def precision_bits(precision: str) -> int:
     """Word size of a precision name such as fp32, bf16, int8."""
     m = _PRECISION.match(str(precision))
     if not m:
-        raise UserError(f"precision '{precision}' is not a name like fp32, fp16, bf16, int8, int16")
+        raise UserError(f"precision '{precision}' is not a name like fp32, fp16, bf16, int8, int16, int32")
     return int(m.group(2))
 
 
