@@ -226,7 +226,9 @@ def _print_comparison(head: dict, rows: list[dict]) -> None:
         print("-" * len(head_line))
         for r in sub:
             leak = f"{r['leakage_energy_j']:10.4g}" if r["leakage_energy_j"] is not None else f"{'-':>10}"
-            print(f"{r['node_nm']:>3}nm {r['vdd']:>5.3g} {r['sharing']:>6g} ({r['sharing_achieved']:.3f}) "
+            node = f"{r['node_nm']}nm" if r["node_nm"] is not None else "?"  # an ERT that does not record it
+            vdd = f"{r['vdd']:.3g}" if r["vdd"] is not None else "?"
+            print(f"{node:>5} {vdd:>5} {r['sharing']:>6g} ({r['sharing_achieved']:.3f}) "
                   f"{r['compute_energy_j']:>10.4g} " + " ".join(f"{r['levels'][n]:>10.4g}" for n in names)
                   + f" {r['dynamic_energy_j']:>10.4g} {r['ratio_to_first_sharing']:>6.3f} {leak}")
 def _print_text(out: dict) -> None:
@@ -284,7 +286,9 @@ def _print_text(out: dict) -> None:
 
 def _print_levels(h: dict) -> None:
     """The step on its architecture: node, supply, and each level's accesses and energy."""
-    print(f"architecture {h['architecture']} ({h['dataflow']}) at {h['node_nm']} nm, {h['vdd']:g} V"
+    at = (f"{h['node_nm']} nm, {h['vdd']:g} V" if h["node_nm"] is not None else
+          "an unknown node and supply (the ERT does not record them)")
+    print(f"architecture {h['architecture']} ({h['dataflow']}) at {at}"
           + (f"; {'; '.join(h['scaling'])}" if h["scaling"] else ""))
     print(f"  {'level':<16} {'reads':>16} {'writes':>16} {'energy J':>12}  per access (pJ) and source")
     for lv in h["levels"]:

@@ -113,10 +113,16 @@ def main(args: argparse.Namespace) -> int:
         source = f"  (from {table.base})" if out["labels"][p] != table.name else ""
         print(f"{p:<10} {table.op_pj(p, 'add'):>10.4g} {table.op_pj(p, 'mult'):>10.4g} {table.mac_pj(p):>10.4g}"
               f"{source}")
-    print(f"DRAM: {table.dram_pj_per_bit:g} pJ/bit ({table.dram_access_pj(bits):.4g} pJ per {bits}-bit word)")
+    if table.dram_pj_per_bit is not None:
+        print(f"DRAM: {table.dram_pj_per_bit:g} pJ/bit ({table.dram_access_pj(bits):.4g} pJ per {bits}-bit word)")
+    else:  # an ERT without a DRAM component: the architecture's DRAM level prices itself (levels below)
+        print("DRAM: none in this ERT (no component named DRAM); an architecture's DRAM level takes its own "
+              "component or type")
     if table.register_pj_per_bit is not None:
         print(f"register: {table.register_pj_per_bit:g} pJ/bit")
-    print(f"node {out['node_nm']} nm, logic supply {out['vdd']:g} V" + "".join(f"\n  {x}" for x in out["scaling"]))
+    at = (f"node {out['node_nm']} nm, logic supply {out['vdd']:g} V" if out["node_nm"] is not None else
+          "node and logic supply unknown: the ERT does not record them (ERT.attributes node_nm, vdd)")
+    print(at + "".join(f"\n  {x}" for x in out["scaling"]))
     print(f"SRAM ({cell}, {table.sram_source}, per {bits}-bit access):" if rows else
           f"SRAM: no per-capacity figures in {table.origin}")
     if wide:

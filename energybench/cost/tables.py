@@ -16,7 +16,8 @@ from it. The `rtl:` record the RTL characterisation writes is kept and ignored; 
 unknown top-level key is an error (a typo would otherwise silently keep the default's value).
 
 A file whose top-level key is `ERT` is an Accelergy energy reference table (read by ert.py):
-its compute and memory components become the table's op energies, DRAM and SRAM components.
+its compute and memory components become the table's op energies, DRAM and SRAM components;
+its node and supply are those of ERT.attributes, unknown (None) when it has none.
 """
 
 from __future__ import annotations
@@ -117,13 +118,14 @@ class EnergyTable:
     base: str = ""  # the built-in table a user file was merged over
     inherited: dict[str, tuple[str, ...]] = field(default_factory=dict)  # precision -> ops taken from `base`
     sram_rows: dict[tuple[str, int], list] = field(default_factory=dict, repr=False)  # CACTI, by (cell, width)
-    node_nm: int = TABLE_NODE  # the node these figures are for
+    node_nm: int | None = TABLE_NODE  # the node these figures are for; None: an ERT that does not say
     vdd: float | None = None  # the logic supply they are for; None: the node's nominal supply
     sram_leak_rows: dict[tuple[str, int], list] = field(default_factory=dict, repr=False)  # CACTI leakage (mW)
     sram_source: str = "CACTI 7 runs at 45 nm"
     scaling: tuple[str, ...] = ()  # how the figures were moved to node_nm/vdd (technology.py), in words
     components: dict[str, dict[str, float]] = field(default_factory=dict)  # ERT memory components, pJ per word
     ert_bits: int | None = None  # word width of an ERT's memory energies (its precision's)
+    ert_arch: str | None = None  # the architecture an ERT was exported with (ERT.attributes), if it says
 
     @property
     def precisions(self) -> list[str]:
@@ -149,9 +151,18 @@ class EnergyTable:
         return f"{self.name}{at} ({which} from {self.base})"
 
     @property
-    def own_vdd(self) -> float:
-        """The logic supply the op energies are for (the node's nominal one when unstated)."""
-        return self.vdd if self.vdd is not None else nodes.nominal_vdd(self.node_nm)
+    def own_vdd(self) -> float | None:
+        """The logic supply the op energies are for (the node's nominal one when unstated; None
+        when the node is unknown too: an ERT without ERT.attributes)."""
+        if self.vdd is not None:
+            return self.vdd
+        return None if self.node_nm is None else nodes.nominal_vdd(self.node_nm)
+
+    def where(self) -> str:
+        """'7 nm, 0.7 V', or what is known of an ERT's node and supply."""
+        if self.node_nm is None:
+            return "node and supply unknown (the ERT does not record them)"
+        return f"{self.node_nm} nm, {self.own_vdd:g} V"
 
     @property
     def is_ert(self) -> bool:
@@ -173,10 +184,19 @@ class EnergyTable:
         if not self.sram_rows and self.is_ert:
             raise UserError(f"energy table {self.origin} (an Accelergy ERT) has no SRAM sized per capacity: the "
                             "per-layer buffer needs components <level>_<bytes>B (e.g. buffer_65536B) with read and "
-                            f"write actions; memory components in the file: {', '.join(self.components) or 'none'}")
+                            f"write actions; memory components in the file: {', '.join(self.components) or 'none'}. "
+                            f"{self.arch_hint()}")
         if (cell, width) not in self.sram_rows:
             raise UserError(unknown_name("SRAM cell type", cell, self.sram_cells, "cell types"))
         return self.sram_rows[(cell, width)], width
+
+    def arch_hint(self) -> str:
+        """For an ERT that does not fit the architecture: which one its levels belong to."""
+        if self.ert_arch:
+            return (f"Its levels are those of architecture {self.ert_arch}, which it was exported with "
+                    f"(ERT.attributes.architecture): pass --arch {self.ert_arch}")
+        return ("An ERT's levels belong to an architecture: pass the --arch it was exported with (an ERT written by "
+                "energybench names it in its header)")
 
     def sram_access_pj(self, capacity_bytes: float, word_bits: int = 32, cell: str | None = None):
         """(read_pj, write_pj, extrapolated) per word access of an SRAM of that capacity."""
@@ -385,12 +405,42 @@ def _from_ert(ert: ErtData, label: str) -> EnergyTable:
                 notes.append(f"{p}: the ERT gives a MAC energy only; split into multiply and add like "
                              f"{DEFAULT_TABLE}'s {p} ({share:.3f} multiply)")
     dram = next((v for k, v in ert.memory.items() if k.lower() == "dram"), None)
+    node, vdd, arch = _ert_attributes(ert, label)
+    if node is None:
+        at = "node and supply unknown: the file has no ERT.attributes node_nm and vdd"
+    elif vdd is None:
+        at = f"for {node} nm (its ERT.attributes) at the node's nominal {nodes.nominal_vdd(node):g} V"
+    else:
+        at = f"for {node} nm, {vdd:g} V (its ERT.attributes)"
     sources = (f"Accelergy energy reference table {label} (pJ per action, used as given; memory actions per "
-               f"{bits}-bit word)",)
+               f"{bits}-bit word; {at})",)
     if ert.ignored:
         notes.append(f"ignored components (no compute or read/write actions): {', '.join(ert.ignored)}")
     return EnergyTable(
         name=Path(label).stem, description=f"Accelergy ERT {Path(label).name}", sources=sources, ops_pj=ops,
         dram_pj_per_bit=dram["read"] / bits if dram else None, sram_cell=DEFAULT_CELL,
-        notes=tuple(notes), origin=label, sram_rows=_sized_rows(ert, bits), node_nm=TABLE_NODE,
-        sram_source=f"Accelergy ERT {label}", components=dict(ert.memory), ert_bits=bits)
+        notes=tuple(notes), origin=label, sram_rows=_sized_rows(ert, bits), node_nm=node, vdd=vdd,
+        sram_source=f"Accelergy ERT {label}", components=dict(ert.memory), ert_bits=bits, ert_arch=arch)
+
+
+def _ert_attributes(ert: ErtData, label: str) -> tuple[int | None, float | None, str | None]:
+    """(node_nm, vdd, architecture) of ERT.attributes, checked; None for what it does not give."""
+    a = ert.attributes
+    node = vdd = None
+    if "node_nm" in a:
+        try:
+            node = nodes.check_node(a["node_nm"])
+        except UserError as exc:
+            raise UserError(f"Accelergy ERT {label}: ERT.attributes.node_nm: {exc}") from None
+    if "vdd" in a:
+        if node is None:
+            raise UserError(f"Accelergy ERT {label}: ERT.attributes.vdd needs node_nm (the node the energies are for)")
+        vdd = a["vdd"]
+        if isinstance(vdd, bool) or not isinstance(vdd, (int, float)) or not 0 < vdd < math.inf:
+            raise UserError(f"Accelergy ERT {label}: ERT.attributes.vdd must be a positive supply voltage, got {vdd!r}")
+        vdd = float(vdd)
+    arch = a.get("architecture")
+    if arch is not None and (not isinstance(arch, str) or not arch.strip()):
+        raise UserError(f"Accelergy ERT {label}: ERT.attributes.architecture must be an architecture name or file, "
+                        f"got {arch!r}")
+    return node, vdd, arch

@@ -36,8 +36,8 @@ def at_node(table: EnergyTable, node=None, vdd=None, flavour: str = nodes.DEFAUL
         return table
     if table.is_ert:
         raise UserError(f"--node and --vdd move a built-in or YAML energy table to another node; the Accelergy ERT "
-                        f"{table.origin} already holds the energies of its own node and is used as given (leave "
-                        "--node and --vdd out, or export the ERT at the node you want)")
+                        f"{table.origin} already holds the energies of its own node ({table.where()}) and is used as "
+                        "given (leave --node and --vdd out, or export the ERT at the node you want)")
     node, vdd = resolve(table, node, vdd, flavour)
     if (node, vdd) == (table.node_nm, table.own_vdd):
         return table
