@@ -7,12 +7,16 @@ A table is YAML (the format the RTL characterisation tool writes too):
     sources: ["..."]
     ops_pj: {fp32: {add: 0.9, mult: 3.7}, ...}
     # optional: dram_pj_per_bit, register_pj_per_bit, sram: {cell: itrs-lstp}, notes: [...],
-    # node_nm: 45, vdd: 0.9 (the node and supply its figures are for; default 45 nm, nominal supply)
+    # node_nm: 45, vdd: 0.9 (the node and supply its figures are for; unset: horowitz45's 45 nm
+    # 0.9 V; node_nm alone: that node's nominal supply)
 
 Built-in tables live in data/ (`horowitz45`, the default, and `aladdin45`). A user file is
 merged over the default, entry by entry, and keeps the default's sources for what it does
 not override; `label(precision)` names the default wherever a precision's op energies come
-from it. The `rtl:` record the RTL characterisation writes is kept and ignored; any other
+from it, `op_source(precision)` says in words where they come from. A file's figures are at
+its node_nm and vdd (unset: the default's 45 nm 0.9 V; node_nm alone: that node's nominal
+supply); op energies it inherits are moved there from the default's 45 nm 0.9 V (Stillmaker
+and Baas, HP devices), so every figure of the merged table is for one node and supply. The `rtl:` record the RTL characterisation writes is kept and ignored; any other
 unknown top-level key is an error (a typo would otherwise silently keep the default's value).
 
 A file whose top-level key is `ERT` is an Accelergy energy reference table (read by ert.py):
@@ -126,6 +130,8 @@ class EnergyTable:
     components: dict[str, dict[str, float]] = field(default_factory=dict)  # ERT memory components, pJ per word
     ert_bits: int | None = None  # word width of an ERT's memory energies (its precision's)
     ert_arch: str | None = None  # the architecture an ERT was exported with (ERT.attributes), if it says
+    inherited_at: tuple[int, float] | None = None  # base's (node, vdd) when inherited ops were moved from it
+    scaled_from: tuple[int, float] | None = None  # (node, vdd) the figures were scaled from (technology.py)
 
     @property
     def precisions(self) -> list[str]:
@@ -149,6 +155,25 @@ class EnergyTable:
             return self.name + at
         which = precision if len(ops) == len(OPS) else f"{precision} {'/'.join(ops)}"
         return f"{self.name}{at} ({which} from {self.base})"
+
+    def op_source(self, precision: str) -> str:
+        """Where a precision's op energies come from, in words: the file that sets them or the
+        table they are inherited from, and every move to another node or supply, e.g.
+        'table.yaml', 'horowitz45 at 45 nm 0.9 V, moved to the file's 45 nm 1 V',
+        'horowitz45, scaled from 45 nm 0.9 V to 7 nm 0.7 V'."""
+        own = self.name if self.origin.startswith("builtin:") or not self.origin else Path(self.origin).name
+        ops = self.inherited.get(precision, ())
+        if not ops:
+            out = own
+        else:
+            out = self.base if len(ops) == len(OPS) else f"{own}, {'/'.join(ops)} from {self.base}"
+            if self.inherited_at:
+                (n0, v0), n1, v1 = self.inherited_at, *(self.scaled_from or (self.node_nm, self.own_vdd))
+                out += f" at {n0} nm {v0:g} V, moved to the file's {n1} nm {v1:g} V"
+        if self.scaled_from:
+            out += f", scaled from {self.scaled_from[0]} nm {self.scaled_from[1]:g} V to {self.node_nm} nm " \
+                   f"{self.own_vdd:g} V"
+        return out
 
     @property
     def own_vdd(self) -> float | None:
@@ -327,7 +352,7 @@ def _build(entries: dict, origin: str) -> EnergyTable:
         notes=tuple(entries.get("notes", ())), origin=origin, extra=entries.get("extra", {}),
         base=entries.get("base", ""), inherited=entries.get("inherited", {}), sram_rows=_cacti(),
         node_nm=entries.get("node_nm", TABLE_NODE), vdd=entries.get("vdd"),
-        sram_leak_rows=cacti.leakage_rows(TABLE_NODE))
+        sram_leak_rows=cacti.leakage_rows(TABLE_NODE), inherited_at=entries.get("inherited_at"))
 
 
 @lru_cache(maxsize=None)
@@ -365,7 +390,34 @@ def load_energy_table(path_or_name: str | Path | None = None) -> EnergyTable:
     inherited = [f"(entries not set in {path.name} come from {DEFAULT_TABLE}) {s}" for s in base["sources"]]
     merged["sources"] = tuple(user.get("sources", ())) + tuple(inherited)
     merged["notes"] = tuple(user.get("notes", ())) + tuple(f"({DEFAULT_TABLE}) {n}" for n in base["notes"])
+    merged["notes"] += _move_inherited(merged, base, user, path.name, label)
     return _build(merged, label)
+
+
+def _move_inherited(merged: dict, base: dict, user: dict, file: str, label: str) -> tuple[str, ...]:
+    """Put the file's node and supply on the merged table (unset: the default's; node_nm alone:
+    its nominal supply) and move the op energies it inherits there from the default's, so that
+    every figure is for the node and supply the table states. The note saying so, if any."""
+    base_node = base.get("node_nm", TABLE_NODE)
+    base_vdd = base.get("vdd") or nodes.nominal_vdd(base_node)
+    node = user.get("node_nm", base_node)
+    vdd = user.get("vdd", base_vdd if node == base_node else None)
+    merged["node_nm"], merged["vdd"] = node, vdd
+    vdd = nodes.nominal_vdd(node) if vdd is None else vdd
+    if (node, vdd) == (base_node, base_vdd) or not merged["inherited"]:
+        return ()
+    lo, hi = nodes.vdd_range(node)
+    if not lo <= vdd <= hi:
+        raise UserError(f"energy table {label}: its figures are at {node} nm {vdd:g} V, outside the {node} nm range "
+                        f"{lo:g}-{hi:g} V of the Stillmaker and Baas fit that moves the op energies it takes from "
+                        f"{DEFAULT_TABLE} ({base_node} nm {base_vdd:g} V) there: set node_nm to the node its figures "
+                        f"are for, or give add and mult for every precision ({', '.join(merged['ops_pj'])})")
+    k = nodes.energy_factor(base_node, base_vdd, node, vdd)
+    for prec, ops in merged["inherited"].items():
+        merged["ops_pj"][prec] = {op: e * k if op in ops else e for op, e in merged["ops_pj"][prec].items()}
+    merged["inherited_at"] = (base_node, base_vdd)
+    return (f"op energies not set in {file} are {DEFAULT_TABLE}'s moved from {base_node} nm {base_vdd:g} V to "
+            f"the file's {node} nm {vdd:g} V: x {k:.4g} ({nodes.SOURCE}, {nodes.DEFAULT_FLAVOUR.upper()} devices)",)
 
 
 # ----- an Accelergy ERT as the table ---------------------------------------------------------------

@@ -54,6 +54,7 @@ def at_node(table: EnergyTable, node=None, vdd=None, flavour: str = nodes.DEFAUL
         register_pj_per_bit=None if table.register_pj_per_bit is None else table.register_pj_per_bit * k,
         sram_rows=cacti.energy_rows(node, flavour), sram_leak_rows=cacti.leakage_rows(node, flavour),
         node_nm=node, vdd=vdd, sram_source=cacti.source(node, flavour), scaling=scaling,
+        scaled_from=(table.node_nm, table.own_vdd),
     )
 
 

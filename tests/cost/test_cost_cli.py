@@ -254,3 +254,20 @@ def test_several_nodes_and_sharing_levels_make_one_table(capsys):
     assert list(rows[0]["levels"]) == ["pe_regs", "unified_buffer", "hbm"]
     code, out, err = run(capsys, "cost", *base)
     assert code == 0 and "architecture tpu_like" in out and " 22nm   0.9" in out and "ratio" in out
+
+
+def test_energy_table_rows_name_where_their_figures_came_from(capsys, tmp_path):
+    code, out, err = run(capsys, "energy-table", "--node", "7")
+    rows = {ln.split()[0]: ln for ln in out.splitlines() if ln.split()}
+    assert "(from )" not in out
+    for p in ("fp32", "fp16", "bf16", "int8", "int16", "int32"):
+        assert rows[p].endswith("  (from horowitz45, scaled from 45 nm 0.9 V to 7 nm 0.7 V)"), rows[p]
+    f = tmp_path / "mine.yaml"
+    f.write_text("ops_pj: {int8: {add: 0.04, mult: 0.25}, fp32: {mult: 10.0}}\n")
+    code, out, err = run(capsys, "energy-table", "--energy-table", str(f))
+    rows = {ln.split()[0]: ln for ln in out.splitlines() if ln.split()}
+    assert rows["int8"].endswith("  (from mine.yaml)") and rows["fp16"].endswith("  (from horowitz45)")
+    assert rows["fp32"].endswith("  (from mine.yaml, add from horowitz45)")
+    code, out, err = run(capsys, "energy-table", "--energy-table", str(f), "--json", "--precision", "int8")
+    assert json.loads(out)["op_sources"] == {"int8": "mine.yaml"}
+
