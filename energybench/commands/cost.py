@@ -71,7 +71,7 @@ def register(subparsers) -> None:
     p.add_argument("--export-actions", metavar="FILE",
                    help="write the step's action counts (whole step and per layer) in Accelergy's format; price them "
                         "with 'energybench energy-table --export-ert' (one sharing level, node and architecture)")
-    p.add_argument("--device", default="cpu", choices=("cpu", "meta"),
+    p.add_argument("--device", default="cpu", choices=("cpu", "meta"), type=str.lower,  # any case, like other names
                    help="cpu runs the step for real; meta dispatches the same ops on shapes only (default: cpu)")
     p.add_argument("--seed", type=seed, default=0, help="seed for weights, inputs and labels (default: 0)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of tables")

@@ -271,3 +271,25 @@ def test_energy_table_rows_name_where_their_figures_came_from(capsys, tmp_path):
     code, out, err = run(capsys, "energy-table", "--energy-table", str(f), "--json", "--precision", "int8")
     assert json.loads(out)["op_sources"] == {"int8": "mine.yaml"}
 
+
+@pytest.mark.parametrize("arch", ["EYERISS_LIKE", "Eyeriss_Like"])
+def test_built_in_architectures_match_in_any_case(capsys, arch):
+    d = cost_json(capsys, "--model", "tiny_cnn", "--input", "1x8x8", "--arch", arch)
+    assert d["hierarchy"]["architecture"] == "eyeriss_like"
+    code, out, err = run(capsys, "energy-table", "--arch", arch)
+    assert code == 0 and "architecture eyeriss_like, per access" in out
+
+
+def test_a_misspelt_architecture_gets_the_closest_name(capsys):
+    code, out, err = run(capsys, "cost", "--model", "tiny_cnn", "--input", "1x8x8", "--arch", "eyeris_like")
+    assert code == 2 and "'eyeris_like' is neither a file nor a built-in architecture (did you mean " \
+                          "'eyeriss_like'?) (eyeriss_like, layer_buffer, paper_sharing, tpu_like)" in err
+
+
+def test_the_device_matches_in_any_case(capsys):
+    d = cost_json(capsys, "--model", "tiny_cnn", "--input", "1x8x8", "--device", "META")
+    assert d["device"] == "meta" and d["forward_macs"] == 603_776
+    with pytest.raises(SystemExit) as exit_:  # argparse's own error
+        main(["cost", "--model", "tiny_cnn", "--input", "1x8x8", "--device", "gpu"])
+    assert exit_.value.code == 2 and "invalid choice: 'gpu' (choose from 'cpu', 'meta')" in capsys.readouterr().err
+
