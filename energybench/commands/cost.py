@@ -218,9 +218,10 @@ def _print_comparison(head: dict, rows: list[dict]) -> None:
           "level's dynamic energy over this one's")
     for arch in dict.fromkeys(r["architecture"] for r in rows):
         sub = [r for r in rows if r["architecture"] == arch]
-        names = list(sub[0]["levels"])
-        head_line = (f"{'node':>5} {'Vdd':>5} {'sharing':>15} {'compute':>10} "
-                     + " ".join(f"{n[:10]:>10}" for n in names) + f" {'dynamic':>10} {'ratio':>6} {'leakage':>10}")
+        widths = {n: max(10, len(n)) for n in sub[0]["levels"]}  # a level's whole name heads its column
+        head_line = (f"{'node':>5} {'Vdd':>5} {'sharing':>14} {'compute':>10} "
+                     + " ".join(f"{n:>{w}}" for n, w in widths.items())
+                     + f" {'dynamic':>10} {'ratio':>6} {'leakage':>10}")
         print(f"\narchitecture {arch}")
         print(head_line)
         print("-" * len(head_line))
@@ -229,7 +230,7 @@ def _print_comparison(head: dict, rows: list[dict]) -> None:
             node = f"{r['node_nm']}nm" if r["node_nm"] is not None else "?"  # an ERT that does not record it
             vdd = f"{r['vdd']:.3g}" if r["vdd"] is not None else "?"
             print(f"{node:>5} {vdd:>5} {r['sharing']:>6g} ({r['sharing_achieved']:.3f}) "
-                  f"{r['compute_energy_j']:>10.4g} " + " ".join(f"{r['levels'][n]:>10.4g}" for n in names)
+                  f"{r['compute_energy_j']:>10.4g} " + " ".join(f"{r['levels'][n]:>{w}.4g}" for n, w in widths.items())
                   + f" {r['dynamic_energy_j']:>10.4g} {r['ratio_to_first_sharing']:>6.3f} {leak}")
 def _print_text(out: dict) -> None:
     shape = "x".join(map(str, out["input"]))

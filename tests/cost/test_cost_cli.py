@@ -293,3 +293,16 @@ def test_the_device_matches_in_any_case(capsys):
         main(["cost", "--model", "tiny_cnn", "--input", "1x8x8", "--device", "gpu"])
     assert exit_.value.code == 2 and "invalid choice: 'gpu' (choose from 'cpu', 'meta')" in capsys.readouterr().err
 
+
+def test_the_comparison_shows_whole_level_names(capsys):
+    code, out, err = run(capsys, "cost", "--model", "tiny_cnn", "--input", "1x8x8", "--sharing", "0,0.5", "--arch",
+                         "tpu_like")
+    lines = out.splitlines()
+    head = next(ln for ln in lines if ln.lstrip().startswith("node"))
+    assert head.split() == ["node", "Vdd", "sharing", "compute", "pe_regs", "unified_buffer", "hbm", "dynamic",
+                            "ratio", "leakage"]
+    rows = [ln for ln in lines if ln.lstrip().startswith("45nm")]
+    assert len(rows) == 2
+    for name in ("unified_buffer", "hbm", "dynamic"):  # each figure ends where its column's name ends
+        end = head.index(name) + len(name)
+        assert all(r[end - 1] != " " and r[end] == " " for r in rows), name
