@@ -186,7 +186,7 @@ class EnergyTable:
     def where(self) -> str:
         """'7 nm, 0.7 V', or what is known of an ERT's node and supply."""
         if self.node_nm is None:
-            return "node and supply unknown (the ERT does not record them)"
+            return "node and supply unknown: the ERT does not record them"
         return f"{self.node_nm} nm, {self.own_vdd:g} V"
 
     @property
@@ -220,8 +220,8 @@ class EnergyTable:
         if self.ert_arch:
             return (f"Its levels are those of architecture {self.ert_arch}, which it was exported with "
                     f"(ERT.attributes.architecture): pass --arch {self.ert_arch}")
-        return ("An ERT's levels belong to an architecture: pass the --arch it was exported with (an ERT written by "
-                "energybench names it in its header)")
+        return ("An ERT's levels belong to an architecture: pass the --arch it was exported with (energybench's "
+                "export names it in ERT.attributes.architecture and in its header)")
 
     def sram_access_pj(self, capacity_bytes: float, word_bits: int = 32, cell: str | None = None):
         """(read_pj, write_pj, extrapolated) per word access of an SRAM of that capacity."""

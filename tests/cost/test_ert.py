@@ -222,7 +222,8 @@ def test_an_ert_without_attributes_has_an_unknown_node_and_supply(capsys):
     out = _cli(capsys, "cost", "--model", "tiny_cnn", "--input", "1x8x8", "--energy-table", str(FIXTURE), "--arch",
                "eyeriss_like", "--sharing", "0,0.5")
     assert out.count("    ?     ?  ") == 2
-    with pytest.raises(UserError, match=r"own node \(node and supply unknown \(the ERT does not record them\)\)"):
+    with pytest.raises(UserError, match=r"own node \(node and supply unknown: the ERT does not record them\) and is "
+                                        r"used as given"):
         build_hardware(energy_table=FIXTURE, arch="eyeriss_like", node=7)
 
 
