@@ -16,7 +16,7 @@ from typing import Any
 from energybench.errors import UserError, canonical, did_you_mean, shown, unknown_name
 from energybench.user_yaml import load_user_yaml
 
-PRECISIONS = ("fp32", "fp16", "bf16", "int8", "int16")
+PRECISIONS = ("fp32", "fp16", "bf16", "int8", "int16", "int32")  # those the built-in tables price
 DEVICES = ("auto", "cpu", "cuda")
 HERDING = ("herding", "random")
 REPORT_FORMATS = ("html", "pdf")
@@ -277,6 +277,7 @@ def make_config(*layers: dict[str, Any]) -> RunConfig:
 def _canonical_names(cfg: RunConfig) -> None:
     """Built-in names match in any case (`--method LwF`, `dataset: CIFAR10`) and are recorded
     in their own (lower) case; a name that matches none is left for validate() to reject."""
+    from energybench.cost.arch import builtin_architectures
     from energybench.cost.tables import builtin_tables, sram_cells
     from energybench.data import DATASETS
     from energybench.methods import METHODS
@@ -294,6 +295,8 @@ def _canonical_names(cfg: RunConfig) -> None:
     cfg.device = cfg.device.strip().lower()
     if cfg.energy_table is not None and not Path(cfg.energy_table).expanduser().exists():
         cfg.energy_table = canonical(cfg.energy_table, builtin_tables())
+    if cfg.arch is not None and not Path(cfg.arch).expanduser().exists():
+        cfg.arch = canonical(cfg.arch, builtin_architectures())
     if cfg.dataset != "imagefolder" and cfg.image_size == DEFAULT_IMAGE_SIZE:
         cfg.image_size = None  # older runs recorded imagefolder's default for every dataset
 

@@ -262,6 +262,7 @@ def test_good_values_beside_the_bad_ones_still_load(tmp_path):
             cfg.energy_table) == (["lwf", "joint"], "digits", "fp16", "itrs-hp", "random", ["html"], "cpu", "aladdin45")
     assert list(cfg.options) == ["lucir"] and cfg.seeds == [0, SEED_MAX]
     assert make_config({"executor": "LOCAL"}).executor == "local" and make_config({"executor": "Ray"}).executor == "ray"
+    assert make_config({"arch": "EYERISS_LIKE"}).arch == "eyeriss_like"
     p = tmp_path / "c.yaml"
     p.write_text("common: &c [0, 0.5]\nclass_order: [" + ", ".join(map(str, range(1000))) + "]\n")
     data = load_yaml(p)

@@ -77,3 +77,12 @@ def test_yaml_problems(tmp_path):
     listy.write_text("- 1\n- 2\n")
     with pytest.raises(UserError, match="must be a mapping"):
         load_yaml(listy)
+
+
+def test_every_precision_the_cost_model_prices_is_a_run_precision():
+    """`cost` and `energy-table` take int32 (horowitz45 prices it); so does a run."""
+    from energybench.config import PRECISIONS
+    from energybench.cost.tables import load_energy_table
+
+    assert set(PRECISIONS) == set(load_energy_table().precisions) == set(load_energy_table("aladdin45").precisions)
+    assert make_config({"precision": "INT32"}).precision == "int32"

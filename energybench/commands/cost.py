@@ -71,7 +71,7 @@ def register(subparsers) -> None:
     p.add_argument("--export-actions", metavar="FILE",
                    help="write the step's action counts (whole step and per layer) in Accelergy's format; price them "
                         "with 'energybench energy-table --export-ert' (one sharing level, node and architecture)")
-    p.add_argument("--device", default="cpu", choices=("cpu", "meta"),
+    p.add_argument("--device", default="cpu", choices=("cpu", "meta"), type=str.lower,  # any case, like other names
                    help="cpu runs the step for real; meta dispatches the same ops on shapes only (default: cpu)")
     p.add_argument("--seed", type=seed, default=0, help="seed for weights, inputs and labels (default: 0)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
@@ -218,16 +218,19 @@ def _print_comparison(head: dict, rows: list[dict]) -> None:
           "level's dynamic energy over this one's")
     for arch in dict.fromkeys(r["architecture"] for r in rows):
         sub = [r for r in rows if r["architecture"] == arch]
-        names = list(sub[0]["levels"])
-        head_line = (f"{'node':>5} {'Vdd':>5} {'sharing':>15} {'compute':>10} "
-                     + " ".join(f"{n[:10]:>10}" for n in names) + f" {'dynamic':>10} {'ratio':>6} {'leakage':>10}")
+        widths = {n: max(10, len(n)) for n in sub[0]["levels"]}  # a level's whole name heads its column
+        head_line = (f"{'node':>5} {'Vdd':>5} {'sharing':>14} {'compute':>10} "
+                     + " ".join(f"{n:>{w}}" for n, w in widths.items())
+                     + f" {'dynamic':>10} {'ratio':>6} {'leakage':>10}")
         print(f"\narchitecture {arch}")
         print(head_line)
         print("-" * len(head_line))
         for r in sub:
             leak = f"{r['leakage_energy_j']:10.4g}" if r["leakage_energy_j"] is not None else f"{'-':>10}"
-            print(f"{r['node_nm']:>3}nm {r['vdd']:>5.3g} {r['sharing']:>6g} ({r['sharing_achieved']:.3f}) "
-                  f"{r['compute_energy_j']:>10.4g} " + " ".join(f"{r['levels'][n]:>10.4g}" for n in names)
+            node = f"{r['node_nm']}nm" if r["node_nm"] is not None else "?"  # an ERT that does not record it
+            vdd = f"{r['vdd']:.3g}" if r["vdd"] is not None else "?"
+            print(f"{node:>5} {vdd:>5} {r['sharing']:>6g} ({r['sharing_achieved']:.3f}) "
+                  f"{r['compute_energy_j']:>10.4g} " + " ".join(f"{r['levels'][n]:>{w}.4g}" for n, w in widths.items())
                   + f" {r['dynamic_energy_j']:>10.4g} {r['ratio_to_first_sharing']:>6.3f} {leak}")
 def _print_text(out: dict) -> None:
     shape = "x".join(map(str, out["input"]))
@@ -284,7 +287,9 @@ def _print_text(out: dict) -> None:
 
 def _print_levels(h: dict) -> None:
     """The step on its architecture: node, supply, and each level's accesses and energy."""
-    print(f"architecture {h['architecture']} ({h['dataflow']}) at {h['node_nm']} nm, {h['vdd']:g} V"
+    at = (f"{h['node_nm']} nm, {h['vdd']:g} V" if h["node_nm"] is not None else
+          "an unknown node and supply (the ERT does not record them)")
+    print(f"architecture {h['architecture']} ({h['dataflow']}) at {at}"
           + (f"; {'; '.join(h['scaling'])}" if h["scaling"] else ""))
     print(f"  {'level':<16} {'reads':>16} {'writes':>16} {'energy J':>12}  per access (pJ) and source")
     for lv in h["levels"]:

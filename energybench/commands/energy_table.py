@@ -21,8 +21,10 @@ EPILOG = (
     "'energybench energy-table --sram-bytes 100000 --word-bits 32 --json', 'energybench energy-table --node 7 "
     "--arch tpu_like --export-ert tpu7.yaml'. A table file is YAML with name, description, sources and ops_pj: "
     "{fp32: {add: pJ, mult: pJ}, ...}, optionally dram_pj_per_bit, register_pj_per_bit, sram: {cell: ...}, notes, "
-    "node_nm and vdd; it is merged over horowitz45. A file with a top-level ERT key is an Accelergy energy "
-    "reference table, used as given."
+    "node_nm and vdd; it is merged over horowitz45 (whose op energies it does not set are moved to its node_nm and "
+    "vdd). A file with a top-level ERT key is an Accelergy energy reference table, used as given, at the node, "
+    "supply and architecture its ERT.attributes record (--export-ert writes them). Each precision's row names "
+    "where its figures come from."
 )
 
 
@@ -85,6 +87,7 @@ def main(args: argparse.Namespace) -> int:
         "name": table.name, "origin": table.origin, "description": table.description,
         "sources": list(table.sources), "notes": list(table.notes),
         "labels": {p: table.label(p) for p in precisions},
+        "op_sources": {p: table.op_source(p) for p in precisions},
         "ops_pj": {p: table.ops_pj[p] for p in precisions},
         "mac_pj": {p: table.mac_pj(p) for p in precisions},
         "dram_pj_per_bit": table.dram_pj_per_bit, "register_pj_per_bit": table.register_pj_per_bit,
@@ -110,13 +113,18 @@ def main(args: argparse.Namespace) -> int:
         print(f"  - {s}")
     print(f"{'precision':<10} {'add pJ':>10} {'mult pJ':>10} {'MAC pJ':>10}")
     for p in precisions:
-        source = f"  (from {table.base})" if out["labels"][p] != table.name else ""
         print(f"{p:<10} {table.op_pj(p, 'add'):>10.4g} {table.op_pj(p, 'mult'):>10.4g} {table.mac_pj(p):>10.4g}"
-              f"{source}")
-    print(f"DRAM: {table.dram_pj_per_bit:g} pJ/bit ({table.dram_access_pj(bits):.4g} pJ per {bits}-bit word)")
+              f"  (from {out['op_sources'][p]})")
+    if table.dram_pj_per_bit is not None:
+        print(f"DRAM: {table.dram_pj_per_bit:g} pJ/bit ({table.dram_access_pj(bits):.4g} pJ per {bits}-bit word)")
+    else:  # an ERT without a DRAM component: the architecture's DRAM level prices itself (levels below)
+        print("DRAM: none in this ERT (no component named DRAM); an architecture's DRAM level takes its own "
+              "component or type")
     if table.register_pj_per_bit is not None:
         print(f"register: {table.register_pj_per_bit:g} pJ/bit")
-    print(f"node {out['node_nm']} nm, logic supply {out['vdd']:g} V" + "".join(f"\n  {x}" for x in out["scaling"]))
+    at = (f"node {out['node_nm']} nm, logic supply {out['vdd']:g} V" if out["node_nm"] is not None else
+          "node and logic supply unknown: the ERT does not record them (ERT.attributes node_nm, vdd)")
+    print(at + "".join(f"\n  {x}" for x in out["scaling"]))
     print(f"SRAM ({cell}, {table.sram_source}, per {bits}-bit access):" if rows else
           f"SRAM: no per-capacity figures in {table.origin}")
     if wide:

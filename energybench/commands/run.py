@@ -85,7 +85,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--memory-per-class", type=int, help="fixed exemplars per class R")
     g.add_argument("--herding", help="exemplar selection: herding or random")
     g = p.add_argument_group("cost model and measurement")
-    g.add_argument("--precision", help="fp32, fp16, bf16, int8 or int16 (sets word sizes and per-op energies)")
+    g.add_argument("--precision", help="fp32, fp16, bf16, int8, int16 or int32 (sets word sizes and per-op energies)")
     g.add_argument("--energy-table", help="energy table: horowitz45 (default), aladdin45 or a YAML file")
     g.add_argument("--sram-cell", help="CACTI cell type: itrs-lstp (default), itrs-hp, itrs-lop")
     g.add_argument("--sram-bytes", type=int, help="fix the SRAM buffer size instead of sizing it per layer")

@@ -11,6 +11,7 @@ an ERT (Accelergy's `idle` action would need a clock per component) and is left 
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from energybench.cost.ert import render_action_counts, render_ert
@@ -29,7 +30,7 @@ def compute_name(precision: str) -> str:
 def _header(hw: HardwareModel, what: str, unit: str = "energies in pJ per action") -> list[str]:
     t = hw.table
     return [f"{what} written by energybench for architecture {hw.arch.name} ({hw.arch.origin}),",
-            f"energy table {t.label(hw.precision)}, {t.node_nm} nm, {t.own_vdd:g} V; {unit};",
+            f"energy table {t.label(hw.precision)}, {t.where()}; {unit};",
             f"memory actions are per {hw.bits}-bit word ({hw.precision}). Sources: "
             + "; ".join(d["source"] for d in hw.describe()["levels"])]
 
@@ -51,7 +52,12 @@ def ert_components(hw: HardwareModel) -> list[tuple[str, dict[str, float]]]:
 
 def export_ert(hw: HardwareModel) -> str:
     """The ERT (version 0.3) of the table in use on this architecture, at this precision."""
-    return render_ert(ert_components(hw), _header(hw, "Accelergy energy reference table"))
+    t, arch = hw.table, hw.arch
+    # Read back by tables.py: the node and supply of the energies, and the --arch their levels belong to.
+    attributes = {"node_nm": t.node_nm, "vdd": t.own_vdd,
+                  "architecture": arch.name if arch.origin.startswith("builtin:") else str(Path(arch.origin).resolve())}
+    return render_ert(ert_components(hw), _header(hw, "Accelergy energy reference table"),
+                      {k: v for k, v in attributes.items() if v is not None})
 
 
 def export_action_counts(hw: HardwareModel, profile: "StepProfile") -> str:

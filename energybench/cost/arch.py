@@ -43,7 +43,7 @@ import yaml
 
 from energybench.cost import cacti, dram, nodes
 from energybench.cost.ert import is_ert, parse_ert, short_name
-from energybench.errors import UserError
+from energybench.errors import UserError, canonical, did_you_mean
 
 DEFAULT_ARCH = "layer_buffer"
 # layer_buffer: one SRAM per layer sized to its working set (or fixed), DRAM for what does not
@@ -311,12 +311,15 @@ def _builtin(name: str) -> Architecture:
 
 
 def load_architecture(name_or_path: str | Path | None = None) -> Architecture:
-    """The default architecture (None), a built-in one by name, or a YAML file."""
+    """The default architecture (None), a built-in one by name (in any case), or a YAML file."""
+    if name_or_path is not None and not Path(name_or_path).expanduser().is_file():
+        name_or_path = canonical(str(name_or_path), builtin_architectures())  # built-in names match in any case
     if name_or_path is None or str(name_or_path) in builtin_architectures():
         return _builtin(DEFAULT_ARCH if name_or_path is None else str(name_or_path))
     path = Path(name_or_path).expanduser()
     if not path.is_file():
-        raise UserError(f"architecture '{name_or_path}' is neither a file nor a built-in architecture "
+        raise UserError(f"architecture '{name_or_path}' is neither a file nor a built-in architecture"
+                        f"{did_you_mean(name_or_path, builtin_architectures())} "
                         f"({', '.join(builtin_architectures())})")
     try:
         data = yaml.safe_load(path.read_text())

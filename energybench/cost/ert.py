@@ -19,6 +19,10 @@ without a `[..]` list suffix, is matched):
 - several entries of one action (Accelergy's argument variants, e.g. address_delta): the most
   expensive is used (random access), noted. Components with neither kind of action (NoC
   transfers, idle) are listed as ignored.
+- `ERT.attributes` (energybench's key beside version and tables; Accelergy reads only those
+  two, so the file stays valid for it): what the energies are for, `node_nm`, `vdd` (the logic
+  supply) and `architecture` (the --arch they were exported with). Written by the export; an
+  ERT without them has an unknown node and supply.
 
 Pure: dicts in, dicts/text out; no torch, no files.
 """
@@ -36,6 +40,7 @@ from energybench.errors import UserError
 ERT_VERSION = 0.3
 WRITE_ACTIONS = ("write", "update", "fill")  # in order of preference
 COMPUTE_ACTIONS = ("mult", "add", "mac", "mac_random")
+ATTRIBUTES = ("node_nm", "vdd", "architecture")  # keys of ERT.attributes
 _COMPUTE = re.compile(r"^(?:(?:compute|mac|alu)(?:[_-]((?:fp|bf|int)\d+))?|((?:fp|bf|int)\d+)[_-](?:mac|alu|compute))$",
                       re.IGNORECASE)
 
@@ -50,6 +55,7 @@ class ErtData:
     full_names: dict[str, str] = field(default_factory=dict)  # short name -> full component name
     ignored: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    attributes: dict[str, Any] = field(default_factory=dict)  # ERT.attributes as written (checked by the reader)
 
 
 def short_name(name: str) -> str:
@@ -106,7 +112,15 @@ def _energy(label: str, component: str, action: str, entries: list[dict], notes:
 def parse_ert(data: dict, label: str) -> ErtData:
     """Read an ERT document (the YAML's top-level mapping) into ErtData; UserError if unusable."""
     out = ErtData()
-    for name, actions in _entries(label, data):
+    entries = _entries(label, data)
+    attributes = data["ERT"].get("attributes")
+    if attributes is not None:
+        if not isinstance(attributes, dict) or set(attributes) - set(ATTRIBUTES):
+            unknown = sorted(map(str, set(attributes) - set(ATTRIBUTES))) if isinstance(attributes, dict) else []
+            raise UserError(f"Accelergy ERT {label}: ERT.attributes must be a mapping with the keys "
+                            f"{', '.join(ATTRIBUTES)}" + (f"; unknown: {', '.join(unknown)}" if unknown else ""))
+        out.attributes = dict(attributes)
+    for name, actions in entries:
         short = short_name(name)
         m = _COMPUTE.match(short)
         if m and any(a in actions for a in COMPUTE_ACTIONS):
@@ -140,12 +154,18 @@ def parse_ert(data: dict, label: str) -> ErtData:
 
 # ----- writing -------------------------------------------------------------------------------------
 
-def render_ert(components: list[tuple[str, dict[str, float]]], header: list[str]) -> str:
-    """An ERT 0.3 document: components [(full name, {action: pJ})] in order, with comment lines."""
+def render_ert(components: list[tuple[str, dict[str, float]]], header: list[str],
+               attributes: dict[str, Any] | None = None) -> str:
+    """An ERT 0.3 document: components [(full name, {action: pJ})] in order, with comment lines
+    and, when given, ERT.attributes (see the module docstring)."""
     tables = [{"name": name,
                "actions": [{"name": a, "arguments": None, "energy": float(e)} for a, e in actions.items()]}
               for name, actions in components]
-    body = yaml.safe_dump({"ERT": {"version": ERT_VERSION, "tables": tables}}, sort_keys=False)
+    ert: dict[str, Any] = {"version": ERT_VERSION}
+    if attributes:
+        ert["attributes"] = attributes
+    ert["tables"] = tables
+    body = yaml.safe_dump({"ERT": ert}, sort_keys=False)
     return "".join(f"# {line}\n" for line in header) + body
 
 

@@ -126,7 +126,7 @@ class HardwareModel:
             raise UserError(f"energy table {t.origin} (an Accelergy ERT) has no component named '{level.name}' for "
                             f"the {level.kind} level of architecture {self.arch.name}: name one after the level, with "
                             f"read and write actions (memory components in the file: "
-                            f"{', '.join(t.components) or 'none'})")
+                            f"{', '.join(t.components) or 'none'}). {t.arch_hint()}")
         if level.kind == "dram":
             if level.dram_type == drams.TABLE:
                 return (t.dram_access_pj(bits),) * 2 + (f"energy table {t.name}: {t.dram_pj_per_bit:g} pJ/bit",
@@ -145,6 +145,7 @@ class HardwareModel:
         if e["kind"] == "register":
             per_bit, src = t.register_pj_per_bit, f"energy table {t.name}"
             if per_bit is None:
+                self._need_node(level, f"{REGISTER_FALLBACK}'s register energy")
                 ref = load_energy_table(REGISTER_FALLBACK)
                 per_bit = ref.register_pj_per_bit * logic_factor(t, t.node_nm, t.own_vdd, self.arch.flavour,
                                                                  ref.node_nm, ref.own_vdd)
@@ -155,11 +156,20 @@ class HardwareModel:
             return e["x"] * mac, e["x"] * mac, f"{e['x']:g} x one {self.precision} MAC ({mac:.4g} pJ)", False
         if e["kind"] == "given":
             if "node_nm" in e:
+                self._need_node(level, f"the energy given at {e['node_nm']} nm")
                 k = logic_factor(t, t.node_nm, t.own_vdd, self.arch.flavour, e["node_nm"], e["vdd"])
                 return (e["read_pj"] * k, e["write_pj"] * k,
                         f"given at {e['node_nm']} nm {e['vdd']:g} V, scaled x {k:.4g}", False)
             return e["read_pj"], e["write_pj"], "given in the architecture file", False
         return e["read_pj"], e["write_pj"], e["source"], False  # an ERT entry
+
+    def _need_node(self, level: Level, what: str) -> None:
+        """An ERT that does not record its node cannot have other figures moved to it."""
+        if self.table.node_nm is None:
+            raise UserError(f"energy table {self.table.origin} (an Accelergy ERT) does not record the node its "
+                            f"energies are for, so {what} of level '{level.name}' of architecture {self.arch.name} "
+                            "cannot be moved to it: add attributes: {node_nm: NM, vdd: V} under the file's ERT key, or a "
+                            f"component named '{level.name}' with read and write actions")
 
     def _cell(self, level: Level) -> str:
         return level.cell or self.sram_cell
@@ -259,7 +269,7 @@ class HardwareModel:
         t = self.table
         return {
             "node_nm": t.node_nm, "vdd": t.own_vdd, "energy_table": t.label(self.precision),
-            "scaling": list(t.scaling) or [f"the table's own figures ({t.node_nm} nm, {t.own_vdd:g} V)"],
+            "scaling": list(t.scaling) or [f"the table's own figures ({t.where()})"],
             "architecture": self.arch.describe(),
             "leakage": self.arch.leakage if self.leakage_on or self.arch.leakage == "off" else self.leakage_note,
             "levels": [{"name": lv.name, "kind": lv.kind, "read_pj": self._pj[lv.name][0],

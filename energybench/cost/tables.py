@@ -7,16 +7,21 @@ A table is YAML (the format the RTL characterisation tool writes too):
     sources: ["..."]
     ops_pj: {fp32: {add: 0.9, mult: 3.7}, ...}
     # optional: dram_pj_per_bit, register_pj_per_bit, sram: {cell: itrs-lstp}, notes: [...],
-    # node_nm: 45, vdd: 0.9 (the node and supply its figures are for; default 45 nm, nominal supply)
+    # node_nm: 45, vdd: 0.9 (the node and supply its figures are for; unset: horowitz45's 45 nm
+    # 0.9 V; node_nm alone: that node's nominal supply)
 
 Built-in tables live in data/ (`horowitz45`, the default, and `aladdin45`). A user file is
 merged over the default, entry by entry, and keeps the default's sources for what it does
 not override; `label(precision)` names the default wherever a precision's op energies come
-from it. The `rtl:` record the RTL characterisation writes is kept and ignored; any other
+from it, `op_source(precision)` says in words where they come from. A file's figures are at
+its node_nm and vdd (unset: the default's 45 nm 0.9 V; node_nm alone: that node's nominal
+supply); op energies it inherits are moved there from the default's 45 nm 0.9 V (Stillmaker
+and Baas, HP devices), so every figure of the merged table is for one node and supply. The `rtl:` record the RTL characterisation writes is kept and ignored; any other
 unknown top-level key is an error (a typo would otherwise silently keep the default's value).
 
 A file whose top-level key is `ERT` is an Accelergy energy reference table (read by ert.py):
-its compute and memory components become the table's op energies, DRAM and SRAM components.
+its compute and memory components become the table's op energies, DRAM and SRAM components;
+its node and supply are those of ERT.attributes, unknown (None) when it has none.
 """
 
 from __future__ import annotations
@@ -49,7 +54,7 @@ def precision_bits(precision: str) -> int:
     """Word size of a precision name such as fp32, bf16, int8."""
     m = _PRECISION.match(str(precision))
     if not m:
-        raise UserError(f"precision '{precision}' is not a name like fp32, fp16, bf16, int8, int16")
+        raise UserError(f"precision '{precision}' is not a name like fp32, fp16, bf16, int8, int16, int32")
     return int(m.group(2))
 
 
@@ -117,13 +122,16 @@ class EnergyTable:
     base: str = ""  # the built-in table a user file was merged over
     inherited: dict[str, tuple[str, ...]] = field(default_factory=dict)  # precision -> ops taken from `base`
     sram_rows: dict[tuple[str, int], list] = field(default_factory=dict, repr=False)  # CACTI, by (cell, width)
-    node_nm: int = TABLE_NODE  # the node these figures are for
+    node_nm: int | None = TABLE_NODE  # the node these figures are for; None: an ERT that does not say
     vdd: float | None = None  # the logic supply they are for; None: the node's nominal supply
     sram_leak_rows: dict[tuple[str, int], list] = field(default_factory=dict, repr=False)  # CACTI leakage (mW)
     sram_source: str = "CACTI 7 runs at 45 nm"
     scaling: tuple[str, ...] = ()  # how the figures were moved to node_nm/vdd (technology.py), in words
     components: dict[str, dict[str, float]] = field(default_factory=dict)  # ERT memory components, pJ per word
     ert_bits: int | None = None  # word width of an ERT's memory energies (its precision's)
+    ert_arch: str | None = None  # the architecture an ERT was exported with (ERT.attributes), if it says
+    inherited_at: tuple[int, float] | None = None  # base's (node, vdd) when inherited ops were moved from it
+    scaled_from: tuple[int, float] | None = None  # (node, vdd) the figures were scaled from (technology.py)
 
     @property
     def precisions(self) -> list[str]:
@@ -148,10 +156,38 @@ class EnergyTable:
         which = precision if len(ops) == len(OPS) else f"{precision} {'/'.join(ops)}"
         return f"{self.name}{at} ({which} from {self.base})"
 
+    def op_source(self, precision: str) -> str:
+        """Where a precision's op energies come from, in words: the file that sets them or the
+        table they are inherited from, and every move to another node or supply, e.g.
+        'table.yaml', 'horowitz45 at 45 nm 0.9 V, moved to the file's 45 nm 1 V',
+        'horowitz45, scaled from 45 nm 0.9 V to 7 nm 0.7 V'."""
+        own = self.name if self.origin.startswith("builtin:") or not self.origin else Path(self.origin).name
+        ops = self.inherited.get(precision, ())
+        if not ops:
+            out = own
+        else:
+            out = self.base if len(ops) == len(OPS) else f"{own}, {'/'.join(ops)} from {self.base}"
+            if self.inherited_at:
+                (n0, v0), n1, v1 = self.inherited_at, *(self.scaled_from or (self.node_nm, self.own_vdd))
+                out += f" at {n0} nm {v0:g} V, moved to the file's {n1} nm {v1:g} V"
+        if self.scaled_from:
+            out += f", scaled from {self.scaled_from[0]} nm {self.scaled_from[1]:g} V to {self.node_nm} nm " \
+                   f"{self.own_vdd:g} V"
+        return out
+
     @property
-    def own_vdd(self) -> float:
-        """The logic supply the op energies are for (the node's nominal one when unstated)."""
-        return self.vdd if self.vdd is not None else nodes.nominal_vdd(self.node_nm)
+    def own_vdd(self) -> float | None:
+        """The logic supply the op energies are for (the node's nominal one when unstated; None
+        when the node is unknown too: an ERT without ERT.attributes)."""
+        if self.vdd is not None:
+            return self.vdd
+        return None if self.node_nm is None else nodes.nominal_vdd(self.node_nm)
+
+    def where(self) -> str:
+        """'7 nm, 0.7 V', or what is known of an ERT's node and supply."""
+        if self.node_nm is None:
+            return "node and supply unknown: the ERT does not record them"
+        return f"{self.node_nm} nm, {self.own_vdd:g} V"
 
     @property
     def is_ert(self) -> bool:
@@ -173,10 +209,19 @@ class EnergyTable:
         if not self.sram_rows and self.is_ert:
             raise UserError(f"energy table {self.origin} (an Accelergy ERT) has no SRAM sized per capacity: the "
                             "per-layer buffer needs components <level>_<bytes>B (e.g. buffer_65536B) with read and "
-                            f"write actions; memory components in the file: {', '.join(self.components) or 'none'}")
+                            f"write actions; memory components in the file: {', '.join(self.components) or 'none'}. "
+                            f"{self.arch_hint()}")
         if (cell, width) not in self.sram_rows:
             raise UserError(unknown_name("SRAM cell type", cell, self.sram_cells, "cell types"))
         return self.sram_rows[(cell, width)], width
+
+    def arch_hint(self) -> str:
+        """For an ERT that does not fit the architecture: which one its levels belong to."""
+        if self.ert_arch:
+            return (f"Its levels are those of architecture {self.ert_arch}, which it was exported with "
+                    f"(ERT.attributes.architecture): pass --arch {self.ert_arch}")
+        return ("An ERT's levels belong to an architecture: pass the --arch it was exported with (energybench's "
+                "export names it in ERT.attributes.architecture and in its header)")
 
     def sram_access_pj(self, capacity_bytes: float, word_bits: int = 32, cell: str | None = None):
         """(read_pj, write_pj, extrapolated) per word access of an SRAM of that capacity."""
@@ -307,7 +352,7 @@ def _build(entries: dict, origin: str) -> EnergyTable:
         notes=tuple(entries.get("notes", ())), origin=origin, extra=entries.get("extra", {}),
         base=entries.get("base", ""), inherited=entries.get("inherited", {}), sram_rows=_cacti(),
         node_nm=entries.get("node_nm", TABLE_NODE), vdd=entries.get("vdd"),
-        sram_leak_rows=cacti.leakage_rows(TABLE_NODE))
+        sram_leak_rows=cacti.leakage_rows(TABLE_NODE), inherited_at=entries.get("inherited_at"))
 
 
 @lru_cache(maxsize=None)
@@ -345,7 +390,34 @@ def load_energy_table(path_or_name: str | Path | None = None) -> EnergyTable:
     inherited = [f"(entries not set in {path.name} come from {DEFAULT_TABLE}) {s}" for s in base["sources"]]
     merged["sources"] = tuple(user.get("sources", ())) + tuple(inherited)
     merged["notes"] = tuple(user.get("notes", ())) + tuple(f"({DEFAULT_TABLE}) {n}" for n in base["notes"])
+    merged["notes"] += _move_inherited(merged, base, user, path.name, label)
     return _build(merged, label)
+
+
+def _move_inherited(merged: dict, base: dict, user: dict, file: str, label: str) -> tuple[str, ...]:
+    """Put the file's node and supply on the merged table (unset: the default's; node_nm alone:
+    its nominal supply) and move the op energies it inherits there from the default's, so that
+    every figure is for the node and supply the table states. The note saying so, if any."""
+    base_node = base.get("node_nm", TABLE_NODE)
+    base_vdd = base.get("vdd") or nodes.nominal_vdd(base_node)
+    node = user.get("node_nm", base_node)
+    vdd = user.get("vdd", base_vdd if node == base_node else None)
+    merged["node_nm"], merged["vdd"] = node, vdd
+    vdd = nodes.nominal_vdd(node) if vdd is None else vdd
+    if (node, vdd) == (base_node, base_vdd) or not merged["inherited"]:
+        return ()
+    lo, hi = nodes.vdd_range(node)
+    if not lo <= vdd <= hi:
+        raise UserError(f"energy table {label}: its figures are at {node} nm {vdd:g} V, outside the {node} nm range "
+                        f"{lo:g}-{hi:g} V of the Stillmaker and Baas fit that moves the op energies it takes from "
+                        f"{DEFAULT_TABLE} ({base_node} nm {base_vdd:g} V) there: set node_nm to the node its figures "
+                        f"are for, or give add and mult for every precision ({', '.join(merged['ops_pj'])})")
+    k = nodes.energy_factor(base_node, base_vdd, node, vdd)
+    for prec, ops in merged["inherited"].items():
+        merged["ops_pj"][prec] = {op: e * k if op in ops else e for op, e in merged["ops_pj"][prec].items()}
+    merged["inherited_at"] = (base_node, base_vdd)
+    return (f"op energies not set in {file} are {DEFAULT_TABLE}'s moved from {base_node} nm {base_vdd:g} V to "
+            f"the file's {node} nm {vdd:g} V: x {k:.4g} ({nodes.SOURCE}, {nodes.DEFAULT_FLAVOUR.upper()} devices)",)
 
 
 # ----- an Accelergy ERT as the table ---------------------------------------------------------------
@@ -385,12 +457,42 @@ def _from_ert(ert: ErtData, label: str) -> EnergyTable:
                 notes.append(f"{p}: the ERT gives a MAC energy only; split into multiply and add like "
                              f"{DEFAULT_TABLE}'s {p} ({share:.3f} multiply)")
     dram = next((v for k, v in ert.memory.items() if k.lower() == "dram"), None)
+    node, vdd, arch = _ert_attributes(ert, label)
+    if node is None:
+        at = "node and supply unknown: the file has no ERT.attributes node_nm and vdd"
+    elif vdd is None:
+        at = f"for {node} nm (its ERT.attributes) at the node's nominal {nodes.nominal_vdd(node):g} V"
+    else:
+        at = f"for {node} nm, {vdd:g} V (its ERT.attributes)"
     sources = (f"Accelergy energy reference table {label} (pJ per action, used as given; memory actions per "
-               f"{bits}-bit word)",)
+               f"{bits}-bit word; {at})",)
     if ert.ignored:
         notes.append(f"ignored components (no compute or read/write actions): {', '.join(ert.ignored)}")
     return EnergyTable(
         name=Path(label).stem, description=f"Accelergy ERT {Path(label).name}", sources=sources, ops_pj=ops,
         dram_pj_per_bit=dram["read"] / bits if dram else None, sram_cell=DEFAULT_CELL,
-        notes=tuple(notes), origin=label, sram_rows=_sized_rows(ert, bits), node_nm=TABLE_NODE,
-        sram_source=f"Accelergy ERT {label}", components=dict(ert.memory), ert_bits=bits)
+        notes=tuple(notes), origin=label, sram_rows=_sized_rows(ert, bits), node_nm=node, vdd=vdd,
+        sram_source=f"Accelergy ERT {label}", components=dict(ert.memory), ert_bits=bits, ert_arch=arch)
+
+
+def _ert_attributes(ert: ErtData, label: str) -> tuple[int | None, float | None, str | None]:
+    """(node_nm, vdd, architecture) of ERT.attributes, checked; None for what it does not give."""
+    a = ert.attributes
+    node = vdd = None
+    if "node_nm" in a:
+        try:
+            node = nodes.check_node(a["node_nm"])
+        except UserError as exc:
+            raise UserError(f"Accelergy ERT {label}: ERT.attributes.node_nm: {exc}") from None
+    if "vdd" in a:
+        if node is None:
+            raise UserError(f"Accelergy ERT {label}: ERT.attributes.vdd needs node_nm (the node the energies are for)")
+        vdd = a["vdd"]
+        if isinstance(vdd, bool) or not isinstance(vdd, (int, float)) or not 0 < vdd < math.inf:
+            raise UserError(f"Accelergy ERT {label}: ERT.attributes.vdd must be a positive supply voltage, got {vdd!r}")
+        vdd = float(vdd)
+    arch = a.get("architecture")
+    if arch is not None and (not isinstance(arch, str) or not arch.strip()):
+        raise UserError(f"Accelergy ERT {label}: ERT.attributes.architecture must be an architecture name or file, "
+                        f"got {arch!r}")
+    return node, vdd, arch

@@ -36,8 +36,8 @@ def at_node(table: EnergyTable, node=None, vdd=None, flavour: str = nodes.DEFAUL
         return table
     if table.is_ert:
         raise UserError(f"--node and --vdd move a built-in or YAML energy table to another node; the Accelergy ERT "
-                        f"{table.origin} already holds the energies of its own node and is used as given (leave "
-                        "--node and --vdd out, or export the ERT at the node you want)")
+                        f"{table.origin} already holds the energies of its own node ({table.where()}) and is used as "
+                        "given (leave --node and --vdd out, or export the ERT at the node you want)")
     node, vdd = resolve(table, node, vdd, flavour)
     if (node, vdd) == (table.node_nm, table.own_vdd):
         return table
@@ -54,6 +54,7 @@ def at_node(table: EnergyTable, node=None, vdd=None, flavour: str = nodes.DEFAUL
         register_pj_per_bit=None if table.register_pj_per_bit is None else table.register_pj_per_bit * k,
         sram_rows=cacti.energy_rows(node, flavour), sram_leak_rows=cacti.leakage_rows(node, flavour),
         node_nm=node, vdd=vdd, sram_source=cacti.source(node, flavour), scaling=scaling,
+        scaled_from=(table.node_nm, table.own_vdd),
     )
 
 

@@ -22,6 +22,7 @@ import yaml
 from energybench.rtl import units
 from energybench.rtl.cells import CellLibrary
 from energybench.rtl.energy import net_energy
+from energybench.rtl.energy_model import NODE_NM
 from energybench.rtl.netlist import Netlist, from_yosys_json
 from energybench.rtl.simulate import Simulator, pack
 from energybench.rtl.synth import Yosys, synthesize
@@ -194,6 +195,9 @@ def build_table(options: Options, library: CellLibrary, yosys: Yosys, records: d
         f"per-net switched energy ({library.record.get('model', library.name)})"
     )
     name = "rtl-generic-45nm" if options.liberty_file is None else f"rtl-{library.name}"
+    # The node and supply the energies are for, read by the cost model (tables.py); a Liberty
+    # file does not state its node, so the cost model's default (45 nm) applies to it.
+    node = {"node_nm": NODE_NM} if options.liberty_file is None else {}
     return {
         "name": name,
         "description": (
@@ -206,6 +210,8 @@ def build_table(options: Options, library: CellLibrary, yosys: Yosys, records: d
             f"{yosys.version}; {method}",
         ],
         "ops_pj": ops,
+        **node,
+        "vdd": library.vdd_v,
         "rtl": {
             "method": method,
             "tool": yosys.version,

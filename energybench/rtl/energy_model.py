@@ -38,6 +38,7 @@ from energybench.rtl.cells import Cell, CellLibrary, Flop
 C_UNIT_F = 1.0e-15
 WIRE_CAP_PER_FANOUT_F = 0.5e-15
 VDD_V = 1.0
+NODE_NM = 45  # the node of the capacitances above, written into the table as node_nm
 # The register that captures a result: one unit input (its D pin).
 OUTPUT_LOAD_F = 1.0 * C_UNIT_F
 

@@ -254,3 +254,55 @@ def test_several_nodes_and_sharing_levels_make_one_table(capsys):
     assert list(rows[0]["levels"]) == ["pe_regs", "unified_buffer", "hbm"]
     code, out, err = run(capsys, "cost", *base)
     assert code == 0 and "architecture tpu_like" in out and " 22nm   0.9" in out and "ratio" in out
+
+
+def test_energy_table_rows_name_where_their_figures_came_from(capsys, tmp_path):
+    code, out, err = run(capsys, "energy-table", "--node", "7")
+    rows = {ln.split()[0]: ln for ln in out.splitlines() if ln.split()}
+    assert "(from )" not in out
+    for p in ("fp32", "fp16", "bf16", "int8", "int16", "int32"):
+        assert rows[p].endswith("  (from horowitz45, scaled from 45 nm 0.9 V to 7 nm 0.7 V)"), rows[p]
+    f = tmp_path / "mine.yaml"
+    f.write_text("ops_pj: {int8: {add: 0.04, mult: 0.25}, fp32: {mult: 10.0}}\n")
+    code, out, err = run(capsys, "energy-table", "--energy-table", str(f))
+    rows = {ln.split()[0]: ln for ln in out.splitlines() if ln.split()}
+    assert rows["int8"].endswith("  (from mine.yaml)") and rows["fp16"].endswith("  (from horowitz45)")
+    assert rows["fp32"].endswith("  (from mine.yaml, add from horowitz45)")
+    code, out, err = run(capsys, "energy-table", "--energy-table", str(f), "--json", "--precision", "int8")
+    assert json.loads(out)["op_sources"] == {"int8": "mine.yaml"}
+
+
+@pytest.mark.parametrize("arch", ["EYERISS_LIKE", "Eyeriss_Like"])
+def test_built_in_architectures_match_in_any_case(capsys, arch):
+    d = cost_json(capsys, "--model", "tiny_cnn", "--input", "1x8x8", "--arch", arch)
+    assert d["hierarchy"]["architecture"] == "eyeriss_like"
+    code, out, err = run(capsys, "energy-table", "--arch", arch)
+    assert code == 0 and "architecture eyeriss_like, per access" in out
+
+
+def test_a_misspelt_architecture_gets_the_closest_name(capsys):
+    code, out, err = run(capsys, "cost", "--model", "tiny_cnn", "--input", "1x8x8", "--arch", "eyeris_like")
+    assert code == 2 and "'eyeris_like' is neither a file nor a built-in architecture (did you mean " \
+                          "'eyeriss_like'?) (eyeriss_like, layer_buffer, paper_sharing, tpu_like)" in err
+
+
+def test_the_device_matches_in_any_case(capsys):
+    d = cost_json(capsys, "--model", "tiny_cnn", "--input", "1x8x8", "--device", "META")
+    assert d["device"] == "meta" and d["forward_macs"] == 603_776
+    with pytest.raises(SystemExit) as exit_:  # argparse's own error
+        main(["cost", "--model", "tiny_cnn", "--input", "1x8x8", "--device", "gpu"])
+    assert exit_.value.code == 2 and "invalid choice: 'gpu' (choose from 'cpu', 'meta')" in capsys.readouterr().err
+
+
+def test_the_comparison_shows_whole_level_names(capsys):
+    code, out, err = run(capsys, "cost", "--model", "tiny_cnn", "--input", "1x8x8", "--sharing", "0,0.5", "--arch",
+                         "tpu_like")
+    lines = out.splitlines()
+    head = next(ln for ln in lines if ln.lstrip().startswith("node"))
+    assert head.split() == ["node", "Vdd", "sharing", "compute", "pe_regs", "unified_buffer", "hbm", "dynamic",
+                            "ratio", "leakage"]
+    rows = [ln for ln in lines if ln.lstrip().startswith("45nm")]
+    assert len(rows) == 2
+    for name in ("unified_buffer", "hbm", "dynamic"):  # each figure ends where its column's name ends
+        end = head.index(name) + len(name)
+        assert all(r[end - 1] != " " and r[end] == " " for r in rows), name

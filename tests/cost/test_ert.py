@@ -4,6 +4,7 @@ step's energy; broken ERTs stop with one message."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -152,3 +153,111 @@ def test_export_actions_from_the_cli(tmp_path, capsys):
     assert main(["cost", "--model", "lenet", "--input", "1x28x28", "--node", "45,7", "--export-actions",
                  str(f)]) == 2
     assert "--export-actions writes one step" in capsys.readouterr().err
+
+
+def test_an_exported_ert_reads_back_in_energy_table(tmp_path, capsys):
+    """The tpu_like ERT has no component named DRAM (its DRAM level is `hbm`): the table has no
+    DRAM figure, which the text output used to format as a number and crash on."""
+    f = tmp_path / "tpu7.yaml"
+    assert main(["energy-table", "--node", "7", "--arch", "tpu_like", "--export-ert", str(f)]) == 0
+    capsys.readouterr()
+    assert main(["energy-table", "--energy-table", str(f), "--arch", "tpu_like"]) == 0
+    out = capsys.readouterr().out
+    assert "DRAM: none in this ERT" in out and "node 7 nm, logic supply 0.7 V" in out
+    assert "hbm              read 124.8 pJ, write 124.8 pJ" in out  # HBM2 3.9 pJ/bit x 32 bits, as exported
+    # without the architecture: one message naming the one the ERT was exported with
+    assert main(["energy-table", "--energy-table", str(f)]) == 2
+    err = capsys.readouterr().err
+    assert "has no SRAM sized per capacity" in err and err.count("\n") == 1
+    assert "exported with (ERT.attributes.architecture): pass --arch tpu_like" in err
+
+
+def test_an_ert_without_attributes_says_to_pass_its_architecture(capsys):
+    assert main(["energy-table", "--energy-table", str(FIXTURE)]) == 2
+    assert "pass the --arch it was exported with" in capsys.readouterr().err
+
+
+def test_the_export_records_node_supply_and_architecture_and_the_import_reads_them(tmp_path, capsys):
+    hw = build_hardware(node=7, arch="tpu_like")
+    f = tmp_path / "tpu7.yaml"
+    f.write_text(export_ert(hw))
+    ert = yaml.safe_load(f.read_text())["ERT"]
+    # Accelergy reads version and tables (a list of {name, actions}); attributes sits beside them
+    assert list(ert) == ["version", "attributes", "tables"] and ert["version"] == 0.3
+    assert ert["attributes"] == {"node_nm": 7, "vdd": 0.7, "architecture": "tpu_like"}
+    table = load_energy_table(f)
+    assert (table.node_nm, table.own_vdd, table.ert_arch) == (7, 0.7, "tpu_like")
+    assert "for 7 nm, 0.7 V (its ERT.attributes)" in table.sources[0]
+    assert (table.describe()["node_nm"], table.describe()["vdd"]) == (7, 0.7)
+    d = json.loads(_cli(capsys, "cost", "--model", "tiny_cnn", "--input", "1x8x8", "--energy-table", str(f),
+                        "--arch", "tpu_like", "--json"))
+    assert (d["hierarchy"]["node_nm"], d["hierarchy"]["vdd"]) == (7, 0.7)
+    out = _cli(capsys, "cost", "--model", "tiny_cnn", "--input", "1x8x8", "--energy-table", str(f), "--arch",
+               "tpu_like", "--sharing", "0,0.5")
+    assert out.count("  7nm   0.7 ") == 2  # the Node and Vdd columns of both sharing levels
+    # a supply at another node is refused, naming the ERT's own
+    with pytest.raises(UserError, match=r"energies of its own node \(7 nm, 0.7 V\)"):
+        build_hardware(energy_table=f, arch="tpu_like", node=45)
+
+
+def _cli(capsys, *argv) -> str:
+    assert main(list(argv)) == 0
+    return capsys.readouterr().out
+
+
+def test_an_ert_without_attributes_has_an_unknown_node_and_supply(capsys):
+    """Accelergy's own ERTs do not say which node they are for: recorded as unknown (None, an
+    empty metrics cell), never as 45 nm."""
+    table = load_energy_table(FIXTURE)
+    assert (table.node_nm, table.own_vdd) == (None, None)
+    assert "node and supply unknown: the file has no ERT.attributes node_nm and vdd" in table.sources[0]
+    hw = build_hardware(energy_table=FIXTURE, arch="eyeriss_like")
+    assert (hw.describe()["node_nm"], hw.describe()["vdd"]) == (None, None)
+    d = json.loads(_cli(capsys, "cost", "--model", "tiny_cnn", "--input", "1x8x8", "--energy-table", str(FIXTURE),
+                        "--arch", "eyeriss_like", "--json"))
+    assert (d["hierarchy"]["node_nm"], d["hierarchy"]["vdd"]) == (None, None)
+    out = _cli(capsys, "cost", "--model", "tiny_cnn", "--input", "1x8x8", "--energy-table", str(FIXTURE), "--arch",
+               "eyeriss_like")
+    assert "at an unknown node and supply (the ERT does not record them)" in out
+    out = _cli(capsys, "cost", "--model", "tiny_cnn", "--input", "1x8x8", "--energy-table", str(FIXTURE), "--arch",
+               "eyeriss_like", "--sharing", "0,0.5")
+    assert out.count("    ?     ?  ") == 2
+    with pytest.raises(UserError, match=r"own node \(node and supply unknown: the ERT does not record them\) and is "
+                                        r"used as given"):
+        build_hardware(energy_table=FIXTURE, arch="eyeriss_like", node=7)
+
+
+def test_a_level_given_at_a_node_needs_the_erts_node(tmp_path):
+    """A level priced from figures at a node is moved to the table's node: impossible when an
+    ERT does not say its node, so the run stops naming what to add."""
+    arch = tmp_path / "arch.yaml"
+    arch.write_text("name: two\ndescription: d\ndataflow: weight_stationary\narray: {rows: 2, cols: 2}\n"
+                    "levels:\n  - {name: regs, kind: sram, capacity_bytes: 4096, energy: {read_pj: 1, write_pj: 1, "
+                    "node_nm: 45}}\n"
+                    "  - {name: dram, kind: dram, type: LPDDR4}\n")
+    with pytest.raises(UserError, match=r"does not record the node its energies are for, so the energy given at 45 "
+                                        r"nm of level 'regs' .*add attributes: \{node_nm: NM, vdd: V\} under the "
+                                        r"file's ERT key"):
+        build_hardware(energy_table=FIXTURE, arch=arch)
+    known = tmp_path / "at7.yaml"
+    known.write_text(FIXTURE.read_text().replace("  version: 0.3\n", "  version: 0.3\n  attributes: {node_nm: 7}\n"))
+    hw = build_hardware(energy_table=known, arch=arch)
+    assert hw.table.own_vdd == 0.7  # 7 nm's nominal supply
+    read, _, source, _ = hw.access_pj("regs")
+    assert source.startswith("given at 45 nm 1 V, scaled x") and read < 0.2  # 45 -> 7 nm is ~x0.06
+
+
+@pytest.mark.parametrize("attributes,message", [
+    ("{node: 7}", "ERT.attributes must be a mapping with the keys node_nm, vdd, architecture; unknown: node"),
+    ("{vdd: 0.7}", "ERT.attributes.vdd needs node_nm"),
+    ("{node_nm: 8}", "ERT.attributes.node_nm: unknown technology node 8 nm; valid nodes"),
+    ("{node_nm: 7, vdd: -1}", "ERT.attributes.vdd must be a positive supply voltage, got -1"),
+    ("[7]", "ERT.attributes must be a mapping"),
+])
+def test_bad_ert_attributes_are_one_clear_error(tmp_path, capsys, attributes, message):
+    f = tmp_path / "bad.yaml"
+    f.write_text(FIXTURE.read_text().replace("  version: 0.3\n", f"  version: 0.3\n  attributes: {attributes}\n"))
+    assert main(["cost", "--model", "tiny_cnn", "--input", "1x8x8", "--energy-table", str(f), "--arch",
+                 "eyeriss_like"]) == 2
+    err = capsys.readouterr().err
+    assert message in err and str(f) in err and err.count("\n") == 1

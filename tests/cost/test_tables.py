@@ -183,3 +183,68 @@ def test_words_wider_than_cactis_rows_are_scaled_and_flagged():
     r128, w128, extra128 = t.sram_access_pj(65536, 128)
     assert not extra64 and extra128
     assert (r128, w128) == (pytest.approx(2 * r64), pytest.approx(2 * w64))
+
+
+def test_a_file_at_its_own_supply_moves_what_it_inherits_there(tmp_path):
+    """What `rtl characterize` writes: int8 at 45 nm 1.0 V. The merged table is at 1.0 V (not
+    horowitz45's 0.9 V), and horowitz45's fp32 is moved there by Stillmaker and Baas's 45 nm HP
+    polynomial E(V) = 1.018 V^2 - 0.3107 V + 0.1539: E(1.0) / E(0.9) = 0.8612 / 0.69885."""
+    f = tmp_path / "table.yaml"
+    f.write_text("name: rtl-generic-45nm\nops_pj: {int8: {add: 0.08, mult: 0.6}}\nnode_nm: 45\nvdd: 1.0\n")
+    t = load_energy_table(f)
+    assert (t.node_nm, t.own_vdd) == (45, 1.0)
+    assert t.ops_pj["int8"] == {"add": 0.08, "mult": 0.6}  # the file's own, as given
+    k = 0.8612 / (1.018 * 0.81 - 0.3107 * 0.9 + 0.1539)
+    assert t.op_pj("fp32", "mult") == pytest.approx(3.7 * k, rel=1e-12) and k == pytest.approx(1.2323, abs=1e-4)
+    assert t.inherited_at == (45, 0.9) and any("moved from 45 nm 0.9 V to the file's 45 nm 1 V" in n for n in t.notes)
+    # at 7 nm, horowitz45's fp32 comes out as horowitz45 scaled there directly; the file's int8 from 1.0 V
+    from energybench.cost.technology import at_node
+
+    seven = at_node(t, 7)
+    direct = at_node(load_energy_table(), 7)
+    assert seven.op_pj("fp32", "mult") == pytest.approx(direct.op_pj("fp32", "mult"), rel=1e-12)
+    factor = seven.op_pj("fp32", "mult") / t.op_pj("fp32", "mult")  # one factor, from 45 nm 1.0 V, for both
+    assert seven.op_pj("int8", "mult") == pytest.approx(0.6 * factor, rel=1e-12)
+    assert "energy from 45 nm 1 V to 7 nm 0.7 V" in seven.scaling[0]
+
+
+def test_a_file_that_gives_a_node_alone_is_at_its_nominal_supply(tmp_path):
+    f = tmp_path / "t7.yaml"
+    f.write_text("ops_pj: {int8: {add: 0.005, mult: 0.02}}\nnode_nm: 7\n")
+    t = load_energy_table(f)
+    assert (t.node_nm, t.vdd, t.own_vdd) == (7, None, 0.7)  # not horowitz45's 0.9 V
+    from energybench.cost.technology import at_node
+
+    assert t.op_pj("fp32", "mult") == pytest.approx(at_node(load_energy_table(), 7).op_pj("fp32", "mult"),
+                                                    rel=1e-12)
+
+
+def test_a_supply_the_fit_cannot_move_inherited_figures_to_is_refused(tmp_path):
+    f = tmp_path / "hot.yaml"
+    f.write_text("ops_pj: {int8: {add: 0.1, mult: 0.9}}\nvdd: 1.8\n")
+    with pytest.raises(UserError, match=r"its figures are at 45 nm 1.8 V, outside the 45 nm range 0.5-1.1 V .* set "
+                                        r"node_nm to the node its figures are for, or give add and mult for every "
+                                        r"precision \(fp32, fp16, bf16, int8, int16, int32\)"):
+        load_energy_table(f)
+    full = tmp_path / "full.yaml"  # nothing inherited: nothing to move, the file's figures as given
+    full.write_text("ops_pj: {" + ", ".join(f"{p}: {{add: 0.1, mult: 0.9}}" for p in
+                                            ("fp32", "fp16", "bf16", "int8", "int16", "int32")) + "}\nvdd: 1.8\n")
+    assert load_energy_table(full).own_vdd == 1.8
+
+
+def test_op_source_names_the_file_the_base_and_every_move(tmp_path):
+    from energybench.cost.technology import at_node
+
+    assert load_energy_table().op_source("fp32") == "horowitz45"
+    assert at_node(load_energy_table(), 7).op_source("int8") == "horowitz45, scaled from 45 nm 0.9 V to 7 nm 0.7 V"
+    f = tmp_path / "rtl8.yaml"
+    f.write_text("ops_pj: {int8: {add: 0.04, mult: 0.25}, fp32: {mult: 10.0}}\n")
+    t = load_energy_table(f)
+    assert (t.op_source("int8"), t.op_source("fp16"), t.op_source("fp32")) == (
+        "rtl8.yaml", "horowitz45", "rtl8.yaml, add from horowitz45")
+    g = tmp_path / "at1v.yaml"
+    g.write_text("ops_pj: {int8: {add: 0.04, mult: 0.25}}\nvdd: 1.0\n")
+    t = at_node(load_energy_table(g), 7)
+    assert t.op_source("int8") == "at1v.yaml, scaled from 45 nm 1 V to 7 nm 0.7 V"
+    assert t.op_source("fp32") == ("horowitz45 at 45 nm 0.9 V, moved to the file's 45 nm 1 V, scaled from 45 nm 1 V "
+                                   "to 7 nm 0.7 V")

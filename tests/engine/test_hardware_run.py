@@ -70,3 +70,22 @@ def test_the_default_run_has_the_default_levels(tmp_path):
             "layer_buffer", "45", "0.9", "", "")
         split = float(r["level_buffer_energy_j"]) + float(r["level_dram_energy_j"])
         assert split == pytest.approx(float(r["memory_energy_j"]), rel=1e-12)
+
+
+def test_a_run_priced_with_an_exported_ert_records_its_node_and_supply(tmp_path):
+    """An ERT exported at 7 nm 0.7 V (at int32, which a run takes like `cost` does) prices a run at
+    that node and supply: metrics.csv says 7 and 0.7, not 45 and 1.0."""
+    ert = tmp_path / "tpu7.yaml"
+    assert main(["energy-table", "--node", "7", "--arch", "tpu_like", "--precision", "int32", "--export-ert",
+                 str(ert)]) == 0
+    argv = ["run", "--method", "finetune", "--epochs", "1", "--train-per-class", "6", "--test-per-class", "3",
+            "--no-power", "--no-report", "--quiet", "--out", str(tmp_path), "--run-id", "e", "--arch", "tpu_like",
+            "--energy-table", str(ert), "--precision", "int32"]
+    assert main(argv) == 0
+    rows = list(csv.DictReader(open(tmp_path / "e" / "metrics.csv")))
+    assert rows and all((r["arch"], r["node_nm"], r["vdd"], r["precision"], r["energy_table"]) ==
+                        ("tpu_like", "7", "0.7", "int32", "tpu7") for r in rows)
+    # int32 MACs: horowitz45's 3.1 + 0.1 pJ x 0.06842 (45 nm 0.9 V -> 7 nm 0.7 V), not fp32's 4.6 pJ
+    macs = float(rows[1]["train_macs"])
+    assert float(rows[1]["compute_energy_j"]) > macs * 3.2 * 0.06842e-12
+    assert float(rows[1]["compute_energy_j"]) < macs * 3.2 * 0.06842e-12 * 1.05  # + the update's ops

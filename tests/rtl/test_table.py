@@ -21,8 +21,9 @@ def is_positive_number(value) -> bool:
 
 def test_table_has_the_shared_format(reduced_table):
     _, table = reduced_table
-    assert list(table)[:5] == ["name", "description", "sources", "ops_pj", "rtl"]
+    assert list(table)[:7] == ["name", "description", "sources", "ops_pj", "node_nm", "vdd", "rtl"]
     assert table["name"] == "rtl-generic-45nm"
+    assert (table["node_nm"], table["vdd"]) == (45, 1.0)  # the generic model's node and default supply
     assert isinstance(table["description"], str) and table["description"]
     assert isinstance(table["sources"], list) and all(isinstance(s, str) and s for s in table["sources"])
     assert any("Weste" in s for s in table["sources"]) and any("Yosys" in s for s in table["sources"])
@@ -76,6 +77,37 @@ def test_table_loads_as_an_energy_table_and_changes_energies(reduced_table):
         assert loaded.op_pj(precision, "mult") == table["ops_pj"][precision]["mult"]
         assert loaded.mac_pj(precision) != pytest.approx(default.mac_pj(precision), rel=0.05)
     assert "rtl" in loaded.extra  # kept, ignored by the cost model
+    assert (loaded.node_nm, loaded.own_vdd) == (45, 1.0)  # its own supply, not horowitz45's 0.9 V
+
+
+def test_the_table_states_the_node_and_supply_it_was_characterised_at():
+    """build_table writes node_nm (the generic model's; a Liberty file does not state one) and
+    the library's supply, which the cost model reads when it merges the table."""
+    from energybench.rtl.characterize import Options, build_table
+    from energybench.rtl.energy_model import generic_library
+    from energybench.rtl.liberty import load_liberty
+    from energybench.rtl.synth import Yosys
+
+    records = {"int8_add": {"energy_pj": 0.07}, "int8_mult": {"energy_pj": 0.5}}
+    yosys = Yosys(("yosys",), "Yosys 0.0")
+    table = build_table(Options(widths=[8]), generic_library(0.9), yosys, records)
+    assert (table["node_nm"], table["vdd"]) == (45, 0.9)
+    lib = load_liberty(TINY_LIB).library
+    table = build_table(Options(widths=[8], liberty_file=TINY_LIB), lib, yosys, records)
+    assert "node_nm" not in table and table["vdd"] == lib.vdd_v == 1.0
+
+
+def test_energy_table_shows_the_characterised_supply_and_whose_figures_each_row_has(reduced_table, capsys):
+    path, table = reduced_table
+    assert main(["energy-table", "--energy-table", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "node 45 nm, logic supply 1 V" in out
+    rows = {ln.split()[0]: ln for ln in out.splitlines() if ln.split()}
+    assert rows["int8"].endswith(f"(from {path.name})")
+    assert rows["fp32"].endswith("(from horowitz45 at 45 nm 0.9 V, moved to the file's 45 nm 1 V)")
+    assert main(["energy-table", "--energy-table", str(path), "--node", "7"]) == 0
+    out = capsys.readouterr().out
+    assert "energy from 45 nm 1 V to 7 nm 0.7 V" in out and "from 45 nm 0.9 V to 7" not in out
 
 
 def test_stdout_output_and_summary(yosys, capsys):
