@@ -10,9 +10,11 @@ import json
 import os
 import pickle
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -350,6 +352,32 @@ def test_a_resumed_summary_equals_an_unbroken_one_and_a_finished_resume_rewrites
     before = (root / "summary.json").read_bytes()
     assert main(["run", "--resume", str(root), "--quiet"]) == 0
     assert (root / "summary.json").read_bytes() == before
+
+
+def test_sigterm_stops_a_run_like_ctrl_c_and_the_run_resumes_to_the_same_numbers(tmp_path):
+    """What kill and Slurm send: the finished phases are kept, the resume command is printed, exit 143."""
+    root = tmp_path / "term"
+    proc = subprocess.Popen([sys.executable, "-m", "energybench", "run", *TINY, "--out", str(tmp_path),
+                             "--run-id", "term"], cwd=Path(__file__).resolve().parents[2], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        metrics, end = root / "metrics.csv", time.monotonic() + 120
+        while not (metrics.is_file() and len(metrics.read_text().splitlines()) > 2):  # two rows of twelve
+            assert proc.poll() is None and time.monotonic() < end, proc.communicate()
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 143, err
+    assert err.endswith(f"energybench run: interrupted by SIGTERM; every finished phase is saved in {root}.\n"
+                        f"Continue with: energybench run --resume {root}\n") and "Traceback" not in err
+    assert 2 <= len(list(csv.DictReader(open(metrics)))) < 12  # stopped part-way
+    handler = signal.getsignal(signal.SIGTERM)
+    assert main(["run", "--resume", str(root), "--quiet"]) == 0
+    assert signal.getsignal(signal.SIGTERM) is handler  # an in-process run leaves the caller's handler as it was
+    same_rows(root, unbroken(tmp_path))
 
 
 # ----- levels that fall on the same cut -----------------------------------------------------------------
