@@ -10,7 +10,7 @@ import sys
 import warnings
 
 from energybench import __version__
-from energybench.errors import RunStopped, UserError, did_you_mean
+from energybench.errors import RunStopped, Terminated, UserError, did_you_mean
 
 # Each module defines register(subparsers) and sets `handler` on its parser.
 COMMANDS = ("run", "cost", "energy_table", "power", "report", "compare", "rtl")
@@ -82,9 +82,9 @@ def main(argv: list[str] | None = None) -> int:
     except RunStopped as exc:
         print(f"energybench {args.command}: {exc}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         print(f"energybench {args.command}: interrupted", file=sys.stderr)
-        return 130
+        return exc.status if isinstance(exc, Terminated) else 130
     except BrokenPipeError:  # `energybench cost --json | head`: the reader has all it wanted
         _discard_stdout()
         return SIGPIPE_STATUS

@@ -1,6 +1,7 @@
 """Errors the command line reports as one message without a traceback (bad input, exit 2; a run
-stopped by its environment such as a full disk, exit 1), and the pieces of their messages: a
-short view of a bad value, and the valid name a misspelt one was probably meant to be."""
+stopped by its environment such as a full disk, exit 1; SIGTERM, exit 143), and the pieces of
+their messages: a short view of a bad value, and the valid name a misspelt one was probably
+meant to be."""
 
 from __future__ import annotations
 
@@ -15,6 +16,19 @@ class UserError(Exception):
     The message must say what was wrong and what would be right; the CLI prints it
     without a traceback.
     """
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (kill, Slurm, a scheduler's time limit) raised as an interruption, so that what
+    cleans up after Ctrl-C cleans up after it too; the CLI exits 128 + the signal's number."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+    @property
+    def status(self) -> int:
+        return 128 + self.signum
 
 
 class RunStopped(Exception):

@@ -109,6 +109,29 @@ def test_weights_files_are_checked_before_anything_is_written(tmp_path, capsys):
     assert f"weights: {good}" in (out / "r" / "config.yaml").read_text()
 
 
+class Payload:
+    def __reduce__(self):
+        return (print, ("this must never run",))
+
+
+@pytest.mark.parametrize("content,why", [
+    # pickle's default protocol: torch warned about it and advised loading with weights_only=False
+    (lambda: __import__("pickle").dumps({"w": Payload()}), "(Unsupported operand 149; nothing in it was run)"),
+    (lambda: __import__("pickle").dumps({"w": Payload()}, protocol=2),
+     "(Unsupported global: GLOBAL print was not an allowed global by default; nothing in it was run)"),
+    (lambda: b"hello, not a torch file", "(not a file torch.save wrote)"),  # was KeyError: 101 from the unpickler
+    (lambda: b"", "(the file is empty or cut short)"),
+])
+def test_a_weights_file_that_is_not_a_state_dict_gets_energybenchs_message(tmp_path, capsys, content, why):
+    path, out = tmp_path / "w.pt", tmp_path / "runs"
+    path.write_bytes(content())
+    assert main(["run", "--weights", str(path), "--method", "finetune", "--out", str(out), *TINY]) == 2
+    captured = capsys.readouterr()
+    assert captured.err == (f"energybench run: error: weights file {path} is not a loadable state dict {why}; save one "
+                            "with torch.save(model.state_dict(), FILE)\n")
+    assert "this must never run" not in captured.out and not out.exists()
+
+
 @pytest.mark.parametrize("backbone,method", [("my_nets:SmallNet", "my_methods:L2Anchor"), ("tiny_vit", "lwf")])
 def test_an_interrupted_run_of_user_code_or_a_transformer_resumes(user_dir, tmp_path, monkeypatch, capsys, backbone,
                                                                  method):

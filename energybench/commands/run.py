@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 from pathlib import Path
+
+from energybench.errors import Terminated
 
 # CLI flag -> config key; flags left unset do not override the YAML file or the defaults.
 FLAG_KEYS = {
@@ -138,6 +142,35 @@ def _show_defaults(parser: argparse.ArgumentParser) -> None:
         action.help += f" (default: {value})"
 
 
+class SigtermAsInterrupt:
+    """SIGTERM, which kill and Slurm send, stops a run as Ctrl-C does (the phases finished so far
+    are saved as they end; the lock, the power monitor and Ray are closed on the way out) instead
+    of ending the process where it stands without a word. The previous handler is back afterwards.
+    `received` records the signal: Ray's blocking calls turn an exception raised in a signal handler
+    into a plain KeyboardInterrupt."""
+
+    def __init__(self):
+        self.received: int | None = None
+        self.main = threading.current_thread() is threading.main_thread()  # only it may set handlers
+        self.previous = signal.getsignal(signal.SIGTERM)  # the caller's, not one installed while armed
+
+    def _stop(self, signum, frame):
+        self.received = signum
+        raise Terminated(signum)
+
+    def arm(self) -> None:
+        if self.main:
+            signal.signal(signal.SIGTERM, self._stop)
+
+    def __enter__(self) -> SigtermAsInterrupt:
+        self.arm()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.main and self.previous is not None:  # None: a handler not set from Python, left as it is
+            signal.signal(signal.SIGTERM, self.previous)
+
+
 def main(args: argparse.Namespace) -> int:
     from energybench.config import EXECUTION_KEYS, load_yaml, make_config
     from energybench.engine.runner import Runner
@@ -166,15 +199,19 @@ def main(args: argparse.Namespace) -> int:
         layers.append(flags)
     cfg = make_config(*layers)
     log = (lambda *a, **k: None) if args.quiet else print
-    # Bars redraw with carriage returns: on a terminal they help, in a log file they are noise.
-    runner = Runner(cfg, resume=args.resume, progress=not args.quiet and sys.stderr.isatty(), log=log)
-    try:
-        root = runner.run()
-    except KeyboardInterrupt:
-        done = runner.store.metrics_path.is_file()
-        print(f"energybench run: interrupted; {'every finished phase is saved in ' + str(runner.store.root) if done else 'nothing was finished yet'}.\n"
-              f"Continue with: energybench run --resume {runner.store.root}", file=sys.stderr)
-        return 130
+    with SigtermAsInterrupt() as sigterm:
+        # Bars redraw with carriage returns: on a terminal they help, in a log file they are noise.
+        runner = Runner(cfg, resume=args.resume, progress=not args.quiet and sys.stderr.isatty(), log=log)
+        sigterm.arm()  # again: ray.init (in Runner, under Ray) installs its own SIGTERM handler, which just exits
+        try:
+            root = runner.run()
+        except KeyboardInterrupt:
+            done = runner.store.metrics_path.is_file()
+            how = " by SIGTERM" if sigterm.received else ""
+            saved = f"every finished phase is saved in {runner.store.root}" if done else "nothing was finished yet"
+            print(f"energybench run: interrupted{how}; {saved}.\nContinue with: energybench run --resume "
+                  f"{runner.store.root}", file=sys.stderr)
+            return 128 + sigterm.received if sigterm.received else 130
     if runner.cfg.report:
         from energybench.report import build_reports
 

@@ -79,12 +79,13 @@ def _work(setup: WorkerSetup) -> CellWork:
     return _WORK[key]
 
 
-def _from_bytes(data: bytes | None, device: torch.device, cfg) -> dict[str, Any] | None:
+def _from_bytes(data: bytes | None, device: torch.device, cfg, kind: str, method: str) -> dict[str, Any] | None:
+    """A state sent through Ray, checked as a checkpoint file of that kind is."""
     from energybench.methods import METHODS
     from energybench.plugins import user_modules
 
     modules = user_modules(cfg.resolved_backbone(), cfg.methods or list(METHODS))  # a user's classes, if named
-    return None if data is None else load_checkpoint(data, device, modules)
+    return None if data is None else load_checkpoint(data, device, modules, kind, method)
 
 
 @contextmanager
@@ -138,8 +139,8 @@ def cell_task(setup: WorkerSetup, cell: Cell, base: bytes | None, resume: bytes 
     work = _work(setup)
     with _measuring(setup, work) as trace:
         seen = 0
-        for done in work.cell(cell, _from_bytes(base, work.device, setup.cfg),
-                              _from_bytes(resume, work.device, setup.cfg), reused_base):
+        for done in work.cell(cell, _from_bytes(base, work.device, setup.cfg, "base", cell.method),
+                              _from_bytes(resume, work.device, setup.cfg, "progress", cell.method), reused_base):
             readings, seen = _new_readings(trace, seen)
             yield replace(done, state=None if done.state is None else checkpoint_bytes(done.state),
                           power_trace=readings)

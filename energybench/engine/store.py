@@ -137,7 +137,7 @@ class RunStore:
 
     def load_base(self, method: str, seed: int, device: torch.device) -> dict[str, Any] | None:
         path = self.base_checkpoint(method, seed)
-        return load_checkpoint(path, device, self.user_modules) if path.is_file() else None
+        return load_checkpoint(path, device, self.user_modules, "base", method) if path.is_file() else None
 
     def record_phase(self, done: PhaseDone) -> None:
         c = done.cell
@@ -156,7 +156,7 @@ class RunStore:
         """The saved state of an unfinished cell whose rows it matches; otherwise the cell's rows
         are dropped and None says to start it again from the base phase."""
         path = self.progress_checkpoint(cell.method, cell.sharing, cell.seed)
-        saved = load_checkpoint(path, device, self.user_modules) if path.is_file() else None
+        saved = load_checkpoint(path, device, self.user_modules, "progress", cell.method) if path.is_file() else None
         last = len(saved["accs"]) - 1 if saved else -1
         if saved is None or not self.phases_done(cell.method, cell.sharing, cell.seed) >= set(range(last + 1)):
             self.drop_partial(cell.method, cell.sharing, cell.seed)

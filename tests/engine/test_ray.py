@@ -151,6 +151,35 @@ def test_a_killed_driver_resumes_to_the_same_numbers(local_sweep, tmp_path):
     assert rows(tmp_path / "cut") == rows(local_sweep)
 
 
+def test_a_driver_sent_sigterm_stops_like_ctrl_c_and_closes_its_cluster(local_sweep, tmp_path):
+    """kill or Slurm's SIGTERM to the driver alone: its message and exit 143 (ray.init installs a handler that
+    just exits), the embedded cluster shut down, and a resume to the local executor's numbers."""
+    run = energybench("run", *SWEEP, "--workers", "2", "--no-power", "--out", str(tmp_path), "--run-id", "term")
+    try:
+        wait_for_rows(tmp_path / "term" / "metrics.csv", 12, run)
+        os.kill(run.pid, signal.SIGTERM)
+        out, _ = run.communicate(timeout=120)
+    finally:
+        if run.poll() is None:
+            os.killpg(run.pid, signal.SIGKILL)
+    assert run.returncode == 143, out
+    root = tmp_path / "term"
+    assert out.endswith(f"energybench run: interrupted by SIGTERM; every finished phase is saved in {root}.\n"
+                        f"Continue with: energybench run --resume {root}\n")
+    end = time.monotonic() + 30
+    while time.monotonic() < end:  # the Ray processes it started (in its process group) are gone too
+        try:
+            os.killpg(run.pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.5)
+    else:
+        os.killpg(run.pid, signal.SIGKILL)
+        pytest.fail("Ray processes of the stopped driver were still running 30 s after it exited")
+    assert main(["run", "--resume", str(root), "--quiet"]) == 0
+    assert rows(root) == rows(local_sweep)
+
+
 @pytest.mark.parametrize("argv,message", [
     (["--workers", "0"], "'workers': must be at least 1, got 0"),
     (["--workers", "-2"], "'workers': must be at least 1, got -2"),

@@ -10,12 +10,15 @@ import json
 import os
 import pickle
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
+import torch
 
 from energybench.cli import main
 from energybench.engine.cell import CellWork
@@ -90,6 +93,94 @@ def test_a_crafted_progress_checkpoint_is_refused_on_resume(tmp_path, capsys, mo
     err = capsys.readouterr().err
     assert "progress.pt was refused" in err and "Traceback" not in err
     assert not marker.exists()
+
+
+# A well-formed torch file that is not what energybench writes: refused like a crafted one, not a KeyError later.
+def other_method(path: Path) -> None:
+    shutil.copy(path.parent / "sharing_seed0_base.pt", path)
+
+
+@pytest.mark.parametrize("write,why", [
+    (lambda p: torch.save({"foo": torch.zeros(3)}, p), "no 'method', 'row', 'group_acc', 'confusion' in it"),
+    (lambda p: torch.save([1, 2, 3], p), "it holds list, not the mapping of a base checkpoint"),
+    (other_method, "it holds the method 'sharing', not 'finetune'"),
+])
+def test_a_base_checkpoint_of_another_structure_is_refused(tmp_path, capsys, write, why):
+    assert run(tmp_path, run_id="a") == 0
+    root = tmp_path / "a"
+    (root / "metrics.csv").unlink()  # so that the resume reads the bases again
+    base = root / "cells" / "finetune_seed0_base.pt"
+    write(base)
+    capsys.readouterr()
+    assert main(["run", "--resume", str(root), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err == (f"energybench run: error: {base} was refused: it is not a checkpoint energybench wrote, or it was "
+                   f"altered ({why}). Nothing in it was run. Delete it to recompute that part of the run\n")
+
+
+@pytest.fixture
+def cut(tmp_path, monkeypatch) -> Path:
+    """A run stopped in finetune's phase 2 at sharing 0: its progress.pt holds the state after phase 1."""
+    phase = CellWork.phase
+
+    def stop_at_phase_2(self, method, trainer, ph, *a, **k):
+        if ph.index == 2:
+            raise KeyboardInterrupt
+        return phase(self, method, trainer, ph, *a, **k)
+
+    monkeypatch.setattr(CellWork, "phase", stop_at_phase_2)
+    assert run(tmp_path, run_id="cut") == 130
+    monkeypatch.setattr(CellWork, "phase", phase)
+    return tmp_path / "cut"
+
+
+def edited(change):
+    """Rewrite a real progress.pt with one entry changed."""
+    def write(path: Path) -> None:
+        from energybench.engine.checkpoint import load_checkpoint
+
+        state = load_checkpoint(path)
+        change(state)
+        torch.save(state, path)
+    return write
+
+
+@pytest.mark.parametrize("write,why", [
+    (lambda p: torch.save({"foo": torch.zeros(3)}, p),
+     "no 'method', 'history', 'accs', 'trainer_rng', 'torch_rng' in it"),
+    # each of these passed the old loader and then failed in torch.set_rng_state, or trained from the wrong phase
+    (edited(lambda s: s.update(torch_rng=s["torch_rng"].float())),
+     "its 'torch_rng' is a float32 tensor of shape (5056,), not a random generator state"),
+    (edited(lambda s: s.update(accs=[])), "its 'accs' is [], not a non-empty list of accuracies"),
+    (edited(lambda s: s["accs"].pop()), "its 'history' has 2 phases and its 'accs' 1"),
+])
+def test_a_progress_checkpoint_of_another_structure_is_refused_and_deleting_it_recomputes(cut, tmp_path, capsys,
+                                                                                          write, why):
+    progress = cut / "cells" / "finetune_s0_seed0" / "progress.pt"
+    write(progress)
+    capsys.readouterr()
+    assert main(["run", "--resume", str(cut), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"energybench run: error: {progress} was refused: it is not a checkpoint energybench wrote")
+    assert why in err and err.endswith("Delete it to recompute that part of the run\n") and err.count("\n") == 1
+    progress.unlink()  # as the message says: the cell is trained again from its saved base
+    assert main(["run", "--resume", str(cut), "--quiet"]) == 0
+    same_rows(cut, unbroken(tmp_path))
+
+
+def test_a_state_sent_through_ray_is_checked_as_a_file_is():
+    """Under Ray a worker loads a cell's base and progress states from bytes: the same check applies."""
+    from energybench.config import make_config
+    from energybench.engine.checkpoint import checkpoint_bytes
+    from energybench.engine.ray_executor import _from_bytes
+    from energybench.errors import UserError
+
+    cfg = make_config({"methods": ["finetune"]})
+    with pytest.raises(UserError, match=r"^a checkpoint sent through Ray was refused: .* \(no 'method', 'history', "
+                                        r"'accs', 'trainer_rng', 'torch_rng' in it\)"):
+        _from_bytes(checkpoint_bytes({"foo": torch.zeros(3)}), torch.device("cpu"), cfg, "progress", "finetune")
+    with pytest.raises(UserError, match=r"\(it holds list, not the mapping of a base checkpoint\)"):
+        _from_bytes(checkpoint_bytes([1, 2, 3]), torch.device("cpu"), cfg, "base", "finetune")
 
 
 def test_an_unbroken_checkpoint_still_loads(tmp_path):
@@ -261,6 +352,32 @@ def test_a_resumed_summary_equals_an_unbroken_one_and_a_finished_resume_rewrites
     before = (root / "summary.json").read_bytes()
     assert main(["run", "--resume", str(root), "--quiet"]) == 0
     assert (root / "summary.json").read_bytes() == before
+
+
+def test_sigterm_stops_a_run_like_ctrl_c_and_the_run_resumes_to_the_same_numbers(tmp_path):
+    """What kill and Slurm send: the finished phases are kept, the resume command is printed, exit 143."""
+    root = tmp_path / "term"
+    proc = subprocess.Popen([sys.executable, "-m", "energybench", "run", *TINY, "--out", str(tmp_path),
+                             "--run-id", "term"], cwd=Path(__file__).resolve().parents[2], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        metrics, end = root / "metrics.csv", time.monotonic() + 120
+        while not (metrics.is_file() and len(metrics.read_text().splitlines()) > 2):  # two rows of twelve
+            assert proc.poll() is None and time.monotonic() < end, proc.communicate()
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 143, err
+    assert err.endswith(f"energybench run: interrupted by SIGTERM; every finished phase is saved in {root}.\n"
+                        f"Continue with: energybench run --resume {root}\n") and "Traceback" not in err
+    assert 2 <= len(list(csv.DictReader(open(metrics)))) < 12  # stopped part-way
+    handler = signal.getsignal(signal.SIGTERM)
+    assert main(["run", "--resume", str(root), "--quiet"]) == 0
+    assert signal.getsignal(signal.SIGTERM) is handler  # an in-process run leaves the caller's handler as it was
+    same_rows(root, unbroken(tmp_path))
 
 
 # ----- levels that fall on the same cut -----------------------------------------------------------------
