@@ -21,7 +21,7 @@ from torch import nn
 
 from energybench.errors import UserError
 
-# torch's own advice in a refusal (load with weights_only=False, allowlist the class): never ours to pass on
+# the advice torch appends to a refusal (turn the safe load off, allowlist the class): never ours to pass on
 TORCH_ADVICE = ("Weights only load failed", "Please file an issue", "Check the documentation", "(1) ", "(2) ")
 
 
