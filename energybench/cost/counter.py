@@ -46,6 +46,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from energybench.cost import attention as attn
 from energybench.cost import elementwise as ew
+from energybench.cost.geometry import add_geometry, conv_geometry, gemm_geometry
 
 aten = torch.ops.aten
 T = TypeVar("T")
@@ -80,6 +81,9 @@ class LayerCost:
     # of `groups` independent products is (M x K) @ (K x N); B is the weight operand when there is
     # one (a convolution's im2col view: M = batch x output positions, K = Cin/groups x kernel).
     gemms: list[list[int]] = field(default_factory=list)
+    # The same ops' geometry (kernel, stride, padding, dilation, groups, shapes): one dict per
+    # distinct geometry with its calls; read with cost/geometry.py's `geometries(layer)`.
+    geometry: list[dict] = field(default_factory=list)
 
     @property
     def trainable(self) -> bool:
@@ -464,7 +468,14 @@ class OpCounter:
             macs = formula(ops[0].shape, ops[1].shape)
             kind = None
         is_weight = [self._is_weight(t) for t in ops]
-        _add_gemm(layer, _gemm(packet, args, ops, is_weight, out))
+        gemm = _gemm(packet, args, ops, is_weight, out)
+        _add_gemm(layer, gemm)
+        if packet in _CONV_OPS:  # (input, weight, bias, stride, padding, dilation, transposed, output_padding, groups)
+            geo = conv_geometry(x.shape, w.shape, out.shape, args[3], args[4], args[5], transposed, args[7],
+                                int(args[8]))
+        else:
+            geo = gemm_geometry(*gemm[:4], weight=bool(gemm[7]))
+        add_geometry(layer.geometry, geo)
         if kind is None:
             kind = "linear" if any(is_weight) else "matmul"
         if layer.kind == layer.module_type or layer.kind == "matmul":

@@ -392,3 +392,23 @@ def test_torchvision_forward_macs_match_fvcore(name):
     oracle = FlopCountAnalysis(net, x).unsupported_ops_warnings(False).uncalled_modules_warnings(False)
     by_op = oracle.by_operator()
     assert EXACT[name] == by_op.get("conv", 0) + by_op.get("linear", 0) + by_op.get("addmm", 0)
+
+
+def test_geometry_recorded_for_every_mac_op():
+    """The profile keeps each conv's kernel, stride, padding, dilation, groups and shapes, and each
+    linear layer's (m, k, n), one entry per distinct geometry; the geometry alone gives the MACs."""
+    from energybench.cost.geometry import Geometry, geometries
+
+    net = nn.Sequential(nn.Conv2d(3, 8, 3, stride=2, padding=1, dilation=1),
+                        nn.Conv2d(8, 8, 3, padding=2, dilation=2, groups=4), nn.Flatten(), nn.Linear(8 * 4 * 4, 5))
+    x = torch.randn(2, 3, 8, 8)
+    _, prof = count_forward(lambda: net(x), net)
+    by = {layer.name: geometries(layer) for layer in prof.layers if layer.geometry}
+    assert by["0"] == [Geometry(op="conv", batch=2, in_channels=3, out_channels=8, in_size=(8, 8), out_size=(4, 4),
+                                kernel=(3, 3), stride=(2, 2), padding=(1, 1), dilation=(1, 1), groups=1)]
+    assert by["1"] == [Geometry(op="conv", batch=2, in_channels=8, out_channels=8, in_size=(4, 4), out_size=(4, 4),
+                                kernel=(3, 3), stride=(1, 1), padding=(2, 2), dilation=(2, 2), groups=4)]
+    assert by["3"] == [Geometry(op="gemm", m=2, k=128, n=5, groups=1, weight=True)]
+    # hand-derived: 2*16*8*27 = 6912; 2*16*8*(2*9) = 4608; 2*128*5 = 1280
+    assert [by[n][0].macs for n in ("0", "1", "3")] == [6912, 4608, 1280]
+    assert sum(g.macs for gs in by.values() for g in gs) == prof.fwd_macs
