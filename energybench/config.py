@@ -157,8 +157,8 @@ def _as_list(key: str, value, kind):
 
 
 def _class_order(value):
-    """'seeded', 'natural' (any case) or a list of class indices (also '3,1,0,2')."""
-    if isinstance(value, str) and value.strip().lower() in ("seeded", "natural"):
+    """'seeded', 'natural', 'pycil' (any case) or a list of class indices (also '3,1,0,2')."""
+    if isinstance(value, str) and value.strip().lower() in ("seeded", "natural", "pycil"):
         return value.strip().lower()
     if (isinstance(value, str) and "," in value) or isinstance(value, (list, tuple)):
         order = _as_list("class_order", value, int)
@@ -166,7 +166,7 @@ def _class_order(value):
         if negative:
             raise UserError(f"config key 'class_order': class indices are 0 or more, got {negative[0]}")
         return order
-    raise UserError(f"config key 'class_order' must be 'seeded', 'natural' or a list of class indices "
+    raise UserError(f"config key 'class_order' must be 'seeded', 'natural', 'pycil' or a list of class indices "
                     f"(e.g. [3, 1, 0, 2] or 3,1,0,2), got {shown(value)}")
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 
 from energybench.data.source import DataSource
@@ -16,6 +17,25 @@ from energybench.errors import UserError, shown
 
 _NOTATION = re.compile(r"^B(\d+)((?:-\d+(?:x\d+)?)*)$")
 MAX_CLASSES = 1_000_000  # more than any dataset has (ImageNet-21k: 21,841)
+# The field's standard class order: PyCIL and iCaRL shuffle with np.random.seed(1993);
+# np.random.permutation(n), and FACIL ships the same order for CIFAR-100 as `cifar100_icarl`.
+PYCIL_SEED = 1993
+CLASS_ORDERS = ("seeded", "natural", "pycil")
+# The common splits (B<base>-<step>x<phases>; B0: the first phase is one step like the others)
+# and the published tables each one matches (README, "Standard protocols").
+PRESETS = {
+    "B0-10x10": "PyCIL CIFAR-100 10 steps (Zhou et al. 2023, Table 2); FACIL cifar100_icarl, 10 tasks "
+                "(Masana et al. 2022, Tables 3-4)",
+    "B0-20x5": "PyCIL CIFAR-100 5 steps (Zhou et al. 2023, Table 2); FACIL cifar100_icarl, 5 tasks",
+    "B0-5x20": "PyCIL CIFAR-100 20 steps (Zhou et al. 2023, Table 2); FACIL cifar100_icarl, 20 tasks",
+    "B50-10x5": "PyCIL CIFAR-100 B50 5 steps (Zhou et al. 2023, Table 2; the LUCIR/PODNet protocol)",
+    "B50-5x10": "PyCIL CIFAR-100 B50 10 steps (the LUCIR/PODNet protocol, 10 phases)",
+}
+
+
+def pycil_order(num_classes: int) -> list[int]:
+    """np.random.seed(1993); np.random.permutation(num_classes), without touching numpy's global state."""
+    return np.random.RandomState(PYCIL_SEED).permutation(num_classes).tolist()
 
 
 def parse_split(spec: str | list[int], num_classes: int | None = None, dataset: str = "") -> list[int]:
@@ -37,7 +57,9 @@ def parse_split(spec: str | list[int], num_classes: int | None = None, dataset: 
                     f"cannot read scenario {shown(spec)}: use B<base>-<step>x<phases> (e.g. B4-3x2), "
                     "B<base>-<n>-<n>... (e.g. B50-10-20-20) or a list of class counts (e.g. 50,10,20,20)"
                 )
-            parts = [(int(m.group(1)), 1)] + [(int(step), int(times or 1)) for step, _, times in
+            base = int(m.group(1))
+            # B0-10x10: no separate base phase (PyCIL's notation), so the first step is phase 0
+            parts = [(base, 1)] * (base > 0 or not m.group(2)) + [(int(step), int(times or 1)) for step, _, times in
                                               (p.partition("x") for p in filter(None, m.group(2).split("-")))]
             if any(step == 0 for step, times in parts if times):
                 raise UserError(f"scenario {shown(spec)}: every phase needs a positive number of classes")
@@ -100,8 +122,11 @@ def _order(num_classes: int, total: int, order, seed: int) -> list[int]:
         return torch.randperm(num_classes, generator=g)[:total].tolist()
     if order == "natural":
         return list(range(total))
+    if order == "pycil":  # over all the dataset's classes, as PyCIL draws it; a shorter scenario takes the first
+        return pycil_order(num_classes)[:total]
     if isinstance(order, str):
-        raise UserError(f"class_order must be 'seeded', 'natural' or a list of class indices, got {shown(order)}")
+        raise UserError(f"class_order must be one of {', '.join(CLASS_ORDERS)} or a list of class indices, "
+                        f"got {shown(order)}")
     order = [int(c) for c in order]
     if len(order) != total:
         raise UserError(f"class_order lists {len(order)} classes but the scenario covers {total}")
