@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from energybench.confusion import render_confusion
+from energybench.cost.carbon import carbon_model, phase_co2e
 from energybench.cost.level_energy import HardwareModel
 from energybench.cost.memory_model import storage_bytes
 from energybench.data.augment import default_augment
@@ -73,6 +74,7 @@ class CellWork:
         self.power_note = "not measured: power measurement is off (--no-power)"  # why, when no monitor
         # each method by its class's name; a user's module:Class is imported here (in a Ray worker too)
         self.classes = method_classes(cfg.methods or list(METHODS))
+        self.carbon = carbon_model(cfg.carbon_intensity, cfg.grid, cfg.pue)  # None: no CO2e columns
 
     # ----- the base phase, once per (seed, method) -------------------------------------------
     def base(self, name: str, seed: int, first_level: float) -> BaseDone:
@@ -171,6 +173,8 @@ class CellWork:
                               sram_bytes=cfg.sram_bytes, hardware=self.hardware, time_s=trainer.train_time_s),
                    precision=cfg.precision)
         row.update(window.result if window is not None else {"measured_note": self.power_note})
+        if self.carbon is not None:
+            row.update(phase_co2e(self.carbon, row))
         row.update(method.extra)
         method.extra = {}
         return row, res, ledger.breakdown_csv(self.hardware)

@@ -46,9 +46,9 @@ def evaluate(method, scenario: Scenario, phase: Phase, trainer: Trainer, device:
         for name, s in scores.items():
             preds.setdefault(name, []).append(s.argmax(1).cpu())
         primary_scores = next(iter(scores.values())).detach().cpu()
-        if phase.seen > 5:
-            top5.append((primary_scores.topk(5, dim=1).indices == y[:, None]).any(1))
-        task_aware.append(_task_aware_hits(primary_scores, y, bounds))
+        if phase.seen > 5:  # with 5 classes or fewer every sample is a top-5 hit
+            top5.append(top5_hits(primary_scores, y))
+        task_aware.append(task_aware_hits(primary_scores, y, bounds))
         labels.append(y)
     y = torch.cat(labels)
     old = y < phase.first_class
@@ -71,7 +71,12 @@ def evaluate(method, scenario: Scenario, phase: Phase, trainer: Trainer, device:
     return EvalResult(acc, acc_old, acc_new, group_acc, confusion, extra)
 
 
-def _task_aware_hits(scores: torch.Tensor, y: torch.Tensor, bounds: list[list[int]]) -> torch.Tensor:
+def top5_hits(scores: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Whether each sample's class is among its 5 highest scores."""
+    return (scores.topk(5, dim=1).indices == y[:, None]).any(1)
+
+
+def task_aware_hits(scores: torch.Tensor, y: torch.Tensor, bounds: list[list[int]]) -> torch.Tensor:
     """Whether each sample is right when the phase (task) it belongs to is given: the argmax
     over that phase's classes only (FACIL's task-aware accuracy, beside the task-agnostic one)."""
     hits = torch.zeros(len(y), dtype=torch.bool)
