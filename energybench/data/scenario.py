@@ -125,7 +125,7 @@ def _order(num_classes: int, total: int, order, seed: int) -> list[int]:
     if order == "pycil":  # over all the dataset's classes, as PyCIL draws it; a shorter scenario takes the first
         return pycil_order(num_classes)[:total]
     if isinstance(order, str):
-        raise UserError(f"class_order must be one of {', '.join(CLASS_ORDERS)} or a list of class indices, "
+        raise UserError(f"class_order must be 'seeded', 'natural', 'pycil' or a list of class indices, "
                         f"got {shown(order)}")
     order = [int(c) for c in order]
     if len(order) != total:
