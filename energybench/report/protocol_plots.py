@@ -51,7 +51,7 @@ def metrics_section(run: RunData) -> Section:
             rows.append(row)
     orders = run.manifest.get("class_order") or {}
     rule = run.manifest.get("class_order_rule") or run.config.get("class_order")
-    blocks = [Table(cols, rows, id="protocol-metrics", note=(
+    blocks = [Table(cols, rows, id="protocol-metrics-table", note=(
         "BWT: backward transfer (Lopez-Paz and Ranzato 2017), the mean over earlier phases j of R[T-1][j] - R[j][j], "
         "where R[t][j] is the accuracy on phase j's classes after phase t; negative is forgetting. Top-5 is empty "
         "where 5 classes or fewer were seen. Task-aware: the argmax within the classes of the sample's own phase "
