@@ -22,14 +22,16 @@ MAX_CLASSES = 1_000_000  # more than any dataset has (ImageNet-21k: 21,841)
 PYCIL_SEED = 1993
 CLASS_ORDERS = ("seeded", "natural", "pycil")
 # The common splits (B<base>-<step>x<phases>; B0: the first phase is one step like the others)
-# and the published tables each one matches (README, "Standard protocols").
+# and the published results each one matches (README, "Standard protocols"): PyCIL's README
+# "Reproduced Results" (CIFAR-100 panels), FACIL's scripts/script_cifar100.sh, iCaRL (Rebuffi et
+# al. 2017) Fig. 2 and LUCIR (Hou et al. 2019) Fig. 5.
 PRESETS = {
-    "B0-10x10": "PyCIL CIFAR-100 10 steps (Zhou et al. 2023, Table 2); FACIL cifar100_icarl, 10 tasks "
-                "(Masana et al. 2022, Tables 3-4)",
-    "B0-20x5": "PyCIL CIFAR-100 5 steps (Zhou et al. 2023, Table 2); FACIL cifar100_icarl, 5 tasks",
-    "B0-5x20": "PyCIL CIFAR-100 20 steps (Zhou et al. 2023, Table 2); FACIL cifar100_icarl, 20 tasks",
-    "B50-10x5": "PyCIL CIFAR-100 B50 5 steps (Zhou et al. 2023, Table 2; the LUCIR/PODNet protocol)",
-    "B50-5x10": "PyCIL CIFAR-100 B50 10 steps (the LUCIR/PODNet protocol, 10 phases)",
+    "B0-10x10": "PyCIL README, CIFAR-100 B0 10 steps; FACIL cifar100_icarl --num-tasks 10; iCaRL Fig. 2, 10 classes "
+                "per batch",
+    "B0-20x5": "PyCIL README, CIFAR-100 B0 5 steps; iCaRL Fig. 2, 20 classes per batch",
+    "B0-5x20": "FACIL cifar100_icarl --num-tasks 20; iCaRL Fig. 2, 5 classes per batch",
+    "B50-10x5": "PyCIL README, CIFAR-100 B50 5 steps; LUCIR Fig. 5(c), CIFAR-100 5 phases",
+    "B50-5x10": "LUCIR Fig. 5(d), CIFAR-100 10 phases",
 }
 
 

@@ -74,13 +74,14 @@ class MlflowTracker:
             self.client.set_terminated(run, "FINISHED")
 
     def finish(self, root: Path, files: list[Path]) -> None:
-        """The run's files on the parent run (report, metrics.csv, summary...), each cell's
-        per-layer files and accuracy matrix on its own run; then the parent is finished."""
+        """The run's files on the parent run (report, metrics.csv, summary...), each cell's files
+        (accuracy matrix, confusion matrices, per-layer energies; not its checkpoints) on its own
+        run; then the parent is finished."""
         for path in files:
             self.client.log_artifact(self.parent, str(path))
         for label, run in self.cells.items():
             folder = self._cell_folder(root, run)
-            for path in sorted(folder.glob("*.csv")) if folder else []:
+            for path in sorted(p for p in folder.iterdir() if p.is_file() and p.suffix != ".pt") if folder else []:
                 self.client.log_artifact(run, str(path))
         self.client.set_terminated(self.parent, "FINISHED")
 
