@@ -127,7 +127,12 @@ def test_pycil_order_recorded_and_reported(run_dir):
     assert manifest["class_order"] == {"0": [4, 2, 7, 6, 0, 3, 5, 8, 9, 1]}
     assert manifest["class_order_rule"] == "pycil"
     html = (run_dir / "report.html").read_text()
-    assert "4, 2, 7, 6, 0, 3, 5, 8, 9, 1" in html
+    assert "Seed 0 class order (pycil): 4, 2, 7, 6, 0, 3, 5, 8, 9, 1." in html
+    # BWT, and the CO2e assumptions in one sentence, in the report
+    assert "BWT: backward transfer (Lopez-Paz and Ranzato 2017)" in html
+    assert "CO2e is energy (kWh) x a carbon intensity of 400 g CO2e/kWh x a PUE of 1.2" in html
+    for fid in ("accuracy-matrix", "bwt-vs-energy", "co2e-saved"):
+        assert f'id="{fid}"' in html
 
 
 def test_accuracy_matrix_bwt_and_summary(run_dir):
