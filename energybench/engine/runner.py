@@ -41,6 +41,7 @@ from energybench.models import BACKBONES, build_backbone
 from energybench.models.user import resolve_factory
 from energybench.plugins import provenance, user_modules
 from energybench.trackers import open_trackers
+from energybench.trackers.base import Trackers
 
 # Backbones whose layers are too small to split across CPU threads: on a busy machine, extra
 # OpenMP threads make them many times slower (measured: 20x on 2 shared cores), never faster.
@@ -184,7 +185,7 @@ class Runner:
         self._progress: RunProgress | None = None
         self._summary_at = time.monotonic()
         self.executor = self._executor()  # under Ray: joins the cluster and checks its resources now
-        self.trackers = open_trackers(replace(cfg, trackers=[]), self.store.root, {})  # opened in _run
+        self.trackers = Trackers([])  # the run's own, opened in _run once the manifest is written
 
     # ----- whole run ------------------------------------------------------------------------
     def run(self) -> Path:

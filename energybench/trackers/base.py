@@ -120,4 +120,6 @@ class Trackers:
         self._each("finish", lambda t: t.finish(root, files))
 
     def abort(self, status: str = "KILLED") -> None:
+        """End the open runs of a run stopped early; trackers never started stay so."""
+        self._makers = []
         self._each("abort", lambda t: t.abort(status))

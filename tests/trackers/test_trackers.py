@@ -164,3 +164,15 @@ def test_a_failing_tracker_warns_once_and_costs_no_result(tmp_path, capsys):
     assert code == 0
     assert err.count("mlflow tracker failed") == 1, err  # once, though three phases and the end came after
     assert len(_rows(tmp_path / "r")) == 3 and (tmp_path / "r" / "summary.json").is_file()
+
+
+def test_resume_finds_the_same_runs_again(run_dir, capsys):
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{run_dir / 'mlflow.db'}")
+    exp = client.get_experiment_by_name("energybench")
+    before = sorted(r.info.run_id for r in client.search_runs([exp.experiment_id]))
+    assert main(["run", "--resume", str(run_dir), "--tracker", "mlflow", "--no-report", "--quiet"]) == 0
+    after = client.search_runs([exp.experiment_id])
+    assert sorted(r.info.run_id for r in after) == before  # no second parent, no cell logged twice
+    assert all(r.info.status == "FINISHED" for r in after)
