@@ -59,8 +59,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                                      "(default: every class)")
     g.add_argument("--image-size", type=int, metavar="N", help="imagefolder: the square crop its images are resized "
                                                                "to (default: 224)")
-    g.add_argument("--scenario", help="class split: B<base>-<step>x<phases> (e.g. B4-3x2), B50-10-20-20 or 50,10,20,20")
-    g.add_argument("--class-order", help="'seeded' (a permutation drawn from the seed), 'natural', or a comma list")
+    g.add_argument("--scenario", help="class split: B<base>-<step>x<phases> (e.g. B4-3x2), B50-10-20-20 or 50,10,20,20; "
+                                      "the standard ones: B0-10x10, B0-20x5, B0-5x20, B50-10x5, B50-5x10")
+    g.add_argument("--class-order", help="'seeded' (a permutation drawn from the seed), 'natural', 'pycil' (PyCIL's and "
+                                         "iCaRL's seed-1993 permutation), or a comma list")
     g.add_argument("--train-per-class", type=int, help="cap training samples per class (CPU-sized runs)")
     g.add_argument("--test-per-class", type=int, help="cap test samples per class")
     g.add_argument("--seed", help="seed, or comma-separated seeds (each is a separate run)")
@@ -127,7 +129,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--no-report", dest="report", action="store_const", const=False, help="skip HTML/PDF reports")
     g.add_argument("--report-format", help="comma-separated report formats: html, pdf")
     g.add_argument("--tracker", help="also log to experiment trackers, comma-separated: mlflow, tensorboard (each "
-                                     "from its extra: pip install 'energybench[mlflow]')")
+                                     "from its extra: pip install 'energybench[mlflow]'; default: none)")
     g.add_argument("--tracking-uri", help="MLflow tracking server or store (default: mlflow.db in the run directory)")
     g.add_argument("--quiet", action="store_true", help="no progress bars or per-phase lines (progress bars show only on a terminal)")
     _show_defaults(p)
