@@ -61,13 +61,14 @@ def phase_metrics(row: dict[str, Any]) -> dict[str, float]:
 
 def run_params(cfg, manifest: dict) -> dict[str, str]:
     """The run's parameters: what it ran, on what, priced how, with which versions."""
-    hardware = manifest.get("hardware") or {}
+    hardware = manifest.get("hardware") if isinstance(manifest.get("hardware"), dict) else {}
     params = {
         "run_id": cfg.run_id, "scenario": str(cfg.scenario), "scenario_sizes": manifest.get("scenario"),
         "dataset": cfg.dataset, "backbone": cfg.resolved_backbone(), "epochs": cfg.epochs,
         "batch_size": cfg.batch_size, "lr": cfg.lr, "class_order_rule": cfg.class_order,
-        "arch": cfg.arch or "layer_buffer", "node_nm": cfg.node, "precision": cfg.precision,
-        "energy_table": cfg.energy_table, "mapper": hardware.get("mapper") if isinstance(hardware, dict) else None,
+        "arch": cfg.arch or "layer_buffer", "node_nm": hardware.get("node_nm", cfg.node), "vdd": hardware.get("vdd"),
+        "precision": cfg.precision, "energy_table": hardware.get("energy_table", cfg.energy_table),
+        "mapper": getattr(cfg, "mapper", None) or hardware.get("mapper"),  # where the run has a mapper choice
         "device": manifest.get("device_name"), "energybench": manifest.get("energybench"),
         "git_commit": manifest.get("git_commit"), "python": manifest.get("python"),
         "carbon_g_per_kwh": cfg.carbon_intensity, "grid": cfg.grid, "pue": cfg.pue,

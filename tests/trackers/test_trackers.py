@@ -58,7 +58,11 @@ def test_mlflow_store_holds_every_cell_with_the_csv_numbers(run_dir):
     parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
     assert len(parents) == 1 and parents[0].info.run_name == "t" and parents[0].info.status == "FINISHED"
     parent = parents[0]
-    assert parent.data.params["backbone"] == "tiny_cnn" and parent.data.params["class_order_rule"] == "pycil"
+    params = parent.data.params
+    assert params["backbone"] == "tiny_cnn" and params["class_order_rule"] == "pycil" and params["scenario"] == "B4-3x2"
+    assert (params["arch"], params["node_nm"], params["precision"], params["energy_table"]) == (
+        "layer_buffer", "45", "fp32", "horowitz45")
+    assert params["version_torch"] and params["energybench"] and params["pue"] == "1.2"
     children = {r.info.run_name: r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id}
     assert set(children) == CELLS  # every cell is a run, nested under the sweep's
     rows = _rows(run_dir)
