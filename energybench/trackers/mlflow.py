@@ -8,12 +8,16 @@ mode in MLflow 3. A resumed run finds its parent and cells again by their tags.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from pathlib import Path
 
 from energybench.trackers.base import cell_params, phase_metrics
 
 EXPERIMENT = "energybench"
+# A server that is down costs seconds, not minutes: MLflow's own default retries 7 times with a
+# doubling back-off (about two minutes) before the tracker can give up. The user's setting wins.
+RETRIES, TIMEOUT_S = "2", "20"
 MAX_PARAMS = 100  # per log_batch call
 MAX_PARAM_CHARS = 6000  # MLflow's longest parameter value
 
@@ -22,6 +26,8 @@ class MlflowTracker:
     name = "mlflow"
 
     def __init__(self, root: Path, params: dict[str, str], uri: str | None = None):
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", RETRIES)
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", TIMEOUT_S)
         from mlflow.tracking import MlflowClient
 
         self.root = Path(root)
