@@ -74,6 +74,13 @@ class RunConfig:
     power: bool = True
     power_rate_hz: float = 10.0
     idle_seconds: float | None = None  # idle baseline before phase 0: None = a few seconds if a sensor exists; 0 = off
+    # carbon: CO2e = energy (kWh) x g_per_kwh x pue, from carbon_intensity or a country's grid (cost/carbon.py)
+    carbon_intensity: float | None = None  # g CO2e per kWh
+    grid: str | None = None  # ISO 3166-1 alpha-3 country code, e.g. FRA
+    pue: float | None = None  # power usage effectiveness of the data centre; None = 1 (no overhead)
+    # experiment trackers fed as phases finish (not part of the results: energybench/trackers/)
+    trackers: list[str] = field(default_factory=list)  # mlflow, tensorboard
+    tracking_uri: str | None = None  # an MLflow server or store; None = a store in the run directory
     # execution: where cells run (not part of the results: a run may resume under another executor)
     executor: str = "local"  # local (this process) or ray
     workers: int | None = None  # an embedded Ray cluster of this many workers on this machine
@@ -95,7 +102,8 @@ DEFAULT_BACKBONE = {"digits": "tiny_cnn", "fashion-mnist": "resnet20", "mnist": 
 
 # Keys that say how a run is carried out, not what it computes: they may differ between a run
 # and its resumption, and between two invocations writing the same run directory.
-EXECUTION_KEYS = ("executor", "workers", "ray_address", "gpus_per_cell", "cpus_per_cell", "report", "report_formats")
+EXECUTION_KEYS = ("executor", "workers", "ray_address", "gpus_per_cell", "cpus_per_cell", "report", "report_formats",
+                  "trackers", "tracking_uri")
 EXECUTORS = ("local", "ray")
 DEFAULT_IMAGE_SIZE = 224
 # Seeds go to torch generators and to numpy/scikit-learn (tree's spectral clustering), whose
@@ -105,7 +113,7 @@ NAME_MAX = 255  # bytes in one file or directory name (Linux, macOS, Windows)
 MAX_THREADS = 4096  # OpenMP allocates per thread up front: 10**9 threads ask it for 200 GB
 
 # Keys accepted under their older or plural/singular spellings in YAML and on the CLI.
-ALIASES = {"method": "methods", "seed": "seeds", "batch": "batch_size"}
+ALIASES = {"method": "methods", "seed": "seeds", "batch": "batch_size", "tracker": "trackers"}
 FIELDS = {f.name: f for f in dataclasses.fields(RunConfig)}
 
 
@@ -157,8 +165,8 @@ def _as_list(key: str, value, kind):
 
 
 def _class_order(value):
-    """'seeded', 'natural' (any case) or a list of class indices (also '3,1,0,2')."""
-    if isinstance(value, str) and value.strip().lower() in ("seeded", "natural"):
+    """'seeded', 'natural', 'pycil' (any case) or a list of class indices (also '3,1,0,2')."""
+    if isinstance(value, str) and value.strip().lower() in ("seeded", "natural", "pycil"):
         return value.strip().lower()
     if (isinstance(value, str) and "," in value) or isinstance(value, (list, tuple)):
         order = _as_list("class_order", value, int)
@@ -166,7 +174,7 @@ def _class_order(value):
         if negative:
             raise UserError(f"config key 'class_order': class indices are 0 or more, got {negative[0]}")
         return order
-    raise UserError(f"config key 'class_order' must be 'seeded', 'natural' or a list of class indices "
+    raise UserError(f"config key 'class_order' must be 'seeded', 'natural', 'pycil' or a list of class indices "
                     f"(e.g. [3, 1, 0, 2] or 3,1,0,2), got {shown(value)}")
 
 
@@ -186,7 +194,7 @@ def _coerce(key: str, value):
         return None
     if isinstance(value, str) and any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
         raise UserError(f"config key '{key}': {shown(value)} contains a control character")
-    if key in ("methods", "report_formats"):
+    if key in ("methods", "report_formats", "trackers"):
         return _as_list(key, value, str)
     if key == "seeds":
         return _as_list(key, value, int)
@@ -292,6 +300,8 @@ def _canonical_names(cfg: RunConfig) -> None:
     cfg.herding = canonical(cfg.herding, HERDING)
     cfg.executor = canonical(cfg.executor, EXECUTORS)
     cfg.report_formats = [canonical(f, REPORT_FORMATS) for f in cfg.report_formats]
+    cfg.trackers = [t.strip().lower() for t in cfg.trackers]
+    cfg.grid = cfg.grid.strip().upper() if cfg.grid is not None else None
     cfg.device = cfg.device.strip().lower()
     if cfg.energy_table is not None and not Path(cfg.energy_table).expanduser().exists():
         cfg.energy_table = canonical(cfg.energy_table, builtin_tables())
@@ -416,9 +426,32 @@ def validate(cfg: RunConfig, explicit: set[str] = frozenset()) -> None:
         bad("gpus_per_cell", f"must be 0 or more (fractions share a GPU), got {cfg.gpus_per_cell}")
     if not 0 < cfg.cpus_per_cell < float("inf"):
         bad("cpus_per_cell", f"must be more than 0, got {cfg.cpus_per_cell}")
+    _validate_carbon_and_trackers(cfg, bad)
     bad_formats = [f for f in cfg.report_formats if f not in REPORT_FORMATS]
     if bad_formats:
         bad("report_formats", unknown_name("report format", bad_formats[0], REPORT_FORMATS))
+
+
+def _validate_carbon_and_trackers(cfg: RunConfig, bad) -> None:
+    from energybench.cost.carbon import grids
+    from energybench.trackers import check_trackers
+
+    if cfg.carbon_intensity is not None and not 0 <= cfg.carbon_intensity < math.inf:
+        bad("carbon_intensity", f"must be 0 or more grams of CO2e per kWh, got {cfg.carbon_intensity}")
+    if cfg.grid is not None and cfg.grid not in grids():
+        bad("grid", unknown_name("grid region", cfg.grid, sorted(grids())) + " (ISO 3166-1 alpha-3 country codes)")
+    if cfg.grid is not None and cfg.carbon_intensity is not None:
+        bad("grid", "give either grid (a country's published intensity) or carbon_intensity (your own), not both")
+    if cfg.pue is not None and not 1 <= cfg.pue < math.inf:
+        bad("pue", f"a power usage effectiveness is 1 (no overhead) or more, got {cfg.pue}")
+    if cfg.pue is not None and cfg.grid is None and cfg.carbon_intensity is None:
+        bad("pue", "applies to CO2e only; give carbon_intensity (--carbon-intensity) or grid (--grid) too")
+    try:
+        check_trackers(cfg.trackers)
+    except UserError as exc:
+        bad("trackers", str(exc))
+    if cfg.tracking_uri is not None and "mlflow" not in cfg.trackers:
+        bad("tracking_uri", "is where the mlflow tracker writes; add --tracker mlflow")
 
 
 def to_dict(cfg: RunConfig) -> dict[str, Any]:

@@ -5,6 +5,7 @@ the report and users' notebooks share these rules.
     df = results.load("runs/20261130-101500-digits")   # one row per (method, sharing, seed, phase)
     results.cells(df)                                  # one row per (method, sharing, seed)
     results.summarise(df, tolerance=1.0)               # what summary.json holds
+    results.accuracy_matrix("runs/...")                # R[t][j] of every cell, one row per (cell, t)
 
 Rules:
 - An empty metrics cell means "not measured" and reads as NaN; it is never a zero.
@@ -41,7 +42,7 @@ PER_ITER = ("compute_energy_j", "memory_energy_j", "mem_accesses", "train_macs",
             "elementwise_mem_accesses")
 TOTALS = ("compute_energy_j", "memory_energy_j", "mem_accesses", "train_macs", "elementwise_energy_j",
           "elementwise_mem_accesses", "iters", "train_time_s", "train_cpu_s", "train_samples", "measured_energy_j",
-          "measured_energy_above_idle_j")
+          "measured_energy_above_idle_j", "co2e_modelled_g", "co2e_measured_g")
 # Figures divided by the same method's sharing-0 figure (the paper's Figs. 4-5).
 NORMALISED = ("compute_energy_j_per_iter", "memory_energy_j_per_iter", "mem_accesses_per_iter",
               "train_macs_per_iter", "elementwise_energy_j_per_iter", "elementwise_mem_accesses_per_iter",
@@ -107,6 +108,31 @@ def load(run_dir: str | Path) -> pd.DataFrame:
     return read_metrics(path)
 
 
+MATRIX_FILE = "accuracy_matrix.csv"  # one per cell, beside its confusion matrices
+
+
+def accuracy_matrix(run_dir: str | Path) -> pd.DataFrame:
+    """Every cell's accuracy matrix: one row per (method, sharing, seed, after_phase), columns
+    phase_0, phase_1, ...: the accuracy (%) on each phase's classes after phase `after_phase`
+    (NaN for phases not yet learned). Cells of runs older than the file are left out."""
+    df = load(run_dir)
+    parts = []
+    for (method, sharing, seed), _ in df.groupby(["method", "sharing", "seed"], sort=True):
+        path = Path(run_dir) / "cells" / f"{method}_s{sharing:g}_seed{seed}" / MATRIX_FILE
+        if path.is_file():
+            m = pd.read_csv(path)
+            m.insert(0, "seed", int(seed))
+            m.insert(0, "sharing", float(sharing))
+            m.insert(0, "method", method)
+            parts.append(m)
+    if not parts:
+        return pd.DataFrame(columns=["method", "sharing", "seed", "after_phase"])
+    out = pd.concat(parts, ignore_index=True)
+    phases = [c for c in out.columns if c.startswith("phase_")]
+    out[phases] = out[phases].astype(float)
+    return out
+
+
 # ----- aggregating -------------------------------------------------------------------------------
 def _incremental(df: pd.DataFrame) -> pd.DataFrame:
     """Each cell's incremental phases (its only phase when it has no other)."""
@@ -147,13 +173,18 @@ def phase_means(df: pd.DataFrame, column: str) -> pd.DataFrame:
 def cells(df: pd.DataFrame) -> pd.DataFrame:
     """Figures of every (method, sharing, seed) cell."""
     df = df.sort_values(list(IDENTITY))
-    for col in ("sharing_achieved", "shared_blocks", "storage_bytes", "cache_shared"):  # absent from older runs
+    for col in ("sharing_achieved", "shared_blocks", "storage_bytes", "cache_shared",  # absent from older runs
+                "bwt", "acc_top5", "acc_task_aware"):
         if col not in df:
             df[col] = np.nan
     by_cell = df.groupby(["method", "sharing", "seed"])
     out = pd.DataFrame({
         "final_acc": by_cell["acc_all"].agg(lambda s: s.iloc[-1]),
         "avg_inc_acc": by_cell["acc_all"].mean(),
+        # continual-learning metrics after the last phase (energybench.training.metrics)
+        "bwt": by_cell["bwt"].agg(lambda s: s.iloc[-1]),
+        "final_acc_top5": by_cell["acc_top5"].agg(lambda s: s.iloc[-1]),
+        "final_acc_task_aware": by_cell["acc_task_aware"].agg(lambda s: s.iloc[-1]),
         "sharing_achieved": by_cell["sharing_achieved"].agg(lambda s: s.iloc[-1]),
         "shared_blocks": by_cell["shared_blocks"].agg(lambda s: s.iloc[-1]),
         "storage_bytes": by_cell["storage_bytes"].agg(lambda s: s.iloc[-1]),

@@ -116,10 +116,10 @@ CASES = [
                                _write("t.yaml", BOMB)], "t.yaml is refused: its aliases expand it"),
     # class_order of the wrong shape
     ("class_order mapping", ["run", _write("c.yaml", "class_order: {a: 1}\n")],
-     "config key 'class_order' must be 'seeded', 'natural' or a list of class indices (e.g. [3, 1, 0, 2] or "
+     "config key 'class_order' must be 'seeded', 'natural', 'pycil' or a list of class indices (e.g. [3, 1, 0, 2] or "
      "3,1,0,2), got {'a': 1}"),
     ("class_order integer", ["run", _write("c.yaml", "class_order: 3\n")],
-     "config key 'class_order' must be 'seeded', 'natural' or a list of class indices"),
+     "config key 'class_order' must be 'seeded', 'natural', 'pycil' or a list of class indices"),
     ("class_order strings", ["run", _write("c.yaml", "class_order: [cat, dog]\n")],
      "config key 'class_order': 'cat' (in ['cat', 'dog']) is not a whole number"),
     ("class_order negative", ["run", "--class-order", "0,-1,2,3,4,5,6,7,8,9"], "class indices are 0 or more, got -1"),

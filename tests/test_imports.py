@@ -19,7 +19,7 @@ LAYERS = {
     "energybench": 0, "errors": 0, "files": 0, "confusion": 0, "plugins": 0, "user_yaml": 0,
     "data": 1, "models": 1, "rtl": 1,
     "cost": 2, "power": 2,
-    "training": 3,
+    "training": 3, "trackers": 3,
     "methods": 4,
     "config": 5,
     "results": 1, "calibration": 1,

@@ -24,7 +24,8 @@ FLAG_KEYS = {
     "power": "power", "power_rate": "power_rate_hz", "idle_seconds": "idle_seconds",
     "out": "out", "run_id": "run_id", "report": "report", "report_format": "report_formats",
     "executor": "executor", "workers": "workers", "ray_address": "ray_address", "gpus_per_cell": "gpus_per_cell",
-    "cpus_per_cell": "cpus_per_cell",
+    "cpus_per_cell": "cpus_per_cell", "carbon_intensity": "carbon_intensity", "grid": "grid", "pue": "pue",
+    "tracker": "trackers", "tracking_uri": "tracking_uri",
 }
 
 
@@ -58,8 +59,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                                      "(default: every class)")
     g.add_argument("--image-size", type=int, metavar="N", help="imagefolder: the square crop its images are resized "
                                                                "to (default: 224)")
-    g.add_argument("--scenario", help="class split: B<base>-<step>x<phases> (e.g. B4-3x2), B50-10-20-20 or 50,10,20,20")
-    g.add_argument("--class-order", help="'seeded' (a permutation drawn from the seed), 'natural', or a comma list")
+    g.add_argument("--scenario", help="class split: B<base>-<step>x<phases> (e.g. B4-3x2), B50-10-20-20 or 50,10,20,20; "
+                                      "the standard ones: B0-10x10, B0-20x5, B0-5x20, B50-10x5, B50-5x10")
+    g.add_argument("--class-order", help="'seeded' (a permutation drawn from the seed), 'natural', 'pycil' (PyCIL's and "
+                                         "iCaRL's seed-1993 permutation), or a comma list")
     g.add_argument("--train-per-class", type=int, help="cap training samples per class (CPU-sized runs)")
     g.add_argument("--test-per-class", type=int, help="cap test samples per class")
     g.add_argument("--seed", help="seed, or comma-separated seeds (each is a separate run)")
@@ -104,6 +107,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--idle-seconds", type=float,
                    help="measure idle power for this long before the first phase, for the above-idle energy "
                         f"(default: {DEFAULT_IDLE_SECONDS:g} s when a power sensor is found; 0 turns the baseline off)")
+    g = p.add_argument_group("carbon (CO2e = energy in kWh x intensity x PUE, modelled and measured apart)")
+    g.add_argument("--carbon-intensity", type=float, metavar="G_PER_KWH", help="grams of CO2e per kWh of electricity")
+    g.add_argument("--grid", metavar="REGION", help="a country's published grid intensity, by ISO 3166-1 alpha-3 code "
+                                                    "(e.g. FRA, USA; CodeCarbon's energy-mix data)")
+    g.add_argument("--pue", type=float, help="power usage effectiveness of the data centre, 1 or more (default: 1)")
     g = p.add_argument_group("execution (Ray: README, 'Sweeps on many cores, GPUs and machines')")
     g.add_argument("--executor", help="local (every cell in this process, the default) or ray")
     g.add_argument("--workers", type=int, help="run cells in parallel on an embedded Ray cluster of N workers on this "
@@ -120,6 +128,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue an interrupted run in RUN_DIR")
     g.add_argument("--no-report", dest="report", action="store_const", const=False, help="skip HTML/PDF reports")
     g.add_argument("--report-format", help="comma-separated report formats: html, pdf")
+    g.add_argument("--tracker", help="also log to experiment trackers, comma-separated: mlflow, tensorboard (each "
+                                     "from its extra: pip install 'energybench[mlflow]'; default: none)")
+    g.add_argument("--tracking-uri", help="MLflow tracking server or store (default: mlflow.db in the run directory)")
     g.add_argument("--quiet", action="store_true", help="no progress bars or per-phase lines (progress bars show only on a terminal)")
     _show_defaults(p)
     p.set_defaults(handler=main)
@@ -184,7 +195,7 @@ def main(args: argparse.Namespace) -> int:
             raise UserError("--resume takes its configuration from RUN_DIR/config.yaml; give no option that changes "
                             f"results ({', '.join(results_flags) or args.config}); only how it runs may change: "
                             "--executor, --workers, --ray-address, --gpus-per-cell, --cpus-per-cell, --no-report, "
-                            "--report-format")
+                            "--report-format, --tracker, --tracking-uri")
         if not args.resume.is_dir():
             raise UserError(f"cannot resume {args.resume}: no such directory")
         layers = [load_yaml(args.resume / "config.yaml")] if (args.resume / "config.yaml").is_file() else []
@@ -212,11 +223,14 @@ def main(args: argparse.Namespace) -> int:
             print(f"energybench run: interrupted{how}; {saved}.\nContinue with: energybench run --resume "
                   f"{runner.store.root}", file=sys.stderr)
             return 128 + sigterm.received if sigterm.received else 130
+    reports = []
     if runner.cfg.report:
         from energybench.report import build_reports
 
-        for path in build_reports(root, formats=runner.cfg.report_formats):
+        reports = build_reports(root, formats=runner.cfg.report_formats)
+        for path in reports:
             print(f"report: {path}")
+    runner.finish_tracking(reports)
     print(f"results: {root / 'metrics.csv'}")
     print(f"summary: {root / 'summary.json'}")
     return 0

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 
 from energybench.data.source import DataSource
@@ -16,6 +17,27 @@ from energybench.errors import UserError, shown
 
 _NOTATION = re.compile(r"^B(\d+)((?:-\d+(?:x\d+)?)*)$")
 MAX_CLASSES = 1_000_000  # more than any dataset has (ImageNet-21k: 21,841)
+# The field's standard class order: PyCIL and iCaRL shuffle with np.random.seed(1993);
+# np.random.permutation(n), and FACIL ships the same order for CIFAR-100 as `cifar100_icarl`.
+PYCIL_SEED = 1993
+CLASS_ORDERS = ("seeded", "natural", "pycil")
+# The common splits (B<base>-<step>x<phases>; B0: the first phase is one step like the others)
+# and the published results each one matches (README, "Standard protocols"): PyCIL's README
+# "Reproduced Results" (CIFAR-100 panels), FACIL's scripts/script_cifar100.sh, iCaRL (Rebuffi et
+# al. 2017) Fig. 2 and LUCIR (Hou et al. 2019) Fig. 5.
+PRESETS = {
+    "B0-10x10": "PyCIL README, CIFAR-100 B0 10 steps; FACIL cifar100_icarl --num-tasks 10; iCaRL Fig. 2, 10 classes "
+                "per batch",
+    "B0-20x5": "PyCIL README, CIFAR-100 B0 5 steps; iCaRL Fig. 2, 20 classes per batch",
+    "B0-5x20": "FACIL cifar100_icarl --num-tasks 20; iCaRL Fig. 2, 5 classes per batch",
+    "B50-10x5": "PyCIL README, CIFAR-100 B50 5 steps; LUCIR Fig. 5(c), CIFAR-100 5 phases",
+    "B50-5x10": "LUCIR Fig. 5(d), CIFAR-100 10 phases",
+}
+
+
+def pycil_order(num_classes: int) -> list[int]:
+    """np.random.seed(1993); np.random.permutation(num_classes), without touching numpy's global state."""
+    return np.random.RandomState(PYCIL_SEED).permutation(num_classes).tolist()
 
 
 def parse_split(spec: str | list[int], num_classes: int | None = None, dataset: str = "") -> list[int]:
@@ -37,7 +59,9 @@ def parse_split(spec: str | list[int], num_classes: int | None = None, dataset: 
                     f"cannot read scenario {shown(spec)}: use B<base>-<step>x<phases> (e.g. B4-3x2), "
                     "B<base>-<n>-<n>... (e.g. B50-10-20-20) or a list of class counts (e.g. 50,10,20,20)"
                 )
-            parts = [(int(m.group(1)), 1)] + [(int(step), int(times or 1)) for step, _, times in
+            base = int(m.group(1))
+            # B0-10x10: no separate base phase (PyCIL's notation), so the first step is phase 0
+            parts = [(base, 1)] * (base > 0 or not m.group(2)) + [(int(step), int(times or 1)) for step, _, times in
                                               (p.partition("x") for p in filter(None, m.group(2).split("-")))]
             if any(step == 0 for step, times in parts if times):
                 raise UserError(f"scenario {shown(spec)}: every phase needs a positive number of classes")
@@ -100,8 +124,11 @@ def _order(num_classes: int, total: int, order, seed: int) -> list[int]:
         return torch.randperm(num_classes, generator=g)[:total].tolist()
     if order == "natural":
         return list(range(total))
+    if order == "pycil":  # over all the dataset's classes, as PyCIL draws it; a shorter scenario takes the first
+        return pycil_order(num_classes)[:total]
     if isinstance(order, str):
-        raise UserError(f"class_order must be 'seeded', 'natural' or a list of class indices, got {shown(order)}")
+        raise UserError(f"class_order must be 'seeded', 'natural', 'pycil' or a list of class indices, "
+                        f"got {shown(order)}")
     order = [int(c) for c in order]
     if len(order) != total:
         raise UserError(f"class_order lists {len(order)} classes but the scenario covers {total}")

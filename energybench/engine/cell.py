@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from energybench.confusion import render_confusion
+from energybench.cost.carbon import carbon_model, phase_co2e
 from energybench.cost.level_energy import HardwareModel
 from energybench.cost.memory_model import storage_bytes
 from energybench.data.augment import default_augment
@@ -30,7 +31,9 @@ from energybench.data.scenario import Phase, Scenario
 from energybench.engine.plan import Cell
 from energybench.methods import METHODS, method_classes
 from energybench.methods.base import Context, Method
-from energybench.training.evaluate import EvalResult, evaluate, forgetting
+from energybench.results import MATRIX_FILE
+from energybench.training.evaluate import EvalResult, evaluate
+from energybench.training.metrics import bwt, forgetting, render_matrix
 from energybench.training.trainer import Trainer
 
 
@@ -71,6 +74,7 @@ class CellWork:
         self.power_note = "not measured: power measurement is off (--no-power)"  # why, when no monitor
         # each method by its class's name; a user's module:Class is imported here (in a Ray worker too)
         self.classes = method_classes(cfg.methods or list(METHODS))
+        self.carbon = carbon_model(cfg.carbon_intensity, cfg.grid, cfg.pue)  # None: no CO2e columns
 
     # ----- the base phase, once per (seed, method) -------------------------------------------
     def base(self, name: str, seed: int, first_level: float) -> BaseDone:
@@ -80,7 +84,7 @@ class CellWork:
         with tempfile.TemporaryDirectory(prefix="energybench-base-") as tmp:
             method = self.classes[name](self._context(trainer, seed, first_level, Path(tmp)))
             row, res, levels = self.phase(method, trainer, scenario.phases[0], name, 0.0, seed)
-        row.update(avg_inc_acc=row["acc_all"], forgetting=float("nan"))
+        row.update(avg_inc_acc=row["acc_all"], forgetting=float("nan"), bwt=float("nan"))
         state = {"method": method, "row": row, "group_acc": res.group_acc,
                  "confusion": render_confusion(res.confusion, scenario.class_names), "energy_levels": levels}
         return BaseDone(name, seed, state, row, self._undertrained(name, seed, row))
@@ -112,7 +116,8 @@ class CellWork:
             torch.manual_seed(cell.seed + 1)  # every sharing level continues from the same RNG state
             history, accs = [list(base["group_acc"])], [base["row"]["acc_all"]]
             row0 = {**base["row"], "sharing": cell.sharing, "reused_base": reused_base}
-            yield PhaseDone(cell, 0, row0, base["confusion"], _levels_file(0, base.get("energy_levels")))
+            yield PhaseDone(cell, 0, row0, base["confusion"], {**_matrix_file(history), **_levels_file(
+                0, base.get("energy_levels"))})
         n = len(scenario.phases)
         tmp = Path(tempfile.mkdtemp(prefix="energybench-cell-"))
         try:
@@ -121,12 +126,13 @@ class CellWork:
                 row, res, levels = self.phase(method, trainer, phase, cell.method, cell.sharing, cell.seed)
                 history.append(res.group_acc)
                 accs.append(row["acc_all"])
-                row.update(avg_inc_acc=float(np.mean(accs)), forgetting=forgetting(history))
+                row.update(avg_inc_acc=float(np.mean(accs)), forgetting=forgetting(history), bwt=bwt(history))
                 last = phase.index == n - 1
                 state = None if last else {"method": method, "history": history, "accs": accs,
                                            "trainer_rng": trainer.gen.get_state(), "torch_rng": torch.get_rng_state()}
                 yield PhaseDone(cell, phase.index, row, render_confusion(res.confusion, scenario.class_names),
-                                {**_artifacts(tmp), **_levels_file(phase.index, levels)}, state, last)
+                                {**_artifacts(tmp), **_matrix_file(history), **_levels_file(phase.index, levels)},
+                                state, last)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 
@@ -161,11 +167,14 @@ class CellWork:
         for clf in list(res.acc)[1:]:
             row.update({f"acc_{clf}": res.acc[clf], f"acc_{clf}_old": res.acc_old[clf],
                         f"acc_{clf}_new": res.acc_new[clf]})
+        row.update(res.extra)  # top-5 and task-aware accuracy of the primary classifier
         store_bytes = storage_bytes(method.storage_modules(), method.exemplar_bytes(), cfg.precision)
         row.update(ledger.row(self.hardware.table, cfg.precision, store_bytes, sram_cell=cfg.sram_cell,
                               sram_bytes=cfg.sram_bytes, hardware=self.hardware, time_s=trainer.train_time_s),
                    precision=cfg.precision)
         row.update(window.result if window is not None else {"measured_note": self.power_note})
+        if self.carbon is not None:
+            row.update(phase_co2e(self.carbon, row))
         row.update(method.extra)
         method.extra = {}
         return row, res, ledger.breakdown_csv(self.hardware)
@@ -186,6 +195,11 @@ class CellWork:
 def _levels_file(phase: int, csv_text: str | None) -> dict[str, bytes]:
     """A phase's per-layer, per-level energies, as the file the driver writes for it."""
     return {f"energy_levels_phase{phase}.csv": csv_text.encode()} if csv_text else {}
+
+
+def _matrix_file(history: list[list[float]]) -> dict[str, bytes]:
+    """The cell's accuracy matrix so far (energybench.training.metrics), rewritten each phase."""
+    return {MATRIX_FILE: render_matrix(history).encode()}
 
 
 def _artifacts(folder: Path) -> dict[str, bytes]:

@@ -24,6 +24,7 @@ from pathlib import Path
 import torch
 
 from energybench.config import RunConfig, results_config, to_dict
+from energybench.cost.carbon import carbon_model
 from energybench.cost.hardware import build_hardware
 from energybench.data import load_source
 from energybench.data.scenario import build_scenario
@@ -39,6 +40,8 @@ from energybench.methods import METHODS, check_methods, method_classes
 from energybench.models import BACKBONES, build_backbone
 from energybench.models.user import resolve_factory
 from energybench.plugins import provenance, user_modules
+from energybench.trackers import open_trackers
+from energybench.trackers.base import Trackers
 
 # Backbones whose layers are too small to split across CPU threads: on a busy machine, extra
 # OpenMP threads make them many times slower (measured: 20x on 2 shared cores), never faster.
@@ -182,6 +185,7 @@ class Runner:
         self._progress: RunProgress | None = None
         self._summary_at = time.monotonic()
         self.executor = self._executor()  # under Ray: joins the cluster and checks its resources now
+        self.trackers = Trackers([])  # the run's own, opened in _run once the manifest is written
 
     # ----- whole run ------------------------------------------------------------------------
     def run(self) -> Path:
@@ -193,7 +197,11 @@ class Runner:
             stale = self.store.remove_partial_writes()
             if stale:
                 self.log(f"removed {len(stale)} unfinished temporary file(s) of an interrupted write")
-            self._run()
+            try:
+                self._run()
+            except BaseException:
+                self.trackers.abort()  # open tracker runs end KILLED; every result is in the run directory
+                raise
         except UserError:
             if fresh and not self.store.rows and lock.held:  # a failed start leaves nothing behind
                 shutil.rmtree(root, ignore_errors=True)
@@ -227,13 +235,18 @@ class Runner:
                         scenario=next(iter(self.scenarios.values())).sizes,
                         class_names=self.scenarios[cfg.seeds[-1]].class_names, backbone=cfg.resolved_backbone(),
                         energy_table=self.table.describe(), hardware=self.hardware.describe(), seeds=cfg.seeds,
-                        sharing_levels=plan.describe())
+                        sharing_levels=plan.describe(), class_order_rule=cfg.class_order)
+        carbon = carbon_model(cfg.carbon_intensity, cfg.grid, cfg.pue)
+        if carbon is not None:
+            manifest["carbon"] = carbon.describe()
         if self.backbone_code:  # a user's network: where its code came from
             manifest["backbone_code"] = self.backbone_code
         user = {n: provenance(c) for n, c in self.classes.items() if n not in METHODS}
         if user:  # users' methods likewise
             manifest["method_code"] = user
         self.store.write_manifest(manifest)
+        self.manifest = manifest
+        self.trackers = open_trackers(cfg, self.store.root, manifest, self.log)  # fed each row once it is written
         if plan.collapse_note():
             warnings.warn(plan.collapse_note())
         once = [m for m in self.methods if len(self.levels(m)) < len(plan.levels)]
@@ -328,6 +341,7 @@ class Runner:
 
     def on_phase(self, done: PhaseDone) -> None:
         self.store.record_phase(done)
+        self.trackers.phase(done.cell, done.row, self.manifest, done.last)
         if done.phase == 0:  # the base's row, copied: no training to report
             return
         row, c = done.row, done.cell
@@ -342,6 +356,12 @@ class Runner:
         if done.last and time.monotonic() - self._summary_at >= SUMMARY_EVERY_S:
             write_summary(self.store, self.cfg)
             self._summary_at = time.monotonic()
+
+    def finish_tracking(self, reports: list[Path]) -> None:
+        """The run's files to the trackers (after the reports are built), and their runs ended."""
+        root = self.store.root
+        files = [root / name for name in ("metrics.csv", "summary.json", "manifest.json", "config.yaml")]
+        self.trackers.finish(root, [p for p in [*files, *reports] if Path(p).is_file()])
 
     def _stopped(self, exc: OSError) -> RunStopped:
         where = f" while writing {exc.filename}" if exc.filename else ""

@@ -27,7 +27,8 @@ from energybench.power.trace import append_power_trace
 # metrics.csv column order: identity, accuracy, time, counted/modelled cost, measured power.
 COLUMNS = [
     "run_id", "method", "sharing", "sharing_achieved", "shared_blocks", "seed", "phase", "classes_seen",
-    "new_classes", "acc_all", "acc_old", "acc_new", "avg_inc_acc", "forgetting", "iters", "train_samples",
+    "new_classes", "acc_all", "acc_old", "acc_new", "avg_inc_acc", "forgetting", "bwt", "acc_top5", "acc_task_aware",
+    "co2e_modelled_g", "co2e_measured_g", "iters", "train_samples",
     "train_time_s", "time_per_iter_s", "train_cpu_s", "cache_shared", "fwd_macs", "bwd_input_macs", "bwd_weight_macs",
     "update_ops", "train_macs", "eval_macs", "mem_reads", "mem_writes", "compute_energy_j", "memory_energy_j",
     "elementwise_ops", "elementwise_mem_reads", "elementwise_mem_writes", "elementwise_compute_energy_j",

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Callable
 
 from energybench.report import plots
+from energybench.report.protocol_plots import protocol_sections
 from energybench.report.document import Bullets, Document, Paragraph, Section, figure_section
 from energybench.report.rundir import RunData
 from energybench.report.style import method_looks
@@ -68,6 +69,7 @@ def metadata_section(run: RunData, looks) -> Section:
 SECTIONS: tuple[Callable[[RunData, dict], Section | list[Section]], ...] = (
     overview_section,
     figure_sections,
+    protocol_sections,
     summary_section,
     metadata_section,
 )

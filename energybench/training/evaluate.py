@@ -35,6 +35,8 @@ def evaluate(method, scenario: Scenario, phase: Phase, trainer: Trainer, device:
     for module in method.storage_modules():
         module.eval()  # batch norm uses running statistics and dropout is off for every model
     preds: dict[str, list[torch.Tensor]] = {}
+    top5, task_aware = [], []  # primary classifier only
+    bounds = [p.classes for p in scenario.phases[: phase.index + 1]]
     labels = []
     for i in range(0, len(idx), EVAL_BATCH):
         x, y = take(scenario, "test", idx[i:i + EVAL_BATCH])
@@ -43,6 +45,10 @@ def evaluate(method, scenario: Scenario, phase: Phase, trainer: Trainer, device:
         scores = trainer.count_eval(key, lambda: method.predict(x), method.net)
         for name, s in scores.items():
             preds.setdefault(name, []).append(s.argmax(1).cpu())
+        primary_scores = next(iter(scores.values())).detach().cpu()
+        if phase.seen > 5:  # with 5 classes or fewer every sample is a top-5 hit
+            top5.append(top5_hits(primary_scores, y))
+        task_aware.append(task_aware_hits(primary_scores, y, bounds))
         labels.append(y)
     y = torch.cat(labels)
     old = y < phase.first_class
@@ -59,14 +65,26 @@ def evaluate(method, scenario: Scenario, phase: Phase, trainer: Trainer, device:
     group_acc = [_pct(hits, (y >= c[0]) & (y <= c[-1])) for c in bounds]
     confusion = np.zeros((phase.seen, phase.seen), dtype=np.int64)
     np.add.at(confusion, (y.numpy(), primary.numpy()), 1)
-    return EvalResult(acc, acc_old, acc_new, group_acc, confusion)
+    everything = torch.ones_like(old)
+    extra = {"acc_top5": _pct(torch.cat(top5), everything) if top5 else float("nan"),
+             "acc_task_aware": _pct(torch.cat(task_aware), everything)}
+    return EvalResult(acc, acc_old, acc_new, group_acc, confusion, extra)
 
 
-def forgetting(history: list[list[float]]) -> float:
-    """Average forgetting (Chaudhry et al. 2018): for each earlier phase's classes, the best
-    accuracy they ever had minus their accuracy now, averaged; NaN at phase 0."""
-    if len(history) < 2:
-        return float("nan")
-    now = history[-1]
-    drops = [max(h[g] for h in history[:-1] if g < len(h)) - now[g] for g in range(len(now) - 1)]
-    return float(np.mean(drops))
+def top5_hits(scores: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Whether each sample's class is among its 5 highest scores."""
+    return (scores.topk(5, dim=1).indices == y[:, None]).any(1)
+
+
+def task_aware_hits(scores: torch.Tensor, y: torch.Tensor, bounds: list[list[int]]) -> torch.Tensor:
+    """Whether each sample is right when the phase (task) it belongs to is given: the argmax
+    over that phase's classes only (FACIL's task-aware accuracy, beside the task-agnostic one)."""
+    hits = torch.zeros(len(y), dtype=torch.bool)
+    for classes in bounds:
+        lo, hi = classes[0], classes[-1] + 1
+        members = (y >= lo) & (y < hi)
+        if members.any():
+            hits[members] = scores[members, lo:hi].argmax(1) + lo == y[members]
+    return hits
+
+

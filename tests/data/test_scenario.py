@@ -21,7 +21,7 @@ def test_parse_split(spec, sizes):
     assert parse_split(spec) == sizes
 
 
-@pytest.mark.parametrize("spec", ["4-3x2", "B4-3y2", "B0-3x2", "B4-0x2", "", "B4--3"])
+@pytest.mark.parametrize("spec", ["4-3x2", "B4-3y2", "B0", "B0-0x2", "B4-0x2", "", "B4--3"])
 def test_parse_split_rejects(spec):
     with pytest.raises(UserError):
         parse_split(spec)
@@ -61,7 +61,7 @@ def test_explicit_and_natural_orders(digits):
     ([0, 1, 2], "lists 3 classes but the scenario covers 10"),
     ([0, 0, 1, 2, 3, 4, 5, 6, 7, 8], "repeats a class"),
     ([0, 1, 2, 3, 4, 5, 6, 7, 8, 12], "outside 0..9"),
-    ("sorted", "must be 'seeded', 'natural' or a list"),
+    ("sorted", "must be 'seeded', 'natural', 'pycil' or a list"),
 ])
 def test_bad_class_orders(digits, order, msg):
     with pytest.raises(UserError, match=msg):
@@ -80,3 +80,24 @@ def test_subset_of_classes_and_caps(digits):
     assert [len(p.test_idx) for p in sc.phases] == [10, 20, 30]
     again = build_scenario(digits, "B2-2x2", seed=0, train_per_class=10, test_per_class=5)
     assert torch.equal(sc.phases[1].train_idx, again.phases[1].train_idx)
+
+
+def test_pycil_order_is_numpy_seed_1993(digits):
+    # np.random.seed(1993); np.random.permutation(10), as PyCIL and iCaRL draw it
+    assert build_scenario(digits, "B4-3x2", class_order="pycil", seed=5).class_order == [4, 2, 7, 6, 0, 3, 5, 8, 9, 1]
+    from energybench.data.scenario import pycil_order
+
+    # FACIL's cifar100_icarl order (src/datasets/dataset_config.py), its first 28 classes
+    assert pycil_order(100)[:28] == [68, 56, 78, 8, 23, 84, 90, 65, 74, 76, 40, 89, 3, 92, 55, 9, 26, 80, 43, 38, 58,
+                                     70, 77, 1, 85, 19, 17, 50]
+
+
+@pytest.mark.parametrize("preset,sizes", [
+    ("B0-10x10", [10] * 10), ("B50-10x5", [50] + [10] * 5), ("B50-5x10", [50] + [5] * 10), ("B0-20x5", [20] * 5),
+    ("B0-5x20", [5] * 20), ("B0-3x2", [3, 3]),
+])
+def test_presets(preset, sizes):
+    from energybench.data.scenario import PRESETS
+
+    assert parse_split(preset, 100) == sizes
+    assert preset in PRESETS or preset == "B0-3x2"

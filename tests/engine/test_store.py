@@ -7,7 +7,7 @@ import pytest
 from energybench.confusion import parse_confusion, render_confusion
 from energybench.engine.store import COLUMNS, RunStore
 from energybench.files import atomic_write
-from energybench.training.evaluate import forgetting
+from energybench.training.metrics import forgetting
 
 
 def test_append_keeps_column_order_and_extra_columns(tmp_path):

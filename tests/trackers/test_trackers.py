@@ -1,0 +1,182 @@
+"""`energybench run --tracker mlflow,tensorboard` on the quick benchmark: the stores read back
+with MLflow's client and TensorBoard's own reader hold metrics.csv's numbers exactly; CO2e,
+the pycil class order and the accuracy matrix of the same run; a failing tracker costs nothing."""
+
+import csv
+import json
+import math
+
+import pytest
+
+from energybench import results
+from energybench.cli import main
+from energybench.trackers.base import metric_kind
+
+mlflow = pytest.importorskip("mlflow")
+pytest.importorskip("tensorboard")
+
+QUICK = ["--method", "finetune", "--sharing", "0,0.5", "--epochs", "2", "--test-per-class", "10", "--no-power",
+         "--quiet"]
+CELLS = {"finetune s=0 seed 0", "finetune s=0.5 seed 0"}
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs")
+    code = main(["run", *QUICK, "--out", str(out), "--run-id", "t", "--report-format", "html",
+                 "--tracker", "mlflow,tensorboard", "--carbon-intensity", "400", "--pue", "1.2",
+                 "--class-order", "pycil"])
+    assert code == 0
+    return out / "t"
+
+
+def _rows(root):
+    return list(csv.DictReader(open(root / "metrics.csv")))
+
+
+def _expected(row):
+    """metrics.csv's numbers of one row, as `<kind>/<column>` keys."""
+    out = {}
+    for column, text in row.items():
+        kind = metric_kind(column)
+        if kind is None or text in ("", "True", "False"):
+            continue
+        out[f"{kind}/{column}"] = float(text)
+    return out
+
+
+def _cell(row):
+    return f"{row['method']} s={float(row['sharing']):g} seed {row['seed']}"
+
+
+def test_mlflow_store_holds_every_cell_with_the_csv_numbers(run_dir):
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{run_dir / 'mlflow.db'}")
+    exp = client.get_experiment_by_name("energybench")
+    runs = client.search_runs([exp.experiment_id])
+    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    assert len(parents) == 1 and parents[0].info.run_name == "t" and parents[0].info.status == "FINISHED"
+    parent = parents[0]
+    params = parent.data.params
+    assert params["backbone"] == "tiny_cnn" and params["class_order_rule"] == "pycil" and params["scenario"] == "B4-3x2"
+    assert (params["arch"], params["node_nm"], params["precision"], params["energy_table"]) == (
+        "layer_buffer", "45", "fp32", "horowitz45")
+    assert params["version_torch"] and params["energybench"] and params["pue"] == "1.2"
+    children = {r.info.run_name: r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id}
+    assert set(children) == CELLS  # every cell is a run, nested under the sweep's
+    rows = _rows(run_dir)
+    for name, run in children.items():
+        assert run.info.status == "FINISHED"
+        assert run.data.params["class_order"] == "4,2,7,6,0,3,5,8,9,1"
+        mine = [r for r in rows if _cell(r) == name]
+        assert len(mine) == 3
+        logged = {}
+        for key in run.data.metrics:
+            for m in client.get_metric_history(run.info.run_id, key):
+                logged.setdefault(m.step, {})[key] = m.value
+        for r in mine:
+            want = _expected(r)
+            assert len(want) > 25 and "modelled/compute_energy_j" in want and "counted/train_macs" in want
+            assert logged[int(r["phase"])] == want  # the same keys, the same numbers, bit for bit
+        files = {a.path for a in client.list_artifacts(run.info.run_id)}
+        assert {"accuracy_matrix.csv", "energy_levels_phase1.csv", "confusion_phase2.csv"} <= files
+    assert {"metrics.csv", "summary.json", "manifest.json", "config.yaml", "report.html"} <= {
+        a.path for a in client.list_artifacts(parent.info.run_id)}
+
+
+def test_tensorboard_events_hold_the_csv_numbers(run_dir):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.util import tensor_util
+
+    folders = sorted(p.name for p in (run_dir / "tensorboard").iterdir())
+    assert folders == ["finetune_s0.5_seed0", "finetune_s0_seed0"]
+    rows = _rows(run_dir)
+    for folder in folders:
+        acc = EventAccumulator(str(run_dir / "tensorboard" / folder), size_guidance={"tensors": 0})
+        acc.Reload()
+        logged = {}
+        for tag in acc.Tags()["tensors"]:
+            if tag == "parameters":
+                text = tensor_util.make_ndarray(acc.Tensors(tag)[0].tensor_proto).item().decode()
+                assert "| class_order | 4,2,7,6,0,3,5,8,9,1 |" in text
+                continue
+            for event in acc.Tensors(tag):
+                logged.setdefault(event.step, {})[tag] = tensor_util.make_ndarray(event.tensor_proto).item()
+        sharing = folder.split("_s")[1].split("_")[0]
+        mine = [r for r in rows if f"{float(r['sharing']):g}" == sharing]
+        assert sorted(logged) == [0, 1, 2]
+        for r in mine:
+            assert logged[int(r["phase"])] == _expected(r)
+
+
+def test_co2e_is_kwh_times_intensity_times_pue(run_dir):
+    rows = _rows(run_dir)
+    for r in rows:
+        joules = float(r["compute_energy_j"]) + float(r["memory_energy_j"])
+        assert float(r["co2e_modelled_g"]) == joules / 3.6e6 * 400 * 1.2  # unrounded
+        assert float(r["co2e_modelled_g"]) == pytest.approx(joules * 1.3333333333333333e-4, rel=1e-12)
+        assert r["co2e_measured_g"] == ""  # not measured: never filled from the model
+    summary = json.loads((run_dir / "summary.json").read_text())
+    level = summary["methods"]["finetune"]["levels"]["0"]
+    incremental = sum(float(r["co2e_modelled_g"]) for r in rows if r["sharing"] == "0.0" and r["phase"] != "0")
+    assert level["total_co2e_modelled_g"] == pytest.approx(incremental, rel=1e-12)
+    assert math.isnan(level["total_co2e_measured_g"])
+    carbon = json.loads((run_dir / "manifest.json").read_text())["carbon"]
+    assert carbon["g_per_kwh"] == 400 and carbon["pue"] == 1.2 and "x a PUE of 1.2" in carbon["sentence"]
+
+
+def test_pycil_order_recorded_and_reported(run_dir):
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["class_order"] == {"0": [4, 2, 7, 6, 0, 3, 5, 8, 9, 1]}
+    assert manifest["class_order_rule"] == "pycil"
+    html = (run_dir / "report.html").read_text()
+    assert "Seed 0 class order (pycil): 4, 2, 7, 6, 0, 3, 5, 8, 9, 1." in html
+    # BWT, and the CO2e assumptions in one sentence, in the report
+    assert "BWT: backward transfer (Lopez-Paz and Ranzato 2017)" in html
+    assert "CO2e is energy (kWh) x a carbon intensity of 400 g CO2e/kWh x a PUE of 1.2" in html
+    for fid in ("accuracy-matrix", "bwt-vs-energy", "co2e-saved"):
+        assert f'id="{fid}"' in html
+
+
+def test_accuracy_matrix_bwt_and_summary(run_dir):
+    matrix = results.accuracy_matrix(run_dir)
+    rows = _rows(run_dir)
+    assert len(matrix) == 6 and list(matrix.columns) == ["method", "sharing", "seed", "after_phase", "phase_0",
+                                                         "phase_1", "phase_2"]
+    for (sharing, _), cell in matrix.groupby(["sharing", "seed"]):
+        r = cell.set_index("after_phase")
+        assert math.isnan(r.loc[0, "phase_1"]) and math.isnan(r.loc[1, "phase_2"])
+        bwt = ((r.loc[2, "phase_0"] - r.loc[0, "phase_0"]) + (r.loc[2, "phase_1"] - r.loc[1, "phase_1"])) / 2
+        last = next(x for x in rows if float(x["sharing"]) == sharing and x["phase"] == "2")
+        assert float(last["bwt"]) == pytest.approx(bwt, abs=1e-9)
+        summary = json.loads((run_dir / "summary.json").read_text())
+        assert summary["methods"]["finetune"]["levels"][f"{sharing:g}"]["bwt"] == pytest.approx(bwt, abs=1e-9)
+        # phase 2 sees 10 classes: top-5 and task-aware accuracy are there, and no lower than top-1
+        assert float(last["acc_top5"]) >= float(last["acc_all"])
+        assert float(last["acc_task_aware"]) >= float(last["acc_all"])
+    assert all(r["acc_top5"] == "" for r in rows if r["phase"] == "0")  # 4 classes: top-5 says nothing
+
+
+def test_a_failing_tracker_warns_once_and_costs_no_result(tmp_path, capsys):
+    blocker = tmp_path / "not_a_folder"
+    blocker.write_text("x")
+    code = main(["run", "--method", "finetune", "--sharing", "0", "--epochs", "1", "--train-per-class", "8",
+                 "--test-per-class", "5", "--no-power", "--no-report", "--quiet", "--out", str(tmp_path),
+                 "--run-id", "r", "--tracker", "mlflow", "--tracking-uri", f"sqlite:///{blocker}/m.db"])
+    err = capsys.readouterr().err
+    assert code == 0
+    assert err.count("mlflow tracker failed") == 1, err  # once, though three phases and the end came after
+    assert len(_rows(tmp_path / "r")) == 3 and (tmp_path / "r" / "summary.json").is_file()
+
+
+def test_resume_finds_the_same_runs_again(run_dir, capsys):
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{run_dir / 'mlflow.db'}")
+    exp = client.get_experiment_by_name("energybench")
+    before = sorted(r.info.run_id for r in client.search_runs([exp.experiment_id]))
+    assert main(["run", "--resume", str(run_dir), "--tracker", "mlflow", "--no-report", "--quiet"]) == 0
+    after = client.search_runs([exp.experiment_id])
+    assert sorted(r.info.run_id for r in after) == before  # no second parent, no cell logged twice
+    assert all(r.info.status == "FINISHED" for r in after)
