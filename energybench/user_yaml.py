@@ -1,10 +1,13 @@
-"""Reading YAML that someone else wrote (experiment configs, energy tables).
+"""Reading YAML that someone else wrote (experiment configs, energy tables, architecture files,
+Accelergy ERTs).
 
 Safe types only (yaml.SafeLoader: no object ever executes), text only, and bounded: YAML
 aliases let a few hundred bytes name a billion values (`a: &a [x, x]`, `b: &b [*a, *a]`, ...),
 cheap to parse but not to walk, print or record. The composed document is measured before
 anything is built from it, and refused when its aliases expand it beyond MAX_VALUES, or when
-a mapping sets one key twice (YAML would keep the last silently).
+a mapping sets one key twice (YAML would keep the last silently). Numbers are finite: `.nan`,
+`.inf` and `1e400` (which YAML reads as infinity) are refused wherever they stand, since no
+count, size or energy is NaN or infinite, and a NaN would reach JSON output, which cannot hold it.
 """
 
 from __future__ import annotations
@@ -12,9 +15,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import math
+
 import yaml
 
-from energybench.errors import UserError
+from energybench.errors import UserError, shown
 
 # Far above any real config or table (a 1000-class explicit class order is ~1,000 values).
 MAX_VALUES = 100_000
@@ -81,6 +86,29 @@ def repeated_key(root: yaml.Node) -> None:
         stack.extend(_children(node))
 
 
+def non_finite(data: Any) -> str | None:
+    """Where the first NaN or infinite number in loaded data stands, as `key.key[i] (value)`;
+    None when every number is finite. Iterative: data nested thousands deep cannot overflow."""
+    stack: list[tuple[str, Any]] = [("", data)]
+    seen: set[int] = set()  # aliases share their value: each container is walked once
+    while stack:
+        where, value = stack.pop()
+        if isinstance(value, float) and not math.isfinite(value):
+            return f"{where or 'the document'} ({value})"
+        if isinstance(value, (dict, list)):
+            if id(value) in seen:
+                continue
+            seen.add(id(value))
+            items = value.items() if isinstance(value, dict) else enumerate(value)
+            for key, item in items:
+                if isinstance(key, float) and not math.isfinite(key):
+                    return f"a key of {where or 'the document'} ({key})"
+                sub = f"{where}[{key}]" if isinstance(value, list) else (f"{where}.{shown(key)}" if where
+                                                                          else shown(key))
+                stack.append((sub.replace("'", ""), item))
+    return None
+
+
 class _BoundedLoader(yaml.SafeLoader):
     def compose_document(self):
         node = super().compose_document()
@@ -111,7 +139,7 @@ def load_user_yaml(path: str | Path, label: str) -> Any:
     try:
         loader = _BoundedLoader(text)  # a SafeLoader: builds plain data only
         try:
-            return loader.get_single_data()
+            data = loader.get_single_data()
         finally:
             loader.dispose()
     except yaml.YAMLError as exc:
@@ -126,3 +154,8 @@ def load_user_yaml(path: str | Path, label: str) -> Any:
         raise UserError(f"{label} is not valid YAML: {exc}") from None
     except RecursionError:
         raise UserError(f"{label} is refused: its values are nested too deeply") from None
+    bad = non_finite(data)
+    if bad is not None:
+        raise UserError(f"{label}: {bad} is not a finite number; every number must be finite "
+                        "(not .nan, .inf, or beyond 1.8e308)")
+    return data

@@ -9,6 +9,7 @@ import re
 from pathlib import Path
 
 from energybench.commands.arguments import finite_float, seed
+from energybench.config import MAX_WIDTH
 from energybench.errors import UserError, canonical
 
 DESCRIPTION = (
@@ -86,7 +87,10 @@ def parse_shape(text: str) -> tuple[int, int, int]:
 
 
 def _list(text: str | None, what: str, kind) -> list:
-    items = [t.strip() for t in str(text).split(",") if t.strip()] if text is not None else []
+    items = [t.strip() for t in str(text).split(",")] if text is not None and str(text).strip() else []
+    if "" in items:  # `0,,0.5`: a value left out, not one to skip silently
+        raise UserError(f"{what}: item {items.index('') + 1} of {text!r} is empty; give a value between every two "
+                        "commas")
     try:
         values = [kind(t) for t in items]
     except ValueError:
@@ -118,6 +122,8 @@ def _check(args: argparse.Namespace) -> tuple[int, int, int]:
         raise UserError(f"--sram-bytes must be a positive number of bytes, got {args.sram_bytes}")
     if not args.width > 0:
         raise UserError(f"--width must be more than 0, got {args.width}")
+    if args.width > MAX_WIDTH:
+        raise UserError(f"--width must be at most {MAX_WIDTH:g}, got {args.width:g}")
     check_backbone_name(args.model)
     if args.width != 1.0 and args.model in BACKBONES and args.model not in WIDTH_BACKBONES:
         raise UserError(f"--width does not apply to '{args.model}' (torchvision's fixed widths); backbones that take "
@@ -132,6 +138,10 @@ def _check(args: argparse.Namespace) -> tuple[int, int, int]:
     args.archs = _list(args.arch, "--arch", str) or [None]
     if args.export_actions and len(args.sharings) * len(args.nodes) * len(args.archs) > 1:
         raise UserError("--export-actions writes one step: give one --sharing level, one --node and one --arch")
+    if args.energy_table is not None:
+        from energybench.cost.tables import check_precision, load_energy_table
+
+        check_precision(load_energy_table(args.energy_table), args.precision)
     return shape
 
 
