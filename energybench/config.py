@@ -454,10 +454,10 @@ def validate(cfg: RunConfig, explicit: set[str] = frozenset()) -> None:
     bad_formats = [f for f in cfg.report_formats if f not in REPORT_FORMATS]
     if bad_formats:
         bad("report_formats", unknown_name("report format", bad_formats[0], REPORT_FORMATS))
-    if cfg.energy_table is not None and cfg.precision in PRECISIONS:
-        from energybench.cost.tables import check_precision, load_energy_table
+    if cfg.energy_table is not None:
+        from energybench.cost.tables import check_runnable, load_energy_table
 
-        check_precision(load_energy_table(cfg.energy_table), cfg.precision)
+        check_runnable(load_energy_table(cfg.energy_table), PRECISIONS)
 
 
 def to_dict(cfg: RunConfig) -> dict[str, Any]:

@@ -123,7 +123,7 @@ def _check(args: argparse.Namespace) -> tuple[int, int, int]:
     if not args.width > 0:
         raise UserError(f"--width must be more than 0, got {args.width}")
     if args.width > MAX_WIDTH:
-        raise UserError(f"--width must be at most {MAX_WIDTH:g}, got {args.width:g}")
+        raise UserError(f"--width must be at most {MAX_WIDTH:g}, got {args.width:.15g}")
     check_backbone_name(args.model)
     if args.width != 1.0 and args.model in BACKBONES and args.model not in WIDTH_BACKBONES:
         raise UserError(f"--width does not apply to '{args.model}' (torchvision's fixed widths); backbones that take "
@@ -138,10 +138,6 @@ def _check(args: argparse.Namespace) -> tuple[int, int, int]:
     args.archs = _list(args.arch, "--arch", str) or [None]
     if args.export_actions and len(args.sharings) * len(args.nodes) * len(args.archs) > 1:
         raise UserError("--export-actions writes one step: give one --sharing level, one --node and one --arch")
-    if args.energy_table is not None:
-        from energybench.cost.tables import check_precision, load_energy_table
-
-        check_precision(load_energy_table(args.energy_table), args.precision)
     return shape
 
 

@@ -261,20 +261,17 @@ class EnergyTable:
         return out
 
 
-def check_precision(table: EnergyTable, precision: str) -> None:
-    """Refuse a table that cannot price `precision` with figures of its own choosing: an ERT
-    without that precision's compute, or a user file that sets op energies only for other
-    precisions (e.g. fp64 alone), whose figures the run would silently not use."""
-    if precision not in table.ops_pj:
-        table.op_pj(precision, "mult")  # raises the message that names what the table has
+def check_runnable(table: EnergyTable, runnable: tuple[str, ...]) -> None:
+    """Refuse a user file whose op energies are all for precisions no run takes (e.g. fp64
+    alone): merged over the default, it would change nothing a run prices, silently. (A file
+    for int8 alone is fine at fp32: the report names each precision's source.)"""
     if not table.base:
         return
     own = [p for p in table.ops_pj if len(table.inherited.get(p, ())) < len(OPS)]
-    if own and precision not in own:
-        raise UserError(f"energy table {table.origin} gives op energies for {', '.join(own)} only, not for "
-                        f"{precision}, the precision priced here (its {precision} figures would all be "
-                        f"{table.base}'s); add ops_pj.{precision}: {{add: pJ, mult: pJ}} to it, or price at "
-                        f"one of its precisions")
+    if own and not set(own) & set(runnable):
+        raise UserError(f"energy table {table.origin} gives op energies for {', '.join(own)} only, which no run "
+                        f"takes (runs take {', '.join(runnable)}); every op would be priced with {table.base}'s "
+                        f"figures: add ops_pj entries for the precision you run at")
 
 
 def _read_yaml(path: Path, label: str) -> dict:
