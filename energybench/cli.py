@@ -63,16 +63,20 @@ def _command_parser(parser: argparse.ArgumentParser, argv: list[str]) -> argpars
 
 
 def _attach_dash_values(parser: argparse.ArgumentParser, argv: list[str]) -> list[str]:
-    """`--scenario -4,3,3` as `--scenario=-4,3,3`: argparse takes a value that starts with '-'
-    and is not a plain negative number for an option, and says only "expected one argument";
-    attached, the value reaches the option's own check, which names it and what is valid."""
-    takes_value = {s for a in _command_parser(parser, argv)._actions
-                   if isinstance(a, argparse._StoreAction) and a.nargs is None for s in a.option_strings}
+    """`--scenario -4,3,3` as `--scenario=-4,3,3` (and `--lr -inf`): argparse takes a value that
+    starts with one '-' and is not a plain negative number for an option, and says only "expected
+    one argument"; attached, the value reaches the option's own check, which names it and what is
+    valid. A word with two dashes, or an option of the command (-h), stays an option."""
+    actions = _command_parser(parser, argv)._actions
+    options = {s for a in actions for s in a.option_strings}
+    takes_value = {s for a in actions if isinstance(a, argparse._StoreAction) and a.nargs is None
+                   for s in a.option_strings}
     out, i = [], 0
     while i < len(argv):
         if argv[i] == "--":
             return out + argv[i:]
-        if argv[i] in takes_value and i + 1 < len(argv) and re.match(r"-[\d.,]", argv[i + 1]):
+        value = argv[i + 1] if i + 1 < len(argv) else ""
+        if argv[i] in takes_value and re.match(r"-(?!-)", value) and value not in options:
             out.append(f"{argv[i]}={argv[i + 1]}")
             i += 2
         else:

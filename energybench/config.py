@@ -334,7 +334,7 @@ def validate(cfg: RunConfig, explicit: set[str] = frozenset()) -> None:
     for key, (_, high) in BOUNDS.items():  # first: a width of 10**14 must not reach the network's shapes
         value = getattr(cfg, key)
         if value is not None and value > high:
-            bad(key, f"at most {high:g}, got {value:.15g}" if isinstance(value, float) else f"at most {high:g}, got {value}")
+            bad(key, f"at most {high:g}, got {value:.17g}" if isinstance(value, float) else f"at most {high:g}, got {value}")
     if cfg.workers is not None and cfg.workers > max_workers():
         bad("workers", f"at most {max_workers()} (this machine's CPUs; each worker is a process), got "
                        f"{cfg.workers}; to use more, start a Ray cluster over several machines and give ray_address")
@@ -404,7 +404,7 @@ def validate(cfg: RunConfig, explicit: set[str] = frozenset()) -> None:
     for key in ("epochs", "batch_size"):
         if getattr(cfg, key) < 1:
             bad(key, f"must be at least 1, got {getattr(cfg, key)}")
-    for key in ("lr", "width", "power_rate_hz"):
+    for key in ("lr", "lr_gamma", "width", "power_rate_hz"):
         if not 0 < getattr(cfg, key) < math.inf:  # (NaN fails too)
             bad(key, f"must be positive, got {getattr(cfg, key)}")
     for key in ("momentum", "weight_decay", "tolerance"):

@@ -231,6 +231,7 @@ CASES = [
     ("scenario of one count", ["run", "--scenario", "10"], "'10' is the base phase alone (10 classes)"),
     ("negative scenario list", ["run", "--scenario", "-4,3,3"], "cannot read scenario '-4,3,3': use B<base>"),
     ("negative sharing list", ["run", "--sharing", "-0.5,0.2"], "every sharing level must be in [0, 1), got -0.5"),
+    ("negative infinity", ["run", "--memory-size", "-inf"], "argument --memory-size: invalid int value: '-inf'"),
     ("gpus per cell with the local executor", ["run", "--gpus-per-cell", "1"],
      "config key 'gpus_per_cell': 1 is a Ray resource request; the local executor runs every cell in this process"),
     ("cpus per cell with the local executor", ["run", "--executor", "local", "--cpus-per-cell", "4"],

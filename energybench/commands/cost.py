@@ -123,7 +123,7 @@ def _check(args: argparse.Namespace) -> tuple[int, int, int]:
     if not args.width > 0:
         raise UserError(f"--width must be more than 0, got {args.width}")
     if args.width > MAX_WIDTH:
-        raise UserError(f"--width must be at most {MAX_WIDTH:g}, got {args.width:.15g}")
+        raise UserError(f"--width must be at most {MAX_WIDTH:g}, got {args.width:.17g}")
     check_backbone_name(args.model)
     if args.width != 1.0 and args.model in BACKBONES and args.model not in WIDTH_BACKBONES:
         raise UserError(f"--width does not apply to '{args.model}' (torchvision's fixed widths); backbones that take "
