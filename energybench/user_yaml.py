@@ -6,7 +6,7 @@ aliases let a few hundred bytes name a billion values (`a: &a [x, x]`, `b: &b [*
 cheap to parse but not to walk, print or record. The composed document is measured before
 anything is built from it, and refused when its aliases expand it beyond MAX_VALUES, or when
 a mapping sets one key twice (YAML would keep the last silently). Numbers are finite: `.nan`,
-`.inf` and `1e400` (which YAML reads as infinity) are refused wherever they stand, since no
+`.inf`, `1.0e+400` (which YAML reads as infinity) and integers past 1.8e308 are refused wherever they stand, since no
 count, size or energy is NaN or infinite, and a NaN would reach JSON output, which cannot hold it.
 """
 
@@ -23,6 +23,7 @@ from energybench.errors import UserError, shown
 
 # Far above any real config or table (a 1000-class explicit class order is ~1,000 values).
 MAX_VALUES = 100_000
+_FLOAT_MAX = 1.7976931348623157e308  # an integer past it cannot become a float: as infinite as .inf
 
 
 class RefusedDocument(ValueError):
@@ -93,8 +94,9 @@ def non_finite(data: Any) -> str | None:
     seen: set[int] = set()  # aliases share their value: each container is walked once
     while stack:
         where, value = stack.pop()
-        if isinstance(value, float) and not math.isfinite(value):
-            return f"{where or 'the document'} ({value})"
+        if (isinstance(value, float) and not math.isfinite(value)) or (
+                isinstance(value, int) and not isinstance(value, bool) and abs(value) > _FLOAT_MAX):
+            return f"{where or 'the document'} ({shown(value)})"
         if isinstance(value, (dict, list)):
             if id(value) in seen:
                 continue

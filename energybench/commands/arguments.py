@@ -21,11 +21,11 @@ def finite_float(text: str) -> float:
     return value
 
 
-def whole(low: int, high: int | None = None):
+def whole(low: int, high: int | None = None, valid: str | None = None):
     """An argument type: a whole number, refused with the range that is valid (argparse's `int`
     says only "invalid int value: 'inf'"). The range itself is checked by config.validate, which
     names the config key, so a YAML file and a flag get the same message."""
-    valid = f"a whole number from {low:,}" + (f" to {high:,}" if high is not None else " up")
+    valid = valid or f"a whole number from {low:,}" + (f" to {high:,}" if high is not None else " up")
 
     def convert(text: str) -> int:
         try:

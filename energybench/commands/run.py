@@ -96,7 +96,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--energy-table", help="energy table: horowitz45 (default), aladdin45 or a YAML file")
     g.add_argument("--sram-cell", help="CACTI cell type: itrs-lstp (default), itrs-hp, itrs-lop")
     g.add_argument("--sram-bytes", type=whole(1), help="fix the SRAM buffer size instead of sizing it per layer")
-    g.add_argument("--node", type=whole(7, 90), metavar="NM", help="technology node: 90, 65, 45, 32, 22, 16, 14, 10, 7 (default: "
+    g.add_argument("--node", type=whole(7, 90, "one of the technology nodes 90, 65, 45, 32, 22, 16, 14, 10, 7"), metavar="NM", help="technology node: 90, 65, 45, 32, 22, 16, 14, 10, 7 (default: "
                                                          "the energy table's own, 45)")
     g.add_argument("--vdd", type=finite_float, metavar="V", help="logic supply voltage (default: the table's own at its node, "
                                                           "else the node's nominal supply)")

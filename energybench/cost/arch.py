@@ -125,9 +125,14 @@ def _finite(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
+MAX_INT = 2**53  # the largest whole number a float holds exactly; the pricing works in floats
+
+
 def _int(label, where, key, value, minimum=1) -> int:
     if not _finite(value) or value != int(value) or value < minimum:
         _fail(label, where, f"{key} must be a whole number >= {minimum}, got {value!r}")
+    if value > MAX_INT:
+        _fail(label, where, f"{key} must be at most 2**53 ({MAX_INT:,}), got {value!r}")
     return int(value)
 
 
