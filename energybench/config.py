@@ -334,7 +334,8 @@ def validate(cfg: RunConfig, explicit: set[str] = frozenset()) -> None:
     for key, (_, high) in BOUNDS.items():  # first: a width of 10**14 must not reach the network's shapes
         value = getattr(cfg, key)
         if value is not None and value > high:
-            bad(key, f"at most {high:g}, got {value:.17g}" if isinstance(value, float) else f"at most {high:g}, got {value}")
+            shown_value = f"{value:.17g}" if isinstance(value, float) else str(value)
+            bad(key, f"at most {high:g}, got {shown_value}")
     if cfg.workers is not None and cfg.workers > max_workers():
         bad("workers", f"at most {max_workers()} (this machine's CPUs; each worker is a process), got "
                        f"{cfg.workers}; to use more, start a Ray cluster over several machines and give ray_address")
@@ -438,7 +439,8 @@ def validate(cfg: RunConfig, explicit: set[str] = frozenset()) -> None:
     if cfg.executor == "local" and (cfg.workers is not None or cfg.ray_address is not None):
         which = "workers" if cfg.workers is not None else "ray_address"
         bad(which, "applies to the ray executor only; leave out executor: local (or --executor local)")
-    if cfg.executor == "local" and (cfg.gpus_per_cell is not None or cfg.cpus_per_cell != FIELDS["cpus_per_cell"].default):
+    asked = cfg.gpus_per_cell is not None or cfg.cpus_per_cell != FIELDS["cpus_per_cell"].default
+    if cfg.executor == "local" and asked:
         which = "gpus_per_cell" if cfg.gpus_per_cell is not None else "cpus_per_cell"
         bad(which, f"{getattr(cfg, which):g} is a Ray resource request; the local executor runs every cell in this "
                    "process and would ignore it: add --workers N (or executor: ray), or leave it out")

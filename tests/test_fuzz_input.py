@@ -219,7 +219,8 @@ ERT_GOOD = {"mult": "3.7", "add": "0.9", "read": "12.5", "write": "13.1", "dram"
 
 
 def _bad_file_value(rng: random.Random, whole: bool, zero_ok: bool) -> str:
-    kinds = ["non-finite", "negative", "word", "list", "mapping", "bool"] + ["zero"] * (not zero_ok) + ["fraction"] * whole
+    kinds = ["non-finite", "negative", "word", "list", "mapping", "bool"]
+    kinds += ["zero"] * (not zero_ok) + ["fraction"] * whole
     kind = rng.choice(kinds)
     return {"non-finite": lambda: rng.choice(YAML_NON_FINITE), "negative": lambda: f"-{rng.uniform(0.001, 1e6):.4g}",
             "word": lambda: "x" + _letters(rng), "list": lambda: f"[{rng.randint(1, 9)}]",

@@ -21,6 +21,9 @@ def finite_float(text: str) -> float:
     return value
 
 
+NODE_CHOICE = "one of the technology nodes 90, 65, 45, 32, 22, 16, 14, 10, 7"
+
+
 def whole(low: int, high: int | None = None, valid: str | None = None):
     """An argument type: a whole number, refused with the range that is valid (argparse's `int`
     says only "invalid int value: 'inf'"). The range itself is checked by config.validate, which

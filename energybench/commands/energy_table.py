@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from energybench.commands.arguments import finite_float, whole
+from energybench.commands.arguments import NODE_CHOICE, finite_float, whole
 from energybench.errors import UserError, canonical
 
 DESCRIPTION = (
@@ -41,7 +41,7 @@ def register(subparsers) -> None:
     p.add_argument("--word-bits", type=whole(1), metavar="W",
                    help="bits per access (32 and 64 are CACTI rows; narrower words are packed into 32-bit "
                         "accesses); default: the precision's width, else 32")
-    p.add_argument("--node", type=whole(7, 90, "one of the technology nodes 90, 65, 45, 32, 22, 16, 14, 10, 7"), metavar="NM",
+    p.add_argument("--node", type=whole(7, 90, NODE_CHOICE), metavar="NM",
                    help="technology node: 90, 65, 45, 32, 22, 16, 14, 10, 7 (default: the table's own, 45)")
     p.add_argument("--vdd", type=finite_float, metavar="V",
                    help="logic supply voltage (default: the table's own at its node, else the node's nominal supply)")
