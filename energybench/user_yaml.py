@@ -6,16 +6,15 @@ aliases let a few hundred bytes name a billion values (`a: &a [x, x]`, `b: &b [*
 cheap to parse but not to walk, print or record. The composed document is measured before
 anything is built from it, and refused when its aliases expand it beyond MAX_VALUES, or when
 a mapping sets one key twice (YAML would keep the last silently). Numbers are finite: `.nan`,
-`.inf`, `1.0e+400` (which YAML reads as infinity) and integers past 1.8e308 are refused wherever they stand, since no
-count, size or energy is NaN or infinite, and a NaN would reach JSON output, which cannot hold it.
+`.inf`, `1.0e+400` (which YAML reads as infinity) and integers past 1.8e308 are refused
+wherever they stand: no count, size or energy is NaN or infinite, and JSON cannot hold a NaN.
 """
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
-
-import math
 
 import yaml
 
