@@ -258,9 +258,9 @@ CASES = [
      "a.yaml is not UTF-8 text (byte 0xe9 at offset 9)"),
     ("architecture key set twice", ["run", "--arch", _write("a.yaml", ARCH.format(capacity=64) + "name: b\n")],
      "a.yaml is refused: key 'name' is set twice"),
-    ("architecture ERT read .inf", ["run", "--arch", _write("a.yaml", ARCH_ERT), "--energy-table",
-                                     _write("e.yaml", ERT.format(read=".inf", mac=1.0))],
-     "e.yaml: ERT.tables[1].actions[0].energy (inf) is not a finite number"),
+    ("architecture ERT read .inf", ["run", "--arch", lambda tmp: _write("e.yaml", ERT.format(read=".inf", mac=1.0))(tmp)
+                                     and _write("a.yaml", ARCH_ERT)(tmp)],  # the ERT beside it, named by the file only
+     "a.yaml: levels[0] (glb): energy.ert: Accelergy ERT "),
     ("ERT read .inf", ["cost", "--model", "tiny_cnn", "--input", "1x8x8", "--energy-table",
                        _write("e.yaml", ERT.format(read=".inf", mac=1.0)), "--json"],
      "e.yaml: ERT.tables[1].actions[0].energy (inf) is not a finite number"),
