@@ -1,10 +1,10 @@
-"""Generated bad input: 340 values a run, drawn by a seeded generator (the same values on every
-machine, so a failure reproduces), thrown at the number options of `run`, at YAML configs,
-architecture files and Accelergy ERTs. Every one must end as test_bad_input's hand-picked cases
+"""Generated bad input: 380 values a run, drawn by a seeded generator (the same values on every
+machine, so a failure reproduces), thrown at the number options of `run` and `cost`, at YAML
+configs, architecture files and Accelergy ERTs. Every one must end as test_bad_input's hand-picked cases
 do: exit 2, one line on stderr, no traceback, nothing on stdout, no file written.
 
 The CLI is called in-process (energybench.cli.main): validation comes before anything heavy,
-so the 340 calls take a few seconds. Each case also sets a tiny run (1 epoch, one method,
+so the 380 calls take a few seconds. Each case also sets a tiny run (1 epoch, one method,
 B2-1x1), so a value wrongly accepted fails the test quickly instead of training for minutes.
 """
 
@@ -120,10 +120,24 @@ def run_number_cases(n: int) -> list[list[str]]:
         flag = flags[i % len(flags)]  # every option, then again
         whole, low, high, open_low, needs = RUN_NUMBERS[flag]
         value = _bad_number(rng, whole, low, high, open_low)
-        tiny = [a for a in TINY if a != flag] if flag not in ("--sharing", "--epochs") else \
-            TINY[:TINY.index(flag)] + TINY[TINY.index(flag) + 2:]
+        tiny = TINY[:TINY.index(flag)] + TINY[TINY.index(flag) + 2:] if flag in TINY else TINY
         cases.append(["run", *tiny, *needs, flag, value, "--out", "{folder}/runs", *OUTPUT])
     return cases
+
+
+# `energybench cost` on a tiny network: flag -> as RUN_NUMBERS (sizes past 2**62 are no machine's)
+COST_NUMBERS = {
+    "--classes": (True, 1, 2**62, False), "--batch": (True, 1, 2**62, False), "--width": (False, 0, MAX_WIDTH, True),
+    "--sram-bytes": (True, 1, None, False), "--vdd": (False, 0, None, True), "--seed": (True, 0, SEED_MAX, False),
+    "--sharing": (False, 0, 1, False),
+}
+
+
+def cost_number_cases(n: int) -> list[list[str]]:
+    rng = random.Random(SEED + 4)
+    flags = sorted(COST_NUMBERS)
+    return [["cost", "--model", "tiny_cnn", "--input", "1x8x8", "--device", "meta", "--json", flag,
+             _bad_number(rng, *COST_NUMBERS[flag])] for flag in (flags[i % len(flags)] for i in range(n))]
 
 
 RUN_CASES = run_number_cases(160)
@@ -132,6 +146,13 @@ RUN_CASES = run_number_cases(160)
 def test_generated_bad_numbers_on_the_command_line_are_refused(tmp_path):
     assert len(RUN_CASES) == 160 and {c[c.index("--out") - 2] for c in RUN_CASES} == set(RUN_NUMBERS)
     for argv in RUN_CASES:
+        _refused(argv, {}, tmp_path)
+
+
+def test_generated_bad_numbers_for_cost_are_refused(tmp_path):
+    cases = cost_number_cases(40)
+    assert {c[-2] for c in cases} == set(COST_NUMBERS)
+    for argv in cases:
         _refused(argv, {}, tmp_path)
 
 

@@ -87,7 +87,9 @@ def parse_shape(text: str) -> tuple[int, int, int]:
 
 
 def _list(text: str | None, what: str, kind) -> list:
-    items = [t.strip() for t in str(text).split(",")] if text is not None and str(text).strip() else []
+    if text is not None and not str(text).strip():
+        raise UserError(f"{what} is empty; give a value, or leave the option out for its default")
+    items = [t.strip() for t in str(text).split(",")] if text is not None else []
     if "" in items:  # `0,,0.5`: a value left out, not one to skip silently
         raise UserError(f"{what}: item {items.index('') + 1} of {text!r} is empty; give a value between every two "
                         "commas")
