@@ -112,8 +112,10 @@ MAX_BATCH_SIZE = 65_536
 MAX_WIDTH = 16.0  # resnet32 at 16x: 1,024 channels in its last stage, 119 M parameters (0.47 M at 1x)
 MAX_IMAGE_SIZE = 1024  # pixels a side; activations grow with its square (224 is ImageNet's)
 MAX_IDLE_SECONDS = 3600.0
+MAX_POWER_RATE_HZ = 1000.0  # RAPL updates about every ms, NVML's power every 20-100 ms: faster only grows the trace
 BOUNDS = {"epochs": MAX_EPOCHS, "batch_size": MAX_BATCH_SIZE, "width": MAX_WIDTH, "image_size": MAX_IMAGE_SIZE,
-          "idle_seconds": MAX_IDLE_SECONDS, "threads": MAX_THREADS}  # the lower ends are checked below
+          "idle_seconds": MAX_IDLE_SECONDS, "threads": MAX_THREADS,
+          "power_rate_hz": MAX_POWER_RATE_HZ}  # the lower ends are checked below
 
 
 def max_workers() -> int:

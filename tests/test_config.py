@@ -95,13 +95,15 @@ def test_the_bounds_themselves_are_valid_and_one_past_them_is_not(tmp_path, monk
 
     monkeypatch.setattr(config, "max_workers", lambda: 3)  # a 3-CPU machine
     at = make_config({"epochs": 10_000, "batch_size": 65_536, "width": 16, "idle_seconds": 3600, "threads": 4096,
-                      "workers": 3, "dataset": "imagefolder", "data_root": str(tmp_path), "image_size": 1024})
+                      "power_rate_hz": 1000, "workers": 3, "dataset": "imagefolder", "data_root": str(tmp_path),
+                      "image_size": 1024})
     assert (at.epochs, at.batch_size, at.width, at.idle_seconds, at.threads, at.workers, at.image_size) == \
         (10_000, 65_536, 16.0, 3600.0, 4096, 3, 1024)
     assert BOUNDS == {"epochs": 10_000, "batch_size": 65_536, "width": 16.0,
-                      "image_size": 1024, "idle_seconds": 3600.0, "threads": 4096}
+                      "image_size": 1024, "idle_seconds": 3600.0, "threads": 4096,
+                      "power_rate_hz": 1000.0}
     for key, past in (("epochs", 10_001), ("batch_size", 65_537), ("width", 16.000001), ("idle_seconds", 3600.5),
-                      ("threads", 4097), ("workers", 4)):
+                      ("threads", 4097), ("power_rate_hz", 1000.5), ("workers", 4)):
         with pytest.raises(UserError, match=f"config key '{key}': at most"):
             make_config({key: past})
 

@@ -19,8 +19,8 @@ import string
 from pathlib import Path
 
 from energybench.cli import main
-from energybench.config import (MAX_BATCH_SIZE, MAX_EPOCHS, MAX_IDLE_SECONDS, MAX_IMAGE_SIZE, MAX_THREADS,
-                                MAX_WIDTH, SEED_MAX, max_workers)
+from energybench.config import (MAX_BATCH_SIZE, MAX_EPOCHS, MAX_IDLE_SECONDS, MAX_IMAGE_SIZE, MAX_POWER_RATE_HZ,
+                                MAX_THREADS, MAX_WIDTH, SEED_MAX, max_workers)
 
 SEED = 32
 NON_FINITE = ["nan", "NaN", "inf", "-inf", "Infinity", "1e400", "-1e400", "1e309"]
@@ -85,7 +85,7 @@ RUN_NUMBERS = {
     "--idle-seconds": (False, 0, MAX_IDLE_SECONDS, False, []),
     "--lr": (False, 0, None, True, []),
     "--tolerance": (False, 0, None, False, []),
-    "--power-rate": (False, 0, None, True, []),
+    "--power-rate": (False, 0, MAX_POWER_RATE_HZ, True, []),
     "--vdd": (False, 0, None, True, []),
     "--sharing": (False, 0, 1, False, []),  # [0, 1): 1 itself is refused
     "--cpus-per-cell": (False, 0, None, True, ["--workers", "1"]),

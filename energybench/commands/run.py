@@ -34,8 +34,8 @@ RUNNERS = ("executor", "workers", "ray_address", "gpus_per_cell", "cpus_per_cell
 
 def register(sub: argparse._SubParsersAction) -> None:
     from energybench.commands.arguments import NODE_CHOICE, finite_float, whole
-    from energybench.config import (MAX_BATCH_SIZE, MAX_EPOCHS, MAX_IDLE_SECONDS, MAX_IMAGE_SIZE, MAX_THREADS,
-                                    MAX_WIDTH, max_workers)
+    from energybench.config import (MAX_BATCH_SIZE, MAX_EPOCHS, MAX_IDLE_SECONDS, MAX_IMAGE_SIZE,
+                                    MAX_POWER_RATE_HZ, MAX_THREADS, MAX_WIDTH, max_workers)
     from energybench.power.monitor import DEFAULT_IDLE_SECONDS
 
     p = sub.add_parser(
@@ -108,7 +108,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--arch", metavar="FILE", help="architecture: layer_buffer (default), eyeriss_like, tpu_like, "
                                                   "paper_sharing, or a YAML file (energybench/cost/README.md)")
     g.add_argument("--no-power", dest="power", action="store_const", const=False, help="do not sample power")
-    g.add_argument("--power-rate", type=finite_float, help="power sampling rate in Hz")
+    g.add_argument("--power-rate", type=finite_float,
+                   help=f"power sampling rate in Hz (at most {MAX_POWER_RATE_HZ:g})")
     g.add_argument("--idle-seconds", type=finite_float,
                    help="measure idle power for this long before the first phase, for the above-idle energy "
                         f"(default: {DEFAULT_IDLE_SECONDS:g} s when a power sensor is found; 0 turns the baseline off; "
