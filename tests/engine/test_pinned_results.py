@@ -8,10 +8,12 @@ count is wrong by a whole op. Trained numbers (accuracies, forgetting) are compa
 tolerance: training under a seed is deterministic on one machine, but float kernels differ
 between CPU families (AVX2 and AVX-512 sum in another order), and a few test samples flip.
 Measured on an AMD EPYC (AVX2) against the recording: mean |difference| 0.35 points over the
-164 trained values, largest 5.7 (LUCIR phase 2 acc_new: 9 of 159 samples). The tolerance,
-12 points for one value and 1.5 points for their mean, is above that and below what a real
-regression does: test_a_one_line_regression_is_caught runs finetune with the learning rate
-cut tenfold (the default's one line) and the comparison fails.
+164 trained values, largest 5.7 (LUCIR phase 2 acc_new: 9 of 159 samples), and no column with
+20 values or more moved by over 0.24 on average (flips go both ways). The tolerances, 12 points
+for one value, 1.5 for the mean |difference| and 1.0 for a column's mean signed difference, are
+above that and below what a real regression does: test_a_one_line_regression_is_caught runs
+finetune with the learning rate cut tenfold (the default's one line) and the comparison fails;
+test_the_comparison_itself_on_edited_copies_of_the_recording shows each check at work.
 
 Two methods decide from accuracy what they train: tree (when to clone or flatten a branch,
 hence its shape, storage and the eval MACs of samples routed through it) and progressive
@@ -49,6 +51,7 @@ TRAINED = {"acc_all", "acc_old", "acc_new", "avg_inc_acc", "forgetting", "acc_be
            "acc_nme_new", "acc_nme_old", "val_acc", "val_branch_acc", "branch0_acc", "branch1_acc", "branch2_acc",
            "final_acc"}
 ONE_VALUE_PP, MEAN_PP = 12.0, 1.5
+BIAS_PP, BIAS_MIN_VALUES = 1.0, 20  # a column's mean signed difference, where it has that many values
 DECISIONS = {"tree": ("tree_depth", "tree_leaves", "clone_increments", "flat_increments"),
              "progressive": ("stage_epochs", "stage_steps", "stage_stopped_by", "stage_lr_drops")}
 ROUTED = {("tree", "eval_macs"): 1e-5}  # relative
@@ -79,7 +82,7 @@ def compare_rows(recorded: list[dict], now: list[dict]) -> list[str]:
     """What differs beyond the tolerances: one line per value, and one for the trained mean."""
     now_by_key = {key(r): r for r in now}
     decided_otherwise = other_decisions(recorded, now)
-    differ, trained = [], []
+    differ, trained, signed = [], [], {}
     for r in recorded:
         if key(r) not in now_by_key:
             continue
@@ -90,6 +93,7 @@ def compare_rows(recorded: list[dict], now: list[dict]) -> list[str]:
             if column in TRAINED and value != "":
                 gap = abs(float(value) - float(n[column]))
                 trained.append(gap)
+                signed.setdefault(column, []).append(float(n[column]) - float(value))
                 if not gap <= ONE_VALUE_PP:
                     differ.append(f"{key(r)} {column}: recorded {value!r}, now {n[column]!r} (over {ONE_VALUE_PP} pp)")
             elif r["method"] in decided_otherwise and int(r["phase"]) > 0:
@@ -102,6 +106,9 @@ def compare_rows(recorded: list[dict], now: list[dict]) -> list[str]:
             differ.append(f"{key(n)}: train_macs {n['train_macs']} is not forward + backward")
     if trained and not sum(trained) / len(trained) <= MEAN_PP:
         differ.append(f"trained values differ by {sum(trained) / len(trained):.2f} pp on average (over {MEAN_PP})")
+    for column, gaps in signed.items():  # CPUs flip samples both ways; a regression moves a column one way
+        if len(gaps) >= BIAS_MIN_VALUES and not abs(sum(gaps) / len(gaps)) <= BIAS_PP:
+            differ.append(f"{column} moved by {sum(gaps) / len(gaps):+.2f} pp on average (over {BIAS_PP})")
     return differ
 
 
@@ -171,3 +178,31 @@ def test_a_one_line_regression_is_caught(tmp_path):
     differ = compare_rows(recorded, now)
     assert any("acc_" in d or "on average" in d for d in differ), differ
     assert not any("macs" in d or "energy" in d for d in differ), differ  # the counts do not move: same steps
+
+
+def test_the_comparison_itself_on_edited_copies_of_the_recording():
+    """No training: what compare_rows lets through and what it catches, on the recorded rows."""
+    recorded = list(csv.DictReader(open(DATA / "default_run_metrics.csv")))
+
+    def edited(method, phase, **changes):
+        rows = [dict(r) for r in recorded]
+        row = next(r for r in rows if r["method"] == method and r["phase"] == str(phase))
+        for column, value in changes.items():
+            row[column] = str(value(row[column]) if callable(value) else value)
+        return rows
+
+    assert compare_rows(recorded, recorded) == []
+    assert compare_rows(recorded, edited("finetune", 2, acc_all=lambda v: float(v) + 5)) == []  # one flipped sample
+    assert compare_rows(recorded, edited("finetune", 2, acc_all=lambda v: float(v) + 13))[0].endswith("(over 12.0 pp)")
+    assert compare_rows(recorded, edited("finetune", 2, fwd_macs=lambda v: int(v) + 1)) != []  # counts are exact
+    # tree routed a few test samples through the other branch: its eval MACs move by hundreds of 1e9
+    assert compare_rows(recorded, edited("tree", 2, eval_macs=lambda v: int(v) + 704)) == []
+    assert compare_rows(recorded, edited("tree", 2, eval_macs=lambda v: int(v) + 10**6)) != []
+    # tree grew another leaf: its counts follow, checked against its own row, not the recording
+    grown = edited("tree", 2, tree_leaves=3, fwd_macs=lambda v: int(v) + 10, train_macs=lambda v: int(v) + 10)
+    assert compare_rows(recorded, grown) == []
+    broken = edited("tree", 2, tree_leaves=3, fwd_macs=lambda v: int(v) + 10)
+    assert [d for d in compare_rows(recorded, broken) if "is not forward + backward" in d] != []
+    # many values drifting a little, as a changed loss would: the mean catches it
+    drifted = [dict(r, acc_all=str(float(r["acc_all"]) - 2)) for r in recorded]
+    assert compare_rows(recorded, drifted) == ["acc_all moved by -2.00 pp on average (over 1.0)"]
