@@ -62,9 +62,32 @@ def _command_parser(parser: argparse.ArgumentParser, argv: list[str]) -> argpars
     return parser
 
 
+def _attach_dash_values(parser: argparse.ArgumentParser, argv: list[str]) -> list[str]:
+    """`--scenario -4,3,3` as `--scenario=-4,3,3` (and `--lr -inf`): argparse takes a value that
+    starts with one '-' and is not a plain negative number for an option, and says only "expected
+    one argument"; attached, the value reaches the option's own check, which names it and what is
+    valid. A word with two dashes, or an option of the command (-h), stays an option."""
+    actions = _command_parser(parser, argv)._actions
+    options = {s for a in actions for s in a.option_strings}
+    takes_value = {s for a in actions if isinstance(a, argparse._StoreAction) and a.nargs is None
+                   for s in a.option_strings}
+    out, i = [], 0
+    while i < len(argv):
+        if argv[i] == "--":
+            return out + argv[i:]
+        value = argv[i + 1] if i + 1 < len(argv) else ""
+        if argv[i] in takes_value and re.match(r"-(?!-)", value) and value not in options:
+            out.append(f"{argv[i]}={argv[i + 1]}")
+            i += 2
+        else:
+            out.append(argv[i])
+            i += 1
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    argv = sys.argv[1:] if argv is None else list(argv)
+    argv = _attach_dash_values(parser, sys.argv[1:] if argv is None else list(argv))
     args, extra = parser.parse_known_args(argv)
     if extra:  # named by the subcommand that was given them, with its closest option
         _command_parser(parser, argv).error(f"unrecognized arguments: {' '.join(extra)}")

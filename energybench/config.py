@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -111,6 +112,23 @@ DEFAULT_IMAGE_SIZE = 224
 SEED_MAX = 2**32 - 1
 NAME_MAX = 255  # bytes in one file or directory name (Linux, macOS, Windows)
 MAX_THREADS = 4096  # OpenMP allocates per thread up front: 10**9 threads ask it for 200 GB
+# Upper bounds of the sizes that scale memory or time (README, "Reliability"): far above any
+# real run, low enough that a typo (an extra zero or five) stops here, not after hours or after
+# gigabytes. --workers is bounded by this machine's CPUs, each worker being a process.
+MAX_EPOCHS = 10_000
+MAX_BATCH_SIZE = 65_536
+MAX_WIDTH = 16.0  # resnet32 at 16x: 1,024 channels in its last stage, 119 M parameters (0.47 M at 1x)
+MAX_IMAGE_SIZE = 1024  # pixels a side; activations grow with its square (224 is ImageNet's)
+MAX_IDLE_SECONDS = 3600.0
+MAX_POWER_RATE_HZ = 1000.0  # RAPL updates about every ms, NVML's power every 20-100 ms: faster only grows the trace
+BOUNDS = {"epochs": MAX_EPOCHS, "batch_size": MAX_BATCH_SIZE, "width": MAX_WIDTH, "image_size": MAX_IMAGE_SIZE,
+          "idle_seconds": MAX_IDLE_SECONDS, "threads": MAX_THREADS,
+          "power_rate_hz": MAX_POWER_RATE_HZ}  # the lower ends are checked below
+
+
+def max_workers() -> int:
+    """Ray workers one machine may start for --workers: one process per CPU."""
+    return os.cpu_count() or 1
 
 # Keys accepted under their older or plural/singular spellings in YAML and on the CLI.
 ALIASES = {"method": "methods", "seed": "seeds", "batch": "batch_size", "tracker": "trackers"}
@@ -150,13 +168,16 @@ def _as_list(key: str, value, kind):
     what = {int: "a whole number", float: "a finite number", str: "a name"}[kind]
     if not isinstance(value, (list, tuple, str, int, float)) or isinstance(value, bool):
         raise UserError(f"config key '{key}' must be a list (or a comma-separated string), got {shown(value)}")
+    if isinstance(value, str) and not value.strip():
+        return []  # no items at all: validate() says the list is empty where that matters
     out = []
-    for v in items:
+    for i, v in enumerate(items):
         where = f" (in {shown(value)})" if len(items) > 1 else ""
         if isinstance(v, (list, tuple, dict)) or (kind is not str and isinstance(v, bool)):
             raise UserError(f"config key '{key}': {shown(v)}{where} is not {what}")
-        if str(v).strip() == "":
-            continue
+        if v is None or str(v).strip() == "":  # `0,,0.5`: a value left out, not one to skip silently
+            raise UserError(f"config key '{key}': item {i + 1} of {shown(value)} is empty; give {what} "
+                            f"between every two commas")
         try:
             out.append(convert(v.strip()) if isinstance(v, str) else convert(v))
         except (TypeError, ValueError, OverflowError):
@@ -322,6 +343,16 @@ def validate(cfg: RunConfig, explicit: set[str] = frozenset()) -> None:
 
     if cfg.dataset not in DATASETS:
         bad("dataset", unknown_name("dataset", cfg.dataset, DATASETS))
+    for key, high in BOUNDS.items():  # first: a width of 10**14 must not reach the network's shapes
+        value = getattr(cfg, key)
+        if value is not None and value > high:
+            shown_value = f"{value:.17g}" if isinstance(value, float) else str(value)
+            bad(key, f"at most {high:g}, got {shown_value}")
+    if cfg.workers is not None and cfg.workers > max_workers():
+        bad("workers", f"at most {max_workers()} (this machine's CPUs; each worker is a process), got "
+                       f"{cfg.workers}; to use more, start a Ray cluster over several machines and give ray_address")
+    if not cfg.out.strip():
+        bad("out", f"{shown(cfg.out)} is empty; give the directory that holds run directories (default: runs)")
     for name in cfg.methods:
         if name not in METHODS:
             resolve_method(name)  # a module:Class or registered name imports (runs) its module: the user named it
@@ -333,7 +364,10 @@ def validate(cfg: RunConfig, explicit: set[str] = frozenset()) -> None:
                               "whose images keep their own size")
         if cfg.image_size < 1:
             bad("image_size", f"must be a positive number of pixels, got {cfg.image_size}")
-    parse_split(cfg.scenario, NUM_CLASSES.get(cfg.dataset), cfg.dataset)  # before any data loads
+    sizes = parse_split(cfg.scenario, NUM_CLASSES.get(cfg.dataset), cfg.dataset)  # before any data loads
+    if len(sizes) < 2:
+        bad("scenario", f"{shown(cfg.scenario)} is the base phase alone ({sizes[0]} classes), with no "
+                        "incremental phase to learn or summarise; add at least one, e.g. B4-3x2 or 4,3,3")
     bad_seeds = [s for s in cfg.seeds if not 0 <= s <= SEED_MAX]
     if bad_seeds:
         bad("seeds", f"{bad_seeds[0]} is outside 0..{SEED_MAX} (the range numpy and scikit-learn take)")
@@ -383,7 +417,7 @@ def validate(cfg: RunConfig, explicit: set[str] = frozenset()) -> None:
     for key in ("epochs", "batch_size"):
         if getattr(cfg, key) < 1:
             bad(key, f"must be at least 1, got {getattr(cfg, key)}")
-    for key in ("lr", "width", "power_rate_hz"):
+    for key in ("lr", "lr_gamma", "width", "power_rate_hz"):
         if not 0 < getattr(cfg, key) < math.inf:  # (NaN fails too)
             bad(key, f"must be positive, got {getattr(cfg, key)}")
     for key in ("momentum", "weight_decay", "tolerance"):
@@ -398,8 +432,6 @@ def validate(cfg: RunConfig, explicit: set[str] = frozenset()) -> None:
     shape = ((3, cfg.image_size or DEFAULT_IMAGE_SIZE, cfg.image_size or DEFAULT_IMAGE_SIZE)
              if cfg.dataset == "imagefolder" else IN_SHAPES[cfg.dataset])
     check_input(cfg.resolved_backbone(), shape, cfg.width, cfg.cifar_stem)  # too small for its pooling?
-    if cfg.threads is not None and cfg.threads > MAX_THREADS:
-        bad("threads", f"at most {MAX_THREADS}, got {cfg.threads}")
     if any(not 0 < m <= 1 for m in cfg.lr_milestones):
         bad("lr_milestones", f"milestones are fractions of the epochs, in (0, 1]; got {cfg.lr_milestones}")
     if cfg.device not in DEVICES and not re.fullmatch(r"cuda:\d+", cfg.device):
@@ -417,6 +449,11 @@ def validate(cfg: RunConfig, explicit: set[str] = frozenset()) -> None:
     if cfg.executor == "local" and (cfg.workers is not None or cfg.ray_address is not None):
         which = "workers" if cfg.workers is not None else "ray_address"
         bad(which, "applies to the ray executor only; leave out executor: local (or --executor local)")
+    asked = cfg.gpus_per_cell is not None or cfg.cpus_per_cell != FIELDS["cpus_per_cell"].default
+    if cfg.executor == "local" and asked:
+        which = "gpus_per_cell" if cfg.gpus_per_cell is not None else "cpus_per_cell"
+        bad(which, f"{getattr(cfg, which):g} is a Ray resource request; the local executor runs every cell in this "
+                   "process and would ignore it: add --workers N (or executor: ray), or leave it out")
     if cfg.workers is not None and cfg.workers < 1:
         bad("workers", f"must be at least 1, got {cfg.workers}")
     if cfg.workers is not None and cfg.ray_address is not None:
@@ -430,6 +467,10 @@ def validate(cfg: RunConfig, explicit: set[str] = frozenset()) -> None:
     bad_formats = [f for f in cfg.report_formats if f not in REPORT_FORMATS]
     if bad_formats:
         bad("report_formats", unknown_name("report format", bad_formats[0], REPORT_FORMATS))
+    if cfg.energy_table is not None:
+        from energybench.cost.tables import check_runnable, load_energy_table
+
+        check_runnable(load_energy_table(cfg.energy_table), PRECISIONS)
 
 
 def _validate_carbon_and_trackers(cfg: RunConfig, bad) -> None:

@@ -1,23 +1,28 @@
-"""Reading YAML that someone else wrote (experiment configs, energy tables).
+"""Reading YAML that someone else wrote (experiment configs, energy tables, architecture files,
+Accelergy ERTs).
 
 Safe types only (yaml.SafeLoader: no object ever executes), text only, and bounded: YAML
 aliases let a few hundred bytes name a billion values (`a: &a [x, x]`, `b: &b [*a, *a]`, ...),
 cheap to parse but not to walk, print or record. The composed document is measured before
 anything is built from it, and refused when its aliases expand it beyond MAX_VALUES, or when
-a mapping sets one key twice (YAML would keep the last silently).
+a mapping sets one key twice (YAML would keep the last silently). Numbers are finite: `.nan`,
+`.inf`, `1.0e+400` (which YAML reads as infinity) and integers past 1.8e308 are refused
+wherever they stand: no count, size or energy is NaN or infinite, and JSON cannot hold a NaN.
 """
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from energybench.errors import UserError
+from energybench.errors import UserError, shown
 
 # Far above any real config or table (a 1000-class explicit class order is ~1,000 values).
 MAX_VALUES = 100_000
+_FLOAT_MAX = 1.7976931348623157e308  # an integer past it cannot become a float: as infinite as .inf
 
 
 class RefusedDocument(ValueError):
@@ -81,6 +86,30 @@ def repeated_key(root: yaml.Node) -> None:
         stack.extend(_children(node))
 
 
+def non_finite(data: Any) -> str | None:
+    """Where the first NaN or infinite number in loaded data stands, as `key.key[i] (value)`;
+    None when every number is finite. Iterative: data nested thousands deep cannot overflow."""
+    stack: list[tuple[str, Any]] = [("", data)]
+    seen: set[int] = set()  # aliases share their value: each container is walked once
+    while stack:
+        where, value = stack.pop()
+        if (isinstance(value, float) and not math.isfinite(value)) or (
+                isinstance(value, int) and not isinstance(value, bool) and abs(value) > _FLOAT_MAX):
+            return f"{where or 'the document'} ({shown(value)})"
+        if isinstance(value, (dict, list)):
+            if id(value) in seen:
+                continue
+            seen.add(id(value))
+            items = value.items() if isinstance(value, dict) else enumerate(value)
+            for key, item in items:
+                if isinstance(key, float) and not math.isfinite(key):
+                    return f"a key of {where or 'the document'} ({key})"
+                sub = f"{where}[{key}]" if isinstance(value, list) else (f"{where}.{shown(key)}" if where
+                                                                          else shown(key))
+                stack.append((sub.replace("'", ""), item))
+    return None
+
+
 class _BoundedLoader(yaml.SafeLoader):
     def compose_document(self):
         node = super().compose_document()
@@ -111,7 +140,7 @@ def load_user_yaml(path: str | Path, label: str) -> Any:
     try:
         loader = _BoundedLoader(text)  # a SafeLoader: builds plain data only
         try:
-            return loader.get_single_data()
+            data = loader.get_single_data()
         finally:
             loader.dispose()
     except yaml.YAMLError as exc:
@@ -126,3 +155,8 @@ def load_user_yaml(path: str | Path, label: str) -> Any:
         raise UserError(f"{label} is not valid YAML: {exc}") from None
     except RecursionError:
         raise UserError(f"{label} is refused: its values are nested too deeply") from None
+    bad = non_finite(data)
+    if bad is not None:
+        raise UserError(f"{label}: {bad} is not a finite number; every number must be finite "
+                        "(not .nan, .inf, or beyond 1.8e308)")
+    return data

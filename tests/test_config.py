@@ -86,3 +86,39 @@ def test_every_precision_the_cost_model_prices_is_a_run_precision():
 
     assert set(PRECISIONS) == set(load_energy_table().precisions) == set(load_energy_table("aladdin45").precisions)
     assert make_config({"precision": "INT32"}).precision == "int32"
+
+
+def test_the_bounds_themselves_are_valid_and_one_past_them_is_not(tmp_path, monkeypatch):
+    """The documented bounds (README, Reliability) are inclusive: a run may use them exactly."""
+    from energybench import config
+    from energybench.config import BOUNDS
+
+    monkeypatch.setattr(config, "max_workers", lambda: 3)  # a 3-CPU machine
+    at = make_config({"epochs": 10_000, "batch_size": 65_536, "width": 16, "idle_seconds": 3600, "threads": 4096,
+                      "power_rate_hz": 1000, "workers": 3, "dataset": "imagefolder", "data_root": str(tmp_path),
+                      "image_size": 1024})
+    assert (at.epochs, at.batch_size, at.width, at.idle_seconds, at.threads, at.workers, at.image_size) == \
+        (10_000, 65_536, 16.0, 3600.0, 4096, 3, 1024)
+    assert BOUNDS == {"epochs": 10_000, "batch_size": 65_536, "width": 16.0,
+                      "image_size": 1024, "idle_seconds": 3600.0, "threads": 4096,
+                      "power_rate_hz": 1000.0}
+    for key, past in (("epochs", 10_001), ("batch_size", 65_537), ("width", 16.000001), ("idle_seconds", 3600.5),
+                      ("threads", 4097), ("power_rate_hz", 1000.5), ("workers", 4)):
+        with pytest.raises(UserError, match=f"config key '{key}': at most"):
+            make_config({key: past})
+
+
+def test_list_items_left_empty_are_refused_but_an_empty_list_is_empty():
+    with pytest.raises(UserError, match=r"config key 'seeds': item 3 of '0,1,' is empty"):
+        make_config({"seeds": "0,1,"})
+    with pytest.raises(UserError, match="config key 'sharing': the list is empty"):
+        make_config({"sharing": ""})
+    assert make_config({"sharing": " 0 , 0.5 "}).sharing == [0.0, 0.5]  # spaces around items are fine
+
+
+def test_ray_resources_need_the_ray_executor_but_a_recorded_local_config_resumes():
+    """A local run records gpus_per_cell: null and cpus_per_cell: 1.0; reading it back is no request."""
+    assert make_config({"executor": "local", "gpus_per_cell": None, "cpus_per_cell": 1.0}).executor == "local"
+    assert make_config({"workers": 1, "gpus_per_cell": 0.5}).executor == "ray"
+    with pytest.raises(UserError, match="'cpus_per_cell': 2 is a Ray resource request"):
+        make_config({"cpus_per_cell": 2})

@@ -1,6 +1,6 @@
-"""Argument types the subcommands share: numbers that must be finite, and seeds in the range
-every random number generator behind them takes. A refusal (ArgumentTypeError) becomes one
-error line naming the option."""
+"""Argument types the subcommands share: numbers that must be finite, whole numbers in a stated
+range, and seeds in the range every random number generator behind them takes. A refusal
+(ArgumentTypeError) becomes one error line naming the option, the value and what is valid."""
 
 from __future__ import annotations
 
@@ -19,6 +19,25 @@ def finite_float(text: str) -> float:
     if not math.isfinite(value):
         raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
     return value
+
+
+NODE_CHOICE = "one of the technology nodes 90, 65, 45, 32, 22, 16, 14, 10, 7"
+
+
+def whole(low: int, high: int | None = None, valid: str | None = None):
+    """An argument type: a whole number, refused with the range that is valid (argparse's `int`
+    says only "invalid int value: 'inf'"). The range itself is checked by config.validate, which
+    names the config key, so a YAML file and a flag get the same message."""
+    valid = valid or f"a whole number from {low:,}" + (f" to {high:,}" if high is not None else " up")
+
+    def convert(text: str) -> int:
+        try:
+            return int(text.strip())
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"invalid int value: {text!r}; give {valid}") from None
+
+    convert.__name__ = "int"
+    return convert
 
 
 def seed(text: str) -> int:

@@ -8,7 +8,8 @@ import math
 import re
 from pathlib import Path
 
-from energybench.commands.arguments import finite_float, seed
+from energybench.commands.arguments import finite_float, seed, whole
+from energybench.config import MAX_WIDTH
 from energybench.errors import UserError, canonical
 
 DESCRIPTION = (
@@ -42,8 +43,8 @@ def register(subparsers) -> None:
                         "tiny_vit, vit_b_16, vit_b_32, vit_l_16, swin_t, a name an installed package registers, "
                         "or your own as package.module:factory (imports that module)")
     p.add_argument("--input", required=True, metavar="CxHxW", help="input shape of one sample, e.g. 3x32x32")
-    p.add_argument("--classes", type=int, default=10, metavar="N", help="output classes of the head (default: 10)")
-    p.add_argument("--batch", type=int, default=1, metavar="B", help="samples per training step (default: 1)")
+    p.add_argument("--classes", type=whole(1), default=10, metavar="N", help="output classes of the head (default: 10)")
+    p.add_argument("--batch", type=whole(1), default=1, metavar="B", help="samples per training step (default: 1)")
     p.add_argument("--sharing", default="0", metavar="S",
                    help="fraction of backbone parameters frozen and shared, in [0, 1); comma-separated to compare "
                         "levels (default: 0)")
@@ -58,7 +59,7 @@ def register(subparsers) -> None:
                         "merged over the default")
     p.add_argument("--sram-cell", metavar="CELL",
                    help="CACTI cell type: itrs-lstp (default), itrs-hp, itrs-lop")
-    p.add_argument("--sram-bytes", type=int, metavar="N",
+    p.add_argument("--sram-bytes", type=whole(1), metavar="N",
                    help="fix every layer's SRAM buffer at N bytes instead of sizing it to the layer's working set")
     p.add_argument("--node", metavar="NM",
                    help="technology node(s), comma-separated: 90, 65, 45, 32, 22, 16, 14, 10, 7 (default: the energy "
@@ -86,7 +87,12 @@ def parse_shape(text: str) -> tuple[int, int, int]:
 
 
 def _list(text: str | None, what: str, kind) -> list:
-    items = [t.strip() for t in str(text).split(",") if t.strip()] if text is not None else []
+    if text is not None and not str(text).strip():
+        raise UserError(f"{what} is empty; give a value, or leave the option out for its default")
+    items = [t.strip() for t in str(text).split(",")] if text is not None else []
+    if "" in items:  # `0,,0.5`: a value left out, not one to skip silently
+        raise UserError(f"{what}: item {items.index('') + 1} of {text!r} is empty; give a value between every two "
+                        "commas")
     try:
         values = [kind(t) for t in items]
     except ValueError:
@@ -114,10 +120,15 @@ def _check(args: argparse.Namespace) -> tuple[int, int, int]:
         raise UserError(f"--classes must be 1 or more, got {args.classes}")
     if args.batch < 1:
         raise UserError(f"--batch must be 1 or more, got {args.batch}")
+    for what, value in (("--classes", args.classes), ("--batch", args.batch), ("--input", max(shape))):
+        if value > 2**62:  # torch's sizes are 64-bit: past that it raises TypeError, not a memory error
+            raise UserError(f"{what} {value} is beyond any machine's memory; sizes are at most 2**62")
     if args.sram_bytes is not None and args.sram_bytes < 1:
         raise UserError(f"--sram-bytes must be a positive number of bytes, got {args.sram_bytes}")
     if not args.width > 0:
         raise UserError(f"--width must be more than 0, got {args.width}")
+    if args.width > MAX_WIDTH:
+        raise UserError(f"--width must be at most {MAX_WIDTH:g}, got {args.width:.17g}")
     check_backbone_name(args.model)
     if args.width != 1.0 and args.model in BACKBONES and args.model not in WIDTH_BACKBONES:
         raise UserError(f"--width does not apply to '{args.model}' (torchvision's fixed widths); backbones that take "
@@ -152,10 +163,13 @@ def main(args: argparse.Namespace) -> int:
                                           cifar_stem=args.cifar_stem, device=args.device, seed=args.seed)
                  for s in args.sharings}
     except (MemoryError, RuntimeError) as exc:  # torch reports a failed allocation as a RuntimeError
-        if not isinstance(exc, MemoryError) and "allocate" not in str(exc) and "out of memory" not in str(exc):
+        overflow = "overflow" in str(exc).lower()  # a size past 2**63 bytes (or elements), even on meta
+        if not isinstance(exc, MemoryError) and "allocate" not in str(exc) and "out of memory" not in str(exc) \
+                and not overflow:
             raise
         wanted = re.search(r"allocate (\d+) bytes", str(exc))
-        size = f" (one tensor of {int(wanted.group(1)) / 2**30:,.1f} GiB)" if wanted else ""
+        size = f" (one tensor of {int(wanted.group(1)) / 2**30:,.1f} GiB)" if wanted else \
+            " (a tensor of more than 2**63 bytes)" if overflow else ""
         raise UserError(f"one training step of {args.model} at batch {args.batch} on {args.input} with "
                         f"{args.classes} classes needs more memory than this machine has{size}; "
                         "--device meta counts the same operations on shapes only") from None

@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from energybench.commands.arguments import finite_float
+from energybench.commands.arguments import NODE_CHOICE, finite_float, whole
 from energybench.errors import UserError, canonical
 
 DESCRIPTION = (
@@ -38,10 +38,10 @@ def register(subparsers) -> None:
                         "--word-bits")
     p.add_argument("--sram-cell", metavar="CELL", help="CACTI cell type: itrs-lstp (default), itrs-hp, itrs-lop")
     p.add_argument("--sram-bytes", type=finite_float, metavar="N", help="SRAM capacity in bytes to interpolate at")
-    p.add_argument("--word-bits", type=int, metavar="W",
+    p.add_argument("--word-bits", type=whole(1), metavar="W",
                    help="bits per access (32 and 64 are CACTI rows; narrower words are packed into 32-bit "
                         "accesses); default: the precision's width, else 32")
-    p.add_argument("--node", type=int, metavar="NM",
+    p.add_argument("--node", type=whole(7, 90, NODE_CHOICE), metavar="NM",
                    help="technology node: 90, 65, 45, 32, 22, 16, 14, 10, 7 (default: the table's own, 45)")
     p.add_argument("--vdd", type=finite_float, metavar="V",
                    help="logic supply voltage (default: the table's own at its node, else the node's nominal supply)")
@@ -62,6 +62,8 @@ def main(args: argparse.Namespace) -> int:
 
     if args.word_bits is not None and args.word_bits < 1:
         raise UserError(f"--word-bits must be 1 or more, got {args.word_bits}")
+    if args.word_bits is not None and args.word_bits > 2**53:  # priced in floats, exact to 2**53
+        raise UserError(f"--word-bits must be at most 2**53 ({2**53:,}), got {args.word_bits}")
     if args.sram_bytes is not None and not args.sram_bytes > 0:
         raise UserError(f"--sram-bytes must be a positive number of bytes, got {args.sram_bytes:g}")
     from energybench.cost.tables import builtin_tables, sram_cells

@@ -34,6 +34,9 @@ RUNNERS = ("executor", "workers", "ray_address", "gpus_per_cell", "cpus_per_cell
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from energybench.commands.arguments import NODE_CHOICE, finite_float, whole
+    from energybench.config import (MAX_BATCH_SIZE, MAX_EPOCHS, MAX_IDLE_SECONDS, MAX_IMAGE_SIZE,
+                                    MAX_POWER_RATE_HZ, MAX_THREADS, MAX_WIDTH, max_workers)
     from energybench.power.monitor import DEFAULT_IDLE_SECONDS
 
     p = sub.add_parser(
@@ -57,71 +60,79 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--download", action="store_const", const=True, help="let torchvision download CIFAR into --data-root")
     g.add_argument("--classes", help="imagefolder: the classes to use, a comma list of its train/ folder names "
                                      "(default: every class)")
-    g.add_argument("--image-size", type=int, metavar="N", help="imagefolder: the square crop its images are resized "
-                                                               "to (default: 224)")
+    g.add_argument("--image-size", type=whole(1, MAX_IMAGE_SIZE), metavar="N",
+                   help=f"imagefolder: the square crop its images are resized to (default: 224; at most "
+                        f"{MAX_IMAGE_SIZE})")
     g.add_argument("--scenario", help="class split: B<base>-<step>x<phases> (e.g. B4-3x2), B50-10-20-20 or 50,10,20,20; "
                                       "the standard ones: B0-10x10, B0-20x5, B0-5x20, B50-10x5, B50-5x10")
     g.add_argument("--class-order", help="'seeded' (a permutation drawn from the seed), 'natural', 'pycil' (PyCIL's and "
                                          "iCaRL's seed-1993 permutation), or a comma list")
-    g.add_argument("--train-per-class", type=int, help="cap training samples per class (CPU-sized runs)")
-    g.add_argument("--test-per-class", type=int, help="cap test samples per class")
+    g.add_argument("--train-per-class", type=whole(1), help="cap training samples per class (CPU-sized runs)")
+    g.add_argument("--test-per-class", type=whole(1), help="cap test samples per class")
     g.add_argument("--seed", help="seed, or comma-separated seeds (each is a separate run)")
     g = p.add_argument_group("network and training")
     g.add_argument("--backbone", help="tiny_cnn, lenet, nin, resnet20, resnet32, resnet18, resnet34, resnet101, vgg19, "
                                       "tiny_vit, vit_b_16, vit_b_32, vit_l_16, swin_t, a name an installed package "
                                       "registers, or your own as package.module:factory, which imports that module "
                                       "(default depends on the dataset)")
-    g.add_argument("--width", type=float, help="channel width multiplier for the small backbones")
+    g.add_argument("--width", type=finite_float,
+                   help=f"channel width multiplier for the small backbones (at most {MAX_WIDTH:g})")
     g.add_argument("--cifar-stem", action="store_const", const=True, help="32x32 stem for torchvision backbones")
     g.add_argument("--weights", metavar="FILE", help="a local state dict for the backbone (tensors only; torchvision's "
                                                     "own key names or energybench's), loaded before phase 0")
-    g.add_argument("--epochs", type=int, help="epochs per phase")
-    g.add_argument("--batch-size", type=int, help="training batch size")
-    g.add_argument("--lr", type=float, help="initial SGD learning rate")
+    g.add_argument("--epochs", type=whole(1, MAX_EPOCHS), help=f"epochs per phase (at most {MAX_EPOCHS:,})")
+    g.add_argument("--batch-size", type=whole(1, MAX_BATCH_SIZE), 
+                   help=f"training batch size (at most {MAX_BATCH_SIZE:,})")
+    g.add_argument("--lr", type=finite_float, help="initial SGD learning rate")
     g.add_argument("--augment", action="store_const", const=True, help="random crop (and mirror where sensible)")
     g.add_argument("--device", help="auto, cpu, cuda or cuda:N")
-    g.add_argument("--threads", type=int, help="CPU threads for PyTorch (default: 1 for the small backbones on CPU, "
-                                                     "whose layers are too small to split; else PyTorch's choice)")
+    g.add_argument("--threads", type=whole(1, MAX_THREADS),
+                   help="CPU threads for PyTorch (default: 1 for the small backbones on CPU, whose layers are too "
+                        "small to split; else PyTorch's choice)")
     g = p.add_argument_group("sharing")
     g.add_argument("--sharing", help="sharing level(s) in [0, 1), comma-separated for a sweep, e.g. 0,0.5,0.8")
-    g.add_argument("--tolerance", type=float, help="accuracy tolerance (percentage points) for the optimal sharing point")
+    g.add_argument("--tolerance", type=finite_float,
+                   help="accuracy tolerance (percentage points) for the optimal sharing point")
     g.add_argument("--cache-shared", action="store_const", const=True,
                    help="compute the frozen trunk's outputs once per phase (no augmentation)")
     g = p.add_argument_group("exemplar memory")
-    g.add_argument("--memory-size", type=int, help="fixed total exemplar capacity K")
-    g.add_argument("--memory-per-class", type=int, help="fixed exemplars per class R")
+    g.add_argument("--memory-size", type=whole(1), help="fixed total exemplar capacity K")
+    g.add_argument("--memory-per-class", type=whole(1), help="fixed exemplars per class R")
     g.add_argument("--herding", help="exemplar selection: herding or random")
     g = p.add_argument_group("cost model and measurement")
     g.add_argument("--precision", help="fp32, fp16, bf16, int8, int16 or int32 (sets word sizes and per-op energies)")
     g.add_argument("--energy-table", help="energy table: horowitz45 (default), aladdin45 or a YAML file")
     g.add_argument("--sram-cell", help="CACTI cell type: itrs-lstp (default), itrs-hp, itrs-lop")
-    g.add_argument("--sram-bytes", type=int, help="fix the SRAM buffer size instead of sizing it per layer")
-    g.add_argument("--node", type=int, metavar="NM", help="technology node: 90, 65, 45, 32, 22, 16, 14, 10, 7 (default: "
-                                                         "the energy table's own, 45)")
-    g.add_argument("--vdd", type=float, metavar="V", help="logic supply voltage (default: the table's own at its node, "
-                                                          "else the node's nominal supply)")
+    g.add_argument("--sram-bytes", type=whole(1), help="fix the SRAM buffer size instead of sizing it per layer")
+    g.add_argument("--node", type=whole(7, 90, NODE_CHOICE), metavar="NM",
+                   help="technology node: 90, 65, 45, 32, 22, 16, 14, 10, 7 (default: the energy table's own, 45)")
+    g.add_argument("--vdd", type=finite_float, metavar="V",
+                   help="logic supply voltage (default: the table's own at its node, else the node's nominal supply)")
     g.add_argument("--arch", metavar="FILE", help="architecture: layer_buffer (default), eyeriss_like, tpu_like, "
                                                   "paper_sharing, or a YAML file (energybench/cost/README.md)")
     g.add_argument("--no-power", dest="power", action="store_const", const=False, help="do not sample power")
-    g.add_argument("--power-rate", type=float, help="power sampling rate in Hz")
-    g.add_argument("--idle-seconds", type=float,
+    g.add_argument("--power-rate", type=finite_float,
+                   help=f"power sampling rate in Hz (at most {MAX_POWER_RATE_HZ:g})")
+    g.add_argument("--idle-seconds", type=finite_float,
                    help="measure idle power for this long before the first phase, for the above-idle energy "
-                        f"(default: {DEFAULT_IDLE_SECONDS:g} s when a power sensor is found; 0 turns the baseline off)")
+                        f"(default: {DEFAULT_IDLE_SECONDS:g} s when a power sensor is found; 0 turns the baseline off; "
+                        f"at most {MAX_IDLE_SECONDS:g})")
     g = p.add_argument_group("carbon (CO2e = energy in kWh x intensity x PUE, modelled and measured apart)")
-    g.add_argument("--carbon-intensity", type=float, metavar="G_PER_KWH", help="grams of CO2e per kWh of electricity")
+    g.add_argument("--carbon-intensity", type=finite_float, metavar="G_PER_KWH", help="grams of CO2e per kWh of electricity")
     g.add_argument("--grid", metavar="REGION", help="a country's published grid intensity, by ISO 3166-1 alpha-3 code "
                                                     "(e.g. FRA, USA; CodeCarbon's energy-mix data)")
-    g.add_argument("--pue", type=float, help="power usage effectiveness of the data centre, 1 or more (default: 1)")
+    g.add_argument("--pue", type=finite_float, help="power usage effectiveness of the data centre, 1 or more (default: 1)")
     g = p.add_argument_group("execution (Ray: README, 'Sweeps on many cores, GPUs and machines')")
     g.add_argument("--executor", help="local (every cell in this process, the default) or ray")
-    g.add_argument("--workers", type=int, help="run cells in parallel on an embedded Ray cluster of N workers on this "
-                                               "machine (no set-up; implies --executor ray)")
+    g.add_argument("--workers", type=whole(1, max_workers()),
+                   help=f"run cells in parallel on an embedded Ray cluster of N workers on this machine, at most its "
+                        f"{max_workers()} CPUs (no set-up; implies --executor ray)")
     g.add_argument("--ray-address", help="join a running Ray cluster (ray start --head): HOST:PORT, or auto to find "
                                          "it; implies --executor ray (with --executor ray alone, the RAY_ADDRESS variable's cluster is "
                                          "joined)")
-    g.add_argument("--gpus-per-cell", type=float, help="GPUs one cell asks Ray for; fractions share a GPU "
+    g.add_argument("--gpus-per-cell", type=finite_float, help="GPUs one cell asks Ray for; fractions share a GPU "
                                                       "(default: 1 on CUDA, 0 on CPU)")
-    g.add_argument("--cpus-per-cell", type=float, help="CPUs one cell asks Ray for (default: 1)")
+    g.add_argument("--cpus-per-cell", type=finite_float, help="CPUs one cell asks Ray for (default: 1)")
     g = p.add_argument_group("output")
     g.add_argument("--out", help="directory that holds run directories")
     g.add_argument("--run-id", help="name of the run directory (default: timestamp-dataset)")

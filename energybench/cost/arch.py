@@ -39,11 +39,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from energybench.cost import cacti, dram, nodes
 from energybench.cost.ert import is_ert, parse_ert, short_name
 from energybench.errors import UserError, canonical, did_you_mean
+from energybench.user_yaml import load_user_yaml
 
 DEFAULT_ARCH = "layer_buffer"
 # layer_buffer: one SRAM per layer sized to its working set (or fixed), DRAM for what does not
@@ -121,14 +120,24 @@ def _fail(label: str, where: str, msg: str):
     raise UserError(f"architecture file {label}: {where}{msg}")
 
 
+def _finite(value) -> bool:
+    """A real number, not NaN or infinite (int(nan) would raise ValueError, int(inf) OverflowError)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+MAX_INT = 2**53  # the largest whole number a float holds exactly; the pricing works in floats
+
+
 def _int(label, where, key, value, minimum=1) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value) or value < minimum:
+    if not _finite(value) or value != int(value) or value < minimum:
         _fail(label, where, f"{key} must be a whole number >= {minimum}, got {value!r}")
+    if value > MAX_INT:
+        _fail(label, where, f"{key} must be at most 2**53 ({MAX_INT:,}), got {value!r}")
     return int(value)
 
 
 def _number(label, where, key, value) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 or math.isinf(value):
+    if not _finite(value) or not value > 0:
         _fail(label, where, f"{key} must be a positive number, got {value!r}")
     return float(value)
 
@@ -166,11 +175,9 @@ def _energy(label: str, where: str, spec, base: Path | None) -> dict[str, Any]:
         if base is not None and not path.is_absolute():
             path = base / path
         try:
-            data = yaml.safe_load(path.read_text())
-        except OSError as exc:
-            _fail(label, where, f"energy.ert: cannot read {path}: {exc.strerror or exc}")
-        except yaml.YAMLError as exc:
-            _fail(label, where, f"energy.ert: {path} is not valid YAML ({str(exc).splitlines()[0]})")
+            data = load_user_yaml(path, f"Accelergy ERT {path}")
+        except UserError as exc:
+            _fail(label, where, f"energy.ert: {exc}")
         if not is_ert(data):
             _fail(label, where, f"energy.ert: {path} has no top-level ERT key (not an Accelergy ERT)")
         ert = parse_ert(data, str(path))
@@ -307,7 +314,8 @@ def parse_architecture(data, label: str, base: Path | None = None) -> Architectu
 @lru_cache(maxsize=None)
 def _builtin(name: str) -> Architecture:
     with resources.as_file(_arch_dir() / f"{name}.yaml") as path:
-        return parse_architecture(yaml.safe_load(path.read_text()), f"builtin:{name}", path.parent)
+        return parse_architecture(load_user_yaml(path, f"architecture file builtin:{name}"), f"builtin:{name}",
+                                  path.parent)
 
 
 def load_architecture(name_or_path: str | Path | None = None) -> Architecture:
@@ -321,13 +329,5 @@ def load_architecture(name_or_path: str | Path | None = None) -> Architecture:
         raise UserError(f"architecture '{name_or_path}' is neither a file nor a built-in architecture"
                         f"{did_you_mean(name_or_path, builtin_architectures())} "
                         f"({', '.join(builtin_architectures())})")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except OSError as exc:
-        raise UserError(f"cannot read architecture file {path}: {exc.strerror or exc}") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        raise UserError(f"architecture file {path} is not valid YAML{where}: "
-                        f"{getattr(exc, 'problem', None) or str(exc).splitlines()[0]}") from None
+    data = load_user_yaml(path, f"architecture file {path}")  # text only, safe types, bounded, finite
     return parse_architecture(data, str(path), path.parent)

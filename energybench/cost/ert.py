@@ -29,6 +29,7 @@ Pure: dicts in, dicts/text out; no torch, no files.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -99,7 +100,7 @@ def _energy(label: str, component: str, action: str, entries: list[dict], notes:
     values = []
     for e in entries:
         v = e.get("energy") if isinstance(e, dict) else None
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v < math.inf:  # NaN fails too
             raise UserError(f"Accelergy ERT {label}: {component}.{action} energy must be a number of pJ >= 0, "
                             f"got {v!r}")
         values.append(float(v))

@@ -261,6 +261,19 @@ class EnergyTable:
         return out
 
 
+def check_runnable(table: EnergyTable, runnable: tuple[str, ...]) -> None:
+    """Refuse a user file whose op energies are all for precisions no run takes (e.g. fp64
+    alone): merged over the default, it would change nothing a run prices, silently. (A file
+    for int8 alone is fine at fp32: the report names each precision's source.)"""
+    if not table.base:
+        return
+    own = [p for p in table.ops_pj if len(table.inherited.get(p, ())) < len(OPS)]
+    if own and not set(own) & set(runnable):
+        raise UserError(f"energy table {table.origin} gives op energies for {', '.join(own)} only, which no run "
+                        f"takes (runs take {', '.join(runnable)}); every op would be priced with {table.base}'s "
+                        f"figures: add ops_pj entries for the precision you run at")
+
+
 def _read_yaml(path: Path, label: str) -> dict:
     data = load_user_yaml(path, f"energy table {label}")  # text only, safe types, aliases bounded
     if not isinstance(data, dict):
