@@ -70,6 +70,7 @@ class RunConfig:
     node: int | None = None  # technology node (nm); None = the energy table's own (45)
     vdd: float | None = None  # logic supply (V); None = the table's own at its node, else the node's nominal
     arch: str | None = None  # architecture file or built-in name; None = layer_buffer (per-layer buffer + DRAM)
+    mapper: str = "analytic"  # who maps each (layer, pass) onto the architecture: analytic, zigzag
     # measurement
     power: bool = True
     power_rate_hz: float = 10.0
@@ -278,6 +279,7 @@ def _canonical_names(cfg: RunConfig) -> None:
     """Built-in names match in any case (`--method LwF`, `dataset: CIFAR10`) and are recorded
     in their own (lower) case; a name that matches none is left for validate() to reject."""
     from energybench.cost.arch import builtin_architectures
+    from energybench.cost.mappers import MAPPERS
     from energybench.cost.tables import builtin_tables, sram_cells
     from energybench.data import DATASETS
     from energybench.methods import METHODS
@@ -297,6 +299,7 @@ def _canonical_names(cfg: RunConfig) -> None:
         cfg.energy_table = canonical(cfg.energy_table, builtin_tables())
     if cfg.arch is not None and not Path(cfg.arch).expanduser().exists():
         cfg.arch = canonical(cfg.arch, builtin_architectures())
+    cfg.mapper = canonical(cfg.mapper, MAPPERS)
     if cfg.dataset != "imagefolder" and cfg.image_size == DEFAULT_IMAGE_SIZE:
         cfg.image_size = None  # older runs recorded imagefolder's default for every dataset
 

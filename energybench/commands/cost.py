@@ -68,6 +68,9 @@ def register(subparsers) -> None:
     p.add_argument("--arch", metavar="FILE",
                    help="architecture(s), comma-separated: layer_buffer (default), eyeriss_like, tpu_like, "
                         "paper_sharing, or YAML files")
+    p.add_argument("--mapper", default="analytic", metavar="NAME",
+                   help="who maps each layer and pass onto the architecture: analytic (default; closed form) or "
+                        "zigzag (ZigZag's mapping search, pip install 'energybench[zigzag]')")
     p.add_argument("--export-actions", metavar="FILE",
                    help="write the step's action counts (whole step and per layer) in Accelergy's format; price them "
                         "with 'energybench energy-table --export-ert' (one sharing level, node and architecture)")
@@ -143,7 +146,7 @@ def main(args: argparse.Namespace) -> int:
     shape = _check(args)
     # every (architecture, node) priced, before any step runs: bad options fail first
     models = {(a, n): build_hardware(args.energy_table, n, args.vdd, a, args.precision, args.sram_cell,
-                                     args.sram_bytes) for a in args.archs for n in args.nodes}
+                                     args.sram_bytes, args.mapper) for a in args.archs for n in args.nodes}
     for hw in models.values():
         if hw.table.sram_rows:
             hw.table.sram_rows_for(hw.sram_cell, 32)  # an unknown --sram-cell fails here

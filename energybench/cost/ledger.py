@@ -5,10 +5,13 @@ forwards are kept apart (eval_macs) and take no part in the training energy. For
 profiles added as training work (caching a frozen trunk's outputs) count as training
 forward MACs and memory traffic but not as training steps.
 
-With a HardwareModel (level_energy.py) a row also gets the architecture, node and supply, the
-dynamic energy of each architecture level (register file, buffer, DRAM; empty where the
-architecture has no such level) and the leakage energy (empty when the architecture leaves it
-off); `breakdown()` gives the same per layer, pass and level. Pure: no torch.
+Every figure is priced by the run's HardwareModel (level_energy.py, the one pricing engine;
+without one, the default layer_buffer architecture on the given table): the headline
+memory_energy_j is the sum of the architecture's level energies. A row with the hardware
+model also gets the architecture, node, supply and mapper, the dynamic energy of each level
+(register file, buffer, DRAM; empty where the architecture has no such level), the leakage
+energy (empty when the architecture leaves it off), the modelled latency, utilisation, area
+and EDP; `breakdown()` gives the same per layer, pass and level. Pure: no torch.
 """
 
 from __future__ import annotations
@@ -17,13 +20,14 @@ import csv
 import io
 from typing import TYPE_CHECKING
 
-from energybench.cost.energy import elementwise_energy, step_energy
+from energybench.cost.arch import load_architecture
+from energybench.cost.energy import elementwise_energy
+from energybench.cost.level_energy import HardwareModel
 from energybench.cost.memory_model import step_accesses
 from energybench.cost.tables import EnergyTable, load_energy_table
 
 if TYPE_CHECKING:
     from energybench.cost.counter import StepProfile
-    from energybench.cost.level_energy import HardwareModel
 
 ROW_COLUMNS = ("fwd_macs", "bwd_input_macs", "bwd_weight_macs", "update_ops", "train_macs", "eval_macs",
                "mem_reads", "mem_writes", "compute_energy_j", "memory_energy_j", "energy_table", "storage_bytes",
@@ -60,10 +64,12 @@ class CostLedger:
 
     def _totals(self, table, precision: str, sram_cell: str | None, sram_bytes: int | None,
                 hardware: "HardwareModel | None" = None) -> dict:
-        table = table if isinstance(table, EnergyTable) else load_energy_table(table)
+        if hardware is None:
+            table = table if isinstance(table, EnergyTable) else load_energy_table(table)
+            hardware = HardwareModel(table, load_architecture(None), precision, sram_cell, sram_bytes)
+        table = hardware.table
         t = dict.fromkeys(("fwd_macs", "bwd_input_macs", "bwd_weight_macs", "update_ops", "mem_reads", "mem_writes",
                            "compute_energy_j", "memory_energy_j", *_EW), 0)
-        levels = hardware is not None and hardware.arch.dataflow != "layer_buffer"
         for p, n in self.train:
             t["fwd_macs"] += p.fwd_macs * n
             t["bwd_input_macs"] += p.bwd_input_macs * n
@@ -75,19 +81,13 @@ class CostLedger:
             t["elementwise_mem_writes"] += ew.writes * n
             t["elementwise_compute_energy_j"] += ew.compute_j * n
             t["elementwise_memory_energy_j"] += ew.memory_j * n  # (NaN: not modelled, an empty cell)
-            if levels:  # the architecture's levels price the memory; the word accesses stay memory_model's
-                h = hardware.step(p)
-                acc = step_accesses(p)
-                t["mem_reads"] += acc.reads * n
-                t["mem_writes"] += acc.writes * n
-                t["compute_energy_j"] += h.compute_j * n
-                t["memory_energy_j"] += h.memory_j * n
-                continue
-            e = step_energy(p, table, precision, sram_cell, sram_bytes)
-            t["mem_reads"] += e.mem_reads * n
-            t["mem_writes"] += e.mem_writes * n
-            t["compute_energy_j"] += e.compute_j * n
-            t["memory_energy_j"] += e.memory_j * n
+            # the architecture's levels price the memory; the word accesses stay memory_model's
+            h = hardware.step(p)
+            acc = step_accesses(p)
+            t["mem_reads"] += acc.reads * n
+            t["mem_writes"] += acc.writes * n
+            t["compute_energy_j"] += h.compute_j * n
+            t["memory_energy_j"] += h.memory_j * n
         t["train_macs"] = t["fwd_macs"] + t["bwd_input_macs"] + t["bwd_weight_macs"]
         t["energy_table"] = table.label(precision)  # names the default where the precision's ops came from it
         return t

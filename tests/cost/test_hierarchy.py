@@ -10,17 +10,14 @@ from torch import nn
 
 from energybench.cost.arch import load_architecture
 from energybench.cost.hardware import build_hardware
-from energybench.cost.hierarchy import Gemm, array_traffic, dram_traffic, stationary_accesses, weights_only_accesses
+from energybench.cost.mapping import PASSES
+from energybench.cost.mappers.analytic import AnalyticMapper, Gemm, array_traffic, dram_traffic
 from energybench.cost.memory_model import layer_accesses
 
 
-def table(accesses) -> dict:
-    """{(pass, level): (reads, writes)} summed."""
-    out: dict = {}
-    for a in accesses:
-        r, w = out.get((a.pass_, a.level), (0, 0))
-        out[(a.pass_, a.level)] = (r + a.reads, w + a.writes)
-    return out
+def table(layer, arch) -> dict:
+    """{(pass, level): (reads, writes)} of the analytic mapper."""
+    return {(pm.pass_, lv): rw for pm in AnalyticMapper().map_layer(layer, arch, 32) for lv, rw in pm.levels.items()}
 
 
 @pytest.fixture(scope="module")
@@ -101,13 +98,13 @@ TPU_LINEAR = {
 ])
 def test_stationary_counts_equal_hand_derived_values(request, arch, which, expected):
     layer = request.getfixturevalue(which)
-    assert table(stationary_accesses(layer, load_architecture(arch), 32)) == expected
+    assert table(layer, load_architecture(arch)) == expected
 
 
 @pytest.mark.parametrize("which,weights,trainable", [("conv", 112, 112), ("linear", 18, 18)])
 def test_paper_accounting_reads_every_weight_and_writes_the_trainable_ones(request, which, weights, trainable):
     layer = request.getfixturevalue(which)
-    got = table(weights_only_accesses(layer, load_architecture("paper_sharing")))
+    got = table(layer, load_architecture("paper_sharing"))
     assert got == {("forward", "synapses"): (weights, 0), ("update", "synapses"): (0, trainable)}
 
 
@@ -121,7 +118,7 @@ def test_layer_buffer_counts_of_the_conv(conv):
                                              bwd_weight_macs=3456))
     buf, dram = step.levels
     assert (buf.reads, buf.writes, dram.reads, dram.writes) == (1248, 680, 0, 0)
-    assert [ll.component for ll in step.layers] == ["buffer_4096B"]
+    assert [(ll.pass_, ll.component) for ll in step.layers] == [(p, "buffer_4096B") for p in PASSES]
 
 
 def test_layer_buffer_splits_memory_models_accesses(linear):
@@ -143,7 +140,7 @@ def test_frozen_weights_cost_no_weight_gradient_or_update_at_any_level(arch):
     layer = profile_of(nn.Linear(5, 3), (4, 5), frozen=True).layers[0]
     assert layer.bwd_input_macs == 60 and layer.bwd_weight_macs == 0 and layer.trainable_elems == 0
     a = load_architecture(arch)
-    got = table(weights_only_accesses(layer, a) if arch == "paper_sharing" else stationary_accesses(layer, a, 32))
+    got = table(layer, a)
     assert {p for p, _ in got} <= {"forward", "backward_input"}
     if arch == "eyeriss_like":
         assert got[("backward_input", "rf")] == EYERISS_LINEAR[("backward_input", "rf")]
@@ -224,3 +221,42 @@ def test_leakage_is_power_times_time_and_kept_apart(tmp_path, mode):
     assert row["leakage_energy_j"] == pytest.approx(want)
     assert row["memory_energy_j"] == pytest.approx(row["level_buffer_energy_j"] + row["level_dram_energy_j"])
     assert row["level_rf_energy_j"] is None
+
+
+def test_one_engine_prices_a_users_layer_buffer_file(tmp_path, capsys):
+    """A user's layer_buffer file with a fixed 64 KB buffer and LPDDR4: the headline memory
+    energy is the sum of the file's level energies, and the working sets beyond 64 KB reach
+    DRAM at LPDDR4's 8 pJ/bit (once two engines gave 5.82e-6 J and no DRAM here)."""
+    import json
+
+    import yaml
+
+    from energybench.cli import main
+    from energybench.cost.ledger import CostLedger
+    from energybench.cost.profile import profile_training_step
+
+    f = tmp_path / "fixed.yaml"
+    f.write_text(yaml.safe_dump({"name": "fixed", "description": "64 KB buffer, LPDDR4", "dataflow": "layer_buffer",
+                                 "levels": [{"name": "buffer", "kind": "sram", "capacity_bytes": 65536},
+                                            {"name": "dram", "kind": "dram", "type": "LPDDR4"}]}))
+    assert main(["cost", "--model", "tiny_cnn", "--input", "1x8x8", "--batch", "4", "--json", "--arch", str(f)]) == 0
+    out = json.loads(capsys.readouterr().out)
+    levels = {lv["name"]: lv for lv in out["hierarchy"]["levels"]}
+    assert out["memory_energy_j"] == pytest.approx(levels["buffer"]["energy_j"] + levels["dram"]["energy_j"],
+                                                   rel=1e-11)
+    assert levels["dram"]["energy_j"] > 0 and levels["dram"]["read_pj"] == 8 * 32
+    assert out["memory_energy_j"] == pytest.approx(1.85227086068e-05, rel=1e-9)  # the issue's hierarchy figure
+    # the layer whose working set is beyond 64 KB: the share that does not fit is served from DRAM
+    big = max(out["layers"], key=lambda r: r["working_set_bytes"])
+    assert big["working_set_bytes"] > 65536 and big["sram_bytes"] == 65536
+    assert big["dram_fraction"] == pytest.approx(1 - 65536 / big["working_set_bytes"])
+    # metrics.csv's row: the same engine, the same figures
+    hw = build_hardware(arch=f)
+    step = profile_training_step("tiny_cnn", (1, 8, 8), 10, batch=4)[2]
+    ledger = CostLedger()
+    ledger.add_train(step, 2)
+    row = ledger.row(None, hardware=hw)
+    assert row["memory_energy_j"] == pytest.approx(2 * out["memory_energy_j"], rel=1e-9)
+    assert row["level_dram_energy_j"] == pytest.approx(2 * levels["dram"]["energy_j"], rel=1e-9)
+    assert row["memory_energy_j"] == pytest.approx(row["level_buffer_energy_j"] + row["level_dram_energy_j"],
+                                                   rel=1e-12)
