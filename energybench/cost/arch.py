@@ -8,8 +8,9 @@
     clock_mhz: 200                    # for modelled time (leakage)
     flavour: hp                       # Stillmaker-Baas device flavour for node scaling: hp, lp
     leakage: modelled                 # off, modelled (modelled latency), measured (time per iteration)
-    conv_reuse: true                  # the array reuses a convolution's inputs across its window (and
-                                      # multicasts them): the buffer sends unique inputs, not im2col rows
+    conv_reuse: row                   # none (default), row, window: the array reuses a convolution's
+                                      # inputs along a kernel row (or its whole window), so the buffer
+                                      # sends each input once per kernel row (or once), not im2col rows
     pe_area_um2: 12000                # optional: one PE's area (default: its MAC from the table's source)
     levels:                           # innermost first
       - {name: rf, kind: rf, capacity_bytes: 512, energy: {relative_to_mac: 1.0},
@@ -64,6 +65,7 @@ LEVEL_KEYS = ("name", "kind", "capacity_bytes", "instances", "banks", "word_bits
               "accesses_per_mac", "type", "bandwidth_words_per_cycle", "area_mm2")
 ENERGY_KINDS = ("cacti", "register", "relative_to_mac", "read_pj/write_pj", "ert")
 AUTO = "auto"
+CONV_REUSE = ("none", "row", "window")
 
 
 @dataclass(frozen=True)
@@ -97,7 +99,7 @@ class Architecture:
     leakage: str = "off"
     notes: tuple[str, ...] = ()
     origin: str = ""
-    conv_reuse: bool = False  # the array reuses convolution inputs across the window (unique inputs sent)
+    conv_reuse: str = "none"  # CONV_REUSE: how far the array reuses a convolution's inputs
     pe_area_um2: float | None = None  # given PE area; None: the MAC's area from the energy table's source
 
     @property
@@ -331,9 +333,9 @@ def parse_architecture(data, label: str, base: Path | None = None) -> Architectu
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             _fail(label, "", f"{key} must be a list of strings")
         listed[key] = tuple(value)
-    reuse = data.get("conv_reuse", False)
-    if not isinstance(reuse, bool):
-        _fail(label, "", f"conv_reuse must be true or false, got {reuse!r}")
+    reuse = data.get("conv_reuse", "none")
+    if reuse not in CONV_REUSE:
+        _fail(label, "", f"conv_reuse {reuse!r} is not one of {', '.join(CONV_REUSE)}")
     return Architecture(name=data["name"].strip(), description=data["description"].strip(), dataflow=dataflow,
                         levels=levels, sources=listed["sources"], rows=rows, cols=cols, clock_mhz=clock,
                         flavour=flavour, leakage=leakage, notes=listed["notes"], origin=label, conv_reuse=reuse,

@@ -276,7 +276,23 @@ class HardwareModel:
         outside the GEMMs to the analytic model (marked as such)."""
         if self.mapper is self._analytic:
             return self._analytic.map_layer(layer, arch, self.bits)
-        return [*self.mapper.map_layer(layer, arch, self.bits), *self._analytic.non_mac_passes(layer, arch)]
+        merged: dict[str, PassMapping] = {}
+        for pm in [*self.mapper.map_layer(layer, arch, self.bits),
+                   *self._analytic.non_mac_passes(layer, arch, self.bits)]:
+            have = merged.get(pm.pass_)
+            if have is None:
+                merged[pm.pass_] = pm
+                continue
+            levels = dict(have.levels)
+            for name, (r, w) in pm.levels.items():
+                r0, w0 = levels.get(name, (0, 0))
+                levels[name] = (r0 + r, w0 + w)
+            cycles = have.latency_cycles + pm.latency_cycles  # streamed after the MACs
+            macs = have.macs + pm.macs
+            util = macs / (cycles * arch.pes) if arch.pes and cycles else None
+            merged[pm.pass_] = PassMapping(pm.layer, pm.pass_, levels, macs, cycles, util,
+                                           f"{have.mapper}+{pm.mapper}")
+        return list(merged.values())
 
     def _sized_for(self, layer) -> tuple[Architecture, dict[str, tuple[str, int]]]:
         """The architecture with its auto-sized SRAM (or --sram-bytes) sized for this layer, and
