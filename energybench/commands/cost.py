@@ -277,6 +277,12 @@ def _print_text(out: dict) -> None:
     for k, v in rows:
         print(f"{k:<26} {v}")
     _print_levels(out["hierarchy"])
+    if out["latency_cycles"] is not None:
+        area = f"{out['area_mm2']:.4g} mm^2" if out["area_mm2"] is not None else "area not modelled"
+        print(f"  modelled step ({out['mapper']} mapper): {out['latency_cycles']:,.0f} cycles = "
+              f"{out['latency_s']:.4g} s, utilisation {out['utilisation']:.3f}; {area}; EDP {out['edp_js']:.4g} J s; "
+              f"{out['energy_per_mac_j'] * 1e12:.4g} pJ/MAC; {out['tops_per_w']:.4g} TOPS/W"
+              + (f"; {out['tops_per_mm2']:.4g} TOPS/mm^2" if out["tops_per_mm2"] is not None else ""))
     if out["sram_extrapolated"]:
         print("note: the SRAM size is outside CACTI's 4 KB-8 MB table; its energy is extrapolated")
     for note in out["notes"]:
@@ -304,7 +310,7 @@ def _print_levels(h: dict) -> None:
     if h["leakage_energy_j"] is not None:
         odd = [lv["name"] for lv in h["levels"] if lv["leakage_extrapolated"]]
         print(f"  leakage (not in the dynamic energy): {h['leakage_w']:.4g} W x {h['step_time_s']:.4g} s modelled "
-              f"step time = {h['leakage_energy_j']:.4g} J"
+              f"latency = {h['leakage_energy_j']:.4g} J"
               + (f" (CACTI leakage EXTRAPOLATED outside 4 KB-8 MB for {', '.join(odd)})" if odd else ""))
     elif h["leakage"] != "off":
         print(f"  leakage: {h['leakage']}")

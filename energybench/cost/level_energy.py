@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from energybench.cost import dram as drams
 from energybench.cost.arch import STATIONARY, Architecture, Level
+from energybench.cost.area import AREA_SOURCE, architecture_area
 from energybench.cost.energy import auto_sram_bytes, compute_energy_pj
 from energybench.cost.mappers import DEFAULT_MAPPER, check_mapper, get_mapper
 from energybench.cost.mappers.analytic import AnalyticMapper
@@ -98,6 +99,33 @@ class HardwareStep:
     passes: tuple[PassResult, ...] = ()
     latency_cycles: float | None = None  # None without an array
     mapper: str = DEFAULT_MAPPER
+    area_mm2: float | None = None  # the chip's area (None: an auto-sized buffer, or the node unknown)
+    macs: float = 0  # the step's training MACs
+    pes: int | None = None
+
+    @property
+    def dynamic_j(self) -> float:
+        return self.compute_j + self.memory_j
+
+    @property
+    def utilisation(self) -> float | None:
+        """The step's MACs over what its PEs could do in its modelled latency."""
+        return self.macs / (self.latency_cycles * self.pes) if self.pes and self.latency_cycles else None
+
+    @property
+    def edp_js(self) -> float | None:
+        """Energy-delay product: dynamic energy x modelled latency."""
+        return self.dynamic_j * self.time_s if self.time_s is not None else None
+
+    def figures_of_merit(self) -> dict[str, float | None]:
+        """latency, EDP, energy per MAC, TOPS/W and TOPS/mm^2 at the modelled utilisation
+        (an operation: a multiply or an add, two per MAC)."""
+        t, e, ops = self.time_s, self.dynamic_j, 2 * self.macs
+        return {"latency_cycles": self.latency_cycles, "latency_s": t, "utilisation": self.utilisation,
+                "area_mm2": self.area_mm2, "edp_js": self.edp_js,
+                "energy_per_mac_j": e / self.macs if self.macs else None,
+                "tops_per_w": ops / e / 1e12 if e else None,
+                "tops_per_mm2": ops / t / 1e12 / self.area_mm2 if t and self.area_mm2 else None}
 
     @property
     def memory_j(self) -> float:
@@ -136,6 +164,7 @@ class HardwareModel:
         else:
             self.mapper = self._analytic
         self.mapper_name = check_mapper(mapper)
+        self.area = architecture_area(arch, precision, self.bits, table.node_nm, self._cell)
         # An Accelergy ERT carries no leakage: then the leakage columns stay empty, and say why.
         self.leakage_on = arch.leakage != "off" and not table.is_ert
         self.leakage_note = ("" if arch.leakage == "off" or self.leakage_on else
@@ -266,7 +295,8 @@ class HardwareModel:
         time_s = self.cycles_to_s(cycles) if self.arch.pes else None
         return HardwareStep(self.arch.name, compute_j, levels, tuple(layers), time_s,
                             extrapolated or any(lv.extrapolated for lv in levels), tuple(passes),
-                            cycles if self.arch.pes else None, self.mapper_name)
+                            cycles if self.arch.pes else None, self.mapper_name,
+                            self.area.total_mm2 if self.area else None, profile.train_macs, self.arch.pes)
 
     def cycles_to_s(self, cycles: float) -> float | None:
         return cycles / (self.arch.clock_mhz * 1e6) if self.arch.clock_mhz else None
@@ -346,6 +376,10 @@ class HardwareModel:
             "scaling": list(t.scaling) or [f"the table's own figures ({t.where()})"],
             "architecture": self.arch.describe(),
             "leakage": self.arch.leakage if self.leakage_on or self.arch.leakage == "off" else self.leakage_note,
+            "mapper": self.mapper_name,
+            "area_mm2": self.area.total_mm2 if self.area else None,
+            "area": ({"pe_mm2": self.area.pe_mm2, "levels": self.area.levels, "source": AREA_SOURCE +
+                      ", CACTI 7 area_mm2, Aladdin register area (cost/area.py)"} if self.area else None),
             "levels": [{"name": lv.name, "kind": lv.kind, "read_pj": self._pj[lv.name][0],
                         "write_pj": self._pj[lv.name][1], "source": self._pj[lv.name][2],
                         "leakage_w": self._leak.get(lv.name, (None,))[0]} for lv in self.arch.levels],

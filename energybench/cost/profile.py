@@ -132,7 +132,7 @@ def step_cost(net: nn.Module, cut: Cut, profile: StepProfile, table: EnergyTable
         "elementwise_memory_energy_j": None if ew_energy.memory_j != ew_energy.memory_j else ew_energy.memory_j,
         "optimizer": profile.optimizer, "update_source": profile.update_source,
         "uncounted_ops": profile.uncounted_ops, "layout_ops": profile.layout_ops, "notes": profile.notes,
-        "mapper": hw.mapper, "latency_cycles": hw.latency_cycles, "latency_s": hw.time_s,
+        "mapper": hw.mapper, **hw.figures_of_merit(),
         "layers": layers,
     })
     out["hierarchy"] = hierarchy_summary(hardware, hw)

@@ -427,3 +427,32 @@ def test_zigzag_mapper_without_its_module_names_the_install_command(monkeypatch)
     monkeypatch.setitem(sys.modules, "energybench.cost.mappers.zigzag", None)  # import fails as if absent
     with pytest.raises(UserError, match=r"pip install 'energybench\[zigzag\]'"):
         get_mapper("zigzag")
+
+
+def test_area_and_figures_of_merit_by_hand():
+    """eyeriss_like at 45 nm, fp32: each of 168 PEs = an fp32 multiplier 7700 + adder 4184 um^2
+    (Horowitz) + 512 B of register file x 8 x 5.98 um^2 a bit (Aladdin) = 36,378.08 um^2; the 108 KB
+    global buffer from CACTI's itrs-lstp 32-bit rows, log-log between 64 KB (0.238696 mm^2) and
+    128 KB (0.416629 mm^2). At 7 nm, the TPU's 8 MiB banks: CACTI 22 nm's 5.86335 mm^2 x (7 / 22)^2."""
+    import math
+
+    from energybench.cost.counter import StepProfile
+
+    hw = build_hardware(arch="eyeriss_like")
+    glb = 0.238696 * (110592 / 65536) ** (math.log(0.416629 / 0.238696) / math.log(2))
+    pe = 7700 + 4184 + 512 * 8 * 5.98
+    assert pe == pytest.approx(36378.08)
+    assert hw.area.total_mm2 == pytest.approx(168 * pe * 1e-6 + glb, rel=1e-12)
+    assert hw.area.levels["glb"] == pytest.approx(glb, rel=1e-12)
+    tpu7 = build_hardware(arch="tpu_like", node=7)
+    assert tpu7.area.levels["unified_buffer"] == pytest.approx(3 * 5.86335 * (7 / 22) ** 2, rel=1e-12)
+    assert build_hardware().area is None  # the per-layer buffer has no one size
+    # figures of merit of a step: EDP = dynamic energy x latency, TOPS/W = 2 MACs / energy
+    layer = profile_of(nn.Linear(5, 3, bias=False), (4, 5)).layers[0]
+    s = hw.step(StepProfile("train", layers=[layer], fwd_macs=60, bwd_input_macs=60, bwd_weight_macs=60))
+    fom = s.figures_of_merit()
+    assert fom["latency_s"] == pytest.approx(s.latency_cycles / 200e6, rel=1e-12)
+    assert fom["edp_js"] == pytest.approx((s.compute_j + s.memory_j) * fom["latency_s"], rel=1e-12)
+    assert fom["tops_per_w"] == pytest.approx(360 / (s.compute_j + s.memory_j) / 1e12, rel=1e-12)
+    assert fom["tops_per_mm2"] == pytest.approx(360 / fom["latency_s"] / 1e12 / hw.area.total_mm2, rel=1e-12)
+    assert fom["utilisation"] == pytest.approx(180 / (s.latency_cycles * 168), rel=1e-12)
