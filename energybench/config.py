@@ -305,6 +305,7 @@ def _canonical_names(cfg: RunConfig) -> None:
 
 
 def validate(cfg: RunConfig, explicit: set[str] = frozenset()) -> None:
+    from energybench.cost.mappers import MAPPERS
     from energybench.data import DATASETS, IN_SHAPES, NUM_CLASSES
     from energybench.data.scenario import parse_split
     from energybench.methods import METHODS, resolve_method
@@ -315,6 +316,8 @@ def validate(cfg: RunConfig, explicit: set[str] = frozenset()) -> None:
 
     if cfg.dataset not in DATASETS:
         bad("dataset", unknown_name("dataset", cfg.dataset, DATASETS))
+    if cfg.mapper not in MAPPERS:
+        bad("mapper", f"unknown mapper '{cfg.mapper}'; valid mappers: {', '.join(MAPPERS)}")
     for name in cfg.methods:
         if name not in METHODS:
             resolve_method(name)  # a module:Class or registered name imports (runs) its module: the user named it

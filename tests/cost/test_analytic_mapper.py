@@ -456,3 +456,29 @@ def test_area_and_figures_of_merit_by_hand():
     assert fom["tops_per_w"] == pytest.approx(360 / (s.compute_j + s.memory_j) / 1e12, rel=1e-12)
     assert fom["tops_per_mm2"] == pytest.approx(360 / fom["latency_s"] / 1e12 / hw.area.total_mm2, rel=1e-12)
     assert fom["utilisation"] == pytest.approx(180 / (s.latency_cycles * 168), rel=1e-12)
+
+
+def test_cost_json_has_every_pass_and_the_step_figures(capsys):
+    """`cost --json`: each layer's `passes` (keyed by pass) hold MACs, compute energy, cycles,
+    utilisation and per-level reads, writes and joules, adding up to the step's figures."""
+    import json
+    import math
+
+    from energybench.cli import main
+
+    assert main(["cost", "--model", "tiny_cnn", "--input", "1x8x8", "--batch", "2", "--arch", "eyeriss_like",
+                 "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    passes = [(name, p) for layer in out["layers"] for name, p in layer["passes"].items()]
+    assert {name for name, _ in passes} == set(PASSES)
+    assert all(set(p) == {"macs", "compute_energy_j", "latency_cycles", "utilisation", "levels", "mapper"}
+               for _, p in passes)
+    assert sum(p["macs"] for _, p in passes) == out["train_step_macs"]
+    assert math.fsum(lv["energy_j"] for _, p in passes for lv in p["levels"].values()) == pytest.approx(
+        out["memory_energy_j"], rel=1e-9)
+    assert math.fsum(p["compute_energy_j"] for _, p in passes) == pytest.approx(out["compute_energy_j"], rel=1e-9)
+    assert math.fsum(p["latency_cycles"] for _, p in passes) == pytest.approx(out["latency_cycles"], rel=1e-9)
+    assert out["latency_s"] == pytest.approx(out["latency_cycles"] / 200e6, rel=1e-9)
+    assert out["mapper"] == "analytic" and out["area_mm2"] > 0
+    assert out["edp_js"] == pytest.approx((out["compute_energy_j"] + out["memory_energy_j"]) * out["latency_s"],
+                                          rel=1e-9)
