@@ -482,3 +482,15 @@ def test_cost_json_has_every_pass_and_the_step_figures(capsys):
     assert out["mapper"] == "analytic" and out["area_mm2"] > 0
     assert out["edp_js"] == pytest.approx((out["compute_energy_j"] + out["memory_energy_j"]) * out["latency_s"],
                                           rel=1e-9)
+
+
+def test_touched_input_positions_of_strided_and_dilated_windows():
+    """Windows at 4 o + 3 j (stride 4, dilation 3, kernel 2, 2 outputs) on 9 positions read 0, 3, 4, 7:
+    4 of 9; padding 1 shifts them to -1 (outside), 2, 3, 6: 3; a 1 x 1 stride-2 window reads every
+    other position; a 3 x 3 stride-1 window with padding 1 reads them all."""
+    from energybench.cost.mappers.analytic import touched
+
+    assert touched(9, 2, 2, 4, 0, 3) == 4
+    assert touched(9, 2, 2, 4, 1, 3) == 3
+    assert touched(8, 4, 1, 2, 0, 1) == 4
+    assert touched(8, 8, 3, 1, 1, 1) == 8
