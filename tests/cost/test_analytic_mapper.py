@@ -494,3 +494,41 @@ def test_touched_input_positions_of_strided_and_dilated_windows():
     assert touched(9, 2, 2, 4, 1, 3) == 3
     assert touched(8, 4, 1, 2, 0, 1) == 4
     assert touched(8, 8, 3, 1, 1, 1) == 8
+
+
+def test_a_mapper_of_mac_passes_gets_the_update_and_streamed_parameters_from_the_analytic_model(monkeypatch):
+    """The mapper contract: `get_mapper(name).map_layer(layer, arch, bits)` answers the MAC passes;
+    the engine adds the update and the parameters outside the GEMMs (here Linear(5, 3)'s 3 biases,
+    streamed from DRAM through the buffer in the forward) from the analytic model, marked as such,
+    and prices every word at the architecture's per-access energies."""
+    import sys
+    import types
+
+    from energybench.cost.counter import StepProfile
+    from energybench.cost.mapping import PassMapping
+
+    class Fake:
+        name = "zigzag"
+
+        def map_layer(self, layer, arch, value_bits):
+            return [PassMapping(layer.name, "forward", {"rf": (100, 50), "glb": (10, 10), "dram": (5, 5)}, 60, 40,
+                                60 / (40 * 168), "zigzag")]
+
+    module = types.ModuleType("energybench.cost.mappers.zigzag")
+    module.ZigZagMapper = Fake
+    monkeypatch.setitem(sys.modules, "energybench.cost.mappers.zigzag", module)
+    layer = profile_of(nn.Linear(5, 3), (4, 5)).layers[0]  # U = S = 18
+    hw = build_hardware(arch="eyeriss_like", mapper="zigzag")
+    s = hw.step(StepProfile("train", layers=[layer], fwd_macs=60, bwd_input_macs=60, bwd_weight_macs=60))
+    passes = {p.pass_: p for p in s.passes}
+    fwd, update = passes["forward"], passes["update"]
+    assert fwd.mapper == "zigzag+analytic" and update.mapper == "analytic"
+    # forward: the fake's words + the 3 biases (glb read and written 3, DRAM read 3)
+    assert {k: v[:2] for k, v in fwd.levels.items()} == {"rf": (100, 50), "glb": (13, 13), "dram": (8, 5)}
+    # the bias's traffic takes DRAM 3 words / 2 a cycle after the fake's 40 cycles
+    assert fwd.latency_cycles == 40 + 1.5
+    assert {k: v[:2] for k, v in update.levels.items()} == {"glb": (90, 90), "dram": (54, 36)}
+    rf, glb, dram = (hw.access_pj(n) for n in ("rf", "glb", "dram"))
+    assert fwd.levels["glb"][2] == pytest.approx((13 * glb[0] + 13 * glb[1]) * 1e-12, rel=1e-12)
+    assert s.memory_j == pytest.approx(sum(lv.energy_j for lv in s.levels), rel=1e-12)
+    assert s.mapper == "zigzag"
