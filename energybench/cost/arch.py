@@ -54,7 +54,7 @@ DEFAULT_ARCH = "layer_buffer"
 # layer_buffer: one SRAM per layer sized to its working set (or fixed), DRAM for what does not
 #   fit: today's model (memory_model.py + energy.py). weights_only: the partial-sharing paper's
 #   accounting, synapse (weight) reads and writes only. The stationary dataflows fold each
-#   pass's GEMM onto the array (hierarchy.py).
+#   pass's GEMM onto the array (mappers/analytic.py).
 DATAFLOWS = ("layer_buffer", "weights_only", "weight_stationary", "output_stationary", "input_stationary")
 STATIONARY = DATAFLOWS[2:]
 KINDS = ("rf", "sram", "dram")
