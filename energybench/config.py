@@ -71,6 +71,7 @@ class RunConfig:
     node: int | None = None  # technology node (nm); None = the energy table's own (45)
     vdd: float | None = None  # logic supply (V); None = the table's own at its node, else the node's nominal
     arch: str | None = None  # architecture file or built-in name; None = layer_buffer (per-layer buffer + DRAM)
+    mapper: str = "analytic"  # who maps each (layer, pass) onto the architecture: analytic, zigzag
     # measurement
     power: bool = True
     power_rate_hz: float = 10.0
@@ -307,6 +308,7 @@ def _canonical_names(cfg: RunConfig) -> None:
     """Built-in names match in any case (`--method LwF`, `dataset: CIFAR10`) and are recorded
     in their own (lower) case; a name that matches none is left for validate() to reject."""
     from energybench.cost.arch import builtin_architectures
+    from energybench.cost.mappers import MAPPERS
     from energybench.cost.tables import builtin_tables, sram_cells
     from energybench.data import DATASETS
     from energybench.methods import METHODS
@@ -328,11 +330,13 @@ def _canonical_names(cfg: RunConfig) -> None:
         cfg.energy_table = canonical(cfg.energy_table, builtin_tables())
     if cfg.arch is not None and not Path(cfg.arch).expanduser().exists():
         cfg.arch = canonical(cfg.arch, builtin_architectures())
+    cfg.mapper = canonical(cfg.mapper, MAPPERS)
     if cfg.dataset != "imagefolder" and cfg.image_size == DEFAULT_IMAGE_SIZE:
         cfg.image_size = None  # older runs recorded imagefolder's default for every dataset
 
 
 def validate(cfg: RunConfig, explicit: set[str] = frozenset()) -> None:
+    from energybench.cost.mappers import MAPPERS
     from energybench.data import DATASETS, IN_SHAPES, NUM_CLASSES
     from energybench.data.scenario import parse_split
     from energybench.methods import METHODS, resolve_method
@@ -353,6 +357,8 @@ def validate(cfg: RunConfig, explicit: set[str] = frozenset()) -> None:
                        f"{cfg.workers}; to use more, start a Ray cluster over several machines and give ray_address")
     if not cfg.out.strip():
         bad("out", f"{shown(cfg.out)} is empty; give the directory that holds run directories (default: runs)")
+    if cfg.mapper not in MAPPERS:
+        bad("mapper", f"unknown mapper '{cfg.mapper}'; valid mappers: {', '.join(MAPPERS)}")
     for name in cfg.methods:
         if name not in METHODS:
             resolve_method(name)  # a module:Class or registered name imports (runs) its module: the user named it

@@ -32,21 +32,22 @@ from energybench import calibration
 from energybench.errors import UserError
 
 IDENTITY = ("method", "sharing", "seed", "phase")
-TEXT = ("run_id", "method", "energy_table", "precision", "arch", "measured_energy_method", "measured_devices",
+TEXT = ("run_id", "method", "energy_table", "precision", "arch", "mapper", "measured_energy_method", "measured_devices",
         "measured_note", "stage_stopped_by")
 FLAGS = ("cache_shared", "reused_base")  # True/False, read as 1.0/0.0 so that they average
 
 # elementwise_energy_j: compute + memory energy of the element-wise work (norms, softmax,
 # activations, adds), kept apart from the MAC figures; elementwise_mem_accesses: its unfused accesses
+# latency_s: the modelled accelerator's time (empty without an array), beside the measured time
 PER_ITER = ("compute_energy_j", "memory_energy_j", "mem_accesses", "train_macs", "elementwise_energy_j",
-            "elementwise_mem_accesses")
+            "elementwise_mem_accesses", "latency_s")
 TOTALS = ("compute_energy_j", "memory_energy_j", "mem_accesses", "train_macs", "elementwise_energy_j",
           "elementwise_mem_accesses", "iters", "train_time_s", "train_cpu_s", "train_samples", "measured_energy_j",
-          "measured_energy_above_idle_j", "co2e_modelled_g", "co2e_measured_g")
+          "measured_energy_above_idle_j", "co2e_modelled_g", "co2e_measured_g", "latency_s")
 # Figures divided by the same method's sharing-0 figure (the paper's Figs. 4-5).
 NORMALISED = ("compute_energy_j_per_iter", "memory_energy_j_per_iter", "mem_accesses_per_iter",
               "train_macs_per_iter", "elementwise_energy_j_per_iter", "elementwise_mem_accesses_per_iter",
-              "time_per_iter_s", "cpu_time_per_iter_s", "storage_bytes",
+              "time_per_iter_s", "cpu_time_per_iter_s", "storage_bytes", "latency_s_per_iter",
               "total_compute_energy_j", "total_memory_energy_j", "total_mem_accesses", "total_train_macs",
               "total_train_time_s", "total_train_cpu_s", "total_measured_energy_j",
               "total_measured_energy_above_idle_j", "measured_energy_per_sample_j",

@@ -21,6 +21,12 @@ def test_idle_seconds_reads_as_seconds(tmp_path):
     assert make_config({"idle_seconds": "0"}).idle_seconds == 0.0  # off
 
 
+def test_mapper_from_yaml_in_any_case(tmp_path):
+    p = tmp_path / "c.yaml"
+    p.write_text("mapper: ZigZag\n")
+    assert make_config(load_yaml(p)).mapper == "zigzag" and make_config().mapper == "analytic"
+
+
 def test_flags_override_yaml_and_lists_parse(tmp_path):
     p = tmp_path / "c.yaml"
     p.write_text("dataset: fashion-mnist\nmethod: joint\nsharing: [0, 0.5]\nseed: 3\nepochs: 4\n")
@@ -59,6 +65,7 @@ def test_unknown_key_names_it_and_the_valid_keys():
     ({"idle_seconds": "inf"}, "'idle_seconds' must be a finite number, got 'inf'"),
     ({"idle_seconds": "soon"}, "'idle_seconds' must be a number, got 'soon'"),
     ({"power_rate_hz": "nan"}, "'power_rate_hz' must be a finite number, got 'nan'"),
+    ({"mapper": "timeloop"}, "config key 'mapper': unknown mapper 'timeloop'; valid mappers: analytic, zigzag"),
 ])
 def test_bad_values(layer, msg):
     with pytest.raises(UserError, match=msg):

@@ -69,6 +69,9 @@ def register(subparsers) -> None:
     p.add_argument("--arch", metavar="FILE",
                    help="architecture(s), comma-separated: layer_buffer (default), eyeriss_like, tpu_like, "
                         "paper_sharing, or YAML files")
+    p.add_argument("--mapper", default="analytic", metavar="NAME",
+                   help="who maps each layer and pass onto the architecture: analytic (default; closed form) or "
+                        "zigzag (ZigZag's mapping search, pip install 'energybench[zigzag]')")
     p.add_argument("--export-actions", metavar="FILE",
                    help="write the step's action counts (whole step and per layer) in Accelergy's format; price them "
                         "with 'energybench energy-table --export-ert' (one sharing level, node and architecture)")
@@ -154,7 +157,7 @@ def main(args: argparse.Namespace) -> int:
     shape = _check(args)
     # every (architecture, node) priced, before any step runs: bad options fail first
     models = {(a, n): build_hardware(args.energy_table, n, args.vdd, a, args.precision, args.sram_cell,
-                                     args.sram_bytes) for a in args.archs for n in args.nodes}
+                                     args.sram_bytes, args.mapper) for a in args.archs for n in args.nodes}
     for hw in models.values():
         if hw.table.sram_rows:
             hw.table.sram_rows_for(hw.sram_cell, 32)  # an unknown --sram-cell fails here
@@ -288,6 +291,12 @@ def _print_text(out: dict) -> None:
     for k, v in rows:
         print(f"{k:<26} {v}")
     _print_levels(out["hierarchy"])
+    if out["latency_cycles"] is not None:
+        area = f"{out['area_mm2']:.4g} mm^2" if out["area_mm2"] is not None else "area not modelled"
+        print(f"  modelled step ({out['mapper']} mapper): {out['latency_cycles']:,.0f} cycles = "
+              f"{out['latency_s']:.4g} s, utilisation {out['utilisation']:.3f}; {area}; EDP {out['edp_js']:.4g} J s; "
+              f"{out['energy_per_mac_j'] * 1e12:.4g} pJ/MAC; {out['tops_per_w']:.4g} TOPS/W"
+              + (f"; {out['tops_per_mm2']:.4g} TOPS/mm^2" if out["tops_per_mm2"] is not None else ""))
     if out["sram_extrapolated"]:
         print("note: the SRAM size is outside CACTI's 4 KB-8 MB table; its energy is extrapolated")
     for note in out["notes"]:
@@ -315,7 +324,7 @@ def _print_levels(h: dict) -> None:
     if h["leakage_energy_j"] is not None:
         odd = [lv["name"] for lv in h["levels"] if lv["leakage_extrapolated"]]
         print(f"  leakage (not in the dynamic energy): {h['leakage_w']:.4g} W x {h['step_time_s']:.4g} s modelled "
-              f"step time = {h['leakage_energy_j']:.4g} J"
+              f"latency = {h['leakage_energy_j']:.4g} J"
               + (f" (CACTI leakage EXTRAPOLATED outside 4 KB-8 MB for {', '.join(odd)})" if odd else ""))
     elif h["leakage"] != "off":
         print(f"  leakage: {h['leakage']}")

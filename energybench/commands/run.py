@@ -20,7 +20,7 @@ FLAG_KEYS = {
     "device": "device", "threads": "threads", "sharing": "sharing", "tolerance": "tolerance", "cache_shared": "cache_shared",
     "memory_size": "memory_size", "memory_per_class": "memory_per_class", "herding": "herding",
     "precision": "precision", "energy_table": "energy_table", "sram_cell": "sram_cell",
-    "sram_bytes": "sram_bytes", "node": "node", "vdd": "vdd", "arch": "arch",
+    "sram_bytes": "sram_bytes", "node": "node", "vdd": "vdd", "arch": "arch", "mapper": "mapper",
     "power": "power", "power_rate": "power_rate_hz", "idle_seconds": "idle_seconds",
     "out": "out", "run_id": "run_id", "report": "report", "report_format": "report_formats",
     "executor": "executor", "workers": "workers", "ray_address": "ray_address", "gpus_per_cell": "gpus_per_cell",
@@ -110,6 +110,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="logic supply voltage (default: the table's own at its node, else the node's nominal supply)")
     g.add_argument("--arch", metavar="FILE", help="architecture: layer_buffer (default), eyeriss_like, tpu_like, "
                                                   "paper_sharing, or a YAML file (energybench/cost/README.md)")
+    g.add_argument("--mapper", metavar="NAME", help="who maps each layer and pass onto the architecture: analytic "
+                                                    "(default; closed form) or zigzag (ZigZag's mapping search, "
+                                                    "pip install 'energybench[zigzag]')")
     g.add_argument("--no-power", dest="power", action="store_const", const=False, help="do not sample power")
     g.add_argument("--power-rate", type=finite_float,
                    help=f"power sampling rate in Hz (at most {MAX_POWER_RATE_HZ:g})")

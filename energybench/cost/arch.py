@@ -7,12 +7,17 @@
     array: {rows: 12, cols: 14}       # processing elements the GEMMs are folded onto
     clock_mhz: 200                    # for modelled time (leakage)
     flavour: hp                       # Stillmaker-Baas device flavour for node scaling: hp, lp
-    leakage: modelled                 # off, modelled (array throughput), measured (time per iteration)
+    leakage: modelled                 # off, modelled (modelled latency), measured (time per iteration)
+    conv_reuse: row                   # none (default), row, window: the array reuses a convolution's
+                                      # inputs along a kernel row (or its whole window), so the buffer
+                                      # sends each input once per kernel row (or once), not im2col rows
+    pe_area_um2: 12000                # optional: one PE's area (default: its MAC from the table's source)
     levels:                           # innermost first
       - {name: rf, kind: rf, capacity_bytes: 512, energy: {relative_to_mac: 1.0},
          accesses_per_mac: {reads: 3, writes: 1}}
-      - {name: glb, kind: sram, capacity_bytes: 110592, energy: cacti}
-      - {name: dram, kind: dram, type: LPDDR4}
+      - {name: glb, kind: sram, capacity_bytes: 110592, energy: cacti, bandwidth_words_per_cycle: 12}
+      - {name: dram, kind: dram, type: LPDDR4, bandwidth_words_per_cycle: 2}
+    # a level may also give area_mm2 (all its instances) instead of CACTI's
 
 Level energy, per access of one word (`word_bits`, default the run's precision):
   cacti                      CACTI 7 at the node, capacity per bank (`banks`), `cell`
@@ -48,17 +53,18 @@ DEFAULT_ARCH = "layer_buffer"
 # layer_buffer: one SRAM per layer sized to its working set (or fixed), DRAM for what does not
 #   fit: today's model (memory_model.py + energy.py). weights_only: the partial-sharing paper's
 #   accounting, synapse (weight) reads and writes only. The stationary dataflows fold each
-#   pass's GEMM onto the array (hierarchy.py).
+#   pass's GEMM onto the array (mappers/analytic.py).
 DATAFLOWS = ("layer_buffer", "weights_only", "weight_stationary", "output_stationary", "input_stationary")
 STATIONARY = DATAFLOWS[2:]
 KINDS = ("rf", "sram", "dram")
 LEAKAGE = ("off", "modelled", "measured")
 TOP_KEYS = ("name", "description", "sources", "dataflow", "array", "clock_mhz", "flavour", "leakage", "levels",
-            "notes")
+            "notes", "conv_reuse", "pe_area_um2")
 LEVEL_KEYS = ("name", "kind", "capacity_bytes", "instances", "banks", "word_bits", "cell", "energy",
-              "accesses_per_mac", "type")
+              "accesses_per_mac", "type", "bandwidth_words_per_cycle", "area_mm2")
 ENERGY_KINDS = ("cacti", "register", "relative_to_mac", "read_pj/write_pj", "ert")
 AUTO = "auto"
+CONV_REUSE = ("none", "row", "window")
 
 
 @dataclass(frozen=True)
@@ -74,6 +80,8 @@ class Level:
     reads_per_mac: int = 0
     writes_per_mac: int = 0
     dram_type: str | None = None  # dram levels: a dram.py type, or "table"
+    bandwidth: float | None = None  # words of the level's word per cycle, reads and writes together; None: no limit
+    area_mm2: float | None = None  # given area of all instances; None: CACTI's (on-chip levels)
 
 
 @dataclass(frozen=True)
@@ -90,6 +98,8 @@ class Architecture:
     leakage: str = "off"
     notes: tuple[str, ...] = ()
     origin: str = ""
+    conv_reuse: str = "none"  # CONV_REUSE: how far the array reuses a convolution's inputs
+    pe_area_um2: float | None = None  # given PE area; None: the MAC's area from the energy table's source
 
     @property
     def pes(self) -> int | None:
@@ -104,6 +114,7 @@ class Architecture:
                 "sources": list(self.sources), "dataflow": self.dataflow,
                 "array": {"rows": self.rows, "cols": self.cols} if self.pes else None, "clock_mhz": self.clock_mhz,
                 "flavour": self.flavour, "leakage": self.leakage, "notes": list(self.notes),
+                "conv_reuse": self.conv_reuse, "pe_area_um2": self.pe_area_um2,
                 "levels": [{k: v for k, v in vars(lv).items() if v not in (None, 0) or k == "name"}
                            for lv in self.levels]}
 
@@ -191,6 +202,26 @@ def _energy(label: str, where: str, spec, base: Path | None) -> dict[str, Any]:
                         f"write_pj: pJ[, node_nm: nm, vdd: V]}}, {{ert: FILE, component: NAME}}; got {spec!r}")
 
 
+def _bandwidth(label: str, where: str, spec: dict) -> float | None:
+    """Words per cycle a level moves (reads and writes together): a positive number, or absent (no limit)."""
+    if "bandwidth_words_per_cycle" not in spec:
+        return None
+    value = spec["bandwidth_words_per_cycle"]
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 or math.isinf(value):
+        _fail(label, where, f"bandwidth_words_per_cycle must be a positive number of words per cycle (leave it out "
+                            f"for no limit), got {value!r}")
+    return float(value)
+
+
+def _area(label: str, where: str, key: str, value) -> float | None:
+    """A given area: a number >= 0, or absent (modelled)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0 or math.isinf(value):
+        _fail(label, where, f"{key} must be a number >= 0, got {value!r}")
+    return float(value)
+
+
 def _level(label: str, i: int, spec, dataflow: str, base: Path | None) -> Level:
     if not isinstance(spec, dict):
         _fail(label, f"levels[{i}]: ", f"each level must be a mapping with the fields {', '.join(LEVEL_KEYS)}")
@@ -203,9 +234,10 @@ def _level(label: str, i: int, spec, dataflow: str, base: Path | None) -> Level:
     if kind not in KINDS:
         _fail(label, where, f"missing or unknown field 'kind' {kind!r}; valid kinds: {', '.join(KINDS)}")
     if kind == "dram":
-        extra = set(spec) - {"name", "kind", "type", "word_bits"}
+        extra = set(spec) - {"name", "kind", "type", "word_bits", "bandwidth_words_per_cycle"}
         if extra:
-            _fail(label, where, f"a dram level takes name, kind, type (and word_bits), not {', '.join(sorted(extra))}")
+            _fail(label, where, f"a dram level takes name, kind, type (and word_bits, bandwidth_words_per_cycle), not "
+                                f"{', '.join(sorted(extra))}")
         if "type" not in spec:
             _fail(label, where, f"missing field 'type'; valid types: {', '.join(dram.dram_types())}, {dram.TABLE}")
         try:
@@ -213,7 +245,8 @@ def _level(label: str, i: int, spec, dataflow: str, base: Path | None) -> Level:
         except UserError as exc:
             _fail(label, where, str(exc))
         return Level(name, kind, dram_type=kind_name,
-                     word_bits=_int(label, where, "word_bits", spec["word_bits"]) if "word_bits" in spec else None)
+                     word_bits=_int(label, where, "word_bits", spec["word_bits"]) if "word_bits" in spec else None,
+                     bandwidth=_bandwidth(label, where, spec))
     if "type" in spec:
         _fail(label, where, "'type' is a dram level's field; rf and sram levels take 'energy'")
     if "capacity_bytes" not in spec:
@@ -245,7 +278,8 @@ def _level(label: str, i: int, spec, dataflow: str, base: Path | None) -> Level:
                  banks=_int(label, where, "banks", spec.get("banks", 1)),
                  word_bits=_int(label, where, "word_bits", spec["word_bits"]) if "word_bits" in spec else None,
                  cell=cell, energy=_energy(label, where, spec.get("energy", "cacti"), base),
-                 reads_per_mac=reads, writes_per_mac=writes)
+                 reads_per_mac=reads, writes_per_mac=writes, bandwidth=_bandwidth(label, where, spec),
+                 area_mm2=_area(label, where, "area_mm2", spec.get("area_mm2")))
 
 
 def parse_architecture(data, label: str, base: Path | None = None) -> Architecture:
@@ -306,9 +340,13 @@ def parse_architecture(data, label: str, base: Path | None = None) -> Architectu
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             _fail(label, "", f"{key} must be a list of strings")
         listed[key] = tuple(value)
+    reuse = data.get("conv_reuse", "none")
+    if reuse not in CONV_REUSE:
+        _fail(label, "", f"conv_reuse {reuse!r} is not one of {', '.join(CONV_REUSE)}")
     return Architecture(name=data["name"].strip(), description=data["description"].strip(), dataflow=dataflow,
                         levels=levels, sources=listed["sources"], rows=rows, cols=cols, clock_mhz=clock,
-                        flavour=flavour, leakage=leakage, notes=listed["notes"], origin=label)
+                        flavour=flavour, leakage=leakage, notes=listed["notes"], origin=label, conv_reuse=reuse,
+                        pe_area_um2=_area(label, "", "pe_area_um2", data.get("pe_area_um2")))
 
 
 @lru_cache(maxsize=None)

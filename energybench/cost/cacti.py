@@ -90,3 +90,21 @@ def interpolate_leakage(rows: list[tuple[int, float]], capacity_bytes: float) ->
     (c0, l0), (c1, l1) = rows[i - 1], rows[i]
     slope = math.log(l1 / l0) / math.log(c1 / c0)
     return l0 * (capacity_bytes / c0) ** slope, not caps[0] <= capacity_bytes <= caps[-1]
+
+
+@lru_cache(maxsize=None)
+def area_rows(node: int) -> dict[tuple[str, int], list[tuple[int, float]]]:
+    """(cell, word_bits) -> [(capacity, area_mm2 per bank)] at the node: CACTI's own at its nodes;
+    below 22 nm the 22 nm rows x (node / 22)^2, ideal area scaling (cost/README.md)."""
+    base = node if node in CACTI_NODES else SCALED_FROM
+    rows: dict[tuple[str, int], list[tuple[int, float]]] = {}
+    files = (("cacti45_sram.csv", None),) if base == 45 else (("cacti_sram_nodes.csv", base),)
+    for name, tech in files:
+        with _data(name).open() as f:
+            for r in csv.DictReader(f):
+                if tech is not None and int(r["tech_nm"]) != tech or r.get("rc", "0") not in ("0", ""):
+                    continue
+                rows.setdefault((r["cell"], int(r["word_bits"])), []).append((int(r["size_bytes"]),
+                                                                              float(r["area_mm2"])))
+    k = 1.0 if node in CACTI_NODES else (node / SCALED_FROM) ** 2
+    return {key: sorted((c, a * k) for c, a in v) for key, v in rows.items()}

@@ -76,7 +76,7 @@ class LayerCost:
     ew_reads: int = 0  # activation words the element-wise ops read (forward and backward)
     ew_writes: int = 0  # activation words they write
     ew_peak: int = 0  # the most words one element-wise op of the layer reads and writes (its working set)
-    # The forward MAC ops as GEMMs, for the memory-hierarchy model (hierarchy.py): one entry per
+    # The forward MAC ops as GEMMs, for the mappers (cost/mappers/): one entry per
     # distinct shape, [M, K, N, groups, A elems, B elems, C elems, B is a weight, calls], where each
     # of `groups` independent products is (M x K) @ (K x N); B is the weight operand when there is
     # one (a convolution's im2col view: M = batch x output positions, K = Cin/groups x kernel).

@@ -1,13 +1,10 @@
-"""Counts + energy table in, joules out. Pure: no torch, no I/O.
+"""Pure pricing helpers (no torch, no I/O): compute energy of counted ops, the CACTI capacity
+an auto-sized buffer takes, and the element-wise account.
 
-Compute energy = MACs x (mult + add) + update multiplies x mult + update adds x add, all at
-the run's precision. Memory energy = per layer, its word accesses (memory_model) x the
-per-access energy of the SRAM holding the layer: sized to the layer's working set (next
-power of two, within CACTI's 4 KB-8 MB) unless a buffer size is fixed; the part of a working
-set that does not fit is served from DRAM (accesses split in proportion).
-
-Element-wise work is priced apart, the same way: its multiplies and adds at the table's
-per-op energies, its unfused activation accesses at the SRAM sized to its own working set.
+The MAC dataflow's memory energy of every architecture is priced by one engine
+(level_energy.py). Element-wise work is priced apart, here: its multiplies and adds at the
+table's per-op energies, its unfused activation accesses at the SRAM sized to its own working
+set (DRAM beyond CACTI's largest), whatever the architecture.
 """
 
 from __future__ import annotations
@@ -15,12 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from energybench.cost.memory_model import (
-    elementwise_accesses,
-    elementwise_working_set_words,
-    layer_accesses,
-    working_set_words,
-)
+from energybench.cost.memory_model import elementwise_accesses, elementwise_working_set_words
 from energybench.cost.tables import EnergyTable, precision_bits
 
 if TYPE_CHECKING:
@@ -42,37 +34,6 @@ class LayerEnergy:
     memory_pj: float
     dram_pj: float  # the part of memory_pj served from DRAM
     extrapolated: bool
-
-
-@dataclass(frozen=True)
-class StepEnergy:
-    compute_j: float
-    memory_j: float
-    mem_reads: int
-    mem_writes: int
-    layers: tuple[LayerEnergy, ...]
-    extrapolated: bool  # some SRAM energy came from outside the CACTI table's capacities
-    # element-wise work (norms, softmax, activations, adds): compute, and its unfused accesses
-    ew_compute_j: float = 0.0
-    ew_memory_j: float = 0.0
-    ew_reads: int = 0
-    ew_writes: int = 0
-    ew_layers: tuple[LayerEnergy, ...] = ()
-
-    @property
-    def mem_accesses(self) -> int:
-        return self.mem_reads + self.mem_writes
-
-    @property
-    def dram_j(self) -> float:
-        """Memory energy of the accesses served from DRAM (working sets beyond their SRAM)."""
-        return sum(le.dram_pj for le in self.layers) * PJ
-
-    @property
-    def dram_access_fraction(self) -> float:
-        """Share of the word accesses served from DRAM."""
-        dram = sum((1 - le.sram_fraction) * (le.reads + le.writes) for le in self.layers)
-        return dram / self.mem_accesses if self.mem_accesses else 0.0
 
 
 def compute_energy_pj(macs: int, update_mults: int, update_adds: int, table: EnergyTable, precision: str) -> float:
@@ -132,24 +93,6 @@ def elementwise_energy(profile: "StepProfile", table: EnergyTable, precision: st
                    for layer in profile.layers if sum(elementwise_accesses(layer)))
     return ElementwiseEnergy(compute, sum(le.memory_pj for le in layers) * PJ, reads, writes, layers,
                              any(le.extrapolated for le in layers))
-
-
-def step_energy(profile: "StepProfile", table: EnergyTable, precision: str = "fp32", sram_cell: str | None = None,
-                sram_bytes: int | None = None) -> StepEnergy:
-    """Compute and memory energy of one counted step."""
-    price = _pricer(table, precision, sram_cell, sram_bytes)
-    layers, reads, writes, memory_pj, extrapolated = [], 0, 0, 0.0, False
-    for layer in profile.layers:
-        acc = layer_accesses(layer)
-        if not acc.reads + acc.writes:
-            continue
-        le = price(layer.name, acc.reads, acc.writes, working_set_words(layer))
-        layers.append(le)
-        reads, writes, memory_pj, extrapolated = reads + acc.reads, writes + acc.writes, memory_pj + le.memory_pj, extrapolated or le.extrapolated
-    compute_pj = compute_energy_pj(profile.train_macs, profile.update_mults, profile.update_adds, table, precision)
-    ew = elementwise_energy(profile, table, precision, sram_cell, sram_bytes)
-    return StepEnergy(compute_pj * PJ, memory_pj * PJ, reads, writes, tuple(layers), extrapolated or ew.extrapolated,
-                      ew.compute_j, ew.memory_j, ew.reads, ew.writes, ew.layers)
 
 
 def rounded(value, digits: int = 12):

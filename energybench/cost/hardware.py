@@ -12,8 +12,8 @@ from energybench.cost.technology import at_node
 
 def build_hardware(energy_table: str | Path | None = None, node=None, vdd=None, arch: str | Path | None = None,
                    precision: str = "fp32", sram_cell: str | None = None,
-                   sram_bytes: int | None = None) -> HardwareModel:
+                   sram_bytes: int | None = None, mapper: str | None = None) -> HardwareModel:
     """Load and check everything a run prices its steps with; UserError on any bad option."""
     architecture = load_architecture(arch)
     table = at_node(load_energy_table(energy_table), node, vdd, architecture.flavour)
-    return HardwareModel(table, architecture, precision, sram_cell, sram_bytes)
+    return HardwareModel(table, architecture, precision, sram_cell, sram_bytes, mapper)

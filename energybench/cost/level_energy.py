@@ -1,16 +1,18 @@
-"""Counts at every level of an architecture + an energy table -> joules per level (and leakage).
+"""The pricing engine: one path prices every architecture (the default per-layer buffer, the
+shipped files, users' files) for the headline, metrics.csv, the per-level columns and the
+per-layer breakdown.
 
 A HardwareModel is the energy table at its node (technology.py), an architecture (arch.py),
-the run's precision and SRAM cell. `step(profile)` prices one counted step:
+the run's precision, SRAM cell and mapper (mappers/). `step(profile)` prices one counted step:
 
-- compute: as energy.py (MACs x (mult + add) + update multiplies and adds);
-- each level: word reads x read energy + writes x write energy (hierarchy.py's counts), per
-  access of the level's word (`word_bits`, default the precision; narrower values are packed);
-- leakage (its own figure, never in the dynamic energy): CACTI leakage per bank x banks x
-  instances of every on-chip level, times the step's time (`time_s`: MACs / (PEs x clock)).
-
-The `layer_buffer` architecture is priced by energy.py itself, so its numbers are today's to
-the last bit; its levels are the buffer and DRAM shares of each layer's memory energy.
+- each layer's passes come from the mapper (PassMapping: words read and written per level,
+  MACs, cycles, utilisation), on the architecture with any auto-sized SRAM sized for the layer;
+- each level: word reads x read energy + writes x write energy, per access of the level's word
+  (`word_bits`, default the precision; narrower values are packed);
+- compute: MACs x (mult + add) + update multiplies and adds;
+- latency: the passes' cycles, one layer after another, at the clock; leakage (its own figure,
+  never in the dynamic energy): CACTI leakage per bank x banks x instances of every on-chip
+  level, times that latency.
 
 With an Accelergy ERT as the energy table, a level named like one of the ERT's memory
 components takes that component's read and write energies.
@@ -24,9 +26,13 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from energybench.cost import dram as drams
-from energybench.cost import hierarchy
-from energybench.cost.arch import Architecture, Level
-from energybench.cost.energy import auto_sram_bytes, compute_energy_pj, step_energy
+from energybench.cost.arch import STATIONARY, Architecture, Level
+from energybench.cost.area import AREA_SOURCE, architecture_area
+from energybench.cost.energy import auto_sram_bytes, compute_energy_pj
+from energybench.cost.mappers import DEFAULT_MAPPER, check_mapper, get_mapper
+from energybench.cost.mappers.analytic import AnalyticMapper
+from energybench.cost.mapping import PassMapping
+from energybench.cost.memory_model import working_set_words
 from energybench.cost.tables import EnergyTable, load_energy_table, precision_bits
 from energybench.cost.technology import logic_factor
 from energybench.errors import UserError
@@ -68,6 +74,21 @@ class LayerLevel:
 
 
 @dataclass(frozen=True)
+class PassResult:
+    """One (layer, pass) priced: MACs, compute joules, cycles, utilisation and, per level,
+    (reads, writes, joules); `mapper` says who mapped it."""
+
+    layer: str
+    pass_: str
+    macs: float
+    compute_j: float
+    latency_cycles: float
+    utilisation: float | None
+    levels: dict[str, tuple[float, float, float]]
+    mapper: str
+
+
+@dataclass(frozen=True)
 class HardwareStep:
     arch: str
     compute_j: float
@@ -75,6 +96,36 @@ class HardwareStep:
     layers: tuple[LayerLevel, ...]
     time_s: float | None  # modelled step time (None without an array and clock)
     extrapolated: bool
+    passes: tuple[PassResult, ...] = ()
+    latency_cycles: float | None = None  # None without an array
+    mapper: str = DEFAULT_MAPPER
+    area_mm2: float | None = None  # the chip's area (None: an auto-sized buffer, or the node unknown)
+    macs: float = 0  # the step's training MACs
+    pes: int | None = None
+
+    @property
+    def dynamic_j(self) -> float:
+        return self.compute_j + self.memory_j
+
+    @property
+    def utilisation(self) -> float | None:
+        """The step's MACs over what its PEs could do in its modelled latency."""
+        return self.macs / (self.latency_cycles * self.pes) if self.pes and self.latency_cycles else None
+
+    @property
+    def edp_js(self) -> float | None:
+        """Energy-delay product: dynamic energy x modelled latency."""
+        return self.dynamic_j * self.time_s if self.time_s is not None else None
+
+    def figures_of_merit(self) -> dict[str, float | None]:
+        """latency, EDP, energy per MAC, TOPS/W and TOPS/mm^2 at the modelled utilisation
+        (an operation: a multiply or an add, two per MAC)."""
+        t, e, ops = self.time_s, self.dynamic_j, 2 * self.macs
+        return {"latency_cycles": self.latency_cycles, "latency_s": t, "utilisation": self.utilisation,
+                "area_mm2": self.area_mm2, "edp_js": self.edp_js,
+                "energy_per_mac_j": e / self.macs if self.macs else None,
+                "tops_per_w": ops / e / 1e12 if e else None,
+                "tops_per_mm2": ops / t / 1e12 / self.area_mm2 if t and self.area_mm2 else None}
 
     @property
     def memory_j(self) -> float:
@@ -92,7 +143,7 @@ class HardwareStep:
 
 class HardwareModel:
     def __init__(self, table: EnergyTable, arch: Architecture, precision: str = "fp32",
-                 sram_cell: str | None = None, sram_bytes: int | None = None):
+                 sram_cell: str | None = None, sram_bytes: int | None = None, mapper: str | None = None):
         self.table, self.arch, self.precision = table, arch, precision
         self.bits = precision_bits(precision)
         self.sram_cell = sram_cell or table.sram_cell
@@ -102,6 +153,18 @@ class HardwareModel:
             raise UserError(f"--sram-bytes fixes the per-layer buffer of the layer_buffer architecture; "
                             f"{arch.name} sets its buffers in its file ({arch.origin}): leave --sram-bytes out")
         self._pj = {lv.name: self._access_pj(lv) for lv in arch.levels}  # fails early on a bad level
+        self._by_name = {lv.name: lv for lv in arch.levels}
+        self._auto = next((lv for lv in arch.levels if lv.kind == "sram" and (
+            lv.capacity_bytes is None or (sram_bytes is not None and arch.dataflow == "layer_buffer"))), None)
+        self._sized_pj: dict[int, tuple[float, float, bool]] = {}
+        self._analytic = AnalyticMapper()
+        self.mapper = get_mapper(mapper)
+        if not isinstance(self.mapper, AnalyticMapper):
+            self.mapper = self.mapper if arch.dataflow in STATIONARY else self._stationary_only(mapper)
+        else:
+            self.mapper = self._analytic
+        self.mapper_name = check_mapper(mapper)
+        self.area = architecture_area(arch, precision, self.bits, table.node_nm, self._cell)
         # An Accelergy ERT carries no leakage: then the leakage columns stay empty, and say why.
         self.leakage_on = arch.leakage != "off" and not table.is_ert
         self.leakage_note = ("" if arch.leakage == "off" or self.leakage_on else
@@ -171,6 +234,11 @@ class HardwareModel:
                             "cannot be moved to it: add attributes: {node_nm: NM, vdd: V} under the file's ERT key, or a "
                             f"component named '{level.name}' with read and write actions")
 
+    def _stationary_only(self, mapper: str):
+        raise UserError(f"mapper '{mapper}' maps onto a processing-element array; architecture {self.arch.name} "
+                        f"({self.arch.dataflow}) has none: use --mapper analytic, or an architecture with a "
+                        f"stationary dataflow ({', '.join(STATIONARY)})")
+
     def _cell(self, level: Level) -> str:
         return level.cell or self.sram_cell
 
@@ -191,77 +259,113 @@ class HardwareModel:
         return mw * 1e-3 * level.banks * level.instances, extra
 
     # ----- a step ----------------------------------------------------------------------------
-    def step_time_s(self, profile: "StepProfile") -> float | None:
-        """Modelled time of a step: its MACs on every PE at the clock (ideal utilisation)."""
-        if not (self.arch.pes and self.arch.clock_mhz):
-            return None
-        return profile.train_macs / (self.arch.pes * self.arch.clock_mhz * 1e6)
-
     def step(self, profile: "StepProfile") -> HardwareStep:
+        """Price one counted step: the mapper's accesses per (layer, pass, level) x per-access
+        energies, compute, latency, utilisation and leakage."""
+        layers, passes, sums, extrapolated = [], [], {lv.name: [0.0, 0.0, 0.0] for lv in self.arch.levels}, False
+        mac_pj = self.table.mac_pj(self.precision)
+        updated = sum(layer.trainable_elems for layer in profile.layers)
+        update_pj = compute_energy_pj(0, profile.update_mults, profile.update_adds, self.table, self.precision)
+        for layer in profile.layers:
+            arch, comps = self._sized_for(layer)
+            for pm in self._map(layer, arch):
+                levels = {}
+                for name, (reads, writes) in pm.levels.items():
+                    level = self._by_name[name]
+                    read, write, extra = self._layer_pj(level, comps)
+                    extrapolated = extrapolated or extra
+                    pack = self.bits / self._word_bits(level) if level.word_bits else 1
+                    pj = (reads * read + writes * write) * pack
+                    reads, writes = reads * pack, writes * pack
+                    layers.append(LayerLevel(pm.layer, pm.pass_, name, reads, writes, pj * PJ,
+                                             comps.get(name, (name,))[0]))
+                    s = sums[name]
+                    s[0], s[1], s[2] = s[0] + reads, s[1] + writes, s[2] + pj
+                    levels[name] = (reads, writes, pj * PJ)
+                compute = pm.macs * mac_pj
+                if pm.pass_ == "update" and updated:
+                    compute += update_pj * layer.trainable_elems / updated
+                passes.append(PassResult(pm.layer, pm.pass_, pm.macs, compute * PJ, pm.latency_cycles,
+                                         pm.utilisation, levels, pm.mapper))
         compute_j = compute_energy_pj(profile.train_macs, profile.update_mults, profile.update_adds, self.table,
                                       self.precision) * PJ
-        if self.arch.dataflow == "layer_buffer":
-            levels, layers, extra = self._layer_buffer(profile)
+        levels = tuple(self._result(lv, *sums[lv.name], extrapolated and lv.capacity_bytes is None)
+                       for lv in self.arch.levels)
+        cycles = sum(p.latency_cycles or 0 for p in passes)
+        time_s = self.cycles_to_s(cycles) if self.arch.pes else None
+        return HardwareStep(self.arch.name, compute_j, levels, tuple(layers), time_s,
+                            extrapolated or any(lv.extrapolated for lv in levels), tuple(passes),
+                            cycles if self.arch.pes else None, self.mapper_name,
+                            self.area.total_mm2 if self.area else None, profile.train_macs, self.arch.pes)
+
+    def cycles_to_s(self, cycles: float) -> float | None:
+        return cycles / (self.arch.clock_mhz * 1e6) if self.arch.clock_mhz else None
+
+    def _map(self, layer, arch: Architecture) -> list[PassMapping]:
+        """The mapper's passes; a mapper of MAC passes leaves the update and the parameters
+        outside the GEMMs to the analytic model (marked as such)."""
+        if self.mapper is self._analytic:
+            return self._analytic.map_layer(layer, arch, self.bits)
+        merged: dict[str, PassMapping] = {}
+        for pm in [*self.mapper.map_layer(layer, arch, self.bits),
+                   *self._analytic.non_mac_passes(layer, arch, self.bits)]:
+            have = merged.get(pm.pass_)
+            if have is None:
+                merged[pm.pass_] = pm
+                continue
+            levels = dict(have.levels)
+            for name, (r, w) in pm.levels.items():
+                r0, w0 = levels.get(name, (0, 0))
+                levels[name] = (r0 + r, w0 + w)
+            cycles = have.latency_cycles + pm.latency_cycles  # streamed after the MACs
+            macs = have.macs + pm.macs
+            util = macs / (cycles * arch.pes) if arch.pes and cycles else None
+            merged[pm.pass_] = PassMapping(pm.layer, pm.pass_, levels, macs, cycles, util,
+                                           f"{have.mapper}+{pm.mapper}")
+        return list(merged.values())
+
+    def _sized_for(self, layer) -> tuple[Architecture, dict[str, tuple[str, int]]]:
+        """The architecture with its auto-sized SRAM (or --sram-bytes) sized for this layer, and
+        {level: (component name, bytes)} of what was sized: layer_buffer's by the layer's working
+        set, weights_only's by its weights (the smallest CACTI capacity holding it)."""
+        if not self._auto:
+            return self.arch, {}
+        level = self._auto
+        rows, _ = self.table.sram_rows_for(self._cell(level), self._word_bits(level))
+        caps = [r[0] for r in rows]
+        if self.sram_bytes:
+            cap = self.sram_bytes
+        elif self.arch.dataflow == "layer_buffer":
+            cap = auto_sram_bytes(working_set_words(layer) * self.bits // 8, caps)
         else:
-            levels, layers, extra = self._counted(profile)
-        return HardwareStep(self.arch.name, compute_j, levels, layers, self.step_time_s(profile), extra)
+            need = layer.weight_elems * self.bits // 8
+            cap = need if need > caps[-1] else auto_sram_bytes(need, caps)
+        sized = replace(level, capacity_bytes=cap)
+        arch = replace(self.arch, levels=tuple(sized if lv is level else lv for lv in self.arch.levels))
+        return arch, {level.name: (f"{level.name}_{cap}B", cap)}
+
+    def sized_bytes(self, layer) -> int | None:
+        """The bytes an auto-sized (or --sram-bytes) SRAM level takes for this layer; None: none is sized."""
+        comps = self._sized_for(layer)[1]
+        if comps:
+            return next(iter(comps.values()))[1]
+        return self.arch.levels[0].capacity_bytes if self.arch.dataflow == "layer_buffer" else None
+
+    def _layer_pj(self, level: Level, comps: dict) -> tuple[float, float, bool]:
+        """(read_pj, write_pj, extrapolated) of a level for one layer (auto-sized: at its size)."""
+        read, write, _, extra = self._pj[level.name]
+        if read is not None:
+            return read, write, extra
+        cap = comps[level.name][1]
+        if cap not in self._sized_pj:
+            self._sized_pj[cap] = self.table.sram_access_pj(cap, self._word_bits(level), self._cell(level))
+        return self._sized_pj[cap]
 
     def _result(self, level: Level, reads, writes, energy_pj, extra) -> LevelResult:
         read, write, source, level_extra = self._pj[level.name]
         leak, leak_extra = self._leak.get(level.name, (0.0, False))
         return LevelResult(level.name, level.kind, reads, writes, energy_pj * PJ, read, write, leak, source,
                            extra or level_extra, leak_extra)
-
-    def _layer_buffer(self, profile):
-        """energy.py's own pricing, split into the buffer's and DRAM's shares."""
-        buf, dram = self.arch.levels
-        table = self.table
-        if dram.dram_type != drams.TABLE and dram.name not in table.components:
-            table = replace(table, dram_pj_per_bit=drams.dram_type(dram.dram_type).pj_per_bit)
-        e = step_energy(profile, table, self.precision, self._cell(buf), self.sram_bytes or buf.capacity_bytes)
-        layers, sums = [], {buf.name: [0.0, 0.0, 0.0], dram.name: [0.0, 0.0, 0.0]}
-        for le in e.layers:
-            dram_share = 1 - le.sram_fraction
-            for name, share, pj in ((buf.name, le.sram_fraction, le.memory_pj - le.dram_pj),
-                                    (dram.name, dram_share, le.dram_pj)):
-                if share:
-                    comp = f"{name}_{le.sram_bytes}B" if name == buf.name else name
-                    layers.append(LayerLevel(le.name, "all", name, le.reads * share, le.writes * share, pj * PJ, comp))
-                    s = sums[name]
-                    s[0], s[1], s[2] = s[0] + le.reads * share, s[1] + le.writes * share, s[2] + pj
-        levels = tuple(self._result(lv, *sums[lv.name], e.extrapolated if lv is buf else False)
-                       for lv in self.arch.levels)
-        return levels, tuple(layers), e.extrapolated
-
-    def _counted(self, profile):
-        """hierarchy.py's counts x per-access energies."""
-        arch, bits = self.arch, self.bits
-        by_name = {lv.name: lv for lv in arch.levels}
-        layers, sums, extrapolated = [], {lv.name: [0.0, 0.0, 0.0] for lv in arch.levels}, False
-        for layer in profile.layers:
-            if arch.dataflow == "weights_only":
-                accesses = hierarchy.weights_only_accesses(layer, arch)
-            else:
-                accesses = hierarchy.stationary_accesses(layer, arch, bits)
-            for a in accesses:
-                level = by_name[a.level]
-                read, write, _, _ = self._pj[a.level]
-                comp = a.level
-                if read is None:  # auto-sized: the smallest CACTI capacity holding the layer's weights
-                    rows, _ = self.table.sram_rows_for(self._cell(level), self._word_bits(level))
-                    need = layer.weight_elems * bits // 8
-                    cap = need if need > rows[-1][0] else auto_sram_bytes(need, [r[0] for r in rows])
-                    read, write, extra = self.table.sram_access_pj(cap, self._word_bits(level), self._cell(level))
-                    extrapolated = extrapolated or extra
-                    comp = f"{a.level}_{cap}B"
-                pack = bits / self._word_bits(level) if level.word_bits else 1
-                pj = (a.reads * read + a.writes * write) * pack
-                layers.append(LayerLevel(a.layer, a.pass_, a.level, a.reads * pack, a.writes * pack, pj * PJ, comp))
-                s = sums[a.level]
-                s[0], s[1], s[2] = s[0] + a.reads * pack, s[1] + a.writes * pack, s[2] + pj
-        levels = tuple(self._result(lv, *sums[lv.name], extrapolated and lv.capacity_bytes is None)
-                       for lv in arch.levels)
-        return levels, tuple(layers), extrapolated or any(lv.extrapolated for lv in levels)
 
     # ----- provenance ------------------------------------------------------------------------
     def describe(self) -> dict[str, Any]:
@@ -272,6 +376,10 @@ class HardwareModel:
             "scaling": list(t.scaling) or [f"the table's own figures ({t.where()})"],
             "architecture": self.arch.describe(),
             "leakage": self.arch.leakage if self.leakage_on or self.arch.leakage == "off" else self.leakage_note,
+            "mapper": self.mapper_name,
+            "area_mm2": self.area.total_mm2 if self.area else None,
+            "area": ({"pe_mm2": self.area.pe_mm2, "levels": self.area.levels, "source": AREA_SOURCE +
+                      ", CACTI 7 area_mm2, Aladdin register area (cost/area.py)"} if self.area else None),
             "levels": [{"name": lv.name, "kind": lv.kind, "read_pj": self._pj[lv.name][0],
                         "write_pj": self._pj[lv.name][1], "source": self._pj[lv.name][2],
                         "leakage_w": self._leak.get(lv.name, (None,))[0]} for lv in self.arch.levels],

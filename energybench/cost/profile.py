@@ -9,9 +9,10 @@ import torch
 from torch import nn
 
 from energybench.cost.counter import StepProfile, count_step
-from energybench.cost.energy import elementwise_energy, step_energy
+from energybench.cost.arch import load_architecture
+from energybench.cost.energy import elementwise_energy
 from energybench.cost.level_energy import HardwareModel
-from energybench.cost.memory_model import layer_accesses, storage_bytes, working_set_words
+from energybench.cost.memory_model import layer_accesses, step_accesses, storage_bytes, working_set_words
 from energybench.cost.tables import EnergyTable, precision_bits
 from energybench.errors import UserError
 from energybench.models import build_net
@@ -53,72 +54,77 @@ def profile_training_step(model: str, in_shape: tuple[int, int, int], classes: i
 
 def step_cost(net: nn.Module, cut: Cut, profile: StepProfile, table: EnergyTable, precision: str,
               sram_cell: str, sram_bytes: int | None, hardware: HardwareModel | None = None) -> dict[str, Any]:
-    """The step's counts, memory accesses, energies and storage, whole and per layer. With a
-    hardware model also the architecture's levels (`hierarchy`); the memory energy is then the
-    architecture's (the layer_buffer default keeps energy.py's figures, to the bit)."""
-    buffered = hardware is None or hardware.arch.dataflow == "layer_buffer"
-    energy = step_energy(profile, table, precision, sram_cell, sram_bytes) if buffered else None
-    by_name = {le.name: le for le in energy.layers} if energy else {}
+    """The step's counts, memory accesses, energies and storage, whole, per layer and per pass,
+    all priced by the one engine (level_energy.py; without a hardware model, the default
+    layer_buffer architecture), and the architecture's levels (`hierarchy`)."""
+    if hardware is None:
+        hardware = HardwareModel(table, load_architecture(None), precision, sram_cell, sram_bytes)
     # element-wise work is priced with the layer-buffer model whatever the architecture (ledger.py)
     ew_energy = elementwise_energy(profile, table, precision, sram_cell, sram_bytes)
     ew_by_name = {le.name: le for le in ew_energy.layers}
-    hw = hardware.step(profile) if hardware is not None else None
+    hw = hardware.step(profile)
+    dram_level = hardware.arch.level("dram")
     level_j: dict[str, dict[str, float]] = {}
-    for ll in hw.layers if hw else ():
+    moved: dict[str, list[float]] = {}  # layer -> [all words, DRAM words]
+    for ll in hw.layers:
         level_j.setdefault(ll.layer, {}).setdefault(ll.level, 0.0)
         level_j[ll.layer][ll.level] += ll.energy_j
+        m = moved.setdefault(ll.layer, [0.0, 0.0])
+        m[0] += ll.reads + ll.writes
+        if dram_level is not None and ll.level == dram_level.name:
+            m[1] += ll.reads + ll.writes
+    passes: dict[str, dict[str, Any]] = {}
+    for pr in hw.passes:
+        passes.setdefault(pr.layer, {})[pr.pass_] = {
+            "macs": pr.macs, "compute_energy_j": pr.compute_j, "latency_cycles": pr.latency_cycles,
+            "utilisation": pr.utilisation, "mapper": pr.mapper,
+            "levels": {name: {"reads": r, "writes": w, "energy_j": j} for name, (r, w, j) in pr.levels.items()}}
+    bits = precision_bits(precision)
     layers = []
     for layer in profile.layers:
-        acc, le = layer_accesses(layer), by_name.get(layer.name)
-        row = {
+        acc = layer_accesses(layer)
+        sized = hardware.sized_bytes(layer)
+        all_words, dram_words = moved.get(layer.name, (0.0, 0.0))
+        layers.append({
             "name": layer.name, "kind": layer.kind, "fwd_macs": layer.fwd_macs,
             "bwd_input_macs": layer.bwd_input_macs, "bwd_weight_macs": layer.bwd_weight_macs,
             "weight_elems": layer.weight_elems, "trainable_elems": layer.trainable_elems,
             "in_elems": layer.in_elems, "out_elems": layer.out_elems, "mem_reads": acc.reads,
-            "mem_writes": acc.writes, "working_set_bytes": le.working_set_bytes if le else 0,
-            "sram_bytes": le.sram_bytes if le else 0,
-            "memory_energy_j": le.memory_pj * 1e-12 if le else 0.0,
-            "dram_fraction": 1 - le.sram_fraction if le else 0.0,
+            "mem_writes": acc.writes, "working_set_bytes": working_set_words(layer) * bits // 8,
+            "sram_bytes": sized, "memory_energy_j": sum(level_j.get(layer.name, {}).values()),
+            "dram_fraction": dram_words / all_words if all_words else 0.0,
             "elementwise_fwd_ops": layer.ew_fwd_mults + layer.ew_fwd_adds,
             "elementwise_bwd_ops": layer.ew_bwd_mults + layer.ew_bwd_adds,
             "elementwise_mem_reads": layer.ew_reads, "elementwise_mem_writes": layer.ew_writes,
             "elementwise_memory_energy_j": ew_by_name[layer.name].memory_pj * 1e-12 if layer.name in ew_by_name
             else 0.0,
-        }
-        if not buffered:
-            row.update(working_set_bytes=working_set_words(layer) * precision_bits(precision) // 8, sram_bytes=None,
-                       memory_energy_j=sum(level_j.get(layer.name, {}).values()), dram_fraction=None)
-        if hw:
-            row["level_energy_j"] = level_j.get(layer.name, {})
-        layers.append(row)
+            "level_energy_j": level_j.get(layer.name, {}),
+            "passes": passes.get(layer.name, {}),
+        })
     total = sum(p.numel() for p in net.parameters())
     trainable = sum(p.numel() for p in net.parameters() if p.requires_grad)
+    words = step_accesses(profile)
+    dram = next(lv for lv in hw.levels if lv.kind == "dram") if dram_level is not None else None
+    level_words = sum(lv.reads + lv.writes for lv in hw.levels)
     out = {
         "forward_macs": profile.fwd_macs, "backward_input_macs": profile.bwd_input_macs,
         "backward_weight_macs": profile.bwd_weight_macs, "update_ops": profile.update_ops,
         "train_step_macs": profile.train_macs,
+        "mem_reads": words.reads, "mem_writes": words.writes, "compute_energy_j": hw.compute_j,
+        "memory_energy_j": hw.memory_j, "dram_energy_j": dram.energy_j if dram else 0.0,
+        "dram_access_fraction": (dram.reads + dram.writes) / level_words if dram and level_words else 0.0,
     }
-    if energy is not None:
-        out.update(mem_reads=energy.mem_reads, mem_writes=energy.mem_writes, compute_energy_j=energy.compute_j,
-                   memory_energy_j=energy.memory_j, dram_energy_j=energy.dram_j,
-                   dram_access_fraction=energy.dram_access_fraction)
-    else:
-        words = [layer_accesses(layer) for layer in profile.layers]
-        dram = next(lv for lv in hw.levels if lv.kind == "dram") if hardware.arch.level("dram") else None
-        moved = sum(lv.reads + lv.writes for lv in hw.levels)
-        out.update(mem_reads=sum(a.reads for a in words), mem_writes=sum(a.writes for a in words),
-                   compute_energy_j=hw.compute_j, memory_energy_j=hw.memory_j,
-                   dram_energy_j=dram.energy_j if dram else 0.0,
-                   dram_access_fraction=(dram.reads + dram.writes) / moved if dram and moved else 0.0)
-    rows, _ = table.sram_rows_for(sram_cell, precision_bits(precision)) if table.sram_rows else ([(None,)], 0)
+    rows, _ = table.sram_rows_for(sram_cell, bits) if table.sram_rows else ([(None,)], 0)
     out.update({
         "storage_bytes": storage_bytes([net], 0, precision),
         "total_params": total, "trainable_params": trainable,
         "sharing_requested": cut.requested, "sharing_achieved": cut.achieved, "shared_blocks": cut.blocks,
         "energy_table": table.label(precision), "energy_table_origin": table.origin,
-        "precision": precision, "sram_cell": sram_cell, "sram_bytes": sram_bytes,
+        "precision": precision, "sram_cell": sram_cell,
+        "sram_bytes": sram_bytes or (hardware.arch.levels[0].capacity_bytes if hardware.arch.dataflow == "layer_buffer"
+                                     else None),
         "sram_largest_bytes": rows[-1][0],
-        "sram_extrapolated": energy.extrapolated if energy else hw.extrapolated,
+        "sram_extrapolated": hw.extrapolated or ew_energy.extrapolated,
         "elementwise_fwd_ops": profile.ew_fwd_ops, "elementwise_bwd_ops": profile.ew_bwd_ops,
         "elementwise_mults": profile.ew_mults, "elementwise_adds": profile.ew_adds,
         "elementwise_mem_reads": ew_energy.reads, "elementwise_mem_writes": ew_energy.writes,
@@ -126,10 +132,10 @@ def step_cost(net: nn.Module, cut: Cut, profile: StepProfile, table: EnergyTable
         "elementwise_memory_energy_j": None if ew_energy.memory_j != ew_energy.memory_j else ew_energy.memory_j,
         "optimizer": profile.optimizer, "update_source": profile.update_source,
         "uncounted_ops": profile.uncounted_ops, "layout_ops": profile.layout_ops, "notes": profile.notes,
+        "mapper": hw.mapper, **hw.figures_of_merit(),
         "layers": layers,
     })
-    if hw is not None:
-        out["hierarchy"] = hierarchy_summary(hardware, hw)
+    out["hierarchy"] = hierarchy_summary(hardware, hw)
     return out
 
 

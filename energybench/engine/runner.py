@@ -161,7 +161,7 @@ class Runner:
             torch.set_num_threads(self.threads)
         # the energy table at the run's node and the architecture: fail early on a bad one
         self.hardware = build_hardware(cfg.energy_table, cfg.node, cfg.vdd, cfg.arch, cfg.precision, cfg.sram_cell,
-                                       cfg.sram_bytes)
+                                       cfg.sram_bytes, cfg.mapper)
         self.table = self.hardware.table
         check_writable(Path(cfg.out) if resume is None else Path(resume))
         self.store = open_store(cfg, resume)

@@ -34,7 +34,8 @@ COLUMNS = [
     "elementwise_ops", "elementwise_mem_reads", "elementwise_mem_writes", "elementwise_compute_energy_j",
     "elementwise_memory_energy_j",
     "energy_table", "precision", "storage_bytes", "arch", "node_nm", "vdd", "level_rf_energy_j",
-    "level_buffer_energy_j", "level_dram_energy_j", "leakage_energy_j",
+    "level_buffer_energy_j", "level_dram_energy_j", "leakage_energy_j", "mapper", "latency_s", "utilisation",
+    "area_mm2", "edp_js",
     *POWER_FIELDS,  # measured: empty where not measured, and measured_note says why
     "reused_base",
 ]

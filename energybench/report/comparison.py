@@ -182,6 +182,13 @@ def compare_figures(cmp: Comparison) -> list[FigureResult]:
                        [Spec("time_per_iter_s", True, "wall time per iteration\n(× sharing 0)", span="train_time_s"),
                         Spec("time_per_iter_s", False, "wall time per iteration ({unit})", "s",
                              span="train_time_s")]),
+        compare_figure(cmp, looks, "modelled-latency", "Modelled latency per iteration vs sharing",
+                       how + "The modelled accelerator's time per training iteration (each run's architecture and "
+                       f"mapper), absolute and normalised to each run's sharing 0. {INCREMENTAL}",
+                       "Modelled: array folds and each level's traffic over its bandwidth, at the architecture's "
+                       "clock (cost/README.md).",
+                       [Spec("latency_s_per_iter", False, "modelled latency per\niteration ({unit})", "s"),
+                        Spec("latency_s_per_iter", True, "modelled latency per\niteration (× sharing 0)")]),
         compare_figure(cmp, looks, "storage", "Storage vs sharing",
                        how + "Storage after the last phase, absolute and normalised to each run's sharing 0.",
                        "Counted: unique stored parameters and exemplar memory at each run's precision.",

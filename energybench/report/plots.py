@@ -21,6 +21,7 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter
 
 from energybench.report.canvas import FigureResult, Panels, omitted
+from energybench.report.latency_plots import fig_energy_latency
 from energybench.report.rundir import ENERGY, OPS, RunData, num
 from energybench.report.style import DEVICE_COLOURS, GREY, Look, method_looks
 
@@ -819,6 +820,7 @@ FIGURES: tuple[tuple[str, Callable[[RunData, dict], FigureResult]], ...] = (
     ("phase-accuracy", fig_phase_accuracy),
     ("energy-breakdown", fig_breakdown),
     ("energy-by-level", fig_levels),
+    ("energy-vs-latency", fig_energy_latency),
     ("accuracy-vs-energy", fig_pareto),
     ("power-trace", fig_power),
     ("modelled-vs-measured", fig_modelled_vs_measured),

@@ -7,12 +7,19 @@ import math
 import pytest
 
 from energybench.cost.counter import LayerCost, StepProfile
-from energybench.cost.energy import auto_sram_bytes, compute_energy_pj, step_energy
+from energybench.cost.arch import load_architecture
+from energybench.cost.energy import auto_sram_bytes, compute_energy_pj, elementwise_energy
 from energybench.cost.ledger import ROW_COLUMNS, CostLedger
-from energybench.cost.memory_model import layer_accesses
+from energybench.cost.level_energy import HardwareModel
+from energybench.cost.memory_model import layer_accesses, step_accesses
 from energybench.cost.tables import load_energy_table
 
 TABLE = load_energy_table()
+
+
+def step_energy(p, table=TABLE, precision="fp32", sram_bytes=None):
+    """The one engine on the default layer_buffer architecture."""
+    return HardwareModel(table, load_architecture(None), precision, None, sram_bytes).step(p)
 
 
 def profile(kind="train", **kw):
@@ -35,16 +42,17 @@ def test_memory_energy_with_a_fixed_sram():
     acc = layer_accesses(p.layers[0])
     read, write, extra = TABLE.sram_access_pj(65536, 32)
     e = step_energy(p, TABLE, "fp32", sram_bytes=65536)
-    assert (e.mem_reads, e.mem_writes) == (acc.reads, acc.writes)
+    assert (e.levels[0].reads, e.levels[0].writes) == (acc.reads, acc.writes)
     assert e.memory_j == pytest.approx((acc.reads * read + acc.writes * write) * 1e-12)
     assert not e.extrapolated
 
 
 def test_sram_sized_to_the_working_set():
     p = profile()
-    e = step_energy(p, TABLE)
+    hw = HardwareModel(TABLE, load_architecture(None))
     # working set (100 + 200 + 300) words x 4 bytes = 2400 bytes: the 4 KB SRAM holds it
-    assert e.layers[0].working_set_bytes == 2400 and e.layers[0].sram_bytes == 4096
+    assert hw.sized_bytes(p.layers[0]) == 4096
+    assert {ll.component for ll in hw.step(p).layers} == {"buffer_4096B"}
     assert auto_sram_bytes(5000, [4096, 8192]) == 8192 and auto_sram_bytes(10 ** 9, [4096, 8192]) == 8192
 
 
@@ -61,7 +69,7 @@ def test_what_does_not_fit_goes_to_dram():
 def test_precision_sets_word_size():
     p = profile()
     e32, e16 = step_energy(p, TABLE, "fp32", sram_bytes=65536), step_energy(p, TABLE, "fp16", sram_bytes=65536)
-    assert e16.mem_reads == e32.mem_reads and e16.memory_j == pytest.approx(e32.memory_j / 2)
+    assert e16.levels[0].reads == e32.levels[0].reads and e16.memory_j == pytest.approx(e32.memory_j / 2)
 
 
 def test_ledger_row_multiplies_profiles_by_steps():
@@ -79,7 +87,7 @@ def test_ledger_row_multiplies_profiles_by_steps():
     e1, e2 = step_energy(train, TABLE), step_energy(other, TABLE)
     assert row["compute_energy_j"] == pytest.approx(10 * e1.compute_j + 2 * e2.compute_j)
     assert row["memory_energy_j"] == pytest.approx(10 * e1.memory_j + 2 * e2.memory_j)
-    assert row["mem_reads"] == 10 * e1.mem_reads + 2 * e2.mem_reads
+    assert row["mem_reads"] == 10 * step_accesses(train).reads + 2 * step_accesses(other).reads
     assert (row["energy_table"], row["storage_bytes"]) == ("horowitz45", 1234)
 
 
@@ -104,20 +112,22 @@ def test_elementwise_work_is_priced_apart():
     e = step_energy(p, TABLE, "fp32", sram_bytes=65536)
     # the MAC figures do not move; element-wise compute: 800 mults x 3.7 pJ + 1000 adds x 0.9 pJ
     assert e.compute_j == plain.compute_j
-    assert (e.mem_reads, e.mem_writes) == (plain.mem_reads + 16 * 2, plain.mem_writes)  # its weights, once a call
-    assert e.memory_j == pytest.approx(plain.memory_j + e.layers[1].memory_pj * 1e-12)
-    assert e.ew_compute_j == pytest.approx((800 * 3.7 + 1000 * 0.9) * 1e-12)
+    plain_acc, acc = step_accesses(profile()), step_accesses(p)
+    assert (acc.reads, acc.writes) == (plain_acc.reads + 16 * 2, plain_acc.writes)  # its weights, once a call
     read, write, _ = TABLE.sram_access_pj(65536, 32)
-    assert (e.ew_reads, e.ew_writes) == (1000, 700)
-    assert e.ew_memory_j == pytest.approx((1000 * read + 700 * write) * 1e-12)
+    assert e.memory_j == pytest.approx(plain.memory_j + 16 * 2 * read * 1e-12)
+    ew = elementwise_energy(p, TABLE, "fp32", sram_bytes=65536)
+    assert ew.compute_j == pytest.approx((800 * 3.7 + 1000 * 0.9) * 1e-12)
+    assert (ew.reads, ew.writes) == (1000, 700)
+    assert ew.memory_j == pytest.approx((1000 * read + 700 * write) * 1e-12)
     # without a fixed size, the SRAM holds the largest element-wise op's words and the layer's weights
-    assert step_energy(p, TABLE).ew_layers[0].working_set_bytes == (16 + 450) * 4
+    assert elementwise_energy(p, TABLE).layers[0].working_set_bytes == (16 + 450) * 4
     ledger = CostLedger()
     ledger.add_train(p, 3)
     row = ledger.row(TABLE, "fp32", sram_bytes=65536)
     assert row["elementwise_ops"] == 3 * 1800 and (row["elementwise_mem_reads"], row["elementwise_mem_writes"]) == (3000, 2100)
-    assert row["elementwise_compute_energy_j"] == pytest.approx(3 * e.ew_compute_j)
-    assert row["elementwise_memory_energy_j"] == pytest.approx(3 * e.ew_memory_j)
+    assert row["elementwise_compute_energy_j"] == pytest.approx(3 * ew.compute_j)
+    assert row["elementwise_memory_energy_j"] == pytest.approx(3 * ew.memory_j)
     per = ledger.per_step(TABLE, sram_bytes=65536)
-    assert per["elementwise_energy_j"] == pytest.approx(e.ew_compute_j + e.ew_memory_j)
+    assert per["elementwise_energy_j"] == pytest.approx(ew.compute_j + ew.memory_j)
     assert per["elementwise_ops"] == 1800 and per["elementwise_mem_accesses"] == 1700

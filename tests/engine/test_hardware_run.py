@@ -34,6 +34,8 @@ def test_rows_carry_the_hardware_columns(run_dir):
         assert all(v > 0 for v in levels)
         assert math.fsum(levels) == pytest.approx(float(r["memory_energy_j"]), rel=1e-12)
         assert float(r["leakage_energy_j"]) > 0  # modelled, apart from the dynamic energy
+        assert r["mapper"] == "analytic" and float(r["latency_s"]) > 0 and 0 < float(r["utilisation"]) <= 1
+        assert float(r["area_mm2"]) > 0 and float(r["edp_js"]) > 0
 
 
 def test_every_cell_has_each_phases_breakdown(run_dir):
@@ -42,7 +44,11 @@ def test_every_cell_has_each_phases_breakdown(run_dir):
         for phase in range(3):
             path = run_dir / "cells" / f"finetune_s{s}_seed0" / f"energy_levels_phase{phase}.csv"
             lines = list(csv.DictReader(open(path)))
-            assert list(lines[0]) == ["layer", "pass", "level", "reads", "writes", "energy_j"]
+            assert list(lines[0]) == ["layer", "pass", "level", "reads", "writes", "energy_j", "latency_cycles",
+                                      "utilisation", "mapper"]
+            assert {ln["mapper"] for ln in lines} == {"analytic"}
+            util = [float(ln["utilisation"]) for ln in lines]  # 0: a pass without MACs (a norm's parameters)
+            assert all(0 <= u <= 1 for u in util) and max(util) > 0
             assert {ln["level"] for ln in lines} == {"rf", "glb", "dram"}
             assert {ln["pass"] for ln in lines} >= {"forward", "backward_weight", "update"}
             total = math.fsum(float(ln["energy_j"]) for ln in lines)

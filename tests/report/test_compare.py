@@ -124,3 +124,32 @@ def test_nothing_comparable_is_a_clear_error(tmp_path, capsys, case, msg):
     err = capsys.readouterr().err
     assert code == 2 and err.startswith("energybench compare: error: ") and msg in err, err
     assert "Traceback" not in err and not out.exists()
+
+
+def test_compare_overlays_the_modelled_latency(tmp_path):
+    """Two runs with modelled latency (1 ms and 3 ms an iteration on every row): one line per run and
+    method, at 1 and 3 ms; runs without it leave the figure out, saying why."""
+    import json
+
+    from energybench.engine.store import read_metrics, render_csv
+    from energybench.results import summarise
+
+    roots = []
+    for name, ms in (("a", 1.0), ("b", 3.0)):
+        root = make_run_dir(tmp_path / name, methods=("finetune",), sharing=(0.0, 0.5))
+        rows = read_metrics(root / "metrics.csv")
+        for r in rows:
+            r.update(latency_s=repr(ms / 1000 * float(r["iters"])), arch="eyeriss_like", mapper="analytic")
+        (root / "metrics.csv").write_text(render_csv(rows))
+        (root / "summary.json").write_text(json.dumps(summarise([dict(r) for r in rows], 1.0)))
+        roots.append(root)
+    figs = {f.id: f for f in compare_figures(load_comparison(roots))}
+    fig = figs["modelled-latency"]
+    assert not fig.omitted
+    with drawing(size_for(7.0)):
+        drawn = standalone(fig, size_for(7.0))
+    ax = drawn.axes[0]
+    ys = sorted(round(float(y), 6) for line in ax.get_lines() for y in line.get_ydata() if len(line.get_xdata()) == 2)
+    assert ys == [1.0, 1.0, 3.0, 3.0]  # ms: each run's line at its latency, both levels
+    plain = [make_run_dir(tmp_path / n, methods=("finetune",), sharing=(0.0, 0.5)) for n in ("c", "d")]
+    assert {f.id: f for f in compare_figures(load_comparison(plain))}["modelled-latency"].omitted
