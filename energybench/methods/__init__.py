@@ -24,6 +24,10 @@ _MODULES = {
     "tree": "tree",
     "progressive": "progressive",
     "scratch": "scratch",
+    "der": "der",
+    "memo": "memo",
+    "foster": "foster",
+    "simplecil": "simplecil",
 }
 
 
