@@ -76,9 +76,10 @@ class DER(ExemplarMethod):
             for branch in net.backbone.branches:
                 net.freeze(branch)
             net.add_branch(len(phase.classes))
-            net.aux = nn.Linear(net.backbone.branch_dim, len(phase.classes) + 1).to(self.ctx.device)
-            net.train()
-        self.spend_budget(phase.seen)
+        self.spend_budget(phase.seen)  # the stored model, before the training-only auxiliary classifier
+        if phase.index > 0:
+            self.net.aux = nn.Linear(self.net.backbone.branch_dim, len(phase.classes) + 1).to(self.ctx.device)
+            self.net.train()
 
     def learn(self, phase: Phase) -> None:
         desc = f"{self.name} phase {phase.index}"
