@@ -12,7 +12,7 @@ from __future__ import annotations
 import importlib
 import re
 
-# name -> module; the order is the order `energybench run` runs them by default.
+# name -> module; the order is the order `energybench run` runs them (DEFAULT_METHODS by default).
 _MODULES = {
     "finetune": "finetune",
     "joint": "joint",
@@ -44,6 +44,10 @@ def _load() -> dict:
 
 
 METHODS = _load()
+# Run when a config names no methods: the built-in ones except those added since the default run's
+# time was set (README), which a run names (`--method memo,der,foster,simplecil`).
+OPT_IN = ("der", "memo", "foster", "simplecil")
+DEFAULT_METHODS = [name for name in METHODS if name not in OPT_IN]
 
 
 NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.-]*")
