@@ -174,3 +174,18 @@ def test_same_seed_same_numbers(tmp_path):
         assert main([*argv, "--run-id", run_id]) == 0
         out.append([{k: r[k] for k in keys} for r in csv.DictReader(open(tmp_path / run_id / "metrics.csv"))])
     assert out[0] == out[1] and len(out[0]) == 9
+
+
+def test_simplecil_with_given_weights_trains_nothing_and_keeps_them(tmp_path):
+    from energybench.models import build_backbone
+
+    torch.manual_seed(3)
+    backbone = build_backbone("tiny_cnn", (1, 8, 8), 0.25)
+    torch.save(backbone.state_dict(), tmp_path / "w.pt")
+    ctx = make_ctx(tmp_path, width=0.25, weights=str(tmp_path / "w.pt"))
+    method = SimpleCIL(ctx)
+    run_phases(method, 1)
+    assert ctx.trainer.iters == 0 and ctx.trainer.steps_taken() == 0
+    for name, value in backbone.state_dict().items():
+        assert torch.equal(method.net.backbone.state_dict()[name], value), name
+    assert params(method) == P + D * 4
