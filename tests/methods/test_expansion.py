@@ -189,3 +189,13 @@ def test_simplecil_with_given_weights_trains_nothing_and_keeps_them(tmp_path):
     for name, value in backbone.state_dict().items():
         assert torch.equal(method.net.backbone.state_dict()[name], value), name
     assert params(method) == P + D * 4
+
+
+def test_a_budget_below_the_base_network_stops_before_anything_runs(tmp_path, capsys):
+    argv = ["run", "--method", "icarl", "--width", "0.25", "--memory-budget", "7743", "--no-power", "--no-report",
+            "--quiet", "--out", str(tmp_path), "--run-id", "small"]
+    assert main(argv) == 2
+    # phase 0: 4 * (1804 + 17 * 4) = 7488 bytes of network + 4 exemplars of 64 bytes
+    assert ("memory_budget 7743 bytes cannot hold the phase-0 network (7488 bytes at fp32) and one exemplar (64 bytes) "
+            "for each of the 4 base classes; use memory_budget >= 7744") in capsys.readouterr().err
+    assert not (tmp_path / "small" / "metrics.csv").exists()
