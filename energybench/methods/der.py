@@ -56,7 +56,7 @@ def weight_align(head: nn.Linear, first_new: int) -> None:
 
 class DER(ExemplarMethod):
     name = "der"
-    description = "DER: a new frozen-behind feature extractor per phase, one classifier over all of them"
+    description = "DER: one new feature extractor per phase (the old ones frozen), one classifier over all of them"
     options = {"aux_weight": number(1.0, ge=0), "weight_align": flag(True)}
     uses_previous_model = False  # the old extractors are part of the network itself
     train_trunk = False  # MEMO may keep the shared trunk trainable

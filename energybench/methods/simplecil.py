@@ -18,8 +18,8 @@ forwards are counted as evaluation work (memory.extract_features), and an increm
 no training steps at all. Storage: the backbone plus one prototype per class.
 
 Reference code checked against: PyCIL (LAMDA-CL/PyCIL, MIT) models/simplecil.py
-(replace_fc), utils/inc_net.py SimpleCosineIncrementalNet, exps/simplecil.json; the paper's
-own code is zhoudw-zdw/RevisitingCIL (not read here) (read, not copied).
+(replace_fc), utils/inc_net.py SimpleCosineIncrementalNet, exps/simplecil.json (read, not
+copied); the paper's own code (zhoudw-zdw/RevisitingCIL) was not read.
 
 Deviations (reasons):
 - the base phase (without --weights) trains a linear head under the run's protocol, not PyCIL's
