@@ -1,17 +1,16 @@
 """der: DER, Dynamically Expandable Representation (Yan et al., CVPR 2021).
 
-Implements the paper's Sec. 3 without its Sec. 3.3 channel-level mask pruning (as PyCIL, whose
-DER notes that pruning is not in the released code):
+Implements the paper's expandable representation learning (no section number is cited: the
+paper's text is not in this repository) as PyCIL does:
 - phase 0: one feature extractor and a linear classifier, cross-entropy;
-- phase t > 0 (Sec. 3.1-3.2): a new feature extractor, initialised as a copy of the newest one,
-  beside the t old ones, which are frozen (no gradient to their weights; batch norm in eval
-  mode); one linear classifier reads the concatenated features of all t + 1 extractors (old
-  weights kept, PyCIL update_fc); trained on the new data plus the exemplars with the
-  cross-entropy over all classes plus the auxiliary loss (Eq. 6; weight `aux_weight`, paper
-  lambda_a = 1): a classifier on the new extractor's features alone over the new classes plus
-  one "old" class; afterwards the new classes' classifier rows are rescaled to the old rows'
-  mean norm (weight aligning, Sec. 3.2 "classifier learning" as PyCIL implements it:
-  weight_align); exemplars by herding on the concatenated features.
+- phase t > 0: a new feature extractor, initialised as a copy of the newest one, beside the t
+  old ones, which are frozen (no gradient to their weights; batch norm in eval mode); one linear
+  classifier reads the concatenated features of all t + 1 extractors (old weights kept, PyCIL
+  update_fc); trained on the new data plus the exemplars with the cross-entropy over all classes
+  plus the auxiliary loss (weight `aux_weight`, the paper's lambda_a = 1): a classifier on the new
+  extractor's features alone over the new classes plus one "old" class; afterwards the new
+  classes' classifier rows are rescaled to the old rows' mean norm (PyCIL weight_align);
+  exemplars by herding on the concatenated features.
 Every forward runs every extractor (the counter sees t + 1 backbones per step); only the new
 one has a backward to its weights. The auxiliary classifier is a training device, dropped at the
 phase's end, so storage is the extractors plus the classifier.
@@ -25,7 +24,10 @@ become one frozen trunk under every extractor, stored and run once, and each new
 copies only the blocks after the cut. (Not in the paper: it is the knob this benchmark sweeps.)
 
 Deviations (reasons):
-- no mask-based pruning (not in the reference code; the model grows by one extractor a phase);
+- no dynamic expansion by channel-level masks and pruning (PyCIL's DER notes that the released
+  code lacks it): the model grows by one whole extractor a phase;
+- weight aligning (PyCIL) in place of the paper's classifier-learning stage, which re-trains the
+  classifier on class-balanced data;
 - the run's shared protocol (SGD schedule, epochs, augmentation) rather than PyCIL's 200/170
   epochs with their own milestones, so every method in a run trains alike;
 - exemplars by the run's memory (memory_size / memory_per_class / memory_budget); PyCIL keeps

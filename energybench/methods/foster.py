@@ -1,6 +1,7 @@
 """foster: FOSTER, feature boosting and compression (Wang et al., ECCV 2022).
 
-Implements the paper's Sec. 3 (boosting, Sec. 3.2-3.3; compression, Sec. 3.4):
+Implements the paper's feature boosting and feature compression (no section number is cited:
+the paper's text is not in this repository), as PyCIL does:
 - phase 0: one network, cross-entropy;
 - phase t > 0, boosting: the model as the phase found it (one extractor) is frozen, a new
   extractor (a copy of it) is added, and one classifier reads both extractors' features (old

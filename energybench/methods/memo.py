@@ -1,8 +1,8 @@
 """memo: MEMO, Memory-efficient Expandable MOdel (Zhou et al., ICLR 2023, "A Model or 603
 Exemplars: Towards Memory-Efficient Class-Incremental Learning").
 
-Implements the paper's method section (MEMO: generalised shallow blocks shared, specialised deep
-blocks added per phase) and its argument that methods be compared at equal total memory, model
+Implements the paper's method (by its content; the paper's text is not in this repository, so no
+section number is cited: generalised shallow blocks shared, specialised deep blocks added per phase) and its argument that methods be compared at equal total memory, model
 plus exemplars (the run option `memory_budget`: the exemplar memory keeps what the model leaves,
 so MEMO, whose model grows by one deep block a phase, keeps fewer exemplars as it grows):
 - phase 0: one network (trunk + specialised block) trained with cross-entropy;

@@ -2,7 +2,8 @@
 "Revisiting Class-Incremental Learning with Pre-Trained Models: Generalizability and
 Adaptivity are All You Need").
 
-Implements the paper's SimpleCIL (its prototype-classifier baseline, Sec. 3 / Eq. 3): the
+Implements the paper's SimpleCIL (its prototype-classifier baseline; the paper's text is not in
+this repository, so no section number is cited): the
 backbone is never trained in an incremental phase; each class is represented by its prototype,
 the mean feature of its training samples (no augmentation, eval mode), and a sample is scored by
 the cosine between its feature and every prototype. The backbone comes from `--weights` when
