@@ -17,6 +17,8 @@ the paper's text is not in this repository), as PyCIL does:
   discarded after: the student is the stored model and what is evaluated, so the model stays
   one extractor wide; exemplars are then selected by herding with the student.
 During boosting every step runs both extractors (the old one without a backward to weights).
+Storage (storage_bytes) is the stored student; while a phase trains, the boosted model and the
+student are both held (one extractor and one classifier more).
 
 Reference code checked against: PyCIL (LAMDA-CL/PyCIL, MIT) models/foster.py,
 utils/inc_net.py FOSTERNet, exps/foster.json (read, not copied).

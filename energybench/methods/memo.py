@@ -2,9 +2,10 @@
 Exemplars: Towards Memory-Efficient Class-Incremental Learning").
 
 Implements the paper's method (by its content; the paper's text is not in this repository, so no
-section number is cited: generalised shallow blocks shared, specialised deep blocks added per phase) and its argument that methods be compared at equal total memory, model
-plus exemplars (the run option `memory_budget`: the exemplar memory keeps what the model leaves,
-so MEMO, whose model grows by one deep block a phase, keeps fewer exemplars as it grows):
+section number is cited: generalised shallow blocks shared, specialised deep blocks added per
+phase) and its argument that methods be compared at equal total memory, model plus exemplars
+(the run option `memory_budget`: the exemplar memory keeps what the model leaves, so MEMO, whose
+model grows by one deep block a phase, keeps fewer exemplars as it grows):
 - phase 0: one network (trunk + specialised block) trained with cross-entropy;
 - phase t > 0: the backbone is cut at the sharing level (the shared depth: MEMO's
   "generalised blocks" are the blocks up to the cut) into one trunk under every specialised

@@ -3,9 +3,11 @@
 Capacity is either a fixed total K (`cfg.memory_size`; n = floor(K / classes seen) per class, as
 in EEIL Sec. 3.1 and iCaRL) or a fixed R per class (`cfg.memory_per_class`, LUCIR's R_per); when
 both are set, K wins. With a memory budget (`cfg.memory_budget`), the method sets `total` each
-phase to what the budget leaves beside its model; the classes then hold n or n + 1 each (the first
-`total mod classes` classes in class order one more), so that exactly `total` are stored. A class's list is ordered by the selection rule, so shrinking the memory
-removes samples from the end of each list and never re-selects.
+phase to what the budget leaves beside its model; the classes then hold n or n + 1 each (the
+first `total mod classes` classes in class order one more), so that exactly `total` are stored
+(while every class has that many training samples).
+A class's list is ordered by the selection rule, so shrinking the memory removes samples from
+the end of each list and never re-selects.
 
 Selection (`cfg.herding`):
 - "herding": iCaRL's herding (Rebuffi et al. 2017, Alg. 4; Welling 2009) on L2-normalised

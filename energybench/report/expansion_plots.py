@@ -52,7 +52,8 @@ def fig_memory_energy(run: RunData, looks) -> FigureResult:
     caption = ("Final accuracy against total memory (the stored model at the run's precision plus the exemplars, "
                "after the last phase) and against the modelled training energy (compute + memory) of the incremental "
                "phases; one point per method and sharing level (labelled with the sharing achieved: SimpleCIL's is 1). "
-               "Ringed points joined by dashed lines are the Pareto fronts. With a memory budget (memory_budget) every exemplar method sits at the budget, "
+               "Ringed points joined by dashed lines are the Pareto fronts. With a memory budget (memory_budget) "
+               "every exemplar method sits at the budget, "
                "so the left panel compares methods at equal memory. SimpleCIL trains nothing after phase 0: its "
                "prototypes cost evaluation forwards (eval_macs), not training energy. " + seeds_phrase(run))
     prov = (f"Counted: unique parameters of the stored networks and exemplar bytes at {run.precision}. Modelled: "
@@ -74,8 +75,8 @@ def fig_memory_energy(run: RunData, looks) -> FigureResult:
                 if np.isfinite(x) and np.isfinite(r["final_acc"]):
                     look = looks[r["method"]]
                     ax.plot([x], [r["final_acc"]], color=look.colour, marker=look.marker, linestyle="none")
-                    ax.annotate(f"{r['sharing_achieved']:.2g}", (x, r["final_acc"]), textcoords="offset points", xytext=(3, 3),
-                                color=look.colour)
+                    ax.annotate(f"{r['sharing_achieved']:.2g}", (x, r["final_acc"]), textcoords="offset points",
+                                xytext=(3, 3), color=look.colour)
             front = sorted((r[key] / div, r["final_acc"]) for r in rows if r[flag])
             if front:
                 xs, ys = zip(*front)
