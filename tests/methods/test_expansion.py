@@ -199,3 +199,21 @@ def test_a_budget_below_the_base_network_stops_before_anything_runs(tmp_path, ca
     assert ("memory_budget 7743 bytes cannot hold the phase-0 network (7488 bytes at fp32) and one exemplar (64 bytes) "
             "for each of the 4 base classes; use memory_budget >= 7744") in capsys.readouterr().err
     assert not (tmp_path / "small" / "metrics.csv").exists()
+
+
+def test_herding_after_growth_is_counted_on_the_grown_network(tmp_path):
+    # the backbone object is the same before and after a branch is added: its evaluation profile must not be reused
+    ctx = make_ctx(tmp_path, width=0.25, memory_per_class=3)
+    run_phases(DER(ctx), 3)
+    # phase 2's evaluation work is the herding forward over its new classes' samples, through 3 backbones
+    new = ctx.scenario.phases[2].train_idx
+    assert sum(p.fwd_macs * n for p, n in ctx.trainer.ledger.eval) == len(new) * 3 * M
+
+
+def test_a_budget_splits_its_exemplars_n_or_n_plus_one_per_class():
+    from energybench.methods.memory import ExemplarMemory
+
+    memory = ExemplarMemory(None, 20, "random", 0)
+    assert memory.quotas(3) == {0: 20, 1: 20, 2: 20}  # no budget: the per-class quota
+    memory.total = 23
+    assert memory.quotas(7) == {0: 4, 1: 4, 2: 3, 3: 3, 4: 3, 5: 3, 6: 3}  # 23 = 7 x 3 + 2
