@@ -60,6 +60,8 @@ class RunConfig:
     # exemplar memory (methods that keep one)
     memory_size: int | None = None
     memory_per_class: int | None = 20
+    # bytes of stored model + exemplars (each exemplar method keeps what its model leaves); wins over the two above
+    memory_budget: int | None = None
     herding: str = "herding"
     # per-method options, e.g. {"lucir": {"lambda_base": 5.0}}
     options: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -431,7 +433,8 @@ def validate(cfg: RunConfig, explicit: set[str] = frozenset()) -> None:
             bad(key, f"must not be negative, got {getattr(cfg, key)}")
     if cfg.idle_seconds is not None and not 0 <= cfg.idle_seconds < math.inf:
         bad("idle_seconds", f"must be 0 (no idle baseline) or a finite number of seconds, got {cfg.idle_seconds}")
-    for key in ("train_per_class", "test_per_class", "memory_size", "memory_per_class", "sram_bytes", "threads"):
+    for key in ("train_per_class", "test_per_class", "memory_size", "memory_per_class", "memory_budget", "sram_bytes",
+                "threads"):
         v = getattr(cfg, key)
         if v is not None and v < 1:
             bad(key, f"must be at least 1, got {v}")

@@ -18,7 +18,8 @@ FLAG_KEYS = {
     "class_order": "class_order", "train_per_class": "train_per_class", "test_per_class": "test_per_class",
     "epochs": "epochs", "batch_size": "batch_size", "lr": "lr", "augment": "augment", "seed": "seeds",
     "device": "device", "threads": "threads", "sharing": "sharing", "tolerance": "tolerance", "cache_shared": "cache_shared",
-    "memory_size": "memory_size", "memory_per_class": "memory_per_class", "herding": "herding",
+    "memory_size": "memory_size", "memory_per_class": "memory_per_class", "memory_budget": "memory_budget",
+    "herding": "herding",
     "precision": "precision", "energy_table": "energy_table", "sram_cell": "sram_cell",
     "sram_bytes": "sram_bytes", "node": "node", "vdd": "vdd", "arch": "arch", "mapper": "mapper",
     "power": "power", "power_rate": "power_rate_hz", "idle_seconds": "idle_seconds",
@@ -98,6 +99,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     g = p.add_argument_group("exemplar memory")
     g.add_argument("--memory-size", type=whole(1), help="fixed total exemplar capacity K")
     g.add_argument("--memory-per-class", type=whole(1), help="fixed exemplars per class R")
+    g.add_argument("--memory-budget", type=whole(1), metavar="BYTES",
+                   help="total memory of stored model + exemplars: each exemplar method keeps what its model leaves "
+                        "(overrides --memory-size and --memory-per-class)")
     g.add_argument("--herding", help="exemplar selection: herding or random")
     g = p.add_argument_group("cost model and measurement")
     g.add_argument("--precision", help="fp32, fp16, bf16, int8, int16 or int32 (sets word sizes and per-op energies)")

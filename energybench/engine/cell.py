@@ -29,7 +29,7 @@ from energybench.cost.memory_model import storage_bytes
 from energybench.data.augment import default_augment
 from energybench.data.scenario import Phase, Scenario
 from energybench.engine.plan import Cell
-from energybench.methods import METHODS, method_classes
+from energybench.methods import DEFAULT_METHODS, method_classes
 from energybench.methods.base import Context, Method
 from energybench.results import MATRIX_FILE
 from energybench.training.evaluate import EvalResult, evaluate
@@ -73,7 +73,7 @@ class CellWork:
         self.monitor = monitor  # a started PowerMonitor, or None
         self.power_note = "not measured: power measurement is off (--no-power)"  # why, when no monitor
         # each method by its class's name; a user's module:Class is imported here (in a Ray worker too)
-        self.classes = method_classes(cfg.methods or list(METHODS))
+        self.classes = method_classes(cfg.methods or DEFAULT_METHODS)
         self.carbon = carbon_model(cfg.carbon_intensity, cfg.grid, cfg.pue)  # None: no CO2e columns
 
     # ----- the base phase, once per (seed, method) -------------------------------------------

@@ -81,10 +81,10 @@ def _work(setup: WorkerSetup) -> CellWork:
 
 def _from_bytes(data: bytes | None, device: torch.device, cfg, kind: str, method: str) -> dict[str, Any] | None:
     """A state sent through Ray, checked as a checkpoint file of that kind is."""
-    from energybench.methods import METHODS
+    from energybench.methods import DEFAULT_METHODS
     from energybench.plugins import user_modules
 
-    modules = user_modules(cfg.resolved_backbone(), cfg.methods or list(METHODS))  # a user's classes, if named
+    modules = user_modules(cfg.resolved_backbone(), cfg.methods or DEFAULT_METHODS)  # a user's classes, if named
     return None if data is None else load_checkpoint(data, device, modules, kind, method)
 
 

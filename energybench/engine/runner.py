@@ -36,7 +36,7 @@ from energybench.engine.progress import RunProgress
 from energybench.engine.store import RunStore
 from energybench.engine.summary import write_summary
 from energybench.errors import RunStopped, UserError
-from energybench.methods import METHODS, check_methods, method_classes
+from energybench.methods import DEFAULT_METHODS, METHODS, check_methods, method_classes
 from energybench.models import BACKBONES, build_backbone
 from energybench.models.user import resolve_factory
 from energybench.plugins import provenance, user_modules
@@ -144,7 +144,7 @@ class Group:
 class Runner:
     def __init__(self, cfg: RunConfig, resume: Path | None = None, progress: bool = True, log=print):
         self.progress, self.log = progress, log
-        specs = cfg.methods or list(METHODS)
+        specs = cfg.methods or list(DEFAULT_METHODS)
         check_methods(specs, cfg.options)  # names and options, before any data loads
         cfg = replace(cfg, methods=specs)  # recorded resolved, so a resume reads the same list
         # a run knows each method by its class's name (a user's module:Class too): cells, rows, options

@@ -12,7 +12,7 @@ from __future__ import annotations
 import importlib
 import re
 
-# name -> module; the order is the order `energybench run` runs them by default.
+# name -> module; the order is the order `energybench run` runs them (DEFAULT_METHODS by default).
 _MODULES = {
     "finetune": "finetune",
     "joint": "joint",
@@ -24,6 +24,10 @@ _MODULES = {
     "tree": "tree",
     "progressive": "progressive",
     "scratch": "scratch",
+    "der": "der",
+    "memo": "memo",
+    "foster": "foster",
+    "simplecil": "simplecil",
 }
 
 
@@ -40,6 +44,10 @@ def _load() -> dict:
 
 
 METHODS = _load()
+# Run when a config names no methods: the built-in ones except those added since the default run's
+# time was set (README), which a run names (`--method memo,der,foster,simplecil`).
+OPT_IN = ("der", "memo", "foster", "simplecil")
+DEFAULT_METHODS = [name for name in METHODS if name not in OPT_IN]
 
 
 NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.-]*")
@@ -129,3 +137,24 @@ def check_methods(methods: list[str], options: dict[str, dict], sizes: list[int]
         if any(issubclass(cls, ExemplarMethod) for cls in classes.values()):
             # a memory too small for every class would otherwise stop the run after a base phase
             ExemplarMemory.from_config(cfg, seed=0).quota(sum(sizes))
+            if getattr(cfg, "memory_budget", None) is not None:
+                _check_budget(cfg, sizes[0])
+
+
+def _check_budget(cfg, base_classes: int) -> None:
+    """A memory budget must hold at least the phase-0 network and one exemplar per base class (a
+    model that grows may need more later: that is said when the phase that needs it starts)."""
+    from energybench.cost.memory_model import storage_bytes
+    from energybench.data import IN_SHAPES
+    from energybench.errors import UserError
+    from energybench.methods.memory import exemplar_nbytes
+    from energybench.models import build_net
+
+    side = cfg.image_size or 224
+    in_shape = IN_SHAPES.get(cfg.dataset, (3, side, side))
+    net = build_net(cfg.resolved_backbone(), in_shape, base_classes, cfg.width, cfg.cifar_stem)
+    model, per = storage_bytes([net], 0, cfg.precision), exemplar_nbytes(in_shape)
+    if cfg.memory_budget < model + base_classes * per:
+        raise UserError(f"memory_budget {cfg.memory_budget} bytes cannot hold the phase-0 network ({model} bytes at "
+                        f"{cfg.precision}) and one exemplar ({per} bytes) for each of the {base_classes} base classes; "
+                        f"use memory_budget >= {model + base_classes * per}")

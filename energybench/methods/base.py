@@ -9,7 +9,9 @@ Shared lifecycle, so that a method's file holds only what its paper adds:
   this `model_old` in its base class, PyCIL `_old_network`).
 - `ExemplarMethod`: an exemplar memory (herding or random) updated by the method, its storage,
   and optionally the nearest-mean-of-exemplars classifier (class means computed at the end of
-  every phase), used by icarl, eeil and lucir.
+  every phase), used by icarl, eeil and lucir; with a memory budget (`cfg.memory_budget`), the
+  exemplars fill what the stored model leaves of it (`spend_budget`), so a method whose model
+  grows keeps fewer exemplars (MEMO's memory-aligned comparison).
 """
 
 
@@ -23,9 +25,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from energybench.cost.memory_model import storage_bytes
 from energybench.data.scenario import Phase, Scenario
+from energybench.errors import UserError
 from energybench.methods.distill import snapshot
-from energybench.methods.memory import ExemplarMemory, class_means, nme_scores
+from energybench.methods.memory import ExemplarMemory, class_means, exemplar_nbytes, nme_scores
 from energybench.methods.options import Option, resolve
 from energybench.models import IncrementalNet, build_net
 from energybench.models.surgery import Cut, cut_at
@@ -171,6 +175,29 @@ class ExemplarMethod(Method):
         super().__init__(ctx)
         self.memory = ExemplarMemory.from_config(ctx.cfg, ctx.seed)
         self.means: torch.Tensor | None = None
+
+    def begin_phase(self, phase: Phase) -> None:
+        super().begin_phase(phase)
+        self.spend_budget(phase.seen)
+
+    def spend_budget(self, num_classes: int) -> None:
+        """With a memory budget, set the exemplar total to what the stored model (storage_modules at
+        the run's precision) leaves of it: floor((budget - model bytes) / bytes per exemplar), so model
+        plus exemplars stay within one exemplar of the budget. Call it once the phase's stored model
+        has its final size, before the memory update."""
+        cfg = self.ctx.cfg
+        budget = getattr(cfg, "memory_budget", None)
+        if budget is None:
+            self.memory.total = None
+            return
+        model = storage_bytes(self.storage_modules(), 0, cfg.precision)
+        per = exemplar_nbytes(self.ctx.scenario.source.in_shape)
+        total = max(budget - model, 0) // per
+        if total < num_classes:
+            raise UserError(f"memory_budget {budget} bytes: the {self.name} model takes {model} bytes with "
+                            f"{num_classes} classes, leaving room for {total} exemplars of {per} bytes, fewer than one "
+                            f"per class; use memory_budget >= {model + num_classes * per}")
+        self.memory.total = total
 
     def end_phase(self, phase: Phase) -> None:
         super().end_phase(phase)

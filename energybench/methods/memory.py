@@ -2,8 +2,12 @@
 
 Capacity is either a fixed total K (`cfg.memory_size`; n = floor(K / classes seen) per class, as
 in EEIL Sec. 3.1 and iCaRL) or a fixed R per class (`cfg.memory_per_class`, LUCIR's R_per); when
-both are set, K wins. A class's list is ordered by the selection rule, so shrinking the memory
-removes samples from the end of each list and never re-selects.
+both are set, K wins. With a memory budget (`cfg.memory_budget`), the method sets `total` each
+phase to what the budget leaves beside its model; the classes then hold n or n + 1 each (the
+first `total mod classes` classes in class order one more), so that exactly `total` are stored
+(while every class has that many training samples).
+A class's list is ordered by the selection rule, so shrinking the memory removes samples from
+the end of each list and never re-selects.
 
 Selection (`cfg.herding`):
 - "herding": iCaRL's herding (Rebuffi et al. 2017, Alg. 4; Welling 2009) on L2-normalised
@@ -32,6 +36,11 @@ from energybench.training.trainer import EVAL_BATCH
 
 BYTES_PER_ELEMENT = 1  # raw 8-bit pixels (see module docstring)
 SELECTIONS = ("herding", "random")
+
+
+def exemplar_nbytes(in_shape) -> int:
+    """Bytes one stored exemplar takes."""
+    return math.prod(in_shape) * BYTES_PER_ELEMENT
 
 
 def herding_order(features: torch.Tensor, n: int) -> torch.Tensor:
@@ -66,7 +75,8 @@ def extract_features(ctx, net, idx: torch.Tensor) -> torch.Tensor:
         for i in range(0, len(idx), EVAL_BATCH):
             x, _ = take(ctx.scenario, "train", idx[i:i + EVAL_BATCH])
             x = x.to(ctx.device)
-            key = ("features", id(net.backbone), tuple(x.shape))
+            # the parameter count tells a backbone that grew a branch (same object) from its old self
+            key = ("features", id(net.backbone), sum(p.numel() for p in net.backbone.parameters()), tuple(x.shape))
             out.append(ctx.trainer.count_eval(key, lambda: net.features(x), net.backbone).float().cpu())
     finally:
         net.train(was_training)
@@ -84,6 +94,7 @@ class ExemplarMemory:
                 raise UserError(f"{key} must be at least 1, got {v}")
         self.memory_size, self.per_class, self.selection, self.seed = memory_size, per_class, selection, seed
         self.classes: dict[int, torch.Tensor] = {}  # class -> ordered training-split indices
+        self.total: int | None = None  # exemplars a memory budget allows this phase (None: no budget)
 
     @classmethod
     def from_config(cls, cfg, seed: int) -> "ExemplarMemory":
@@ -100,6 +111,16 @@ class ExemplarMemory:
             return n
         return self.per_class
 
+    def quotas(self, num_classes: int) -> dict[int, int]:
+        """Exemplars for each class once `num_classes` are stored: the quota, or with a budget's
+        `total` an equal share with the remainder going one each to the first classes."""
+        total = getattr(self, "total", None)  # (memories saved before budgets have none)
+        if total is None:
+            n = self.quota(num_classes)
+            return {c: n for c in range(num_classes)}
+        n, extra = divmod(total, num_classes)
+        return {c: n + (c < extra) for c in range(num_classes)}
+
     def __len__(self) -> int:
         return sum(len(v) for v in self.classes.values())
 
@@ -110,7 +131,7 @@ class ExemplarMemory:
         return torch.cat([self.classes[c] for c in sorted(self.classes)])
 
     def nbytes(self, in_shape) -> int:
-        return len(self) * math.prod(in_shape) * BYTES_PER_ELEMENT
+        return len(self) * exemplar_nbytes(in_shape)
 
     # ----- selection ---------------------------------------------------------------------------
     def order(self, ctx, net, idx: torch.Tensor, n: int) -> dict[int, torch.Tensor]:
@@ -133,9 +154,10 @@ class ExemplarMemory:
 
     def update(self, ctx, net, new_idx: torch.Tensor, num_classes: int) -> None:
         """Shrink the stored classes to the new quota, then select the classes of `new_idx`."""
-        n = self.quota(num_classes)
-        self.reduce(n)
-        self.classes.update(self.order(ctx, net, new_idx, n))
+        q = self.quotas(num_classes)
+        self.classes = {c: v[:q[c]] for c, v in self.classes.items()}
+        new = self.order(ctx, net, new_idx, max(q.values()))
+        self.classes.update({c: v[:q[c]] for c, v in new.items()})
 
 
 @torch.no_grad()

@@ -73,3 +73,24 @@ class CosineLinear(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.sigma * self.cosine(x)
+
+
+class PrototypeHead(nn.Module):
+    """A prototype classifier (SimpleCIL): one stored prototype per class, scores are the cosines
+    between the feature and each prototype. Prototypes are computed, never trained."""
+
+    def __init__(self, in_dim: int):
+        super().__init__()
+        self.in_dim = in_dim
+        self.chunks = nn.ParameterList()  # one (classes x in_dim) block per phase
+
+    @property
+    def num_classes(self) -> int:
+        return sum(c.shape[0] for c in self.chunks)
+
+    def add_prototypes(self, protos: torch.Tensor) -> None:
+        self.chunks.append(nn.Parameter(protos.detach().clone(), requires_grad=False))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        weight = torch.cat(list(self.chunks), dim=0).to(x.device)
+        return F.linear(F.normalize(x, dim=1), F.normalize(weight, dim=1))

@@ -83,6 +83,7 @@ def build_reports(run_dir: str | Path, formats: str | Iterable[str] = FORMATS,
                   out_dir: str | Path | None = None, page_size: str = "letter") -> list[Path]:
     """Write report.<format> for each format into `out_dir` (default: the run directory), each
     atomically (temporary file, then rename); return their paths in the order of `formats`."""
+    from energybench.report import expansion_plots
     from energybench.report.rundir import load_run
     from energybench.report.sections import run_document
 
@@ -92,6 +93,8 @@ def build_reports(run_dir: str | Path, formats: str | Iterable[str] = FORMATS,
     out = Path(out_dir) if out_dir is not None else run.root
     _out_dir(out, "report")
     texts = render(lambda: run_document(run), fmts, page_size)
+    if expansion_plots.figures(run):  # the memory/energy figure's points
+        write_output(out / expansion_plots.CSV_NAME, expansion_plots.points_csv(run))
     return [write_output(out / f"report.{fmt}", texts[fmt]) for fmt in fmts]
 
 

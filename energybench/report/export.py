@@ -12,10 +12,11 @@ from pathlib import Path
 
 import energybench
 from energybench.files import write_output
+from energybench.report import expansion_plots
 from energybench.report.canvas import standalone
 from energybench.report.plots import build_figures
 from energybench.report.rundir import RunData
-from energybench.report.style import drawing, size_for
+from energybench.report.style import drawing, method_looks, size_for
 
 PNG_DPI = 300
 
@@ -35,7 +36,8 @@ def write_figures(run: RunData, out: Path, formats: list[str], width: float) -> 
     captions = [f"# Figures of {run.run_id}", "",
                 f"Width {width:g} in, fonts {size.font:g} pt (ticks and legends {size.small:g} pt).", ""]
     with drawing(size):
-        for result in build_figures(run):
+        looks = method_looks(run.methods)
+        for result in [*build_figures(run), *(fn(run, looks) for _, fn in expansion_plots.figures(run))]:
             if result.omitted:
                 captions += [f"## {result.id}: {result.title} (not drawn)", "", result.note or "", ""]
                 continue

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from energybench.report import plots
+from energybench.report import expansion_plots, plots
 from energybench.report.protocol_plots import protocol_sections
 from energybench.report.document import Bullets, Document, Paragraph, Section, figure_section
 from energybench.report.rundir import RunData
@@ -59,7 +59,7 @@ def summary_section(run: RunData, looks) -> Section:
 
 
 def figure_sections(run: RunData, looks) -> list[Section]:
-    return [figure_section(fn(run, looks)) for _, fn in plots.FIGURES]
+    return [figure_section(fn(run, looks)) for _, fn in (*plots.FIGURES, *expansion_plots.figures(run))]
 
 
 def metadata_section(run: RunData, looks) -> Section:

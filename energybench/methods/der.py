@@ -1,0 +1,111 @@
+"""der: DER, Dynamically Expandable Representation (Yan et al., CVPR 2021).
+
+Implements the paper's expandable representation learning (no section number is cited: the
+paper's text is not in this repository) as PyCIL does:
+- phase 0: one feature extractor and a linear classifier, cross-entropy;
+- phase t > 0: a new feature extractor, initialised as a copy of the newest one, beside the t
+  old ones, which are frozen (no gradient to their weights; batch norm in eval mode); one linear
+  classifier reads the concatenated features of all t + 1 extractors (old weights kept, PyCIL
+  update_fc); trained on the new data plus the exemplars with the cross-entropy over all classes
+  plus the auxiliary loss (weight `aux_weight`, the paper's lambda_a = 1): a classifier on the new
+  extractor's features alone over the new classes plus one "old" class; afterwards the new
+  classes' classifier rows are rescaled to the old rows' mean norm (PyCIL weight_align);
+  exemplars by herding on the concatenated features.
+Every forward runs every extractor (the counter sees t + 1 backbones per step); only the new
+one has a backward to its weights. The auxiliary classifier is a training device, dropped at the
+phase's end, so storage is the extractors plus the classifier.
+
+Reference code checked against: PyCIL (LAMDA-CL/PyCIL, MIT) models/der.py and
+utils/inc_net.py DERNet (read, not copied).
+
+Sharing (`--sharing`): DER shares nothing at sharing 0 (the default). A level s > 0 cuts the
+backbone at the block boundary nearest s (models/surgery.py cut_at) at phase 1: those blocks
+become one frozen trunk under every extractor, stored and run once, and each new extractor
+copies only the blocks after the cut. (Not in the paper: it is the knob this benchmark sweeps.)
+
+Deviations (reasons):
+- no dynamic expansion by channel-level masks and pruning (PyCIL's DER notes that the released
+  code lacks it): the model grows by one whole extractor a phase;
+- weight aligning (PyCIL) in place of the paper's classifier-learning stage, which re-trains the
+  classifier on class-balanced data;
+- the run's shared protocol (SGD schedule, epochs, augmentation) rather than PyCIL's 200/170
+  epochs with their own milestones, so every method in a run trains alike;
+- exemplars by the run's memory (memory_size / memory_per_class / memory_budget); PyCIL keeps
+  a fixed total of 2000.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from energybench.data.scenario import Phase
+from energybench.methods.base import ExemplarMethod
+from energybench.methods.options import flag, number
+from energybench.models.backbone import Backbone
+from energybench.models.branches import BranchNet
+from energybench.models.surgery import cut_at
+
+
+def weight_align(head: nn.Linear, first_new: int) -> None:
+    """Rescale the new classes' rows to the old rows' mean L2 norm (PyCIL weight_align)."""
+    with torch.no_grad():
+        w = head.weight
+        gamma = w[:first_new].norm(dim=1).mean() / w[first_new:].norm(dim=1).mean()
+        w[first_new:] *= gamma
+
+
+class DER(ExemplarMethod):
+    name = "der"
+    description = "DER: one new feature extractor per phase (the old ones frozen), one classifier over all of them"
+    options = {"aux_weight": number(1.0, ge=0), "weight_align": flag(True)}
+    uses_previous_model = False  # the old extractors are part of the network itself
+    train_trunk = False  # MEMO may keep the shared trunk trainable
+
+    def begin_phase(self, phase: Phase) -> None:
+        if phase.index == 0:
+            self.net = BranchNet.from_net(self.new_net(len(phase.classes)))
+        else:
+            net = self.net
+            if self.cut is None:  # phase 1: the sharing level becomes a trunk under every extractor
+                whole = list(net.backbone.branches[0])
+                self.cut = cut_at(Backbone("", whole, net.backbone.branch_dim), self.ctx.sharing)
+                net.split_trunk(self.cut.blocks)
+            if not self.train_trunk:
+                for block in net.backbone.trunk:
+                    net.freeze(block)
+            for branch in net.backbone.branches:
+                net.freeze(branch)
+            net.add_branch(len(phase.classes))
+        self.spend_budget(phase.seen)  # the stored model, before the training-only auxiliary classifier
+        if phase.index > 0:
+            self.net.aux = nn.Linear(self.net.backbone.branch_dim, len(phase.classes) + 1).to(self.ctx.device)
+            self.net.train()
+
+    def learn(self, phase: Phase) -> None:
+        desc = f"{self.name} phase {phase.index}"
+        if phase.index == 0:
+            self.fit(self.net, phase.train_idx, kind=f"{self.name}_ce", desc=desc)
+        else:
+            idx = torch.cat([phase.train_idx, self.memory.indices()])
+            self.fit(self.net, idx, self.loss(phase.first_class, self.opts["aux_weight"]), kind=self.name, desc=desc)
+            if self.opts["weight_align"]:
+                weight_align(self.net.head, phase.first_class)
+        self.memory.update(self.ctx, self.net, phase.train_idx, phase.seen)
+
+    def end_phase(self, phase: Phase) -> None:
+        self.net.aux = None  # a training device, not part of the stored model
+        super().end_phase(phase)
+
+    @staticmethod
+    def loss(num_old: int, aux_weight: float):
+        """Cross-entropy over all classes + aux_weight x the auxiliary cross-entropy (Eq. 6)."""
+
+        def loss(net, batch):
+            feats = net.backbone.branch_features(batch.x)
+            logits = net.head(torch.cat(feats, dim=1))
+            aux_y = torch.where(batch.y >= num_old, batch.y - num_old + 1, torch.zeros_like(batch.y))
+            return F.cross_entropy(logits, batch.y) + aux_weight * F.cross_entropy(net.aux(feats[-1]), aux_y)
+
+        return loss

@@ -1,0 +1,53 @@
+"""The memory-aligned comparison's points: Pareto flags for accuracy vs total memory and vs training
+energy, and the CSV written beside the report (exact contents)."""
+
+import csv
+
+import yaml
+from rundir_factory import make_run_dir
+
+from energybench.report import build_reports
+from energybench.report.expansion_plots import points_csv
+
+
+class FakeRun:
+    """What the points read from a run directory: levels per method and summary values."""
+
+    methods = ["der", "memo", "simplecil"]
+    values = {  # (method, sharing): final_acc, storage_bytes, compute J, memory J, achieved
+        ("der", 0.0): (70.0, 4000, 3.0, 1.0, 0.0),
+        ("memo", 0.0): (70.0, 4000, 3.0, 1.0, 0.0),  # ties der: matched, so not on either front
+        ("memo", 0.5): (65.0, 3000, 1.5, 0.5, 0.4),
+        ("simplecil", 0.0): (50.0, 1000, 0.0, 0.0, 1.0),
+    }
+    keys = ("final_acc", "storage_bytes", "total_compute_energy_j", "total_memory_energy_j", "sharing_achieved")
+
+    def levels(self, method):
+        return sorted(s for m, s in self.values if m == method)
+
+    def value(self, method, sharing, key):
+        return float(self.values[(method, sharing)][self.keys.index(key)])
+
+
+def test_points_mark_each_pareto_front_and_the_csv_holds_them():
+    assert points_csv(FakeRun()) == (
+        "method,sharing,sharing_achieved,final_acc,total_memory_bytes,training_energy_j,pareto_memory,pareto_energy\n"
+        "der,0,0,70,4000,4,True,True\n"
+        "memo,0,0,70,4000,4,False,False\n"
+        "memo,0.5,0.4,65,3000,2,True,True\n"
+        "simplecil,0,1,50,1000,0,True,True\n")
+
+
+def test_a_budgeted_run_reports_the_figure_and_writes_the_points(tmp_path):
+    plain = make_run_dir(tmp_path / "plain", methods=("icarl", "lucir"), sharing=(0.0, 0.4))
+    build_reports(plain, "html")
+    assert not (plain / "memory_energy_points.csv").exists()  # nothing grows and no budget: report as before
+    assert "accuracy-vs-memory-and-energy" not in (plain / "report.html").read_text()
+    budget = make_run_dir(tmp_path / "budget", methods=("icarl", "lucir"), sharing=(0.0, 0.4))
+    cfg = yaml.safe_load((budget / "config.yaml").read_text())
+    (budget / "config.yaml").write_text(yaml.safe_dump({**cfg, "memory_budget": 1_000_000}, sort_keys=False))
+    build_reports(budget, "html")
+    rows = list(csv.DictReader(open(budget / "memory_energy_points.csv")))
+    assert [(r["method"], r["sharing"]) for r in rows] == [("icarl", "0"), ("icarl", "0.4"), ("lucir", "0"),
+                                                           ("lucir", "0.4")]
+    assert 'id="accuracy-vs-memory-and-energy"' in (budget / "report.html").read_text()
