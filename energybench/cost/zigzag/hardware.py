@@ -7,7 +7,8 @@ the stationary operand W, O = output/partial sums):
   least three words it is one memory shared by all operands (ZigZag keeps their tiles within
   its capacity together); a smaller one (the TPU's weight register) holds the stationary
   operand, and the inputs and partial sums the array passes from PE to PE get a one-word
-  register each at the same energy (the accesses its `accesses_per_mac` already counts);
+  register each at the same energy (the accesses its `accesses_per_mac` already counts), each
+  register with two words per cycle each way;
 - an `sram` level is one memory of capacity x instances, serving the whole array
   (multicast and spatial reduction along both array dimensions);
 - a `dram` level holds everything, effectively unbounded.
@@ -115,8 +116,14 @@ def accelerator(hardware: "HardwareModel", value_bits: int) -> tuple[dict, dict[
             groups = [(level.name, list(OPS))] if words >= 3 else [
                 (f"{level.name}_{op}", [op]) for op in (stationary, "I1", "O")]
             for name, ops in groups:
-                size = level.capacity_bytes * 8 if len(ops) == 3 or ops == [stationary] else value_bits
-                memories[name] = _memory(size, read_pj, write_pj, value_bits, r_words, w_words, ops, [])
+                if len(ops) == 3:
+                    memories[name] = _memory(level.capacity_bytes * 8, read_pj, write_pj, value_bits, r_words,
+                                             w_words, ops, [])
+                else:  # a register: one word in and out for the MAC, one for the neighbour or buffer
+                    size = level.capacity_bytes * 8 if ops == [stationary] else value_bits
+                    memories[name] = _memory(size, read_pj, write_pj, value_bits, 2, 2, ops, [])
+            if len(groups) > 1:
+                r_words = w_words = 2
         elif level.kind == "sram":
             name = level.name
             memories[name] = _memory(level.capacity_bytes * level.instances * 8, read_pj, write_pj, value_bits,
@@ -129,8 +136,8 @@ def accelerator(hardware: "HardwareModel", value_bits: int) -> tuple[dict, dict[
             groups = [(name, list(OPS))]
         for name, _ops in groups:
             level_of[name] = level.name
-            words_per_access[name] = r_words  # reads; writes below
-            words_per_access[name + ":w"] = w_words
+            words_per_access[name] = r_words  # reads
+            words_per_access[name + ":w"] = w_words  # writes
     mac_pj = hardware.table.mac_pj(hardware.precision)
     desc = {"name": f"energybench_{arch.name}", "memories": memories,
             "operational_array": {"unit_energy": float(mac_pj), "unit_area": 0.0, "dimensions": ["D1", "D2"],

@@ -88,7 +88,7 @@ def _run_zigzag(layer: dict, accelerator: dict, mapping: list[dict], settings: d
         main = MainStage(
             [WorkloadParserStage, AcceleratorParserStage, WorkloadStage, opt, SpatialMappingGeneratorStage, opt,
              TemporalMappingGeneratorStage, CostModelStage],
-            accelerator=str(acc_path), workload=[{"id": 0, **layer, "operand_source": {"I": 0, "W": 0}}],
+            accelerator=str(acc_path), workload=[{"id": 0, "name": "layer", **layer, "operand_source": {"I": 0, "W": 0}}],
             mapping=str(map_path), dump_folder=tmp, loma_lpf_limit=settings["lpf_limit"],
             loma_show_progress_bar=False, nb_mappings_generated=settings["spatial_candidates"], enable_mix_spatial_mapping_generation=False,
             access_same_data_considered_as_no_access=settings["access_same_data_considered_as_no_access"],
@@ -115,8 +115,11 @@ def _run_zigzag(layer: dict, accelerator: dict, mapping: list[dict], settings: d
 
 
 def _job(args) -> dict:
-    layer, accelerator, mapping, settings = args
-    return _run_zigzag(layer, accelerator, mapping, settings)
+    """One layer mapped and its answer cached at once (an interrupted batch keeps what it mapped)."""
+    layer, accelerator, mapping, settings, k, where = args
+    answer = _run_zigzag(layer, accelerator, mapping, settings)
+    cache.put(k, answer, Path(where))
+    return answer
 
 
 def _worker(jobs: list) -> list[dict]:
@@ -152,6 +155,7 @@ def run_layers(layers: list[dict], accelerator: dict, mapping: list[dict], setti
     up to `processes` parallel processes (default: the CPUs this process may use) and cached."""
     settings = {**SETTINGS, **(settings or {})}
     version = zigzag_version()
+    layers = [{k: v for k, v in layer.items() if k != "name"} for layer in layers]  # keyed by shape alone
     keys = [cache.key(layer, accelerator, mapping, settings, version) for layer in layers]
     out: list[dict | None] = [cache.get(k, where) for k in keys]
     todo = {}
@@ -159,23 +163,22 @@ def run_layers(layers: list[dict], accelerator: dict, mapping: list[dict], setti
         if out[i] is None:
             todo.setdefault(k, i)  # identical layers mapped once
     if todo:
-        jobs = [(layers[i], accelerator, mapping, settings) for i in todo.values()]
+        folder = str(where or cache.cache_dir())
+        jobs = [(layers[i], accelerator, mapping, settings, k, folder) for k, i in todo.items()]
         n = min(len(jobs), processes or len(os.sched_getaffinity(0)))
-        if True:  # always in worker processes: a fixed hash seed, and no chdir in the caller
-            shares = _share(jobs, n)
-            with ThreadPoolExecutor(max_workers=n) as pool:
-                results = list(pool.map(lambda share: _worker([jobs[i] for i in share]), shares))
-            answers = [None] * len(jobs)
-            for share, result in zip(shares, results):
-                for i, answer in zip(share, result):
-                    answers[i] = answer
-        for k, answer in zip(todo, answers):
-            cache.put(k, answer, where)
+        # always in worker processes, even one: a fixed hash seed, and no chdir in the caller
+        shares = _share(jobs, n)
+        with ThreadPoolExecutor(max_workers=n) as pool:
+            results = list(pool.map(lambda share: _worker([jobs[i] for i in share]), shares))
+        answers = [None] * len(jobs)
+        for share, result in zip(shares, results):
+            for i, answer in zip(share, result):
+                answers[i] = answer
         for i, k in enumerate(keys):
             if out[i] is None:
                 out[i] = answers[list(todo).index(k)]
     return out  # type: ignore[return-value]
 
 
-if __name__ == "__main__":  # a worker: jobs (layer, accelerator, mapping, settings) as JSON on stdin
+if __name__ == "__main__":  # a worker: jobs (layer, accelerator, mapping, settings, key, cache) as JSON on stdin
     json.dump([_job(j) for j in json.load(sys.stdin)], sys.stdout)
