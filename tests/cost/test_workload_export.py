@@ -112,3 +112,9 @@ def test_unknown_format_names_the_valid_ones_and_writes_nothing(tmp_path):
     with pytest.raises(UserError, match="'maestro' is not one of zigzag, timeloop, scalesim"):
         write_workload(_step(False), "maestro", tmp_path / "x")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_unwritable_place_is_one_message(tmp_path):
+    (tmp_path / "file").write_text("")
+    with pytest.raises(UserError, match="cannot write the scalesim workload to"):
+        write_workload(_step(False), "scalesim", tmp_path / "file" / "topo.csv")

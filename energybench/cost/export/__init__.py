@@ -31,4 +31,7 @@ def write_workload(profile: "StepProfile", fmt: str, path: str | Path, value_bit
     from energybench.cost.export import scalesim, timeloop, zigzag
 
     writer = {"zigzag": zigzag.write, "timeloop": timeloop.write, "scalesim": scalesim.write}[fmt]
-    return writer(profile, Path(path).expanduser(), value_bits)
+    try:
+        return writer(profile, Path(path).expanduser(), value_bits)
+    except OSError as exc:
+        raise UserError(f"cannot write the {fmt} workload to {path}: {exc.strerror or exc}") from None

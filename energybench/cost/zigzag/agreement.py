@@ -27,9 +27,15 @@ def analytic_mappings(profile: "StepProfile", hardware: "HardwareModel") -> dict
     """The analytic model's MAC passes (and update) per layer, as PassMappings."""
     try:
         from energybench.cost.mappers import get_mapper  # the one pricing engine, once it exists
-        mapper = get_mapper("analytic")
     except ImportError:
-        mapper = None
+        get_mapper = None
+    mapper = None
+    for args in (((), (hardware,)) if get_mapper else ()):
+        try:
+            mapper = get_mapper("analytic", *args)
+            break
+        except TypeError:
+            continue
     if mapper is not None:
         return {layer.name: list(mapper.map_layer(layer, hardware.arch, hardware.bits)) for layer in profile.layers}
     from energybench.cost import hierarchy
