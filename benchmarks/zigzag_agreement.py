@@ -114,7 +114,8 @@ def report(results: dict, elapsed: dict) -> str:
     lines += ["", "## Sharing ratio", "",
               "Step energy with nothing frozen over step energy with the frozen prefix (MAC compute + all levels' "
               "MAC-pass energy + the update, which is analytic on both sides).", "",
-              "| architecture | sharing requested (achieved) | analytic | ZigZag | difference |", "|---|---|---|---|---|"]
+              "| architecture | sharing requested (achieved) | analytic | ZigZag | difference |",
+              "|---|---|---|---|---|"]
     for arch, res in results.items():
         base = res[0.0][2]
         for s in CUTS:

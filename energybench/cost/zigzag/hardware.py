@@ -20,8 +20,9 @@ packs as in level_energy.py). Word counts come back as accesses x words per acce
 
 Bandwidth, words per cycle per port: the level's `bandwidth_words_per_cycle` where the
 architecture file gives one; else these defaults: an rf its `accesses_per_mac` plus one (a
-MAC's own accesses and a fill or drain each cycle: no stall at one MAC per cycle), an sram rows + cols (one array edge of inputs in and one
-of results out each cycle), a DRAM its type's peak bandwidth (DRAM_GBPS) at the array clock.
+MAC's own accesses and a fill or drain each cycle: no stall at one MAC per cycle), an sram
+rows + cols (one array edge of inputs in and one of results out each cycle), a DRAM its type's
+peak bandwidth (DRAM_GBPS) at the array clock.
 
 The array: rows x cols MAC units, D1 = cols, D2 = rows. Weight-stationary unrolls output
 channels (K) across D1 and one reduction dimension (C, FY or FX: for backward-to-weights, whose
