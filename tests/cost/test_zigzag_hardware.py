@@ -86,3 +86,17 @@ def test_cache_round_trip_is_json_and_keyed_by_every_part(tmp_path):
     assert [p.name for p in path.parent.iterdir()] == [path.name]  # no temporary file left behind
     path.write_text("{not json")  # a damaged entry is mapped again, not trusted
     assert cache.get(k, tmp_path) is None
+
+
+def test_bandwidth_from_the_architecture_file_is_one_read_write_port():
+    """A level's bandwidth (words of its own word per cycle, reads and writes together) becomes one
+    read-write port of that many values; 12 64-bit words are 24 fp32 values per access."""
+    from types import SimpleNamespace
+
+    arch = build_hardware(arch="eyeriss_like").arch
+    glb = SimpleNamespace(kind="sram", bandwidth=12, word_bits=64, reads_per_mac=0, writes_per_mac=0)
+    assert zh.bandwidth_words(glb, arch, 32) == (24.0, 24.0, True)
+    mem, r_per, w_per = zh._memory(1024, 2.0, 3.0, 32, 24.0, 24.0, True, ["I1", "I2", "O"], ["D1", "D2"])
+    assert [(p["name"], p["type"], p["bandwidth_min"], p["bandwidth_max"]) for p in mem["ports"]] == [
+        ("rw_port_1", "read_write", 32, 768)]
+    assert (r_per, w_per, mem["r_cost"], mem["w_cost"]) == (24.0, 24.0, 48.0, 72.0)

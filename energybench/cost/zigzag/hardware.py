@@ -18,11 +18,11 @@ per access is the level's per-word energy (HardwareModel.access_pj: CACTI, regis
 type...) x words per access; a word is the run's value bits (`word_bits` narrower than that
 packs as in level_energy.py). Word counts come back as accesses x words per access.
 
-Bandwidth, words per cycle per port: the level's `bandwidth_words_per_cycle` where the
-architecture file gives one; else these defaults: an rf its `accesses_per_mac` plus one (a
+Bandwidth, words per cycle: the level's `bandwidth_words_per_cycle` where the architecture
+file gives one (reads and writes together: one read-write port); else these defaults: an rf its `accesses_per_mac` plus one (a
 MAC's own accesses and a fill or drain each cycle: no stall at one MAC per cycle), an sram
-rows + cols (one array edge of inputs in and one of results out each cycle), a DRAM its type's
-peak bandwidth (DRAM_GBPS) at the array clock.
+rows + cols each way (one array edge of inputs in and one of results out each cycle), a DRAM
+its type's peak bandwidth (DRAM_GBPS) at the array clock, reads and writes together.
 
 The array: rows x cols MAC units, D1 = cols, D2 = rows. Weight-stationary unrolls output
 channels (K) across D1 and one reduction dimension (C, FY or FX: for backward-to-weights, whose
@@ -55,45 +55,47 @@ SPATIAL = {"weight_stationary": (["K"], ["C", "FY", "FX"]), "output_stationary":
 OPS = ("I1", "I2", "O")
 
 
-def bandwidth_words(level: Level, arch: Architecture, value_bits: int) -> tuple[int, int]:
-    """(read, write) words per cycle of one port of the level."""
-    given = getattr(level, "bandwidth_words_per_cycle", None)
+def bandwidth_words(level: Level, arch: Architecture, value_bits: int) -> tuple[float, float, bool]:
+    """(read, write) values per cycle of the level's ports, and whether reads and writes share
+    one port (a bandwidth given in the architecture file counts them together)."""
+    given = getattr(level, "bandwidth", None) or getattr(level, "bandwidth_words_per_cycle", None)
     if given:
-        if isinstance(given, dict):
-            return max(1, int(given.get("reads", given.get("read", 1)))), max(1, int(given.get("writes",
-                                                                                    given.get("write", 1))))
-        return max(1, int(given)), max(1, int(given))
+        words = float(given) * (level.word_bits or value_bits) / value_bits  # in values of the run's precision
+        return words, words, True
     if level.kind == "rf":
-        return level.reads_per_mac + 1, level.writes_per_mac + 1
+        return level.reads_per_mac + 1, level.writes_per_mac + 1, False
     if level.kind == "sram":
         edge = (arch.rows or 1) + (arch.cols or 1)
-        return edge, edge
+        return edge, edge, False
     gbps = DRAM_GBPS.get(level.dram_type or "table", DRAM_GBPS["table"])
     words = max(1, int(gbps * 1e9 / ((arch.clock_mhz or 1000) * 1e6) / (value_bits / 8)))
-    return words, words
+    return words, words, True
 
 
-def _port(name: str, kind: str, bits: int, words: int, allocation: list[str]) -> dict:
-    return {"name": name, "type": kind, "bandwidth_min": bits, "bandwidth_max": bits * words,
-            "allocation": allocation}
+def _port(name: str, kind: str, bits: int, max_bits: int, allocation: list[str]) -> dict:
+    return {"name": name, "type": kind, "bandwidth_min": bits, "bandwidth_max": max_bits, "allocation": allocation}
 
 
-def _memory(size_bits: int, read_pj: float, write_pj: float, bits: int, read_words: int, write_words: int,
-            operands: list[str], served: list[str]) -> dict:
-    """One ZigZag memory with a read and a write port (rw for DRAM, as ZigZag's examples)."""
+def _memory(size_bits: int, read_pj: float, write_pj: float, bits: int, read_words: float, write_words: float,
+            shared: bool, operands: list[str], served: list[str]) -> tuple[dict, float, float]:
+    """One ZigZag memory (a read and a write port, or one read-write port), and its words per
+    read and per write access. ZigZag counts accesses of a port's maximum bandwidth, so that is
+    what one access costs."""
     reads = [f"{op}, tl" for op in operands] + (["O, th"] if "O" in operands else [])
     writes = [f"{op}, fh" for op in operands] + (["O, fl"] if "O" in operands else [])
-    if not served or size_bits < DRAM_BITS:
-        ports = [_port("r_port_1", "read", bits, read_words, reads), _port("w_port_1", "write", bits, write_words,
-                                                                           writes)]
+    r_bits, w_bits = max(bits, round(read_words * bits)), max(bits, round(write_words * bits))
+    if shared:
+        ports = [_port("rw_port_1", "read_write", bits, r_bits, reads + writes)]
+        w_bits = r_bits
     else:
-        ports = [_port("rw_port_1", "read_write", bits, read_words, reads + writes)]
-    # cost per access of the widest port transfer (bandwidth_max bits)
-    return {"size": int(size_bits), "r_cost": float(read_pj * read_words), "w_cost": float(write_pj * write_words),
-            "area": 0.0, "latency": 1, "operands": operands, "ports": ports, "served_dimensions": served}
+        ports = [_port("r_port_1", "read", bits, r_bits, reads), _port("w_port_1", "write", bits, w_bits, writes)]
+    r_per, w_per = r_bits / bits, w_bits / bits
+    return ({"size": int(size_bits), "r_cost": float(read_pj * r_per), "w_cost": float(write_pj * w_per),
+             "area": 0.0, "latency": 1, "operands": operands, "ports": ports, "served_dimensions": served},
+            r_per, w_per)
 
 
-def accelerator(hardware: "HardwareModel", value_bits: int) -> tuple[dict, dict[str, str], dict[str, int]]:
+def accelerator(hardware: "HardwareModel", value_bits: int) -> tuple[dict, dict[str, str], dict[str, float]]:
     """(ZigZag accelerator dict, ZigZag memory name -> architecture level name, ZigZag memory
     name -> words per access)."""
     arch = hardware.arch
@@ -111,34 +113,22 @@ def accelerator(hardware: "HardwareModel", value_bits: int) -> tuple[dict, dict[
                             f"{arch.name} is sized per layer (capacity_bytes: auto)")
         pack = value_bits / level.word_bits if level.word_bits else 1.0  # accesses per value
         read_pj, write_pj = read_pj * pack, write_pj * pack
-        r_words, w_words = bandwidth_words(level, arch, value_bits)
-        if level.kind == "rf":
-            words = level.capacity_bytes * 8 // value_bits
-            groups = [(level.name, list(OPS))] if words >= 3 else [
-                (f"{level.name}_{op}", [op]) for op in (stationary, "I1", "O")]
-            for name, ops in groups:
-                if len(ops) == 3:
-                    memories[name] = _memory(level.capacity_bytes * 8, read_pj, write_pj, value_bits, r_words,
-                                             w_words, ops, [])
-                else:  # a register: one word in and out for the MAC, one for the neighbour or buffer
-                    size = level.capacity_bytes * 8 if ops == [stationary] else value_bits
-                    memories[name] = _memory(size, read_pj, write_pj, value_bits, 2, 2, ops, [])
-            if len(groups) > 1:
-                r_words = w_words = 2
+        r_words, w_words, shared = bandwidth_words(level, arch, value_bits)
+        if level.kind == "rf" and level.capacity_bytes * 8 // value_bits < 3:
+            # a register: one value in and out for the MAC, one for the neighbour or the buffer
+            parts = [(f"{level.name}_{op}", [op], level.capacity_bytes * 8 if op == stationary else value_bits,
+                      2, 2, False) for op in (stationary, "I1", "O")]
+        elif level.kind == "rf":
+            parts = [(level.name, list(OPS), level.capacity_bytes * 8, r_words, w_words, shared)]
         elif level.kind == "sram":
-            name = level.name
-            memories[name] = _memory(level.capacity_bytes * level.instances * 8, read_pj, write_pj, value_bits,
-                                     r_words, w_words, list(OPS), ["D1", "D2"])
-            groups = [(name, list(OPS))]
+            parts = [(level.name, list(OPS), level.capacity_bytes * level.instances * 8, r_words, w_words, shared)]
         else:
-            name = level.name
-            memories[name] = _memory(DRAM_BITS, read_pj, write_pj, value_bits, r_words, w_words, list(OPS),
-                                     ["D1", "D2"])
-            groups = [(name, list(OPS))]
-        for name, _ops in groups:
+            parts = [(level.name, list(OPS), DRAM_BITS, r_words, w_words, shared)]
+        served = [] if level.kind == "rf" else ["D1", "D2"]
+        for name, ops, size, rw, ww, sh in parts:
+            memories[name], words_per_access[name], words_per_access[name + ":w"] = _memory(
+                size, read_pj, write_pj, value_bits, rw, ww, sh, ops, served)
             level_of[name] = level.name
-            words_per_access[name] = r_words  # reads
-            words_per_access[name + ":w"] = w_words  # writes
     mac_pj = hardware.table.mac_pj(hardware.precision)
     desc = {"name": f"energybench_{arch.name}", "memories": memories,
             "operational_array": {"unit_energy": float(mac_pj), "unit_area": 0.0, "dimensions": ["D1", "D2"],
