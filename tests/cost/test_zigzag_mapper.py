@@ -118,7 +118,8 @@ def test_second_call_from_cache_and_nothing_left_in_the_users_folder(mapped):
 def test_agreement_bands_on_small_network(mapped):
     """Whole passes and levels, analytic against ZigZag. The issue's bands (every pass within 15 %,
     buffer and DRAM within 1.5x, latency within 2x) hold for the one pricing engine with its mapper
-    interface; the tiling model as it stands is within the bands measured before it."""
+    interface; hierarchy.py's tiling model as it stands measured 1.06-1.19 per pass, 0.94-1.75 per
+    level here (ResNet-18: reports/zigzag_agreement.md), and is held to that."""
     ag = compare(mapped["prof"], mapped["hw"], mapped["mapper"])
     try:
         from energybench.cost.mappers import get_mapper  # noqa: F401
@@ -127,10 +128,10 @@ def test_agreement_bands_on_small_network(mapped):
         engine = False
     for p in ("forward", "backward_input", "backward_weight"):
         r = ag.total("analytic", p) / ag.total("zigzag", p)
-        assert (0.85 < r < 1.15) if engine else (0.75 < r < 1.5), (p, r)
+        assert (0.85 < r < 1.15) if engine else (1.0 < r < 1.25), (p, r)
         for lv in ("glb", "dram"):
             r = ag.total("analytic", p, lv) / ag.total("zigzag", p, lv)
-            assert (1 / 1.5 < r < 1.5) if engine else (0.3 < r < 4), (p, lv, r)
+            assert (1 / 1.5 < r < 1.5) if engine else (0.9 < r < 2.0), (p, lv, r)
         if engine:
             c = ag.cycles("analytic", p) / ag.cycles("zigzag", p)
             assert 0.5 < c < 2, (p, c)
