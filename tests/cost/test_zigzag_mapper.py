@@ -148,3 +148,17 @@ def test_missing_extra_names_the_install_command(monkeypatch):
     monkeypatch.setattr(builtins, "__import__", no_zigzag)
     with pytest.raises(UserError, match=r"pip install 'energybench\[zigzag\]'"):
         ZigZagMapper()
+
+
+def test_mapping_is_deterministic(mapped, tmp_path):
+    """The same layer mapped again from an empty cache, in a fresh worker, gives the same answer."""
+    hw = mapped["hw"]
+    from energybench.cost.zigzag import hardware as zh
+    from energybench.cost.zigzag.workload import pass_workloads
+
+    acc, _, _ = zh.accelerator(hw, 32)
+    (layer,) = [lc for lc in mapped["prof"].layers if lc.name == "ds"]
+    (w,) = [w for w in pass_workloads(layer, 32) if w.pass_ == "backward_weight"]
+    (again,) = runner.run_layers([w.layers[0][0]], acc, zh.mapping(hw.arch), where=tmp_path)
+    (first,) = runner.run_layers([w.layers[0][0]], acc, zh.mapping(hw.arch), where=mapped["where"])
+    assert again == first

@@ -4,6 +4,9 @@ utilisation) like the analytic model's. The optimizer update and element-wise wo
 MAC passes: they stay with the analytic model.
 
     mapper = ZigZagMapper(hardware)               # a HardwareModel: table, node, precision
+                                                  # (ZigZagMapper() takes the default table at the
+                                                  # precision of value_bits; set .hardware to the
+                                                  # run's so ZigZag searches with its energies)
     mapper.map_layer(layer, arch, value_bits)     # forward, backward_input, backward_weight
     mapper.map_layers(profile.layers, arch, bits) # all layers, distinct layer-passes in parallel
 

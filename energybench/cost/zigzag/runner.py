@@ -170,7 +170,8 @@ def run_layers(layers: list[dict], accelerator: dict, mapping: list[dict], setti
     if todo:
         folder = str(where or cache.cache_dir())
         jobs = [(layers[i], accelerator, mapping, settings, k, folder) for k, i in todo.items()]
-        n = min(len(jobs), processes or len(os.sched_getaffinity(0)))
+        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        n = min(len(jobs), processes or cpus)
         # always in worker processes, even one: a fixed hash seed, and no chdir in the caller
         shares = _share(jobs, n)
         with ThreadPoolExecutor(max_workers=n) as pool:
