@@ -1,0 +1,128 @@
+"""The analytic model against ZigZag on one step: joules per (layer, pass, level), cycles and
+utilisation, from the same architecture, energies and counted step.
+
+The analytic side is `energybench.cost.mappers.get_mapper('analytic')` where that exists, else
+hierarchy.py's tiling model as it stands (cycles: the ideal MACs / PEs). Both sides' words are
+priced with the HardwareModel's per-access energies; compute (MACs x MAC energy) is the same on
+both sides and left out of the level figures. The update (element-wise, analytic on both
+sides) enters only the step totals of the sharing ratio.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from energybench.cost.mapping import PassMapping
+from energybench.cost.zigzag.workload import MAC_PASSES
+
+if TYPE_CHECKING:
+    from energybench.cost.counter import StepProfile
+    from energybench.cost.level_energy import HardwareModel
+
+PJ = 1e-12
+
+
+def analytic_mappings(profile: "StepProfile", hardware: "HardwareModel") -> dict[str, list[PassMapping]]:
+    """The analytic model's MAC passes (and update) per layer, as PassMappings."""
+    try:
+        from energybench.cost.mappers import get_mapper  # the one pricing engine, once it exists
+    except ImportError:
+        get_mapper = None
+    mapper = None
+    for args in (((), (hardware,)) if get_mapper else ()):
+        try:
+            mapper = get_mapper("analytic", *args)
+            break
+        except TypeError:
+            continue
+    if mapper is not None:
+        return {layer.name: list(mapper.map_layer(layer, hardware.arch, hardware.bits)) for layer in profile.layers}
+    from energybench.cost import hierarchy
+
+    arch = hardware.arch
+    out: dict[str, list[PassMapping]] = {}
+    for layer in profile.layers:
+        per: dict[str, dict[str, list[float]]] = {}
+        for a in hierarchy.stationary_accesses(layer, arch, hardware.bits):
+            rw = per.setdefault(a.pass_, {}).setdefault(a.level, [0.0, 0.0])
+            rw[0] += a.reads
+            rw[1] += a.writes
+        macs = {"forward": layer.fwd_macs, "backward_input": layer.bwd_input_macs,
+                "backward_weight": layer.bwd_weight_macs}
+        maps = []
+        for pass_, levels in per.items():
+            m = macs.get(pass_, 0)
+            cycles = m / arch.pes if m and arch.pes else 0.0
+            maps.append(PassMapping(layer.name, pass_, {k: (v[0], v[1]) for k, v in levels.items()}, m, cycles,
+                                    1.0 if cycles else None, "analytic"))
+        out[layer.name] = maps
+    return out
+
+
+@dataclass
+class PassRow:
+    layer: str
+    pass_: str
+    macs: float
+    analytic_j: dict[str, float] = field(default_factory=dict)  # level -> joules
+    zigzag_j: dict[str, float] = field(default_factory=dict)
+    analytic_cycles: float = 0.0
+    zigzag_cycles: float = 0.0
+    zigzag_utilisation: float | None = None
+    analytic_utilisation: float | None = None
+
+
+@dataclass
+class Agreement:
+    arch: str
+    levels: tuple[str, ...]
+    rows: list[PassRow]
+    compute_j: float  # MAC compute of the three passes (same on both sides)
+    update_j: float  # the update's level energy (analytic on both sides)
+
+    def total(self, side: str, pass_: str | None = None, level: str | None = None) -> float:
+        s = 0.0
+        for r in self.rows:
+            if pass_ is None or r.pass_ == pass_:
+                d = r.analytic_j if side == "analytic" else r.zigzag_j
+                s += sum(v for k, v in d.items() if level is None or k == level)
+        return s
+
+    def cycles(self, side: str, pass_: str | None = None) -> float:
+        return sum(r.analytic_cycles if side == "analytic" else r.zigzag_cycles for r in self.rows
+                   if pass_ is None or r.pass_ == pass_)
+
+    def step_j(self, side: str) -> float:
+        """Step energy: MAC compute + every level's MAC-pass energy + the analytic update."""
+        return self.compute_j + self.total(side) + self.update_j
+
+
+def _joules(m: PassMapping, hardware: "HardwareModel") -> dict[str, float]:
+    out = {}
+    for level in hardware.arch.levels:
+        reads, writes = m.levels.get(level.name, (0.0, 0.0))
+        read_pj, write_pj, _s, _e = hardware.access_pj(level.name)
+        pack = hardware.bits / level.word_bits if level.word_bits else 1
+        out[level.name] = (reads * read_pj + writes * write_pj) * pack * PJ
+    return out
+
+
+def compare(profile: "StepProfile", hardware: "HardwareModel", zigzag_mapper) -> Agreement:
+    """Both models on every MAC pass of the step."""
+    analytic = analytic_mappings(profile, hardware)
+    mac_layers = [layer for layer in profile.layers if layer.train_macs]
+    zz = zigzag_mapper.map_layers(mac_layers, hardware.arch, hardware.bits)
+    rows, update_j = [], 0.0
+    for layer in profile.layers:
+        a_by = {m.pass_: m for m in analytic.get(layer.name, [])}
+        update_j += sum(sum(_joules(m, hardware).values()) for m in a_by.values() if m.pass_ == "update")
+        for z in zz.get(layer.name, []):
+            a = a_by.get(z.pass_)
+            row = PassRow(layer.name, z.pass_, z.macs, _joules(a, hardware) if a else {}, _joules(z, hardware),
+                          a.latency_cycles if a else 0.0, z.latency_cycles, z.utilisation,
+                          a.utilisation if a else None)
+            rows.append(row)
+    macs = sum(r.macs for r in rows if r.pass_ in MAC_PASSES)
+    compute_j = macs * hardware.table.mac_pj(hardware.precision) * PJ
+    return Agreement(hardware.arch.name, tuple(lv.name for lv in hardware.arch.levels), rows, compute_j, update_j)
