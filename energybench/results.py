@@ -46,7 +46,7 @@ TOTALS = ("compute_energy_j", "memory_energy_j", "mem_accesses", "train_macs", "
 NORMALISED = ("compute_energy_j_per_iter", "memory_energy_j_per_iter", "mem_accesses_per_iter",
               "train_macs_per_iter", "elementwise_energy_j_per_iter", "elementwise_mem_accesses_per_iter",
               "time_per_iter_s", "cpu_time_per_iter_s", "storage_bytes",
-              "total_compute_energy_j", "total_memory_energy_j", "total_mem_accesses", "total_train_macs",
+              "total_compute_energy_j", "total_memory_energy_j", "total_energy_j", "total_mem_accesses", "total_train_macs",
               "total_train_time_s", "total_train_cpu_s", "total_measured_energy_j",
               "total_measured_energy_above_idle_j", "measured_energy_per_sample_j",
               "measured_energy_above_idle_per_sample_j")
@@ -163,6 +163,10 @@ def cells(df: pd.DataFrame) -> pd.DataFrame:
     totals = cell_totals(df, TOTALS)
     for key in TOTALS:
         out[f"total_{key}"] = totals[key]
+    # every dynamic term priced: MAC computation and memory, and element-wise work where recorded
+    out["total_energy_j"] = out["total_compute_energy_j"] + out["total_memory_energy_j"]
+    if "elementwise_compute_energy_j" in df:
+        out["total_energy_j"] += out["total_elementwise_energy_j"]
     iters = out["total_iters"].where(out["total_iters"] != 0)
     for key in PER_ITER:
         out[f"{key}_per_iter"] = out[f"total_{key}"] / iters

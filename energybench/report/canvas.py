@@ -164,6 +164,31 @@ def draw(result: FigureResult, container: Figure | SubFigure, size: Size, height
     result.figure = container
 
 
+def draw_or_note(result: FigureResult, container: Figure | SubFigure, size: Size, height: float) -> None:
+    """`draw`, or, where drawing the figure fails, a visible note in its place naming the error:
+    one broken figure never takes the report with it (a warning says so too)."""
+    import warnings
+
+    try:
+        draw(result, container, size, height)
+    except Exception as exc:  # noqa: BLE001 (any failure of one figure: the report is still written)
+        for artist in list(container.axes) + list(container.legends) + list(container.texts):
+            artist.remove()
+        message = failure_note(result, exc)
+        lines = typeset.wrap(message, size.font, size.width * 0.95)
+        container.text(0.02, 0.5, "\n".join(lines), ha="left", va="center", color="#a00000",
+                       fontsize=size.font, transform=container.transSubfigure
+                       if isinstance(container, SubFigure) else container.transFigure)
+        warnings.warn(message, stacklevel=2)
+        result.figure = container
+
+
+def failure_note(result: FigureResult, exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return (f"Figure '{result.title}' could not be drawn: {type(exc).__name__}"
+            + (f": {text[:300]}" if text else "") + ". The rest of the report is complete.")
+
+
 def _left_needed(ax, size: Size, inner: bool) -> float:
     """Inches left of an axes for its y tick labels and y label."""
     em = size.em

@@ -16,6 +16,7 @@ from energybench.report.canvas import standalone
 from energybench.report.plots import build_figures
 from energybench.report.rundir import RunData
 from energybench.report.style import drawing, size_for
+from energybench.report.typeset import readable_figure
 
 PNG_DPI = 300
 
@@ -40,6 +41,7 @@ def write_figures(run: RunData, out: Path, formats: list[str], width: float) -> 
                 captions += [f"## {result.id}: {result.title} (not drawn)", "", result.note or "", ""]
                 continue
             fig = standalone(result, size)
+            readable_figure(fig)
             description = f"{result.caption} {result.provenance}"
             for fmt in formats:
                 buf = io.BytesIO()

@@ -184,6 +184,33 @@ class RunData:
         xs = self.levels(method)
         return np.array(xs), np.array([self.value(method, s, key, normalised) for s in xs])
 
+    def achieved(self, method: str, sharing: float) -> float:
+        """The sharing fraction a requested level achieved for a method (the request itself for a
+        run that predates sharing_achieved, or a level the method did not run)."""
+        try:
+            a = self.value(method, sharing, "sharing_achieved")
+        except KeyError:
+            a = math.nan
+        return sharing if math.isnan(a) else a
+
+    def achieved_at(self, sharing: float) -> float:
+        """The achieved fraction of a requested level, from the first method that ran it (one
+        backbone per run: every method cuts it at the same boundary)."""
+        for m in self.methods:
+            if sharing in self.levels(m):
+                a = self.achieved(m, sharing)
+                if a != sharing:
+                    return a
+        return sharing
+
+    def sharing_differs(self) -> bool:
+        """Whether any level achieved another fraction than requested (a secondary axis is due)."""
+        return any(abs(self.achieved_at(s) - s) > 5e-4 for s in self.all_levels())
+
+    def far_levels(self, pp: float = 5.0) -> dict[float, float]:
+        """requested -> achieved for the levels more than `pp` percentage points off."""
+        return {s: a for s in self.all_levels() if abs(100 * ((a := self.achieved_at(s)) - s)) > pp}
+
     def optimal_sharing(self, method: str) -> float | None:
         opt = self.summary.get("methods", {}).get(method, {}).get("optimal_sharing")
         return None if opt is None else float(opt)

@@ -58,7 +58,7 @@ def summary_section(run: RunData, looks) -> Section:
 
 
 def figure_sections(run: RunData, looks) -> list[Section]:
-    return [figure_section(fn(run, looks)) for _, fn in plots.FIGURES]
+    return [figure_section(plots.described(fid, fn, run, looks)) for fid, fn in plots.FIGURES]
 
 
 def metadata_section(run: RunData, looks) -> Section:
