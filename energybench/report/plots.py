@@ -23,6 +23,7 @@ from matplotlib.ticker import FuncFormatter
 from energybench.report.canvas import FigureResult, Panels, omitted
 from energybench.report.rundir import ENERGY, OPS, RunData, num
 from energybench.report.style import DEVICE_COLOURS, GREY, Look, method_looks
+from energybench.results import optimal_rule
 
 
 def pareto_front(energy: list[float], acc: list[float]) -> list[int]:
@@ -187,7 +188,7 @@ def method_handles(methods: list[str], looks: dict[str, Look]) -> list:
 
 def star_handle(tolerance: float) -> Line2D:
     return Line2D([], [], marker="*", markersize=10, color="white", markeredgecolor="black", linestyle="none",
-                  label=f"optimal sharing (≤ {tolerance:g} pp below sharing 0)")
+                  label=f"optimal sharing (≤ {tolerance:g} pp below sharing 0, one standard error included)")
 
 
 @dataclass
@@ -280,8 +281,8 @@ def vs_sharing(run: RunData, fid: str, title: str, caption: str, provenance: str
 def fig_accuracy(run: RunData, looks) -> FigureResult:
     fid, title = "accuracy-vs-sharing", "Accuracy vs sharing"
     caption = ("Final accuracy (after the last phase) and average incremental accuracy (mean over all phases, base "
-               "included) against the sharing level. A star marks each method's optimal sharing point: the largest "
-               f"sharing whose final accuracy is within {run.tolerance:g} percentage points of sharing 0.")
+               f"included) against the sharing level. A star marks each method's optimal sharing point: "
+               f"{optimal_rule(run.tolerance)}.")
     prov = _accuracy_prov(run)
     methods = _sharing_methods(run)
     if not methods:

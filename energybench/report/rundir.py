@@ -412,8 +412,9 @@ def load_run(root: str | Path) -> RunData:
     summary_path = root / "summary.json"
     summary = _read_json(summary_path) if summary_path.is_file() else None
     cells = {(m, sharing_key(s)) for m, s in zip(df["method"], df["sharing"])}
-    if summary is None or cells != _summary_cells(summary):
-        # a run stopped mid-cell has rows its summary.json does not cover yet: derive it as the run would
+    if summary is None or cells != _summary_cells(summary) or "optimal_rule" not in summary:
+        # a run stopped mid-cell has rows its summary.json does not cover yet, and a summary.json written
+        # before the optimal rule used the seed spread lacks totals and the rule: derive it as the run would
         tolerance = num((summary or {}).get("tolerance_pp", (config or {}).get("tolerance")))
         summary = summarise(df, 1.0 if math.isnan(tolerance) else tolerance)
     present = list(dict.fromkeys(df["method"]))
