@@ -236,6 +236,8 @@ class Runner:
         self.store.write_manifest(manifest)
         if plan.collapse_note():
             warnings.warn(plan.collapse_note())
+        if plan.far_note():
+            warnings.warn(plan.far_note())
         once = [m for m in self.methods if len(self.levels(m)) < len(plan.levels)]
         if once:
             self.log(f"{', '.join(once)}: the sharing level does not apply (nothing is shared), so trained once, at "
