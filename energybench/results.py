@@ -20,13 +20,17 @@ Rules:
 
 from __future__ import annotations
 
+import csv
+import io
 import math
+import warnings
 from pathlib import Path
 from typing import Any, Iterable
 
 import numpy as np
 import pandas as pd
 
+import energybench
 from energybench import calibration
 from energybench.errors import UserError
 
@@ -69,7 +73,8 @@ def frame(rows: Iterable[dict[str, Any]] | pd.DataFrame) -> pd.DataFrame:
         elif col in FLAGS:
             df[col] = df[col].map(_flag).astype(float)
         else:
-            df[col] = pd.to_numeric(df[col].replace("", np.nan), errors="coerce").astype(float)
+            values = pd.to_numeric(df[col].replace("", np.nan), errors="coerce").astype(float)
+            df[col] = values.where(np.isfinite(values))  # '1e400' reads as inf: not a measurement either
     if len(df):
         df["seed"] = df["seed"].astype(int)
         df["phase"] = df["phase"].astype(int)
@@ -84,19 +89,120 @@ def _flag(v) -> float:
     return float(bool(v))
 
 
+# metrics.csv's own columns, in the order the run writes them (engine/store.py's COLUMNS, kept
+# equal by a test); a method's extra columns (acc_nme, tree_depth, ...) follow them, sorted.
+SCHEMA = (
+    "run_id", "method", "sharing", "sharing_achieved", "shared_blocks", "seed", "phase", "classes_seen",
+    "new_classes", "acc_all", "acc_old", "acc_new", "avg_inc_acc", "forgetting", "iters", "train_samples",
+    "train_time_s", "time_per_iter_s", "train_cpu_s", "cache_shared", "fwd_macs", "bwd_input_macs", "bwd_weight_macs",
+    "update_ops", "train_macs", "eval_macs", "mem_reads", "mem_writes", "compute_energy_j", "memory_energy_j",
+    "elementwise_ops", "elementwise_mem_reads", "elementwise_mem_writes", "elementwise_compute_energy_j",
+    "elementwise_memory_energy_j", "energy_table", "precision", "storage_bytes", "arch", "node_nm", "vdd",
+    "level_rf_energy_j", "level_buffer_energy_j", "level_dram_energy_j", "leakage_energy_j",
+    "measured_energy_j", "measured_energy_method", "mean_power_w", "peak_power_w", "idle_power_w",
+    "measured_energy_above_idle_j", "gpu_energy_j", "cpu_package_energy_j", "dram_energy_j",
+    "measured_energy_per_sample_j", "measured_devices", "measured_note", "reused_base",
+)
+NUL = bytes(1)
+SHOWN = 4  # bad cells named in a warning; the rest counted
+
+
+def _text(path: Path) -> str:
+    """metrics.csv as text, or a UserError saying why it cannot be one (empty, binary)."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise UserError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if not data.strip():
+        raise UserError(f"{path} is empty ({len(data)} bytes): it holds no header and no rows. Nothing can be "
+                        "reported; resume the run to write it again (energybench run --resume)")
+    if NUL in data:
+        raise UserError(f"{path} is a binary file, not a CSV text file (byte {data.index(NUL)} is NUL); is it the "
+                        "metrics.csv written by 'energybench run'?")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{path} is not UTF-8 text (byte {exc.start} is {data[exc.start]:#04x}); is it the "
+                        "metrics.csv written by 'energybench run'?") from None
+
+
+def _schema_notice(path: Path, header: list[str]) -> None:
+    """A notice when the columns are not those this version writes: dropped, or inserted among its own."""
+    missing = [c for c in SCHEMA if c not in header]
+    last = max((k for k, c in enumerate(header) if c in SCHEMA), default=-1)
+    own = [c for c in header[:last] if c not in SCHEMA]  # a method's extra columns come after all of these
+    parts = []
+    if missing:
+        parts.append(f"lacks the column{'s' if len(missing) > 1 else ''} {', '.join(missing)} (left out of the "
+                     "figures and tables)")
+    if own:
+        parts.append(f"has the column{'s' if len(own) > 1 else ''} {', '.join(own)} among energybench's own "
+                     "(ignored)")
+    if parts:
+        warnings.warn(f"{path} " + " and ".join(parts) + f": it was not written by this version of energybench "
+                      f"({energybench.__version__}) or was edited; what it lacks is not reported", stacklevel=3)
+
+
 def read_metrics(path: str | Path, required: Iterable[str] = IDENTITY) -> pd.DataFrame:
-    """A metrics.csv file as a typed frame (see `frame`); a UserError when it lacks a
-    `required` column or a row's identity cannot be read."""
-    raw = pd.read_csv(path, dtype=str, keep_default_na=False)
-    missing = (set(IDENTITY) | set(required)) - set(raw.columns)
+    """A metrics.csv file as a typed frame (see `frame`). A UserError when it is empty or binary,
+    lacks a `required` column or a row's identity cannot be read; a warning (the rest is read)
+    for a last row cut mid-line, a row of the wrong length, a cell that is not a finite number,
+    and columns that are not this version's."""
+    path = Path(path)
+    reader = csv.reader(io.StringIO(_text(path)))
+    try:
+        lines = [r for r in reader if r]
+    except csv.Error as exc:
+        raise UserError(f"{path} is not a readable CSV file ({exc})") from None
+    header, body = lines[0], lines[1:]
+    missing = (set(IDENTITY) | set(required)) - set(header)
     if missing:
         raise UserError(f"{path} lacks the columns {', '.join(sorted(missing))}; is it a metrics.csv "
                         "written by 'energybench run'?")
+    _schema_notice(path, header)
+    kept, rownums, short = [], [], []
+    for k, r in enumerate(body, start=2):
+        if len(r) == len(header):
+            kept.append(r)
+            rownums.append(k)
+        else:
+            short.append((k, len(r)))
+    if short:
+        k, n = short[-1]
+        cut = k == len(body) + 1 and n < len(header)
+        warnings.warn(f"{path}: " + (f"its last row (line {k}) is cut mid-line ({n} of {len(header)} fields: an "
+                                     "interrupted write, or a copy cut short)"
+                                     if cut and len(short) == 1 else
+                                     f"{len(short)} row(s) have the wrong number of fields (line "
+                                     + ", ".join(str(k) for k, _ in short[:SHOWN]) + ")")
+                      + "; left out of the report", stacklevel=2)
+    raw = pd.DataFrame(kept, columns=header, dtype=str, index=rownums)
     bad = raw[pd.to_numeric(raw["sharing"], errors="coerce").isna()
               | ~raw["seed"].str.fullmatch(r"-?\d+") | ~raw["phase"].str.fullmatch(r"\d+")]
     if len(bad):
-        raise UserError(f"{path}: row {bad.index[0] + 2} has an unreadable sharing, seed or phase")
-    return frame(raw)
+        raise UserError(f"{path}: row {bad.index[0]} has an unreadable sharing, seed or phase")
+    _cell_notice(path, raw)
+    return frame(raw.reset_index(drop=True))
+
+
+def _cell_notice(path: Path, raw: pd.DataFrame) -> None:
+    """One warning naming the numeric cells that are not finite numbers ('abc', 'nan', '1e400'):
+    they are read as not measured (NaN), never as a value."""
+    found = []
+    for col in raw.columns:
+        if col in TEXT or col in FLAGS or col in ("seed", "phase"):
+            continue
+        text = raw[col]
+        filled = text != ""
+        values = pd.to_numeric(text.where(filled, "0"), errors="coerce")
+        wrong = filled & ~np.isfinite(values.to_numpy(dtype=float))
+        found += [(k, col, v) for k, v in text[wrong].items()]
+    if found:
+        found.sort()
+        named = "; ".join(f"line {k} {col} '{v[:20]}'" for k, col, v in found[:SHOWN])
+        more = f" and {len(found) - SHOWN} more" if len(found) > SHOWN else ""
+        warnings.warn(f"{path}: {len(found)} cell(s) are not finite numbers ({named}{more}); read as not measured",
+                      stacklevel=3)
 
 
 def load(run_dir: str | Path) -> pd.DataFrame:

@@ -39,6 +39,7 @@ class Panels:
     sharey: bool = False  # inner columns show no y tick labels (the y axes were shared in draw)
     bottom_em: float = 0.0  # more room under each panel (rotated tick labels), in font sizes
     left_em: float = 0.0  # more room left of each panel, in font sizes
+    after: Callable[[list], None] | None = None  # called once the axes have their final place (label placement)
 
     STRETCH = (0.75, 1.35)
 
@@ -157,6 +158,8 @@ def draw(result: FigureResult, container: Figure | SubFigure, size: Size, height
         x0 = sum(left[: c + 1]) + c * aw
         y0 = H - legend_h - r * panel_h - top - ah
         ax.set_position((x0 / W, y0 / H, aw / W, ah / H))
+    if p.after is not None:
+        p.after(axes)
     if p.legend:
         _, ncol = _legend_rows(p, size)
         container.legend(handles=p.legend, loc="upper left", ncols=ncol, bbox_to_anchor=(0.0, 1.0),

@@ -642,7 +642,8 @@ def fig_pareto(run: RunData, looks) -> FigureResult:
     fid, title = "accuracy-vs-energy", "Accuracy vs training energy"
     caption = ("Final accuracy against the total training energy of the incremental phases, one point per method "
                "and sharing level (labelled with the sharing level). The dashed line is the Pareto front: the points "
-               "that no other point matches or beats in both accuracy and energy. " + seeds_phrase(run))
+               "that no other point matches or beats in both accuracy and energy. A label that would cover "
+               "another is left out (the summary tables list every point). " + seeds_phrase(run))
     prov = _modelled(run)
     every = "every priced term" if run.has_column(EW[0]) else "compute + memory"
     series = [("modelled", f"modelled training energy,\n{every} ({{unit}})", lambda m, s: total_energy(run, m, s))]
@@ -675,8 +676,8 @@ def fig_pareto(run: RunData, looks) -> FigureResult:
                     err = std[m].get(s, math.nan)
                     ax.errorbar([ei], [ai], yerr=[err] if np.isfinite(err) else None, color=looks[m].colour,
                                 marker=looks[m].marker, linestyle="none", elinewidth=0.6)
-                    ax.annotate(f"{s:g}", (ei, ai), textcoords="offset points", xytext=(3, 3),
-                                color=looks[m].colour)
+                    ax.annotate(f"{s:g}", (ei, ai), textcoords="offset points", xytext=LABEL_OFFSETS[0],
+                                color=looks[m].colour, gid="point-label")
             front = pareto_front(list(e), acc)
             ax.step(e[front], np.array(acc)[front], where="post", color="black", linestyle="--", linewidth=0.8,
                     zorder=1)
@@ -693,7 +694,36 @@ def fig_pareto(run: RunData, looks) -> FigureResult:
         h.set_linestyle("none")
     legend.append(Line2D([], [], color="black", linestyle="--", linewidth=0.8, label="Pareto front"))
     return FigureResult(fid, title, caption, prov, Panels(len(panels), draw, aspect=0.75, titles=True,
-                                                          legend=legend, bottom_em=1.2))
+                                                          legend=legend, bottom_em=1.2, after=place_labels))
+
+
+# where a point's label may go, in points from the point, tried in this order
+LABEL_OFFSETS = ((3, 3), (3, -9), (-4, 3), (-4, -9), (6, -3), (-7, -3), (0, 7), (0, -13), (9, 7), (-10, 7),
+                 (9, -13), (-10, -13))
+
+
+def place_labels(axes) -> None:
+    """Point labels (annotations with gid 'point-label') moved, once the axes have their final
+    size, to the first of LABEL_OFFSETS where they overlap no label placed before and stay inside
+    the axes; a label with no such place is hidden (the caption says so), never drawn over another."""
+    if not axes:
+        return
+    renderer = axes[0].get_figure(root=True)._get_renderer()
+    for ax in axes:
+        box = ax.get_window_extent(renderer)
+        placed = []
+        for ann in [t for t in ax.texts if t.get_gid() == "point-label"]:
+            ann.set_horizontalalignment("left")
+            for dx, dy in LABEL_OFFSETS:
+                ann.set_horizontalalignment("right" if dx < 0 else "left")
+                ann.xyann = (dx, dy)
+                bb = ann.get_window_extent(renderer).padded(0.5)
+                inside = box.x0 <= bb.x0 and bb.x1 <= box.x1 and box.y0 <= bb.y0 and bb.y1 <= box.y1
+                if inside and not any(bb.overlaps(o) for o in placed):
+                    placed.append(bb)
+                    break
+            else:
+                ann.set_visible(False)
 
 
 # ----- power -------------------------------------------------------------------------------------------
@@ -796,7 +826,7 @@ def fig_modelled_vs_measured(run: RunData, looks) -> FigureResult:
             ax.plot(x, y, marker=lk.marker, linestyle="none", color=lk.colour,
                     markerfacecolor=lk.colour if p["fitted"] else "none")
             ax.annotate(f"{p['sharing']:g}" if p["fitted"] else "p0", (x, y), textcoords="offset points",
-                        xytext=(3, 3), color=lk.colour)
+                        xytext=LABEL_OFFSETS[0], color=lk.colour, gid="point-label")
         xs = np.array([0.0, 1.05 * max(p["modelled_j"] for p in points) / xdiv])
         ax.plot(xs, slope * xs * xdiv / ydiv, color="black", linestyle="--", linewidth=1.0, zorder=1)
         ax.set_xlim(left=0)
@@ -830,7 +860,8 @@ def fig_modelled_vs_measured(run: RunData, looks) -> FigureResult:
                    Line2D([], [], color="black", marker="o", fillstyle="none", linestyle="--",
                           label="saving, measured")]
     return FigureResult(fid, title, caption, prov, Panels(1 + bool(savings), draw, aspect=0.75, titles=True,
-                                                          legend=legend, top_axis=bool(savings) and run.sharing_differs()))
+                                                          legend=legend, top_axis=bool(savings) and run.sharing_differs(),
+                                                          after=place_labels))
 
 
 # ----- confusion -----------------------------------------------------------------------------------------

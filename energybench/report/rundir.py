@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import warnings
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+import energybench
 from energybench.calibration import ABOVE_IDLE, measured_column
 from energybench.confusion import parse_confusion
 from energybench.errors import UserError
@@ -409,6 +411,11 @@ def load_run(root: str | Path) -> RunData:
     config = load_user_yaml(config_path, str(config_path)) if config_path.is_file() else {}  # run dirs get shared
     manifest_path = root / "manifest.json"
     manifest = _read_json(manifest_path) if manifest_path.is_file() else {}
+    version = manifest.get("energybench")
+    if version is not None and str(version) != energybench.__version__:
+        warnings.warn(f"{root} was written by energybench {version}; this is {energybench.__version__}: figures "
+                      "and rules of this version are applied to it, and what that version did not record is left "
+                      "out", stacklevel=2)
     summary_path = root / "summary.json"
     summary = _read_json(summary_path) if summary_path.is_file() else None
     cells = {(m, sharing_key(s)) for m, s in zip(df["method"], df["sharing"])}
