@@ -73,21 +73,37 @@ def readable(text: str) -> str:
     if missing:
         _warned.update(missing)
         warnings.warn("no installed font can draw " + ", ".join(f"'{c}' (U+{ord(c):04X})" for c in missing)
-                      + "; the report shows the code point instead (install Noto fonts, e.g. the Debian packages "
-                      "fonts-noto-cjk and fonts-noto-core, to draw them)", stacklevel=2)
+                      + "; the report shows the code point instead (install fonts that have it, e.g. the Debian "
+                      "packages fonts-noto-core, fonts-noto-cjk and fonts-symbola, to draw them)", stacklevel=2)
     return "".join(c if drawable(c) else substitute(c) for c in text)
 
 
 def readable_figure(fig) -> None:
     """Every text of a drawn matplotlib figure made readable (see `readable`), before it is saved."""
+    from matplotlib.axis import Axis
     from matplotlib.text import Text
+    from matplotlib.ticker import FixedFormatter, FuncFormatter
 
+    for axis in fig.findobj(Axis):  # tick labels are made again from the formatter when drawn
+        for fmt in (axis.get_major_formatter(), axis.get_minor_formatter()):
+            if isinstance(fmt, FixedFormatter):
+                fmt.seq = [readable(str(t)) for t in fmt.seq]
+            elif isinstance(fmt, FuncFormatter) and not getattr(fmt.func, "readable", False):
+                fmt.func = _readable_func(fmt.func)
     for t in fig.findobj(Text):
         text = t.get_text()
         if text:
             fixed = readable(text)
             if fixed != text:
                 t.set_text(fixed)
+
+
+def _readable_func(func):
+    def label(x, pos=None):
+        return readable(str(func(x, pos)))
+
+    label.readable = True
+    return label
 
 
 @lru_cache(maxsize=4096)
