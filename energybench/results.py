@@ -133,8 +133,9 @@ def _schema_notice(path: Path, header: list[str]) -> None:
     own = [c for c in header[:last] if c not in SCHEMA]  # a method's extra columns come after all of these
     parts = []
     if missing:
-        parts.append(f"lacks the column{'s' if len(missing) > 1 else ''} {', '.join(missing)} (left out of the "
-                     "figures and tables)")
+        named = ", ".join(missing[:8]) + (f" and {len(missing) - 8} more" if len(missing) > 8 else "")
+        parts.append(f"lacks the column{'s' if len(missing) > 1 else ''} {named} (left out of the figures and "
+                     "tables)")
     if own:
         parts.append(f"has the column{'s' if len(own) > 1 else ''} {', '.join(own)} among energybench's own "
                      "(ignored)")

@@ -196,3 +196,18 @@ def test_one_seeds_noise_does_not_pick_the_optimal_point():
     assert lv["0.8"]["final_acc_drop_se_pp"] == pytest.approx(math.sqrt(1 / 3 + 31 / 3))
     assert lv["0.5"]["final_acc_drop_se_pp"] == pytest.approx(math.sqrt(1 / 3))
     assert entry["optimal_sharing"] == 0.5 and entry["optimal_basis"] == "3 seeds or more per level"
+
+
+def test_every_json_written_is_strict_and_old_nan_files_still_read(tmp_path):
+    import numpy as np
+
+    from energybench.files import write_json
+    from energybench.report.rundir import _read_json
+
+    write_json(tmp_path / "m.json", {"a": float("nan"), "b": [float("inf"), np.float64("nan"), np.int64(3)],
+                                     "c": {"d": -float("inf"), "e": 1.5}})
+    text = (tmp_path / "m.json").read_text()
+    assert json.loads(text, parse_constant=_no_nan) == {"a": None, "b": [None, None, 3], "c": {"d": None, "e": 1.5}}
+    (tmp_path / "old.json").write_text('{"final_acc": NaN, "x": 1}')  # a run written before: still read
+    old = _read_json(tmp_path / "old.json")
+    assert math.isnan(old["final_acc"]) and old["x"] == 1
