@@ -641,7 +641,7 @@ def fig_levels(run: RunData, looks) -> FigureResult:
 def fig_pareto(run: RunData, looks) -> FigureResult:
     fid, title = "accuracy-vs-energy", "Accuracy vs training energy"
     caption = ("Final accuracy against the total training energy of the incremental phases, one point per method "
-               "and sharing level (labelled with the sharing level). The dashed line is the Pareto front: the points "
+               "and sharing level (labelled with the sharing achieved, %). The dashed line is the Pareto front: the points "
                "that no other point matches or beats in both accuracy and energy. A label that would cover "
                "another is left out (the summary tables list every point). " + seeds_phrase(run))
     prov = _modelled(run)
@@ -676,7 +676,8 @@ def fig_pareto(run: RunData, looks) -> FigureResult:
                     err = std[m].get(s, math.nan)
                     ax.errorbar([ei], [ai], yerr=[err] if np.isfinite(err) else None, color=looks[m].colour,
                                 marker=looks[m].marker, linestyle="none", elinewidth=0.6)
-                    ax.annotate(f"{s:g}", (ei, ai), textcoords="offset points", xytext=LABEL_OFFSETS[0],
+                    ax.annotate(f"{100 * run.achieved(m, s):.3g}", (ei, ai), textcoords="offset points",
+                                xytext=LABEL_OFFSETS[0],
                                 color=looks[m].colour, gid="point-label")
             front = pareto_front(list(e), acc)
             ax.step(e[front], np.array(acc)[front], where="post", color="black", linestyle="--", linewidth=0.8,
@@ -904,7 +905,8 @@ def fig_confusion(run: RunData, looks) -> FigureResult:
                 if b < n:
                     ax.axhline(b - 0.5, color=looks[c.method].colour, linewidth=1.0)
                     ax.axvline(b - 0.5, color=looks[c.method].colour, linewidth=1.0)
-            ax.set_title(f"{c.method}: sharing {c.sharing:g}, seed {c.seed}, phase {c.phase}", loc="left",
+            ax.set_title(f"{c.method}: sharing {100 * run.achieved(c.method, c.sharing):.3g}%, seed {c.seed}, "
+                         f"phase {c.phase}", loc="left",
                          color=looks[c.method].colour if looks[c.method].colour != "#DDCC77" else "black")
             ax.set_xlabel("predicted class")
             ax.set_ylabel("true class")
@@ -914,7 +916,27 @@ def fig_confusion(run: RunData, looks) -> FigureResult:
         caption += f" No matrix recorded for: {', '.join(missing)}."
     return FigureResult(fid, title, caption, prov,
                         Panels(len(mats), draw, ncols=3 if len(mats) > 4 else 2, min_width=1.8, square=True,
-                               titles=True, bottom_em=name_em * 0.9, left_em=name_em - 2.5))
+                               titles=True, bottom_em=name_em * 0.9, left_em=name_em - 2.5, after=fit_titles))
+
+
+def fit_titles(axes) -> None:
+    """Panel titles made to fit their axes once laid out: smaller down to the least font size,
+    then cut with an ellipsis (the caption says what each panel is), never clipped by a neighbour."""
+    from energybench.report import typeset
+    from energybench.report.style import MIN_FONT
+
+    for title, ax in ((t, ax) for ax in axes for t in (ax._left_title, ax.title, ax._right_title)):
+        text = title.get_text()
+        if not text:
+            continue
+        room = ax.bbox.width / ax.get_figure(root=True).dpi  # inches, as laid out
+        size = title.get_fontsize()
+        while typeset.width(text, size) > room and size > MIN_FONT:
+            size = max(MIN_FONT, size - 0.5)
+        title.set_fontsize(size)
+        while typeset.width(text, size) > room and len(text) > 4:
+            text = text[:-2] + "…"
+        title.set_text(text)
 
 
 FIGURES: tuple[tuple[str, Callable[[RunData, dict], FigureResult]], ...] = (

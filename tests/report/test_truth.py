@@ -267,3 +267,23 @@ def test_a_figure_that_fails_leaves_a_note_and_the_rest_of_the_report(tmp_path, 
     assert "could not be drawn: RuntimeError" in pdf.replace("\n", " ")
     assert "Accuracy vs sharing" in html  # the other figures are all there
     assert any("could not be drawn" in str(w.message) for w in caught)
+
+
+def test_confusion_titles_fit_their_panels(tmp_path):
+    from energybench.report.plots import fig_confusion
+    from energybench.report.style import MIN_FONT
+
+    methods = ("finetune", "a_method_with_a_long_name", "lucir", "eeil", "icarl")
+    root = make_run_dir(tmp_path / "r", methods=methods, sharing=(0.0, 0.4))
+    run = load_run(root)
+    with drawing(SIZE):  # three panels a row
+        fig = standalone(fig_confusion(run, method_looks(run.methods)), SIZE)
+    renderer = fig._get_renderer()
+    titled = [ax for ax in fig.axes if ax.get_title(loc="left")]
+    assert len(titled) == 5
+    for ax in titled:
+        title = ax._left_title  # set_title(loc="left")
+        assert title.get_fontsize() >= MIN_FONT
+        box, room = title.get_window_extent(renderer), ax.get_window_extent(renderer)
+        assert box.x1 <= room.x1 + 1.0, title.get_text()  # not past its axes (into the next panel)
+    assert any(ax.get_title(loc="left").startswith("a_method_with_a_long_name: sharing") for ax in titled)
