@@ -7,7 +7,8 @@ the report and users' notebooks share these rules.
     results.summarise(df, tolerance=1.0)               # what summary.json holds
 
 Rules:
-- An empty metrics cell means "not measured" and reads as NaN; it is never a zero.
+- An empty metrics cell means "not measured" and reads as NaN; it is never a zero. So does a
+  cell that is not a finite number ('abc', 'nan', '1e400'), with one warning naming it.
 - Costs cover the incremental phases only: phase 0 is the same base training at every sharing
   level (the runner trains it once), so including it would blur the differences the sweep
   measures. A cell's total is NaN when any of its incremental phases lacks the value (a partial
@@ -16,6 +17,10 @@ Rules:
 - Measured energy is given in total and above the idle baseline (where the run took one);
   `measured_energy` in summary.json says which the report leads with, and
   `modelled_vs_measured` sets the model against the meter (energybench.calibration).
+- `total_energy_j` is every dynamic term priced: MAC computation and memory, and the element-wise
+  work where the run recorded it.
+- The optimal sharing point must survive the seeds' spread (`optimal_rule`): the drop from
+  sharing 0 plus one standard error of it must be within the tolerance.
 """
 
 from __future__ import annotations
