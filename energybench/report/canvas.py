@@ -140,6 +140,8 @@ def draw(result: FigureResult, container: Figure | SubFigure, size: Size, height
         y0 = H - legend_h - r * panel_h - top - ah
         axes.append(container.add_axes(((guess + c * (gw + guess)) / W, y0 / H, gw / W, ah / H)))
     p.draw(axes)
+    for ax in axes:
+        fit_ylabel(ax, ah, size)
     if p.sharey:  # one y scale for every panel; its labels on the first column only
         for k, ax in enumerate(axes[1:], start=1):
             ax.sharey(axes[0])
@@ -165,6 +167,32 @@ def draw(result: FigureResult, container: Figure | SubFigure, size: Size, height
         container.legend(handles=p.legend, loc="upper left", ncols=ncol, bbox_to_anchor=(0.0, 1.0),
                          bbox_transform=container.transSubfigure, borderaxespad=0.15, fontsize=size.small)
     result.figure = container
+
+
+def fit_ylabel(ax, height: float, size: Size) -> None:
+    """A y label no longer than its axes are tall (`height` inches): one line broken in two at the
+    space nearest its middle, then a smaller font, down to the least (style.MIN_FONT)."""
+    from energybench.report.style import MIN_FONT
+
+    label = ax.yaxis.label
+    text = label.get_text()
+    if not text:
+        return
+    font = label.get_fontsize()
+
+    def longest(t: str, f: float) -> float:
+        return max(typeset.width(line, f) for line in t.split("\n"))
+
+    if longest(text, font) <= height:
+        return
+    if "\n" not in text and " " in text:
+        spaces = [k for k, c in enumerate(text) if c == " "]
+        k = min(spaces, key=lambda k: abs(k - len(text) / 2))
+        text = text[:k] + "\n" + text[k + 1:]
+    while longest(text, font) > height and font > MIN_FONT:
+        font = max(MIN_FONT, font - 0.5)
+    label.set_text(text)
+    label.set_fontsize(font)
 
 
 def draw_or_note(result: FigureResult, container: Figure | SubFigure, size: Size, height: float) -> None:

@@ -287,3 +287,20 @@ def test_confusion_titles_fit_their_panels(tmp_path):
         box, room = title.get_window_extent(renderer), ax.get_window_extent(renderer)
         assert box.x1 <= room.x1 + 1.0, title.get_text()  # not past its axes (into the next panel)
     assert any(ax.get_title(loc="left").startswith("a_method_with_a_long_name: sharing") for ax in titled)
+
+
+@pytest.mark.parametrize("width", [3.3, 7.0])
+def test_y_labels_are_no_longer_than_their_axes(tmp_path, width):
+    from energybench.report.plots import fig_compute, fig_memory
+
+    root = make_run_dir(tmp_path / "r", methods=("finetune", "lucir"), sharing=(0.0, 0.4, 0.8))
+    run = load_run(root)
+    size = size_for(width)
+    for fn in (fig_compute, fig_memory):
+        with drawing(size):
+            fig = standalone(fn(run, method_looks(run.methods)), size)
+        renderer = fig._get_renderer()
+        for ax in fig.axes:
+            if ax.get_ylabel():
+                label, box = ax.yaxis.label.get_window_extent(renderer), ax.get_window_extent(renderer)
+                assert label.height <= box.height + 1.0, (fn.__name__, ax.get_ylabel())
