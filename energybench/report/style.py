@@ -167,6 +167,15 @@ def size_for(width: float) -> Size:
 
 @contextlib.contextmanager
 def drawing(size: Size):
-    """matplotlib settings for figures of this size, while they are built and saved."""
-    with matplotlib.rc_context(size.rc()):
-        yield
+    """matplotlib settings for figures of this size, while they are built and saved. A fallback
+    font without a bold face (Symbola) is used at its regular weight without a log line each time."""
+    import logging
+
+    log = logging.getLogger("matplotlib.font_manager")
+    level = log.level
+    log.setLevel(max(level, logging.ERROR))
+    try:
+        with matplotlib.rc_context(size.rc()):
+            yield
+    finally:
+        log.setLevel(level)
