@@ -705,15 +705,22 @@ LABEL_OFFSETS = ((3, 3), (3, -9), (-4, 3), (-4, -9), (6, -3), (-7, -3), (0, 7), 
 
 def place_labels(axes) -> None:
     """Point labels (annotations with gid 'point-label') moved, once the axes have their final
-    size, to the first of LABEL_OFFSETS where they overlap no label placed before and stay inside
-    the axes; a label with no such place is hidden (the caption says so), never drawn over another."""
+    size, to the first of LABEL_OFFSETS where they overlap no point and no label placed before and
+    stay inside the axes; a label with no such place is hidden (the caption says so), never drawn
+    over another."""
     if not axes:
         return
-    renderer = axes[0].get_figure(root=True)._get_renderer()
+    from matplotlib.transforms import Bbox
+
+    root = axes[0].get_figure(root=True)
+    renderer = root._get_renderer()
+    r = 2.5 * root.dpi / 72  # a marker's half width: a label covers no point either
     for ax in axes:
         box = ax.get_window_extent(renderer)
-        placed = []
-        for ann in [t for t in ax.texts if t.get_gid() == "point-label"]:
+        labels = [t for t in ax.texts if t.get_gid() == "point-label"]
+        points = [ax.transData.transform(t.xy) for t in labels]
+        placed = [Bbox.from_extents(x - r, y - r, x + r, y + r) for x, y in points]
+        for ann in labels:
             ann.set_horizontalalignment("left")
             for dx, dy in LABEL_OFFSETS:
                 ann.set_horizontalalignment("right" if dx < 0 else "left")
