@@ -8,11 +8,12 @@ and captions.md lists them to paste under the figures.
 from __future__ import annotations
 
 import io
+import warnings
 from pathlib import Path
 
 import energybench
 from energybench.files import write_output
-from energybench.report.canvas import standalone
+from energybench.report.canvas import failure_note, standalone
 from energybench.report.plots import build_figures
 from energybench.report.rundir import RunData
 from energybench.report.style import drawing, size_for
@@ -40,7 +41,13 @@ def write_figures(run: RunData, out: Path, formats: list[str], width: float) -> 
             if result.omitted:
                 captions += [f"## {result.id}: {result.title} (not drawn)", "", result.note or "", ""]
                 continue
-            fig = standalone(result, size)
+            try:
+                fig = standalone(result, size)
+            except Exception as exc:  # noqa: BLE001 (one figure that fails: the others are still written)
+                note = failure_note(result, exc)
+                warnings.warn(note, stacklevel=2)
+                captions += [f"## {result.id}: {result.title} (not drawn)", "", note, ""]
+                continue
             readable_figure(fig)
             description = f"{result.caption} {result.provenance}"
             for fmt in formats:

@@ -304,3 +304,20 @@ def test_y_labels_are_no_longer_than_their_axes(tmp_path, width):
             if ax.get_ylabel():
                 label, box = ax.yaxis.label.get_window_extent(renderer), ax.get_window_extent(renderer)
                 assert label.height <= box.height + 1.0, (fn.__name__, ax.get_ylabel())
+
+
+def test_an_exported_figure_that_fails_is_left_out_with_its_error_in_the_captions(tmp_path, monkeypatch):
+    root = make_run_dir(tmp_path / "r", methods=("finetune",), sharing=(0.0, 0.4))
+
+    def breaks_when_drawn(run, looks):
+        def draw(axes):
+            raise RuntimeError("No glyphs have been loaded")
+        return FigureResult("broken-draw", "Broken when drawn", "a caption", "a provenance", Panels(1, draw))
+
+    monkeypatch.setattr(plots, "FIGURES", plots.FIGURES[:1] + (("broken-draw", breaks_when_drawn),))
+    with pytest.warns(UserWarning, match="could not be drawn"):
+        written = export_figures(root, tmp_path / "fig", ["svg"], "double")
+    assert [p.name for p in written] == ["accuracy-vs-sharing.svg"]
+    captions = (tmp_path / "fig" / "captions.md").read_text()
+    assert ("## broken-draw: Broken when drawn (not drawn)\n\nFigure 'Broken when drawn' could not be drawn: "
+            "RuntimeError: No glyphs have been loaded.") in captions
