@@ -51,7 +51,8 @@ class Plan:
         return {"requested": list(self.achieved), "trained": self.levels,
                 "achieved": {f"{s:g}": a for s, a in self.achieved.items()},
                 "shared_blocks": {f"{s:g}": b for s, b in self.blocks.items()},
-                "collapsed": {f"{s:g}": t for s, t in self.collapsed.items()}}
+                "collapsed": {f"{s:g}": t for s, t in self.collapsed.items()},
+                "achievable": self.cuts}
 
     def collapse_note(self) -> str | None:
         """One line on the levels that are trained once for several requests, or None."""

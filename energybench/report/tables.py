@@ -232,6 +232,14 @@ def optimal_points(run: RunData) -> list[str]:
                 per = " per iteration" if key != "storage_bytes" else ""
                 parts.append(f"{1 / r:.2f}× less {what}{per}" if r < 1 else f"{r:.2f}× the {what}{per} of sharing 0")
         out.append(text + (": " + ", ".join(parts) if parts else "") + "." + caveat)
+    far = run.far_levels()
+    if far:
+        cuts = (run.manifest.get("sharing_levels") or {}).get("achievable")
+        out.append("Sharing " + "; ".join(f"{100 * s:g}% achieved {100 * a:.1f}%" for s, a in far.items())
+                   + ": more than 5 points from the request, since cuts fall on block boundaries (figures are drawn "
+                   "at the fraction achieved)" + (". This backbone's achievable fractions: "
+                                                  + ", ".join(f"{100 * float(c):.1f}%" for c in cuts)
+                                                  if isinstance(cuts, list) and cuts else "") + ".")
     if len(run.seeds) < 2:
         out.append(f"Every choice above rests on one seed ({run.seeds[0]}): the spread over seeds is unknown, so a "
                    f"difference in final accuracy may be seed noise (a typical seed spread, {TYPICAL_SEED_SPREAD_PP:g} "

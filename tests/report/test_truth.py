@@ -137,6 +137,21 @@ def test_one_seed_report_says_the_choice_rests_on_it(tmp_path):
     # finetune: 60 at sharing 0, 60 - 30 x 0.2³ = 59.76 at 0.2: within 2 points, flagged
     assert "Sharing 20% differs from sharing 0 by less than 2 points of final accuracy" in html
     assert "plus one standard error of that drop over seeds" in html  # the rule, stated
+    # the factory's cuts: 0.2 is one (no note), 0.8 too
+    assert "more than 5 points from the request" not in html
+
+
+def test_the_report_notes_a_level_achieved_far_from_its_request(tmp_path):
+    root = make_run_dir(tmp_path / "r", methods=("finetune",), sharing=(0.0, 0.5, 0.8))
+    manifest = json.loads((root / "manifest.json").read_text())
+    manifest["sharing_levels"] = {"achievable": [0.0, 0.05, 0.2, 0.4, 0.6, 0.8, 0.95]}
+    (root / "manifest.json").write_text(json.dumps(manifest))
+    build_reports(root, formats=["html"])
+    html = (root / "report.html").read_text()
+    # 0.5 cuts at 0.4: 10 points off; 0.8 is on its cut
+    assert ("Sharing 50% achieved 40.0%: more than 5 points from the request, since cuts fall on block boundaries "
+            "(figures are drawn at the fraction achieved). This backbone&#39;s achievable fractions: 0.0%, 5.0%, 20.0%, "
+            "40.0%, 60.0%, 80.0%, 95.0%.") in html
 
 
 # ----- labels that never overlap --------------------------------------------------------------------------
