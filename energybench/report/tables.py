@@ -215,10 +215,11 @@ def optimal_points(run: RunData) -> list[str]:
         acc, acc0 = run.value(m, opt, "final_acc"), run.value(m, 0.0, "final_acc")
         caveat = uncertainty(run, m, opt)
         if opt == 0.0:
-            lose = ("loses more than" if len(run.seeds) < 2 else
-                    "is not shown, within one standard error over seeds, to lose at most")
-            out.append(f"{m}: optimal sharing 0% (every higher sharing level {lose} {run.tolerance:g} "
-                       f"percentage points of final accuracy; {fmt_num(acc)}% at sharing 0)." + caveat)
+            lose = (f"loses more than {run.tolerance:g} percentage points of final accuracy" if len(run.seeds) < 2
+                    else f"stays within {run.tolerance:g} percentage points of final accuracy once one standard "
+                    "error over seeds is added to its drop")
+            out.append(f"{m}: optimal sharing 0% ({'every' if len(run.seeds) < 2 else 'no'} higher sharing level "
+                       f"{lose}; {fmt_num(acc)}% at sharing 0)." + caveat)
             continue
         achieved = fmt_num(100 * run.value(m, opt, "sharing_achieved"), "{:.1f}")
         text = (f"{m}: optimal sharing {100 * opt:g}% (achieved {achieved}%), "
