@@ -244,7 +244,7 @@ def optimal_points(run: RunData) -> list[str]:
     if len(run.seeds) < 2:
         out.append(f"Every choice above rests on one seed ({run.seeds[0]}): the spread over seeds is unknown, so a "
                    f"difference in final accuracy may be seed noise (a typical seed spread, {TYPICAL_SEED_SPREAD_PP:g} "
-                   "points, is assumed above, not measured). Run several seeds (e.g. --seeds 0,1,2) to decide.")
+                   "points, is assumed above, not measured). Run several seeds (e.g. --seed 0,1,2) to decide.")
     full = sorted({s for m in run.methods for s in run.levels(m) if run.value(m, s, "sharing_achieved") >= 1.0})
     if full:
         out.append(f"Sharing {', '.join(f'{100 * s:g}%' for s in full)} achieved 100%: every block of the backbone "
