@@ -33,3 +33,20 @@ def test_a_request_more_than_5_points_from_its_cut_gets_a_notice_with_the_neares
 
 def test_requests_on_their_cuts_get_no_notice():
     assert plan([0.0, 0.176, 0.85]).far_note() is None
+
+
+def test_run_warns_where_achieved_sharing_is_far_from_the_request(tmp_path, capsys):
+    from energybench.cli import main
+
+    code = main(["run", "--method", "finetune", "--sharing", "0,0.5", "--epochs", "1", "--train-per-class", "8",
+                 "--test-per-class", "5", "--no-power", "--no-report", "--quiet", "--out", str(tmp_path),
+                 "--run-id", "r"])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    # the default backbone on digits: 0.5 cuts where 17.6 % of its parameters are shared
+    assert "energybench: warning: sharing 0.5 achieves 0.176 (nearest cuts: 0.176, 0.849): cuts fall on block " \
+           "boundaries, more than 5 points from the request." in err
+    import json
+
+    manifest = json.loads((tmp_path / "r" / "manifest.json").read_text())
+    assert [round(c, 3) for c in manifest["sharing_levels"]["achievable"]] == [0.0, 0.006, 0.176, 0.849, 1.0]
