@@ -305,10 +305,15 @@ def fig_compute(run: RunData, looks) -> FigureResult:
     return vs_sharing(
         run, "compute-energy", "Computation energy vs sharing",
         "Computation energy per training iteration normalised to sharing 0 (as in the partial-sharing paper's "
-        f"Fig. 4a), and in joules. {INCREMENTAL}",
+        "Fig. 4a), and in joules" + ("; below, the total of every term the run priced (computation and memory "
+                                     "access of the MACs and of the element-wise work)"
+                                     if run.has_column("elementwise_compute_energy_j") else "") + f". {INCREMENTAL}",
         _modelled(run),
         [Spec("compute_energy_j_per_iter", True, "compute energy per\niteration (× sharing 0)"),
-         Spec("total_compute_energy_j", False, "compute energy ({unit})", "J")],
+         Spec("total_compute_energy_j", False, "compute energy ({unit})", "J"),
+         *([Spec("total_energy_j", True, "total energy, every\npriced term (× sharing 0)"),
+            Spec("total_energy_j", False, "total energy, every\npriced term ({unit})", "J")]
+           if run.has_column("elementwise_compute_energy_j") else [])],
         looks, "computation energy")
 
 
@@ -317,12 +322,17 @@ def fig_memory(run: RunData, looks) -> FigureResult:
             f"precision {run.precision}); access energy from energy table '{run.energy_table}'.")
     return vs_sharing(
         run, "memory-access", "Memory accesses and memory-access energy vs sharing",
-        f"Memory accesses and their energy, per iteration normalised to sharing 0 and in absolute terms. {INCREMENTAL}",
+        "Memory accesses of the MAC operands and their energy, per iteration normalised to sharing 0 and in "
+        "absolute terms" + ("; the accesses of the element-wise work (norms, activations, softmax, pooling, losses), "
+                            "counted unfused and priced apart (see the energy-by-level figure), last"
+                            if run.has_column("elementwise_mem_reads") else "") + f". {INCREMENTAL}",
         prov,
         [Spec("mem_accesses_per_iter", True, "memory accesses per\niteration (× sharing 0)"),
          Spec("total_mem_accesses", False, "memory accesses ({unit})", "accesses"),
          Spec("memory_energy_j_per_iter", True, "memory energy per\niteration (× sharing 0)"),
-         Spec("total_memory_energy_j", False, "memory-access energy ({unit})", "J")],
+         Spec("total_memory_energy_j", False, "memory-access energy ({unit})", "J"),
+         *([Spec("total_elementwise_mem_accesses", False, "element-wise accesses,\nunfused ({unit})", "accesses")]
+           if run.has_column("elementwise_mem_reads") else [])],
         looks, "memory-access")
 
 

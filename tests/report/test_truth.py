@@ -107,6 +107,15 @@ def test_element_wise_energy_is_drawn_and_in_the_totals_and_zero_dram_is_explain
     xs = [x for a in pareto.axes for line in a.lines for x in line.get_xdata()]
     assert any(x == pytest.approx(655.56) for x in xs)  # the Pareto point: every term, in µJ
     assert "every priced term" in pareto.axes[0].get_xlabel()
+    from energybench.report.plots import fig_compute
+
+    with drawing(SIZE):
+        compute = standalone(fig_compute(run, looks), SIZE)
+    total = [ax for ax in compute.axes if ax.get_ylabel().startswith("total energy") and "(µJ)" in ax.get_ylabel()]
+    assert len(total) == 1  # the total of every term, beside the computation alone
+    [line] = [ln for ln in total[0].lines if len(ln.get_xdata()) == 2]
+    # sharing 0 by hand: compute 2 x (6e7 x 4.6 + 1e6 x 2.3) pJ = 556.6 µJ, memory 2 x 1.5e8 pJ = 300 µJ, + 8 µJ
+    assert list(line.get_ydata()) == pytest.approx([864.6, 655.56])
 
 
 # ----- accuracy with its spread ---------------------------------------------------------------------------
