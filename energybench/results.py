@@ -96,16 +96,17 @@ def _flag(v) -> float:
     return float(bool(v))
 
 
-# metrics.csv's own columns, in the order the run writes them (engine/store.py's COLUMNS, kept
-# equal by a test); a method's extra columns (acc_nme, tree_depth, ...) follow them, sorted.
+# metrics.csv's own columns, in the order the run writes them: the one list, which engine/store.py
+# writes with; a method's extra columns (acc_nme, tree_depth, ...) follow them, sorted.
 SCHEMA = (
     "run_id", "method", "sharing", "sharing_achieved", "shared_blocks", "seed", "phase", "classes_seen",
-    "new_classes", "acc_all", "acc_old", "acc_new", "avg_inc_acc", "forgetting", "iters", "train_samples",
-    "train_time_s", "time_per_iter_s", "train_cpu_s", "cache_shared", "fwd_macs", "bwd_input_macs", "bwd_weight_macs",
-    "update_ops", "train_macs", "eval_macs", "mem_reads", "mem_writes", "compute_energy_j", "memory_energy_j",
-    "elementwise_ops", "elementwise_mem_reads", "elementwise_mem_writes", "elementwise_compute_energy_j",
-    "elementwise_memory_energy_j", "energy_table", "precision", "storage_bytes", "arch", "node_nm", "vdd",
-    "level_rf_energy_j", "level_buffer_energy_j", "level_dram_energy_j", "leakage_energy_j",
+    "new_classes", "acc_all", "acc_old", "acc_new", "avg_inc_acc", "forgetting", "bwt", "acc_top5", "acc_task_aware",
+    "co2e_modelled_g", "co2e_measured_g", "iters", "train_samples", "train_time_s", "time_per_iter_s", "train_cpu_s",
+    "cache_shared", "fwd_macs", "bwd_input_macs", "bwd_weight_macs", "update_ops", "train_macs", "eval_macs",
+    "mem_reads", "mem_writes", "compute_energy_j", "memory_energy_j", "elementwise_ops", "elementwise_mem_reads",
+    "elementwise_mem_writes", "elementwise_compute_energy_j", "elementwise_memory_energy_j", "energy_table",
+    "precision", "storage_bytes", "arch", "node_nm", "vdd", "level_rf_energy_j", "level_buffer_energy_j",
+    "level_dram_energy_j", "leakage_energy_j", "mapper", "latency_s", "utilisation", "area_mm2", "edp_js",
     "measured_energy_j", "measured_energy_method", "mean_power_w", "peak_power_w", "idle_power_w",
     "measured_energy_above_idle_j", "gpu_energy_j", "cpu_package_energy_j", "dram_energy_j",
     "measured_energy_per_sample_j", "measured_devices", "measured_note", "reused_base",

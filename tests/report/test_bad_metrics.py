@@ -38,7 +38,11 @@ def _rewrite(root, fn):
 
 
 def test_the_readers_schema_is_the_writers():
+    # one list: the store writes the reader's schema, measured columns included
+    from energybench.power.monitor import POWER_FIELDS
+
     assert SCHEMA == tuple(COLUMNS)
+    assert set(POWER_FIELDS) <= set(SCHEMA)
 
 
 @pytest.mark.parametrize("content,says", [
