@@ -29,7 +29,25 @@ def families() -> list[str]:
     """The chain's fonts this machine has, in order (DejaVu Sans always: matplotlib ships it).
     Colour emoji fonts (bitmap CBDT) are left out: matplotlib draws outlines only."""
     have = {f.name for f in fontManager.ttflist}
+    if not set(PREFERRED) <= have:
+        have |= _add_system_fonts(set(PREFERRED) - have)
     return [f for f in PREFERRED if f == FAMILY or f in have]
+
+
+def _add_system_fonts(missing: set[str]) -> set[str]:
+    """Families of the chain found among the system's font files but not in matplotlib's font
+    cache, which is built once per user and never sees fonts installed after it: added now."""
+    from matplotlib.font_manager import findSystemFonts
+
+    hints = {name.replace(" ", "").lower()[:11] for name in missing}  # "notosanscjk" matches NotoSansCJK-Bold.ttc
+    for path in findSystemFonts():
+        stem = path.rsplit("/", 1)[-1].lower().replace("-", "").replace("_", "")
+        if any(stem.startswith(h) for h in hints):
+            try:
+                fontManager.addfont(path)
+            except (OSError, RuntimeError, ValueError):  # an unreadable file: that font stays out
+                continue
+    return {f.name for f in fontManager.ttflist} & missing
 
 
 @lru_cache(maxsize=32)
