@@ -365,6 +365,16 @@ class Runner:
             self.log(f"{method} seed {seed}: reusing base phase from {self.store.base_checkpoint(method, seed)}")
         return base
 
+    def check_saved(self, groups: list[Group]) -> None:
+        """Read (and drop) every state the groups would resume from: a checkpoint that is refused
+        stops the run here, before any cell is trained."""
+        for group in groups:
+            need_base = False
+            for cell in group.cells:
+                need_base |= self.store.load_progress(cell, torch.device("cpu")) is None
+            if need_base:
+                self.store.load_base(group.method, group.seed, torch.device("cpu"))
+
     def load_progress(self, cell: Cell) -> dict | None:
         saved = self.store.load_progress(cell, self.device)
         if saved is not None:
