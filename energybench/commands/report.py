@@ -102,7 +102,8 @@ def _run_lock(args: argparse.Namespace, formats: list[str]):
 def _argv(args: argparse.Namespace) -> list[str]:
     """The command line that writes the same files again."""
     words = ["report", shlex.quote(str(args.run_dir))]
-    for flag, value in (("--format", args.formats), ("--out", args.out), ("--page-size", None if args.page_size == "letter" else args.page_size),
+    page_size = None if args.page_size == "letter" else args.page_size
+    for flag, value in (("--format", args.formats), ("--out", args.out), ("--page-size", page_size),
                         ("--figures", args.figures), ("--figure-format", args.figure_format if args.figures else None),
                         ("--figure-width", args.figure_width if args.figures else None)):
         if value is not None:

@@ -28,6 +28,7 @@ from energybench.cost.level_energy import HardwareModel
 from energybench.cost.memory_model import storage_bytes
 from energybench.data.augment import default_augment
 from energybench.data.scenario import Phase, Scenario
+from energybench.engine.checkpoint import RunIdentity
 from energybench.engine.plan import Cell
 from energybench.errors import UserCodeFailed, UserError
 from energybench.methods import METHODS, method_classes
@@ -73,6 +74,14 @@ class CellWork:
         self.power_note = "not measured: power measurement is off (--no-power)"  # why, when no monitor
         # each method by its class's name; a user's module:Class is imported here (in a Ray worker too)
         self.classes = method_classes(cfg.methods or list(METHODS))
+        self._identity: RunIdentity | None = None
+
+    @property
+    def identity(self) -> RunIdentity:
+        """The run's identity, which its checkpoints record (and must match when read)."""
+        if self._identity is None:
+            self._identity = RunIdentity(self.cfg, next(iter(self.scenarios.values())).source.in_shape)
+        return self._identity
 
     # ----- the base phase, once per (seed, method) -------------------------------------------
     def base(self, name: str, seed: int, first_level: float) -> BaseDone:

@@ -79,13 +79,14 @@ def _work(setup: WorkerSetup) -> CellWork:
     return _WORK[key]
 
 
-def _from_bytes(data: bytes | None, device: torch.device, cfg, kind: str, method: str) -> dict[str, Any] | None:
+def _from_bytes(data: bytes | None, device: torch.device, cfg, kind: str, method: str,
+                identity=None) -> dict[str, Any] | None:
     """A state sent through Ray, checked as a checkpoint file of that kind is."""
     from energybench.methods import METHODS
     from energybench.plugins import user_modules
 
     modules = user_modules(cfg.resolved_backbone(), cfg.methods or list(METHODS))  # a user's classes, if named
-    return None if data is None else load_checkpoint(data, device, modules, kind, method)
+    return None if data is None else load_checkpoint(data, device, modules, kind, method, identity)
 
 
 @contextmanager
@@ -132,17 +133,18 @@ def base_task(setup: WorkerSetup, method: str, seed: int, first_level: float) ->
     with _measuring(setup, work) as trace:
         done = work.base(method, seed, first_level)
         readings, _ = _new_readings(trace, 0)
-    return replace(done, state=checkpoint_bytes(done.state), power_trace=readings)
+    return replace(done, state=checkpoint_bytes(done.state, work.identity), power_trace=readings)
 
 
 def cell_task(setup: WorkerSetup, cell: Cell, base: bytes | None, resume: bytes | None, reused_base: bool):
     work = _work(setup)
     with _measuring(setup, work) as trace:
         seen = 0
-        for done in work.cell(cell, _from_bytes(base, work.device, setup.cfg, "base", cell.method),
-                              _from_bytes(resume, work.device, setup.cfg, "progress", cell.method), reused_base):
+        for done in work.cell(cell, _from_bytes(base, work.device, setup.cfg, "base", cell.method, work.identity),
+                              _from_bytes(resume, work.device, setup.cfg, "progress", cell.method, work.identity),
+                              reused_base):
             readings, seen = _new_readings(trace, seen)
-            yield replace(done, state=None if done.state is None else checkpoint_bytes(done.state),
+            yield replace(done, state=None if done.state is None else checkpoint_bytes(done.state, work.identity),
                           power_trace=readings)
 
 
@@ -264,14 +266,14 @@ class RayExecutor:
             for cell in group.cells:
                 resume = driver.load_progress(cell)
                 if resume is not None:
-                    last_state[cell] = checkpoint_bytes(resume)
+                    last_state[cell] = checkpoint_bytes(resume, driver.store.identity)
                     queue.append(("cell", cell, None, last_state[cell]))
                 else:
                     waiting.setdefault(key, []).append(cell)
             if key in waiting:
                 base = driver.load_base(*key)
                 if base is not None:
-                    base_refs[key] = ray.put(checkpoint_bytes(base))
+                    base_refs[key] = ray.put(checkpoint_bytes(base, driver.store.identity))
                     queue.extend(("cell", c, base_refs[key], None) for c in waiting.pop(key))
                 else:
                     queue.append(("base", key))

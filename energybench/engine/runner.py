@@ -28,6 +28,7 @@ from energybench.cost.hardware import build_hardware
 from energybench.data import load_source
 from energybench.data.scenario import build_scenario
 from energybench.engine.cell import BaseDone, CellWork, PhaseDone
+from energybench.engine.checkpoint import RunIdentity
 from energybench.engine.lock import RunLock
 from energybench.engine.manifest import build_manifest
 from energybench.engine.plan import Cell, plan_sweep
@@ -204,6 +205,7 @@ class Runner:
         self.scenarios = {seed: build_scenario(self.source, cfg.scenario, cfg.class_order, seed,
                                                cfg.train_per_class, cfg.test_per_class) for seed in cfg.seeds}
         first = next(iter(self.scenarios.values()))
+        self.store.identity = RunIdentity(cfg, self.source.in_shape)  # what its checkpoints must match
         # Options that depend on the scenario (progressive's stage rule), before any cell starts.
         check_methods(specs, cfg.options, first.sizes, cfg)
         # The cut of every level, on the real backbone and input: a network that cannot take the

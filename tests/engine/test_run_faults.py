@@ -91,9 +91,9 @@ def test_a_refused_state_stops_the_local_executor_before_any_cell_is_trained(tmp
     assert main(argv) == 2
     err = errors(capsys.readouterr().err)
     assert "sharing_seed0_base.pt was refused" in err and err.count("\n") == 1
-    after = {p: p.read_bytes() for p in root.rglob("*") if p.is_file() and p.name not in (".lock", "config.yaml",
-                                                                                              "manifest.json")}
-    assert after == {p: b for p, b in before.items() if p.name not in ("config.yaml", "manifest.json", ".lock")}  # nothing trained
+    rewritten = (".lock", "config.yaml", "manifest.json")
+    after = {p: p.read_bytes() for p in root.rglob("*") if p.is_file() and p.name not in rewritten}
+    assert after == {p: b for p, b in before.items() if p.name not in rewritten}  # nothing was trained
 
 
 def _as_nobody(cmd: list[str]) -> list[str]:
@@ -116,8 +116,8 @@ def test_resume_and_report_on_a_read_only_run_directory_say_it_is_read_only():
                                 capture_output=True, text=True, env=env, cwd="/")
         assert resume.returncode == 2, resume.stderr
         assert resume.stderr == (f"energybench run: error: {root} is read-only (no write permission); a resume writes "
-                                 "into it (its lock, rows and checkpoints): make it writable, or copy the run directory "
-                                 "somewhere writable and resume the copy\n")
+                                 "into it (its lock, rows and checkpoints): make it writable, or copy the run "
+                                 "directory somewhere writable and resume the copy\n")
         report = subprocess.run(_as_nobody([sys.executable, "-m", "energybench", "report", str(root)]),
                                 capture_output=True, text=True, env=env, cwd="/")
         assert report.returncode == 2, report.stderr
