@@ -197,7 +197,9 @@ class RayExecutor:
                 raise UserError(f"cannot join the Ray cluster at {address}: {str(exc).splitlines()[0]}") from None
         else:  # an embedded cluster on this machine, on loopback only
             workers = cfg.workers or os.cpu_count() or 1
-            ray.init(num_cpus=workers * cfg.cpus_per_cell, _node_ip_address="127.0.0.1", **opts)
+            # "local": always a new cluster of its own, whatever RAY_ADDRESS or a `ray start` that was killed
+            # left in Ray's temporary folder (its ray_current_cluster file) say
+            ray.init(address="local", num_cpus=workers * cfg.cpus_per_cell, _node_ip_address="127.0.0.1", **opts)
             self._started_here = True
         resources = ray.cluster_resources()
         gpus, cpus = resources.get("GPU", 0.0), resources.get("CPU", 0.0)
