@@ -11,6 +11,7 @@ import warnings
 
 from energybench import __version__
 from energybench.commands.interrupt import SigtermAsInterrupt
+from energybench.commands.supervise import note
 from energybench.errors import RunStopped, Terminated, UserCodeFailed, UserError, did_you_mean
 
 # Each module defines register(subparsers) and sets `handler` on its parser.
@@ -84,6 +85,13 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 0
     warnings.showwarning = _one_line_warning
+    args.argv = argv  # (a Ray sweep's driver runs as a watched child with the same command line)
+    code = _handle(args)
+    note(handled=True)  # (for the watcher of a Ray sweep's driver: it ended through energybench's handling)
+    return code
+
+
+def _handle(args: argparse.Namespace) -> int:
     try:
         with SigtermAsInterrupt():  # every command stops on SIGTERM as on Ctrl-C, with a message
             code = int(args.handler(args) or 0)

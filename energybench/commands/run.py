@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
 from energybench.commands.interrupt import SigtermAsInterrupt
+from energybench.commands.supervise import TTY, note, supervise, watched
 
 # CLI flag -> config key; flags left unset do not override the YAML file or the defaults.
 FLAG_KEYS = {
@@ -143,6 +145,9 @@ def _show_defaults(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     from energybench.engine.lock import RunLock
 
+    if _on_ray(args) and not watched() and getattr(args, "argv", None) is not None:
+        return supervise(args.argv)  # Ray can end its driver's process from C++: a watcher says what was kept
+
     with SigtermAsInterrupt() as sigterm:
         lock = None
         if args.resume is not None and args.resume.is_dir():
@@ -185,12 +190,30 @@ def _config(args: argparse.Namespace):
     return make_config(*layers)
 
 
+def _on_ray(args: argparse.Namespace) -> bool:
+    """Whether this run's cells go to Ray: its flags say so, or its config file (or, resumed, its recorded one)."""
+    if args.workers is not None or args.ray_address is not None or args.executor is not None:
+        return args.executor != "local"
+    source = args.resume / "config.yaml" if args.resume is not None else (Path(args.config) if args.config else None)
+    if source is None:
+        return False
+    try:  # a peek only: the run reads (and checks) the file itself
+        import yaml
+
+        recorded = yaml.safe_load(source.read_text()[:1_000_000])
+    except Exception:
+        return False
+    return isinstance(recorded, dict) and (recorded.get("executor") == "ray" or bool(recorded.get("workers")))
+
+
 def _run(args: argparse.Namespace, cfg, lock, sigterm: SigtermAsInterrupt) -> int:
     from energybench.engine.runner import Runner
 
     log = (lambda *a, **k: None) if args.quiet else print
     # Bars redraw with carriage returns: on a terminal they help, in a log file they are noise.
-    runner = Runner(cfg, resume=args.resume, progress=not args.quiet and sys.stderr.isatty(), log=log, lock=lock)
+    tty = sys.stderr.isatty() or os.environ.get(TTY) == "1"
+    runner = Runner(cfg, resume=args.resume, progress=not args.quiet and tty, log=log, lock=lock)
+    note(root=runner.store.root)
     sigterm.arm()  # again: ray.init (in Runner, under Ray) installs its own SIGTERM handler, which just exits
     try:
         try:

@@ -310,40 +310,59 @@ class RayExecutor:
                 queue.appendleft(("cell", cell, None, state) if state is not None else
                                  ("cell", cell, base_refs[(cell.method, cell.seed)], None))
 
-        while queue or in_flight:
-            while queue and len(in_flight) < self.slots and not failures:
-                submit(queue.popleft())
-            if not in_flight:
-                break
-            ready, _ = ray.wait(list(in_flight), num_returns=1)
-            ref = ready[0]
-            job = in_flight.pop(ref)
-            try:
-                if job[0] == "base":
-                    done: BaseDone = ray.get(ref)
-                    driver.on_base(done)
-                    key = job[1]
-                    base_refs[key] = ray.put(done.state)
-                    queue.extend(("cell", c, base_refs[key], None) for c in waiting.pop(key, []))
+        try:
+            while queue or in_flight:
+                while queue and len(in_flight) < self.slots and not failures:
+                    submit(queue.popleft())
+                if not in_flight:
+                    break
+                ready, _ = ray.wait(list(in_flight), num_returns=1, timeout=60)
+                if not ready:  # (Ray may wait for ever on a cluster whose nodes died)
+                    if not any(n.get("Alive") for n in ray.nodes()):
+                        raise RunStopped("the sweep stopped: the Ray cluster has no live node left. " + _kept(driver))
                     continue
+                ref = ready[0]
+                job = in_flight.pop(ref)
                 try:
-                    item = next(ref)
-                except StopIteration:
-                    continue
-                phase: PhaseDone = ray.get(item)
-                driver.on_phase(phase)
-                if phase.state is not None:
-                    last_state[phase.cell] = phase.state
-                in_flight[ref] = job  # the generator goes on with the cell's next phase
-            except ray.exceptions.RayTaskError as exc:
-                who = f"{job[1][0]} seed {job[1][1]} base phase" if job[0] == "base" else job[1].label
-                failures.append(f"{who}: {_last_line(exc)}")
-            except (ray.exceptions.WorkerCrashedError, ray.exceptions.NodeDiedError, ray.exceptions.ObjectLostError,
-                    ray.exceptions.OutOfMemoryError, ray.exceptions.RayActorError) as exc:
-                retry(job, exc)
+                    if job[0] == "base":
+                        done: BaseDone = ray.get(ref)
+                        driver.on_base(done)
+                        key = job[1]
+                        base_refs[key] = ray.put(done.state)
+                        queue.extend(("cell", c, base_refs[key], None) for c in waiting.pop(key, []))
+                        continue
+                    try:
+                        item = next(ref)
+                    except StopIteration:
+                        continue
+                    phase: PhaseDone = ray.get(item)
+                    driver.on_phase(phase)
+                    if phase.state is not None:
+                        last_state[phase.cell] = phase.state
+                    in_flight[ref] = job  # the generator goes on with the cell's next phase
+                except ray.exceptions.RayTaskError as exc:
+                    who = f"{job[1][0]} seed {job[1][1]} base phase" if job[0] == "base" else job[1].label
+                    failures.append(f"{who}: {_last_line(exc)}")
+                except (ray.exceptions.WorkerCrashedError, ray.exceptions.NodeDiedError,
+                        ray.exceptions.ObjectLostError, ray.exceptions.OutOfMemoryError,
+                        ray.exceptions.RayActorError) as exc:
+                    retry(job, exc)
+        except (RunStopped, UserError, KeyboardInterrupt):
+            raise
+        except Exception as exc:  # the cluster failed under the sweep (a node or a Ray process died)
+            if not (isinstance(exc, ray.exceptions.RayError) or type(exc).__module__.startswith("ray")):
+                raise
+            raise RunStopped(f"the sweep stopped: Ray failed ({type(exc).__name__}: {_last_line(exc)}). "
+                             + _kept(driver)) from None
         if failures:
-            raise CellFailed("the sweep stopped: " + "; ".join(failures) + ". Every phase finished before that is "
-                             "saved; fix the cause and continue with energybench run --resume")
+            raise CellFailed("the sweep stopped: " + "; ".join(failures) + ". Fix the cause. " + _kept(driver))
+
+
+def _kept(driver) -> str:
+    """What a stopped sweep kept, and how to go on."""
+    root = driver.store.root
+    return (f"Every phase finished before that is saved in {root} ({len(driver.store.rows)} row(s) in metrics.csv)."
+            f"\nContinue with: energybench run --resume {root}")
 
 
 def _last_line(exc: Exception) -> str:
