@@ -27,6 +27,9 @@ class UserCodeFailed(UserError):
         super().__init__(message)
         self.details = details
 
+    def __reduce__(self):  # (a Ray worker's error reaches the driver with its traceback)
+        return (type(self), (str(self), self.details))
+
 
 class Terminated(KeyboardInterrupt):
     """SIGTERM (kill, Slurm, a scheduler's time limit) raised as an interruption, so that what

@@ -36,7 +36,7 @@ import torch
 from energybench.engine.cell import BaseDone, CellWork, PhaseDone
 from energybench.engine.checkpoint import checkpoint_bytes, load_checkpoint
 from energybench.engine.plan import Cell
-from energybench.errors import RunStopped, UserError
+from energybench.errors import RunStopped, UserCodeFailed, UserError
 
 RETRIES = 3  # times one cell is sent again after its worker died
 CONNECT_TIMEOUT_S = 10
@@ -282,6 +282,7 @@ class RayExecutor:
         in_flight: dict[Any, tuple] = {}  # ObjectRef / ObjectRefGenerator -> the job
         tries: dict[Any, int] = {}
         failures: list[str] = []
+        user_failures: list[UserCodeFailed] = []
 
         def submit(job) -> None:
             if job[0] == "base":
@@ -341,6 +342,10 @@ class RayExecutor:
                         last_state[phase.cell] = phase.state
                     in_flight[ref] = job  # the generator goes on with the cell's next phase
                 except ray.exceptions.RayTaskError as exc:
+                    if isinstance(getattr(exc, "cause", None), UserCodeFailed):  # a user's method raised
+                        user_failures.append(exc.cause)
+                        failures.append(str(exc.cause))
+                        continue
                     who = f"{job[1][0]} seed {job[1][1]} base phase" if job[0] == "base" else job[1].label
                     failures.append(f"{who}: {_last_line(exc)}")
                 except (ray.exceptions.WorkerCrashedError, ray.exceptions.NodeDiedError,
@@ -354,6 +359,8 @@ class RayExecutor:
                 raise
             raise RunStopped(f"the sweep stopped: Ray failed ({type(exc).__name__}: {_last_line(exc)}). "
                              + _kept(driver)) from None
+        if failures and len(user_failures) == len(failures):  # as under the local executor (the runner adds the rest)
+            raise UserCodeFailed("; ".join(failures), "\n".join(f.details for f in user_failures))
         if failures:
             raise CellFailed("the sweep stopped: " + "; ".join(failures) + ". Fix the cause. " + _kept(driver))
 
