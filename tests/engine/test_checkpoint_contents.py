@@ -100,3 +100,20 @@ def test_a_backbone_of_other_shapes_is_refused_before_it_is_used(tmp_path, capsy
     assert main(["run", "--resume", str(root), "--quiet"]) == 2
     err = capsys.readouterr().err
     assert f"{base} was refused: its backbone's {name!r} has shape (3, " in err and err.count("\n") == 1
+
+
+def test_a_state_a_ray_worker_sends_is_checked_before_anything_of_its_phase_is_written(tmp_path):
+    import pytest
+
+    from energybench.engine.cell import PhaseDone
+    from energybench.engine.plan import Cell
+    from energybench.engine.store import RunStore
+    from energybench.errors import UserError
+
+    store = RunStore(tmp_path / "r")
+    done = PhaseDone(Cell("finetune", 0.0, 0), 1, {"method": "finetune", "phase": 1, "acc_all": 50.0}, "",
+                     state=checkpoint_bytes({"method": None, "history": [[1.0]], "accs": [1.0]}))
+    with pytest.raises(UserError, match=r"^a checkpoint sent through Ray was refused: .*\(no 'trainer_rng', "
+                                        r"'torch_rng' in it\)"):
+        store.record_phase(done)
+    assert not (tmp_path / "r").exists()  # no row, no confusion matrix, no checkpoint
