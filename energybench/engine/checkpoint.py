@@ -163,9 +163,13 @@ def _modules_in(state, limit: int = 100_000):
 
 def checkpoint_bytes(state: Any, identity: RunIdentity | None = None) -> bytes:
     """A state as a checkpoint file holds it: tensors and plain containers (torch.save's bytes)."""
+    try:
+        table = to_plain(state)
+    except NotPlain as exc:  # (a method keeping, say, a file handle: the message names the attribute)
+        raise UserError(f"a state cannot be saved as a checkpoint: {exc}") from None
     buf = io.BytesIO()
     torch.save({"energybench_checkpoint": FORMAT, "fingerprint": identity.fingerprint if identity else None,
-                **to_plain(state)}, buf)
+                **table}, buf)
     return buf.getvalue()
 
 

@@ -82,9 +82,17 @@ def to_plain(state: Any) -> dict:
             if not isinstance(state, dict):
                 raise NotPlain(f"{where} ({type(value).__name__}) keeps its state as {type(state).__name__}")
             return {"t": "object", "c": _name(type(value)),
-                    "d": ref(dict(state), f"{where}.")}
+                    "d": {"ref": _attrs(dict(state), where)}}
         raise NotPlain(f"{where} is a {type(value).__module__}.{type(value).__qualname__}; a checkpoint holds "
                        "tensors, numbers, text, containers, numpy arrays, networks and methods")
+
+    def _attrs(attrs: dict, where: str) -> int:
+        """An object's attributes: a dict entry whose values are named where.attribute in messages."""
+        table.append(None)
+        i = len(table) - 1
+        keep.append(attrs)
+        table[i] = {"t": "dict", "k": list(attrs), "v": [ref(v, f"{where}.{k}") for k, v in attrs.items()]}
+        return i
 
     root = ref(state, "state")
     return {"objects": table, "root": root}
