@@ -199,6 +199,9 @@ def load_checkpoint(path: Path | BinaryIO | bytes, map_location: torch.device | 
         version = data.get("energybench_checkpoint") if isinstance(data, dict) else None
         raise _refused(path, f"it is a checkpoint of format {version}, this energybench reads {FORMAT}" if
                        isinstance(version, int) else f"it holds {_kind_of(data)}, not a checkpoint's table")
+    problem = _views_beyond_storage(data)
+    if problem:
+        raise _refused(path, problem)
     try:
         state = from_plain(data, checkpoint_classes(extra_modules))
     except NotPlain as exc:
@@ -213,6 +216,23 @@ def load_checkpoint(path: Path | BinaryIO | bytes, map_location: torch.device | 
             raise UserError(f"{_name(path)} was refused: {problem}, so it cannot continue this run. Nothing in it "
                             "was run. Delete it to recompute that part of the run")
     return state
+
+
+def _views_beyond_storage(data) -> str | None:
+    """A tensor that spans more elements than its storage holds (a stride-0 view, which a copy would
+    expand): the one way a small file could still make a later step allocate much more."""
+    stack = [data]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, torch.Tensor):
+            if v.numel() * v.element_size() > v.untyped_storage().nbytes():
+                return (f"it holds a tensor of shape {tuple(v.shape)} over {v.untyped_storage().nbytes()} bytes of "
+                        "storage")
+        elif isinstance(v, dict):
+            stack.extend(v.values())
+        elif isinstance(v, list):
+            stack.extend(v)
+    return None
 
 
 def _refused(source, what: str) -> UserError:

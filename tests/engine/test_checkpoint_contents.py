@@ -48,6 +48,16 @@ def test_a_small_file_cannot_make_the_loader_allocate(tmp_path):
     assert int(grown_kb) < 100_000  # (the old allow-listed loader built the layer: 1.6 GB, then refused it)
 
 
+def test_a_tensor_larger_than_its_storage_is_refused():
+    """A stride-0 view of one number, shaped 20000x20000: 4 bytes in the file, 1.6 GB once copied."""
+    import pytest
+
+    from energybench.errors import UserError
+
+    with pytest.raises(UserError, match=r"\(it holds a tensor of shape \(20000, 20000\) over 4 bytes of storage\)"):
+        load_checkpoint(checkpoint_bytes({"method": None, "big": torch.zeros(1).expand(20000, 20000)}))
+
+
 def test_a_checkpoint_names_no_class_as_a_global():
     """The bytes hold no pickled global but torch's own tensor rebuilders: classes are only text."""
     import pickletools
