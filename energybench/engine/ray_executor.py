@@ -166,6 +166,25 @@ def check_address(address: str, given_as: str = "--ray-address") -> None:
                         "'ray start --head' there, or give its address") from None
 
 
+def _check_recorded_cluster() -> None:
+    """`auto` joins the cluster whose address `ray start` recorded in Ray's temporary folder; one
+    that was killed leaves that file behind, and Ray then waits for minutes on a dead address."""
+    try:
+        from ray._common.utils import get_ray_address_file
+    except ImportError:  # (another Ray version: Ray's own search decides)
+        return
+    path = Path(get_ray_address_file(None))
+    try:
+        recorded = path.read_text().strip()
+    except OSError:
+        return  # no file: Ray looks for a running cluster on this machine, or says there is none
+    try:
+        check_address(recorded, f"--ray-address auto (the address {path} records)")
+    except UserError as exc:
+        raise UserError(f"{exc}. That file is left by a `ray start` that ended: start a cluster again, or delete "
+                        f"it, or give --ray-address HOST:PORT") from None
+
+
 class RayExecutor:
     name = "ray"
 
@@ -191,6 +210,8 @@ class RayExecutor:
             pass
         elif address:
             check_address(address, given_as)
+            if address == "auto":
+                _check_recorded_cluster()
             try:
                 ray.init(address=address, **opts)
             except (ConnectionError, RuntimeError, ValueError) as exc:

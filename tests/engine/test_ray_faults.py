@@ -51,6 +51,22 @@ def test_workers_start_their_own_cluster_whatever_a_stale_address_file_says(tmp_
     assert len(list(csv.DictReader(open(tmp_path / "r" / "metrics.csv")))) == 3
 
 
+
+def test_auto_with_a_stale_address_file_exits_2_at_once_naming_the_file(tmp_path, ray_tmp):
+    (ray_tmp / "ray").mkdir()
+    port = free_port()
+    (ray_tmp / "ray" / "ray_current_cluster").write_text(f"127.0.0.1:{port}")
+    start = time.monotonic()
+    done = subprocess.run([sys.executable, "-m", "energybench", "run", *TINY, "--ray-address", "auto", "--out",
+                           str(tmp_path / "runs")], env=env_for(ray_tmp), capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2, done.stderr
+    assert time.monotonic() - start < 60  # (Ray alone waited for minutes on the dead address)
+    assert (f"no Ray cluster answers at --ray-address auto (the address {ray_tmp / 'ray' / 'ray_current_cluster'} "
+            f"records) 127.0.0.1:{port}") in done.stderr
+    assert "That file is left by a `ray start` that ended" in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "runs").exists()
+
+
 def descendants(pid: int) -> dict[int, str]:
     """Every process below `pid`, with its command line."""
     children: dict[int, list[int]] = {}
