@@ -60,9 +60,10 @@ def supervise(argv: list[str]) -> int:
                   threading.Thread(target=_relay, args=(proc.stderr, sys.stderr), daemon=True)]
         for t in relays:
             t.start()
-        previous = {}
+        previous, forwarded = {}, []
         if threading.current_thread() is threading.main_thread():
-            previous[signal.SIGTERM] = signal.signal(signal.SIGTERM, lambda s, f: proc.send_signal(s))
+            previous[signal.SIGTERM] = signal.signal(signal.SIGTERM, lambda s, f: (forwarded.append(s),
+                                                                                   proc.send_signal(s)))
             previous[signal.SIGINT] = signal.signal(signal.SIGINT, signal.SIG_IGN)  # the child stops and says so
         try:
             code = _wait(proc)
@@ -79,6 +80,8 @@ def supervise(argv: list[str]) -> int:
         Path(status_path).unlink(missing_ok=True)
     if status.get("handled"):
         return code
+    if forwarded:  # stopped by SIGTERM where Ray's own handler (during ray.init) just exits
+        code = 128 + forwarded[0]
     return _unexplained(code, status.get("root"))
 
 
@@ -114,7 +117,7 @@ def _relay(source, sink) -> None:
 
 def _unexplained(code: int, root: str | None) -> int:
     code = code or 1
-    how = f"exit status {code}" if code < 128 else f"signal {code - 128}"
+    how = f"exit status {code}" if code <= 128 else f"signal {code - 128}"
     if root is None:
         print(f"energybench run: the driver ended ({how}) before it wrote anything; see the messages above "
               "(Ray's own, if Ray failed)", file=sys.stderr)
