@@ -191,6 +191,10 @@ def load_checkpoint(path: Path | BinaryIO | bytes, map_location: torch.device | 
     try:
         data = weights_only_load(source, map_location)  # tensors and containers only: no global allowed
     except NotLoadable as exc:
+        if exc.refused and "energybench." in str(exc):  # format 1 pickled energybench's own classes
+            raise UserError(f"{_name(path)} was written by an earlier energybench, whose checkpoints held whole "
+                            "objects; this version reads only tensors and plain containers and does not load it. "
+                            "Delete it to recompute that part of the run") from None
         if exc.refused:
             raise _refused(path, str(exc)) from None
         raise UserError(f"{_name(path)} cannot be read as a checkpoint ({exc}); delete it to recompute that part "

@@ -127,3 +127,19 @@ def test_a_state_a_ray_worker_sends_is_checked_before_anything_of_its_phase_is_w
                                         r"'torch_rng' in it\)"):
         store.record_phase(done)
     assert not (tmp_path / "r").exists()  # no row, no confusion matrix, no checkpoint
+
+
+def test_a_checkpoint_of_the_earlier_format_is_refused_as_such(tmp_path):
+    """Earlier versions pickled whole objects (their classes as globals): refused, saying so."""
+    import pytest
+
+    from energybench.errors import UserError
+    from energybench.methods.finetune import Finetune
+
+    method = Finetune.__new__(Finetune)
+    method.__dict__.update(net=None, old=None, cut=None, extra={}, ctx=None, opts={})
+    path = tmp_path / "finetune_seed0_base.pt"
+    torch.save({"method": method, "row": {"acc_all": 1.0}, "group_acc": [1.0], "confusion": ""}, path)
+    with pytest.raises(UserError, match=r"was written by an earlier energybench, whose checkpoints held whole "
+                                        r"objects; .* Delete it to recompute that part of the run$"):
+        load_checkpoint(path, kind="base")
