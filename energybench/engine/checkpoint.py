@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import sys
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -66,7 +67,20 @@ def checkpoint_classes(extra_modules: tuple[str, ...] = ()) -> dict[str, Any]:
     packages = MODULE_PACKAGES + extra
     layers = {c for c in _subclasses(nn.Module) if f"{c.__module__}.".startswith(packages)}
     methods = {c for c in _subclasses(Method) if f"{c.__module__}.".startswith(("energybench.", *extra))}
-    return {f"{c.__module__}.{c.__qualname__}": c for c in (*layers, *methods, *HELPERS)}
+    found = {}
+    for c in (*layers, *methods, *HELPERS):
+        key = f"{c.__module__}.{c.__qualname__}"
+        if key not in found or _current(c):  # a module imported again: its classes as they are now
+            found[key] = c
+    return found
+
+
+def _current(obj) -> bool:
+    """Whether `obj` is what its module's name refers to now (not a class of a replaced module)."""
+    target = sys.modules.get(obj.__module__)
+    for part in obj.__qualname__.split("."):
+        target = getattr(target, part, None)
+    return target is obj
 
 
 class RunIdentity:
