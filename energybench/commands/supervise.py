@@ -125,6 +125,7 @@ def _unexplained(code: int, root: str | None) -> int:
     metrics = Path(root) / "metrics.csv"
     rows = max(0, len(metrics.read_text().splitlines()) - 1) if metrics.is_file() else 0
     print(f"energybench run: the sweep stopped: its driver ended unexpectedly ({how}); see the messages above "
-          f"(Ray ends a driver so when one of its processes or its node dies). Every phase finished before that is saved in {root} ({rows} row(s) in "
-          f"metrics.csv).\nContinue with: energybench run --resume {root}", file=sys.stderr)
+          "(Ray ends a driver so when one of its processes or its node dies). Every phase finished before that is "
+          f"saved in {root} ({rows} row(s) in metrics.csv).\nContinue with: energybench run --resume {root}",
+          file=sys.stderr)
     return code

@@ -125,7 +125,8 @@ def test_a_stale_lock_of_a_dead_process_is_taken_over_with_a_notice(tmp_path, ca
     host = os.uname().nodename
     (root / ".lock").write_text(f"energybench process {dead.pid} on {host}, started 2026-01-02 03:04:05\n")
     assert main(["run", "--method", "finetune", "--sharing", "0", "--epochs", "1", "--train-per-class", "6",
-                 "--test-per-class", "3", "--no-power", "--no-report", "--quiet", "--out", str(tmp_path), "--run-id", "r"]) == 0
+                 "--test-per-class", "3", "--no-power", "--no-report", "--quiet", "--out", str(tmp_path),
+                 "--run-id", "r"]) == 0
     err = capsys.readouterr().err
     assert (f"notice: {root} was locked by energybench process {dead.pid} on {host}, started 2026-01-02 03:04:05, "
             "which is no longer running; taking the lock over") in err
