@@ -159,8 +159,11 @@ def from_plain(data: Any, classes: dict[str, Any]) -> Any:
                 if not isinstance(e.get("v"), torch.Tensor):
                     raise NotPlain(f"entry {i}: an array without its tensor")
                 out = e["v"].cpu().numpy()
-            elif t == "npscalar":
-                out = np.dtype(_text(e, i, "dtype")).type(e.get("v"))
+            elif t == "npscalar":  # numbers only (a void dtype's scalar would allocate the count it is given)
+                dtype = np.dtype(_text(e, i, "dtype"))
+                if dtype.kind not in "biufc" or not isinstance(e.get("v"), (bool, int, float)):
+                    raise NotPlain(f"entry {i}: a numpy scalar of dtype {dtype.str!r}, not a number")
+                out = dtype.type(e["v"])
             elif t == "function":
                 out = classes.get(_text(e, i, "c"))
                 if not isinstance(out, FunctionType):
@@ -189,7 +192,7 @@ def from_plain(data: Any, classes: dict[str, Any]) -> Any:
         return value(data["root"])
     except RecursionError:
         raise NotPlain("its objects are nested too deeply") from None
-    except (TypeError, ValueError, RuntimeError) as exc:
+    except (TypeError, ValueError, RuntimeError, ArithmeticError, AttributeError, LookupError) as exc:
         raise NotPlain(f"an entry does not rebuild ({type(exc).__name__})") from None
 
 

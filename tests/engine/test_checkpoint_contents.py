@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 from torch import nn
 
@@ -50,8 +51,6 @@ def test_a_small_file_cannot_make_the_loader_allocate(tmp_path):
 
 def test_a_tensor_larger_than_its_storage_is_refused():
     """A stride-0 view of one number, shaped 20000x20000: 4 bytes in the file, 1.6 GB once copied."""
-    import pytest
-
     from energybench.errors import UserError
 
     with pytest.raises(UserError, match=r"\(it holds a tensor of shape \(20000, 20000\) over 4 bytes of storage\)"):
@@ -113,8 +112,6 @@ def test_a_backbone_of_other_shapes_is_refused_before_it_is_used(tmp_path, capsy
 
 
 def test_a_state_a_ray_worker_sends_is_checked_before_anything_of_its_phase_is_written(tmp_path):
-    import pytest
-
     from energybench.engine.cell import PhaseDone
     from energybench.engine.plan import Cell
     from energybench.engine.store import RunStore
@@ -131,8 +128,6 @@ def test_a_state_a_ray_worker_sends_is_checked_before_anything_of_its_phase_is_w
 
 def test_a_checkpoint_of_the_earlier_format_is_refused_as_such(tmp_path):
     """Earlier versions pickled whole objects (their classes as globals): refused, saying so."""
-    import pytest
-
     from energybench.errors import UserError
     from energybench.methods.finetune import Finetune
 
@@ -143,3 +138,28 @@ def test_a_checkpoint_of_the_earlier_format_is_refused_as_such(tmp_path):
     with pytest.raises(UserError, match=r"was written by an earlier energybench, whose checkpoints held whole "
                                         r"objects; .* Delete it to recompute that part of the run$"):
         load_checkpoint(path, kind="base")
+
+
+def _table(*objects, root=None) -> bytes:
+    buf = io.BytesIO()
+    torch.save({"energybench_checkpoint": 2, "fingerprint": None, "objects": list(objects),
+                "root": root if root is not None else {"ref": 0}}, buf)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("data,why", [
+    (_table({"t": "npscalar", "dtype": "|V1000000000", "v": 10**10}),
+     "entry 0: a numpy scalar of dtype '|V1000000000', not a number"),  # np.void(10**10): 10 GB
+    (_table({"t": "object", "c": "os.system", "d": {"ref": 1}}, {"t": "dict", "k": [], "v": []}),
+     "it names the class 'os.system', which a checkpoint may not hold"),
+    (_table({"t": "function", "c": "builtins.eval"}), "it names the function 'builtins.eval'"),
+    (_table({"t": "list", "v": [{"ref": 7}]}), "a value of type dict where a number"),
+    (_table({"t": "tuple", "v": [{"ref": 0}]}), "entry 0 refers to itself through a tuple or set"),
+    (_table({"t": "npscalar", "dtype": "i1", "v": 10**30}), "an entry does not rebuild (OverflowError)"),
+])
+def test_a_crafted_table_is_refused_naming_what_is_wrong(data, why):
+    from energybench.errors import UserError
+
+    with pytest.raises(UserError) as err:
+        load_checkpoint(data)
+    assert why in str(err.value) and "Nothing in it was run" in str(err.value)
