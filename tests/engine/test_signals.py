@@ -36,6 +36,10 @@ def interrupt_while_drawing(cmd: list[str], sig: int) -> subprocess.CompletedPro
         assert proc.poll() is None, proc.communicate()
         assert time.monotonic() < end
         time.sleep(0.02)
+    # past matplotlib's import (a signal inside a C extension's initialisation crashes CPython itself), and
+    # well before the end: the reports of this run take about 2.3 s more to draw and write
+    time.sleep(0.8)
+    assert proc.poll() is None, "the reports were written before the signal: the test must interrupt them sooner"
     proc.send_signal(sig)
     out, err = proc.communicate(timeout=60)
     return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
