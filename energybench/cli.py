@@ -10,7 +10,9 @@ import sys
 import warnings
 
 from energybench import __version__
-from energybench.errors import RunStopped, Terminated, UserError, did_you_mean
+from energybench.commands.interrupt import SigtermAsInterrupt
+from energybench.commands.supervise import note
+from energybench.errors import RunStopped, Terminated, UserCodeFailed, UserError, did_you_mean
 
 # Each module defines register(subparsers) and sets `handler` on its parser.
 COMMANDS = ("run", "cost", "energy_table", "power", "report", "compare", "rtl")
@@ -50,7 +52,18 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
         importlib.import_module(f"energybench.commands.{name}").register(sub)
+    _add_debug(sub)
     return parser
+
+
+def _add_debug(sub: argparse._SubParsersAction) -> None:
+    """--debug on every command (and sub-command): tracebacks of users' code that failed."""
+    for parser in set(sub.choices.values()):
+        parser.add_argument("--debug", action="store_true",
+                            help="print the full traceback when a user's method or network raises")
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                _add_debug(action)
 
 
 def _command_parser(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.ArgumentParser:
@@ -95,18 +108,30 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 0
     warnings.showwarning = _one_line_warning
+    args.argv = argv  # (a Ray sweep's driver runs as a watched child with the same command line)
+    code = _handle(args)
+    note(handled=True)  # (for the watcher of a Ray sweep's driver: it ended through energybench's handling)
+    return code
+
+
+def _handle(args: argparse.Namespace) -> int:
     try:
-        code = int(args.handler(args) or 0)
+        with SigtermAsInterrupt():  # every command stops on SIGTERM as on Ctrl-C, with a message
+            code = int(args.handler(args) or 0)
         sys.stdout.flush()  # here, so a closed pipe is caught below and not at interpreter exit
         return code
     except UserError as exc:
+        if isinstance(exc, UserCodeFailed) and exc.details and getattr(args, "debug", False):
+            print(exc.details.rstrip(), file=sys.stderr)
         print(f"energybench {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except RunStopped as exc:
         print(f"energybench {args.command}: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt as exc:
-        print(f"energybench {args.command}: interrupted", file=sys.stderr)
+        how = " by SIGTERM" if isinstance(exc, Terminated) else ""
+        print(f"energybench {args.command}: interrupted{how}; every file it writes is written whole or not at "
+              "all, so nothing is half-written: run the same command again", file=sys.stderr)
         return exc.status if isinstance(exc, Terminated) else 130
     except BrokenPipeError:  # `energybench cost --json | head`: the reader has all it wanted
         _discard_stdout()

@@ -18,6 +18,19 @@ class UserError(Exception):
     """
 
 
+class UserCodeFailed(UserError):
+    """A user's method (module:Class) raised while it ran: the message names the method, the
+    phase and the error, and says how to continue; `details` holds its traceback, which the CLI
+    prints under --debug."""
+
+    def __init__(self, message: str, details: str = ""):
+        super().__init__(message)
+        self.details = details
+
+    def __reduce__(self):  # (a Ray worker's error reaches the driver with its traceback)
+        return (type(self), (str(self), self.details))
+
+
 class Terminated(KeyboardInterrupt):
     """SIGTERM (kill, Slurm, a scheduler's time limit) raised as an interruption, so that what
     cleans up after Ctrl-C cleans up after it too; the CLI exits 128 + the signal's number."""

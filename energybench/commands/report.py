@@ -4,7 +4,12 @@ its figures as files for a paper."""
 from __future__ import annotations
 
 import argparse
+import shlex
+import sys
+from contextlib import contextmanager
 from pathlib import Path
+
+from energybench.commands.interrupt import SigtermAsInterrupt
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -63,10 +68,44 @@ def main(args: argparse.Namespace) -> int:
     if args.figures is not None:
         figure_formats = parse_figure_formats(args.figure_format)
         width = parse_width(args.figure_width)
-        for path in export_figures(args.run_dir, args.figures, figure_formats, width):
-            print(f"figure: {path}")
-        print(f"captions: {args.figures / 'captions.md'}")
-    if formats:
-        for path in build_reports(args.run_dir, formats=formats, out_dir=args.out, page_size=page_size):
-            print(f"report: {path}")
+    with SigtermAsInterrupt() as sigterm, _run_lock(args, formats):
+        try:
+            if args.figures is not None:
+                for path in export_figures(args.run_dir, args.figures, figure_formats, width):
+                    print(f"figure: {path}")
+                print(f"captions: {args.figures / 'captions.md'}")
+            if formats:
+                for path in build_reports(args.run_dir, formats=formats, out_dir=args.out, page_size=page_size):
+                    print(f"report: {path}")
+        except KeyboardInterrupt:
+            print(f"energybench report: interrupted{sigterm.how()}; the run directory {args.run_dir} is unchanged "
+                  "and every report or figure file is either complete or as it was before (each is written whole "
+                  f"or not at all).\nWrite them again with: energybench {' '.join(_argv(args))}", file=sys.stderr)
+            return sigterm.status()
     return 0
+
+
+@contextmanager
+def _run_lock(args: argparse.Namespace, formats: list[str]):
+    """The run's lock while the reports are written into the run directory (a run or resume
+    writing there at the same time would be refused, and this one waits for no one)."""
+    from energybench.engine.lock import RunLock
+
+    if not formats or args.out is not None or not Path(args.run_dir).is_dir():
+        yield
+        return
+    hint = f"give --out DIR to write the reports elsewhere (energybench report {args.run_dir} --out DIR)"
+    with RunLock(args.run_dir, read_only_hint=hint, busy_hint="or give --out DIR to write the reports elsewhere"):
+        yield
+
+
+def _argv(args: argparse.Namespace) -> list[str]:
+    """The command line that writes the same files again."""
+    words = ["report", shlex.quote(str(args.run_dir))]
+    page_size = None if args.page_size == "letter" else args.page_size
+    for flag, value in (("--format", args.formats), ("--out", args.out), ("--page-size", page_size),
+                        ("--figures", args.figures), ("--figure-format", args.figure_format if args.figures else None),
+                        ("--figure-width", args.figure_width if args.figures else None)):
+        if value is not None:
+            words += [flag, shlex.quote(str(value))]
+    return words

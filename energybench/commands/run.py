@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import signal
+import os
 import sys
-import threading
 from pathlib import Path
 
-from energybench.errors import Terminated
+from energybench.commands.interrupt import SigtermAsInterrupt
+from energybench.commands.supervise import TTY, note, supervise, watched
 
 # CLI flag -> config key; flags left unset do not override the YAML file or the defaults.
 FLAG_KEYS = {
@@ -171,38 +171,28 @@ def _show_defaults(parser: argparse.ArgumentParser) -> None:
         action.help += f" (default: {value})"
 
 
-class SigtermAsInterrupt:
-    """SIGTERM, which kill and Slurm send, stops a run as Ctrl-C does (the phases finished so far
-    are saved as they end; the lock, the power monitor and Ray are closed on the way out) instead
-    of ending the process where it stands without a word. The previous handler is back afterwards.
-    `received` records the signal: Ray's blocking calls turn an exception raised in a signal handler
-    into a plain KeyboardInterrupt."""
-
-    def __init__(self):
-        self.received: int | None = None
-        self.main = threading.current_thread() is threading.main_thread()  # only it may set handlers
-        self.previous = signal.getsignal(signal.SIGTERM)  # the caller's, not one installed while armed
-
-    def _stop(self, signum, frame):
-        self.received = signum
-        raise Terminated(signum)
-
-    def arm(self) -> None:
-        if self.main:
-            signal.signal(signal.SIGTERM, self._stop)
-
-    def __enter__(self) -> SigtermAsInterrupt:
-        self.arm()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if self.main and self.previous is not None:  # None: a handler not set from Python, left as it is
-            signal.signal(signal.SIGTERM, self.previous)
-
-
 def main(args: argparse.Namespace) -> int:
+    from energybench.engine.lock import RunLock
+
+    if _on_ray(args) and not watched() and getattr(args, "argv", None) is not None:
+        return supervise(args.argv)  # Ray can end its driver's process from C++: a watcher says what was kept
+
+    with SigtermAsInterrupt() as sigterm:
+        lock = None
+        if args.resume is not None and args.resume.is_dir():
+            lock = RunLock(args.resume)  # before anything of the run directory is read
+            lock.acquire()
+        try:
+            cfg = _config(args)
+        except BaseException:
+            if lock is not None:
+                lock.release()
+            raise
+        return _run(args, cfg, lock, sigterm)
+
+
+def _config(args: argparse.Namespace):
     from energybench.config import EXECUTION_KEYS, load_yaml, make_config
-    from energybench.engine.runner import Runner
     from energybench.errors import UserError
 
     flags = {key: getattr(args, flag) for flag, key in FLAG_KEYS.items() if getattr(args, flag) is not None}
@@ -226,29 +216,59 @@ def main(args: argparse.Namespace) -> int:
     else:
         layers = [load_yaml(args.config)] if args.config else []
         layers.append(flags)
-    cfg = make_config(*layers)
+    return make_config(*layers)
+
+
+def _on_ray(args: argparse.Namespace) -> bool:
+    """Whether this run's cells go to Ray: its flags say so, or its config file (or, resumed, its recorded one)."""
+    if args.workers is not None or args.ray_address is not None or args.executor is not None:
+        return args.executor != "local"
+    source = args.resume / "config.yaml" if args.resume is not None else (Path(args.config) if args.config else None)
+    if source is None:
+        return False
+    try:  # a peek only: the run reads (and checks) the file itself
+        import yaml
+
+        recorded = yaml.safe_load(source.read_text()[:1_000_000])
+    except Exception:
+        return False
+    return isinstance(recorded, dict) and (recorded.get("executor") == "ray" or bool(recorded.get("workers")))
+
+
+def _run(args: argparse.Namespace, cfg, lock, sigterm: SigtermAsInterrupt) -> int:
+    from energybench.engine.runner import Runner
+
     log = (lambda *a, **k: None) if args.quiet else print
-    with SigtermAsInterrupt() as sigterm:
-        # Bars redraw with carriage returns: on a terminal they help, in a log file they are noise.
-        runner = Runner(cfg, resume=args.resume, progress=not args.quiet and sys.stderr.isatty(), log=log)
-        sigterm.arm()  # again: ray.init (in Runner, under Ray) installs its own SIGTERM handler, which just exits
+    # Bars redraw with carriage returns: on a terminal they help, in a log file they are noise.
+    tty = sys.stderr.isatty() or os.environ.get(TTY) == "1"
+    runner = Runner(cfg, resume=args.resume, progress=not args.quiet and tty, log=log, lock=lock)
+    note(root=runner.store.root)
+    sigterm.arm()  # again: ray.init (in Runner, under Ray) installs its own SIGTERM handler, which just exits
+    try:
         try:
-            root = runner.run()
+            root = runner.run(keep_lock=True)  # the reports are written into the run under its lock too
         except KeyboardInterrupt:
             done = runner.store.metrics_path.is_file()
-            how = " by SIGTERM" if sigterm.received else ""
             saved = f"every finished phase is saved in {runner.store.root}" if done else "nothing was finished yet"
-            print(f"energybench run: interrupted{how}; {saved}.\nContinue with: energybench run --resume "
+            print(f"energybench run: interrupted{sigterm.how()}; {saved}.\nContinue with: energybench run --resume "
                   f"{runner.store.root}", file=sys.stderr)
-            return 128 + sigterm.received if sigterm.received else 130
-    reports = []
-    if runner.cfg.report:
-        from energybench.report import build_reports
+            return sigterm.status()
+        reports = []
+        if runner.cfg.report:
+            from energybench.report import build_reports
 
-        reports = build_reports(root, formats=runner.cfg.report_formats)
-        for path in reports:
-            print(f"report: {path}")
-    runner.finish_tracking(reports)
+            try:
+                reports = build_reports(root, formats=runner.cfg.report_formats)
+                for path in reports:
+                    print(f"report: {path}")
+            except KeyboardInterrupt:
+                print(f"energybench run: interrupted{sigterm.how()} while writing the reports; the run is finished "
+                      f"and every row is saved in {root} (a report is written whole or not at all).\nWrite the "
+                      f"reports with: energybench report {root}", file=sys.stderr)
+                return sigterm.status()
+        runner.finish_tracking(reports)
+    finally:
+        runner.close()
     print(f"results: {root / 'metrics.csv'}")
     print(f"summary: {root / 'summary.json'}")
     return 0

@@ -14,7 +14,8 @@ from __future__ import annotations
 import copy
 import shutil
 import tempfile
-from contextlib import nullcontext
+import traceback
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
@@ -28,8 +29,10 @@ from energybench.cost.level_energy import HardwareModel
 from energybench.cost.memory_model import storage_bytes
 from energybench.data.augment import default_augment
 from energybench.data.scenario import Phase, Scenario
+from energybench.engine.checkpoint import RunIdentity
 from energybench.engine.plan import Cell
-from energybench.methods import DEFAULT_METHODS, method_classes
+from energybench.errors import UserCodeFailed, UserError
+from energybench.methods import DEFAULT_METHODS, METHODS, method_classes
 from energybench.methods.base import Context, Method
 from energybench.results import MATRIX_FILE
 from energybench.training.evaluate import EvalResult, evaluate
@@ -75,6 +78,14 @@ class CellWork:
         # each method by its class's name; a user's module:Class is imported here (in a Ray worker too)
         self.classes = method_classes(cfg.methods or DEFAULT_METHODS)
         self.carbon = carbon_model(cfg.carbon_intensity, cfg.grid, cfg.pue)  # None: no CO2e columns
+        self._identity: RunIdentity | None = None
+
+    @property
+    def identity(self) -> RunIdentity:
+        """The run's identity, which its checkpoints record (and must match when read)."""
+        if self._identity is None:
+            self._identity = RunIdentity(self.cfg, next(iter(self.scenarios.values())).source.in_shape)
+        return self._identity
 
     # ----- the base phase, once per (seed, method) -------------------------------------------
     def base(self, name: str, seed: int, first_level: float) -> BaseDone:
@@ -82,7 +93,8 @@ class CellWork:
         torch.manual_seed(seed)
         trainer = self._trainer(seed, seed)
         with tempfile.TemporaryDirectory(prefix="energybench-base-") as tmp:
-            method = self.classes[name](self._context(trainer, seed, first_level, Path(tmp)))
+            with self.user_code(name, "phase 0 (creating the method)"):
+                method = self.classes[name](self._context(trainer, seed, first_level, Path(tmp)))
             row, res, levels = self.phase(method, trainer, scenario.phases[0], name, 0.0, seed)
         row.update(avg_inc_acc=row["acc_all"], forgetting=float("nan"), bwt=float("nan"))
         state = {"method": method, "row": row, "group_acc": res.group_acc,
@@ -121,7 +133,8 @@ class CellWork:
         n = len(scenario.phases)
         tmp = Path(tempfile.mkdtemp(prefix="energybench-cell-"))
         try:
-            method.attach(self._context(trainer, cell.seed, cell.sharing, tmp))
+            with self.user_code(cell.method, f"{cell.label} (attaching the method)"):
+                method.attach(self._context(trainer, cell.seed, cell.sharing, tmp))
             for phase in scenario.phases[len(accs):]:
                 row, res, levels = self.phase(method, trainer, phase, cell.method, cell.sharing, cell.seed)
                 history.append(res.group_acc)
@@ -144,14 +157,17 @@ class CellWork:
         cfg = self.cfg
         trainer.begin_phase()
         label = f"{name} s{sharing:g} seed{seed} phase{phase.index}"
+        where = f"{name} sharing {sharing:g} seed {seed} phase {phase.index}"
         with self.monitor.window(label) if self.monitor else nullcontext() as window:
-            method.begin_phase(phase)
-            method.learn(phase)
-            method.end_phase(phase)
+            with self.user_code(name, where):
+                method.begin_phase(phase)
+                method.learn(phase)
+                method.end_phase(phase)
             if window is not None:
                 window.samples = trainer.samples  # for measured_energy_per_sample_j
         ledger = trainer.end_phase()
-        res = evaluate(method, trainer.scenario, phase, trainer, self.device)
+        with self.user_code(name, f"{where} (evaluating)"):
+            res = evaluate(method, trainer.scenario, phase, trainer, self.device)
         primary = res.primary
         row = {
             "method": name, "sharing": sharing, "seed": seed, "phase": phase.index,
@@ -178,6 +194,25 @@ class CellWork:
         row.update(method.extra)
         method.extra = {}
         return row, res, ledger.breakdown_csv(self.hardware)
+
+    @contextmanager
+    def user_code(self, name: str, where: str):
+        """A user's method (module:Class) that raises ends the run with one message naming it;
+        its traceback goes with the error, for --debug. Built-in methods' errors are bugs: left as they are."""
+        cls = self.classes[name]
+        if name in METHODS or cls.__module__.startswith("energybench."):
+            yield
+            return
+        try:
+            yield
+        except (UserError, KeyboardInterrupt, MemoryError):
+            raise
+        except Exception as exc:
+            spec = f"{cls.__module__}:{cls.__qualname__}"
+            first = " ".join(str(exc).split())[:300]
+            raise UserCodeFailed(
+                f"method {name} ({spec}) raised {type(exc).__name__}{': ' + first if first else ''} in {where}",
+                "".join(traceback.format_exception(exc))) from None
 
     # ----- plumbing ------------------------------------------------------------------------------
     def _trainer(self, seed: int, rng_seed: int) -> Trainer:

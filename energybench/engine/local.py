@@ -2,7 +2,9 @@
 
 For each (seed, method): the saved base phase, or else the base trained now; then each
 unfinished sharing level, from its saved progress or from the base. Each result is handed to
-the driver as soon as it exists.
+the driver as soon as it exists. Every saved state is read and checked before the first cell
+runs, so a refused checkpoint stops the run before anything is trained (and states are read
+again as each cell starts, so that only one is held in memory at a time).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ class LocalExecutor:
         return {"name": self.name, "device": str(self.work.device)}
 
     def run(self, groups, driver) -> None:
+        driver.check_saved(groups)  # every saved state, before any cell runs (as the Ray executor does)
         for group in groups:
             base = None
             for cell in group.cells:

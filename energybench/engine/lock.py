@@ -1,41 +1,80 @@
 """One process at a time per run directory: an exclusive lock on `<run>/.lock`.
 
+Every command that writes into a run directory takes it before it reads anything there (a
+writer that read metrics.csv before waiting for the lock would write back a stale copy).
 The lock is an flock(2) on the file, which the kernel releases when the process ends however
-it ends (killed included), so a lock is never stale: a leftover `.lock` file is simply taken
-by the next run. The file records the holder's pid and host, for the message a second process
-gets. (flock is advisory and local: two machines writing one run directory over NFS are not
-kept apart by it; run a sweep's driver on one machine.)
+it ends (killed included). The file records the holder's pid, host and start time, for the
+message a second process gets; a clean release empties it, so a file that still names a holder
+when its flock is free was left by a process that died: it is taken over with a notice. (flock
+is advisory and local: two machines writing one run directory over NFS are not kept apart by
+it; run a sweep's driver on one machine.)
 """
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 import socket
+import sys
 import time
 from pathlib import Path
 
 from energybench.errors import UserError
 
+READ_ONLY = (errno.EROFS, errno.EACCES, errno.EPERM)
+
+
+def read_only_error(folder: Path, exc: OSError, hint: str) -> UserError:
+    """A run directory that cannot be written: say so (not 'choose another --out')."""
+    why = "is on a read-only filesystem" if exc.errno == errno.EROFS else "is read-only (no write permission)"
+    return UserError(f"{folder} {why}; {hint}")
+
+
+RESUME_HINT = ("a resume writes into it (its lock, rows and checkpoints): make it writable, or copy the run "
+               "directory somewhere writable and resume the copy")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
+
 
 class RunLock:
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, read_only_hint: str = RESUME_HINT, busy_hint: str = "or choose another --run-id",
+                 log=None):
         self.path = Path(root) / ".lock"
+        self.hint, self.busy_hint = read_only_hint, busy_hint
+        self.log = log or (lambda message: print(message, file=sys.stderr))
         self._fd: int | None = None
 
     def acquire(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+        except OSError as exc:
+            if exc.errno in READ_ONLY:
+                raise read_only_error(self.path.parent, exc, self.hint) from None
+            raise
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = self.path.read_text().strip() or "another process"
+            holder = self.path.read_text(errors="replace").strip() or "another process"
             os.close(fd)
             raise UserError(f"{self.path.parent} is in use by {holder}; wait for that run to finish (or stop it), "
-                            "or choose another --run-id") from None
+                            f"{self.busy_hint}") from None
+        left = os.pread(fd, 4096, 0).decode(errors="replace").strip()
+        if left:  # the last holder ended without releasing it (killed, or its machine lost power)
+            self.log(f"energybench: notice: {self.path.parent} was locked by {_holder_state(left)}; "
+                     "taking the lock over")
         os.ftruncate(fd, 0)
-        os.write(fd, f"energybench process {os.getpid()} on {socket.gethostname()}, started "
-                     f"{time.strftime('%Y-%m-%d %H:%M:%S')}\n".encode())
+        os.pwrite(fd, f"energybench process {os.getpid()} on {socket.gethostname()}, started "
+                      f"{time.strftime('%Y-%m-%d %H:%M:%S')}\n".encode(), 0)
         self._fd = fd
 
     @property
@@ -44,6 +83,10 @@ class RunLock:
 
     def release(self) -> None:
         if self._fd is not None:
+            try:
+                os.ftruncate(self._fd, 0)  # emptied: the next holder knows this one ended cleanly
+            except OSError:
+                pass
             os.close(self._fd)  # closing the descriptor drops the flock
             self._fd = None
 
@@ -53,3 +96,16 @@ class RunLock:
 
     def __exit__(self, *exc) -> None:
         self.release()
+
+
+def _holder_state(text: str) -> str:
+    """'energybench process 123 on host, started ...' with whether that process is gone."""
+    words = text.split()
+    try:
+        pid, host = int(words[2]), words[4].rstrip(",")
+    except (IndexError, ValueError):
+        return f"'{text[:120]}', which no longer holds it"
+    if host == socket.gethostname():
+        return f"{text}, which is no longer running" if not _alive(pid) else \
+            f"{text}, which no longer holds it (the process id was reused)"
+    return f"{text}, on another machine, whose lock is not held now"

@@ -36,7 +36,7 @@ import torch
 from energybench.engine.cell import BaseDone, CellWork, PhaseDone
 from energybench.engine.checkpoint import checkpoint_bytes, load_checkpoint
 from energybench.engine.plan import Cell
-from energybench.errors import RunStopped, UserError
+from energybench.errors import RunStopped, UserCodeFailed, UserError
 
 RETRIES = 3  # times one cell is sent again after its worker died
 CONNECT_TIMEOUT_S = 10
@@ -79,13 +79,14 @@ def _work(setup: WorkerSetup) -> CellWork:
     return _WORK[key]
 
 
-def _from_bytes(data: bytes | None, device: torch.device, cfg, kind: str, method: str) -> dict[str, Any] | None:
+def _from_bytes(data: bytes | None, device: torch.device, cfg, kind: str, method: str,
+                identity=None) -> dict[str, Any] | None:
     """A state sent through Ray, checked as a checkpoint file of that kind is."""
     from energybench.methods import DEFAULT_METHODS
     from energybench.plugins import user_modules
 
     modules = user_modules(cfg.resolved_backbone(), cfg.methods or DEFAULT_METHODS)  # a user's classes, if named
-    return None if data is None else load_checkpoint(data, device, modules, kind, method)
+    return None if data is None else load_checkpoint(data, device, modules, kind, method, identity)
 
 
 @contextmanager
@@ -132,17 +133,18 @@ def base_task(setup: WorkerSetup, method: str, seed: int, first_level: float) ->
     with _measuring(setup, work) as trace:
         done = work.base(method, seed, first_level)
         readings, _ = _new_readings(trace, 0)
-    return replace(done, state=checkpoint_bytes(done.state), power_trace=readings)
+    return replace(done, state=checkpoint_bytes(done.state, work.identity), power_trace=readings)
 
 
 def cell_task(setup: WorkerSetup, cell: Cell, base: bytes | None, resume: bytes | None, reused_base: bool):
     work = _work(setup)
     with _measuring(setup, work) as trace:
         seen = 0
-        for done in work.cell(cell, _from_bytes(base, work.device, setup.cfg, "base", cell.method),
-                              _from_bytes(resume, work.device, setup.cfg, "progress", cell.method), reused_base):
+        for done in work.cell(cell, _from_bytes(base, work.device, setup.cfg, "base", cell.method, work.identity),
+                              _from_bytes(resume, work.device, setup.cfg, "progress", cell.method, work.identity),
+                              reused_base):
             readings, seen = _new_readings(trace, seen)
-            yield replace(done, state=None if done.state is None else checkpoint_bytes(done.state),
+            yield replace(done, state=None if done.state is None else checkpoint_bytes(done.state, work.identity),
                           power_trace=readings)
 
 
@@ -162,6 +164,25 @@ def check_address(address: str, given_as: str = "--ray-address") -> None:
     except OSError as exc:
         raise UserError(f"no Ray cluster answers at {given_as} {address} ({exc.strerror or exc}); start one with "
                         "'ray start --head' there, or give its address") from None
+
+
+def _check_recorded_cluster() -> None:
+    """`auto` joins the cluster whose address `ray start` recorded in Ray's temporary folder; one
+    that was killed leaves that file behind, and Ray then waits for minutes on a dead address."""
+    try:
+        from ray._common.utils import get_ray_address_file
+    except ImportError:  # (another Ray version: Ray's own search decides)
+        return
+    path = Path(get_ray_address_file(None))
+    try:
+        recorded = path.read_text().strip()
+    except OSError:
+        return  # no file: Ray looks for a running cluster on this machine, or says there is none
+    try:
+        check_address(recorded, f"--ray-address auto (the address {path} records)")
+    except UserError as exc:
+        raise UserError(f"{exc}. That file is left by a `ray start` that ended: start a cluster again, or delete "
+                        f"it, or give --ray-address HOST:PORT") from None
 
 
 class RayExecutor:
@@ -189,13 +210,17 @@ class RayExecutor:
             pass
         elif address:
             check_address(address, given_as)
+            if address == "auto":
+                _check_recorded_cluster()
             try:
                 ray.init(address=address, **opts)
             except (ConnectionError, RuntimeError, ValueError) as exc:
                 raise UserError(f"cannot join the Ray cluster at {address}: {str(exc).splitlines()[0]}") from None
         else:  # an embedded cluster on this machine, on loopback only
             workers = cfg.workers or os.cpu_count() or 1
-            ray.init(num_cpus=workers * cfg.cpus_per_cell, _node_ip_address="127.0.0.1", **opts)
+            # "local": always a new cluster of its own, whatever RAY_ADDRESS or a `ray start` that was killed
+            # left in Ray's temporary folder (its ray_current_cluster file) say
+            ray.init(address="local", num_cpus=workers * cfg.cpus_per_cell, _node_ip_address="127.0.0.1", **opts)
             self._started_here = True
         resources = ray.cluster_resources()
         gpus, cpus = resources.get("GPU", 0.0), resources.get("CPU", 0.0)
@@ -264,20 +289,21 @@ class RayExecutor:
             for cell in group.cells:
                 resume = driver.load_progress(cell)
                 if resume is not None:
-                    last_state[cell] = checkpoint_bytes(resume)
+                    last_state[cell] = checkpoint_bytes(resume, driver.store.identity)
                     queue.append(("cell", cell, None, last_state[cell]))
                 else:
                     waiting.setdefault(key, []).append(cell)
             if key in waiting:
                 base = driver.load_base(*key)
                 if base is not None:
-                    base_refs[key] = ray.put(checkpoint_bytes(base))
+                    base_refs[key] = ray.put(checkpoint_bytes(base, driver.store.identity))
                     queue.extend(("cell", c, base_refs[key], None) for c in waiting.pop(key))
                 else:
                     queue.append(("base", key))
         in_flight: dict[Any, tuple] = {}  # ObjectRef / ObjectRefGenerator -> the job
         tries: dict[Any, int] = {}
         failures: list[str] = []
+        user_failures: list[UserCodeFailed] = []
 
         def submit(job) -> None:
             if job[0] == "base":
@@ -306,40 +332,65 @@ class RayExecutor:
                 queue.appendleft(("cell", cell, None, state) if state is not None else
                                  ("cell", cell, base_refs[(cell.method, cell.seed)], None))
 
-        while queue or in_flight:
-            while queue and len(in_flight) < self.slots and not failures:
-                submit(queue.popleft())
-            if not in_flight:
-                break
-            ready, _ = ray.wait(list(in_flight), num_returns=1)
-            ref = ready[0]
-            job = in_flight.pop(ref)
-            try:
-                if job[0] == "base":
-                    done: BaseDone = ray.get(ref)
-                    driver.on_base(done)
-                    key = job[1]
-                    base_refs[key] = ray.put(done.state)
-                    queue.extend(("cell", c, base_refs[key], None) for c in waiting.pop(key, []))
+        try:
+            while queue or in_flight:
+                while queue and len(in_flight) < self.slots and not failures:
+                    submit(queue.popleft())
+                if not in_flight:
+                    break
+                ready, _ = ray.wait(list(in_flight), num_returns=1, timeout=60)
+                if not ready:  # (Ray may wait for ever on a cluster whose nodes died)
+                    if not any(n.get("Alive") for n in ray.nodes()):
+                        raise RunStopped("the sweep stopped: the Ray cluster has no live node left. " + _kept(driver))
                     continue
+                ref = ready[0]
+                job = in_flight.pop(ref)
                 try:
-                    item = next(ref)
-                except StopIteration:
-                    continue
-                phase: PhaseDone = ray.get(item)
-                driver.on_phase(phase)
-                if phase.state is not None:
-                    last_state[phase.cell] = phase.state
-                in_flight[ref] = job  # the generator goes on with the cell's next phase
-            except ray.exceptions.RayTaskError as exc:
-                who = f"{job[1][0]} seed {job[1][1]} base phase" if job[0] == "base" else job[1].label
-                failures.append(f"{who}: {_last_line(exc)}")
-            except (ray.exceptions.WorkerCrashedError, ray.exceptions.NodeDiedError, ray.exceptions.ObjectLostError,
-                    ray.exceptions.OutOfMemoryError, ray.exceptions.RayActorError) as exc:
-                retry(job, exc)
+                    if job[0] == "base":
+                        done: BaseDone = ray.get(ref)
+                        driver.on_base(done)
+                        key = job[1]
+                        base_refs[key] = ray.put(done.state)
+                        queue.extend(("cell", c, base_refs[key], None) for c in waiting.pop(key, []))
+                        continue
+                    try:
+                        item = next(ref)
+                    except StopIteration:
+                        continue
+                    phase: PhaseDone = ray.get(item)
+                    driver.on_phase(phase)
+                    if phase.state is not None:
+                        last_state[phase.cell] = phase.state
+                    in_flight[ref] = job  # the generator goes on with the cell's next phase
+                except ray.exceptions.RayTaskError as exc:
+                    if isinstance(getattr(exc, "cause", None), UserCodeFailed):  # a user's method raised
+                        user_failures.append(exc.cause)
+                        failures.append(str(exc.cause))
+                        continue
+                    who = f"{job[1][0]} seed {job[1][1]} base phase" if job[0] == "base" else job[1].label
+                    failures.append(f"{who}: {_last_line(exc)}")
+                except (ray.exceptions.WorkerCrashedError, ray.exceptions.NodeDiedError,
+                        ray.exceptions.ObjectLostError, ray.exceptions.OutOfMemoryError,
+                        ray.exceptions.RayActorError) as exc:
+                    retry(job, exc)
+        except (RunStopped, UserError, KeyboardInterrupt):
+            raise
+        except Exception as exc:  # the cluster failed under the sweep (a node or a Ray process died)
+            if not (isinstance(exc, ray.exceptions.RayError) or type(exc).__module__.startswith("ray")):
+                raise
+            raise RunStopped(f"the sweep stopped: Ray failed ({type(exc).__name__}: {_last_line(exc)}). "
+                             + _kept(driver)) from None
+        if failures and len(user_failures) == len(failures):  # as under the local executor (the runner adds the rest)
+            raise UserCodeFailed("; ".join(failures), "\n".join(f.details for f in user_failures))
         if failures:
-            raise CellFailed("the sweep stopped: " + "; ".join(failures) + ". Every phase finished before that is "
-                             "saved; fix the cause and continue with energybench run --resume")
+            raise CellFailed("the sweep stopped: " + "; ".join(failures) + ". Fix the cause. " + _kept(driver))
+
+
+def _kept(driver) -> str:
+    """What a stopped sweep kept, and how to go on."""
+    root = driver.store.root
+    return (f"Every phase finished before that is saved in {root} ({len(driver.store.rows)} row(s) in metrics.csv)."
+            f"\nContinue with: energybench run --resume {root}")
 
 
 def _last_line(exc: Exception) -> str:

@@ -29,13 +29,14 @@ from energybench.cost.hardware import build_hardware
 from energybench.data import load_source
 from energybench.data.scenario import build_scenario
 from energybench.engine.cell import BaseDone, CellWork, PhaseDone
+from energybench.engine.checkpoint import RunIdentity
 from energybench.engine.lock import RunLock
 from energybench.engine.manifest import build_manifest
 from energybench.engine.plan import Cell, plan_sweep
 from energybench.engine.progress import RunProgress
 from energybench.engine.store import RunStore
 from energybench.engine.summary import write_summary
-from energybench.errors import RunStopped, UserError
+from energybench.errors import RunStopped, UserCodeFailed, UserError
 from energybench.methods import DEFAULT_METHODS, METHODS, check_methods, method_classes
 from energybench.models import BACKBONES, build_backbone
 from energybench.models.user import resolve_factory
@@ -101,35 +102,48 @@ def check_writable(folder: Path) -> None:
                         f"({os.strerror(exc.errno) if exc.errno else exc}); choose another --out") from None
 
 
-def open_store(cfg: RunConfig, resume: Path | None) -> RunStore:
-    """A new run directory, or an existing one whose recorded config matches."""
+def run_root(cfg: RunConfig, resume: Path | None) -> Path:
+    """The run directory a run writes: RESUME, or --out/--run-id (a new id from the time and dataset)."""
     if resume is not None:
         if not Path(resume).is_dir():
             raise UserError(f"cannot resume {resume}: no such directory")
-        store = RunStore(resume)
-        if store.read_config() is None:
-            raise UserError(f"cannot resume {resume}: no config.yaml there (is it a run directory?)")
-        return store
+        return Path(resume)
     out = Path(cfg.out)
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out} is a file; give a directory to hold run directories")
-    run_id = cfg.run_id or f"{dt.datetime.now():%Y%m%d-%H%M%S}-{cfg.dataset}"
-    root = out / run_id
+    root = out / (cfg.run_id or f"{dt.datetime.now():%Y%m%d-%H%M%S}-{cfg.dataset}")
     if root.exists() and not root.is_dir():
         raise UserError(f"{root} is a file, not a run directory; choose another --run-id")
+    return root
+
+
+def open_store(cfg: RunConfig, root: Path, resume: bool) -> RunStore:
+    """A new run directory, or an existing one whose recorded config matches (read under the run's lock)."""
     store = RunStore(root)
     recorded = store.read_config()
+    if resume:
+        if recorded is None:
+            raise UserError(f"cannot resume {root}: no config.yaml there (is it a run directory?)")
+        return store
     if recorded is None and root.is_dir() and any(p.name != ".lock" for p in root.iterdir()):
         raise UserError(f"{root} exists and is not a run directory (no config.yaml); it is left untouched: "
                         "choose another --run-id or --out")
     if recorded is not None:
-        wanted = results_config(to_dict(replace(cfg, run_id=run_id)))
+        wanted = results_config(to_dict(replace(cfg, run_id=root.name)))
         recorded = results_config(recorded)
         differ = sorted(k for k in set(recorded) | set(wanted) if recorded.get(k) != wanted.get(k))
         if differ:
             raise UserError(f"{root} already holds a run with a different configuration (differs in: "
                             f"{', '.join(differ)}); choose another --run-id, or continue it with --resume {root}")
     return store
+
+
+def _first_missing(path: Path) -> Path | None:
+    """The outermost folder of `path` that does not exist yet (None when `path` exists)."""
+    missing = None
+    while not path.exists() and path != path.parent:
+        missing, path = path, path.parent
+    return missing
 
 
 @dataclass
@@ -142,8 +156,21 @@ class Group:
 
 
 class Runner:
-    def __init__(self, cfg: RunConfig, resume: Path | None = None, progress: bool = True, log=print):
+    """A run, from its checks to its last row. It holds the run directory's lock from before it
+    reads anything there (`lock`: one its caller already took on RESUME) until run() ends, or
+    close() where run() is not reached."""
+
+    def __init__(self, cfg: RunConfig, resume: Path | None = None, progress: bool = True, log=print,
+                 lock: RunLock | None = None):
         self.progress, self.log = progress, log
+        self.lock = lock
+        try:
+            self._prepare(cfg, resume)
+        except BaseException:
+            self.close()
+            raise
+
+    def _prepare(self, cfg: RunConfig, resume: Path | None) -> None:
         specs = cfg.methods or list(DEFAULT_METHODS)
         check_methods(specs, cfg.options)  # names and options, before any data loads
         cfg = replace(cfg, methods=specs)  # recorded resolved, so a resume reads the same list
@@ -163,8 +190,15 @@ class Runner:
         self.hardware = build_hardware(cfg.energy_table, cfg.node, cfg.vdd, cfg.arch, cfg.precision, cfg.sram_cell,
                                        cfg.sram_bytes, cfg.mapper)
         self.table = self.hardware.table
-        check_writable(Path(cfg.out) if resume is None else Path(resume))
-        self.store = open_store(cfg, resume)
+        if resume is None:  # (a resume's directory: its lock says whether it is read-only)
+            check_writable(Path(cfg.out))
+        root = run_root(cfg, resume)
+        self._made = _first_missing(root)  # made by this run: removed again if its start fails
+        if self.lock is None:
+            self.lock = RunLock(root)
+        if not self.lock.held:
+            self.lock.acquire()  # before anything of the run directory is read
+        self.store = open_store(cfg, root, resume is not None)
         self.store.user_modules = user_modules(cfg.resolved_backbone(), specs)  # its checkpoints may hold their classes
         self.cfg = cfg = replace(cfg, run_id=self.store.run_id) if resume is None else cfg
         self.source = load_source(cfg.dataset, cfg.data_root, cfg.download, cfg.classes, cfg.image_size)
@@ -174,6 +208,7 @@ class Runner:
         self.scenarios = {seed: build_scenario(self.source, cfg.scenario, cfg.class_order, seed,
                                                cfg.train_per_class, cfg.test_per_class) for seed in cfg.seeds}
         first = next(iter(self.scenarios.values()))
+        self.store.identity = RunIdentity(cfg, self.source.in_shape)  # what its checkpoints must match
         # Options that depend on the scenario (progressive's stage rule), before any cell starts.
         check_methods(specs, cfg.options, first.sizes, cfg)
         # The cut of every level, on the real backbone and input: a network that cannot take the
@@ -181,19 +216,20 @@ class Runner:
         self.plan = plan_sweep(self.methods, cfg.seeds, cfg.sharing, len(first.phases), cfg.resolved_backbone(),
                                self.source.in_shape, first.sizes[0], cfg.width, cfg.cifar_stem)
         self.monitor = None
+        self.executor = None
         self.power_note = "not measured: power measurement is off (--no-power)"
         self._progress: RunProgress | None = None
         self._summary_at = time.monotonic()
         self.executor = self._executor()  # under Ray: joins the cluster and checks its resources now
         self.trackers = Trackers([])  # the run's own, opened in _run once the manifest is written
+        self._done_prepare = True
 
     # ----- whole run ------------------------------------------------------------------------
-    def run(self) -> Path:
+    def run(self, keep_lock: bool = False) -> Path:
+        """Train what is left; the lock is released at the end unless `keep_lock` (the caller
+        then writes the reports into the run and calls close())."""
         root = self.store.root
-        fresh = not root.exists()
-        lock = RunLock(root)
         try:
-            lock.acquire()
             stale = self.store.remove_partial_writes()
             if stale:
                 self.log(f"removed {len(stale)} unfinished temporary file(s) of an interrupted write")
@@ -202,18 +238,47 @@ class Runner:
             except BaseException:
                 self.trackers.abort()  # open tracker runs end KILLED; every result is in the run directory
                 raise
+        except UserCodeFailed as exc:
+            self.close()
+            raise UserCodeFailed(f"{exc}. That is the method's own code; every phase finished before it is saved "
+                                 f"in {root} ({len(self.store.rows)} row(s) in metrics.csv). Fix the method and "
+                                 f"continue with: energybench run --resume {root} (--debug prints its traceback)",
+                                 exc.details) from None
         except UserError:
-            if fresh and not self.store.rows and lock.held:  # a failed start leaves nothing behind
-                shutil.rmtree(root, ignore_errors=True)
+            self._remove_if_fresh()
+            self.close()
             raise
         except OSError as exc:
+            self.close()
             if exc.errno in DISK_ERRORS:
                 raise self._stopped(exc) from None
             raise
-        finally:
-            lock.release()
-            self.executor.close()
+        except BaseException:
+            self.close()
+            raise
+        executor, self.executor = self.executor, None
+        executor.close()
+        if not keep_lock:
+            self.close()
         return root
+
+    def _remove_if_fresh(self) -> None:
+        """A failed start leaves nothing behind: the folders this run made, while no row is in them."""
+        made, store = getattr(self, "_made", None), getattr(self, "store", None)
+        if made is not None and self.lock is not None and self.lock.held and not (store and store.rows):
+            shutil.rmtree(made, ignore_errors=True)
+
+    def close(self) -> None:
+        """Release the cluster and the lock (what a failed start made is removed first)."""
+        executor, self.executor = getattr(self, "executor", None), None
+        try:
+            if executor is not None:
+                executor.close()
+        finally:
+            if self.lock is not None:
+                if not hasattr(self, "_done_prepare"):
+                    self._remove_if_fresh()
+                self.lock.release()
 
     def _run(self) -> None:
         cfg, plan = self.cfg, self.plan
@@ -316,6 +381,16 @@ class Runner:
         if base is not None:
             self.log(f"{method} seed {seed}: reusing base phase from {self.store.base_checkpoint(method, seed)}")
         return base
+
+    def check_saved(self, groups: list[Group]) -> None:
+        """Read (and drop) every state the groups would resume from: a checkpoint that is refused
+        stops the run here, before any cell is trained."""
+        for group in groups:
+            need_base = False
+            for cell in group.cells:
+                need_base |= self.store.load_progress(cell, torch.device("cpu")) is None
+            if need_base:
+                self.store.load_base(group.method, group.seed, torch.device("cpu"))
 
     def load_progress(self, cell: Cell) -> dict | None:
         saved = self.store.load_progress(cell, self.device)

@@ -18,7 +18,7 @@ import torch
 import yaml
 
 from energybench.engine.cell import BaseDone, PhaseDone
-from energybench.engine.checkpoint import load_checkpoint, save_checkpoint
+from energybench.engine.checkpoint import RunIdentity, load_checkpoint, save_checkpoint
 from energybench.engine.plan import Cell
 from energybench.files import atomic_write, write_json
 from energybench.results import SCHEMA
@@ -65,6 +65,7 @@ class RunStore:
         self.rows: list[dict[str, Any]] = read_metrics(self.metrics_path)
         # the modules of user code the run names (plugins.user_modules): its checkpoints may hold their classes
         self.user_modules = user_modules
+        self.identity: RunIdentity | None = None  # the run's: its checkpoints must match it (set by the runner)
 
     @property
     def run_id(self) -> str:
@@ -115,7 +116,8 @@ class RunStore:
 
     # ----- results of the cells, as their events arrive ------------------------------------------
     def record_base(self, done: BaseDone) -> None:
-        save_checkpoint(self.base_checkpoint(done.method, done.seed), done.state)
+        self._check_sent(done.state, "base", done.method)
+        save_checkpoint(self.base_checkpoint(done.method, done.seed), done.state, self.identity)
         self.append_readings(f"{done.method} seed {done.seed} base", done.power_trace)
 
     def append_readings(self, source: str, readings: list[tuple[float, str, float]]) -> None:
@@ -126,10 +128,19 @@ class RunStore:
 
     def load_base(self, method: str, seed: int, device: torch.device) -> dict[str, Any] | None:
         path = self.base_checkpoint(method, seed)
-        return load_checkpoint(path, device, self.user_modules, "base", method) if path.is_file() else None
+        if not path.is_file():
+            return None
+        return load_checkpoint(path, device, self.user_modules, "base", method, self.identity)
+
+    def _check_sent(self, state, kind: str, method: str) -> None:
+        """A state a Ray worker sent (as bytes) is checked as a checkpoint file is, before it is written."""
+        if isinstance(state, bytes):
+            load_checkpoint(state, "cpu", self.user_modules, kind, method, self.identity)
 
     def record_phase(self, done: PhaseDone) -> None:
         c = done.cell
+        if done.state is not None:
+            self._check_sent(done.state, "progress", c.method)  # before anything of the phase is written
         self.append(done.row)
         self.append_readings(c.label, done.power_trace)
         folder = self.cell_dir(c.method, c.sharing, c.seed)
@@ -137,7 +148,7 @@ class RunStore:
         for name, data in done.artifacts.items():
             atomic_write(folder / name, data)
         if done.state is not None:  # an interruption from here on loses no finished phase
-            save_checkpoint(self.progress_checkpoint(c.method, c.sharing, c.seed), done.state)
+            save_checkpoint(self.progress_checkpoint(c.method, c.sharing, c.seed), done.state, self.identity)
         if done.last:
             self.progress_checkpoint(c.method, c.sharing, c.seed).unlink(missing_ok=True)
 
@@ -145,7 +156,8 @@ class RunStore:
         """The saved state of an unfinished cell whose rows it matches; otherwise the cell's rows
         are dropped and None says to start it again from the base phase."""
         path = self.progress_checkpoint(cell.method, cell.sharing, cell.seed)
-        saved = load_checkpoint(path, device, self.user_modules, "progress", cell.method) if path.is_file() else None
+        saved = load_checkpoint(path, device, self.user_modules, "progress", cell.method,
+                                self.identity) if path.is_file() else None
         last = len(saved["accs"]) - 1 if saved else -1
         if saved is None or not self.phases_done(cell.method, cell.sharing, cell.seed) >= set(range(last + 1)):
             self.drop_partial(cell.method, cell.sharing, cell.seed)

@@ -255,10 +255,11 @@ def test_a_cell_that_raises_stops_the_sweep_after_the_running_cells_naming_it(tm
     argv = ["run", "--method", "failing_method:Failing,finetune", "--sharing", "0,0.5", "--epochs", "1",
             "--train-per-class", "10", "--test-per-class", "6", "--no-report", "--no-power", "--quiet",
             "--workers", "2", "--out", str(tmp_path), "--run-id", "f"]
-    assert main(argv) == 1
+    assert main(argv) == 2  # the user's code: as under the local executor
     err = capsys.readouterr().err
-    assert "the sweep stopped: failing s=0.5 seed 0: ValueError: the loss went NaN in phase 2" in err
-    assert "energybench run --resume" in err and "Traceback" not in err
+    assert ("energybench run: error: method failing (failing_method:Failing) raised ValueError: the loss went NaN in "
+            "phase 2 in failing sharing 0.5 seed 0 phase 2. That is the method's own code") in err
+    assert f"energybench run --resume {tmp_path / 'f'}" in err and "Traceback" not in err
     done = {(r["method"], r["sharing"], r["phase"]) for r in csv.DictReader(open(tmp_path / "f" / "metrics.csv"))}
     assert ("failing", "0.5", "2") not in done and ("failing", "0.5", "1") in done  # what finished is kept
     assert ("failing", "0.0", "2") in done  # the cell before it finished

@@ -22,6 +22,7 @@ import torch
 
 from energybench.cli import main
 from energybench.engine.cell import CellWork
+from energybench.engine.checkpoint import checkpoint_bytes
 from energybench.engine.lock import RunLock
 from energybench.files import atomic_write
 
@@ -101,8 +102,11 @@ def other_method(path: Path) -> None:
 
 
 @pytest.mark.parametrize("write,why", [
-    (lambda p: torch.save({"foo": torch.zeros(3)}, p), "no 'method', 'row', 'group_acc', 'confusion' in it"),
-    (lambda p: torch.save([1, 2, 3], p), "it holds list, not the mapping of a base checkpoint"),
+    (lambda p: torch.save({"foo": torch.zeros(3)}, p), "it holds a mapping of 'foo', not a checkpoint's table"),
+    (lambda p: torch.save([1, 2, 3], p), "it holds list, not a checkpoint's table"),
+    (lambda p: p.write_bytes(checkpoint_bytes({"foo": torch.zeros(3)})),
+     "no 'method', 'row', 'group_acc', 'confusion' in it"),
+    (lambda p: p.write_bytes(checkpoint_bytes([1, 2, 3])), "it holds list, not the mapping of a base checkpoint"),
     (other_method, "it holds the method 'sharing', not 'finetune'"),
 ])
 def test_a_base_checkpoint_of_another_structure_is_refused(tmp_path, capsys, write, why):
@@ -141,12 +145,12 @@ def edited(change):
 
         state = load_checkpoint(path)
         change(state)
-        torch.save(state, path)
+        path.write_bytes(checkpoint_bytes(state))
     return write
 
 
 @pytest.mark.parametrize("write,why", [
-    (lambda p: torch.save({"foo": torch.zeros(3)}, p),
+    (lambda p: p.write_bytes(checkpoint_bytes({"foo": torch.zeros(3)})),
      "no 'method', 'history', 'accs', 'trainer_rng', 'torch_rng' in it"),
     # each of these passed the old loader and then failed in torch.set_rng_state, or trained from the wrong phase
     (edited(lambda s: s.update(torch_rng=s["torch_rng"].float())),

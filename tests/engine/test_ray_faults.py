@@ -1,0 +1,120 @@
+"""Ray faults that used to end a sweep with Ray's traceback or with no message at all: a stale
+`ray_current_cluster` file left by a `ray start` that was killed, and a cluster whose node died
+under the driver. Real Ray, real processes."""
+
+from __future__ import annotations
+
+import csv
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+TINY = ["--method", "finetune", "--sharing", "0", "--epochs", "1", "--train-per-class", "6", "--test-per-class", "3",
+        "--no-power", "--no-report", "--quiet"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def ray_tmp():
+    """Ray's temporary folder for this test alone (short: Ray's socket paths must fit 107 bytes)."""
+    folder = Path(tempfile.mkdtemp(prefix="ebray-", dir="/tmp"))
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def env_for(ray_tmp: Path) -> dict:
+    env = {**os.environ, "RAY_TMPDIR": str(ray_tmp), "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    env.pop("RAY_ADDRESS", None)
+    return env
+
+
+def test_workers_start_their_own_cluster_whatever_a_stale_address_file_says(tmp_path, ray_tmp):
+    (ray_tmp / "ray").mkdir()
+    (ray_tmp / "ray" / "ray_current_cluster").write_text(f"127.0.0.1:{free_port()}")  # a killed `ray start --head`
+    done = subprocess.run([sys.executable, "-m", "energybench", "run", *TINY, "--workers", "1", "--out", str(tmp_path),
+                           "--run-id", "r"], env=env_for(ray_tmp), capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert len(list(csv.DictReader(open(tmp_path / "r" / "metrics.csv")))) == 3
+
+
+
+def test_auto_with_a_stale_address_file_exits_2_at_once_naming_the_file(tmp_path, ray_tmp):
+    (ray_tmp / "ray").mkdir()
+    port = free_port()
+    (ray_tmp / "ray" / "ray_current_cluster").write_text(f"127.0.0.1:{port}")
+    start = time.monotonic()
+    done = subprocess.run([sys.executable, "-m", "energybench", "run", *TINY, "--ray-address", "auto", "--out",
+                           str(tmp_path / "runs")], env=env_for(ray_tmp), capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2, done.stderr
+    assert time.monotonic() - start < 60  # (Ray alone waited for minutes on the dead address)
+    assert (f"no Ray cluster answers at --ray-address auto (the address {ray_tmp / 'ray' / 'ray_current_cluster'} "
+            f"records) 127.0.0.1:{port}") in done.stderr
+    assert "That file is left by a `ray start` that ended" in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "runs").exists()
+
+
+def descendants(pid: int) -> dict[int, str]:
+    """Every process below `pid`, with its command line."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, stack = {}, [pid]
+    while stack:
+        for child in children.get(stack.pop(), []):
+            try:
+                found[child] = (Path(f"/proc/{child}/cmdline").read_bytes().replace(b"\0", b" ").decode().strip())
+            except OSError:
+                continue
+            stack.append(child)
+    return found
+
+
+def test_a_sweep_whose_ray_node_dies_ends_with_a_message_and_resumes(tmp_path, ray_tmp):
+    """Killing ray::DashboardAgent makes Ray mark the node dead, and Ray ends the driver's process from C++."""
+    sweep = ["--method", "finetune,sharing", "--sharing", "0,0.5", "--seed", "0,1", "--epochs", "30",
+             "--train-per-class", "40", "--test-per-class", "3", "--no-power", "--no-report", "--quiet"]
+    root = tmp_path / "r"
+    run = subprocess.Popen([sys.executable, "-m", "energybench", "run", *sweep, "--workers", "2", "--out",
+                            str(tmp_path), "--run-id", "r"], env=env_for(ray_tmp), stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        end = time.monotonic() + 300
+        while not ((root / "metrics.csv").is_file() and len((root / "metrics.csv").read_text().splitlines()) > 1):
+            assert run.poll() is None and time.monotonic() < end, run.communicate()
+            time.sleep(0.2)
+        agents = [p for p, cmd in descendants(run.pid).items() if cmd.startswith("ray::DashboardAgent")]
+        assert len(agents) == 1
+        os.kill(agents[0], signal.SIGKILL)
+        _, err = run.communicate(timeout=300)
+    finally:
+        if run.poll() is None:
+            os.killpg(run.pid, signal.SIGKILL)
+            run.wait()
+    assert run.returncode == 1, err
+    kept = len((root / "metrics.csv").read_text().splitlines()) - 1  # (a cell sent again drops its copied base row)
+    assert kept < 24
+    assert err.endswith(f"Every phase finished before that is saved in {root} ({kept} row(s) in metrics.csv).\n"
+                        f"Continue with: energybench run --resume {root}\n"), err
+    assert "energybench run: the sweep stopped" in err
+    done = subprocess.run([sys.executable, "-m", "energybench", "run", "--resume", str(root), "--executor", "local",
+                           "--quiet"], env=env_for(ray_tmp), capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert len((root / "metrics.csv").read_text().splitlines()) - 1 == 24

@@ -1,0 +1,130 @@
+"""Faults a run meets and how it ends: a user's method that raises (one message naming it, the
+traceback under --debug, a run that resumes), a saved state that is refused before any cell is
+trained, and a run directory that is read-only (said so, not 'choose another --out')."""
+
+from __future__ import annotations
+
+import csv
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import torch
+
+from energybench.cli import main
+
+REPO = Path(__file__).resolve().parents[2]
+TINY = ["--epochs", "1", "--train-per-class", "8", "--test-per-class", "4", "--no-power", "--no-report", "--quiet"]
+
+RAISES = '''
+from energybench.methods.finetune import Finetune
+
+BROKEN = {broken}
+
+
+class Raises(Finetune):
+    name = "raises"
+
+    def learn(self, phase):
+        if BROKEN and phase.index == 2:
+            helper(phase)
+        super().learn(phase)
+
+
+def helper(phase):
+    raise ValueError(f"cannot learn phase {{phase.index}}")
+'''
+
+
+def errors(err: str) -> str:
+    """stderr without the warnings of a tiny run's untrained base."""
+    return "".join(line + "\n" for line in err.splitlines() if not line.startswith("energybench: warning:"))
+
+
+def rows(root: Path) -> list[dict]:
+    with open(root / "metrics.csv", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_a_user_method_that_raises_ends_with_one_message_and_the_run_resumes(user_dir, tmp_path, capsys):
+    (user_dir / "my_meths.py").write_text(RAISES.format(broken=True))
+    argv = ["run", "--method", "finetune,my_meths:Raises", "--sharing", "0", *TINY, "--out", str(tmp_path),
+            "--run-id", "r"]
+    assert main(argv) == 2
+    err = errors(capsys.readouterr().err)
+    root = tmp_path / "r"
+    assert err == (f"energybench run: error: method raises (my_meths:Raises) raised ValueError: cannot learn phase 2 "
+                   f"in raises sharing 0 seed 0 phase 2. That is the method's own code; every phase finished before "
+                   f"it is saved in {root} (5 row(s) in metrics.csv). Fix the method and continue with: energybench "
+                   f"run --resume {root} (--debug prints its traceback)\n")
+    assert [(r["method"], r["phase"]) for r in rows(root)] == [("finetune", "0"), ("finetune", "1"),
+                                                               ("finetune", "2"), ("raises", "0"), ("raises", "1")]
+    assert (root / "cells" / "raises_s0_seed0" / "progress.pt").is_file()
+    # --debug: the same message after the traceback of the user's code
+    shutil.rmtree(root)
+    assert main([*argv, "--debug"]) == 2
+    err = errors(capsys.readouterr().err)
+    assert err.startswith("Traceback (most recent call last):") and 'my_meths.py", line 17, in helper' in err
+    assert err.rstrip().endswith("(--debug prints its traceback)")
+    # fixed: the resume trains only what is left, from the saved phase
+    (user_dir / "my_meths.py").write_text(RAISES.format(broken=False))
+    sys.modules.pop("my_meths", None)
+    assert main(["run", "--resume", str(root), "--quiet"]) == 0
+    assert [(r["method"], r["phase"]) for r in rows(root)] == [("finetune", "0"), ("finetune", "1"),
+                                                               ("finetune", "2"), ("raises", "0"), ("raises", "1"),
+                                                               ("raises", "2")]
+
+
+def test_a_refused_state_stops_the_local_executor_before_any_cell_is_trained(tmp_path, capsys):
+    argv = ["run", "--method", "finetune,sharing", "--sharing", "0", *TINY, "--out", str(tmp_path), "--run-id", "r"]
+    assert main(argv) == 0
+    root = tmp_path / "r"
+    # finetune must be trained again (no row, no base); sharing's base, read later, is not a checkpoint
+    (root / "cells" / "finetune_seed0_base.pt").unlink()
+    torch.save({"foo": torch.zeros(3)}, root / "cells" / "sharing_seed0_base.pt")
+    (root / "metrics.csv").write_text((root / "metrics.csv").read_text().splitlines()[0] + "\n")
+    before = {p: p.read_bytes() for p in root.rglob("*") if p.is_file()}
+    capsys.readouterr()
+    assert main(argv) == 2
+    err = errors(capsys.readouterr().err)
+    assert "sharing_seed0_base.pt was refused" in err and err.count("\n") == 1
+    rewritten = (".lock", "config.yaml", "manifest.json")
+    after = {p: p.read_bytes() for p in root.rglob("*") if p.is_file() and p.name not in rewritten}
+    assert after == {p: b for p, b in before.items() if p.name not in rewritten}  # nothing was trained
+
+
+def _as_nobody(cmd: list[str]) -> list[str]:
+    return ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", *cmd] if os.geteuid() == 0 else cmd
+
+
+def test_resume_and_report_on_a_read_only_run_directory_say_it_is_read_only():
+    top = Path(tempfile.mkdtemp(prefix="energybench-ro-"))  # (pytest's tmp_path is private to root)
+    try:
+        top.chmod(0o755)
+        env = {**os.environ, "PYTHONPATH": str(REPO)}
+        done = subprocess.run([sys.executable, "-m", "energybench", "run", "--method", "finetune", "--sharing", "0",
+                               *TINY, "--out", str(top), "--run-id", "r"], capture_output=True, text=True, env=env)
+        assert done.returncode == 0, done.stderr
+        root = top / "r"
+        (root / "metrics.csv").write_text((root / "metrics.csv").read_text().splitlines()[0] + "\n")
+        for p in [root, *root.rglob("*")]:
+            p.chmod(0o555 if p.is_dir() else 0o444)
+        resume = subprocess.run(_as_nobody([sys.executable, "-m", "energybench", "run", "--resume", str(root)]),
+                                capture_output=True, text=True, env=env, cwd="/")
+        assert resume.returncode == 2, resume.stderr
+        assert resume.stderr == (f"energybench run: error: {root} is read-only (no write permission); a resume writes "
+                                 "into it (its lock, rows and checkpoints): make it writable, or copy the run "
+                                 "directory somewhere writable and resume the copy\n")
+        report = subprocess.run(_as_nobody([sys.executable, "-m", "energybench", "report", str(root)]),
+                                capture_output=True, text=True, env=env, cwd="/")
+        assert report.returncode == 2, report.stderr
+        assert report.stderr == (f"energybench report: error: {root} is read-only (no write permission); give --out "
+                                 f"DIR to write the reports elsewhere (energybench report {root} --out DIR)\n")
+        assert "--out" not in resume.stderr
+    finally:
+        for p in [top, *top.rglob("*")]:
+            p.chmod(0o755)
+        shutil.rmtree(top)

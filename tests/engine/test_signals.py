@@ -1,0 +1,71 @@
+"""SIGTERM and Ctrl-C in every command end with a message that says what was kept and how to
+go on, and the shell's status (143, 130): here while the reports are being written, by
+`energybench report` and at the end of `energybench run` (before, the process died silently)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from energybench.cli import main
+
+REPO = Path(__file__).resolve().parents[2]
+TINY = ["--method", "finetune", "--sharing", "0", "--epochs", "1", "--train-per-class", "6", "--test-per-class", "3",
+        "--no-power", "--quiet"]
+
+
+def drawing(pid: int) -> bool:
+    """Whether the process has loaded matplotlib's font renderer: it is drawing the reports."""
+    try:
+        return "ft2font" in Path(f"/proc/{pid}/maps").read_text()
+    except OSError:
+        return False
+
+
+def interrupt_while_drawing(cmd: list[str], sig: int) -> subprocess.CompletedProcess:
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONPATH": str(REPO)})
+    end = time.monotonic() + 120
+    while not drawing(proc.pid):
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < end
+        time.sleep(0.02)
+    # past matplotlib's import (a signal inside a C extension's initialisation crashes CPython itself), and
+    # well before the end: the reports of this run take about 2.3 s more to draw and write
+    time.sleep(0.8)
+    assert proc.poll() is None, "the reports were written before the signal: the test must interrupt them sooner"
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=60)
+    return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
+
+
+@pytest.mark.parametrize("sig,status,how", [(signal.SIGTERM, 143, " by SIGTERM"), (signal.SIGINT, 130, "")])
+def test_a_report_interrupted_while_drawing_says_what_was_kept(tmp_path, capsys, sig, status, how):
+    assert main(["run", *TINY, "--no-report", "--out", str(tmp_path), "--run-id", "r"]) == 0
+    root = tmp_path / "r"
+    before = sorted(p.name for p in root.iterdir())
+    done = interrupt_while_drawing([sys.executable, "-m", "energybench", "report", str(root)], sig)
+    assert done.returncode == status, done.stderr
+    assert done.stderr == (f"energybench report: interrupted{how}; the run directory {root} is unchanged and every "
+                           "report or figure file is either complete or as it was before (each is written whole or not "
+                           f"at all).\nWrite them again with: energybench report {root}\n")
+    assert sorted(p.name for p in root.iterdir()) == before  # no report, no temporary file, the lock released
+    assert (root / ".lock").read_text() == ""
+
+
+def test_a_run_interrupted_while_writing_its_reports_keeps_the_run(tmp_path):
+    root = tmp_path / "r"
+    done = interrupt_while_drawing([sys.executable, "-m", "energybench", "run", *TINY, "--out", str(tmp_path),
+                                    "--run-id", "r"], signal.SIGTERM)
+    assert done.returncode == 143, done.stderr
+    assert done.stderr.endswith(f"energybench run: interrupted by SIGTERM while writing the reports; the run is "
+                                f"finished and every row is saved in {root} (a report is written whole or not at "
+                                f"all).\nWrite the reports with: energybench report {root}\n")
+    assert len((root / "metrics.csv").read_text().splitlines()) == 1 + 3
+    assert not list(root.glob("report.*")) and not list(root.rglob(".*.tmp"))
