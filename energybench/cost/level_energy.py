@@ -7,6 +7,8 @@ the run's precision, SRAM cell and mapper (mappers/). `step(profile)` prices one
 
 - each layer's passes come from the mapper (PassMapping: words read and written per level,
   MACs, cycles, utilisation), on the architecture with any auto-sized SRAM sized for the layer;
+  a mapper of MAC passes (ZigZag) gets this model as its hardware and the step's layers in one
+  batch, and the analytic model adds the update and the parameters outside the GEMMs;
 - each level: word reads x read energy + writes x write energy, per access of the level's word
   (`word_bits`, default the precision; narrower values are packed);
 - compute: MACs x (mult + add) + update multiplies and adds;

@@ -1,5 +1,6 @@
-"""ZigZag as a mapper on a few small convolutions (needs the zigzag extra; ZigZag maps 10 small
-layers once, in two processes, then answers from the cache)."""
+"""ZigZag as a mapper on a few small convolutions, and `energybench cost --mapper zigzag` end to
+end (needs the zigzag extra; ZigZag maps 10 + 5 small layers once, in two processes, then answers
+from the cache)."""
 
 from __future__ import annotations
 
