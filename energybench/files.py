@@ -7,6 +7,7 @@ so a run interrupted at any moment leaves each file either as it was or complete
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -48,5 +49,27 @@ def write_output(path: Path, data: str | bytes) -> Path:
     return path
 
 
+def strict(data: Any) -> Any:
+    """`data` with every NaN or infinite float replaced by None: JSON (RFC 8259) has no NaN, and
+    JavaScript's JSON.parse and many tools refuse the bare `NaN` Python's json writes."""
+    if isinstance(data, float):
+        return data if math.isfinite(data) else None
+    if isinstance(data, dict):
+        return {k: strict(v) for k, v in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [strict(v) for v in data]
+    if hasattr(data, "item") and not isinstance(data, (str, bytes)):  # a numpy scalar
+        try:
+            return strict(data.item())
+        except (TypeError, ValueError):
+            return data
+    return data
+
+
+def json_text(data: Any, indent: int | None = 2) -> str:
+    """Strict JSON text: missing values as null, never NaN (readers still accept old runs' NaN)."""
+    return json.dumps(strict(data), indent=indent, sort_keys=False, default=str, allow_nan=False)
+
+
 def write_json(path: Path, data: Any) -> None:
-    atomic_write(path, json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
+    atomic_write(path, json_text(data) + "\n")

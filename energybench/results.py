@@ -8,7 +8,8 @@ the report and users' notebooks share these rules.
     results.accuracy_matrix("runs/...")                # R[t][j] of every cell, one row per (cell, t)
 
 Rules:
-- An empty metrics cell means "not measured" and reads as NaN; it is never a zero.
+- An empty metrics cell means "not measured" and reads as NaN; it is never a zero. So does a
+  cell that is not a finite number ('abc', 'nan', '1e400'), with one warning naming it.
 - Costs cover the incremental phases only: phase 0 is the same base training at every sharing
   level (the runner trains it once), so including it would blur the differences the sweep
   measures. A cell's total is NaN when any of its incremental phases lacks the value (a partial
@@ -17,17 +18,25 @@ Rules:
 - Measured energy is given in total and above the idle baseline (where the run took one);
   `measured_energy` in summary.json says which the report leads with, and
   `modelled_vs_measured` sets the model against the meter (energybench.calibration).
+- `total_energy_j` is every dynamic term priced: MAC computation and memory, and the element-wise
+  work where the run recorded it.
+- The optimal sharing point must survive the seeds' spread (`optimal_rule`): the drop from
+  sharing 0 plus one standard error of it must be within the tolerance.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import math
+import warnings
 from pathlib import Path
 from typing import Any, Iterable
 
 import numpy as np
 import pandas as pd
 
+import energybench
 from energybench import calibration
 from energybench.errors import UserError
 
@@ -48,7 +57,7 @@ TOTALS = ("compute_energy_j", "memory_energy_j", "mem_accesses", "train_macs", "
 NORMALISED = ("compute_energy_j_per_iter", "memory_energy_j_per_iter", "mem_accesses_per_iter",
               "train_macs_per_iter", "elementwise_energy_j_per_iter", "elementwise_mem_accesses_per_iter",
               "time_per_iter_s", "cpu_time_per_iter_s", "storage_bytes", "latency_s_per_iter",
-              "total_compute_energy_j", "total_memory_energy_j", "total_mem_accesses", "total_train_macs",
+              "total_compute_energy_j", "total_memory_energy_j", "total_energy_j", "total_mem_accesses", "total_train_macs",
               "total_train_time_s", "total_train_cpu_s", "total_measured_energy_j",
               "total_measured_energy_above_idle_j", "measured_energy_per_sample_j",
               "measured_energy_above_idle_per_sample_j")
@@ -71,7 +80,8 @@ def frame(rows: Iterable[dict[str, Any]] | pd.DataFrame) -> pd.DataFrame:
         elif col in FLAGS:
             df[col] = df[col].map(_flag).astype(float)
         else:
-            df[col] = pd.to_numeric(df[col].replace("", np.nan), errors="coerce").astype(float)
+            values = pd.to_numeric(df[col].replace("", np.nan), errors="coerce").astype(float)
+            df[col] = values.where(np.isfinite(values))  # '1e400' reads as inf: not a measurement either
     if len(df):
         df["seed"] = df["seed"].astype(int)
         df["phase"] = df["phase"].astype(int)
@@ -86,19 +96,122 @@ def _flag(v) -> float:
     return float(bool(v))
 
 
+# metrics.csv's own columns, in the order the run writes them: the one list, which engine/store.py
+# writes with; a method's extra columns (acc_nme, tree_depth, ...) follow them, sorted.
+SCHEMA = (
+    "run_id", "method", "sharing", "sharing_achieved", "shared_blocks", "seed", "phase", "classes_seen",
+    "new_classes", "acc_all", "acc_old", "acc_new", "avg_inc_acc", "forgetting", "bwt", "acc_top5", "acc_task_aware",
+    "co2e_modelled_g", "co2e_measured_g", "iters", "train_samples", "train_time_s", "time_per_iter_s", "train_cpu_s",
+    "cache_shared", "fwd_macs", "bwd_input_macs", "bwd_weight_macs", "update_ops", "train_macs", "eval_macs",
+    "mem_reads", "mem_writes", "compute_energy_j", "memory_energy_j", "elementwise_ops", "elementwise_mem_reads",
+    "elementwise_mem_writes", "elementwise_compute_energy_j", "elementwise_memory_energy_j", "energy_table",
+    "precision", "storage_bytes", "arch", "node_nm", "vdd", "level_rf_energy_j", "level_buffer_energy_j",
+    "level_dram_energy_j", "leakage_energy_j", "mapper", "latency_s", "utilisation", "area_mm2", "edp_js",
+    "measured_energy_j", "measured_energy_method", "mean_power_w", "peak_power_w", "idle_power_w",
+    "measured_energy_above_idle_j", "gpu_energy_j", "cpu_package_energy_j", "dram_energy_j",
+    "measured_energy_per_sample_j", "measured_devices", "measured_note", "reused_base",
+)
+NUL = bytes(1)
+SHOWN = 4  # bad cells named in a warning; the rest counted
+
+
+def _text(path: Path) -> str:
+    """metrics.csv as text, or a UserError saying why it cannot be one (empty, binary)."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise UserError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if not data.strip():
+        raise UserError(f"{path} is empty ({len(data)} bytes): it holds no header and no rows. Nothing can be "
+                        "reported; resume the run to write it again (energybench run --resume)")
+    if NUL in data:
+        raise UserError(f"{path} is a binary file, not a CSV text file (byte {data.index(NUL)} is NUL); is it the "
+                        "metrics.csv written by 'energybench run'?")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{path} is not UTF-8 text (byte {exc.start} is {data[exc.start]:#04x}); is it the "
+                        "metrics.csv written by 'energybench run'?") from None
+
+
+def _schema_notice(path: Path, header: list[str]) -> None:
+    """A notice when the columns are not those this version writes: dropped, or inserted among its own."""
+    missing = [c for c in SCHEMA if c not in header]
+    last = max((k for k, c in enumerate(header) if c in SCHEMA), default=-1)
+    own = [c for c in header[:last] if c not in SCHEMA]  # a method's extra columns come after all of these
+    parts = []
+    if missing:
+        named = ", ".join(missing[:8]) + (f" and {len(missing) - 8} more" if len(missing) > 8 else "")
+        parts.append(f"lacks the column{'s' if len(missing) > 1 else ''} {named} (left out of the figures and "
+                     "tables)")
+    if own:
+        parts.append(f"has the column{'s' if len(own) > 1 else ''} {', '.join(own)} among energybench's own "
+                     "(ignored)")
+    if parts:
+        warnings.warn(f"{path} " + " and ".join(parts) + f": it was not written by this version of energybench "
+                      f"({energybench.__version__}) or was edited; what it lacks is not reported", stacklevel=3)
+
+
 def read_metrics(path: str | Path, required: Iterable[str] = IDENTITY) -> pd.DataFrame:
-    """A metrics.csv file as a typed frame (see `frame`); a UserError when it lacks a
-    `required` column or a row's identity cannot be read."""
-    raw = pd.read_csv(path, dtype=str, keep_default_na=False)
-    missing = (set(IDENTITY) | set(required)) - set(raw.columns)
+    """A metrics.csv file as a typed frame (see `frame`). A UserError when it is empty or binary,
+    lacks a `required` column or a row's identity cannot be read; a warning (the rest is read)
+    for a last row cut mid-line, a row of the wrong length, a cell that is not a finite number,
+    and columns that are not this version's."""
+    path = Path(path)
+    reader = csv.reader(io.StringIO(_text(path)))
+    try:
+        lines = [r for r in reader if r]
+    except csv.Error as exc:
+        raise UserError(f"{path} is not a readable CSV file ({exc})") from None
+    header, body = lines[0], lines[1:]
+    missing = (set(IDENTITY) | set(required)) - set(header)
     if missing:
         raise UserError(f"{path} lacks the columns {', '.join(sorted(missing))}; is it a metrics.csv "
                         "written by 'energybench run'?")
+    _schema_notice(path, header)
+    kept, rownums, short = [], [], []
+    for k, r in enumerate(body, start=2):
+        if len(r) == len(header):
+            kept.append(r)
+            rownums.append(k)
+        else:
+            short.append((k, len(r)))
+    if short:
+        k, n = short[-1]
+        cut = k == len(body) + 1 and n < len(header)
+        warnings.warn(f"{path}: " + (f"its last row (line {k}) is cut mid-line ({n} of {len(header)} fields: an "
+                                     "interrupted write, or a copy cut short)"
+                                     if cut and len(short) == 1 else
+                                     f"{len(short)} row(s) have the wrong number of fields (line "
+                                     + ", ".join(str(k) for k, _ in short[:SHOWN]) + ")")
+                      + "; left out of the report", stacklevel=2)
+    raw = pd.DataFrame(kept, columns=header, dtype=str, index=rownums)
     bad = raw[pd.to_numeric(raw["sharing"], errors="coerce").isna()
               | ~raw["seed"].str.fullmatch(r"-?\d+") | ~raw["phase"].str.fullmatch(r"\d+")]
     if len(bad):
-        raise UserError(f"{path}: row {bad.index[0] + 2} has an unreadable sharing, seed or phase")
-    return frame(raw)
+        raise UserError(f"{path}: row {bad.index[0]} has an unreadable sharing, seed or phase")
+    _cell_notice(path, raw)
+    return frame(raw.reset_index(drop=True))
+
+
+def _cell_notice(path: Path, raw: pd.DataFrame) -> None:
+    """One warning naming the numeric cells that are not finite numbers ('abc', 'nan', '1e400'):
+    they are read as not measured (NaN), never as a value."""
+    found = []
+    for col in raw.columns:
+        if col in TEXT or col in FLAGS or col in ("seed", "phase"):
+            continue
+        text = raw[col]
+        filled = text != ""
+        values = pd.to_numeric(text.where(filled, "0"), errors="coerce")
+        wrong = filled & ~np.isfinite(values.to_numpy(dtype=float))
+        found += [(k, col, v) for k, v in text[wrong].items()]
+    if found:
+        found.sort()
+        named = "; ".join(f"line {k} {col} '{v[:20]}'" for k, col, v in found[:SHOWN])
+        more = f" and {len(found) - SHOWN} more" if len(found) > SHOWN else ""
+        warnings.warn(f"{path}: {len(found)} cell(s) are not finite numbers ({named}{more}); read as not measured",
+                      stacklevel=3)
 
 
 def load(run_dir: str | Path) -> pd.DataFrame:
@@ -195,6 +308,10 @@ def cells(df: pd.DataFrame) -> pd.DataFrame:
     totals = cell_totals(df, TOTALS)
     for key in TOTALS:
         out[f"total_{key}"] = totals[key]
+    # every dynamic term priced: MAC computation and memory, and element-wise work where recorded
+    out["total_energy_j"] = out["total_compute_energy_j"] + out["total_memory_energy_j"]
+    if "elementwise_compute_energy_j" in df:
+        out["total_energy_j"] += out["total_elementwise_energy_j"]
     iters = out["total_iters"].where(out["total_iters"] != 0)
     for key in PER_ITER:
         out[f"{key}_per_iter"] = out[f"total_{key}"] / iters
@@ -237,17 +354,49 @@ def modelled_vs_measured(df: pd.DataFrame) -> dict[str, Any]:
     return calibration.block(d, column, incremental_totals(d, [calibration.MODELLED, column]))
 
 
-def optimal_sharing(levels: dict[float, dict[str, float]], tolerance: float) -> float | None:
-    """The largest sharing level whose final accuracy is within `tolerance` percentage points
-    of the sharing-0 accuracy (the partial-sharing paper's section 3.4); None without sharing 0,
-    and None with sharing 0 alone (nothing was compared, so nothing is claimed). A level more
-    accurate than sharing 0 is within tolerance; a level without an accuracy is not."""
+# With one seed the spread is unknown: differences in final accuracy below this are flagged as
+# possibly seed noise. An assumption (said so in the report), not a measurement: over seeds, final
+# accuracies of small class-incremental runs commonly spread by 1 to 3 points.
+TYPICAL_SEED_SPREAD_PP = 2.0
+
+
+def optimal_rule(tolerance: float) -> str:
+    """The optimal-point rule in words, as summary.json and the report state it."""
+    return (f"the largest sharing level whose drop in final accuracy from sharing 0 (mean over seeds), plus one "
+            f"standard error of that drop over seeds, is at most {tolerance:g} percentage points; with one seed "
+            "the standard error is unknown and the drop alone decides")
+
+
+def drop_se(ref: dict[str, Any], level: dict[str, Any]) -> float:
+    """Standard error of (sharing-0 mean - level mean) of final accuracy over seeds: sqrt(s0²/n0 +
+    s²/n) with sample standard deviations; NaN unless both have two seeds or more."""
+    n0, n = len(ref.get("seeds") or []), len(level.get("seeds") or [])
+    if n0 < 2 or n < 2:
+        return math.nan
+    # summary.json keeps the population std (ddof 0): back to the sample std
+    s0 = ref["final_acc_std"] * math.sqrt(n0 / (n0 - 1))
+    s = level["final_acc_std"] * math.sqrt(n / (n - 1))
+    return math.sqrt(s0 ** 2 / n0 + s ** 2 / n)
+
+
+def optimal_sharing(levels: dict[float, dict[str, Any]], tolerance: float) -> float | None:
+    """The largest sharing level whose final-accuracy drop from sharing 0, plus one standard error
+    of that drop over seeds, is within `tolerance` percentage points (the partial-sharing paper's
+    section 3.4, made to survive seed noise: a level whose mean is within tolerance only by a
+    lucky seed is not chosen). With one seed the drop alone decides (and the report says the
+    choice rests on one seed). None without sharing 0, and None with sharing 0 alone (nothing was
+    compared, so nothing is claimed). A level without an accuracy is not within tolerance."""
     if 0.0 not in levels or len(levels) < 2:
         return None
-    ref = levels[0.0]["final_acc"]
-    if math.isnan(ref):
+    ref = levels[0.0]
+    if math.isnan(ref["final_acc"]):
         return None
-    ok = [s for s, f in levels.items() if f["final_acc"] >= ref - tolerance]
+    ok = []
+    for s, f in levels.items():
+        drop = ref["final_acc"] - f["final_acc"]
+        se = drop_se(ref, f) if s != 0.0 else 0.0
+        if drop + (0.0 if math.isnan(se) else se) <= tolerance:
+            ok.append(s)
     return max(ok)
 
 
@@ -277,11 +426,17 @@ def summarise(rows: pd.DataFrame | Iterable[dict[str, Any]], tolerance: float) -
                     norm[k] = f[k] / ref[k] if ref[k] > 0 else float("nan")
             f["normalised_to_sharing_0"] = norm
             f["final_acc_drop_pp"] = ref["final_acc"] - f["final_acc"] if ref is not None else float("nan")
+        for s, f in levels.items():
+            se = drop_se(ref, f) if ref is not None and s != 0.0 else math.nan
+            f["final_acc_drop_se_pp"] = se
         best = optimal_sharing(levels, tolerance)
         entry["optimal_sharing"] = best
         entry["optimal_sharing_achieved"] = levels[best]["sharing_achieved"] if best is not None else None
+        n_seeds = min((len(f["seeds"]) for f in levels.values()), default=0)
+        entry["optimal_basis"] = "one seed" if n_seeds < 2 else f"{n_seeds} seeds or more per level"
         entry["levels"] = {f"{s:g}": f for s, f in sorted(levels.items())}
-    return {"tolerance_pp": tolerance, "cost_scope": COST_SCOPE, "methods": methods,
+    return {"tolerance_pp": tolerance, "optimal_rule": optimal_rule(tolerance), "cost_scope": COST_SCOPE,
+            "methods": methods,
             "measured_energy": measured_energy(df), "modelled_vs_measured": modelled_vs_measured(df)}
 
 

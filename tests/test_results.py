@@ -85,8 +85,10 @@ def test_per_level_figures_are_means_over_seeds_of_incremental_phases():
 
 
 @pytest.mark.parametrize("tolerance,expected", [
-    (1.0, 0.9),   # 61 - 60.0 = 1.0: within (inclusive), although 0.8 (55) is not
-    (0.75, 0.5),  # 0.5 is 0.7 below sharing 0; 0.9 is 1.0 below
+    # sharing 0: finals 60, 62 (sample std 1.414); 0.5: 60.5, 60.1 (0.283); 0.9: 59.5, 60.5 (0.707)
+    (1.0, 0.0),   # 0.9's mean is 1.0 below (within, by means alone), but + SE sqrt(2/2 + 0.5/2) = 1.118: out
+    (2.0, 0.5),   # 0.5: drop 0.7 + SE sqrt(2/2 + 0.08/2) = 1.020 -> 1.720; 0.9: 2.118
+    (2.2, 0.9),
     (0.5, 0.0),   # nothing but sharing 0 itself
     (10.0, 0.9),
 ])
@@ -113,17 +115,25 @@ def test_optimal_sharing_ignores_levels_without_an_accuracy():
     assert optimal_sharing({0.0: {"final_acc": float("nan")}, 0.5: {"final_acc": 70.0}}, 1.0) is None
 
 
+def _no_nan(name):
+    raise AssertionError(f"summary.json holds {name}: not strict JSON (RFC 8259)")
+
+
 def test_summary_json_from_a_run_store_read_back_from_csv(tmp_path):
     store = RunStore(tmp_path / "r")
     for row in table():
         store.append(row)
     again = RunStore(tmp_path / "r")  # strings from metrics.csv, as on resume
-    write_summary(again, SimpleNamespace(tolerance=1.0))
-    data = json.loads((tmp_path / "r" / "summary.json").read_text())
+    write_summary(again, SimpleNamespace(tolerance=2.2))
+    data = json.loads((tmp_path / "r" / "summary.json").read_text(), parse_constant=_no_nan)
     lv = data["methods"]["sharing"]["levels"]
     assert data["methods"]["sharing"]["optimal_sharing"] == 0.9
     assert lv["0.5"]["final_acc"] == pytest.approx(60.3)
     assert lv["0.5"]["normalised_to_sharing_0"]["storage_bytes"] == pytest.approx(2 / 3)
+    # strict JSON: a value that is not measured is null, not NaN (finetune has no sharing 0 to normalise by)
+    assert data["methods"]["finetune"]["levels"]["0.5"]["final_acc_drop_pp"] is None
+    assert lv["0"]["final_acc_drop_se_pp"] is None and lv["0.5"]["final_acc_drop_se_pp"] == pytest.approx(1.0198, abs=1e-4)
+    assert "one standard error" in data["optimal_rule"]
     assert lv["0"]["cache_shared"] == 0.0
 
 
@@ -169,3 +179,36 @@ def test_a_single_sharing_level_claims_no_optimal_point():
     """Nothing was compared, so nothing is claimed: sharing 0 alone is not 'optimal sharing 0 %'."""
     assert optimal_sharing({0.0: {"final_acc": 70.0}}, 1.0) is None
     assert optimal_sharing({0.0: {"final_acc": 70.0}, 0.5: {"final_acc": 60.0}}, 1.0) == 0.0
+
+
+def test_one_seeds_noise_does_not_pick_the_optimal_point():
+    """Three seeds. At sharing 0.8 seed 0 is lucky (75 against 70 at sharing 0): seed 0 alone, and
+    the means alone (70.0 against 71.0: 1.0 point, within), would call 0.8 optimal. Its seeds
+    spread (75, 64, 71; sample std 5.57), so the drop plus one standard error is
+    1.0 + sqrt(1/3 + 31/3) = 4.27 > 1: not shown to be within tolerance. 0.5 is (drop 0, SE 0.577)."""
+    finals = {0.0: [70.0, 71.0, 72.0], 0.5: [71.0, 71.0, 71.0], 0.8: [75.0, 64.0, 71.0]}
+    rows = [row for s, accs in finals.items() for seed, a in enumerate(accs)
+            for row in cell("sharing", s, seed, [a + 5, a], S0, 1000, s)]
+    only_seed_0 = summarise([r for r in rows if r["seed"] == 0], 1.0)["methods"]["sharing"]
+    assert only_seed_0["optimal_sharing"] == 0.8 and only_seed_0["optimal_basis"] == "one seed"
+    entry = summarise(rows, 1.0)["methods"]["sharing"]
+    lv = entry["levels"]
+    assert lv["0.8"]["final_acc_drop_pp"] == pytest.approx(1.0)  # the old rule (means alone) would take 0.8
+    assert lv["0.8"]["final_acc_drop_se_pp"] == pytest.approx(math.sqrt(1 / 3 + 31 / 3))
+    assert lv["0.5"]["final_acc_drop_se_pp"] == pytest.approx(math.sqrt(1 / 3))
+    assert entry["optimal_sharing"] == 0.5 and entry["optimal_basis"] == "3 seeds or more per level"
+
+
+def test_every_json_written_is_strict_and_old_nan_files_still_read(tmp_path):
+    import numpy as np
+
+    from energybench.files import write_json
+    from energybench.report.rundir import _read_json
+
+    write_json(tmp_path / "m.json", {"a": float("nan"), "b": [float("inf"), np.float64("nan"), np.int64(3)],
+                                     "c": {"d": -float("inf"), "e": 1.5}})
+    text = (tmp_path / "m.json").read_text()
+    assert json.loads(text, parse_constant=_no_nan) == {"a": None, "b": [None, None, 3], "c": {"d": None, "e": 1.5}}
+    (tmp_path / "old.json").write_text('{"final_acc": NaN, "x": 1}')  # a run written before: still read
+    old = _read_json(tmp_path / "old.json")
+    assert math.isnan(old["final_acc"]) and old["x"] == 1

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import re
 from pathlib import Path
@@ -11,6 +10,7 @@ from pathlib import Path
 from energybench.commands.arguments import finite_float, seed, whole
 from energybench.config import MAX_WIDTH
 from energybench.errors import UserError, canonical
+from energybench.files import json_text
 
 DESCRIPTION = (
     "Count one training step of a backbone with a linear head: forward MACs, backward MACs split "
@@ -189,8 +189,11 @@ def main(args: argparse.Namespace) -> int:
         raise UserError(f"one training step of {args.model} at batch {args.batch} on {args.input} with "
                         f"{args.classes} classes needs more memory than this machine has{size}; "
                         "--device meta counts the same operations on shapes only") from None
+    from energybench.models.surgery import boundaries
+
+    cuts = [round(c, 6) for c in boundaries(next(iter(steps.values()))[0].backbone)]
     head = {"model": args.model, "input": list(shape), "batch": args.batch, "classes": args.classes,
-            "cifar_stem": args.cifar_stem, "device": args.device}
+            "cifar_stem": args.cifar_stem, "device": args.device, "achievable_sharing": cuts}
     if len(models) == 1 and len(steps) == 1:
         hw = next(iter(models.values()))
         net, cut, profile = steps[args.sharings[0]]
@@ -204,16 +207,24 @@ def main(args: argparse.Namespace) -> int:
 
             write_workload(profile, args.workload_format, args.export_workload, precision_bits(args.precision))
         if args.json:
-            print(json.dumps(out, indent=2))
+            print(json_text(out))
             return 0
         _print_text(out)
+        _print_cuts(cuts)
         return 0
     rows = compare(steps, models, args)
     if args.json:
-        print(json.dumps(rounded({**head, "comparison": rows}), indent=2))
+        print(json_text(rounded({**head, "comparison": rows})))
         return 0
     _print_comparison(head, rows)
+    _print_cuts(cuts)
     return 0
+
+
+def _print_cuts(cuts: list[float]) -> None:
+    """The sharing fractions this backbone can achieve: cuts fall on block boundaries, so a sweep
+    asks for levels that exist (a request goes to the nearest)."""
+    print(f"achievable sharing (a cut after each block): {', '.join(f'{c:.3f}' for c in cuts)}")
 
 
 def _write_actions(path: str, hw, profile) -> None:

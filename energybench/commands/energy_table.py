@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from energybench.commands.arguments import NODE_CHOICE, finite_float, whole
 from energybench.errors import UserError, canonical
+from energybench.files import json_text
 
 DESCRIPTION = (
     "Show the energy table the cost model uses: per-op energies (add, mult, and a MAC = mult + add) "
@@ -106,7 +106,7 @@ def main(args: argparse.Namespace) -> int:
         out["ignored_keys"] = sorted(table.extra)
     out = rounded(out)
     if args.json:
-        print(json.dumps(out, indent=2))
+        print(json_text(out))  # strict JSON: null, never NaN
         return 0
     print(f"energy table {out['name']} ({out['origin']})")
     print(f"  {out['description']}")

@@ -119,9 +119,9 @@ def _text(report: dict) -> str:
 
 
 def main(args: argparse.Namespace) -> int:
-    import json
     import warnings
 
+    from energybench.files import json_text
     from energybench.power.monitor import PowerMeasurementWarning, PowerMonitor
 
     kind, ordinal = _check_args(args)
@@ -149,5 +149,5 @@ def main(args: argparse.Namespace) -> int:
         "sensors": sensors,
         "measurement": measurement,
     }
-    print(json.dumps(report, indent=2) if args.json else _text(report))
+    print(json_text(report) if args.json else _text(report))  # strict JSON: null, never NaN
     return 0

@@ -14,7 +14,10 @@ from dataclasses import dataclass, field
 import torch
 
 from energybench.models import build_net
-from energybench.models.surgery import cut_at
+from energybench.models.surgery import boundaries, cut_at
+
+
+FAR_POINTS = 5.0  # achieved more than this many percentage points from the request: a notice
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,7 @@ class Plan:
     achieved: dict[float, float] = field(default_factory=dict)  # requested level -> achieved fraction
     blocks: dict[float, int] = field(default_factory=dict)  # requested level -> shared blocks
     collapsed: dict[float, float] = field(default_factory=dict)  # requested level -> the trained level
+    cuts: list[float] = field(default_factory=list)  # the backbone's achievable fractions (block boundaries)
 
     @property
     def cells(self) -> list[Cell]:
@@ -47,7 +51,8 @@ class Plan:
         return {"requested": list(self.achieved), "trained": self.levels,
                 "achieved": {f"{s:g}": a for s, a in self.achieved.items()},
                 "shared_blocks": {f"{s:g}": b for s, b in self.blocks.items()},
-                "collapsed": {f"{s:g}": t for s, t in self.collapsed.items()}}
+                "collapsed": {f"{s:g}": t for s, t in self.collapsed.items()},
+                "achievable": self.cuts}
 
     def collapse_note(self) -> str | None:
         """One line on the levels that are trained once for several requests, or None."""
@@ -59,13 +64,27 @@ class Plan:
                 "network, so it is trained once, under the first level requested")
 
 
+    def far_note(self, points: float = FAR_POINTS) -> str | None:
+        """One line on the requested levels whose achieved fraction is more than `points`
+        percentage points away, with the nearest achievable cuts; None when every level is close."""
+        far = {s: a for s, a in self.achieved.items() if abs(100 * (a - s)) > points}
+        if not far:
+            return None
+        parts = []
+        for s, a in far.items():
+            near = sorted(self.cuts, key=lambda c: abs(c - s))[:2]
+            parts.append(f"{s:g} achieves {a:.3f} (nearest cuts: {', '.join(f'{c:.3f}' for c in sorted(near))})")
+        return (f"sharing {'; '.join(parts)}: cuts fall on block boundaries, more than {points:g} points from the "
+                f"request. This backbone's achievable fractions: {', '.join(f'{c:.3f}' for c in self.cuts)}")
+
+
 def plan_sweep(methods: list[str], seeds: list[int], sharing: list[float], phases: int, backbone: str,
                in_shape: tuple[int, ...], num_classes: int, width: float, cifar_stem: bool) -> Plan:
     """The sweep's cells, with the cut of every requested level computed on the backbone (built
     on the meta device: shapes only, no memory, no time)."""
     with torch.device("meta"):
         net = build_net(backbone, in_shape, num_classes, width, cifar_stem)
-    plan = Plan(list(methods), list(seeds), [], phases)
+    plan = Plan(list(methods), list(seeds), [], phases, cuts=[c for c in boundaries(net.backbone) if c < 1.0 + 1e-9])
     first_at: dict[int, float] = {}
     for s in sharing:
         cut = cut_at(net.backbone, s)

@@ -249,6 +249,8 @@ class Runner:
         self.trackers = open_trackers(cfg, self.store.root, manifest, self.log)  # fed each row once it is written
         if plan.collapse_note():
             warnings.warn(plan.collapse_note())
+        if plan.far_note():
+            warnings.warn(plan.far_note())
         once = [m for m in self.methods if len(self.levels(m)) < len(plan.levels)]
         if once:
             self.log(f"{', '.join(once)}: the sharing level does not apply (nothing is shared), so trained once, at "

@@ -21,24 +21,11 @@ from energybench.engine.cell import BaseDone, PhaseDone
 from energybench.engine.checkpoint import load_checkpoint, save_checkpoint
 from energybench.engine.plan import Cell
 from energybench.files import atomic_write, write_json
-from energybench.power.monitor import POWER_FIELDS
+from energybench.results import SCHEMA
 from energybench.power.trace import append_power_trace
 
 # metrics.csv column order: identity, accuracy, time, counted/modelled cost, measured power.
-COLUMNS = [
-    "run_id", "method", "sharing", "sharing_achieved", "shared_blocks", "seed", "phase", "classes_seen",
-    "new_classes", "acc_all", "acc_old", "acc_new", "avg_inc_acc", "forgetting", "bwt", "acc_top5", "acc_task_aware",
-    "co2e_modelled_g", "co2e_measured_g", "iters", "train_samples",
-    "train_time_s", "time_per_iter_s", "train_cpu_s", "cache_shared", "fwd_macs", "bwd_input_macs", "bwd_weight_macs",
-    "update_ops", "train_macs", "eval_macs", "mem_reads", "mem_writes", "compute_energy_j", "memory_energy_j",
-    "elementwise_ops", "elementwise_mem_reads", "elementwise_mem_writes", "elementwise_compute_energy_j",
-    "elementwise_memory_energy_j",
-    "energy_table", "precision", "storage_bytes", "arch", "node_nm", "vdd", "level_rf_energy_j",
-    "level_buffer_energy_j", "level_dram_energy_j", "leakage_energy_j", "mapper", "latency_s", "utilisation",
-    "area_mm2", "edp_js",
-    *POWER_FIELDS,  # measured: empty where not measured, and measured_note says why
-    "reused_base",
-]
+COLUMNS = list(SCHEMA)  # measured columns are empty where not measured, and measured_note says why
 
 
 def read_metrics(path: Path) -> list[dict[str, str]]:

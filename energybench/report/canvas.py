@@ -39,6 +39,7 @@ class Panels:
     sharey: bool = False  # inner columns show no y tick labels (the y axes were shared in draw)
     bottom_em: float = 0.0  # more room under each panel (rotated tick labels), in font sizes
     left_em: float = 0.0  # more room left of each panel, in font sizes
+    after: Callable[[list], None] | None = None  # called once the axes have their final place (label placement)
 
     STRETCH = (0.75, 1.35)
 
@@ -139,6 +140,8 @@ def draw(result: FigureResult, container: Figure | SubFigure, size: Size, height
         y0 = H - legend_h - r * panel_h - top - ah
         axes.append(container.add_axes(((guess + c * (gw + guess)) / W, y0 / H, gw / W, ah / H)))
     p.draw(axes)
+    for ax in axes:
+        fit_ylabel(ax, ah, size)
     if p.sharey:  # one y scale for every panel; its labels on the first column only
         for k, ax in enumerate(axes[1:], start=1):
             ax.sharey(axes[0])
@@ -157,11 +160,64 @@ def draw(result: FigureResult, container: Figure | SubFigure, size: Size, height
         x0 = sum(left[: c + 1]) + c * aw
         y0 = H - legend_h - r * panel_h - top - ah
         ax.set_position((x0 / W, y0 / H, aw / W, ah / H))
+    if p.after is not None:
+        p.after(axes)
     if p.legend:
         _, ncol = _legend_rows(p, size)
         container.legend(handles=p.legend, loc="upper left", ncols=ncol, bbox_to_anchor=(0.0, 1.0),
                          bbox_transform=container.transSubfigure, borderaxespad=0.15, fontsize=size.small)
     result.figure = container
+
+
+def fit_ylabel(ax, height: float, size: Size) -> None:
+    """A y label no longer than its axes are tall (`height` inches): one line broken in two at the
+    space nearest its middle, then a smaller font, down to the least (style.MIN_FONT)."""
+    from energybench.report.style import MIN_FONT
+
+    label = ax.yaxis.label
+    text = label.get_text()
+    if not text:
+        return
+    font = label.get_fontsize()
+
+    def longest(t: str, f: float) -> float:
+        return max(typeset.width(line, f) for line in t.split("\n"))
+
+    if longest(text, font) <= height:
+        return
+    if "\n" not in text and " " in text:
+        spaces = [k for k, c in enumerate(text) if c == " "]
+        k = min(spaces, key=lambda k: abs(k - len(text) / 2))
+        text = text[:k] + "\n" + text[k + 1:]
+    while longest(text, font) > height and font > MIN_FONT:
+        font = max(MIN_FONT, font - 0.5)
+    label.set_text(text)
+    label.set_fontsize(font)
+
+
+def draw_or_note(result: FigureResult, container: Figure | SubFigure, size: Size, height: float) -> None:
+    """`draw`, or, where drawing the figure fails, a visible note in its place naming the error:
+    one broken figure never takes the report with it (a warning says so too)."""
+    import warnings
+
+    try:
+        draw(result, container, size, height)
+    except Exception as exc:  # noqa: BLE001 (any failure of one figure: the report is still written)
+        for artist in list(container.axes) + list(container.legends) + list(container.texts):
+            artist.remove()
+        message = failure_note(result, exc)
+        lines = typeset.wrap(message, size.font, size.width * 0.95)
+        container.text(0.02, 0.5, "\n".join(lines), ha="left", va="center", color="#a00000",
+                       fontsize=size.font, transform=container.transSubfigure
+                       if isinstance(container, SubFigure) else container.transFigure)
+        warnings.warn(message, stacklevel=2)
+        result.figure = container
+
+
+def failure_note(result: FigureResult, exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return (f"Figure '{result.title}' could not be drawn: {type(exc).__name__}"
+            + (f": {text[:300]}" if text else "") + ". The rest of the report is complete.")
 
 
 def _left_needed(ax, size: Size, inner: bool) -> float:

@@ -144,7 +144,8 @@ def compare_figure(cmp: Comparison, looks, fid: str, title: str, caption: str, p
     legend = method_handles(cmp.methods, looks) + _run_handles(cmp)
     if any(r.optimal_sharing(m) is not None for r in cmp.runs for m in cmp.methods):
         legend.append(star_handle(cmp.runs[0].tolerance))
-    return FigureResult(fid, title, caption, provenance, Panels(len(drawable), draw, legend=legend))
+    return FigureResult(fid, title, caption, provenance,
+                        Panels(len(drawable), draw, legend=legend, top_axis=any(r.sharing_differs() for r in cmp.runs)))
 
 
 def _tables(cmp: Comparison) -> str:
@@ -165,9 +166,12 @@ def compare_figures(cmp: Comparison) -> list[FigureResult]:
                         Spec("avg_inc_acc", False, "average incremental\naccuracy (%)")]),
         compare_figure(cmp, looks, "compute-energy", "Computation energy vs sharing",
                        how + "Computation energy per iteration normalised to each run's own sharing 0, and in joules "
-                       f"(total). {INCREMENTAL}", modelled,
+                       "(total); below, the total of every term each run priced (computation and memory access of "
+                       f"the MACs and of the element-wise work, where recorded). {INCREMENTAL}", modelled,
                        [Spec("compute_energy_j_per_iter", True, "compute energy per\niteration (× sharing 0)"),
-                        Spec("total_compute_energy_j", False, "compute energy ({unit})", "J")]),
+                        Spec("total_compute_energy_j", False, "compute energy ({unit})", "J"),
+                        Spec("total_energy_j", True, "total energy, every\npriced term (× sharing 0)"),
+                        Spec("total_energy_j", False, "total energy, every\npriced term ({unit})", "J")]),
         compare_figure(cmp, looks, "memory-access", "Memory accesses and memory-access energy vs sharing",
                        how + f"Memory accesses and their energy, normalised and absolute. {INCREMENTAL}", modelled,
                        [Spec("mem_accesses_per_iter", True, "memory accesses per\niteration (× sharing 0)"),

@@ -8,15 +8,17 @@ and captions.md lists them to paste under the figures.
 from __future__ import annotations
 
 import io
+import warnings
 from pathlib import Path
 
 import energybench
 from energybench.files import write_output
 from energybench.report import expansion_plots
-from energybench.report.canvas import standalone
-from energybench.report.plots import build_figures
+from energybench.report.canvas import failure_note, standalone
+from energybench.report.plots import build_figures, described
 from energybench.report.rundir import RunData
 from energybench.report.style import drawing, method_looks, size_for
+from energybench.report.typeset import readable_figure
 
 PNG_DPI = 300
 
@@ -37,11 +39,18 @@ def write_figures(run: RunData, out: Path, formats: list[str], width: float) -> 
                 f"Width {width:g} in, fonts {size.font:g} pt (ticks and legends {size.small:g} pt).", ""]
     with drawing(size):
         looks = method_looks(run.methods)
-        for result in [*build_figures(run), *(fn(run, looks) for _, fn in expansion_plots.figures(run))]:
+        for result in [*build_figures(run), *(described(fid, fn, run, looks) for fid, fn in expansion_plots.figures(run))]:
             if result.omitted:
                 captions += [f"## {result.id}: {result.title} (not drawn)", "", result.note or "", ""]
                 continue
-            fig = standalone(result, size)
+            try:
+                fig = standalone(result, size)
+            except Exception as exc:  # noqa: BLE001 (one figure that fails: the others are still written)
+                note = failure_note(result, exc)
+                warnings.warn(note, stacklevel=2)
+                captions += [f"## {result.id}: {result.title} (not drawn)", "", note, ""]
+                continue
+            readable_figure(fig)
             description = f"{result.caption} {result.provenance}"
             for fmt in formats:
                 buf = io.BytesIO()

@@ -350,14 +350,15 @@ def paginate(doc: Document, page_size: str = "letter") -> Layout:
     top, bottom = MARGIN, H - MARGIN
     body: list[Piece] = []
     entries: list[Entry] = []
-    in_figures = False
+    in_figures = figures_headed = False
     for sec in doc.sections:
-        if sec.figure is not None and not in_figures:
-            in_figures = True
+        # the first run of figures gets the "Figures" heading; a later run (a section's own
+        # figures, e.g. the metrics section's) stays under the section before it
+        if sec.figure is not None and not in_figures and not figures_headed:
+            figures_headed = True
             entries.append(Entry("Figures", "figures", 0))
             body += s.heading("Figures", H1, ["figures"], before=0.22)
-        elif sec.figure is None:
-            in_figures = False
+        in_figures = sec.figure is not None
         if sec.figure is not None:
             if sec.figure.omitted:
                 start = len(body)

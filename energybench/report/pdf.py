@@ -18,7 +18,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
 
 import energybench
-from energybench.report import canvas
+from energybench.report import canvas, typeset
 from energybench.report.document import Document
 from energybench.report.pages import Box, Layout, Page, Rule, Slot, Text
 
@@ -51,7 +51,8 @@ def draw_pages(layout: Layout, pages: list[Page]) -> list[Figure]:
                                          facecolor=item.colour, edgecolor="none", zorder=0,
                                          transform=fig.transFigure))
             elif isinstance(item, Slot):
-                canvas.draw(item.result, region(fig, item.x, item.y, item.w, item.h), layout.size, item.h)
+                canvas.draw_or_note(item.result, region(fig, item.x, item.y, item.w, item.h), layout.size, item.h)
+        typeset.readable_figure(fig)  # a glyph no font has: its code point, not a failed page
         figs.append(fig)
     return figs
 

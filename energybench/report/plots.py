@@ -24,6 +24,7 @@ from energybench.report.canvas import FigureResult, Panels, omitted
 from energybench.report.latency_plots import fig_energy_latency
 from energybench.report.rundir import ENERGY, OPS, RunData, num
 from energybench.report.style import DEVICE_COLOURS, GREY, Look, method_looks
+from energybench.results import optimal_rule
 
 
 def pareto_front(energy: list[float], acc: list[float]) -> list[int]:
@@ -80,8 +81,8 @@ def _accuracy_prov(run: RunData) -> str:
 
 INCREMENTAL = "Costs sum over the incremental phases (phase 0 is the same base training at every sharing level)."
 SHARING = ("Sharing: the fraction of the backbone's parameters, counted from the input, frozen and shared with the "
-           "base network; the fraction achieved (cuts fall on block boundaries) is on the top axis of the accuracy "
-           "figure and in the summary tables.")
+           "base network. Points are drawn at the fraction achieved (cuts fall on block boundaries); the fraction "
+           "requested is on the top axis where the two differ.")
 
 
 # ----- drawing helpers ----------------------------------------------------------------------------------
@@ -98,13 +99,18 @@ class Curve:
 
     label: str
     look: Look
-    xs: np.ndarray  # sharing levels (fractions)
+    xs: np.ndarray  # sharing achieved (fractions): where each point is drawn
     ys: np.ndarray
     err: np.ndarray | None = None  # ± (standard deviation over seeds), or None
     span: tuple[np.ndarray, np.ndarray] | None = None  # (low, high) drawn as an error bar instead
     star: float | None = None  # the optimal sharing level, marked with a star
     linestyle: object | None = None  # overrides the look's (the run of a comparison)
     fill: str = "full"  # marker fill (the run of a comparison)
+    requested: np.ndarray | None = None  # the requested level of each point (None: as xs)
+
+    @property
+    def levels(self) -> list[float]:
+        return list(self.xs if self.requested is None else self.requested)
 
 
 def draw_curve(ax, c: Curve, k: int, n: int, div: float = 1.0) -> None:
@@ -122,17 +128,58 @@ def draw_curve(ax, c: Curve, k: int, n: int, div: float = 1.0) -> None:
         ax.errorbar(xs, ys, yerr=yerr, elinewidth=0.7, **style)
     else:
         ax.plot(xs, ys, **style)
-    if c.star is not None and c.star in list(c.xs):
-        y = ys[list(c.xs).index(c.star)]
+    if c.star is not None and c.star in c.levels:
+        k = c.levels.index(c.star)
+        y = ys[k]
         if np.isfinite(y):
-            ax.plot([100 * c.star], [y], marker="*", markersize=11, color=c.look.colour, markeredgecolor="black",
+            ax.plot([xs[k]], [y], marker="*", markersize=11, color=c.look.colour, markeredgecolor="black",
                     markeredgewidth=0.5, linestyle="none", zorder=50)
 
 
-def sharing_axis(ax) -> None:
-    ax.set_xlabel("sharing requested (%)")
+ACHIEVED_LABEL = "sharing achieved (%)"
+REQUESTED_LABEL = "sharing requested (%)"
+FAR_PP = 5.0  # achieved this many points or more from the request: said in a note
+
+
+def sharing_axis(ax, pairs: dict[float, float] | None = None) -> None:
+    """x: the sharing achieved (what was frozen); on top, where given (achieved -> requested),
+    the level each point was requested at, as a secondary label."""
+    ax.set_xlabel(ACHIEVED_LABEL)
     ax.set_xlim(-4, 104)
     ax.set_xticks([0, 20, 40, 60, 80, 100])
+    if pairs and any(abs(a - r) > 1e-9 for a, r in pairs.items()):
+        ticks, last = [], -100.0
+        for a, r in sorted(pairs.items()):  # labels closer than 7 points of sharing would overlap
+            if 100 * a - last >= 7:
+                ticks.append((100 * a, f"{100 * r:g}"))
+                last = 100 * a
+        top = ax.secondary_xaxis("top")
+        top.set_xticks([t for t, _ in ticks], [lb for _, lb in ticks])
+        top.set_xlabel(REQUESTED_LABEL)
+
+
+def curve_pairs(curves: list[Curve]) -> dict[float, float]:
+    """achieved -> requested over the curves of a panel (one request per achieved point)."""
+    out: dict[float, float] = {}
+    for c in curves:
+        for a, r in zip(c.xs, c.levels):
+            if np.isfinite(a):
+                out.setdefault(round(float(a), 6), float(r))
+    return out
+
+
+def level_ticks(run: RunData, levels: list[float]) -> list[str]:
+    """Tick labels of a bar chart's sharing groups: achieved, the request beneath where it differs."""
+    out = []
+    for s in levels:
+        a = run.achieved_at(s)
+        out.append(f"{100 * a:.3g}" if abs(a - s) < 5e-4 else f"{100 * a:.3g}\n({100 * s:g})")
+    return out
+
+
+def level_axis_label(run: RunData, levels: list[float]) -> str:
+    return ACHIEVED_LABEL if all(abs(run.achieved_at(s) - s) < 5e-4 for s in levels) else \
+        "sharing achieved (%), requested in parentheses"
 
 
 def method_handles(methods: list[str], looks: dict[str, Look]) -> list:
@@ -142,7 +189,7 @@ def method_handles(methods: list[str], looks: dict[str, Look]) -> list:
 
 def star_handle(tolerance: float) -> Line2D:
     return Line2D([], [], marker="*", markersize=10, color="white", markeredgecolor="black", linestyle="none",
-                  label=f"optimal sharing (≤ {tolerance:g} pp below sharing 0)")
+                  label=f"optimal sharing (≤ {tolerance:g} pp below sharing 0, one standard error included)")
 
 
 @dataclass
@@ -168,7 +215,7 @@ def draw_panel(ax, spec: Spec, curves: list[Curve]) -> None:
     if spec.normalised:
         ax.axhline(1.0, color="black", linewidth=0.6, linestyle=":", zorder=1)
     ax.set_ylabel(ylabel)
-    sharing_axis(ax)
+    sharing_axis(ax, curve_pairs(curves))
 
 
 # ----- figures against sharing --------------------------------------------------------------------------
@@ -194,7 +241,8 @@ def method_curves(run: RunData, spec: Spec, methods: list[str], looks) -> list[C
                 lo, hi = lo / ref, hi / ref
             span = (lo, hi)
         err = None if span is not None or len(run.seeds) < 2 else run.seed_std(m, spec.key, spec.normalised)
-        curves.append(Curve(m, looks[m], xs, ys, err, span, run.optimal_sharing(m)))
+        achieved = np.array([run.achieved(m, s) for s in xs])
+        curves.append(Curve(m, looks[m], achieved, ys, err, span, run.optimal_sharing(m), requested=xs))
     return curves
 
 
@@ -227,62 +275,46 @@ def vs_sharing(run: RunData, fid: str, title: str, caption: str, provenance: str
     caption = f"{caption} {seeds or seeds_phrase(run)} {SHARING}"
     if dropped:
         caption += " Not drawn: " + "; ".join(dropped) + "."
-    return FigureResult(fid, title, caption, provenance, Panels(len(drawable), draw, legend=legend))
+    return FigureResult(fid, title, caption, provenance, Panels(len(drawable), draw, legend=legend,
+                                                                top_axis=run.sharing_differs()))
 
 
 def fig_accuracy(run: RunData, looks) -> FigureResult:
     fid, title = "accuracy-vs-sharing", "Accuracy vs sharing"
     caption = ("Final accuracy (after the last phase) and average incremental accuracy (mean over all phases, base "
-               "included) against the sharing level. A star marks each method's optimal sharing point: the largest "
-               f"sharing whose final accuracy is within {run.tolerance:g} percentage points of sharing 0.")
+               f"included) against the sharing level. A star marks each method's optimal sharing point: "
+               f"{optimal_rule(run.tolerance)}.")
     prov = _accuracy_prov(run)
     methods = _sharing_methods(run)
     if not methods:
         return omitted(fid, title, caption, prov, _single_level_note(run, "accuracy"))
     specs = [Spec("final_acc", False, "final accuracy (%)"), Spec("avg_inc_acc", False, "average incremental\naccuracy (%)")]
     panels = [(spec, method_curves(run, spec, methods, looks)) for spec in specs]
-    achieved = _achieved_ticks(run, methods)
 
     def draw(axes):
         for ax, (spec, curves) in zip(axes, panels):
             draw_panel(ax, spec, curves)
-            if achieved:
-                ticks, last = [], -100.0
-                for s, a in achieved.items():  # labels closer than 7 points of sharing would overlap
-                    if 100 * s - last >= 7:
-                        ticks.append((100 * s, f"{100 * a:.0f}"))
-                        last = 100 * s
-                top = ax.secondary_xaxis("top")
-                top.set_xticks([t for t, _ in ticks], [lb for _, lb in ticks])
-                top.set_xlabel("sharing achieved (%)")
 
     legend = method_handles(methods, looks)
     if any(run.optimal_sharing(m) is not None for m in methods):
         legend.append(star_handle(run.tolerance))
     return FigureResult(fid, title, f"{caption} {seeds_phrase(run)} {SHARING}", prov,
-                        Panels(2, draw, legend=legend, top_axis=bool(achieved)))
-
-
-def _achieved_ticks(run: RunData, methods: list[str]) -> dict[float, float]:
-    """Requested -> achieved sharing when every method agrees on it (else none: no top axis)."""
-    out = {}
-    for s in sorted({s for m in methods for s in run.levels(m)}):
-        vals = {round(run.value(m, s, "sharing_achieved"), 4) for m in methods if s in run.levels(m)}
-        vals = {v for v in vals if not math.isnan(v)}
-        if len(vals) != 1:
-            return {}
-        out[s] = vals.pop()
-    return out
+                        Panels(2, draw, legend=legend, top_axis=run.sharing_differs()))
 
 
 def fig_compute(run: RunData, looks) -> FigureResult:
     return vs_sharing(
         run, "compute-energy", "Computation energy vs sharing",
         "Computation energy per training iteration normalised to sharing 0 (as in the partial-sharing paper's "
-        f"Fig. 4a), and in joules. {INCREMENTAL}",
+        "Fig. 4a), and in joules" + ("; below, the total of every term the run priced (computation and memory "
+                                     "access of the MACs and of the element-wise work)"
+                                     if run.has_column("elementwise_compute_energy_j") else "") + f". {INCREMENTAL}",
         _modelled(run),
         [Spec("compute_energy_j_per_iter", True, "compute energy per\niteration (× sharing 0)"),
-         Spec("total_compute_energy_j", False, "compute energy ({unit})", "J")],
+         Spec("total_compute_energy_j", False, "compute energy ({unit})", "J"),
+         *([Spec("total_energy_j", True, "total energy, every\npriced term (× sharing 0)"),
+            Spec("total_energy_j", False, "total energy, every\npriced term ({unit})", "J")]
+           if run.has_column("elementwise_compute_energy_j") else [])],
         looks, "computation energy")
 
 
@@ -291,12 +323,17 @@ def fig_memory(run: RunData, looks) -> FigureResult:
             f"precision {run.precision}); access energy from energy table '{run.energy_table}'.")
     return vs_sharing(
         run, "memory-access", "Memory accesses and memory-access energy vs sharing",
-        f"Memory accesses and their energy, per iteration normalised to sharing 0 and in absolute terms. {INCREMENTAL}",
+        "Memory accesses of the MAC operands and their energy, per iteration normalised to sharing 0 and in "
+        "absolute terms" + ("; the accesses of the element-wise work (norms, activations, softmax, pooling, losses), "
+                            "counted unfused and priced apart (see the energy-by-level figure), last"
+                            if run.has_column("elementwise_mem_reads") else "") + f". {INCREMENTAL}",
         prov,
         [Spec("mem_accesses_per_iter", True, "memory accesses per\niteration (× sharing 0)"),
          Spec("total_mem_accesses", False, "memory accesses ({unit})", "accesses"),
          Spec("memory_energy_j_per_iter", True, "memory energy per\niteration (× sharing 0)"),
-         Spec("total_memory_energy_j", False, "memory-access energy ({unit})", "J")],
+         Spec("total_memory_energy_j", False, "memory-access energy ({unit})", "J"),
+         *([Spec("total_elementwise_mem_accesses", False, "element-wise accesses,\nunfused ({unit})", "accesses")]
+           if run.has_column("elementwise_mem_reads") else [])],
         looks, "memory-access")
 
 
@@ -401,28 +438,45 @@ def fig_phase_accuracy(run: RunData, looks) -> FigureResult:
 # ----- cost breakdown ------------------------------------------------------------------------------------
 PARTS = {"fwd_macs": "forward", "bwd_input_macs": "backward, input gradients",
          "bwd_weight_macs": "backward, weight gradients", "update_ops": "optimizer update",
-         "compute_energy_j": "computation", "memory_energy_j": "memory access"}
-# a part is told by its shade of the method's colour and its hatch (so in greyscale too)
+         "compute_energy_j": "computation", "elementwise_compute_energy_j": "element-wise computation",
+         "memory_energy_j": "memory access (MAC operands)",
+         "elementwise_memory_energy_j": "memory access, element-wise (unfused)"}
+# a part is told by its shade of the method's colour and its hatch (so in greyscale too);
+# None: grey, "white": no fill
 PART_LOOK = {"fwd_macs": (1.0, ""), "bwd_input_macs": (0.55, "///"), "bwd_weight_macs": (0.3, "\\\\\\"),
-             "update_ops": (0.0, ".."), "compute_energy_j": (1.0, ""), "memory_energy_j": (None, "xx")}
+             "update_ops": (0.0, ".."), "compute_energy_j": (1.0, ""), "elementwise_compute_energy_j": (0.15, "++"),
+             "memory_energy_j": (None, "xx"), "elementwise_memory_energy_j": ("white", "oo")}
+EW = ("elementwise_compute_energy_j", "elementwise_memory_energy_j")
 
 
 def energy_split(run: RunData, method: str, sharing: float) -> dict[str, float]:
     """Modelled training energy of the incremental phases split into forward, backward (input and
-    weight gradients), update and memory access, in joules.
+    weight gradients), update, element-wise computation, memory access of the MAC operands and
+    element-wise memory access, in joules.
 
     The cost model prices every MAC at the table's multiply + add energy (RunData.mac_pj), so
     forward and backward energies are their MACs times that; the update's is the rest of the
     computation energy (the optimizer's multiplies and adds). Without a per-MAC energy only the
-    computation / memory split is known: then the MAC parts are NaN."""
-    t = {c: run.incremental_total(method, sharing, c) for c in OPS + ENERGY}
+    computation / memory split is known: then the MAC parts are NaN. Element-wise work (norms,
+    activations, softmax, pooling, losses) is priced apart by the cost model (its own columns)."""
+    t = {c: run.incremental_total(method, sharing, c) for c in OPS + ENERGY + EW}
     mac_j = run.mac_pj * 1e-12
     out = {c: t[c] * mac_j for c in OPS[:3]}
     # CSV rounding can leave a hair below zero when an update is (nearly) free
     out["update_ops"] = max(t["compute_energy_j"] - sum(out.values()), 0.0) if not math.isnan(mac_j) else math.nan
     out["memory_energy_j"] = t["memory_energy_j"]
     out["compute_energy_j"] = t["compute_energy_j"]
+    for c in EW:
+        out[c] = t[c]
     return out
+
+
+def total_energy(run: RunData, method: str, sharing: float) -> float:
+    """Every dynamic term the run priced, incremental phases, mean over seeds: computation and
+    memory access of the MACs, element-wise computation and memory access (where recorded)."""
+    parts = [run.incremental_total(method, sharing, c) for c in ENERGY]
+    parts += [run.incremental_total(method, sharing, c) for c in EW if run.has_column(c)]
+    return float(sum(parts))
 
 
 def _part_colour(colour: str, shade: float | None):
@@ -430,6 +484,8 @@ def _part_colour(colour: str, shade: float | None):
 
     if shade is None:
         return GREY
+    if shade == "white":
+        return "white"
     rgb = np.array(to_rgb(colour))
     return tuple(shade * rgb + (1 - shade) * np.ones(3))
 
@@ -437,6 +493,7 @@ def _part_colour(colour: str, shade: float | None):
 def fig_breakdown(run: RunData, looks) -> FigureResult:
     fid, title = "energy-breakdown", "Cost breakdown"
     split = not math.isnan(run.mac_pj)
+    ew = tuple(c for c in EW if run.has_column(c))
     caption = ("Top: counted operations of the incremental phases: forward MACs, backward MACs for input "
                "gradients and for weight gradients, and optimizer update operations. Bottom: modelled training "
                "energy of the same phases" + (
@@ -444,13 +501,16 @@ def fig_breakdown(run: RunData, looks) -> FigureResult:
                    f"multiply + add energy, {run.mac_pj:g} pJ at {run.precision}; the update is the rest of the "
                    "computation energy) and memory access" if split else
                    " split into computation and memory access (the energy table records no per-MAC energy, so "
-                   "computation is not split further)") + ". One group of bars per sharing level, one bar per method "
+                   "computation is not split further)") + (
+                   ", and the element-wise work (norms, activations, softmax, pooling, losses), priced apart: its "
+                   "computation and its unfused memory traffic" if ew else "") + ". One group of bars per sharing level, one bar per method "
                "(its colour); a part is told by shade and hatching. " + seeds_phrase(run).replace(
                    "error bars ± one standard deviation over seeds (population)", "bars are means"))
     prov = "Counted: MACs and update operations from the operations PyTorch dispatched. " + _modelled(run)
     levels = run.all_levels() or [0.0]
     methods = run.methods
-    energy_keys = (*OPS, "memory_energy_j") if split else ENERGY
+    energy_keys = ((*OPS, *ew[:1], "memory_energy_j", *ew[1:]) if split
+                   else ("compute_energy_j", *ew[:1], "memory_energy_j", *ew[1:]))
     ops = {m: np.array([[run.incremental_total(m, s, c) if s in run.levels(m) else math.nan for c in OPS]
                         for s in levels]) for m in methods}
     energy = {m: np.array([[energy_split(run, m, s)[c] if s in run.levels(m) else math.nan for c in energy_keys]
@@ -481,9 +541,9 @@ def fig_breakdown(run: RunData, looks) -> FigureResult:
                     if s in run.levels(m) and not np.isfinite(row).any():
                         ax.text(xi, 0, "n/a", ha="center", va="bottom", rotation=90)
             step = max(1, math.ceil(len(levels) / 12))  # at most 12 labels: more would overlap
-            ax.set_xticks(x[::step], [f"{100 * s:g}" for s in levels[::step]])
+            ax.set_xticks(x[::step], level_ticks(run, levels[::step]))
             ax.set_xlim(-0.6, len(levels) - 0.4)
-            ax.set_xlabel("sharing requested (%)")
+            ax.set_xlabel(level_axis_label(run, levels))
             ax.set_ylabel(ylabel.replace("{unit}", label))
             ax.grid(axis="x", visible=False)
 
@@ -496,15 +556,28 @@ def fig_breakdown(run: RunData, looks) -> FigureResult:
                             linewidth=0.4, label=name))
     return FigureResult(fid, title, caption, prov,
                         Panels(len(groups), draw, ncols=1, aspect=0.36 if len(levels) * len(methods) > 8 else 0.45,
-                               legend=legend))
+                               legend=legend, bottom_em=1.2 if run.sharing_differs() else 0.0))
 
 
 # ----- energy by hardware level ----------------------------------------------------------------------------
 # where the modelled dynamic energy is spent, stacked from the arithmetic out to DRAM; told by the
-# method's colour, a shade of it and a hatch (so in greyscale too), like the cost breakdown's parts
-HW_LEVELS = (("compute_energy_j", "computation", 1.0, ""), ("level_rf_energy_j", "register file", 0.55, ".."),
-             ("level_buffer_energy_j", "buffer (SRAM)", 0.3, "///"), ("level_dram_energy_j", "DRAM", 0.0, "xx"))
+# method's colour, a shade of it and a hatch (so in greyscale too), like the cost breakdown's parts.
+# Element-wise work is priced apart (with the per-layer buffer model, whatever the architecture),
+# so its computation and its traffic are stacked as their own parts.
+HW_LEVELS = (("compute_energy_j", "computation (MACs, update)", 1.0, ""),
+             ("elementwise_compute_energy_j", "element-wise computation", 0.15, "++"),
+             ("level_rf_energy_j", "register file", 0.55, ".."),
+             ("level_buffer_energy_j", "buffer (SRAM), MAC operands", 0.3, "///"),
+             ("elementwise_memory_energy_j", "buffer (SRAM), element-wise traffic (unfused)", "white", "oo"),
+             ("level_dram_energy_j", "DRAM", 0.0, "xx"))
 LEAKAGE = ("leakage_energy_j", "leakage (static, apart)", "\\\\\\")
+
+
+def zero_reason(run: RunData, column: str) -> str:
+    """Why a level that the architecture has spent no energy in this run, in a few words."""
+    if column == "level_dram_energy_j" and "layer_buffer" in run.distinct("arch"):
+        return "every layer's working set fits its buffer: no DRAM traffic"
+    return "no traffic reached it"
 
 
 def fig_levels(run: RunData, looks) -> FigureResult:
@@ -512,17 +585,20 @@ def fig_levels(run: RunData, looks) -> FigureResult:
     arch, node, vdd = (run.first(c) for c in ("arch", "node_nm", "vdd"))
     node, vdd = (f"{float(v):g}" if v is not None else "unknown" for v in (node, vdd))
     caption = ("Modelled dynamic training energy of the incremental phases, stacked by where it is spent: "
-               "computation, then each memory level of the architecture (levels it does not have are absent). "
-               "One group of bars per sharing level, one stack per method (its colour); a level is told by shade "
-               "and hatching. Leakage (static energy, never part of the dynamic total) is the narrow hatched bar "
-               "beside each stack, where the architecture models it. " + means_phrase(run))
+               "computation of the MACs and updates, element-wise computation (norms, activations, softmax, pooling, "
+               "losses), then each memory level of the architecture (levels it does not have are absent), the traffic "
+               "of the MAC operands and the element-wise traffic (priced unfused, at the per-layer buffers) apart. "
+               "The stack's height is every dynamic term the run priced. One group of bars per sharing level, one "
+               "stack per method (its colour); a part is told by shade and hatching. ")
     prov = (f"Modelled: counted operations and per-level word accesses (the tiling model of architecture '{arch}') "
             f"× energies of table '{run.energy_table}' at {node} nm, {vdd} V (cost/README.md).")
     if not run.has_column("level_buffer_energy_j"):
-        return omitted(fid, title, caption, prov, "Omitted: this run records no per-level energies (it predates "
-                                                  "architecture files).")
+        return omitted(fid, title, caption + means_phrase(run), prov,
+                       "Omitted: this run records no per-level energies (it predates architecture files).")
     keys = [k for k in HW_LEVELS if run.has_column(k[0])]
     leak = run.has_column(LEAKAGE[0])
+    caption += ("Leakage (static energy, never part of the dynamic total) is the narrow hatched bar beside each "
+                "stack. " if leak else f"Architecture '{arch}' models no leakage. ")
     levels = run.all_levels() or [0.0]
     methods = run.methods
 
@@ -531,6 +607,12 @@ def fig_levels(run: RunData, looks) -> FigureResult:
 
     values = {m: np.array([[total(m, s, c) for c, *_ in keys] for s in levels]) for m in methods}
     leaks = {m: np.array([total(m, s, LEAKAGE[0]) if leak else math.nan for s in levels]) for m in methods}
+    # a level of the architecture that no energy reached: kept in the legend, at zero, with its reason
+    zero = {c: zero_reason(run, c) for j, (c, *_) in enumerate(keys) if c.startswith("level_")
+            and all(np.nan_to_num(v[:, j]).max() <= 0 for v in values.values())}
+    for c, why in zero.items():
+        caption += f"{dict((k[0], k[1]) for k in keys)[c]}: 0 J in every bar ({why}). "
+    caption += means_phrase(run)
 
     def draw(axes):
         ax = axes[0]
@@ -550,31 +632,35 @@ def fig_levels(run: RunData, looks) -> FigureResult:
                 ax.bar(left + stack_w + leak_w / 2, np.nan_to_num(leaks[m] / div, nan=0.0), leak_w, color="white",
                        hatch=LEAKAGE[2], edgecolor="black", linewidth=0.4)
         step = max(1, math.ceil(len(levels) / 12))  # at most 12 labels: more would overlap
-        ax.set_xticks(x[::step], [f"{100 * s:g}" for s in levels[::step]])
+        ax.set_xticks(x[::step], level_ticks(run, levels[::step]))
         ax.set_xlim(-0.6, len(levels) - 0.4)
-        ax.set_xlabel("sharing requested (%)")
+        ax.set_xlabel(level_axis_label(run, levels))
         ax.set_ylabel(f"training energy ({unit})")
         ax.grid(axis="x", visible=False)
 
     legend = [Patch(facecolor=looks[m].colour, edgecolor="black", linewidth=0.4, label=m) for m in methods]
     legend += [Patch(facecolor=_part_colour("#555555", shade), hatch=hatch, edgecolor="black", linewidth=0.4,
-                     label=name) for _, name, shade, hatch in keys]
+                     label=name + (f": 0 J ({zero[c]})" if c in zero else "")) for c, name, shade, hatch in keys]
     if leak:
         legend.append(Patch(facecolor="white", hatch=LEAKAGE[2], edgecolor="black", linewidth=0.4, label=LEAKAGE[1]))
     return FigureResult(fid, title, caption, prov,
                         Panels(1, draw, ncols=1, aspect=0.36 if len(levels) * len(methods) > 8 else 0.45,
-                               legend=legend))
+                               legend=legend, bottom_em=1.2 if run.sharing_differs() else 0.0))
 
 
 # ----- accuracy against energy ----------------------------------------------------------------------------
 def fig_pareto(run: RunData, looks) -> FigureResult:
     fid, title = "accuracy-vs-energy", "Accuracy vs training energy"
     caption = ("Final accuracy against the total training energy of the incremental phases, one point per method "
-               "and sharing level (labelled with the sharing level). The dashed line is the Pareto front: the points "
-               "that no other point matches or beats in both accuracy and energy. " + seeds_phrase(run))
+               "and sharing level (labelled with the sharing achieved, %). The dashed line is the Pareto front: the points "
+               "that no other point matches or beats in both accuracy and energy. A label that would cover "
+               "another is left out (the summary tables list every point). " + seeds_phrase(run))
     prov = _modelled(run)
-    series = [("modelled", "modelled training energy,\ncompute + memory ({unit})",
-               lambda m, s: run.value(m, s, "total_compute_energy_j") + run.value(m, s, "total_memory_energy_j"))]
+    every = "every priced term" if run.has_column(EW[0]) else "compute + memory"
+    series = [("modelled", f"modelled training energy,\n{every} ({{unit}})", lambda m, s: total_energy(run, m, s))]
+    if run.has_column(EW[0]):
+        caption += (" Modelled energy: every dynamic term the run priced (computation and memory access of the MACs, "
+                    "and of the element-wise work).")
     measured = run.measured_column  # above idle where the run took an idle baseline
     if measured:
         series.append(("measured", run.measured_label.replace("energy", "training energy") + " ({unit})",
@@ -601,8 +687,9 @@ def fig_pareto(run: RunData, looks) -> FigureResult:
                     err = std[m].get(s, math.nan)
                     ax.errorbar([ei], [ai], yerr=[err] if np.isfinite(err) else None, color=looks[m].colour,
                                 marker=looks[m].marker, linestyle="none", elinewidth=0.6)
-                    ax.annotate(f"{s:g}", (ei, ai), textcoords="offset points", xytext=(3, 3),
-                                color=looks[m].colour)
+                    ax.annotate(f"{100 * run.achieved(m, s):.3g}", (ei, ai), textcoords="offset points",
+                                xytext=LABEL_OFFSETS[0],
+                                color=looks[m].colour, gid="point-label")
             front = pareto_front(list(e), acc)
             ax.step(e[front], np.array(acc)[front], where="post", color="black", linestyle="--", linewidth=0.8,
                     zorder=1)
@@ -619,7 +706,43 @@ def fig_pareto(run: RunData, looks) -> FigureResult:
         h.set_linestyle("none")
     legend.append(Line2D([], [], color="black", linestyle="--", linewidth=0.8, label="Pareto front"))
     return FigureResult(fid, title, caption, prov, Panels(len(panels), draw, aspect=0.75, titles=True,
-                                                          legend=legend, bottom_em=1.2))
+                                                          legend=legend, bottom_em=1.2, after=place_labels))
+
+
+# where a point's label may go, in points from the point, tried in this order
+LABEL_OFFSETS = ((3, 3), (3, -9), (-4, 3), (-4, -9), (6, -3), (-7, -3), (0, 7), (0, -13), (9, 7), (-10, 7),
+                 (9, -13), (-10, -13))
+
+
+def place_labels(axes) -> None:
+    """Point labels (annotations with gid 'point-label') moved, once the axes have their final
+    size, to the first of LABEL_OFFSETS where they overlap no point and no label placed before and
+    stay inside the axes; a label with no such place is hidden (the caption says so), never drawn
+    over another."""
+    if not axes:
+        return
+    from matplotlib.transforms import Bbox
+
+    root = axes[0].get_figure(root=True)
+    renderer = root._get_renderer()
+    r = 2.5 * root.dpi / 72  # a marker's half width: a label covers no point either
+    for ax in axes:
+        box = ax.get_window_extent(renderer)
+        labels = [t for t in ax.texts if t.get_gid() == "point-label"]
+        points = [ax.transData.transform(t.xy) for t in labels]
+        placed = [Bbox.from_extents(x - r, y - r, x + r, y + r) for x, y in points]
+        for ann in labels:
+            ann.set_horizontalalignment("left")
+            for dx, dy in LABEL_OFFSETS:
+                ann.set_horizontalalignment("right" if dx < 0 else "left")
+                ann.xyann = (dx, dy)
+                bb = ann.get_window_extent(renderer).padded(0.5)
+                inside = box.x0 <= bb.x0 and bb.x1 <= box.x1 and box.y0 <= bb.y0 and bb.y1 <= box.y1
+                if inside and not any(bb.overlaps(o) for o in placed):
+                    placed.append(bb)
+                    break
+            else:
+                ann.set_visible(False)
 
 
 # ----- power -------------------------------------------------------------------------------------------
@@ -722,7 +845,7 @@ def fig_modelled_vs_measured(run: RunData, looks) -> FigureResult:
             ax.plot(x, y, marker=lk.marker, linestyle="none", color=lk.colour,
                     markerfacecolor=lk.colour if p["fitted"] else "none")
             ax.annotate(f"{p['sharing']:g}" if p["fitted"] else "p0", (x, y), textcoords="offset points",
-                        xytext=(3, 3), color=lk.colour)
+                        xytext=LABEL_OFFSETS[0], color=lk.colour, gid="point-label")
         xs = np.array([0.0, 1.05 * max(p["modelled_j"] for p in points) / xdiv])
         ax.plot(xs, slope * xs * xdiv / ydiv, color="black", linestyle="--", linewidth=1.0, zorder=1)
         ax.set_xlim(left=0)
@@ -733,12 +856,13 @@ def fig_modelled_vs_measured(run: RunData, looks) -> FigureResult:
             ax2 = axes[1]
             for m, lv in savings.items():
                 lk = looks[m]
-                xs2 = np.array([100 * float(s) for s in lv])
+                xs2 = np.array([100 * run.achieved(m, float(s)) for s in lv])
                 for key, dashes in (("modelled_saving_x", "-"), ("measured_saving_x", "--")):
                     ax2.plot(xs2, np.array([num(v[key]) for v in lv.values()]), color=lk.colour, marker=lk.marker,
                              linestyle=dashes, markerfacecolor=lk.colour if dashes == "-" else "none")
             ax2.axhline(1.0, color="black", linewidth=0.6, linestyle=":", zorder=1)
-            sharing_axis(ax2)
+            sharing_axis(ax2, {round(run.achieved(m, float(s)), 6): float(s) for m, lv in savings.items()
+                               for s in lv})
             ax2.set_ylabel("saving vs sharing 0 (×)")
             ax2.set_title("savings", loc="left")
 
@@ -755,7 +879,8 @@ def fig_modelled_vs_measured(run: RunData, looks) -> FigureResult:
                    Line2D([], [], color="black", marker="o", fillstyle="none", linestyle="--",
                           label="saving, measured")]
     return FigureResult(fid, title, caption, prov, Panels(1 + bool(savings), draw, aspect=0.75, titles=True,
-                                                          legend=legend))
+                                                          legend=legend, top_axis=bool(savings) and run.sharing_differs(),
+                                                          after=place_labels))
 
 
 # ----- confusion -----------------------------------------------------------------------------------------
@@ -798,7 +923,8 @@ def fig_confusion(run: RunData, looks) -> FigureResult:
                 if b < n:
                     ax.axhline(b - 0.5, color=looks[c.method].colour, linewidth=1.0)
                     ax.axvline(b - 0.5, color=looks[c.method].colour, linewidth=1.0)
-            ax.set_title(f"{c.method}: sharing {c.sharing:g}, seed {c.seed}, phase {c.phase}", loc="left",
+            ax.set_title(f"{c.method}: sharing {100 * run.achieved(c.method, c.sharing):.3g}%, seed {c.seed}, "
+                         f"phase {c.phase}", loc="left",
                          color=looks[c.method].colour if looks[c.method].colour != "#DDCC77" else "black")
             ax.set_xlabel("predicted class")
             ax.set_ylabel("true class")
@@ -808,7 +934,27 @@ def fig_confusion(run: RunData, looks) -> FigureResult:
         caption += f" No matrix recorded for: {', '.join(missing)}."
     return FigureResult(fid, title, caption, prov,
                         Panels(len(mats), draw, ncols=3 if len(mats) > 4 else 2, min_width=1.8, square=True,
-                               titles=True, bottom_em=name_em * 0.9, left_em=name_em - 2.5))
+                               titles=True, bottom_em=name_em * 0.9, left_em=name_em - 2.5, after=fit_titles))
+
+
+def fit_titles(axes) -> None:
+    """Panel titles made to fit their axes once laid out: smaller down to the least font size,
+    then cut with an ellipsis (the caption says what each panel is), never clipped by a neighbour."""
+    from energybench.report import typeset
+    from energybench.report.style import MIN_FONT
+
+    for title, ax in ((t, ax) for ax in axes for t in (ax._left_title, ax.title, ax._right_title)):
+        text = title.get_text()
+        if not text:
+            continue
+        room = ax.bbox.width / ax.get_figure(root=True).dpi  # inches, as laid out
+        size = title.get_fontsize()
+        while typeset.width(text, size) > room and size > MIN_FONT:
+            size = max(MIN_FONT, size - 0.5)
+        title.set_fontsize(size)
+        while typeset.width(text, size) > room and len(text) > 4:
+            text = text[:-2] + "…"
+        title.set_text(text)
 
 
 FIGURES: tuple[tuple[str, Callable[[RunData, dict], FigureResult]], ...] = (
@@ -831,4 +977,19 @@ FIGURES: tuple[tuple[str, Callable[[RunData, dict], FigureResult]], ...] = (
 def build_figures(run: RunData) -> list[FigureResult]:
     """Every report figure in report order, described (drawn later, at the width wanted)."""
     looks = method_looks(run.methods)
-    return [fn(run, looks) for _, fn in FIGURES]
+    return [described(fid, fn, run, looks) for fid, fn in FIGURES]
+
+
+def described(fid: str, fn: Callable[[RunData, dict], FigureResult], run: RunData, looks) -> FigureResult:
+    """fn(run, looks), or, where describing the figure fails, the figure omitted with a note
+    naming the error: one broken figure never takes the report with it."""
+    import warnings
+
+    try:
+        return fn(run, looks)
+    except Exception as exc:  # noqa: BLE001 (any failure of one figure: the report is still written)
+        text = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
+        note = (f"Not drawn: making this figure failed with {type(exc).__name__}" + (f": {text}" if text else "")
+                + ". The rest of the report is complete.")
+        warnings.warn(f"figure '{fid}': {note}", stacklevel=2)
+        return omitted(fid, fid.replace("-", " ").capitalize(), "", "", note)

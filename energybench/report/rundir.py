@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import warnings
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+import energybench
 from energybench.calibration import ABOVE_IDLE, measured_column
 from energybench.confusion import parse_confusion
 from energybench.errors import UserError
@@ -183,6 +185,33 @@ class RunData:
         """(sharing levels, values) of one summary figure for one method."""
         xs = self.levels(method)
         return np.array(xs), np.array([self.value(method, s, key, normalised) for s in xs])
+
+    def achieved(self, method: str, sharing: float) -> float:
+        """The sharing fraction a requested level achieved for a method (the request itself for a
+        run that predates sharing_achieved, or a level the method did not run)."""
+        try:
+            a = self.value(method, sharing, "sharing_achieved")
+        except KeyError:
+            a = math.nan
+        return sharing if math.isnan(a) else a
+
+    def achieved_at(self, sharing: float) -> float:
+        """The achieved fraction of a requested level, from the first method that ran it (one
+        backbone per run: every method cuts it at the same boundary)."""
+        for m in self.methods:
+            if sharing in self.levels(m):
+                a = self.achieved(m, sharing)
+                if a != sharing:
+                    return a
+        return sharing
+
+    def sharing_differs(self) -> bool:
+        """Whether any level achieved another fraction than requested (a secondary axis is due)."""
+        return any(abs(self.achieved_at(s) - s) > 5e-4 for s in self.all_levels())
+
+    def far_levels(self, pp: float = 5.0) -> dict[float, float]:
+        """requested -> achieved for the levels more than `pp` percentage points off."""
+        return {s: a for s in self.all_levels() if abs(100 * ((a := self.achieved_at(s)) - s)) > pp}
 
     def optimal_sharing(self, method: str) -> float | None:
         opt = self.summary.get("methods", {}).get(method, {}).get("optimal_sharing")
@@ -382,11 +411,17 @@ def load_run(root: str | Path) -> RunData:
     config = load_user_yaml(config_path, str(config_path)) if config_path.is_file() else {}  # run dirs get shared
     manifest_path = root / "manifest.json"
     manifest = _read_json(manifest_path) if manifest_path.is_file() else {}
+    version = manifest.get("energybench")
+    if version is not None and str(version) != energybench.__version__:
+        warnings.warn(f"{root} was written by energybench {version}; this is {energybench.__version__}: figures "
+                      "and rules of this version are applied to it, and what that version did not record is left "
+                      "out", stacklevel=2)
     summary_path = root / "summary.json"
     summary = _read_json(summary_path) if summary_path.is_file() else None
     cells = {(m, sharing_key(s)) for m, s in zip(df["method"], df["sharing"])}
-    if summary is None or cells != _summary_cells(summary):
-        # a run stopped mid-cell has rows its summary.json does not cover yet: derive it as the run would
+    if summary is None or cells != _summary_cells(summary) or "optimal_rule" not in summary:
+        # a run stopped mid-cell has rows its summary.json does not cover yet, and a summary.json written
+        # before the optimal rule used the seed spread lacks totals and the rule: derive it as the run would
         tolerance = num((summary or {}).get("tolerance_pp", (config or {}).get("tolerance")))
         summary = summarise(df, 1.0 if math.isnan(tolerance) else tolerance)
     present = list(dict.fromkeys(df["method"]))

@@ -19,6 +19,7 @@ from energybench.report.tables import (
     optimal_table,
     summary_tables,
 )
+from energybench.results import optimal_rule
 
 
 def describe(run: RunData) -> str:
@@ -44,8 +45,8 @@ PROVENANCE = ("Counted numbers (MACs, operations, storage) come from the operati
 
 def overview_section(run: RunData, looks) -> Section:
     return Section("overview", "Overview and optimal sharing", [
-        Paragraph(f"Optimal sharing point per method: the largest sharing level whose final accuracy is within "
-                  f"{run.tolerance:g} percentage points of sharing 0 (see the accuracy-vs-sharing figure)."),
+        Paragraph(f"Optimal sharing point per method: {optimal_rule(run.tolerance)} (see the accuracy-vs-sharing "
+                  "figure)."),
         optimal_table(run),
         Bullets(optimal_points(run)),
         Paragraph(PROVENANCE.format(table=run.energy_table, precision=run.precision), "note"),
@@ -59,7 +60,8 @@ def summary_section(run: RunData, looks) -> Section:
 
 
 def figure_sections(run: RunData, looks) -> list[Section]:
-    return [figure_section(fn(run, looks)) for _, fn in (*plots.FIGURES, *expansion_plots.figures(run))]
+    return [figure_section(plots.described(fid, fn, run, looks))
+            for fid, fn in (*plots.FIGURES, *expansion_plots.figures(run))]
 
 
 def metadata_section(run: RunData, looks) -> Section:

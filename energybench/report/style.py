@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 import matplotlib
 
+from energybench.report import typeset
+
 
 @dataclass(frozen=True)
 class Look:
@@ -115,7 +117,9 @@ class Size:
             "pdf.fonttype": 42,  # TrueType, not Type 3: what publishers' PDF checks accept
             "text.parse_math": False,  # method and class names are plain text, whatever they hold
             "text.usetex": False,  # a user's rcParams must not hand '$' in a class name to LaTeX
-            "font.family": "DejaVu Sans",  # ships with matplotlib: the same on every machine
+            # DejaVu Sans ships with matplotlib (the same on every machine); the fonts after it, where
+            # installed, draw the scripts it lacks (typeset.families)
+            "font.family": typeset.families(),
             "font.size": self.font,
             "axes.titlesize": self.font,
             "axes.labelsize": self.font,
@@ -163,6 +167,15 @@ def size_for(width: float) -> Size:
 
 @contextlib.contextmanager
 def drawing(size: Size):
-    """matplotlib settings for figures of this size, while they are built and saved."""
-    with matplotlib.rc_context(size.rc()):
-        yield
+    """matplotlib settings for figures of this size, while they are built and saved. A fallback
+    font without a bold face (Symbola) is used at its regular weight without a log line each time."""
+    import logging
+
+    log = logging.getLogger("matplotlib.font_manager")
+    level = log.level
+    log.setLevel(max(level, logging.ERROR))
+    try:
+        with matplotlib.rc_context(size.rc()):
+            yield
+    finally:
+        log.setLevel(level)

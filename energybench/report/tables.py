@@ -13,6 +13,7 @@ from typing import Iterable
 
 from energybench.report.document import Column, KeyValues, Table
 from energybench.report.rundir import RunData, num
+from energybench.results import TYPICAL_SEED_SPREAD_PP, optimal_rule
 
 DASH = "—"  # a value that was not recorded
 S0 = "×\u00a0s0"  # relative to sharing 0; the no-break space keeps it on one line of a header
@@ -82,6 +83,8 @@ def summary_tables(run: RunData) -> list[Table]:
         "total_compute_energy_j": col("total_compute_energy_j", "J"),
         "total_mem_accesses": col("total_mem_accesses", ""),
         "total_memory_energy_j": col("total_memory_energy_j", "J"),
+        "total_elementwise_energy_j": col("total_elementwise_energy_j", "J"),
+        "total_energy_j": col("total_energy_j", "J"),
         "time_per_iter_s": col("time_per_iter_s", "s"),
         "storage_bytes": col("storage_bytes", "B"),
     }
@@ -93,6 +96,8 @@ def summary_tables(run: RunData) -> list[Table]:
                Column("compute per iter.", S0),
                Column("memory accesses", absolute["total_mem_accesses"][0]),
                Column("memory energy", absolute["total_memory_energy_j"][0]), Column("memory per iter.", S0),
+               Column("element-wise energy", absolute["total_elementwise_energy_j"][0]),
+               Column("total energy", absolute["total_energy_j"][0]),
                Column("time per iter.", absolute["time_per_iter_s"][0]), Column("time per iter.", S0),
                Column("storage", absolute["storage_bytes"][0]), Column("storage", S0)]
     if measured:
@@ -112,7 +117,8 @@ def summary_tables(run: RunData) -> list[Table]:
             row = [f"{100 * s:g}", fmt_num(100 * v("sharing_achieved"), "{:.1f}"), acc, fmt_num(v("avg_inc_acc")),
                    cell["total_train_macs"], cell["total_compute_energy_j"], ratio(v("compute_energy_j_per_iter", True)),
                    cell["total_mem_accesses"], cell["total_memory_energy_j"],
-                   ratio(v("memory_energy_j_per_iter", True)), cell["time_per_iter_s"],
+                   ratio(v("memory_energy_j_per_iter", True)), cell["total_elementwise_energy_j"],
+                   cell["total_energy_j"], cell["time_per_iter_s"],
                    ratio(v("time_per_iter_s", True)), cell["storage_bytes"], ratio(v("storage_bytes", True))]
             if measured:
                 row.append(cell["measured"])
@@ -123,7 +129,9 @@ def summary_tables(run: RunData) -> list[Table]:
             rows.append(row)
             k += 1
         note = (f"Costs and time: incremental phases only, mean over seeds; final accuracy ± standard deviation over "
-                f"seeds. × s0: per iteration (storage: total) relative to sharing 0. Energy: modelled with table "
+                f"seeds. × s0: per iteration (storage: total) relative to sharing 0. Compute and memory energy: the "
+                f"MACs and updates; element-wise energy: norms, activations, softmax, pooling and losses (computation "
+                f"and unfused memory traffic); total energy: every dynamic term priced. Energy: modelled with table "
                 f"'{run.energy_table}' at {run.precision}." + (" " + run.measured_provenance() if measured else "")
                 + (" Highlighted: the optimal sharing point." if highlight else ""))
         protocol = (run.manifest.get("method_notes") or {}).get(m)
@@ -188,8 +196,7 @@ def optimal_rows(run: RunData) -> list[list[str]]:
 
 def optimal_table(run: RunData) -> Table:
     return Table([Column("method", numeric=False), *OPTIMAL_COLUMNS], optimal_rows(run), id="optimal-points",
-                 note=(f"Optimal sharing: the largest sharing level whose final accuracy is within {run.tolerance:g} "
-                       "percentage points of sharing 0. Savings: sharing 0's figure divided by the optimum's, "
+                 note=(f"Optimal sharing: {optimal_rule(run.tolerance)}. Savings: sharing 0's figure divided by the optimum's, "
                        "per iteration (storage: in total); computation and memory energy modelled, time measured."))
 
 
@@ -206,9 +213,13 @@ def optimal_points(run: RunData) -> list[str]:
             out.append(f"{m}: no optimal sharing point ({why}).")
             continue
         acc, acc0 = run.value(m, opt, "final_acc"), run.value(m, 0.0, "final_acc")
+        caveat = uncertainty(run, m, opt)
         if opt == 0.0:
-            out.append(f"{m}: optimal sharing 0% (every higher sharing level loses more than {run.tolerance:g} "
-                       f"percentage points of final accuracy; {fmt_num(acc)}% at sharing 0).")
+            lose = (f"loses more than {run.tolerance:g} percentage points of final accuracy" if len(run.seeds) < 2
+                    else f"stays within {run.tolerance:g} percentage points of final accuracy once one standard "
+                    "error over seeds is added to its drop")
+            out.append(f"{m}: optimal sharing 0% ({'every' if len(run.seeds) < 2 else 'no'} higher sharing level "
+                       f"{lose}; {fmt_num(acc)}% at sharing 0)." + caveat)
             continue
         achieved = fmt_num(100 * run.value(m, opt, "sharing_achieved"), "{:.1f}")
         text = (f"{m}: optimal sharing {100 * opt:g}% (achieved {achieved}%), "
@@ -221,13 +232,47 @@ def optimal_points(run: RunData) -> list[str]:
             if not math.isnan(r) and r > 0:
                 per = " per iteration" if key != "storage_bytes" else ""
                 parts.append(f"{1 / r:.2f}× less {what}{per}" if r < 1 else f"{r:.2f}× the {what}{per} of sharing 0")
-        out.append(text + (": " + ", ".join(parts) if parts else "") + ".")
+        out.append(text + (": " + ", ".join(parts) if parts else "") + "." + caveat)
+    far = run.far_levels()
+    if far:
+        cuts = (run.manifest.get("sharing_levels") or {}).get("achievable")
+        out.append("Sharing " + "; ".join(f"{100 * s:g}% achieved {100 * a:.1f}%" for s, a in far.items())
+                   + ": more than 5 points from the request, since cuts fall on block boundaries (figures are drawn "
+                   "at the fraction achieved)" + (". This backbone's achievable fractions: "
+                                                  + ", ".join(f"{100 * float(c):.1f}%" for c in cuts)
+                                                  if isinstance(cuts, list) and cuts else "") + ".")
+    if len(run.seeds) < 2:
+        out.append(f"Every choice above rests on one seed ({run.seeds[0]}): the spread over seeds is unknown, so a "
+                   f"difference in final accuracy may be seed noise (a typical seed spread, {TYPICAL_SEED_SPREAD_PP:g} "
+                   "points, is assumed above, not measured). Run several seeds (e.g. --seed 0,1,2) to decide.")
     full = sorted({s for m in run.methods for s in run.levels(m) if run.value(m, s, "sharing_achieved") >= 1.0})
     if full:
         out.append(f"Sharing {', '.join(f'{100 * s:g}%' for s in full)} achieved 100%: every block of the backbone "
                    "is frozen and shared; the classifier head is not part of the backbone and is still trained "
                    "for each new class set.")
     return out
+
+
+def uncertainty(run: RunData, method: str, opt: float) -> str:
+    """What the optimal point's choice rests on: with one seed, say so and flag levels whose
+    accuracy is within a typical seed spread of sharing 0's; with several, the drop ± its
+    standard error at the optimum."""
+    if 0.0 not in run.levels(method):
+        return ""
+    acc0 = run.value(method, 0.0, "final_acc")
+    if len(run.seeds) < 2:
+        close = [s for s in run.levels(method) if s != 0.0
+                 and abs(run.value(method, s, "final_acc") - acc0) < TYPICAL_SEED_SPREAD_PP]
+        if not close:
+            return ""
+        return (f" Sharing {', '.join(f'{100 * s:g}%' for s in close)} {'differs' if len(close) == 1 else 'differ'} "
+                f"from sharing 0 by less than {TYPICAL_SEED_SPREAD_PP:g} points of final accuracy: within a typical "
+                "seed spread, so possibly seed noise.")
+    if opt == 0.0:
+        return ""
+    drop, se = run.value(method, opt, "final_acc_drop_pp"), run.value(method, opt, "final_acc_drop_se_pp")
+    return (f" Drop from sharing 0: {fmt_num(drop)} ± {fmt_num(se)} points (± one standard error over seeds)."
+            if math.isfinite(se) else "")
 
 
 def join(value, nested: bool = False) -> str:

@@ -92,7 +92,14 @@ def test_what_differs_is_said(runs, built_compare):
     assert by_key["methods"] == ["finetune, sharing", "sharing, lucir"]
     assert "run_id" not in by_key and "seeds" not in by_key  # same seeds: not a difference
     html = (built_compare / "compare.html").read_text(encoding="utf-8")
-    assert "backbone (manifest)" in html.split('id="differences-table"', 1)[1]
+    table = html.split('id="differences-table"', 1)[1].split("</table>", 1)[0]
+    assert "backbone (manifest)" in table
+    assert re.findall(r'<th scope="col"[^>]*>(.*?)</th>', table) == ["key", "r20", "r32"]  # every run's column
+    # on screen too: long values wrap in a table as wide as the page instead of pushing the second run's column
+    # out of view (white-space: nowrap, the other tables' rule, did)
+    assert re.search(r"#differences-table td, #differences-table th \{ white-space: normal; overflow-wrap: anywhere",
+                     html)
+    assert re.search(r"#differences-table \{ width: 100%; table-layout: fixed; \}", html)
 
 
 def test_runs_that_differ_in_energy_table(tmp_path):

@@ -26,4 +26,4 @@ def test_run_builds_html_and_pdf_reports(tmp_path, capsys):
 
     reader = PdfReader(root / "report.pdf")
     assert page_count(root / "report.pdf") >= 4
-    assert len(reader.pages[0]["/Annots"]) == 4 + 12  # four sections, twelve figures (drawn or not)
+    assert len(reader.pages[0]["/Annots"]) == 5 + 16  # five sections, sixteen figures (drawn or not)
