@@ -6,7 +6,7 @@ utilisation, and the sharing ratio at two cuts. Writes reports/zigzag_agreement.
 
 Needs the zigzag extra. ZigZag maps the 44 distinct layer-passes once (150-200 s on 2 idle cores);
 the answers are cached, so a rerun (or the frozen-prefix steps, whose passes are a subset) takes
-seconds. The analytic side is whatever engine the tree has (zigzag/agreement.py).
+seconds. The analytic side is the analytic mapper (zigzag/agreement.py).
 """
 
 from __future__ import annotations
@@ -33,38 +33,44 @@ def ratio(a: float, z: float) -> str:
     return f"{a / z:.2f}" if z else ("—" if not a else "inf")
 
 
-def explain(ag: Agreement, pass_: str, level: str, r: float, geo) -> str:
+def explain(ag: Agreement, pass_: str, level: str, r: float, geo, reuse: str) -> str:
     """Why the analytic figure differs from ZigZag's at this (pass, level), from the layer's
-    geometry and the direction of the difference."""
+    geometry, the architecture's convolutional reuse and the direction of the difference."""
     rf, buf, dram = ag.levels[0], ag.levels[-2], ag.levels[-1]
     conv = geo is not None and geo.op == "conv"
     strided = conv and max(geo.stride) > 1
-    one_by_one_s2 = strided and max(geo.kernel) == 1
-    if one_by_one_s2 and r > 1 and level in (buf, dram) and pass_ != "backward_weight":
-        return ("a 1x1 stride-2 convolution touches a quarter of its input: ZigZag reads (forward) or writes "
-                "(backward-to-input) only that quarter, the analytic model the whole input or input gradient")
     if strided and pass_ == "backward_input" and r < 1 and level in (buf, dram):
         return ("backward-to-input of a strided convolution goes to ZigZag as s x s phase convolutions, mapped as "
                 "separate layers: each reads the output gradient again (from DRAM and through the buffer), which "
-                "one fused transposed convolution, as the analytic model assumes, would read once")
-    if level == dram and r > 1:
-        return ("operands larger than the buffer: the analytic rule tiles the stationary operand and re-fetches "
-                "the other once per tile; ZigZag's loop order keeps more of it on chip")
-    if level == dram and r < 1:
-        return ("ZigZag sends partial sums (or an operand again) through DRAM where that saves more register-file "
-                "or buffer energy than it costs; the analytic schedule never spills")
+                "one transposed convolution, as the analytic model assumes, reads once")
+    if level == buf and r > 1 and reuse == "none" and conv:
+        return ("buffer to array without convolutional reuse (the architecture file's conv_reuse: none): the "
+                "analytic model sends im2col rows (for backward-to-input, the output gradient's, each word once per "
+                "kernel position); ZigZag's workload knows the convolution's input indexing and reuses a word "
+                "across the kernel positions its loop order keeps in the PE")
     if level == buf and r > 1:
-        return ("buffer to array: the analytic model sends the im2col input ceil(N/cols) times, with no "
-                "convolutional reuse and no multicast; ZigZag reuses inputs across kernel positions and multicasts "
-                "them along the array")
+        return ("buffer to array: the analytic weight-stationary fold gives each PE's register file to weights "
+                "alone, so the buffer sends every input (touched, once per kernel row) again for each "
+                "fold of the array's columns of output channels; ZigZag's register file also holds inputs and reuses "
+                "them across output channels")
     if level == buf:
-        return ("ZigZag's unrolling packs fewer reduction elements down the rows than the analytic fold (which packs "
-                "C x R x S whole) or leaves columns idle (64 output channels on 128 columns), so more partial sums "
-                "and inputs cross the buffer; for backward-to-weights the reduction is the batch and the output "
-                "positions, which fill the rows unevenly")
+        return ("buffer to array: the analytic fold packs up to rows x register-file words of the reduction into "
+                "one fold, so partial sums rarely go back to the buffer; ZigZag's unrolling shares the register "
+                "file among inputs, weights and outputs (Eyeriss) or leaves rows and columns idle (the TPU's 128 x "
+                "128), so more partial sums and inputs cross the buffer; for backward-to-weights the reduction is "
+                "the batch and the output positions, which fill the rows unevenly")
+    if level == dram and r > 1:
+        return ("operands larger than the buffer: the analytic schedule takes the cheaper of two tilings, each "
+                "re-fetching one operand once per buffer-sized tile of the other; ZigZag's loop order keeps more on "
+                "chip, e.g. a result that fits the buffer (conv1's 9,408-word weight gradient) while both operands "
+                "stream once, a tiling the analytic candidates do not include")
+    if level == dram:
+        return ("ZigZag's minimum-energy mapping moves partial sums (or an operand again) through DRAM where that "
+                "saves more register-file or buffer energy than it costs; the analytic schedule spills partial sums "
+                "only where one reduction column does not fit the buffer")
     if level == rf and r > 1:
         return ("register file: the analytic model charges accesses_per_mac on every MAC; ZigZag does not count a "
-                "word read again while it stays at the memory's port")
+                "word read again while it stays at the memory's port (its access_same_data_considered_as_no_access)")
     return ("register file: ZigZag also counts the fills and drains of the register tiles its loop order needs, "
             "beyond the analytic model's one write per word the buffer sends")
 
@@ -119,13 +125,14 @@ def report(results: dict, elapsed: dict) -> str:
              "convolutions (energybench/cost/zigzag/workload.py). Ratios are analytic / ZigZag, dynamic energy "
              "of the MAC passes (compute, the same on both sides, left out). Written by "
              "`benchmarks/zigzag_agreement.py`.", ""]
-    try:
-        from energybench.cost.mappers import get_mapper  # noqa: F401
-        engine = "the analytic mapper (energybench.cost.mappers)"
-    except ImportError:
-        engine = "hierarchy.py's tiling model (cycles: MACs / PEs, ideal)"
-    lines += [f"Analytic side: {engine}. ZigZag time per architecture (three steps; each distinct layer-pass "
-              "mapped once, the rest from the cache): " + ", ".join(f"{a} {elapsed[a]:.0f} s" for a in results), ""]
+    lines += ["Analytic side: the analytic mapper (energybench/cost/mappers/analytic.py), cycles at the folds' "
+              "utilisation and the levels' bandwidths. ZigZag time per architecture (three steps; each distinct "
+              "layer-pass mapped once, the rest from the cache): "
+              + ", ".join(f"{a} {elapsed[a]:.0f} s" for a in results), "",
+              "One systematic difference is not a mapping choice: on tpu_like ZigZag counts 6 register accesses "
+              "per MAC (input register 1 read + 1 write, partial-sum register 2 reads + 2 writes, the stationary "
+              "weight none), the architecture file 5 (weight, input and partial sum read; input and partial sum "
+              "passed on), hence pe_regs 0.84 on every convolution.", ""]
     lines += _bands(results)
     # whole passes
     lines += ["## Whole passes", "", "| architecture | pass | analytic (J) | ZigZag (J) | ratio | " +
@@ -139,17 +146,17 @@ def report(results: dict, elapsed: dict) -> str:
             lines.append(f"| {arch} | {p} | {a:.4g} | {z:.4g} | {ratio(a, z)} | {per} |")
     # latency
     lines += ["", "## Latency and utilisation", "",
-              "Cycles of each pass (sum over layers); the analytic figure is the engine's own where it models "
-              "latency, else MACs / PEs (ideal). ZigZag's utilisation = MACs / (cycles x PEs).", "",
-              "| architecture | pass | analytic cycles | ZigZag cycles | ratio | ZigZag utilisation |",
-              "|---|---|---|---|---|---|"]
+              "Cycles of each pass (sum over layers). Utilisation = MACs / (cycles x PEs).", "",
+              "| architecture | pass | analytic cycles | ZigZag cycles | ratio | analytic utilisation | "
+              "ZigZag utilisation |", "|---|---|---|---|---|---|---|"]
     for arch, res in results.items():
         ag = res[0.0][2]
         pes = res["hw"].arch.pes
         for p in PASSES:
             a, z = ag.cycles("analytic", p), ag.cycles("zigzag", p)
             macs = sum(r.macs for r in ag.rows if r.pass_ == p)
-            lines.append(f"| {arch} | {p} | {a:,.0f} | {z:,.0f} | {ratio(a, z)} | {macs / (z * pes):.2f} |")
+            lines.append(f"| {arch} | {p} | {a:,.0f} | {z:,.0f} | {ratio(a, z)} | {macs / (a * pes):.2f} | "
+                         f"{macs / (z * pes):.2f} |")
     # sharing
     lines += ["", "## Sharing ratio", "",
               "Step energy with nothing frozen over step energy with the frozen prefix (MAC compute + all levels' "
@@ -182,7 +189,7 @@ def report(results: dict, elapsed: dict) -> str:
                 txt = ratio(a, z)
                 if z and abs(a / z - 1) > BAND:
                     txt = f"**{txt}**"
-                    why = explain(ag, row.pass_, lv, a / z, geo_of.get(row.layer))
+                    why = explain(ag, row.pass_, lv, a / z, geo_of.get(row.layer), res["hw"].arch.conv_reuse)
                     explanations.setdefault(why, []).append(f"{arch} {row.layer} {row.pass_} {lv} ({a / z:.2f})")
                 cells.append(txt)
             util = f"{row.zigzag_utilisation:.2f}" if row.zigzag_utilisation is not None else "—"

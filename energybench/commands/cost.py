@@ -75,6 +75,13 @@ def register(subparsers) -> None:
     p.add_argument("--export-actions", metavar="FILE",
                    help="write the step's action counts (whole step and per layer) in Accelergy's format; price them "
                         "with 'energybench energy-table --export-ert' (one sharing level, node and architecture)")
+    p.add_argument("--export-workload", metavar="FILE",
+                   help="write every (layer, pass) of the step at the given sharing level (frozen layers: no backward "
+                        "passes) in another tool's input format, --workload-format (one sharing level, node and "
+                        "architecture)")
+    p.add_argument("--workload-format", default="zigzag", metavar="FORMAT", type=str.lower,
+                   help="format of --export-workload: zigzag (a workload YAML), timeloop (a folder of CNN-layer "
+                        "problems), scalesim (a topology CSV) (default: zigzag)")
     p.add_argument("--device", default="cpu", choices=("cpu", "meta"), type=str.lower,  # any case, like other names
                    help="cpu runs the step for real; meta dispatches the same ops on shapes only (default: cpu)")
     p.add_argument("--seed", type=seed, default=0, help="seed for weights, inputs and labels (default: 0)")
@@ -144,8 +151,14 @@ def _check(args: argparse.Namespace) -> tuple[int, int, int]:
         check_sharing(s)
     args.nodes = _list(args.node, "--node", float) or [None]
     args.archs = _list(args.arch, "--arch", str) or [None]
-    if args.export_actions and len(args.sharings) * len(args.nodes) * len(args.archs) > 1:
-        raise UserError("--export-actions writes one step: give one --sharing level, one --node and one --arch")
+    one_step = len(args.sharings) * len(args.nodes) * len(args.archs) == 1
+    for flag, given in (("--export-actions", args.export_actions), ("--export-workload", args.export_workload)):
+        if given and not one_step:
+            raise UserError(f"{flag} writes one step: give one --sharing level, one --node and one --arch")
+    from energybench.cost.export import FORMATS
+
+    if args.workload_format not in FORMATS:
+        raise UserError(f"unknown --workload-format '{args.workload_format}'; valid formats: {', '.join(FORMATS)}")
     return shape
 
 
@@ -188,6 +201,11 @@ def main(args: argparse.Namespace) -> int:
                                            args.sram_bytes, hw)})
         if args.export_actions:
             _write_actions(args.export_actions, hw, profile)
+        if args.export_workload:
+            from energybench.cost.export import write_workload
+            from energybench.cost.tables import precision_bits
+
+            write_workload(profile, args.workload_format, args.export_workload, precision_bits(args.precision))
         if args.json:
             print(json_text(out))
             return 0

@@ -7,6 +7,8 @@ the run's precision, SRAM cell and mapper (mappers/). `step(profile)` prices one
 
 - each layer's passes come from the mapper (PassMapping: words read and written per level,
   MACs, cycles, utilisation), on the architecture with any auto-sized SRAM sized for the layer;
+  a mapper of MAC passes (ZigZag) gets this model as its hardware and the step's layers in one
+  batch, and the analytic model adds the update and the parameters outside the GEMMs;
 - each level: word reads x read energy + writes x write energy, per access of the level's word
   (`word_bits`, default the precision; narrower values are packed);
 - compute: MACs x (mult + add) + update multiplies and adds;
@@ -161,6 +163,7 @@ class HardwareModel:
         self.mapper = get_mapper(mapper)
         if not isinstance(self.mapper, AnalyticMapper):
             self.mapper = self.mapper if arch.dataflow in STATIONARY else self._stationary_only(mapper)
+            self.mapper.hardware = self  # it searches with this run's energies (node, table), not its default's
         else:
             self.mapper = self._analytic
         self.mapper_name = check_mapper(mapper)
@@ -266,9 +269,13 @@ class HardwareModel:
         mac_pj = self.table.mac_pj(self.precision)
         updated = sum(layer.trainable_elems for layer in profile.layers)
         update_pj = compute_energy_pj(0, profile.update_mults, profile.update_adds, self.table, self.precision)
+        # a mapper of MAC passes takes the whole step at once: its distinct layer-passes in one parallel batch
+        mac_passes = (None if self.mapper is self._analytic else
+                      self.mapper.map_layers([layer for layer in profile.layers if layer.train_macs], self.arch,
+                                             self.bits))
         for layer in profile.layers:
             arch, comps = self._sized_for(layer)
-            for pm in self._map(layer, arch):
+            for pm in self._map(layer, arch, mac_passes):
                 levels = {}
                 for name, (reads, writes) in pm.levels.items():
                     level = self._by_name[name]
@@ -301,13 +308,14 @@ class HardwareModel:
     def cycles_to_s(self, cycles: float) -> float | None:
         return cycles / (self.arch.clock_mhz * 1e6) if self.arch.clock_mhz else None
 
-    def _map(self, layer, arch: Architecture) -> list[PassMapping]:
-        """The mapper's passes; a mapper of MAC passes leaves the update and the parameters
-        outside the GEMMs to the analytic model (marked as such)."""
-        if self.mapper is self._analytic:
+    def _map(self, layer, arch: Architecture, mac_passes: dict[str, list[PassMapping]] | None) -> list[PassMapping]:
+        """The mapper's passes (`mac_passes`: a mapper of MAC passes' answers for the step, by
+        layer); such a mapper leaves the update and the parameters outside the GEMMs to the
+        analytic model (marked as such)."""
+        if mac_passes is None:
             return self._analytic.map_layer(layer, arch, self.bits)
         merged: dict[str, PassMapping] = {}
-        for pm in [*self.mapper.map_layer(layer, arch, self.bits),
+        for pm in [*mac_passes.get(layer.name, []),
                    *self._analytic.non_mac_passes(layer, arch, self.bits)]:
             have = merged.get(pm.pass_)
             if have is None:

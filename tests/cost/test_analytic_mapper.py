@@ -110,15 +110,17 @@ EYERISS = {
 }
 
 # TPU-like: 128 x 128 PEs, one weight per PE (d = 1), 3 reads + 2 writes per MAC, no convolutional
-# reuse (im2col rows sent); 24 MiB buffer. Backward-to-input stays a GEMM: dY (M x N) sent, dX's
-# im2col rows (M x K) come up.
+# reuse (im2col rows sent); 24 MiB buffer. Backward-to-input is the convolution of dY with the
+# flipped kernel, as on Eyeriss, without reuse: its im2col rows (M x Cout x kernel) go down, the
+# touched input gradients themselves come up.
 TPU = {
     "strided": {
         ("forward", "pe_regs"): (648 + 12, 432 + 126), ("forward", "unified_buffer"): (126 + 12, 12 + 104),
         ("forward", "hbm"): (104, 12),
-        # dY 12 + B 54 down, 4 x 18 = 72 up; DRAM reads 66, writes the 50 touched input gradients
-        ("backward_input", "pe_regs"): (648 + 72, 432 + 66), ("backward_input", "unified_buffer"): (66 + 50, 72 + 66),
-        ("backward_input", "hbm"): (66, 50),
+        # K = 3 x 9 = 27, N = 2: dY's im2col 4 x 27 = 108 + B 54 down, dX's 50 touched up; DRAM reads
+        # dY 12 + B 54, writes the 50
+        ("backward_input", "pe_regs"): (648 + 50, 432 + 162),
+        ("backward_input", "unified_buffer"): (162 + 50, 50 + 66), ("backward_input", "hbm"): (66, 50),
         ("backward_weight", "pe_regs"): (648 + 54, 432 + 84), ("backward_weight", "unified_buffer"): (84 + 54, 54 + 62),
         ("backward_weight", "hbm"): (62, 54),
         ("update", "unified_buffer"): (270, 270), ("update", "hbm"): (162, 108),
@@ -497,8 +499,9 @@ def test_touched_input_positions_of_strided_and_dilated_windows():
 
 
 def test_a_mapper_of_mac_passes_gets_the_update_and_streamed_parameters_from_the_analytic_model(monkeypatch):
-    """The mapper contract: `get_mapper(name).map_layer(layer, arch, bits)` answers the MAC passes;
-    the engine adds the update and the parameters outside the GEMMs (here Linear(5, 3)'s 3 biases,
+    """The mapper contract: the engine gives a mapper of MAC passes its own HardwareModel
+    (`.hardware`) and asks for the step's layers in one batch (`map_layers(layers, arch, bits)`,
+    MAC layers only) for the MAC passes; it adds the update and the parameters outside the GEMMs (here Linear(5, 3)'s 3 biases,
     streamed from DRAM through the buffer in the forward) from the analytic model, marked as such,
     and prices every word at the architecture's per-access energies."""
     import sys
@@ -509,17 +512,23 @@ def test_a_mapper_of_mac_passes_gets_the_update_and_streamed_parameters_from_the
 
     class Fake:
         name = "zigzag"
+        hardware = None
+        batches: list = []
 
-        def map_layer(self, layer, arch, value_bits):
-            return [PassMapping(layer.name, "forward", {"rf": (100, 50), "glb": (10, 10), "dram": (5, 5)}, 60, 40,
-                                60 / (40 * 168), "zigzag")]
+        def map_layers(self, layers, arch, value_bits):
+            self.batches.append(([layer.name for layer in layers], arch.name, value_bits))
+            return {layer.name: [PassMapping(layer.name, "forward", {"rf": (100, 50), "glb": (10, 10),
+                                                                     "dram": (5, 5)}, 60, 40, 60 / (40 * 168),
+                                             "zigzag")] for layer in layers}
 
     module = types.ModuleType("energybench.cost.mappers.zigzag")
     module.ZigZagMapper = Fake
     monkeypatch.setitem(sys.modules, "energybench.cost.mappers.zigzag", module)
     layer = profile_of(nn.Linear(5, 3), (4, 5)).layers[0]  # U = S = 18
     hw = build_hardware(arch="eyeriss_like", mapper="zigzag")
+    assert hw.mapper.hardware is hw  # the run's node and energies, not the mapper's default table
     s = hw.step(StepProfile("train", layers=[layer], fwd_macs=60, bwd_input_macs=60, bwd_weight_macs=60))
+    assert Fake.batches == [([layer.name], "eyeriss_like", 32)]  # one batch for the step
     passes = {p.pass_: p for p in s.passes}
     fwd, update = passes["forward"], passes["update"]
     assert fwd.mapper == "zigzag+analytic" and update.mapper == "analytic"

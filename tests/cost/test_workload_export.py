@@ -118,3 +118,50 @@ def test_unwritable_place_is_one_message(tmp_path):
     (tmp_path / "file").write_text("")
     with pytest.raises(UserError, match="cannot write the scalesim workload to"):
         write_workload(_step(False), "scalesim", tmp_path / "file" / "topo.csv")
+
+
+def test_cost_cli_exports_the_step_at_its_sharing_level(tmp_path, capsys):
+    """`energybench cost --export-workload`: tiny_cnn at sharing 0.3 (two blocks frozen) written as
+    ZigZag's workload, which ZigZag's own parser reads back: the frozen convolutions forward only,
+    the third conv (frozen input side) without an input gradient, the MACs the step's."""
+    import json
+
+    from energybench.cli import main
+
+    f = tmp_path / "step.yaml"
+    assert main(["cost", "--model", "tiny_cnn", "--input", "1x8x8", "--batch", "2", "--sharing", "0.3",
+                 "--export-workload", str(f), "--workload-format", "ZigZag", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    names = [d["name"] for d in yaml.safe_load(f.read_text())]
+    assert names == ["backbone.blocks.0.0.forward", "backbone.blocks.1.0.0.forward", "backbone.blocks.2.0.0.forward",
+                     "backbone.blocks.2.0.0.backward_weight", "backbone.blocks.3.0.forward",
+                     "backbone.blocks.3.0.backward_input", "backbone.blocks.3.0.backward_weight",
+                     "head.chunks.0.forward", "head.chunks.0.backward_input", "head.chunks.0.backward_weight"]
+    pytest.importorskip("zigzag")
+    pytest.importorskip("six")
+    from zigzag.parser.mapping_validator import MappingValidator
+    from zigzag.parser.workload_factory import WorkloadFactory
+    from zigzag.parser.workload_validator import WorkloadValidator
+
+    v = WorkloadValidator(yaml.safe_load(f.read_text()))
+    assert v.validate(), v.validator.errors
+    mv = MappingValidator([{"name": "default", "spatial_mapping_hint": {"D1": ["K"]},
+                            "memory_operand_links": {"O": "O", "W": "I2", "I": "I1"}}])
+    assert mv.validate()
+    nodes = list(WorkloadFactory(v.normalized_data, mv.normalized_data).create().topological_sort())
+    assert sum(n.total_mac_count for n in nodes) == out["train_step_macs"] == 1207552 + 9472 + 599296
+
+
+def test_cost_cli_refuses_a_bad_workload_format_before_writing(tmp_path, capsys):
+    from energybench.cli import main
+
+    f = tmp_path / "step.csv"
+    assert main(["cost", "--model", "tiny_cnn", "--input", "1x8x8", "--export-workload", str(f),
+                 "--workload-format", "maestro"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].endswith("unknown --workload-format 'maestro'; valid formats: zigzag, timeloop, "
+                                             "scalesim")
+    assert main(["cost", "--model", "tiny_cnn", "--input", "1x8x8", "--sharing", "0,0.5", "--export-workload",
+                 str(f)]) == 2
+    assert "--export-workload writes one step" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []

@@ -29,9 +29,17 @@ def test_eyeriss_levels_keep_energybench_energies():
     assert [(p["bandwidth_min"], p["bandwidth_max"]) for p in mems["rf"]["ports"]] == [(32, 128), (32, 64)]
     # rf costs one fp32 MAC per access (horowitz45: 3.7 + 0.9 pJ)
     assert mems["rf"]["r_cost"] == pytest.approx(4.6 * 4)
-    # glb: 108 KB, rows + cols = 26 words per cycle; DRAM: LPDDR4 12.8 GB/s at 200 MHz = 16 fp32 words
-    assert mems["glb"]["size"] == 110592 * 8 and words["glb"] == 26
-    assert words["dram"] == 16 and mems["dram"]["r_cost"] == pytest.approx(8 * 32 * 16)  # 8 pJ/bit
+    # glb: 108 KB, the file's 12 words per cycle; DRAM: the file's 2 (Eyeriss's 64-bit bus)
+    assert mems["glb"]["size"] == 110592 * 8 and words["glb"] == 12
+    assert words["dram"] == 2 and mems["dram"]["r_cost"] == pytest.approx(8 * 32 * 2)  # 8 pJ/bit
+    # without bandwidths in the file: rows + cols = 26 words per cycle; LPDDR4 12.8 GB/s at 200 MHz = 16
+    from dataclasses import replace
+
+    from energybench.cost.level_energy import HardwareModel
+
+    free = replace(hw.arch, levels=tuple(replace(lv, bandwidth=None) for lv in hw.arch.levels))
+    _, _, free_words = zh.accelerator(HardwareModel(hw.table, free), 32)
+    assert free_words["glb"] == 26 and free_words["dram"] == 16
     assert acc["operational_array"]["sizes"] == [14, 12]
     assert acc["operational_array"]["unit_energy"] == pytest.approx(4.6)
 
@@ -47,8 +55,8 @@ def test_tpu_weight_register_becomes_three_registers():
     assert all(v["size"] == 32 for v in regs.values())
     read_pj = hw.access_pj("pe_regs")[0]
     assert all(v["r_cost"] == pytest.approx(read_pj * 2) for v in regs.values())
-    # HBM2: 256 GB/s at 940 MHz = 68 fp32 words per cycle; unified buffer 24 MiB, 128 + 128 words
-    assert words["hbm"] == 68 and words["unified_buffer"] == 256
+    # the file's bandwidths: HBM 60 fp32 words per cycle, unified buffer 256 (128 + 128); 24 MiB
+    assert words["hbm"] == 60 and words["unified_buffer"] == 256
     assert acc["memories"]["unified_buffer"]["size"] == 25165824 * 8
 
 
@@ -100,3 +108,27 @@ def test_bandwidth_from_the_architecture_file_is_one_read_write_port():
     assert [(p["name"], p["type"], p["bandwidth_min"], p["bandwidth_max"]) for p in mem["ports"]] == [
         ("rw_port_1", "read_write", 32, 768)]
     assert (r_per, w_per, mem["r_cost"], mem["w_cost"]) == (24.0, 24.0, 48.0, 72.0)
+
+
+def test_cost_without_the_extra_names_the_install_command(monkeypatch, capsys, tmp_path):
+    """`cost --mapper zigzag` where zigzag-dse cannot be imported (installed or not): exit 2, one
+    line naming the install command, before anything is written."""
+    import builtins
+
+    from energybench.cli import main
+
+    real = builtins.__import__
+
+    def no_zigzag(name, *args, **kwargs):
+        if name == "zigzag" or name.startswith("zigzag."):
+            raise ImportError("No module named 'zigzag'", name="zigzag")
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_zigzag)
+    f = tmp_path / "actions.yaml"
+    assert main(["cost", "--model", "tiny_cnn", "--input", "1x8x8", "--arch", "eyeriss_like", "--mapper", "zigzag",
+                 "--export-actions", str(f)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].endswith("the zigzag mapper needs ZigZag (zigzag-dse) and six, which are not "
+                                             "installed (zigzag is missing): pip install 'energybench[zigzag]'")
+    assert not f.exists()

@@ -1,8 +1,11 @@
 """Mappers: who says how each (layer, pass) runs on an architecture (cost/mapping.py's
 PassMapping). `analytic` (the default, mappers/analytic.py) is a closed-form model; `zigzag`
 (mappers/zigzag.py, the optional extra energybench[zigzag]) searches mappings with ZigZag.
-Every mapper answers `map_layer(layer, arch, value_bits) -> list[PassMapping]`; the pricing
-engine (level_energy.py) turns the answers into joules, latency and area."""
+Every mapper answers `map_layer(layer, arch, value_bits) -> list[PassMapping]`. A mapper of MAC
+passes only (ZigZag) also answers `map_layers(layers, arch, value_bits) -> {layer name: [...]}` for a
+whole step at once and searches with the HardwareModel set as its `hardware`; the pricing engine
+(level_energy.py) sets that to itself, asks for each step in one batch, adds the analytic model's
+update and streamed parameters, and turns the answers into joules, latency and area."""
 
 from __future__ import annotations
 

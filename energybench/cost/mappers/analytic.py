@@ -44,9 +44,10 @@ class Gemm:
     that the pass really reads or writes (a strided convolution's input: the elements its windows
     touch), `times` over. `a_conv` / `c_conv` (per group): where the pass is a convolution, the
     unique elements of its input-side operand (the input, or the output gradient that backward-to-
-    input convolves) and of its output (an input gradient), which an array with convolutional
-    reuse moves instead of im2col rows; 0 where it is not. Backward-to-input then runs as the
-    convolution of dY with the flipped kernel (`conv_kn`: reduction Cout x kernel, Cin columns)."""
+    input convolves), which an array with convolutional reuse moves instead of im2col rows, and of
+    its output (an input gradient); 0 where it is not. Backward-to-input runs as the convolution of
+    dY with the flipped kernel (`conv_kn`: reduction Cout x kernel, Cin columns), with or without
+    reuse, and emits the input gradient itself."""
 
     m: int
     k: int
@@ -143,12 +144,14 @@ def array_traffic(g: Gemm, dataflow: str, rows: int, cols: int, depth: int = 1,
     """Buffer <-> array words of one GEMM (A and B sent down, partial sums read back and written
     up) and its compute cycles (module docstring)."""
     m, k, n, grp = g.m, g.k, g.n, g.groups
-    a_in, c_out = m * k, m * n  # words of A one fold of the other operand takes; of C one reduction fold makes
-    if reuse != "none" and (g.a_conv or g.c_conv):
-        k, n = g.conv_kn or (k, n)
+    if g.conv_kn:  # backward-to-input of a convolution runs as the convolution it is (dY with the flipped kernel)
+        k, n = g.conv_kn
+    # words of A one fold of the other operand takes (im2col rows); of C one reduction fold makes (an input
+    # gradient: the input's touched elements, not the im2col rows a GEMM-and-col2im would write)
+    a_in, c_out = m * k, g.c_conv or m * n
+    if reuse != "none" and g.a_conv:
         per_row = g.kernel_rows if reuse == "row" else 1
-        a_in = min(g.a_conv * per_row, m * k) if g.a_conv else m * k
-        c_out = g.c_conv or m * n
+        a_in = min(g.a_conv * per_row, m * k)
     skew = 2 * rows + cols - 2  # SCALE-Sim's fill and drain of one fold
     if dataflow == "weight_stationary":
         fk, fn = math.ceil(k / (rows * depth)), math.ceil(n / cols)

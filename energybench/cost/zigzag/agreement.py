@@ -1,8 +1,8 @@
 """The analytic model against ZigZag on one step: joules per (layer, pass, level), cycles and
 utilisation, from the same architecture, energies and counted step.
 
-The analytic side is `energybench.cost.mappers.get_mapper('analytic')` where that exists, else
-hierarchy.py's tiling model as it stands (cycles: the ideal MACs / PEs). Both sides' words are
+The analytic side is `energybench.cost.mappers.get_mapper('analytic')` (mappers/analytic.py:
+words per level, cycles at the folds' utilisation and the levels' bandwidths). Both sides' words are
 priced with the HardwareModel's per-access energies; compute (MACs x MAC energy) is the same on
 both sides and left out of the level figures. The update (element-wise, analytic on both
 sides) enters only the step totals of the sharing ratio.
@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from energybench.cost.mappers import get_mapper
 from energybench.cost.mapping import PassMapping
 from energybench.cost.zigzag.workload import MAC_PASSES
 
@@ -24,40 +25,9 @@ PJ = 1e-12
 
 
 def analytic_mappings(profile: "StepProfile", hardware: "HardwareModel") -> dict[str, list[PassMapping]]:
-    """The analytic model's MAC passes (and update) per layer, as PassMappings."""
-    try:
-        from energybench.cost.mappers import get_mapper  # the one pricing engine, once it exists
-    except ImportError:
-        get_mapper = None
-    mapper = None
-    for args in (((), (hardware,)) if get_mapper else ()):
-        try:
-            mapper = get_mapper("analytic", *args)
-            break
-        except TypeError:
-            continue
-    if mapper is not None:
-        return {layer.name: list(mapper.map_layer(layer, hardware.arch, hardware.bits)) for layer in profile.layers}
-    from energybench.cost import hierarchy
-
-    arch = hardware.arch
-    out: dict[str, list[PassMapping]] = {}
-    for layer in profile.layers:
-        per: dict[str, dict[str, list[float]]] = {}
-        for a in hierarchy.stationary_accesses(layer, arch, hardware.bits):
-            rw = per.setdefault(a.pass_, {}).setdefault(a.level, [0.0, 0.0])
-            rw[0] += a.reads
-            rw[1] += a.writes
-        macs = {"forward": layer.fwd_macs, "backward_input": layer.bwd_input_macs,
-                "backward_weight": layer.bwd_weight_macs}
-        maps = []
-        for pass_, levels in per.items():
-            m = macs.get(pass_, 0)
-            cycles = m / arch.pes if m and arch.pes else 0.0
-            maps.append(PassMapping(layer.name, pass_, {k: (v[0], v[1]) for k, v in levels.items()}, m, cycles,
-                                    1.0 if cycles else None, "analytic"))
-        out[layer.name] = maps
-    return out
+    """The analytic mapper's passes (MAC passes and the update) per layer, on the run's architecture."""
+    mapper = get_mapper("analytic")
+    return {layer.name: list(mapper.map_layer(layer, hardware.arch, hardware.bits)) for layer in profile.layers}
 
 
 @dataclass

@@ -20,7 +20,7 @@ with W held by the array's stationary memories (operand I2), I by I1. For a 2-d 
 
 1-d convolutions are 2-d ones with a height of 1. A linear layer or matmul (groups x (m x k) @
 (k x n)) is the same equation without spatial loops (B=m, C=k, K=n; backward-to-input B=m, C=n,
-K=k; backward-to-weights B=k, C=m, K=n, W the output gradient, as in hierarchy.py). 3-d and
+K=k; backward-to-weights B=k, C=m, K=n, W the output gradient, as in mappers/analytic.py). 3-d and
 transposed convolutions take their im2col GEMMs from the counter (`gemm` fallback, named in the
 result). A pass whose counted MACs differ from the forward's (a partial backward) is scaled by
 their ratio (`scale`).
@@ -138,7 +138,7 @@ def conv_passes(geo: Geometry, name: str, bits: int) -> dict[str, list[tuple[dic
 
 def gemm_passes(m: int, k: int, n: int, g: int, weight: bool, calls: int, name: str,
                 bits: int) -> dict[str, list[tuple[dict, int]]]:
-    """The three GEMMs of hierarchy.py's table; a product of two activations has both operand
+    """The three GEMMs of mappers/analytic.py's table; a product of two activations has both operand
     gradients as backward-to-input."""
     fwd = gemm_layer(f"{name}.forward", b=m, g=g, k=n, c=k, bits=bits)
     grad_a = gemm_layer(f"{name}.backward_input", b=m, g=g, k=k, c=n, bits=bits)
