@@ -26,7 +26,8 @@ from energybench.engine.checkpoint import checkpoint_bytes
 from energybench.engine.lock import RunLock
 from energybench.files import atomic_write
 
-TINY = ["--method", "finetune,sharing", "--sharing", "0,0.5", "--epochs", "1", "--train-per-class", "12",
+# 0.2: a level this backbone achieves within 5 points (0.176), so stderr holds only the message under test
+TINY = ["--method", "finetune,sharing", "--sharing", "0,0.2", "--epochs", "1", "--train-per-class", "12",
         "--test-per-class", "6", "--no-power", "--no-report", "--quiet"]
 TIMING = ("train_time_s", "time_per_iter_s", "train_cpu_s", "cpu_time_per_iter_s", "total_train_time_s",
           "total_train_cpu_s")
