@@ -31,8 +31,12 @@ def _fmt(v: float, digits: int = 2) -> str:
 def protocol_sections(run: RunData, looks) -> list[Section]:
     """The metrics table, then the three figures (each drawn or omitted with its reason)."""
     # described: one failing figure leaves a note naming its error, not a failed report
-    figures = (("accuracy-matrix", fig_accuracy_matrix), ("bwt-vs-energy", fig_bwt_energy), ("co2e-saved", fig_co2e_saved))
-    return [metrics_section(run), *(figure_section(described(fid, fn, run, looks)) for fid, fn in figures)]
+    return [metrics_section(run), *(figure_section(described(fid, fn, run, looks)) for fid, fn in figures())]
+
+
+def figures() -> tuple:
+    """(id, function) of this module's figures, in report order (the report and --figures both use it)."""
+    return (("accuracy-matrix", fig_accuracy_matrix), ("bwt-vs-energy", fig_bwt_energy), ("co2e-saved", fig_co2e_saved))
 
 
 def metrics_section(run: RunData) -> Section:

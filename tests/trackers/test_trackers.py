@@ -139,6 +139,19 @@ def test_pycil_order_recorded_and_reported(run_dir):
         assert f'id="{fid}"' in html
 
 
+def test_figures_export_holds_the_protocol_figures(run_dir, tmp_path, capsys):
+    """`report --figures` writes every figure of the report, the heatmap, BWT and CO2e ones too."""
+    out = tmp_path / "figs"
+    assert main(["report", str(run_dir), "--figures", str(out), "--figure-format", "svg"]) == 0
+    captions = (out / "captions.md").read_text()
+    for fid, title in (("accuracy-matrix", "Accuracy matrix per method"),
+                       ("bwt-vs-energy", "Backward transfer vs training energy"),
+                       ("co2e-saved", "CO2e saved per sharing level")):
+        assert (out / f"{fid}.svg").is_file(), fid
+        assert f"## {fid}: {title}\n" in captions
+    capsys.readouterr()
+
+
 def test_accuracy_matrix_bwt_and_summary(run_dir):
     matrix = results.accuracy_matrix(run_dir)
     rows = _rows(run_dir)
