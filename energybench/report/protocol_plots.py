@@ -12,7 +12,7 @@ import numpy as np
 
 from energybench.report.canvas import FigureResult, Panels, omitted
 from energybench.report.document import Column, Paragraph, Section, Table, figure_section
-from energybench.report.plots import described, method_handles, scale_for, seeds_phrase
+from energybench.report.plots import described, method_handles, scale_for, seeds_phrase, sharing_axis
 from energybench.report.rundir import RunData
 from energybench.results import accuracy_matrix
 
@@ -167,13 +167,13 @@ def fig_co2e_saved(run: RunData, looks) -> FigureResult:
     def draw(axes):
         for ax, (kind, lines) in zip(axes, series):
             div, unit = _grams([v for _, _, saved in lines for v in saved if v])
-            for m, levels, saved in lines:
-                ax.plot(levels, np.array(saved) / div, color=looks[m].colour, marker=looks[m].marker,
-                        linestyle=looks[m].linestyle)
+            for m, levels, saved in lines:  # at the sharing achieved, as every figure against sharing
+                ax.plot([100 * run.achieved(m, s) for s in levels], np.array(saved) / div, color=looks[m].colour,
+                        marker=looks[m].marker, linestyle=looks[m].linestyle)
             ax.axhline(0, color="black", linewidth=0.6)
-            ax.set_xlabel("sharing level")
+            sharing_axis(ax, {round(run.achieved(m, s), 6): s for m, levels, _ in lines for s in levels})
             ax.set_ylabel(f"CO2e saved ({unit})")
             ax.set_title(f"from {kind} energy", loc="left")
 
-    return FigureResult(fid, title, caption, prov, Panels(len(series), draw, titles=True,
+    return FigureResult(fid, title, caption, prov, Panels(len(series), draw, titles=True, top_axis=run.sharing_differs(),
                                                           legend=method_handles(run.methods, looks)))
