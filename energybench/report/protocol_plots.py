@@ -12,7 +12,7 @@ import numpy as np
 
 from energybench.report.canvas import FigureResult, Panels, omitted
 from energybench.report.document import Column, Paragraph, Section, Table, figure_section
-from energybench.report.plots import described, method_handles, scale_for, seeds_phrase, sharing_axis
+from energybench.report.plots import described, method_handles, scale_for, seeds_phrase, sharing_axis, total_energy
 from energybench.report.rundir import RunData
 from energybench.results import accuracy_matrix
 
@@ -113,12 +113,11 @@ def fig_accuracy_matrix(run: RunData, looks) -> FigureResult:
 
 def fig_bwt_energy(run: RunData, looks) -> FigureResult:
     fid, title = "bwt-vs-energy", "Backward transfer vs training energy"
-    caption = ("Backward transfer after the last phase against the modelled training energy (compute + memory) of "
-               "the incremental phases, one point per method and sharing level (labelled with the level). "
+    caption = ("Backward transfer after the last phase against the modelled training energy (every term priced, as "
+               "in the accuracy-vs-energy figure) of the incremental phases, one point per method and sharing level (labelled with the level). "
                + seeds_phrase(run).split(";")[0] + ".")
     prov = "BWT measured (test-set accuracy); energy modelled from counted operations and accesses."
-    points = [(m, s, run.value(m, s, "total_compute_energy_j") + run.value(m, s, "total_memory_energy_j"),
-               run.value(m, s, "bwt")) for m in run.methods for s in run.levels(m)]
+    points = [(m, s, total_energy(run, m, s), run.value(m, s, "bwt")) for m in run.methods for s in run.levels(m)]
     points = [p for p in points if np.isfinite(p[2]) and np.isfinite(p[3])]
     if len(points) < 2:
         return omitted(fid, title, caption, prov, "Omitted: fewer than two (method, sharing) points have both a "
