@@ -38,6 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     from energybench.commands.arguments import NODE_CHOICE, finite_float, whole
     from energybench.config import (MAX_BATCH_SIZE, MAX_EPOCHS, MAX_IDLE_SECONDS, MAX_IMAGE_SIZE,
                                     MAX_POWER_RATE_HZ, MAX_THREADS, MAX_WIDTH, max_workers)
+    from energybench.methods import DEFAULT_METHODS, OPT_IN
     from energybench.power.monitor import DEFAULT_IDLE_SECONDS
 
     p = sub.add_parser(
@@ -52,8 +53,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("config", nargs="?", help="YAML experiment config (see experiments/)")
     g = p.add_argument_group("what to run")
-    from energybench.methods import DEFAULT_METHODS, OPT_IN
-
     g.add_argument("--method", help=f"comma-separated methods, any case: {', '.join(DEFAULT_METHODS)} (the default: "
                                     f"all of these), {', '.join(OPT_IN)} (run only when named), a name an installed "
                                     "package registers, or your own as package.module:Class (imports that module)")
