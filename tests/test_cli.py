@@ -29,6 +29,15 @@ def test_help_lists_every_command(capsys):
         assert cmd in out
 
 
+def test_run_help_names_every_built_in_method(capsys):
+    with pytest.raises(SystemExit):
+        main(["run", "--help"])
+    text = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
+    for name in ("finetune", "icarl", "scratch", "memo", "der", "foster", "simplecil"):
+        assert f" {name}," in text or f" {name} " in text, name
+    assert "der, memo, foster, simplecil (run only when named)" in text
+
+
 def test_run_writes_a_complete_run_directory(tmp_path, capsys):
     code, out, err = run(capsys, "run", "--method", "finetune,joint", "--out", str(tmp_path), "--run-id", "r",
                          *TINY)

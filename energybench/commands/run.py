@@ -38,6 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     from energybench.commands.arguments import NODE_CHOICE, finite_float, whole
     from energybench.config import (MAX_BATCH_SIZE, MAX_EPOCHS, MAX_IDLE_SECONDS, MAX_IMAGE_SIZE,
                                     MAX_POWER_RATE_HZ, MAX_THREADS, MAX_WIDTH, max_workers)
+    from energybench.methods import DEFAULT_METHODS, OPT_IN
     from energybench.power.monitor import DEFAULT_IDLE_SECONDS
 
     p = sub.add_parser(
@@ -46,16 +47,15 @@ def register(sub: argparse._SubParsersAction) -> None:
         description=(
             "Run one or more class-incremental methods over a scenario, at one or more sharing levels, "
             "and write a run directory (config.yaml, manifest.json, metrics.csv, summary.json, reports). "
-            "With no arguments: a quick benchmark of every method on scikit-learn's bundled digits. "
+            "With no arguments: a quick benchmark of the default methods (see --method) on scikit-learn's bundled digits. "
             "Flags override the values of CONFIG.yaml; an interrupted run resumes with --resume DIR."
         ),
     )
     p.add_argument("config", nargs="?", help="YAML experiment config (see experiments/)")
     g = p.add_argument_group("what to run")
-    g.add_argument("--method", help="comma-separated methods, any case (default: all built-in ones): finetune, "
-                                    "joint, sharing, lwf, icarl, eeil, lucir, tree, progressive, scratch, a name an "
-                                    "installed package registers, or your own as package.module:Class (imports that "
-                                    "module)")
+    g.add_argument("--method", help=f"comma-separated methods, any case: {', '.join(DEFAULT_METHODS)} (the default: "
+                                    f"all of these), {', '.join(OPT_IN)} (run only when named), a name an installed "
+                                    "package registers, or your own as package.module:Class (imports that module)")
     g.add_argument("--dataset", help="digits (default), fashion-mnist, mnist, cifar10, cifar100, imagefolder")
     g.add_argument("--data-root", help="dataset directory (Fashion-MNIST default: /usr/share/datasets/fashion-mnist)")
     g.add_argument("--download", action="store_const", const=True, help="let torchvision download CIFAR into --data-root")

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 J_PER_KWH = 3.6e6
+# element-wise work's energy, where the cost model priced it (None/absent: not priced)
+ELEMENTWISE = ("elementwise_compute_energy_j", "elementwise_memory_energy_j")
 GRID_FILE = Path(__file__).parent / "data" / "grid_carbon_intensity.csv"
 GRID_SOURCE = ("CodeCarbon 3.3.0's per-country energy mix (github.com/mlco2/codecarbon, "
                "global_energy_mix.json; MIT licence), from Our World in Data")
@@ -52,7 +54,8 @@ class CarbonModel:
         where = (f"the {self.grid.year} average of the {self.grid.country} grid ({self.g_per_kwh:g} g CO2e/kWh, "
                  f"{GRID_SOURCE})" if self.grid else f"a carbon intensity of {self.g_per_kwh:g} g CO2e/kWh")
         return (f"CO2e is energy (kWh) x {where} x a PUE of {self.pue:g}, computed apart from the modelled "
-                "energy (computation plus memory access) and from the measured energy (the meters' total, idle "
+                "energy (every term priced: computation and memory access of the MACs and of the element-wise "
+                "work) and from the measured energy (the meters' total, idle "
                 "included), never mixed; figures are unrounded.")
 
     def describe(self) -> dict:
@@ -74,8 +77,12 @@ def carbon_model(g_per_kwh: float | None, grid: str | None, pue: float | None) -
 
 
 def phase_co2e(model: CarbonModel, row: dict) -> dict[str, float]:
-    """A phase's CO2e columns: from its modelled energy and, apart, from its measured energy."""
+    """A phase's CO2e columns: from its modelled energy (every dynamic term priced, as the report's
+    totals) and, apart, from its measured energy."""
     modelled = row.get("compute_energy_j", math.nan) + row.get("memory_energy_j", math.nan)
+    for part in ELEMENTWISE:  # priced apart, and part of what the run's modelled total is (the report's too)
+        if isinstance(row.get(part), (int, float)) and math.isfinite(row[part]):
+            modelled += row[part]
     measured = row.get("measured_energy_j")
     return {"co2e_modelled_g": model.grams(modelled),
             "co2e_measured_g": model.grams(measured) if isinstance(measured, (int, float)) else math.nan}

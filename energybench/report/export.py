@@ -13,7 +13,7 @@ from pathlib import Path
 
 import energybench
 from energybench.files import write_output
-from energybench.report import expansion_plots
+from energybench.report import expansion_plots, protocol_plots
 from energybench.report.canvas import failure_note, standalone
 from energybench.report.plots import build_figures, described
 from energybench.report.rundir import RunData
@@ -39,7 +39,8 @@ def write_figures(run: RunData, out: Path, formats: list[str], width: float) -> 
                 f"Width {width:g} in, fonts {size.font:g} pt (ticks and legends {size.small:g} pt).", ""]
     with drawing(size):
         looks = method_looks(run.methods)
-        for result in [*build_figures(run), *(described(fid, fn, run, looks) for fid, fn in expansion_plots.figures(run))]:
+        extra = (*expansion_plots.figures(run), *protocol_plots.figures())  # in the report's order
+        for result in [*build_figures(run), *(described(fid, fn, run, looks) for fid, fn in extra)]:
             if result.omitted:
                 captions += [f"## {result.id}: {result.title} (not drawn)", "", result.note or "", ""]
                 continue

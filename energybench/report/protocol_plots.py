@@ -12,7 +12,7 @@ import numpy as np
 
 from energybench.report.canvas import FigureResult, Panels, omitted
 from energybench.report.document import Column, Paragraph, Section, Table, figure_section
-from energybench.report.plots import described, method_handles, scale_for, seeds_phrase
+from energybench.report.plots import described, method_handles, scale_for, seeds_phrase, sharing_axis, total_energy
 from energybench.report.rundir import RunData
 from energybench.results import accuracy_matrix
 
@@ -31,8 +31,12 @@ def _fmt(v: float, digits: int = 2) -> str:
 def protocol_sections(run: RunData, looks) -> list[Section]:
     """The metrics table, then the three figures (each drawn or omitted with its reason)."""
     # described: one failing figure leaves a note naming its error, not a failed report
-    figures = (("accuracy-matrix", fig_accuracy_matrix), ("bwt-vs-energy", fig_bwt_energy), ("co2e-saved", fig_co2e_saved))
-    return [metrics_section(run), *(figure_section(described(fid, fn, run, looks)) for fid, fn in figures)]
+    return [metrics_section(run), *(figure_section(described(fid, fn, run, looks)) for fid, fn in figures())]
+
+
+def figures() -> tuple:
+    """(id, function) of this module's figures, in report order (the report and --figures both use it)."""
+    return (("accuracy-matrix", fig_accuracy_matrix), ("bwt-vs-energy", fig_bwt_energy), ("co2e-saved", fig_co2e_saved))
 
 
 def metrics_section(run: RunData) -> Section:
@@ -109,12 +113,11 @@ def fig_accuracy_matrix(run: RunData, looks) -> FigureResult:
 
 def fig_bwt_energy(run: RunData, looks) -> FigureResult:
     fid, title = "bwt-vs-energy", "Backward transfer vs training energy"
-    caption = ("Backward transfer after the last phase against the modelled training energy (compute + memory) of "
-               "the incremental phases, one point per method and sharing level (labelled with the level). "
+    caption = ("Backward transfer after the last phase against the modelled training energy (every term priced, as "
+               "in the accuracy-vs-energy figure) of the incremental phases, one point per method and sharing level (labelled with the level). "
                + seeds_phrase(run).split(";")[0] + ".")
     prov = "BWT measured (test-set accuracy); energy modelled from counted operations and accesses."
-    points = [(m, s, run.value(m, s, "total_compute_energy_j") + run.value(m, s, "total_memory_energy_j"),
-               run.value(m, s, "bwt")) for m in run.methods for s in run.levels(m)]
+    points = [(m, s, total_energy(run, m, s), run.value(m, s, "bwt")) for m in run.methods for s in run.levels(m)]
     points = [p for p in points if np.isfinite(p[2]) and np.isfinite(p[3])]
     if len(points) < 2:
         return omitted(fid, title, caption, prov, "Omitted: fewer than two (method, sharing) points have both a "
@@ -163,13 +166,13 @@ def fig_co2e_saved(run: RunData, looks) -> FigureResult:
     def draw(axes):
         for ax, (kind, lines) in zip(axes, series):
             div, unit = _grams([v for _, _, saved in lines for v in saved if v])
-            for m, levels, saved in lines:
-                ax.plot(levels, np.array(saved) / div, color=looks[m].colour, marker=looks[m].marker,
-                        linestyle=looks[m].linestyle)
+            for m, levels, saved in lines:  # at the sharing achieved, as every figure against sharing
+                ax.plot([100 * run.achieved(m, s) for s in levels], np.array(saved) / div, color=looks[m].colour,
+                        marker=looks[m].marker, linestyle=looks[m].linestyle)
             ax.axhline(0, color="black", linewidth=0.6)
-            ax.set_xlabel("sharing level")
+            sharing_axis(ax, {round(run.achieved(m, s), 6): s for m, levels, _ in lines for s in levels})
             ax.set_ylabel(f"CO2e saved ({unit})")
             ax.set_title(f"from {kind} energy", loc="left")
 
-    return FigureResult(fid, title, caption, prov, Panels(len(series), draw, titles=True,
+    return FigureResult(fid, title, caption, prov, Panels(len(series), draw, titles=True, top_axis=run.sharing_differs(),
                                                           legend=method_handles(run.methods, looks)))

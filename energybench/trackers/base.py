@@ -17,13 +17,15 @@ from energybench.power.monitor import POWER_FIELDS
 # Columns that name a phase or say how it was priced: parameters, not metrics.
 NOT_METRICS = {"run_id", "method", "sharing", "seed", "phase", "energy_table", "precision", "arch", "node_nm", "vdd",
                "cache_shared", "reused_base", "measured_energy_method", "measured_devices", "measured_note",
-               "stage_stopped_by"}
+               "stage_stopped_by", "mapper"}
 ACCURACY = ("avg_inc_acc", "forgetting", "bwt")
 MEASURED = ("train_time_s", "time_per_iter_s", "train_cpu_s", "co2e_measured_g")
 COUNTED = ("fwd_macs", "bwd_input_macs", "bwd_weight_macs", "update_ops", "train_macs", "eval_macs", "mem_reads",
            "mem_writes", "elementwise_ops", "elementwise_mem_reads", "elementwise_mem_writes", "storage_bytes",
            "iters", "train_samples")
 PROTOCOL = ("sharing_achieved", "shared_blocks", "classes_seen", "new_classes")
+# the cost model's time, array use and silicon (not energies, still modelled)
+MODELLED = ("co2e_modelled_g", "latency_s", "utilisation", "area_mm2", "edp_js")
 
 
 def metric_kind(column: str) -> str | None:
@@ -38,7 +40,7 @@ def metric_kind(column: str) -> str | None:
         return "counted"
     if column in PROTOCOL:
         return "protocol"
-    if column.endswith("_energy_j") or column == "co2e_modelled_g":
+    if column.endswith("_energy_j") or column in MODELLED:
         return "modelled"
     return "other"
 

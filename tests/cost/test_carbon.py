@@ -15,6 +15,14 @@ def test_grams_of_a_phase_by_hand():
     cols = phase_co2e(model, {"compute_energy_j": 6000.0, "memory_energy_j": 3000.0, "measured_energy_j": 18000.0})
     assert cols["co2e_modelled_g"] == pytest.approx(1.2, rel=1e-15)
     assert cols["co2e_measured_g"] == pytest.approx(2.4, rel=1e-15)
+    # the element-wise work, priced apart, is part of the modelled energy (as the report's totals):
+    # 6000 + 3000 + 2000 + 7000 J = 18 kJ = 1/200 kWh -> 2.4 g; not priced (None) adds nothing
+    cols = phase_co2e(model, {"compute_energy_j": 6000.0, "memory_energy_j": 3000.0,
+                              "elementwise_compute_energy_j": 2000.0, "elementwise_memory_energy_j": 7000.0})
+    assert cols["co2e_modelled_g"] == pytest.approx(2.4, rel=1e-15)
+    cols = phase_co2e(model, {"compute_energy_j": 6000.0, "memory_energy_j": 3000.0,
+                              "elementwise_compute_energy_j": None, "elementwise_memory_energy_j": None})
+    assert cols["co2e_modelled_g"] == pytest.approx(1.2, rel=1e-15)
     # not measured stays not measured: never filled from the modelled energy
     assert math.isnan(phase_co2e(model, {"compute_energy_j": 1.0, "memory_energy_j": 1.0})["co2e_measured_g"])
 

@@ -14,13 +14,14 @@ class FakeRun:
     """What the points read from a run directory: levels per method and summary values."""
 
     methods = ["der", "memo", "simplecil"]
-    values = {  # (method, sharing): final_acc, storage_bytes, compute J, memory J, achieved
-        ("der", 0.0): (70.0, 4000, 3.0, 1.0, 0.0),
-        ("memo", 0.0): (70.0, 4000, 3.0, 1.0, 0.0),  # ties der: matched, so not on either front
-        ("memo", 0.5): (65.0, 3000, 1.5, 0.5, 0.4),
-        ("simplecil", 0.0): (50.0, 1000, 0.0, 0.0, 1.0),
+    values = {  # (method, sharing): final_acc, storage_bytes, compute J, memory J, achieved, every priced term J
+        ("der", 0.0): (70.0, 4000, 3.0, 1.0, 0.0, 6.0),  # 2 J of element-wise work: in the training energy
+        ("memo", 0.0): (70.0, 4000, 3.0, 1.0, 0.0, 6.0),  # ties der: matched, so not on either front
+        ("memo", 0.5): (65.0, 3000, 1.5, 0.5, 0.4, 3.0),
+        ("simplecil", 0.0): (50.0, 1000, 0.0, 0.0, 1.0, 0.0),
     }
-    keys = ("final_acc", "storage_bytes", "total_compute_energy_j", "total_memory_energy_j", "sharing_achieved")
+    keys = ("final_acc", "storage_bytes", "total_compute_energy_j", "total_memory_energy_j", "sharing_achieved",
+            "total_energy_j")
 
     def levels(self, method):
         return sorted(s for m, s in self.values if m == method)
@@ -32,9 +33,9 @@ class FakeRun:
 def test_points_mark_each_pareto_front_and_the_csv_holds_them():
     assert points_csv(FakeRun()) == (
         "method,sharing,sharing_achieved,final_acc,total_memory_bytes,training_energy_j,pareto_memory,pareto_energy\n"
-        "der,0,0,70,4000,4,True,True\n"
-        "memo,0,0,70,4000,4,False,False\n"
-        "memo,0.5,0.4,65,3000,2,True,True\n"
+        "der,0,0,70,4000,6,True,True\n"
+        "memo,0,0,70,4000,6,False,False\n"
+        "memo,0.5,0.4,65,3000,3,True,True\n"
         "simplecil,0,1,50,1000,0,True,True\n")
 
 

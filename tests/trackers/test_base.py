@@ -15,6 +15,8 @@ from energybench.trackers.base import Trackers, metric_kind, phase_metrics
     ("measured_energy_j", "measured"), ("dram_energy_j", "measured"), ("train_time_s", "measured"),
     ("co2e_measured_g", "measured"), ("classes_seen", "protocol"), ("acc_nme", "accuracy"),
     ("method", None), ("node_nm", None), ("reused_base", None), ("some_method_figure", "other"),
+    ("latency_s", "modelled"), ("utilisation", "modelled"), ("area_mm2", "modelled"), ("edp_js", "modelled"),
+    ("mapper", None),
 ])
 def test_metric_kinds(column, kind):
     assert metric_kind(column) == kind
