@@ -31,7 +31,8 @@ def make_step(model: str, shape, batch: int, classes: int = 10, device: str = "c
     torch.manual_seed(0)
     net = build_net(model, shape, classes).to(device).train()
     opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
-    x = torch.randn(batch, *shape, device=device).contiguous(memory_format=torch.channels_last)  # as the trainer feeds it
+    # as the trainer feeds it
+    x = torch.randn(batch, *shape, device=device).contiguous(memory_format=torch.channels_last)
     y = torch.randint(0, classes, (batch,), device=device)
 
     def step() -> torch.Tensor:

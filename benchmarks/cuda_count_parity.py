@@ -81,7 +81,8 @@ def main() -> int:
         print(f"{torch.cuda.get_device_name(0)}, torch {torch.__version__}")
         for r in rows:
             c = r["cuda"]
-            print(f"{r['model']:>9} frozen {r['frozen_param_fraction']:.1f}: {'same' if r['same_counts'] else 'DIFFERENT'}"
+            print(f"{r['model']:>9} frozen {r['frozen_param_fraction']:.1f}: "
+                  f"{'same' if r['same_counts'] else 'DIFFERENT'}"
                   f"  fwd {c['fwd_macs']:,} bwd_in {c['bwd_input_macs']:,} bwd_w {c['bwd_weight_macs']:,}"
                   f" update {c['update_mults'] + c['update_adds']:,}")
             if not r["same_counts"]:
@@ -90,7 +91,8 @@ def main() -> int:
                 print(f"           element-wise ops (fwd, bwd) cpu {r['elementwise_fwd_bwd_cpu']}, "
                       f"cuda {r['elementwise_fwd_bwd_cuda']}")
             if r["uncounted_only_cpu"] or r["uncounted_only_cuda"]:
-                print(f"           uncounted ops only on cpu {r['uncounted_only_cpu']}, only on cuda {r['uncounted_only_cuda']}")
+                print(f"           uncounted ops only on cpu {r['uncounted_only_cpu']}, "
+                      f"only on cuda {r['uncounted_only_cuda']}")
     return 1 if bad else 0
 
 

@@ -6,8 +6,8 @@ the report is built by the console script in a fresh process, as a user would ru
 time includes start-up and imports. Target: both formats within 5 s on 2 CPU cores. The first
 part of the pages is drawn and written (PDF and SVG) by a forked copy of the process on the second
 core while this one does the rest (energybench/report/fork.py), so the CPU time (of both
-processes) exceeds the wall time on an idle machine; on a machine shared with other jobs the wall time also measures them (the load
-average is printed next to it, before and after).
+processes) exceeds the wall time on an idle machine; on a machine shared with other jobs the wall time also measures
+them (the load average is printed next to it, before and after).
 Usage: python benchmarks/report_speed.py [--repeat N] [--keep DIR]
 """
 

@@ -57,7 +57,8 @@ TOTALS = ("compute_energy_j", "memory_energy_j", "mem_accesses", "train_macs", "
 NORMALISED = ("compute_energy_j_per_iter", "memory_energy_j_per_iter", "mem_accesses_per_iter",
               "train_macs_per_iter", "elementwise_energy_j_per_iter", "elementwise_mem_accesses_per_iter",
               "time_per_iter_s", "cpu_time_per_iter_s", "storage_bytes", "latency_s_per_iter",
-              "total_compute_energy_j", "total_memory_energy_j", "total_energy_j", "total_mem_accesses", "total_train_macs",
+              "total_compute_energy_j", "total_memory_energy_j", "total_energy_j", "total_mem_accesses",
+              "total_train_macs",
               "total_train_time_s", "total_train_cpu_s", "total_measured_energy_j",
               "total_measured_energy_above_idle_j", "measured_energy_per_sample_j",
               "measured_energy_above_idle_per_sample_j")

@@ -11,7 +11,8 @@ import pytest
 
 from energybench.cli import main
 
-TINY = ["--sharing", "0", "--epochs", "1", "--train-per-class", "8", "--test-per-class", "5", "--no-power", "--no-report", "--quiet"]
+TINY = ["--sharing", "0", "--epochs", "1", "--train-per-class", "8", "--test-per-class", "5", "--no-power",
+        "--no-report", "--quiet"]
 
 
 def run(capsys, *argv):
@@ -79,7 +80,8 @@ BAD = [
     (["run", "--precision", "fp8"], "unknown precision 'fp8'; valid precisions: fp32"),
     (["run", "/nonexistent/config.yaml"], "config file /nonexistent/config.yaml does not exist"),
     (["run", "--resume", "/nonexistent/run"], "cannot resume /nonexistent/run: no such directory"),
-    (["run", "--sram-cell", "foo"], "unknown SRAM cell type 'foo'; valid SRAM cell types: itrs-hp, itrs-lop, itrs-lstp"),
+    (["run", "--sram-cell", "foo"],
+     "unknown SRAM cell type 'foo'; valid SRAM cell types: itrs-hp, itrs-lop, itrs-lstp"),
     (["run", "--run-id", "../escape"], "must be a plain directory name"),
     (["run", "--sharing", ""], "'sharing': the list is empty"),
 ]

@@ -24,8 +24,9 @@ def cell(method, sharing, seed, accs, phases, storage, achieved):
     for p, (acc, (iters, t, ce, me, rd, wr, macs)) in enumerate(zip(accs, phases), start=1):
         rows.append(dict(method=method, sharing=sharing, seed=seed, phase=p, acc_all=acc, iters=iters,
                          train_time_s=t, train_cpu_s=0.8 * t, compute_energy_j=ce, memory_energy_j=me,
-                         mem_reads=rd, mem_writes=wr, train_macs=macs, storage_bytes=storage, sharing_achieved=achieved, shared_blocks=p,
-                         cache_shared=False, elementwise_compute_energy_j=0.1 * ce, elementwise_memory_energy_j=0.2 * me,
+                         mem_reads=rd, mem_writes=wr, train_macs=macs, storage_bytes=storage, sharing_achieved=achieved,
+                         shared_blocks=p, cache_shared=False,
+                         elementwise_compute_energy_j=0.1 * ce, elementwise_memory_energy_j=0.2 * me,
                          elementwise_mem_reads=rd // 2, elementwise_mem_writes=wr // 2))
     return rows
 
@@ -132,7 +133,8 @@ def test_summary_json_from_a_run_store_read_back_from_csv(tmp_path):
     assert lv["0.5"]["normalised_to_sharing_0"]["storage_bytes"] == pytest.approx(2 / 3)
     # strict JSON: a value that is not measured is null, not NaN (finetune has no sharing 0 to normalise by)
     assert data["methods"]["finetune"]["levels"]["0.5"]["final_acc_drop_pp"] is None
-    assert lv["0"]["final_acc_drop_se_pp"] is None and lv["0.5"]["final_acc_drop_se_pp"] == pytest.approx(1.0198, abs=1e-4)
+    assert (lv["0"]["final_acc_drop_se_pp"] is None
+            and lv["0.5"]["final_acc_drop_se_pp"] == pytest.approx(1.0198, abs=1e-4))
     assert "one standard error" in data["optimal_rule"]
     assert lv["0"]["cache_shared"] == 0.0
 

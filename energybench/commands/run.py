@@ -17,7 +17,8 @@ FLAG_KEYS = {
     "backbone": "backbone", "width": "width", "cifar_stem": "cifar_stem", "weights": "weights", "scenario": "scenario",
     "class_order": "class_order", "train_per_class": "train_per_class", "test_per_class": "test_per_class",
     "epochs": "epochs", "batch_size": "batch_size", "lr": "lr", "augment": "augment", "seed": "seeds",
-    "device": "device", "threads": "threads", "sharing": "sharing", "tolerance": "tolerance", "cache_shared": "cache_shared",
+    "device": "device", "threads": "threads", "sharing": "sharing", "tolerance": "tolerance",
+    "cache_shared": "cache_shared",
     "memory_size": "memory_size", "memory_per_class": "memory_per_class", "memory_budget": "memory_budget",
     "herding": "herding",
     "precision": "precision", "energy_table": "energy_table", "sram_cell": "sram_cell",
@@ -47,7 +48,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         description=(
             "Run one or more class-incremental methods over a scenario, at one or more sharing levels, "
             "and write a run directory (config.yaml, manifest.json, metrics.csv, summary.json, reports). "
-            "With no arguments: a quick benchmark of the default methods (see --method) on scikit-learn's bundled digits. "
+            "With no arguments: a quick benchmark of the default methods (see --method) on scikit-learn's "
+            "bundled digits. "
             "Flags override the values of CONFIG.yaml; an interrupted run resumes with --resume DIR."
         ),
     )
@@ -58,16 +60,19 @@ def register(sub: argparse._SubParsersAction) -> None:
                                     "package registers, or your own as package.module:Class (imports that module)")
     g.add_argument("--dataset", help="digits (default), fashion-mnist, mnist, cifar10, cifar100, imagefolder")
     g.add_argument("--data-root", help="dataset directory (Fashion-MNIST default: /usr/share/datasets/fashion-mnist)")
-    g.add_argument("--download", action="store_const", const=True, help="let torchvision download CIFAR into --data-root")
+    g.add_argument("--download", action="store_const", const=True,
+                   help="let torchvision download CIFAR into --data-root")
     g.add_argument("--classes", help="imagefolder: the classes to use, a comma list of its train/ folder names "
                                      "(default: every class)")
     g.add_argument("--image-size", type=whole(1, MAX_IMAGE_SIZE), metavar="N",
                    help=f"imagefolder: the square crop its images are resized to (default: 224; at most "
                         f"{MAX_IMAGE_SIZE})")
-    g.add_argument("--scenario", help="class split: B<base>-<step>x<phases> (e.g. B4-3x2), B50-10-20-20 or 50,10,20,20; "
-                                      "the standard ones: B0-10x10, B0-20x5, B0-5x20, B50-10x5, B50-5x10")
-    g.add_argument("--class-order", help="'seeded' (a permutation drawn from the seed), 'natural', 'pycil' (PyCIL's and "
-                                         "iCaRL's seed-1993 permutation), or a comma list")
+    g.add_argument("--scenario",
+                   help="class split: B<base>-<step>x<phases> (e.g. B4-3x2), B50-10-20-20 or 50,10,20,20; "
+                        "the standard ones: B0-10x10, B0-20x5, B0-5x20, B50-10x5, B50-5x10")
+    g.add_argument("--class-order",
+                   help="'seeded' (a permutation drawn from the seed), 'natural', 'pycil' (PyCIL's and "
+                        "iCaRL's seed-1993 permutation), or a comma list")
     g.add_argument("--train-per-class", type=whole(1), help="cap training samples per class (CPU-sized runs)")
     g.add_argument("--test-per-class", type=whole(1), help="cap test samples per class")
     g.add_argument("--seed", help="seed, or comma-separated seeds (each is a separate run)")
@@ -125,17 +130,20 @@ def register(sub: argparse._SubParsersAction) -> None:
                         f"(default: {DEFAULT_IDLE_SECONDS:g} s when a power sensor is found; 0 turns the baseline off; "
                         f"at most {MAX_IDLE_SECONDS:g})")
     g = p.add_argument_group("carbon (CO2e = energy in kWh x intensity x PUE, modelled and measured apart)")
-    g.add_argument("--carbon-intensity", type=finite_float, metavar="G_PER_KWH", help="grams of CO2e per kWh of electricity")
+    g.add_argument("--carbon-intensity", type=finite_float, metavar="G_PER_KWH",
+                   help="grams of CO2e per kWh of electricity")
     g.add_argument("--grid", metavar="REGION", help="a country's published grid intensity, by ISO 3166-1 alpha-3 code "
                                                     "(e.g. FRA, USA; CodeCarbon's energy-mix data)")
-    g.add_argument("--pue", type=finite_float, help="power usage effectiveness of the data centre, 1 or more (default: 1)")
+    g.add_argument("--pue", type=finite_float,
+                   help="power usage effectiveness of the data centre, 1 or more (default: 1)")
     g = p.add_argument_group("execution (Ray: README, 'Sweeps on many cores, GPUs and machines')")
     g.add_argument("--executor", help="local (every cell in this process, the default) or ray")
     g.add_argument("--workers", type=whole(1, max_workers()),
                    help=f"run cells in parallel on an embedded Ray cluster of N workers on this machine, at most its "
                         f"{max_workers()} CPUs (no set-up; implies --executor ray)")
     g.add_argument("--ray-address", help="join a running Ray cluster (ray start --head): HOST:PORT, or auto to find "
-                                         "it; implies --executor ray (with --executor ray alone, the RAY_ADDRESS variable's cluster is "
+                                         "it; implies --executor ray (with --executor ray alone, the RAY_ADDRESS "
+                                         "variable's cluster is "
                                          "joined)")
     g.add_argument("--gpus-per-cell", type=finite_float, help="GPUs one cell asks Ray for; fractions share a GPU "
                                                       "(default: 1 on CUDA, 0 on CPU)")
@@ -149,7 +157,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--tracker", help="also log to experiment trackers, comma-separated: mlflow, tensorboard (each "
                                      "from its extra: pip install 'energybench[mlflow]'; default: none)")
     g.add_argument("--tracking-uri", help="MLflow tracking server or store (default: mlflow.db in the run directory)")
-    g.add_argument("--quiet", action="store_true", help="no progress bars or per-phase lines (progress bars show only on a terminal)")
+    g.add_argument("--quiet", action="store_true",
+                   help="no progress bars or per-phase lines (progress bars show only on a terminal)")
     _show_defaults(p)
     p.set_defaults(handler=main)
 

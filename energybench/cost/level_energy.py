@@ -234,7 +234,8 @@ class HardwareModel:
         if self.table.node_nm is None:
             raise UserError(f"energy table {self.table.origin} (an Accelergy ERT) does not record the node its "
                             f"energies are for, so {what} of level '{level.name}' of architecture {self.arch.name} "
-                            "cannot be moved to it: add attributes: {node_nm: NM, vdd: V} under the file's ERT key, or a "
+                            "cannot be moved to it: add attributes: {node_nm: NM, vdd: V} under the file's ERT key, "
+                            "or a "
                             f"component named '{level.name}' with read and write actions")
 
     def _stationary_only(self, mapper: str):

@@ -16,7 +16,8 @@ not override; `label(precision)` names the default wherever a precision's op ene
 from it, `op_source(precision)` says in words where they come from. A file's figures are at
 its node_nm and vdd (unset: the default's 45 nm 0.9 V; node_nm alone: that node's nominal
 supply); op energies it inherits are moved there from the default's 45 nm 0.9 V (Stillmaker
-and Baas, HP devices), so every figure of the merged table is for one node and supply. The `rtl:` record the RTL characterisation writes is kept and ignored; any other
+and Baas, HP devices), so every figure of the merged table is for one node and supply. The `rtl:` record the RTL
+characterisation writes is kept and ignored; any other
 unknown top-level key is an error (a typo would otherwise silently keep the default's value).
 
 A file whose top-level key is `ERT` is an Accelergy energy reference table (read by ert.py):

@@ -48,7 +48,8 @@ def load_mnist_like(name: str, root: str | None) -> DataSource:
                             f"{int(outside.sum())} are not, the first {labels[outside][0]:g} at position "
                             f"{int(outside.argmax())}")
         mean, std = STATS[name]
-        splits[part] = TensorSplit(torch.from_numpy(images.copy()).unsqueeze(1), torch.from_numpy(labels.astype("int64")),
+        splits[part] = TensorSplit(torch.from_numpy(images.copy()).unsqueeze(1),
+                                   torch.from_numpy(labels.astype("int64")),
                                    [mean], [std], scale=1 / 255)
     h, w = splits["train"].x.shape[2:]
     return DataSource(name, (1, h, w), names, splits["train"], splits["test"], str(base))

@@ -10,7 +10,8 @@ import torch
 class TensorSplit:
     """Samples held in memory; `take` normalises on the fly so raw storage can stay uint8."""
 
-    def __init__(self, x: torch.Tensor, y: torch.Tensor, mean: Sequence[float], std: Sequence[float], scale: float = 1.0):
+    def __init__(self, x: torch.Tensor, y: torch.Tensor, mean: Sequence[float], std: Sequence[float],
+                 scale: float = 1.0):
         self.x, self.y = x, y.long()
         c = x.shape[1]
         self._mean = torch.tensor(mean, dtype=torch.float32).view(1, c, 1, 1)

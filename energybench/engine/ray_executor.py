@@ -5,7 +5,8 @@ level of that (seed, method) is a task that starts once the base is done, from t
 it receives through Ray's object store, so workers on other machines need no access to the
 run directory; the data travel the same way, once per worker (the driver's loaded scenarios:
 tensors for digits, MNIST-like and CIFAR, file paths for an image folder, whose files must be at
-the same path on every node). Workers need the same energybench, torch and Ray. A level task is a generator: it sends back
+the same path on every node). Workers need the same energybench, torch and Ray. A level task is a generator: it sends
+back
 every finished phase (row, confusion matrix, artifacts, resumable state) as soon as the phase
 ends, and the driver writes it exactly as the local executor's results.
 

@@ -101,7 +101,8 @@ class Trace:
         (wall, cpu), steps, macs = trainer.elapsed(), trainer.steps_taken(), trainer.train_macs()  # before evaluating
         acc = evaluate(method, method.ctx.scenario, phase, trainer, method.ctx.device).acc
         method.net.train()  # evaluate() leaves eval mode; the stage goes on training
-        self.rows.append({"phase": phase.index, "epoch": epoch, "train_loss": loss, "test_acc": next(iter(acc.values())),
+        self.rows.append({"phase": phase.index, "epoch": epoch, "train_loss": loss,
+                          "test_acc": next(iter(acc.values())),
                           "stage_steps": steps - stage_start, "steps": self.done["steps"] + steps,
                           "train_macs": self.done["train_macs"] + macs,
                           "train_time_s": self.done["train_time_s"] + wall,
@@ -192,7 +193,8 @@ def train_to_convergence(method: Method, net, idx, phase: Phase, desc: str, kind
             if left is not None and left <= 0:
                 break
             # With LR drops each segment runs at a constant rate; without, the config's schedule.
-            method.fit(net, idx, loss, kind=kind, desc=f"{desc} lr {lr * gamma ** drops:g}", on_epoch_end=traced_rule(rule),
+            method.fit(net, idx, loss, kind=kind, desc=f"{desc} lr {lr * gamma ** drops:g}",
+                       on_epoch_end=traced_rule(rule),
                        epochs=cap - epochs[0], max_steps=left, lr=lr * gamma ** drops,
                        milestones=[] if lr_drops else None)
             epochs[0] += rule.epochs

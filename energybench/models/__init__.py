@@ -66,7 +66,8 @@ def valid_backbones() -> str:
 
 
 def _unknown(name: str) -> str:
-    return unknown_name("backbone", name, [*BACKBONES, *registered_backbones()]) + ", or your own as package.module:factory"
+    return (unknown_name("backbone", name, [*BACKBONES, *registered_backbones()])
+            + ", or your own as package.module:factory")
 
 
 def check_backbone_name(name: str) -> None:

@@ -61,7 +61,8 @@ def _call(name: str, factory, in_shape: tuple[int, int, int], width: float) -> n
     except Exception as exc:
         raise UserError(f"backbone '{name}': the factory raised {type(exc).__name__}: {exc}") from None
     if not isinstance(module, nn.Module):
-        raise UserError(f"backbone '{name}': the factory returned a {type(module).__name__}, expected a torch.nn.Module")
+        raise UserError(f"backbone '{name}': the factory returned a {type(module).__name__}, "
+                        "expected a torch.nn.Module")
     return module
 
 

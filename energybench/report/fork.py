@@ -1,7 +1,8 @@
 """Work done on a second core by a forked copy of this process: the report's first pages are
 drawn and written there (PDF and their figures' SVG) while this process does the rest
 (matplotlib draws under the GIL, so threads would not help). The child inherits the laid-out
-document; it sends back only bytes, through a temporary file. Forking is used only where it is safe: on Linux, with no other Python thread and no
+document; it sends back only bytes, through a temporary file. Forking is used only where it is safe: on Linux, with
+no other Python thread and no
 PyTorch loaded (the `energybench report` and `compare` commands; not at the end of a run), and
 anything the child fails to deliver is computed here instead, so the result never
 depends on it.

@@ -288,7 +288,8 @@ def fig_accuracy(run: RunData, looks) -> FigureResult:
     methods = _sharing_methods(run)
     if not methods:
         return omitted(fid, title, caption, prov, _single_level_note(run, "accuracy"))
-    specs = [Spec("final_acc", False, "final accuracy (%)"), Spec("avg_inc_acc", False, "average incremental\naccuracy (%)")]
+    specs = [Spec("final_acc", False, "final accuracy (%)"),
+             Spec("avg_inc_acc", False, "average incremental\naccuracy (%)")]
     panels = [(spec, method_curves(run, spec, methods, looks)) for spec in specs]
 
     def draw(axes):
@@ -503,7 +504,8 @@ def fig_breakdown(run: RunData, looks) -> FigureResult:
                    " split into computation and memory access (the energy table records no per-MAC energy, so "
                    "computation is not split further)") + (
                    ", and the element-wise work (norms, activations, softmax, pooling, losses), priced apart: its "
-                   "computation and its unfused memory traffic" if ew else "") + ". One group of bars per sharing level, one bar per method "
+                   "computation and its unfused memory traffic" if ew else "") +
+               ". One group of bars per sharing level, one bar per method "
                "(its colour); a part is told by shade and hatching. " + seeds_phrase(run).replace(
                    "error bars ± one standard deviation over seeds (population)", "bars are means"))
     prov = "Counted: MACs and update operations from the operations PyTorch dispatched. " + _modelled(run)
@@ -652,7 +654,8 @@ def fig_levels(run: RunData, looks) -> FigureResult:
 def fig_pareto(run: RunData, looks) -> FigureResult:
     fid, title = "accuracy-vs-energy", "Accuracy vs training energy"
     caption = ("Final accuracy against the total training energy of the incremental phases, one point per method "
-               "and sharing level (labelled with the sharing achieved, %). The dashed line is the Pareto front: the points "
+               "and sharing level (labelled with the sharing achieved, %). The dashed line is the Pareto front: "
+               "the points "
                "that no other point matches or beats in both accuracy and energy. A label that would cover "
                "another is left out (the summary tables list every point). " + seeds_phrase(run))
     prov = _modelled(run)
@@ -878,9 +881,10 @@ def fig_modelled_vs_measured(run: RunData, looks) -> FigureResult:
         legend += [Line2D([], [], color="black", marker="o", linestyle="-", label="saving, modelled"),
                    Line2D([], [], color="black", marker="o", fillstyle="none", linestyle="--",
                           label="saving, measured")]
-    return FigureResult(fid, title, caption, prov, Panels(1 + bool(savings), draw, aspect=0.75, titles=True,
-                                                          legend=legend, top_axis=bool(savings) and run.sharing_differs(),
-                                                          after=place_labels))
+    return FigureResult(fid, title, caption, prov,
+                        Panels(1 + bool(savings), draw, aspect=0.75, titles=True,
+                               legend=legend, top_axis=bool(savings) and run.sharing_differs(),
+                               after=place_labels))
 
 
 # ----- confusion -----------------------------------------------------------------------------------------

@@ -114,7 +114,8 @@ def fig_accuracy_matrix(run: RunData, looks) -> FigureResult:
 def fig_bwt_energy(run: RunData, looks) -> FigureResult:
     fid, title = "bwt-vs-energy", "Backward transfer vs training energy"
     caption = ("Backward transfer after the last phase against the modelled training energy (every term priced, as "
-               "in the accuracy-vs-energy figure) of the incremental phases, one point per method and sharing level (labelled with the level). "
+               "in the accuracy-vs-energy figure) of the incremental phases, one point per method and sharing level "
+               "(labelled with the level). "
                + seeds_phrase(run).split(";")[0] + ".")
     prov = "BWT measured (test-set accuracy); energy modelled from counted operations and accesses."
     points = [(m, s, total_energy(run, m, s), run.value(m, s, "bwt")) for m in run.methods for s in run.levels(m)]
@@ -174,5 +175,6 @@ def fig_co2e_saved(run: RunData, looks) -> FigureResult:
             ax.set_ylabel(f"CO2e saved ({unit})")
             ax.set_title(f"from {kind} energy", loc="left")
 
-    return FigureResult(fid, title, caption, prov, Panels(len(series), draw, titles=True, top_axis=run.sharing_differs(),
-                                                          legend=method_handles(run.methods, looks)))
+    return FigureResult(fid, title, caption, prov,
+                        Panels(len(series), draw, titles=True, top_axis=run.sharing_differs(),
+                               legend=method_handles(run.methods, looks)))

@@ -115,7 +115,8 @@ def summary_tables(run: RunData) -> list[Table]:
                 acc += f" ± {fmt_num(v('final_acc_std'))}"
             cell = {key: vals[k] for key, (_, vals) in absolute.items()}
             row = [f"{100 * s:g}", fmt_num(100 * v("sharing_achieved"), "{:.1f}"), acc, fmt_num(v("avg_inc_acc")),
-                   cell["total_train_macs"], cell["total_compute_energy_j"], ratio(v("compute_energy_j_per_iter", True)),
+                   cell["total_train_macs"], cell["total_compute_energy_j"],
+                   ratio(v("compute_energy_j_per_iter", True)),
                    cell["total_mem_accesses"], cell["total_memory_energy_j"],
                    ratio(v("memory_energy_j_per_iter", True)), cell["total_elementwise_energy_j"],
                    cell["total_energy_j"], cell["time_per_iter_s"],
@@ -196,7 +197,8 @@ def optimal_rows(run: RunData) -> list[list[str]]:
 
 def optimal_table(run: RunData) -> Table:
     return Table([Column("method", numeric=False), *OPTIMAL_COLUMNS], optimal_rows(run), id="optimal-points",
-                 note=(f"Optimal sharing: {optimal_rule(run.tolerance)}. Savings: sharing 0's figure divided by the optimum's, "
+                 note=(f"Optimal sharing: {optimal_rule(run.tolerance)}. "
+                       "Savings: sharing 0's figure divided by the optimum's, "
                        "per iteration (storage: in total); computation and memory energy modelled, time measured."))
 
 

@@ -501,7 +501,8 @@ def test_touched_input_positions_of_strided_and_dilated_windows():
 def test_a_mapper_of_mac_passes_gets_the_update_and_streamed_parameters_from_the_analytic_model(monkeypatch):
     """The mapper contract: the engine gives a mapper of MAC passes its own HardwareModel
     (`.hardware`) and asks for the step's layers in one batch (`map_layers(layers, arch, bits)`,
-    MAC layers only) for the MAC passes; it adds the update and the parameters outside the GEMMs (here Linear(5, 3)'s 3 biases,
+    MAC layers only) for the MAC passes; it adds the update and the parameters outside the GEMMs (here Linear(5, 3)'s
+    3 biases,
     streamed from DRAM through the buffer in the forward) from the analytic model, marked as such,
     and prices every word at the architecture's per-access energies."""
     import sys

@@ -33,7 +33,8 @@ MLP = 2 * N * S * E * M  # two MLP layers
 HEAD = N * E * K
 FWD = PATCH + L * (QKV + QK + PV + OUT + MLP) + HEAD
 BWD_WEIGHT = PATCH + L * (QKV + OUT + MLP) + HEAD  # attention has no weights
-BWD_INPUT = L * (QKV + 2 * (QK + PV) + OUT + MLP) + HEAD  # dQ, dK (QK each), dP, dV (PV each); no input grad of the patches
+# dQ, dK (QK each), dP, dV (PV each); no input grad of the patches
+BWD_INPUT = L * (QKV + 2 * (QK + PV) + OUT + MLP) + HEAD
 
 
 def tiny_vit(**kw):

@@ -77,13 +77,15 @@ def test_precision_table_and_sram_options(capsys):
 def test_text_output(capsys):
     code, out, err = run(capsys, "cost", "--model", "lenet", "--input", "1x28x28", "--sharing", "0.5")
     assert code == 0, err
-    assert "backbone.blocks.0.0" in out and "forward MACs" in out and "ops seen but neither counted nor priced: none" in out
+    assert ("backbone.blocks.0.0" in out and "forward MACs" in out
+            and "ops seen but neither counted nor priced: none" in out)
     assert "element-wise ops" in out and "layout ops" in out
     assert "horowitz45" in out
 
 
 @pytest.mark.parametrize("argv,message", [
-    (["--model", "alexnet", "--input", "3x32x32"], "unknown backbone 'alexnet' (did you mean 'lenet'?); valid backbones: tiny_cnn"),
+    (["--model", "alexnet", "--input", "3x32x32"],
+     "unknown backbone 'alexnet' (did you mean 'lenet'?); valid backbones: tiny_cnn"),
     (["--model", "resnet20", "--input", "3x32"], "--input must be CxHxW"),
     (["--model", "resnet20", "--input", "3x0x32"], "--input must be CxHxW"),
     (["--model", "resnet20", "--input", "3x32x32", "--sharing", "1"], "sharing must be in [0, 1), got 1.0"),

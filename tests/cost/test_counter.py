@@ -68,9 +68,11 @@ def test_all_trainable():
     assert p.train_macs == 3 * (CONV1 + CONV2 + FC) - CONV1
     layers = by_name(p)
     assert (layers["conv1"].kind, layers["conv2"].kind, layers["fc"].kind) == ("conv", "conv", "linear")
-    assert (layers["conv1"].bwd_input_macs, layers["conv2"].bwd_input_macs, layers["fc"].bwd_input_macs) == (0, CONV2, FC)
+    assert (layers["conv1"].bwd_input_macs, layers["conv2"].bwd_input_macs,
+            layers["fc"].bwd_input_macs) == (0, CONV2, FC)
     assert layers["conv1"].weight_elems == 72 and layers["conv2"].weight_elems == 216 + 6
-    assert layers["fc"].weight_elems == 54 * 7 + 7 and layers["fc"].in_elems == N * 54 and layers["fc"].out_elems == N * 7
+    assert (layers["fc"].weight_elems == 54 * 7 + 7 and layers["fc"].in_elems == N * 54
+            and layers["fc"].out_elems == N * 7)
     assert p.batch_size == N
 
 

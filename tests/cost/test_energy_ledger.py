@@ -125,7 +125,8 @@ def test_elementwise_work_is_priced_apart():
     ledger = CostLedger()
     ledger.add_train(p, 3)
     row = ledger.row(TABLE, "fp32", sram_bytes=65536)
-    assert row["elementwise_ops"] == 3 * 1800 and (row["elementwise_mem_reads"], row["elementwise_mem_writes"]) == (3000, 2100)
+    assert (row["elementwise_ops"] == 3 * 1800
+            and (row["elementwise_mem_reads"], row["elementwise_mem_writes"]) == (3000, 2100))
     assert row["elementwise_compute_energy_j"] == pytest.approx(3 * ew.compute_j)
     assert row["elementwise_memory_energy_j"] == pytest.approx(3 * ew.memory_j)
     per = ledger.per_step(TABLE, sram_bytes=65536)

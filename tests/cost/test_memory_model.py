@@ -101,6 +101,7 @@ def test_profile_layers_feed_the_model():
     assert (relu.name, loss.name) == ("1", "(no module)")
     assert layer_accesses(relu) == layer_accesses(loss) == Accesses()
     assert (relu.ew_reads, relu.ew_writes) == (5 * 3 + 2 * 5 * 3, 2 * 5 * 3)  # relu, then threshold_backward
-    assert (first.weight_elems, first.in_elems, first.out_elems, first.trainable_elems, first.state_elems) == (15, 20, 15, 15, 15)
+    assert (first.weight_elems, first.in_elems, first.out_elems, first.trainable_elems,
+            first.state_elems) == (15, 20, 15, 15, 15)
     total = step_accesses(p)
     assert total == layer_accesses(first) + layer_accesses(last)

@@ -50,7 +50,8 @@ def test_nominal_supplies_and_ranges():
 
 @pytest.mark.parametrize("node", [20, 28, "7nm", 5, True])
 def test_unknown_node_names_the_valid_ones(node):
-    with pytest.raises(UserError, match=r"unknown technology node .*valid nodes \(nm\): 90, 65, 45, 32, 22, 16, 14, 10, 7"):
+    with pytest.raises(UserError,
+                       match=r"unknown technology node .*valid nodes \(nm\): 90, 65, 45, 32, 22, 16, 14, 10, 7"):
         nodes.check_node(node)
 
 
@@ -118,7 +119,8 @@ def test_seven_nm_figures_stated_in_the_readme():
     t = at_node(load_energy_table(), 7)
     assert t.op_pj("fp32", "mult") == pytest.approx(0.2532, abs=5e-5)  # published 1.31 pJ
     assert t.op_pj("int8", "mult") == pytest.approx(0.01368, abs=5e-6)  # published 0.07 pJ
-    assert t.sram_access_pj(65536, 64)[0] == pytest.approx(1.143, abs=5e-4)  # published ~9.4 pJ (8.5 at 32 KB, 14 at 1 MB)
+    # published ~9.4 pJ (8.5 at 32 KB, 14 at 1 MB)
+    assert t.sram_access_pj(65536, 64)[0] == pytest.approx(1.143, abs=5e-4)
 
 
 @pytest.mark.parametrize("argv,message", [

@@ -12,7 +12,6 @@ import pytest
 from torch import nn
 
 from energybench.cost.hardware import build_hardware
-from energybench.errors import UserError
 
 from step_helpers import profile_of
 

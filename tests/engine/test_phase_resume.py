@@ -9,8 +9,8 @@ from energybench.cli import main
 from energybench.engine.cell import CellWork
 from energybench.methods import METHODS
 
-TINY = ["--sharing", "0", "--epochs", "1", "--batch-size", "8", "--train-per-class", "12", "--test-per-class", "10", "--no-power", "--no-report",
-        "--quiet"]
+TINY = ["--sharing", "0", "--epochs", "1", "--batch-size", "8", "--train-per-class", "12", "--test-per-class", "10",
+        "--no-power", "--no-report", "--quiet"]
 SAME = ("method", "phase", "acc_all", "acc_old", "acc_new", "avg_inc_acc", "forgetting", "iters", "train_macs",
         "eval_macs", "mem_reads", "mem_writes", "storage_bytes")
 

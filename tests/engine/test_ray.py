@@ -83,8 +83,10 @@ def test_a_sweep_on_a_cluster_started_with_ray_start(local_sweep, tmp_path):
     # Token authentication, as on a real cluster: the same secret in every node's and the driver's environment
     env = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(16)}
     ray_cli = Path(sys.executable).with_name("ray")  # the venv's, beside its python
-    head = subprocess.Popen([str(ray_cli) if ray_cli.exists() else "ray", "start", "--head", "--block", f"--port={port}", "--node-ip-address=127.0.0.1",
-                             "--num-cpus=2", "--include-dashboard=false", "--disable-usage-stats", f"--temp-dir={temp}"],
+    head = subprocess.Popen([str(ray_cli) if ray_cli.exists() else "ray", "start", "--head", "--block",
+                             f"--port={port}",
+                             "--node-ip-address=127.0.0.1", "--num-cpus=2", "--include-dashboard=false",
+                             "--disable-usage-stats", f"--temp-dir={temp}"],
                             start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, env=env)
     try:
         from energybench.engine.ray_executor import wait_for_cluster

@@ -91,7 +91,8 @@ def test_cross_distilled_value_and_gradient_are_the_official_codes(tmp_path):
         assert value.item() == pytest.approx(ce + scale * kd, rel=1e-6)
         want = (torch.softmax(logits, 1) - F.one_hot(y, 5)) / 3  # cross-entropy's part
         for a, b in ((0, 2), (2, 4)):
-            want[:, a:b] += scale * (torch.softmax(logits[:, a:b] / T, 1) - torch.softmax(t_logits[:, a:b] / T, 1)) / T / 3
+            want[:, a:b] += (scale * (torch.softmax(logits[:, a:b] / T, 1) - torch.softmax(t_logits[:, a:b] / T, 1))
+                             / T / 3)
         torch.testing.assert_close(z.grad, want, rtol=1e-5, atol=1e-7)
 
 

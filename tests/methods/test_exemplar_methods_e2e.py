@@ -1,7 +1,8 @@
 """End to end on Fashion-MNIST: lwf, icarl, eeil and lucir (with finetune and joint as bounds).
 
 Reduced form (CI, under 2 CPU-minutes): one seed, 80 training and 50 test images per class, a
-quarter-width ResNet-20, 5 epochs (5 of fine-tuning); checks that every method runs every phase, reports its extra classifiers and
+quarter-width ResNet-20, 5 epochs (5 of fine-tuning); checks that every method runs every phase, reports its extra
+classifiers and
 columns, and that the exemplar methods keep old classes that finetune forgets. Full form (ENERGYBENCH_FULL=1):
 experiments/eeil_lucir_fashion_mnist_b4-2x3.yaml over 3 seeds and the acceptance criteria of
 reports/exemplar_methods_fashion_mnist.md on the mean final accuracy.

@@ -148,10 +148,12 @@ def test_epoch_budget_per_stage(tmp_path):
 @pytest.mark.parametrize("opts,match", [
     ({"convergence": "forever"}, "one of plateau, budget, got 'forever'"), ({"patience": 0}, "patience"),
     ({"rel_tol": 1.5}, "rel_tol"), ({"abs_tol": -0.1}, "abs_tol"), ({"lr_drops": -1}, "lr_drops"),
-    ({"max_steps": 0}, "max_steps"), ({"patience": "two"}, "'patience' of method .* must be a whole number >= 1, got 'two'"),
+    ({"max_steps": 0}, "max_steps"),
+    ({"patience": "two"}, "'patience' of method .* must be a whole number >= 1, got 'two'"),
     ({"trace": "maybe"}, "'trace' of method .* must be true or false"),
     ({"epochs": 0}, "'epochs' of method .* must be a whole number >= 1 or a list of them"),
-    ({"epochs": [4, 2.5, 1]}, "'epochs' of method"), ({"epochs": [4, 4]}, "lists 2 values but the scenario has 3 phases"),
+    ({"epochs": [4, 2.5, 1]}, "'epochs' of method"),
+    ({"epochs": [4, 4]}, "lists 2 values but the scenario has 3 phases"),
 ])
 def test_bad_convergence_options_are_user_errors(tmp_path, opts, match):
     with pytest.raises(UserError, match=match):
@@ -226,7 +228,8 @@ def test_a_sweep_trains_scratch_once_and_claims_no_sharing_point_for_it(tmp_path
                  "--no-power", "--no-report"])
     captured = capsys.readouterr()
     assert code == 0, captured.err
-    assert "scratch: the sharing level does not apply (nothing is shared), so trained once, at sharing 0" in captured.out
+    assert ("scratch: the sharing level does not apply (nothing is shared), so trained once, at sharing 0"
+            in captured.out)
     rows = list(csv.DictReader(open(tmp_path / "r" / "metrics.csv")))
     levels = {m: sorted({float(r["sharing"]) for r in rows if r["method"] == m}) for m in ("scratch", "finetune")}
     assert levels == {"scratch": [0.0], "finetune": [0.0, 0.5]}

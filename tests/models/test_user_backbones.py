@@ -169,7 +169,8 @@ def test_width_needs_a_width_parameter(user_module):
 
 def test_a_module_that_fails_to_import_says_why(user_module):
     user_module("nets_e", "import not_installed_dependency_q\n")
-    with pytest.raises(UserError, match="importing module 'nets_e' failed: No module named 'not_installed_dependency_q'"):
+    with pytest.raises(UserError,
+                       match="importing module 'nets_e' failed: No module named 'not_installed_dependency_q'"):
         check_backbone_name("nets_e:net")
     user_module("nets_f", "raise RuntimeError('configure me first')\n")
     with pytest.raises(UserError, match="importing module 'nets_f' raised RuntimeError: configure me first"):

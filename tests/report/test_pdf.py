@@ -144,8 +144,8 @@ def test_contents_links_and_outline_reach_their_pages(built):
         assert re.search(rf"Figure {n}: .*\s{page + 1}$", front, re.M), n  # and the contents print that page
     assert figure_pages == sorted(figure_pages)
     outline = [o.title for o in reader.outline if not isinstance(o, list)]
-    assert outline == ["Overview and optimal sharing", "Figures", "Continual-learning metrics and CO2e", "Summary tables",
-                       "Run metadata"]
+    assert outline == ["Overview and optimal sharing", "Figures", "Continual-learning metrics and CO2e",
+                       "Summary tables", "Run metadata"]
     assert reader.metadata.title == "energybench report: sweep_power"
 
 

@@ -69,7 +69,8 @@ def test_known_methods_keep_their_look_and_unknown_ones_get_their_own():
     assert a["mymethod"] == SPARES[0] and a["other"] == SPARES[1]
     # methods whose hashes differ look the same alone as together
     both = method_looks(["mine", "theirs"])
-    assert method_looks(["mine"])["mine"] == both["mine"] and method_looks(["theirs", "joint"])["theirs"] == both["theirs"]
+    assert (method_looks(["mine"])["mine"] == both["mine"]
+            and method_looks(["theirs", "joint"])["theirs"] == both["theirs"])
 
 
 def test_runs_of_a_comparison_differ_in_line_style():

@@ -159,7 +159,8 @@ def test_the_report_notes_a_level_achieved_far_from_its_request(tmp_path):
     html = (root / "report.html").read_text()
     # 0.5 cuts at 0.4: 10 points off; 0.8 is on its cut
     assert ("Sharing 50% achieved 40.0%: more than 5 points from the request, since cuts fall on block boundaries "
-            "(figures are drawn at the fraction achieved). This backbone&#39;s achievable fractions: 0.0%, 5.0%, 20.0%, "
+            "(figures are drawn at the fraction achieved). This backbone&#39;s achievable fractions: "
+            "0.0%, 5.0%, 20.0%, "
             "40.0%, 60.0%, 80.0%, 95.0%.") in html
 
 

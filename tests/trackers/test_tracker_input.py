@@ -32,7 +32,8 @@ def test_bad_input_exits_2_naming_the_valid_values(argv, message, tmp_path, caps
     assert not (tmp_path / "runs").exists()
 
 
-@pytest.mark.parametrize("tracker,extra", [("mlflow", "energybench[mlflow]"), ("tensorboard", "energybench[tensorboard]")])
+@pytest.mark.parametrize("tracker,extra",
+                         [("mlflow", "energybench[mlflow]"), ("tensorboard", "energybench[tensorboard]")])
 def test_tracker_without_its_extra_names_the_extra(tracker, extra, tmp_path, capsys, monkeypatch):
     import importlib.util
 

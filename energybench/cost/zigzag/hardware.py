@@ -19,7 +19,8 @@ type...) x words per access; a word is the run's value bits (`word_bits` narrowe
 packs as in level_energy.py). Word counts come back as accesses x words per access.
 
 Bandwidth, words per cycle: the level's `bandwidth_words_per_cycle` where the architecture
-file gives one (reads and writes together: one read-write port); else these defaults: an rf its `accesses_per_mac` plus one (a
+file gives one (reads and writes together: one read-write port); else these defaults: an rf its `accesses_per_mac`
+plus one (a
 MAC's own accesses and a fill or drain each cycle: no stall at one MAC per cycle), an sram
 rows + cols each way (one array edge of inputs in and one of results out each cycle), a DRAM
 its type's peak bandwidth (DRAM_GBPS) at the array clock, reads and writes together.
