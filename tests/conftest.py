@@ -20,7 +20,12 @@ def require_tool(*names: str) -> None:
     missing = [n for n in names if shutil.which(n) is None]
     if not missing:
         return
-    msg = f"needs {', '.join(missing)} on PATH (Debian: apt-get install {' '.join(missing)})"
+    missing_on_ci(f"needs {', '.join(missing)} on PATH (Debian: apt-get install {' '.join(missing)})")
+
+
+def missing_on_ci(msg: str) -> None:
+    """Skip for what this machine lacks, except on CI (CI=true), where scripts/install-system-tools
+    must have installed it: there the test fails."""
     if os.environ.get("CI") == "true":
         pytest.fail(f"CI must provide it: {msg}")
     pytest.skip(msg)
@@ -34,10 +39,7 @@ def require_fashion_mnist() -> None:
     scripts/install-system-tools must have installed it."""
     if os.path.isdir(FASHION_MNIST):
         return
-    msg = f"needs Fashion-MNIST at {FASHION_MNIST} (Debian: apt-get install dataset-fashion-mnist)"
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"CI must provide it: {msg}")
-    pytest.skip(msg)
+    missing_on_ci(f"needs Fashion-MNIST at {FASHION_MNIST} (Debian: apt-get install dataset-fashion-mnist)")
 
 
 def reduced() -> bool:
