@@ -9,7 +9,8 @@ the report and users' notebooks share these rules.
 
 Rules:
 - An empty metrics cell means "not measured" and reads as NaN; it is never a zero. So does a
-  cell that is not a finite number ('abc', 'nan', '1e400'), with one warning naming it.
+  cell that is not a finite number ('abc', 'nan', '1e400'), with one warning naming it
+  (energybench.rundir reads the run directory under that one rule).
 - Costs cover the incremental phases only: phase 0 is the same base training at every sharing
   level (the runner trains it once), so including it would blur the differences the sweep
   measures. A cell's total is NaN when any of its incremental phases lacks the value (a partial
@@ -26,24 +27,26 @@ Rules:
 
 from __future__ import annotations
 
-import csv
-import io
 import math
-import warnings
-from pathlib import Path
 from typing import Any, Iterable
 
 import numpy as np
 import pandas as pd
 
-import energybench
 from energybench import calibration
-from energybench.errors import UserError
 
-IDENTITY = ("method", "sharing", "seed", "phase")
-TEXT = ("run_id", "method", "energy_table", "precision", "arch", "mapper", "measured_energy_method", "measured_devices",
-        "measured_note", "stage_stopped_by")
-FLAGS = ("cache_shared", "reused_base")  # True/False, read as 1.0/0.0 so that they average
+# Reading is the run directory's owner's (energybench.rundir); its names stay reachable from here.
+from energybench.rundir import (  # noqa: F401
+    FLAGS,
+    IDENTITY,
+    MATRIX_FILE,
+    SCHEMA,
+    TEXT,
+    accuracy_matrix,
+    frame,
+    load,
+    read_metrics,
+)
 
 # elementwise_energy_j: compute + memory energy of the element-wise work (norms, softmax,
 # activations, adds), kept apart from the MAC figures; elementwise_mem_accesses: its unfused accesses
@@ -67,185 +70,6 @@ COUNTS = ("shared_blocks", "storage_bytes", "total_mem_accesses", "total_train_m
           "total_train_samples")
 COST_SCOPE = ("incremental phases only (phase 1 to the last); phase 0, the base training every sharing "
               "level shares, is excluded from totals and per-iteration figures")
-
-
-# ----- reading ---------------------------------------------------------------------------------
-def frame(rows: Iterable[dict[str, Any]] | pd.DataFrame) -> pd.DataFrame:
-    """Metrics rows (as written to metrics.csv, or as dicts of numbers) as a typed frame:
-    identity columns typed, text columns as text, every other column a float (NaN = empty)."""
-    df = rows.copy() if isinstance(rows, pd.DataFrame) else pd.DataFrame(list(rows))
-    for col in df.columns:
-        if col in TEXT:
-            text = df[col].astype(object)
-            df[col] = text.where(text.notna() & (text != ""), None)
-        elif col in FLAGS:
-            df[col] = df[col].map(_flag).astype(float)
-        else:
-            values = pd.to_numeric(df[col].replace("", np.nan), errors="coerce").astype(float)
-            df[col] = values.where(np.isfinite(values))  # '1e400' reads as inf: not a measurement either
-    if len(df):
-        df["seed"] = df["seed"].astype(int)
-        df["phase"] = df["phase"].astype(int)
-    return df
-
-
-def _flag(v) -> float:
-    if isinstance(v, str):
-        return {"true": 1.0, "false": 0.0}.get(v.lower(), math.nan)
-    if v is None or (isinstance(v, float) and math.isnan(v)):
-        return math.nan
-    return float(bool(v))
-
-
-# metrics.csv's own columns, in the order the run writes them: the one list, which engine/store.py
-# writes with; a method's extra columns (acc_nme, tree_depth, ...) follow them, sorted.
-SCHEMA = (
-    "run_id", "method", "sharing", "sharing_achieved", "shared_blocks", "seed", "phase", "classes_seen",
-    "new_classes", "acc_all", "acc_old", "acc_new", "avg_inc_acc", "forgetting", "bwt", "acc_top5", "acc_task_aware",
-    "co2e_modelled_g", "co2e_measured_g", "iters", "train_samples", "train_time_s", "time_per_iter_s", "train_cpu_s",
-    "cache_shared", "fwd_macs", "bwd_input_macs", "bwd_weight_macs", "update_ops", "train_macs", "eval_macs",
-    "mem_reads", "mem_writes", "compute_energy_j", "memory_energy_j", "elementwise_ops", "elementwise_mem_reads",
-    "elementwise_mem_writes", "elementwise_compute_energy_j", "elementwise_memory_energy_j", "energy_table",
-    "precision", "storage_bytes", "arch", "node_nm", "vdd", "level_rf_energy_j", "level_buffer_energy_j",
-    "level_dram_energy_j", "leakage_energy_j", "mapper", "latency_s", "utilisation", "area_mm2", "edp_js",
-    "measured_energy_j", "measured_energy_method", "mean_power_w", "peak_power_w", "idle_power_w",
-    "measured_energy_above_idle_j", "gpu_energy_j", "cpu_package_energy_j", "dram_energy_j",
-    "measured_energy_per_sample_j", "measured_devices", "measured_note", "reused_base",
-)
-NUL = bytes(1)
-SHOWN = 4  # bad cells named in a warning; the rest counted
-
-
-def _text(path: Path) -> str:
-    """metrics.csv as text, or a UserError saying why it cannot be one (empty, binary)."""
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise UserError(f"cannot read {path}: {exc.strerror or exc}") from None
-    if not data.strip():
-        raise UserError(f"{path} is empty ({len(data)} bytes): it holds no header and no rows. Nothing can be "
-                        "reported; resume the run to write it again (energybench run --resume)")
-    if NUL in data:
-        raise UserError(f"{path} is a binary file, not a CSV text file (byte {data.index(NUL)} is NUL); is it the "
-                        "metrics.csv written by 'energybench run'?")
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise UserError(f"{path} is not UTF-8 text (byte {exc.start} is {data[exc.start]:#04x}); is it the "
-                        "metrics.csv written by 'energybench run'?") from None
-
-
-def _schema_notice(path: Path, header: list[str]) -> None:
-    """A notice when the columns are not those this version writes: dropped, or inserted among its own."""
-    missing = [c for c in SCHEMA if c not in header]
-    last = max((k for k, c in enumerate(header) if c in SCHEMA), default=-1)
-    own = [c for c in header[:last] if c not in SCHEMA]  # a method's extra columns come after all of these
-    parts = []
-    if missing:
-        named = ", ".join(missing[:8]) + (f" and {len(missing) - 8} more" if len(missing) > 8 else "")
-        parts.append(f"lacks the column{'s' if len(missing) > 1 else ''} {named} (left out of the figures and "
-                     "tables)")
-    if own:
-        parts.append(f"has the column{'s' if len(own) > 1 else ''} {', '.join(own)} among energybench's own "
-                     "(ignored)")
-    if parts:
-        warnings.warn(f"{path} " + " and ".join(parts) + f": it was not written by this version of energybench "
-                      f"({energybench.__version__}) or was edited; what it lacks is not reported", stacklevel=3)
-
-
-def read_metrics(path: str | Path, required: Iterable[str] = IDENTITY) -> pd.DataFrame:
-    """A metrics.csv file as a typed frame (see `frame`). A UserError when it is empty or binary,
-    lacks a `required` column or a row's identity cannot be read; a warning (the rest is read)
-    for a last row cut mid-line, a row of the wrong length, a cell that is not a finite number,
-    and columns that are not this version's."""
-    path = Path(path)
-    reader = csv.reader(io.StringIO(_text(path)))
-    try:
-        lines = [r for r in reader if r]
-    except csv.Error as exc:
-        raise UserError(f"{path} is not a readable CSV file ({exc})") from None
-    header, body = lines[0], lines[1:]
-    missing = (set(IDENTITY) | set(required)) - set(header)
-    if missing:
-        raise UserError(f"{path} lacks the columns {', '.join(sorted(missing))}; is it a metrics.csv "
-                        "written by 'energybench run'?")
-    _schema_notice(path, header)
-    kept, rownums, short = [], [], []
-    for k, r in enumerate(body, start=2):
-        if len(r) == len(header):
-            kept.append(r)
-            rownums.append(k)
-        else:
-            short.append((k, len(r)))
-    if short:
-        k, n = short[-1]
-        cut = k == len(body) + 1 and n < len(header)
-        warnings.warn(f"{path}: " + (f"its last row (line {k}) is cut mid-line ({n} of {len(header)} fields: an "
-                                     "interrupted write, or a copy cut short)"
-                                     if cut and len(short) == 1 else
-                                     f"{len(short)} row(s) have the wrong number of fields (line "
-                                     + ", ".join(str(k) for k, _ in short[:SHOWN]) + ")")
-                      + "; left out of the report", stacklevel=2)
-    raw = pd.DataFrame(kept, columns=header, dtype=str, index=rownums)
-    bad = raw[pd.to_numeric(raw["sharing"], errors="coerce").isna()
-              | ~raw["seed"].str.fullmatch(r"-?\d+") | ~raw["phase"].str.fullmatch(r"\d+")]
-    if len(bad):
-        raise UserError(f"{path}: row {bad.index[0]} has an unreadable sharing, seed or phase")
-    _cell_notice(path, raw)
-    return frame(raw.reset_index(drop=True))
-
-
-def _cell_notice(path: Path, raw: pd.DataFrame) -> None:
-    """One warning naming the numeric cells that are not finite numbers ('abc', 'nan', '1e400'):
-    they are read as not measured (NaN), never as a value."""
-    found = []
-    for col in raw.columns:
-        if col in TEXT or col in FLAGS or col in ("seed", "phase"):
-            continue
-        text = raw[col]
-        filled = text != ""
-        values = pd.to_numeric(text.where(filled, "0"), errors="coerce")
-        wrong = filled & ~np.isfinite(values.to_numpy(dtype=float))
-        found += [(k, col, v) for k, v in text[wrong].items()]
-    if found:
-        found.sort()
-        named = "; ".join(f"line {k} {col} '{v[:20]}'" for k, col, v in found[:SHOWN])
-        more = f" and {len(found) - SHOWN} more" if len(found) > SHOWN else ""
-        warnings.warn(f"{path}: {len(found)} cell(s) are not finite numbers ({named}{more}); read as not measured",
-                      stacklevel=3)
-
-
-def load(run_dir: str | Path) -> pd.DataFrame:
-    """The metrics of a run directory: one row per (method, sharing, seed, phase)."""
-    path = Path(run_dir) / "metrics.csv"
-    if not path.is_file():
-        raise UserError(f"{run_dir} has no metrics.csv: not a run directory, or no phase has finished yet")
-    return read_metrics(path)
-
-
-MATRIX_FILE = "accuracy_matrix.csv"  # one per cell, beside its confusion matrices
-
-
-def accuracy_matrix(run_dir: str | Path) -> pd.DataFrame:
-    """Every cell's accuracy matrix: one row per (method, sharing, seed, after_phase), columns
-    phase_0, phase_1, ...: the accuracy (%) on each phase's classes after phase `after_phase`
-    (NaN for phases not yet learned). Cells of runs older than the file are left out."""
-    df = load(run_dir)
-    parts = []
-    for (method, sharing, seed), _ in df.groupby(["method", "sharing", "seed"], sort=True):
-        path = Path(run_dir) / "cells" / f"{method}_s{sharing:g}_seed{seed}" / MATRIX_FILE
-        if path.is_file():
-            m = pd.read_csv(path)
-            m.insert(0, "seed", int(seed))
-            m.insert(0, "sharing", float(sharing))
-            m.insert(0, "method", method)
-            parts.append(m)
-    if not parts:
-        return pd.DataFrame(columns=["method", "sharing", "seed", "after_phase"])
-    out = pd.concat(parts, ignore_index=True)
-    phases = [c for c in out.columns if c.startswith("phase_")]
-    out[phases] = out[phases].astype(float)
-    return out
 
 
 # ----- aggregating -------------------------------------------------------------------------------

@@ -205,7 +205,7 @@ def test_every_json_written_is_strict_and_old_nan_files_still_read(tmp_path):
     import numpy as np
 
     from energybench.files import write_json
-    from energybench.report.rundir import _read_json
+    from energybench.rundir import read_json as _read_json
 
     write_json(tmp_path / "m.json", {"a": float("nan"), "b": [float("inf"), np.float64("nan"), np.int64(3)],
                                      "c": {"d": -float("inf"), "e": 1.5}})

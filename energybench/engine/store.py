@@ -1,59 +1,31 @@
 """The run directory: config.yaml, manifest.json, metrics.csv, cells/ (confusion matrices,
 method artifacts, checkpoints). The driver of a run is its only writer.
 
-Every write goes through energybench.files.atomic_write (a temporary file renamed into
-place), so a run interrupted at any moment leaves each file either as it was or complete.
+Every write goes through energybench.rundir's writer and energybench.files.atomic_write (a
+temporary file renamed into place), so a run interrupted at any moment leaves each file either as it was or complete.
 A finished phase is written in this order: its row, its confusion matrix and artifacts, then
 the cell's progress checkpoint; a resume trusts the checkpoint and drops rows written after it.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import torch
-import yaml
 
+from energybench import rundir
 from energybench.engine.cell import BaseDone, PhaseDone
 from energybench.engine.checkpoint import RunIdentity, load_checkpoint, save_checkpoint
 from energybench.engine.plan import Cell
-from energybench.files import atomic_write, write_json
-from energybench.results import SCHEMA
+from energybench.files import atomic_write
 from energybench.power.trace import append_power_trace
 
-# metrics.csv column order: identity, accuracy, time, counted/modelled cost, measured power.
-COLUMNS = list(SCHEMA)  # measured columns are empty where not measured, and measured_note says why
-
-
-def read_metrics(path: Path) -> list[dict[str, str]]:
-    if not path.is_file():
-        return []
-    with open(path, newline="") as fh:
-        return list(csv.DictReader(fh))
-
-
-def render_csv(rows: Iterable[dict[str, Any]]) -> str:
-    rows = list(rows)
-    extra = sorted({k for r in rows for k in r} - set(COLUMNS))
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=COLUMNS + extra, extrasaction="raise", lineterminator="\n")
-    writer.writeheader()
-    for r in rows:
-        writer.writerow({k: _fmt(v) for k, v in r.items()})
-    return buf.getvalue()
-
-
-def _fmt(v: Any) -> str:
-    """Floats at full precision (the shortest text that reads back as the same number), so a
-    summary built from metrics.csv equals one built from the numbers in memory; NaN as empty."""
-    if v is None:
-        return ""
-    if isinstance(v, float):
-        return "" if v != v else repr(v)
-    return str(v)
+# The run directory's layout, columns, writer and reader are energybench.rundir's; the names
+# this module gave them stay reachable from here.
+COLUMNS = rundir.COLUMNS
+read_metrics = rundir.read_rows
+render_csv = rundir.render_csv
 
 
 class RunStore:
@@ -61,8 +33,9 @@ class RunStore:
 
     def __init__(self, root: Path, user_modules: tuple[str, ...] = ()):
         self.root = Path(root)
-        self.metrics_path = self.root / "metrics.csv"
-        self.rows: list[dict[str, Any]] = read_metrics(self.metrics_path)
+        rundir.check_format(self.root)  # a newer energybench's directory is neither resumed nor rewritten
+        self.metrics_path = self.root / rundir.METRICS
+        self.rows: list[dict[str, Any]] = rundir.read_rows(self.metrics_path)
         # the modules of user code the run names (plugins.user_modules): its checkpoints may hold their classes
         self.user_modules = user_modules
         self.identity: RunIdentity | None = None  # the run's: its checkpoints must match it (set by the runner)
@@ -72,20 +45,19 @@ class RunStore:
         return self.root.name
 
     def cell_dir(self, method: str, sharing: float, seed: int) -> Path:
-        return self.root / "cells" / f"{method}_s{sharing:g}_seed{seed}"
+        return rundir.cell_dir(self.root, method, sharing, seed)
 
     def base_checkpoint(self, method: str, seed: int) -> Path:
         return self.root / "cells" / f"{method}_seed{seed}_base.pt"
 
     def write_config(self, config: dict[str, Any]) -> None:
-        atomic_write(self.root / "config.yaml", yaml.safe_dump(config, sort_keys=False))
+        rundir.write_config(self.root, config)
 
     def read_config(self) -> dict[str, Any] | None:
-        p = self.root / "config.yaml"
-        return yaml.safe_load(p.read_text()) if p.is_file() else None
+        return rundir.read_config(self.root)
 
     def write_manifest(self, manifest: dict[str, Any]) -> None:
-        write_json(self.root / "manifest.json", manifest)
+        rundir.write_manifest(self.root, manifest)
 
     def _cell_rows(self, method: str, sharing: float, seed: int) -> list[dict[str, Any]]:
         return [r for r in self.rows if r["method"] == method and float(r["sharing"]) == sharing
@@ -108,11 +80,11 @@ class RunStore:
                                               and int(r["seed"]) == seed and int(r["phase"]) > keep_upto)]
         if len(keep) != len(self.rows):
             self.rows = keep
-            atomic_write(self.metrics_path, render_csv(self.rows))
+            rundir.write_metrics(self.root, self.rows)
 
     def append(self, row: dict[str, Any]) -> None:
         self.rows.append({**row, "run_id": self.run_id})
-        atomic_write(self.metrics_path, render_csv(self.rows))
+        rundir.write_metrics(self.root, self.rows)
 
     # ----- results of the cells, as their events arrive ------------------------------------------
     def record_base(self, done: BaseDone) -> None:
@@ -124,7 +96,7 @@ class RunStore:
         """A Ray worker's power readings, into power_trace.csv with the cell they belong to
         named in the device column (the local executor's monitor writes the trace itself)."""
         if readings:
-            append_power_trace(self.root / "power_trace.csv", [(t, f"{source}: {d}", w) for t, d, w in readings])
+            append_power_trace(self.root / rundir.POWER_TRACE, [(t, f"{source}: {d}", w) for t, d, w in readings])
 
     def load_base(self, method: str, seed: int, device: torch.device) -> dict[str, Any] | None:
         path = self.base_checkpoint(method, seed)

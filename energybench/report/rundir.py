@@ -1,16 +1,14 @@
 """A run directory read for reporting: config, manifest, metrics rows, summary, power trace,
 confusion matrices, with the per-(method, sharing) aggregates the figures and tables share.
 
-Empty metrics cells mean "not measured": they become NaN here and are never drawn as zero.
+energybench.rundir reads the files; empty metrics cells mean "not measured": they become NaN
+there and are never drawn as zero.
 """
 
 from __future__ import annotations
 
-import csv
-import json
 import math
 import warnings
-from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,35 +20,24 @@ import energybench
 from energybench.calibration import ABOVE_IDLE, measured_column
 from energybench.confusion import parse_confusion
 from energybench.errors import UserError
-from energybench.results import (
+from energybench.results import cells, incremental_totals, modelled_vs_measured, phase_means, summarise
+from energybench.rundir import (
     IDENTITY,
-    cells,
-    incremental_totals,
-    modelled_vs_measured,
-    phase_means,
+    METRICS,
+    cell_dir,
+    check_format,
+    num,
+    read_config,
+    read_manifest,
     read_metrics,
-    summarise,
+    read_power_trace,
+    read_summary,
+    sharing_key,
 )
-from energybench.user_yaml import load_user_yaml
 
 # Counted ops of one training step's parts, in metrics.csv (summed over incremental phases).
 OPS = ("fwd_macs", "bwd_input_macs", "bwd_weight_macs", "update_ops")
 ENERGY = ("compute_energy_j", "memory_energy_j")
-
-
-def num(value: Any) -> float:
-    """A metrics cell as a float; empty or unreadable -> NaN (not measured)."""
-    if value is None or value == "":
-        return math.nan
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return math.nan
-
-
-def sharing_key(s: float) -> str:
-    """The spelling of a sharing level in summary.json keys and cell directory names."""
-    return f"{s:g}"
 
 
 @dataclass
@@ -321,7 +308,7 @@ class RunData:
         phase = self.last_phase(method, sharing, seed)
         if phase is None:
             return None
-        path = self.root / "cells" / f"{method}_s{sharing_key(sharing)}_seed{seed}" / f"confusion_phase{phase}.csv"
+        path = cell_dir(self.root, method, sharing, seed) / f"confusion_phase{phase}.csv"
         if not path.is_file():
             return None
         try:
@@ -337,44 +324,6 @@ class RunData:
             labels = names[: len(matrix)] if len(names) >= len(matrix) else [str(k) for k in range(len(matrix))]
         sizes = [int(n) for n in (self.manifest.get("scenario") or [])]
         return Confusion(method, sharing, seed, phase, matrix, labels, sizes)
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise UserError(f"{path} is not valid JSON ({exc}); rerun or resume the run to rewrite it") from None
-    if not isinstance(data, dict):
-        raise UserError(f"{path} must hold a JSON object")
-    return data
-
-
-def _read_power(path: Path) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], str | None]:
-    """device -> (seconds since the first reading, watts); a note when the trace is unusable.
-    An hour at 10 Hz is tens of thousands of rows, hence plain csv.reader."""
-    if not path.is_file():
-        return {}, None
-    with open(path, newline="") as fh:
-        reader = csv.reader(fh)
-        header = next(reader, [])
-        try:
-            it, idev, iw = header.index("time_s"), header.index("device"), header.index("watts")
-        except ValueError:
-            return {}, f"{path.name} lacks the columns time_s, device, watts; the power trace is not drawn."
-        data: dict[str, list[tuple[float, float]]] = defaultdict(list)
-        for r in reader:
-            if len(r) == len(header):
-                t, w = num(r[it]), num(r[iw])
-                if not (math.isnan(t) or math.isnan(w)):
-                    data[r[idev]].append((t, w))
-    if not data:
-        return {}, None
-    t0 = min(t for pts in data.values() for t, _ in pts)
-    out = {}
-    for dev, pts in sorted(data.items()):
-        arr = np.array(sorted(pts))
-        out[dev] = (arr[:, 0] - t0, arr[:, 1])
-    return out, None
 
 
 def _summary_cells(summary: dict[str, Any]) -> set[tuple[str, str]]:
@@ -393,7 +342,8 @@ def load_run(root: str | Path) -> RunData:
                         "(it holds metrics.csv, config.yaml, manifest.json)")
     if not root.is_dir():
         raise UserError(f"{root} is not a directory; give a run directory written by 'energybench run'")
-    metrics = root / "metrics.csv"
+    check_format(root)
+    metrics = root / METRICS
     if not metrics.is_file():
         children = sorted(p.parent.name for p in root.glob("*/metrics.csv"))
         if children:
@@ -407,17 +357,14 @@ def load_run(root: str | Path) -> RunData:
     df = read_metrics(metrics, required=(*IDENTITY, "classes_seen", "acc_all"))
     if not len(df):
         raise UserError(f"{metrics} has no rows yet: no phase of this run has finished, so there is nothing to report")
-    config_path = root / "config.yaml"
-    config = load_user_yaml(config_path, str(config_path)) if config_path.is_file() else {}  # run dirs get shared
-    manifest_path = root / "manifest.json"
-    manifest = _read_json(manifest_path) if manifest_path.is_file() else {}
+    config = read_config(root) or {}
+    manifest = read_manifest(root)
     version = manifest.get("energybench")
     if version is not None and str(version) != energybench.__version__:
         warnings.warn(f"{root} was written by energybench {version}; this is {energybench.__version__}: figures "
                       "and rules of this version are applied to it, and what that version did not record is left "
                       "out", stacklevel=2)
-    summary_path = root / "summary.json"
-    summary = _read_json(summary_path) if summary_path.is_file() else None
+    summary = read_summary(root)
     cells = {(m, sharing_key(s)) for m, s in zip(df["method"], df["sharing"])}
     if summary is None or cells != _summary_cells(summary) or "optimal_rule" not in summary:
         # a run stopped mid-cell has rows its summary.json does not cover yet, and a summary.json written
@@ -427,5 +374,5 @@ def load_run(root: str | Path) -> RunData:
     present = list(dict.fromkeys(df["method"]))
     listed = [m for m in ((config or {}).get("methods") or []) if m in present]
     methods = listed + [m for m in present if m not in listed]
-    power, power_note = _read_power(root / "power_trace.csv")
+    power, power_note = read_power_trace(root)
     return RunData(root, config or {}, manifest, df, summary, methods, power, power_note)
