@@ -32,11 +32,11 @@ from energybench.rundir.schema import (
     cell_dir,
     sharing_key,
 )
-from energybench.rundir.write import COLUMNS, render_csv, write_config, write_manifest, write_metrics, write_summary
+from energybench.rundir.write import COLUMNS, render_csv, write_config, write_manifest, write_metrics
 
 __all__ = [
     "CONFIG", "COLUMNS", "FLAGS", "FORMAT", "FORMAT_KEY", "IDENTITY", "MANIFEST", "MATRIX_FILE", "METRICS",
     "POWER_TRACE", "SCHEMA", "SUMMARY", "TEXT", "accuracy_matrix", "cell_dir", "check_format", "frame", "load", "num",
     "read_config", "read_json", "read_manifest", "read_metrics", "read_power_trace", "read_rows", "read_summary",
-    "render_csv", "sharing_key", "write_config", "write_manifest", "write_metrics", "write_summary", "written_format",
+    "render_csv", "sharing_key", "write_config", "write_manifest", "write_metrics", "written_format",
 ]

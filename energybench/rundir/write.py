@@ -12,7 +12,7 @@ from typing import Any, Iterable
 import yaml
 
 from energybench.files import atomic_write, write_json
-from energybench.rundir.schema import CONFIG, FORMAT, FORMAT_KEY, MANIFEST, METRICS, SCHEMA, SUMMARY
+from energybench.rundir.schema import CONFIG, FORMAT, FORMAT_KEY, MANIFEST, METRICS, SCHEMA
 
 COLUMNS = list(SCHEMA)  # measured columns are empty where not measured, and measured_note says why
 
@@ -51,7 +51,3 @@ def write_config(root: Path, config: dict[str, Any]) -> None:
 def write_manifest(root: Path, manifest: dict[str, Any]) -> None:
     """manifest.json, with the layout version its readers check."""
     write_json(Path(root) / MANIFEST, {**manifest, FORMAT_KEY: FORMAT})
-
-
-def write_summary(root: Path, summary: dict[str, Any]) -> None:
-    write_json(Path(root) / SUMMARY, summary)
