@@ -33,7 +33,8 @@ from energybench.report.style import MAX_RUNS, Look, method_looks, run_line
 from energybench.report.tables import DASH, OPTIMAL_COLUMNS, flatten, join, optimal_rows, seed_list
 
 # keys that differ between any two runs without saying anything about them
-IGNORED = {"config.run_id", "config.out", "config.report", "config.report_formats", "manifest.class_names"}
+IGNORED = {"config.run_id", "config.out", "config.report", "config.report_formats", "manifest.class_names",
+           "manifest.run_dir_format"}  # the layout version: the reader reads either, results unchanged
 MAX_VALUE = 160  # characters of a differing value shown (class orders can be long)
 
 
