@@ -70,7 +70,7 @@ def _add_hardware_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sram-bytes", type=whole(1), metavar="N",
                    help="fix every layer's SRAM buffer at N bytes instead of sizing it to the layer's working set")
     options.add(p, "node", sweep=True)
-    options.add(p, "vdd")
+    options.add(p, "vdd", default_text=options.VDD_DEFAULT)
     options.add(p, "arch", sweep=True)
     options.add(p, "mapper", default="analytic")
     p.add_argument("--export-actions", metavar="FILE",

@@ -40,7 +40,7 @@ def register(subparsers) -> None:
                    help="bits per access (32 and 64 are CACTI rows; narrower words are packed into 32-bit "
                         "accesses); default: the precision's width, else 32")
     options.add(p, "node")
-    options.add(p, "vdd")
+    options.add(p, "vdd", default_text=options.VDD_DEFAULT)
     options.add(p, "arch")
     p.add_argument("--export-ert", metavar="FILE",
                    help="write the table in use (compute, each level's read/write, DRAM) as an Accelergy energy "

@@ -41,8 +41,7 @@ OPTIONS = {o.flag.lstrip("-").replace("-", "_"): o for o in (
     Option("--sram-cell", "CACTI cell type: itrs-lstp (the default), itrs-hp, itrs-lop", {"metavar": "CELL"}),
     Option("--node", "technology node in nm: 90, 65, 45, 32, 22, 16, 14, 10, 7 (the default: the energy table's "
                      "own, 45)", {"metavar": "NM", "type": whole(7, 90, NODE_CHOICE)}),
-    Option("--vdd", "logic supply voltage (the default: the table's own at its node, else the node's nominal "
-                    "supply)", {"metavar": "V", "type": finite_float}),
+    Option("--vdd", "logic supply voltage in volts", {"metavar": "V", "type": finite_float}),
     Option("--arch", "architecture: layer_buffer (the default), eyeriss_like, tpu_like, paper_sharing, or a YAML "
                      "file (energybench/cost/README.md)", {"metavar": "FILE"}),
     Option("--mapper", "who maps each layer and pass onto the architecture: analytic (the default; closed form) or "
@@ -53,6 +52,8 @@ OPTIONS = {o.flag.lstrip("-").replace("-", "_"): o for o in (
     Option("--report-format", "comma-separated report formats: html, pdf", {"metavar": "LIST"}),
     Option("--json", "print one JSON object instead of text", {"action": "store_true"}),
 )}
+
+VDD_DEFAULT = "the energy table's own at its node, else the node's nominal supply"
 
 # command -> {old spelling: new spelling}; each old one still works for one release.
 RENAMED = {

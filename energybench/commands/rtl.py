@@ -7,7 +7,8 @@ import os
 import sys
 from pathlib import Path
 
-from energybench.commands.arguments import finite_float, seed
+from energybench.commands import options
+from energybench.commands.arguments import seed
 from energybench.errors import UserError
 
 ADDERS = ("ripple_carry", "kogge_stone")
@@ -102,13 +103,8 @@ def _add_characterize_options(char: argparse.ArgumentParser) -> None:
         help="count toggles with a unit-delay simulation (includes glitches) and use that "
         "energy in the table; the zero-delay energy is kept in the record",
     )
-    char.add_argument(
-        "--vdd",
-        type=finite_float,
-        metavar="VOLTS",
-        help="supply voltage of the generic gate model (default: 1.0; Horowitz's table is "
-        "at 0.9); not allowed with --liberty, which uses the library's nom_voltage",
-    )
+    options.add(char, "vdd", default_text="1.0, for the generic gate model (Horowitz's table is at 0.9); not "
+                                          "with --liberty, which uses the library's nom_voltage")
     char.add_argument("--seed", type=seed, default=0, help="random seed for the operands (default: 0)")
     char.add_argument(
         "--jobs",

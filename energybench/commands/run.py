@@ -132,7 +132,7 @@ def _add_cost(g: argparse._ArgumentGroup) -> None:
     options.add(g, "sram_cell")
     g.add_argument("--sram-bytes", type=whole(1), help="fix the SRAM buffer size instead of sizing it per layer")
     options.add(g, "node")  # one value: `cost` compares several
-    options.add(g, "vdd")
+    options.add(g, "vdd", default_text=options.VDD_DEFAULT)
     options.add(g, "arch")
     options.add(g, "mapper")
     g.add_argument("--no-power", dest="power", action="store_const", const=False, help="do not sample power")
