@@ -127,7 +127,8 @@ def run_number_cases(n: int) -> list[list[str]]:
 
 # `energybench cost` on a tiny network: flag -> as RUN_NUMBERS (sizes past 2**62 are no machine's)
 COST_NUMBERS = {
-    "--num-classes": (True, 1, 2**62, False), "--batch-size": (True, 1, 2**62, False), "--width": (False, 0, MAX_WIDTH, True),
+    "--num-classes": (True, 1, 2**62, False), "--batch-size": (True, 1, 2**62, False),
+    "--width": (False, 0, MAX_WIDTH, True),
     "--sram-bytes": (True, 1, None, False), "--vdd": (False, 0, None, True), "--seed": (True, 0, SEED_MAX, False),
     "--sharing": (False, 0, 1, False),
 }

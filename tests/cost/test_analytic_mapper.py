@@ -362,7 +362,8 @@ def test_one_engine_prices_a_users_layer_buffer_file(tmp_path, capsys):
     f.write_text(yaml.safe_dump({"name": "fixed", "description": "64 KB buffer, LPDDR4", "dataflow": "layer_buffer",
                                  "levels": [{"name": "buffer", "kind": "sram", "capacity_bytes": 65536},
                                             {"name": "dram", "kind": "dram", "type": "LPDDR4"}]}))
-    assert main(["cost", "--backbone", "tiny_cnn", "--input", "1x8x8", "--batch-size", "4", "--json", "--arch", str(f)]) == 0
+    assert main(["cost", "--backbone", "tiny_cnn", "--input", "1x8x8", "--batch-size", "4", "--json",
+                 "--arch", str(f)]) == 0
     out = json.loads(capsys.readouterr().out)
     levels = {lv["name"]: lv for lv in out["hierarchy"]["levels"]}
     assert out["memory_energy_j"] == pytest.approx(levels["buffer"]["energy_j"] + levels["dram"]["energy_j"],

@@ -241,8 +241,8 @@ def test_one_frozen_block_is_singular(capsys):
 
 
 def test_several_nodes_and_sharing_levels_make_one_table(capsys):
-    base = ["--backbone", "resnet20", "--input", "3x16x16", "--batch-size", "2", "--sharing", "0,0.5", "--node", "45,22,7",
-            "--arch", "tpu_like,layer_buffer"]
+    base = ["--backbone", "resnet20", "--input", "3x16x16", "--batch-size", "2", "--sharing", "0,0.5",
+            "--node", "45,22,7", "--arch", "tpu_like,layer_buffer"]
     d = cost_json(capsys, *base)
     rows = d["comparison"]
     assert [(r["architecture"], r["node_nm"], r["sharing"]) for r in rows] == [

@@ -70,8 +70,8 @@ def test_a_hand_written_ert_prices_a_step():
 
 
 def test_the_cli_prices_a_step_with_the_fixture(capsys):
-    assert main(["cost", "--backbone", "tiny_cnn", "--input", "1x8x8", "--batch-size", "2", "--energy-table", str(FIXTURE),
-                 "--arch", "eyeriss_like"]) == 0
+    assert main(["cost", "--backbone", "tiny_cnn", "--input", "1x8x8", "--batch-size", "2",
+                 "--energy-table", str(FIXTURE), "--arch", "eyeriss_like"]) == 0
     out = capsys.readouterr().out
     assert "read 0.5, write 0.6; Accelergy ERT" in out and "eyeriss_ert" in out
 
