@@ -25,6 +25,9 @@ class Parser(argparse.ArgumentParser):
     option for a misspelt one (argparse prints its whole usage block before the error)."""
 
     def error(self, message: str):
+        # a required option with an old spelling is a group of the two, the old one hidden
+        message = re.sub(r"^one of the arguments (\S+) is required$", r"the following arguments are required: \1",
+                         message)
         self.exit(2, f"{self.prog}: error: {message}{self._hint(message)}; see '{self.prog} --help'\n")
 
     def _hint(self, message: str) -> str:

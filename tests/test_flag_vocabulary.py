@@ -136,7 +136,10 @@ def test_old_spelling_works_end_to_end(capsys):
                                                  ("batch", "batch-size"))]
 
 
-def test_a_required_option_given_by_its_old_spelling():
+def test_a_required_option_with_an_old_spelling_is_still_required(capsys):
+    """`cost --model X` satisfies --backbone; neither given is the usual one-line error."""
     with pytest.raises(SystemExit) as exc:
         build_parser().parse_args(["cost", "--input", "1x8x8"])
     assert exc.value.code == 2
+    assert "error: the following arguments are required: --backbone;" in capsys.readouterr().err
+    assert "--backbone NAME --input" in build_parser()._subparsers._group_actions[0].choices["cost"].format_usage()

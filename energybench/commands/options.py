@@ -113,6 +113,8 @@ def _alias(parser: argparse.ArgumentParser, old: str, target: argparse.Action) -
         return
     # A required option given by its old spelling is given: one of the two is required.
     group = parser.add_mutually_exclusive_group(required=True)
-    group.add_argument(old, action=Deprecated, target=target)
+    alias = group.add_argument(old, action=Deprecated, target=target)
     target.required = False
-    group._group_actions.append(target)
+    group._group_actions.insert(0, target)
+    parser._actions.remove(alias)  # next to it, so the usage line shows the group as one required option
+    parser._actions.insert(parser._actions.index(target) + 1, alias)
