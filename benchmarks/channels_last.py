@@ -3,7 +3,7 @@ and inputs, per backbone, measured in one process: the reason `build_net` stores
 channels-last. Steps of the two layouts alternate, so a load change on a shared machine
 hits both alike; the figure is the ratio of medians.
 
-    python benchmarks/channels_last.py [--batch 64] [--repeats 15] [--threads 1]
+    python benchmarks/channels_last.py [--batch-size 64] [--repeats 15] [--threads 1]
 """
 
 from __future__ import annotations
@@ -39,15 +39,15 @@ def make_step(model: str, shape, batch: int, layout: torch.memory_format):
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--batch", type=int, default=64)
+    p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--repeats", type=int, default=15)
     p.add_argument("--threads", type=int, default=1)
     args = p.parse_args()
     torch.set_num_threads(args.threads)
-    print(f"batch {args.batch}, {args.threads} thread(s), median of {args.repeats} alternating steps")
+    print(f"batch {args.batch_size}, {args.threads} thread(s), median of {args.repeats} alternating steps")
     for model, shape in CASES:
-        steps = {"nchw": make_step(model, shape, args.batch, torch.contiguous_format),
-                 "nhwc": make_step(model, shape, args.batch, torch.channels_last)}
+        steps = {"nchw": make_step(model, shape, args.batch_size, torch.contiguous_format),
+                 "nhwc": make_step(model, shape, args.batch_size, torch.channels_last)}
         times = {k: [] for k in steps}
         for fn in steps.values():  # warm-up: first steps allocate and pick kernels
             fn(), fn()

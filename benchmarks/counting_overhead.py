@@ -6,7 +6,7 @@ Per phase the trainer profiles about two step kinds (full batches and the last, 
 so a run of P phases profiles ~2P of its P x epochs x steps-per-epoch steps. The target is
 far below 2%.
 
-    python benchmarks/counting_overhead.py [--model resnet20] [--input 3x32x32] [--batch 32]
+    python benchmarks/counting_overhead.py [--backbone resnet20] [--input 3x32x32] [--batch-size 32]
         [--repeats 5] [--phases 5] [--epochs 30] [--steps-per-epoch 40] [--kinds-per-phase 2]
         [--device cuda]
 """
@@ -56,9 +56,9 @@ def timed(fn) -> float:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--model", default="resnet20")
+    p.add_argument("--backbone", default="resnet20")
     p.add_argument("--input", default="3x32x32")
-    p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--repeats", type=int, default=5, help="timed steps of each kind, alternating (default 5)")
     p.add_argument("--phases", type=int, default=5)
     p.add_argument("--epochs", type=int, default=30)
@@ -70,7 +70,7 @@ def main() -> int:
     args = p.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    net, step = make_step(args.model, parse_shape(args.input), args.batch, device=args.device)
+    net, step = make_step(args.backbone, parse_shape(args.input), args.batch_size, device=args.device)
     step(), count_step(step, net)  # warm up both paths (allocator, lazy imports)
     plain, counted = [], []
     for _ in range(args.repeats):  # alternate so drifting machine load hits both alike
@@ -80,14 +80,14 @@ def main() -> int:
     total = args.phases * args.epochs * args.steps_per_epoch
     profiled = args.phases * args.kinds_per_phase
     run_overhead = profiled * max(t_counted - t_plain, 0.0) / (total * t_plain)
-    out = {"model": args.model, "input": args.input, "batch": args.batch, "device": args.device,
+    out = {"model": args.backbone, "input": args.input, "batch": args.batch_size, "device": args.device,
            "threads": torch.get_num_threads(),
            "plain_step_s": t_plain, "counted_step_s": t_counted, "step_ratio": t_counted / t_plain,
            "run_steps": total, "profiled_steps": profiled, "run_overhead": run_overhead}
     if args.json:
         print(json.dumps(out, indent=2))
     else:
-        print(f"{args.model} {args.input} batch {args.batch} on {args.device}, {out['threads']} threads,"
+        print(f"{args.backbone} {args.input} batch {args.batch_size} on {args.device}, {out['threads']} threads,"
               f" median of {args.repeats}:")
         print(f"  plain step   {t_plain * 1e3:9.1f} ms")
         print(f"  counted step {t_counted * 1e3:9.1f} ms  ({out['step_ratio']:.2f}x)")

@@ -8,7 +8,7 @@ would have nothing to read, so the benchmark then points RAPL at a generated
 powercap tree (two packages, two DRAM zones) and the real file-reading code reads
 it; the printed sensor list says which was measured.
 
-    python benchmarks/sampler_overhead.py [--seconds 20] [--rate 10] [--device auto]
+    python benchmarks/sampler_overhead.py [--seconds 20] [--power-rate 10] [--device auto]
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ def train(seconds: float, device: str) -> int:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=20.0, help="workload length (default 20)")
-    parser.add_argument("--rate", type=float, default=10.0, help="sampling rate in Hz (default 10)")
+    parser.add_argument("--power-rate", type=float, default=10.0, help="sampling rate in Hz (default 10)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
     args = parser.parse_args()
     warnings.simplefilter("ignore", PowerMeasurementWarning)  # the sensor list below says why
@@ -65,9 +65,9 @@ def main() -> int:
         args.device == "auto" and torch.cuda.is_available()) else "cpu"
     with tempfile.TemporaryDirectory() as tmp:
         # no idle baseline: its sampler ticks would count as CPU time outside the timed workload
-        monitor = PowerMonitor(args.device, rate_hz=args.rate, idle_seconds=0)
+        monitor = PowerMonitor(args.device, rate_hz=args.power_rate, idle_seconds=0)
         if not monitor.available:
-            monitor = PowerMonitor(args.device, rate_hz=args.rate, idle_seconds=0,
+            monitor = PowerMonitor(args.device, rate_hz=args.power_rate, idle_seconds=0,
                                    powercap_root=fake_powercap(Path(tmp) / "powercap"))
             print("no real power sensor here: sampling a generated powercap tree instead")
         train(0.5, train_device)  # warm up allocator and kernels outside the measurement
@@ -82,7 +82,7 @@ def main() -> int:
             print(f"sensor {s['device'] or s['kind']}: {state}")
     ratio = cpu / wall
     print(f"workload: {steps} training steps on {train_device} in {wall:.2f} s wall")
-    print(f"sampler: {ticks} ticks at {args.rate:g} Hz, {cpu * 1e3:.2f} ms CPU "
+    print(f"sampler: {ticks} ticks at {args.power_rate:g} Hz, {cpu * 1e3:.2f} ms CPU "
           f"({cpu / max(ticks, 1) * 1e6:.1f} us per tick)")
     print(f"window energy: {window.result['measured_energy_j']} J "
           f"({window.result['measured_energy_method']})")

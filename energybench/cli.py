@@ -10,6 +10,7 @@ import sys
 import warnings
 
 from energybench import __version__
+from energybench.commands.options import Deprecated, add_renamed
 from energybench.commands.interrupt import SigtermAsInterrupt
 from energybench.commands.supervise import note
 from energybench.errors import RunStopped, Terminated, UserCodeFailed, UserError, did_you_mean
@@ -24,6 +25,9 @@ class Parser(argparse.ArgumentParser):
     option for a misspelt one (argparse prints its whole usage block before the error)."""
 
     def error(self, message: str):
+        # a required option with an old spelling is a group of the two, the old one hidden
+        message = re.sub(r"^one of the arguments (\S+) is required$", r"the following arguments are required: \1",
+                         message)
         self.exit(2, f"{self.prog}: error: {message}{self._hint(message)}; see '{self.prog} --help'\n")
 
     def _hint(self, message: str) -> str:
@@ -32,7 +36,8 @@ class Parser(argparse.ArgumentParser):
             return did_you_mean(m.group(1), re.findall(r"'([^']*)'", m.group(2)))
         m = re.match(r"unrecognized arguments: (\S+)", message)
         if m and m.group(1).startswith("-"):
-            flags = [s for a in self._actions for s in a.option_strings if s.startswith("--")]
+            flags = [s for a in self._actions if a.help != argparse.SUPPRESS  # not the old spellings
+                     for s in a.option_strings if s.startswith("--")]
             return did_you_mean(m.group(1).split("=")[0], flags)
         return ""
 
@@ -53,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name in COMMANDS:
         importlib.import_module(f"energybench.commands.{name}").register(sub)
     _add_debug(sub)
+    add_renamed(sub)
     return parser
 
 
@@ -82,7 +88,7 @@ def _attach_dash_values(parser: argparse.ArgumentParser, argv: list[str]) -> lis
     valid. A word with two dashes, or an option of the command (-h), stays an option."""
     actions = _command_parser(parser, argv)._actions
     options = {s for a in actions for s in a.option_strings}
-    takes_value = {s for a in actions if isinstance(a, argparse._StoreAction) and a.nargs is None
+    takes_value = {s for a in actions if isinstance(a, (argparse._StoreAction, Deprecated)) and a.nargs is None
                    for s in a.option_strings}
     out, i = [], 0
     while i < len(argv):

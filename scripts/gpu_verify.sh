@@ -23,7 +23,7 @@ step python3 -m energybench run --device cuda --method sharing,lucir --sharing 0
     --report-format html --out "$OUT/runs" --run-id sweep_cuda
 step env OUT="$OUT" scripts/gpu_calibration.sh  # modelled vs measured: $OUT/gpu_calibration.md for reports/
 step python3 benchmarks/cuda_count_parity.py --models tiny_cnn,lenet,nin,resnet20,resnet18,tiny_vit,swin_t
-step python3 benchmarks/counting_overhead.py --device cuda --model resnet20 --batch 128 --repeats 10
+step python3 benchmarks/counting_overhead.py --device cuda --backbone resnet20 --batch-size 128 --repeats 10
 step python3 benchmarks/nvml_counter_probe.py --seconds 1
 step python3 benchmarks/sampler_overhead.py --device cuda --seconds 10
 step python3 -m pytest -q -p no:cacheprovider tests/power/test_gpu.py tests/power/test_monitor.py tests/power/test_nvml.py \

@@ -127,7 +127,8 @@ def run_number_cases(n: int) -> list[list[str]]:
 
 # `energybench cost` on a tiny network: flag -> as RUN_NUMBERS (sizes past 2**62 are no machine's)
 COST_NUMBERS = {
-    "--classes": (True, 1, 2**62, False), "--batch": (True, 1, 2**62, False), "--width": (False, 0, MAX_WIDTH, True),
+    "--num-classes": (True, 1, 2**62, False), "--batch-size": (True, 1, 2**62, False),
+    "--width": (False, 0, MAX_WIDTH, True),
     "--sram-bytes": (True, 1, None, False), "--vdd": (False, 0, None, True), "--seed": (True, 0, SEED_MAX, False),
     "--sharing": (False, 0, 1, False),
 }
@@ -136,7 +137,7 @@ COST_NUMBERS = {
 def cost_number_cases(n: int) -> list[list[str]]:
     rng = random.Random(SEED + 4)
     flags = sorted(COST_NUMBERS)
-    return [["cost", "--model", "tiny_cnn", "--input", "1x8x8", "--device", "meta", "--json", flag,
+    return [["cost", "--backbone", "tiny_cnn", "--input", "1x8x8", "--device", "meta", "--json", flag,
              _bad_number(rng, *COST_NUMBERS[flag])] for flag in (flags[i % len(flags)] for i in range(n))]
 
 
@@ -274,6 +275,6 @@ def test_generated_bad_erts_are_refused(tmp_path):
     fields = {k: (False, True) for k in ERT_GOOD}  # pJ >= 0: zero is a valid energy
     for i, text in enumerate(file_cases(ERT, ERT_GOOD, fields, 50, SEED + 3)):
         argv = (["energy-table", "--energy-table", "{folder}/e.yaml"] if i % 2 else
-                ["cost", "--model", "tiny_cnn", "--input", "1x8x8", "--device", "meta", "--energy-table",
+                ["cost", "--backbone", "tiny_cnn", "--input", "1x8x8", "--device", "meta", "--energy-table",
                  "{folder}/e.yaml", "--json"])  # --json: where a NaN once printed, invalid JSON
         _refused(argv, {"e.yaml": text}, tmp_path)

@@ -42,12 +42,12 @@ def test_the_readme_backbone_runs_end_to_end(user_dir, tmp_path, capsys):
 
 def test_the_readme_backbone_is_counted_by_cost(user_dir, capsys):
     (user_dir / "my_nets.py").write_text(readme_python("# my_nets.py"))
-    assert main(["cost", "--model", "my_nets:SmallNet", "--input", "3x32x32", "--json"]) == 0
+    assert main(["cost", "--backbone", "my_nets:SmallNet", "--input", "3x32x32", "--json"]) == 0
     d = json.loads(capsys.readouterr().out)
     # 3x3 convolutions 3->16 and 16->32 at 32x32, 32->64 at 16x16 (after the max-pool), head 64 -> 10
     assert d["forward_macs"] == 32 * 32 * 16 * 3 * 9 + 32 * 32 * 32 * 16 * 9 + 16 * 16 * 64 * 32 * 9 + 64 * 10
     assert d["uncounted_ops"] == {}
-    assert main(["cost", "--model", "my_nets:SmallNet", "--input", "3x32x32", "--width", "0.5", "--json"]) == 0
+    assert main(["cost", "--backbone", "my_nets:SmallNet", "--input", "3x32x32", "--width", "0.5", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["total_params"] < d["total_params"]
 
 
@@ -56,7 +56,7 @@ def test_a_module_in_the_current_directory_is_found(tmp_path, monkeypatch, capsy
     monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", str(tmp_path))])
     (tmp_path / "my_cwd_nets.py").write_text(readme_python("# my_nets.py"))
     try:
-        assert main(["cost", "--model", "my_cwd_nets:SmallNet", "--input", "1x8x8"]) == 0
+        assert main(["cost", "--backbone", "my_cwd_nets:SmallNet", "--input", "1x8x8"]) == 0
     finally:
         sys.modules.pop("my_cwd_nets", None)
     assert "forward MACs" in capsys.readouterr().out
@@ -84,7 +84,7 @@ def test_wrong_factories_exit_2_before_anything_is_written(user_dir, tmp_path, c
     (user_dir / "my_wrong.py").write_text(WRONG)
     out = tmp_path / "runs"
     argv = (["run", "--backbone", name, "--out", str(out), *TINY] if command == "run"
-            else ["cost", "--model", name, "--input", "1x8x8"])
+            else ["cost", "--backbone", name, "--input", "1x8x8"])
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err and err.count("\n") == 1

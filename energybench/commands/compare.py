@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from energybench.commands import options
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -22,10 +24,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("run_dirs", type=Path, nargs="+", metavar="RUN_DIR", help="two or more run directories")
     p.add_argument("--label", dest="labels", action="append", metavar="NAME",
                    help="a name for each run, in the order of the directories (default: their run ids)")
-    p.add_argument("--out", type=Path, metavar="DIR", required=True,
-                   help="write compare.html and compare.pdf into DIR (created if needed)")
-    p.add_argument("--format", dest="formats", default="html,pdf",
-                   help="comma-separated formats: html, pdf (default: html,pdf)")
+    options.add(p, "out", type=Path, required=True)
+    options.add(p, "report_format", default="html,pdf", default_text="html,pdf")
     p.add_argument("--page-size", default="letter", help="PDF page size: letter or a4 (default: letter)")
     p.set_defaults(handler=main)
 
@@ -33,7 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def main(args: argparse.Namespace) -> int:
     from energybench.report import build_comparison, parse_formats, parse_page_size
 
-    formats = parse_formats(args.formats)
+    formats = parse_formats(args.report_format)
     page_size = parse_page_size(args.page_size)
     for path in build_comparison(args.run_dirs, args.out, labels=args.labels, formats=formats, page_size=page_size):
         print(f"compare: {path}")

@@ -7,7 +7,8 @@ import math
 import re
 from pathlib import Path
 
-from energybench.commands.arguments import finite_float, seed, whole
+from energybench.commands import options
+from energybench.commands.arguments import seed, whole
 from energybench.config import MAX_WIDTH
 from energybench.errors import UserError, canonical
 from energybench.files import json_text
@@ -23,55 +24,55 @@ DESCRIPTION = (
     "adds) is counted and priced apart, with its unfused memory accesses."
 )
 EPILOG = (
-    "Forward MACs equal torchvision's published figures, e.g. 'energybench cost --model resnet18 "
-    "--input 3x224x224 --classes 1000' reports 1,814,073,344. Use --device meta to count large "
+    "Forward MACs equal torchvision's published figures, e.g. 'energybench cost --backbone resnet18 "
+    "--input 3x224x224 --num-classes 1000' reports 1,814,073,344. Use --device meta to count large "
     "inputs without computing (same dispatched ops, shapes only; for attention the meta device runs the "
     "unfused math kernel, so its memory accesses are those of the scores written out). 'energybench cost "
-    "--model vit_b_16 --input 3x224x224 --classes 1000 --device meta' reports torchvision's 17,563,828,224. "
+    "--backbone vit_b_16 --input 3x224x224 --num-classes 1000 --device meta' reports torchvision's 17,563,828,224. "
     "See 'energybench energy-table' for the per-op and SRAM energies in use. With several --sharing, --node or "
     "--arch values it prints one table of the same step: each level's energy, and the energy of the first "
-    "sharing level over each other's per node and architecture, e.g. 'energybench cost --model resnet101 "
-    "--input 3x32x32 --cifar-stem --classes 100 --batch 128 --sharing 0,0.8 --node 45,7 --arch tpu_like'."
+    "sharing level over each other's per node and architecture, e.g. 'energybench cost --backbone resnet101 "
+    "--input 3x32x32 --cifar-stem --num-classes 100 --batch-size 128 --sharing 0,0.8 --node 45,7 --arch tpu_like'."
 )
 
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("cost", help="count the MACs, memory accesses and energy of one training step",
                               description=DESCRIPTION, epilog=EPILOG)
-    p.add_argument("--model", required=True, metavar="NAME",
-                   help="backbone: tiny_cnn, lenet, nin, resnet20, resnet32, resnet18, resnet34, resnet101, vgg19, "
-                        "tiny_vit, vit_b_16, vit_b_32, vit_l_16, swin_t, a name an installed package registers, "
-                        "or your own as package.module:factory (imports that module)")
+    _add_step_options(p)
+    _add_hardware_options(p)
+    p.add_argument("--device", default="cpu", choices=("cpu", "meta"), type=str.lower,  # any case, like other names
+                   help="cpu runs the step for real; meta dispatches the same ops on shapes only (default: cpu)")
+    p.add_argument("--seed", type=seed, default=0, help="seed for weights, inputs and labels (default: 0)")
+    options.add(p, "json")
+    p.set_defaults(handler=main)
+
+
+def _add_step_options(p: argparse.ArgumentParser) -> None:
+    """The training step counted: network, input, head and batch."""
+    options.add(p, "backbone", required=True)
     p.add_argument("--input", required=True, metavar="CxHxW", help="input shape of one sample, e.g. 3x32x32")
-    p.add_argument("--classes", type=whole(1), default=10, metavar="N", help="output classes of the head (default: 10)")
-    p.add_argument("--batch", type=whole(1), default=1, metavar="B", help="samples per training step (default: 1)")
+    p.add_argument("--num-classes", type=whole(1), default=10, metavar="N",
+                   help="output classes of the head (default: 10)")
+    options.add(p, "batch_size", default=1, default_text="1")
     p.add_argument("--sharing", default="0", metavar="S",
                    help="fraction of backbone parameters frozen and shared, in [0, 1); comma-separated to compare "
                         "levels (default: 0)")
-    p.add_argument("--width", type=finite_float, default=1.0, metavar="W",
-                   help="channel width multiplier of the small and CIFAR backbones (default: 1)")
-    p.add_argument("--cifar-stem", action="store_true",
-                   help="torchvision backbones: the 32x32 stem (3x3 stride-1 first conv, no max-pool)")
-    p.add_argument("--precision", default="fp32", metavar="P",
-                   help="word size and per-op energies: fp32, fp16, bf16, int8, int16, int32 (default: fp32)")
-    p.add_argument("--energy-table", metavar="FILE",
-                   help="energy table: a built-in name (horowitz45, the default; aladdin45) or a YAML file "
-                        "merged over the default")
-    p.add_argument("--sram-cell", metavar="CELL",
-                   help="CACTI cell type: itrs-lstp (default), itrs-hp, itrs-lop")
+    options.add(p, "width", default=1.0, default_text="1")
+    options.add(p, "cifar_stem", default=False)
+
+
+def _add_hardware_options(p: argparse.ArgumentParser) -> None:
+    """How the step is priced, and the files it can be exported as."""
+    options.add(p, "precision", default="fp32", default_text="fp32")
+    options.add(p, "energy_table")
+    options.add(p, "sram_cell")
     p.add_argument("--sram-bytes", type=whole(1), metavar="N",
                    help="fix every layer's SRAM buffer at N bytes instead of sizing it to the layer's working set")
-    p.add_argument("--node", metavar="NM",
-                   help="technology node(s), comma-separated: 90, 65, 45, 32, 22, 16, 14, 10, 7 (default: the energy "
-                        "table's own, 45)")
-    p.add_argument("--vdd", type=finite_float, metavar="V",
-                   help="logic supply voltage (default: the table's own at its node, else each node's nominal supply)")
-    p.add_argument("--arch", metavar="FILE",
-                   help="architecture(s), comma-separated: layer_buffer (default), eyeriss_like, tpu_like, "
-                        "paper_sharing, or YAML files")
-    p.add_argument("--mapper", default="analytic", metavar="NAME",
-                   help="who maps each layer and pass onto the architecture: analytic (default; closed form) or "
-                        "zigzag (ZigZag's mapping search, pip install 'energybench[zigzag]')")
+    options.add(p, "node", sweep=True)
+    options.add(p, "vdd", default_text=options.VDD_DEFAULT)
+    options.add(p, "arch", sweep=True)
+    options.add(p, "mapper", default="analytic")
     p.add_argument("--export-actions", metavar="FILE",
                    help="write the step's action counts (whole step and per layer) in Accelergy's format; price them "
                         "with 'energybench energy-table --export-ert' (one sharing level, node and architecture)")
@@ -82,11 +83,6 @@ def register(subparsers) -> None:
     p.add_argument("--workload-format", default="zigzag", metavar="FORMAT", type=str.lower,
                    help="format of --export-workload: zigzag (a workload YAML), timeloop (a folder of CNN-layer "
                         "problems), scalesim (a topology CSV) (default: zigzag)")
-    p.add_argument("--device", default="cpu", choices=("cpu", "meta"), type=str.lower,  # any case, like other names
-                   help="cpu runs the step for real; meta dispatches the same ops on shapes only (default: cpu)")
-    p.add_argument("--seed", type=seed, default=0, help="seed for weights, inputs and labels (default: 0)")
-    p.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
-    p.set_defaults(handler=main)
 
 
 def parse_shape(text: str) -> tuple[int, int, int]:
@@ -120,17 +116,18 @@ def _check(args: argparse.Namespace) -> tuple[int, int, int]:
     from energybench.models.surgery import check_sharing
 
     # Built-in names match in any case, as in `energybench run`.
-    args.model = canonical(args.model, BACKBONES)
+    args.backbone = canonical(args.backbone, BACKBONES)
     args.precision = args.precision.lower()
     args.sram_cell = canonical(args.sram_cell, sram_cells())
     if args.energy_table is not None and not Path(args.energy_table).exists():
         args.energy_table = canonical(args.energy_table, builtin_tables())
     shape = parse_shape(args.input)
-    if args.classes < 1:
-        raise UserError(f"--classes must be 1 or more, got {args.classes}")
-    if args.batch < 1:
-        raise UserError(f"--batch must be 1 or more, got {args.batch}")
-    for what, value in (("--classes", args.classes), ("--batch", args.batch), ("--input", max(shape))):
+    if args.num_classes < 1:
+        raise UserError(f"--num-classes must be 1 or more, got {args.num_classes}")
+    if args.batch_size < 1:
+        raise UserError(f"--batch-size must be 1 or more, got {args.batch_size}")
+    for what, value in (("--num-classes", args.num_classes), ("--batch-size", args.batch_size),
+                        ("--input", max(shape))):
         if value > 2**62:  # torch's sizes are 64-bit: past that it raises TypeError, not a memory error
             raise UserError(f"{what} {value} is beyond any machine's memory; sizes are at most 2**62")
     if args.sram_bytes is not None and args.sram_bytes < 1:
@@ -139,12 +136,12 @@ def _check(args: argparse.Namespace) -> tuple[int, int, int]:
         raise UserError(f"--width must be more than 0, got {args.width}")
     if args.width > MAX_WIDTH:
         raise UserError(f"--width must be at most {MAX_WIDTH:g}, got {args.width:.17g}")
-    check_backbone_name(args.model)
-    if args.width != 1.0 and args.model in BACKBONES and args.model not in WIDTH_BACKBONES:
-        raise UserError(f"--width does not apply to '{args.model}' (torchvision's fixed widths); backbones that take "
-                        f"--width: {', '.join(WIDTH_BACKBONES)}, and factories with a 'width' parameter")
-    if args.cifar_stem and args.model not in CIFAR_STEM_BACKBONES:
-        raise UserError(f"--cifar-stem does not apply to '{args.model}'; backbones that take it: "
+    check_backbone_name(args.backbone)
+    if args.width != 1.0 and args.backbone in BACKBONES and args.backbone not in WIDTH_BACKBONES:
+        raise UserError(f"--width does not apply to '{args.backbone}' (torchvision's fixed widths); backbones that "
+                        f"take --width: {', '.join(WIDTH_BACKBONES)}, and factories with a 'width' parameter")
+    if args.cifar_stem and args.backbone not in CIFAR_STEM_BACKBONES:
+        raise UserError(f"--cifar-stem does not apply to '{args.backbone}'; backbones that take it: "
                         f"{', '.join(CIFAR_STEM_BACKBONES)} (the others are built for their input size already)")
     args.sharings = _list(args.sharing, "--sharing", float) or [0.0]
     for s in args.sharings:
@@ -175,8 +172,9 @@ def main(args: argparse.Namespace) -> int:
         if hw.table.sram_rows:
             hw.table.sram_rows_for(hw.sram_cell, 32)  # an unknown --sram-cell fails here
     try:
-        steps = {s: profile_training_step(args.model, shape, args.classes, args.batch, s, width=args.width,
-                                          cifar_stem=args.cifar_stem, device=args.device, seed=args.seed)
+        steps = {s: profile_training_step(args.backbone, shape, args.num_classes, args.batch_size, s,
+                                          width=args.width, cifar_stem=args.cifar_stem, device=args.device,
+                                          seed=args.seed)
                  for s in args.sharings}
     except (MemoryError, RuntimeError) as exc:  # torch reports a failed allocation as a RuntimeError
         overflow = "overflow" in str(exc).lower()  # a size past 2**63 bytes (or elements), even on meta
@@ -186,13 +184,13 @@ def main(args: argparse.Namespace) -> int:
         wanted = re.search(r"allocate (\d+) bytes", str(exc))
         size = f" (one tensor of {int(wanted.group(1)) / 2**30:,.1f} GiB)" if wanted else \
             " (a tensor of more than 2**63 bytes)" if overflow else ""
-        raise UserError(f"one training step of {args.model} at batch {args.batch} on {args.input} with "
-                        f"{args.classes} classes needs more memory than this machine has{size}; "
+        raise UserError(f"one training step of {args.backbone} at batch {args.batch_size} on {args.input} with "
+                        f"{args.num_classes} classes needs more memory than this machine has{size}; "
                         "--device meta counts the same operations on shapes only") from None
     from energybench.models.surgery import boundaries
 
     cuts = [round(c, 6) for c in boundaries(next(iter(steps.values()))[0].backbone)]
-    head = {"model": args.model, "input": list(shape), "batch": args.batch, "classes": args.classes,
+    head = {"model": args.backbone, "input": list(shape), "batch": args.batch_size, "classes": args.num_classes,
             "cifar_stem": args.cifar_stem, "device": args.device, "achievable_sharing": cuts}
     if len(models) == 1 and len(steps) == 1:
         hw = next(iter(models.values()))

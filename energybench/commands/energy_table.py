@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from energybench.commands.arguments import NODE_CHOICE, finite_float, whole
+from energybench.commands import options
+from energybench.commands.arguments import finite_float, whole
 from energybench.errors import UserError, canonical
 from energybench.files import json_text
 
@@ -31,34 +32,27 @@ EPILOG = (
 def register(subparsers) -> None:
     p = subparsers.add_parser("energy-table", help="show the energy table in use and SRAM energy per access",
                               description=DESCRIPTION, epilog=EPILOG)
-    p.add_argument("--energy-table", metavar="FILE",
-                   help="a built-in name (horowitz45, the default; aladdin45) or a YAML file merged over the default")
-    p.add_argument("--precision", metavar="P",
-                   help="show only this precision (fp32, fp16, bf16, int8, int16, int32); also the default "
-                        "--word-bits")
-    p.add_argument("--sram-cell", metavar="CELL", help="CACTI cell type: itrs-lstp (default), itrs-hp, itrs-lop")
+    options.add(p, "energy_table")
+    options.add(p, "precision", default_text="every precision of the table; the word size of --word-bits: fp32")
+    options.add(p, "sram_cell")
     p.add_argument("--sram-bytes", type=finite_float, metavar="N", help="SRAM capacity in bytes to interpolate at")
     p.add_argument("--word-bits", type=whole(1), metavar="W",
                    help="bits per access (32 and 64 are CACTI rows; narrower words are packed into 32-bit "
                         "accesses); default: the precision's width, else 32")
-    p.add_argument("--node", type=whole(7, 90, NODE_CHOICE), metavar="NM",
-                   help="technology node: 90, 65, 45, 32, 22, 16, 14, 10, 7 (default: the table's own, 45)")
-    p.add_argument("--vdd", type=finite_float, metavar="V",
-                   help="logic supply voltage (default: the table's own at its node, else the node's nominal supply)")
-    p.add_argument("--arch", metavar="FILE",
-                   help="also show the per-access energies of an architecture's levels: layer_buffer (default), "
-                        "eyeriss_like, tpu_like, paper_sharing, or a YAML file")
+    options.add(p, "node")
+    options.add(p, "vdd", default_text=options.VDD_DEFAULT)
+    options.add(p, "arch")
     p.add_argument("--export-ert", metavar="FILE",
                    help="write the table in use (compute, each level's read/write, DRAM) as an Accelergy energy "
                         "reference table (ERT) YAML, at --precision (default fp32)")
-    p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+    options.add(p, "json")
     p.set_defaults(handler=main)
 
 
 def main(args: argparse.Namespace) -> int:
     from energybench.cost.energy import rounded
     from energybench.cost.hardware import build_hardware
-    from energybench.cost.tables import CACTI_WIDTHS, precision_bits
+    from energybench.cost.tables import precision_bits
 
     if args.word_bits is not None and args.word_bits < 1:
         raise UserError(f"--word-bits must be 1 or more, got {args.word_bits}")
@@ -108,6 +102,15 @@ def main(args: argparse.Namespace) -> int:
     if args.json:
         print(json_text(out))  # strict JSON: null, never NaN
         return 0
+    _print_text(out, table, args, precisions, (rows, bits, width))
+    return 0
+
+
+def _print_text(out: dict, table, args: argparse.Namespace, precisions: list[str], sram: tuple) -> None:
+    from energybench.cost.tables import CACTI_WIDTHS
+
+    rows, bits, width = sram
+    cell, wide = out["sram_cell"], out["word_bits_extrapolated"]
     print(f"energy table {out['name']} ({out['origin']})")
     print(f"  {out['description']}")
     print("sources:")
@@ -152,7 +155,6 @@ def main(args: argparse.Namespace) -> int:
         print(f"note: {n}")
     if table.extra:
         print(f"kept, not used: {', '.join(out['ignored_keys'])}")
-    return 0
 
 
 def _export(path: str, hw) -> None:

@@ -5,13 +5,14 @@ from __future__ import annotations
 import argparse
 import math
 
+from energybench.commands import options
 from energybench.errors import UserError
 
 DESCRIPTION = (
     "List the power sensors that energybench can read on this machine (NVIDIA GPUs through "
     "NVML, CPU packages and DRAM through RAPL under /sys/class/powercap) and, for each kind "
     "that is unavailable, why. Then measure energy and power for --duration seconds, sampling "
-    "at --rate Hz, the same way a training run measures each phase."
+    "at --power-rate Hz, the same way a training run measures each phase."
 )
 EPILOG = (
     "Exits 0 even when no sensor is available (it then says why). Reading RAPL needs root "
@@ -29,14 +30,12 @@ def register(subparsers) -> None:
     )
     parser.add_argument("--duration", type=float, default=5.0, metavar="S",
                         help="seconds to measure; 0 only lists the sensors (default: 5)")
-    parser.add_argument("--rate", type=float, default=10.0, metavar="HZ",
-                        help="power samples per second (default: 10)")
+    options.add(parser, "power_rate", type=float, default=10.0, default_text="10")
     parser.add_argument("--device", default="auto", metavar="auto|cpu|cuda|cuda:N",
                         help="what to measure: auto = every visible GPU plus the CPU; cpu = CPU "
                              "packages and DRAM only; cuda[:N] = that GPU plus the CPU "
                              "(default: auto)")
-    parser.add_argument("--json", action="store_true",
-                        help="print one JSON object instead of text")
+    options.add(parser, "json")
     parser.set_defaults(handler=main)
 
 
@@ -45,8 +44,8 @@ def _check_args(args: argparse.Namespace) -> tuple[str, int | None]:
 
     if not math.isfinite(args.duration) or args.duration < 0:
         raise UserError(f"--duration must be 0 or more seconds, got {args.duration}")
-    if not math.isfinite(args.rate) or args.rate <= 0:
-        raise UserError(f"--rate must be more than 0 Hz, got {args.rate}")
+    if not math.isfinite(args.power_rate) or args.power_rate <= 0:
+        raise UserError(f"--power-rate must be more than 0 Hz, got {args.power_rate}")
     try:
         kind, ordinal = parse_power_device(args.device)
     except ValueError:
@@ -129,7 +128,7 @@ def main(args: argparse.Namespace) -> int:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", PowerMeasurementWarning)  # the report says why instead
         # no idle baseline: this command measures whatever runs meanwhile, idle or not
-        with PowerMonitor(device=device, rate_hz=args.rate, idle_seconds=0) as monitor:
+        with PowerMonitor(device=device, rate_hz=args.power_rate, idle_seconds=0) as monitor:
             measurement = _measure(monitor, args.duration)
             sensors = monitor.describe()
     available = any(s["available"] for s in sensors) or measurement is not None
@@ -142,7 +141,7 @@ def main(args: argparse.Namespace) -> int:
         message = "Measured."
     report = {
         "device": device,
-        "rate_hz": args.rate,
+        "rate_hz": args.power_rate,
         "duration_s": args.duration,
         "available": available,
         "message": message,

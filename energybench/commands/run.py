@@ -7,8 +7,12 @@ import os
 import sys
 from pathlib import Path
 
+from energybench.commands import options
+from energybench.commands.arguments import finite_float, whole
 from energybench.commands.interrupt import SigtermAsInterrupt
 from energybench.commands.supervise import TTY, note, supervise, watched
+from energybench.config import (MAX_BATCH_SIZE, MAX_EPOCHS, MAX_IDLE_SECONDS, MAX_IMAGE_SIZE, MAX_THREADS,
+                                max_workers)
 
 # CLI flag -> config key; flags left unset do not override the YAML file or the defaults.
 FLAG_KEYS = {
@@ -36,12 +40,6 @@ RUNNERS = ("executor", "workers", "ray_address", "gpus_per_cell", "cpus_per_cell
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from energybench.commands.arguments import NODE_CHOICE, finite_float, whole
-    from energybench.config import (MAX_BATCH_SIZE, MAX_EPOCHS, MAX_IDLE_SECONDS, MAX_IMAGE_SIZE,
-                                    MAX_POWER_RATE_HZ, MAX_THREADS, MAX_WIDTH, max_workers)
-    from energybench.methods import DEFAULT_METHODS, OPT_IN
-    from energybench.power.monitor import DEFAULT_IDLE_SECONDS
-
     p = sub.add_parser(
         "run",
         help="run class-incremental methods and record accuracy and hardware cost per phase",
@@ -54,7 +52,20 @@ def register(sub: argparse._SubParsersAction) -> None:
         ),
     )
     p.add_argument("config", nargs="?", help="YAML experiment config (see experiments/)")
-    g = p.add_argument_group("what to run")
+    _add_what(p.add_argument_group("what to run"))
+    _add_network(p.add_argument_group("network and training"))
+    _add_sharing(p)
+    _add_cost(p.add_argument_group("cost model and measurement"))
+    _add_execution(p)
+    _add_output(p.add_argument_group("output"))
+    _show_defaults(p)
+    p.set_defaults(handler=main)
+
+
+def _add_what(g: argparse._ArgumentGroup) -> None:
+    """The scenario: methods, data, class split and seeds."""
+    from energybench.methods import DEFAULT_METHODS, OPT_IN
+
     g.add_argument("--method", help=f"comma-separated methods, any case: {', '.join(DEFAULT_METHODS)} (the default: "
                                     f"all of these), {', '.join(OPT_IN)} (run only when named), a name an installed "
                                     "package registers, or your own as package.module:Class (imports that module)")
@@ -76,25 +87,27 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--train-per-class", type=whole(1), help="cap training samples per class (CPU-sized runs)")
     g.add_argument("--test-per-class", type=whole(1), help="cap test samples per class")
     g.add_argument("--seed", help="seed, or comma-separated seeds (each is a separate run)")
-    g = p.add_argument_group("network and training")
-    g.add_argument("--backbone", help="tiny_cnn, lenet, nin, resnet20, resnet32, resnet18, resnet34, resnet101, vgg19, "
-                                      "tiny_vit, vit_b_16, vit_b_32, vit_l_16, swin_t, a name an installed package "
-                                      "registers, or your own as package.module:factory, which imports that module "
-                                      "(default depends on the dataset)")
-    g.add_argument("--width", type=finite_float,
-                   help=f"channel width multiplier for the small backbones (at most {MAX_WIDTH:g})")
-    g.add_argument("--cifar-stem", action="store_const", const=True, help="32x32 stem for torchvision backbones")
+
+
+def _add_network(g: argparse._ArgumentGroup) -> None:
+    """The network and how each phase trains it."""
+    options.add(g, "backbone", default_text="depends on the dataset")
+    options.add(g, "width")
+    options.add(g, "cifar_stem")
     g.add_argument("--weights", metavar="FILE", help="a local state dict for the backbone (tensors only; torchvision's "
                                                     "own key names or energybench's), loaded before phase 0")
     g.add_argument("--epochs", type=whole(1, MAX_EPOCHS), help=f"epochs per phase (at most {MAX_EPOCHS:,})")
-    g.add_argument("--batch-size", type=whole(1, MAX_BATCH_SIZE), 
-                   help=f"training batch size (at most {MAX_BATCH_SIZE:,})")
+    options.add(g, "batch_size", type=whole(1, MAX_BATCH_SIZE))
     g.add_argument("--lr", type=finite_float, help="initial SGD learning rate")
     g.add_argument("--augment", action="store_const", const=True, help="random crop (and mirror where sensible)")
     g.add_argument("--device", help="auto, cpu, cuda or cuda:N")
     g.add_argument("--threads", type=whole(1, MAX_THREADS),
                    help="CPU threads for PyTorch (default: 1 for the small backbones on CPU, whose layers are too "
                         "small to split; else PyTorch's choice)")
+
+
+def _add_sharing(p: argparse.ArgumentParser) -> None:
+    """Sharing levels and the exemplar memory."""
     g = p.add_argument_group("sharing")
     g.add_argument("--sharing", help="sharing level(s) in [0, 1), comma-separated for a sweep, e.g. 0,0.5,0.8")
     g.add_argument("--tolerance", type=finite_float,
@@ -108,27 +121,30 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="total memory of stored model + exemplars: each exemplar method keeps what its model leaves "
                         "(overrides --memory-size and --memory-per-class)")
     g.add_argument("--herding", help="exemplar selection: herding or random")
-    g = p.add_argument_group("cost model and measurement")
-    g.add_argument("--precision", help="fp32, fp16, bf16, int8, int16 or int32 (sets word sizes and per-op energies)")
-    g.add_argument("--energy-table", help="energy table: horowitz45 (default), aladdin45 or a YAML file")
-    g.add_argument("--sram-cell", help="CACTI cell type: itrs-lstp (default), itrs-hp, itrs-lop")
+
+
+def _add_cost(g: argparse._ArgumentGroup) -> None:
+    """How the steps are priced and the power measured."""
+    from energybench.power.monitor import DEFAULT_IDLE_SECONDS
+
+    options.add(g, "precision")
+    options.add(g, "energy_table")
+    options.add(g, "sram_cell")
     g.add_argument("--sram-bytes", type=whole(1), help="fix the SRAM buffer size instead of sizing it per layer")
-    g.add_argument("--node", type=whole(7, 90, NODE_CHOICE), metavar="NM",
-                   help="technology node: 90, 65, 45, 32, 22, 16, 14, 10, 7 (default: the energy table's own, 45)")
-    g.add_argument("--vdd", type=finite_float, metavar="V",
-                   help="logic supply voltage (default: the table's own at its node, else the node's nominal supply)")
-    g.add_argument("--arch", metavar="FILE", help="architecture: layer_buffer (default), eyeriss_like, tpu_like, "
-                                                  "paper_sharing, or a YAML file (energybench/cost/README.md)")
-    g.add_argument("--mapper", metavar="NAME", help="who maps each layer and pass onto the architecture: analytic "
-                                                    "(default; closed form) or zigzag (ZigZag's mapping search, "
-                                                    "pip install 'energybench[zigzag]')")
+    options.add(g, "node")  # one value: `cost` compares several
+    options.add(g, "vdd", default_text=options.VDD_DEFAULT)
+    options.add(g, "arch")
+    options.add(g, "mapper")
     g.add_argument("--no-power", dest="power", action="store_const", const=False, help="do not sample power")
-    g.add_argument("--power-rate", type=finite_float,
-                   help=f"power sampling rate in Hz (at most {MAX_POWER_RATE_HZ:g})")
+    options.add(g, "power_rate")
     g.add_argument("--idle-seconds", type=finite_float,
                    help="measure idle power for this long before the first phase, for the above-idle energy "
                         f"(default: {DEFAULT_IDLE_SECONDS:g} s when a power sensor is found; 0 turns the baseline off; "
                         f"at most {MAX_IDLE_SECONDS:g})")
+
+
+def _add_execution(p: argparse.ArgumentParser) -> None:
+    """Carbon accounting, and where the cells run."""
     g = p.add_argument_group("carbon (CO2e = energy in kWh x intensity x PUE, modelled and measured apart)")
     g.add_argument("--carbon-intensity", type=finite_float, metavar="G_PER_KWH",
                    help="grams of CO2e per kWh of electricity")
@@ -148,19 +164,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--gpus-per-cell", type=finite_float, help="GPUs one cell asks Ray for; fractions share a GPU "
                                                       "(default: 1 on CUDA, 0 on CPU)")
     g.add_argument("--cpus-per-cell", type=finite_float, help="CPUs one cell asks Ray for (default: 1)")
-    g = p.add_argument_group("output")
-    g.add_argument("--out", help="directory that holds run directories")
+
+
+def _add_output(g: argparse._ArgumentGroup) -> None:
+    """Where the run directory goes, its reports and trackers."""
+    options.add(g, "out")
     g.add_argument("--run-id", help="name of the run directory (default: timestamp-dataset)")
     g.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue an interrupted run in RUN_DIR")
     g.add_argument("--no-report", dest="report", action="store_const", const=False, help="skip HTML/PDF reports")
-    g.add_argument("--report-format", help="comma-separated report formats: html, pdf")
+    options.add(g, "report_format")
     g.add_argument("--tracker", help="also log to experiment trackers, comma-separated: mlflow, tensorboard (each "
                                      "from its extra: pip install 'energybench[mlflow]'; default: none)")
     g.add_argument("--tracking-uri", help="MLflow tracking server or store (default: mlflow.db in the run directory)")
     g.add_argument("--quiet", action="store_true",
                    help="no progress bars or per-phase lines (progress bars show only on a terminal)")
-    _show_defaults(p)
-    p.set_defaults(handler=main)
 
 
 def _show_defaults(parser: argparse.ArgumentParser) -> None:

@@ -45,7 +45,7 @@ def profile_training_step(model: str, in_shape: tuple[int, int, int], classes: i
         _, profile = count_step(step, net)
     except (RuntimeError, ValueError) as exc:
         shape = "x".join(map(str, in_shape))
-        hint = (" (batch norm in training mode needs more than one value per channel: use --batch 2 or more,"
+        hint = (" (batch norm in training mode needs more than one value per channel: use --batch-size 2 or more,"
                 " or a larger input)" if "more than 1 value per channel" in str(exc) else "")
         raise UserError(f"model '{model}' cannot train on input {shape} with batch {batch}: "
                         f"{str(exc).splitlines()[0]}{hint}") from None

@@ -362,7 +362,8 @@ def test_one_engine_prices_a_users_layer_buffer_file(tmp_path, capsys):
     f.write_text(yaml.safe_dump({"name": "fixed", "description": "64 KB buffer, LPDDR4", "dataflow": "layer_buffer",
                                  "levels": [{"name": "buffer", "kind": "sram", "capacity_bytes": 65536},
                                             {"name": "dram", "kind": "dram", "type": "LPDDR4"}]}))
-    assert main(["cost", "--model", "tiny_cnn", "--input", "1x8x8", "--batch", "4", "--json", "--arch", str(f)]) == 0
+    assert main(["cost", "--backbone", "tiny_cnn", "--input", "1x8x8", "--batch-size", "4", "--json",
+                 "--arch", str(f)]) == 0
     out = json.loads(capsys.readouterr().out)
     levels = {lv["name"]: lv for lv in out["hierarchy"]["levels"]}
     assert out["memory_energy_j"] == pytest.approx(levels["buffer"]["energy_j"] + levels["dram"]["energy_j"],
@@ -401,7 +402,7 @@ def test_bad_architecture_values_stop_with_one_message(tmp_path, capsys, edit, m
     edit(spec)
     f = tmp_path / "bad.yaml"
     f.write_text(yaml.safe_dump(spec))
-    assert main(["cost", "--model", "tiny_cnn", "--input", "1x8x8", "--arch", str(f)]) == 2
+    assert main(["cost", "--backbone", "tiny_cnn", "--input", "1x8x8", "--arch", str(f)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].endswith(f"architecture file {f}: {message}")
 
@@ -409,7 +410,7 @@ def test_bad_architecture_values_stop_with_one_message(tmp_path, capsys, edit, m
 def test_unknown_mapper_stops_with_the_valid_names(capsys, tmp_path):
     from energybench.cli import main
 
-    assert main(["cost", "--model", "tiny_cnn", "--input", "1x8x8", "--mapper", "timeloop"]) == 2
+    assert main(["cost", "--backbone", "tiny_cnn", "--input", "1x8x8", "--mapper", "timeloop"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].endswith("unknown mapper 'timeloop'; valid mappers: analytic, zigzag")
     out = tmp_path / "runs"
@@ -468,7 +469,7 @@ def test_cost_json_has_every_pass_and_the_step_figures(capsys):
 
     from energybench.cli import main
 
-    assert main(["cost", "--model", "tiny_cnn", "--input", "1x8x8", "--batch", "2", "--arch", "eyeriss_like",
+    assert main(["cost", "--backbone", "tiny_cnn", "--input", "1x8x8", "--batch-size", "2", "--arch", "eyeriss_like",
                  "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     passes = [(name, p) for layer in out["layers"] for name, p in layer["passes"].items()]

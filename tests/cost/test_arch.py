@@ -109,7 +109,7 @@ def test_a_broken_architecture_file_is_one_clear_error(tmp_path, capsys, data, m
     with pytest.raises(UserError) as err:
         load_architecture(f)
     assert str(err.value).startswith(f"architecture file {f}: ") and message in str(err.value)
-    assert main(["cost", "--model", "tiny_cnn", "--input", "1x8x8", "--arch", str(f)]) == 2
+    assert main(["cost", "--backbone", "tiny_cnn", "--input", "1x8x8", "--arch", str(f)]) == 2
     out = capsys.readouterr().err
     assert message in out and out.count("\n") == 1 and "Traceback" not in out
 
@@ -128,7 +128,8 @@ def test_unknown_architecture_and_misplaced_options(tmp_path, capsys):
     with pytest.raises(UserError, match="'systolic' is neither a file nor a built-in architecture "
                                         r"\(eyeriss_like, layer_buffer, paper_sharing, tpu_like\)"):
         load_architecture("systolic")
-    assert main(["cost", "--model", "tiny_cnn", "--input", "1x8x8", "--arch", "tpu_like", "--sram-bytes", "4096"]) == 2
+    assert main(["cost", "--backbone", "tiny_cnn", "--input", "1x8x8", "--arch", "tpu_like",
+                 "--sram-bytes", "4096"]) == 2
     assert "--sram-bytes fixes the per-layer buffer of the layer_buffer architecture" in capsys.readouterr().err
     assert main(["run", "--arch", "systolic", "--out", str(tmp_path), "--quiet", "--no-report"]) == 2
     assert "'systolic' is neither a file nor a built-in architecture" in capsys.readouterr().err

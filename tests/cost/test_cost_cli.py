@@ -27,7 +27,7 @@ KEYS = ("forward_macs", "backward_input_macs", "backward_weight_macs", "update_o
 
 
 def test_resnet18_forward_macs_on_meta(capsys):
-    d = cost_json(capsys, "--model", "resnet18", "--input", "3x224x224", "--classes", "1000", "--device", "meta")
+    d = cost_json(capsys, "--backbone", "resnet18", "--input", "3x224x224", "--num-classes", "1000", "--device", "meta")
     assert all(k in d for k in KEYS)
     assert d["forward_macs"] == 1_814_073_344
     assert d["backward_input_macs"] + d["backward_weight_macs"] == 2 * d["forward_macs"] - d["layers"][0]["fwd_macs"]
@@ -44,13 +44,13 @@ def test_resnet18_forward_macs_on_meta(capsys):
 
 def test_resnet18_forward_macs_on_cpu(capsys):
     """The documented command exactly as a user types it (a real step on the CPU)."""
-    d = cost_json(capsys, "--model", "resnet18", "--input", "3x224x224", "--classes", "1000")
+    d = cost_json(capsys, "--backbone", "resnet18", "--input", "3x224x224", "--num-classes", "1000")
     assert d["forward_macs"] == 1_814_073_344
 
 
 def test_sharing_freezes_a_prefix(capsys):
-    full = cost_json(capsys, "--model", "resnet20", "--input", "3x16x16", "--batch", "2")
-    shared = cost_json(capsys, "--model", "resnet20", "--input", "3x16x16", "--batch", "2", "--sharing", "0.5")
+    full = cost_json(capsys, "--backbone", "resnet20", "--input", "3x16x16", "--batch-size", "2")
+    shared = cost_json(capsys, "--backbone", "resnet20", "--input", "3x16x16", "--batch-size", "2", "--sharing", "0.5")
     assert shared["sharing_requested"] == 0.5 and 0.3 < shared["sharing_achieved"] < 0.7
     assert shared["forward_macs"] == full["forward_macs"]
     assert shared["backward_weight_macs"] < full["backward_weight_macs"]
@@ -62,7 +62,7 @@ def test_sharing_freezes_a_prefix(capsys):
 
 
 def test_precision_table_and_sram_options(capsys):
-    base = ["--model", "tiny_cnn", "--input", "1x8x8", "--batch", "2"]
+    base = ["--backbone", "tiny_cnn", "--input", "1x8x8", "--batch-size", "2"]
     fp32 = cost_json(capsys, *base)
     int8 = cost_json(capsys, *base, "--precision", "int8")
     aladdin = cost_json(capsys, *base, "--energy-table", "aladdin45")
@@ -75,7 +75,7 @@ def test_precision_table_and_sram_options(capsys):
 
 
 def test_text_output(capsys):
-    code, out, err = run(capsys, "cost", "--model", "lenet", "--input", "1x28x28", "--sharing", "0.5")
+    code, out, err = run(capsys, "cost", "--backbone", "lenet", "--input", "1x28x28", "--sharing", "0.5")
     assert code == 0, err
     assert ("backbone.blocks.0.0" in out and "forward MACs" in out
             and "ops seen but neither counted nor priced: none" in out)
@@ -84,23 +84,23 @@ def test_text_output(capsys):
 
 
 @pytest.mark.parametrize("argv,message", [
-    (["--model", "alexnet", "--input", "3x32x32"],
+    (["--backbone", "alexnet", "--input", "3x32x32"],
      "unknown backbone 'alexnet' (did you mean 'lenet'?); valid backbones: tiny_cnn"),
-    (["--model", "resnet20", "--input", "3x32"], "--input must be CxHxW"),
-    (["--model", "resnet20", "--input", "3x0x32"], "--input must be CxHxW"),
-    (["--model", "resnet20", "--input", "3x32x32", "--sharing", "1"], "sharing must be in [0, 1), got 1.0"),
-    (["--model", "resnet20", "--input", "3x32x32", "--sharing", "-0.1"], "sharing must be in [0, 1)"),
-    (["--model", "resnet20", "--input", "3x32x32", "--batch", "0"], "--batch must be 1 or more"),
-    (["--model", "resnet20", "--input", "3x32x32", "--classes", "0"], "--classes must be 1 or more"),
-    (["--model", "resnet20", "--input", "3x32x32", "--precision", "fp64"], "no ops_pj entry for precision 'fp64'"),
-    (["--model", "resnet20", "--input", "3x32x32", "--sram-cell", "edram"], "unknown SRAM cell type 'edram'"),
-    (["--model", "resnet20", "--input", "3x32x32", "--sram-bytes", "0"], "--sram-bytes must be a positive"),
-    (["--model", "resnet20", "--input", "3x32x32", "--energy-table", "nope.yaml"], "'nope.yaml' is neither a file"),
-    (["--model", "resnet18", "--input", "3x32x32"], "use --batch 2 or more"),
-    (["--model", "lenet", "--input", "1x8x8"], "lenet needs inputs of at least 16x16"),
-    (["--model", "lenet", "--input", "1x28x28", "--cifar-stem"],
+    (["--backbone", "resnet20", "--input", "3x32"], "--input must be CxHxW"),
+    (["--backbone", "resnet20", "--input", "3x0x32"], "--input must be CxHxW"),
+    (["--backbone", "resnet20", "--input", "3x32x32", "--sharing", "1"], "sharing must be in [0, 1), got 1.0"),
+    (["--backbone", "resnet20", "--input", "3x32x32", "--sharing", "-0.1"], "sharing must be in [0, 1)"),
+    (["--backbone", "resnet20", "--input", "3x32x32", "--batch-size", "0"], "--batch-size must be 1 or more"),
+    (["--backbone", "resnet20", "--input", "3x32x32", "--num-classes", "0"], "--num-classes must be 1 or more"),
+    (["--backbone", "resnet20", "--input", "3x32x32", "--precision", "fp64"], "no ops_pj entry for precision 'fp64'"),
+    (["--backbone", "resnet20", "--input", "3x32x32", "--sram-cell", "edram"], "unknown SRAM cell type 'edram'"),
+    (["--backbone", "resnet20", "--input", "3x32x32", "--sram-bytes", "0"], "--sram-bytes must be a positive"),
+    (["--backbone", "resnet20", "--input", "3x32x32", "--energy-table", "nope.yaml"], "'nope.yaml' is neither a file"),
+    (["--backbone", "resnet18", "--input", "3x32x32"], "use --batch-size 2 or more"),
+    (["--backbone", "lenet", "--input", "1x8x8"], "lenet needs inputs of at least 16x16"),
+    (["--backbone", "lenet", "--input", "1x28x28", "--cifar-stem"],
      "--cifar-stem does not apply to 'lenet'; backbones that take it: resnet18, resnet34, resnet101, vgg19"),
-    (["--model", "resnet18", "--input", "3x32x32", "--width", "0.5"],
+    (["--backbone", "resnet18", "--input", "3x32x32", "--width", "0.5"],
      "--width does not apply to 'resnet18' (torchvision's fixed widths); backbones that take --width: tiny_cnn"),
 ])
 def test_bad_inputs_exit_2_with_a_clear_message(capsys, argv, message):
@@ -112,7 +112,7 @@ def test_bad_inputs_exit_2_with_a_clear_message(capsys, argv, message):
 def test_broken_energy_table_exits_2(capsys, tmp_path):
     f = tmp_path / "t.yaml"
     f.write_text("ops_pj:\n  fp32: {add: 1.0, mult: oops}\n")
-    code, out, err = run(capsys, "cost", "--model", "tiny_cnn", "--input", "1x8x8", "--energy-table", str(f))
+    code, out, err = run(capsys, "cost", "--backbone", "tiny_cnn", "--input", "1x8x8", "--energy-table", str(f))
     assert code == 2 and str(f) in err and "ops_pj.fp32.mult must be a positive number" in err
 
 
@@ -160,7 +160,7 @@ RTL8 = "name: rtl-generic-45nm\nsources: [synthesis]\nops_pj: {int8: {add: 0.04,
 def test_cost_names_the_table_each_precision_came_from(capsys, tmp_path):
     f = tmp_path / "rtl8.yaml"
     f.write_text(RTL8)
-    base = ["--model", "tiny_cnn", "--input", "1x8x8", "--batch", "2", "--energy-table", str(f)]
+    base = ["--backbone", "tiny_cnn", "--input", "1x8x8", "--batch-size", "2", "--energy-table", str(f)]
     assert cost_json(capsys, *base)["energy_table"] == "rtl-generic-45nm (fp32 from horowitz45)"
     assert cost_json(capsys, *base, "--precision", "int8")["energy_table"] == "rtl-generic-45nm"
     code, out, err = run(capsys, "cost", *base)
@@ -172,7 +172,7 @@ def test_cost_names_the_table_each_precision_came_from(capsys, tmp_path):
 
 
 def test_sram_bytes_zero_reads_the_same_in_both_commands(capsys):
-    _, _, cost_err = run(capsys, "cost", "--model", "tiny_cnn", "--input", "1x8x8", "--sram-bytes", "0")
+    _, _, cost_err = run(capsys, "cost", "--backbone", "tiny_cnn", "--input", "1x8x8", "--sram-bytes", "0")
     _, _, table_err = run(capsys, "energy-table", "--sram-bytes", "0")
     message = "error: --sram-bytes must be a positive number of bytes, got 0\n"
     assert cost_err.endswith(message) and table_err.endswith(message)
@@ -206,13 +206,13 @@ def test_json_figures_carry_no_float_noise(capsys):
     code, out, err = run(capsys, "energy-table", "--json")
     assert code == 0, err
     assert json.loads(out)["mac_pj"]["fp32"] == 4.6 and "4.6000000000000005" not in out  # 3.7 + 0.9
-    d = cost_json(capsys, "--model", "tiny_cnn", "--input", "1x8x8", "--batch", "2")
+    d = cost_json(capsys, "--backbone", "tiny_cnn", "--input", "1x8x8", "--batch-size", "2")
     floats = list(all_floats(d))
     assert floats and all(float(f"{v:.12g}") == v for v in floats)
 
 
 def test_memory_energy_states_the_dram_share(capsys):
-    argv = ["--model", "tiny_cnn", "--input", "1x8x8", "--batch", "2", "--sram-bytes", "1024"]
+    argv = ["--backbone", "tiny_cnn", "--input", "1x8x8", "--batch-size", "2", "--sram-bytes", "1024"]
     d = cost_json(capsys, *argv)
     accesses = dram = 0.0
     for layer in d["layers"]:
@@ -227,22 +227,22 @@ def test_memory_energy_states_the_dram_share(capsys):
     share = d["dram_energy_j"] / d["memory_energy_j"]
     assert (f"working sets beyond it from DRAM: {d['dram_access_fraction']:.1%} of accesses, {share:.1%} "
             "of this energy") in out
-    code, out, err = run(capsys, "cost", "--model", "tiny_cnn", "--input", "1x8x8", "--batch", "2")
+    code, out, err = run(capsys, "cost", "--backbone", "tiny_cnn", "--input", "1x8x8", "--batch-size", "2")
     assert "sized per layer up to 8 MB; no DRAM" in out
 
 
 def test_one_frozen_block_is_singular(capsys):
-    code, out, err = run(capsys, "cost", "--model", "lenet", "--input", "1x28x28", "--sharing", "0.5")
-    d = cost_json(capsys, "--model", "lenet", "--input", "1x28x28", "--sharing", "0.5")
+    code, out, err = run(capsys, "cost", "--backbone", "lenet", "--input", "1x28x28", "--sharing", "0.5")
+    d = cost_json(capsys, "--backbone", "lenet", "--input", "1x28x28", "--sharing", "0.5")
     assert d["shared_blocks"] == 1 and "(1 block frozen)" in out
-    code, out, err = run(capsys, "cost", "--model", "resnet20", "--input", "3x16x16", "--batch", "2",
+    code, out, err = run(capsys, "cost", "--backbone", "resnet20", "--input", "3x16x16", "--batch-size", "2",
                          "--sharing", "0.5")
     assert "blocks frozen)" in out and "(1 block" not in out
 
 
 def test_several_nodes_and_sharing_levels_make_one_table(capsys):
-    base = ["--model", "resnet20", "--input", "3x16x16", "--batch", "2", "--sharing", "0,0.5", "--node", "45,22,7",
-            "--arch", "tpu_like,layer_buffer"]
+    base = ["--backbone", "resnet20", "--input", "3x16x16", "--batch-size", "2", "--sharing", "0,0.5",
+            "--node", "45,22,7", "--arch", "tpu_like,layer_buffer"]
     d = cost_json(capsys, *base)
     rows = d["comparison"]
     assert [(r["architecture"], r["node_nm"], r["sharing"]) for r in rows] == [
@@ -276,28 +276,28 @@ def test_energy_table_rows_name_where_their_figures_came_from(capsys, tmp_path):
 
 @pytest.mark.parametrize("arch", ["EYERISS_LIKE", "Eyeriss_Like"])
 def test_built_in_architectures_match_in_any_case(capsys, arch):
-    d = cost_json(capsys, "--model", "tiny_cnn", "--input", "1x8x8", "--arch", arch)
+    d = cost_json(capsys, "--backbone", "tiny_cnn", "--input", "1x8x8", "--arch", arch)
     assert d["hierarchy"]["architecture"] == "eyeriss_like"
     code, out, err = run(capsys, "energy-table", "--arch", arch)
     assert code == 0 and "architecture eyeriss_like, per access" in out
 
 
 def test_a_misspelt_architecture_gets_the_closest_name(capsys):
-    code, out, err = run(capsys, "cost", "--model", "tiny_cnn", "--input", "1x8x8", "--arch", "eyeris_like")
+    code, out, err = run(capsys, "cost", "--backbone", "tiny_cnn", "--input", "1x8x8", "--arch", "eyeris_like")
     assert code == 2 and "'eyeris_like' is neither a file nor a built-in architecture (did you mean " \
                           "'eyeriss_like'?) (eyeriss_like, layer_buffer, paper_sharing, tpu_like)" in err
 
 
 def test_the_device_matches_in_any_case(capsys):
-    d = cost_json(capsys, "--model", "tiny_cnn", "--input", "1x8x8", "--device", "META")
+    d = cost_json(capsys, "--backbone", "tiny_cnn", "--input", "1x8x8", "--device", "META")
     assert d["device"] == "meta" and d["forward_macs"] == 603_776
     with pytest.raises(SystemExit) as exit_:  # argparse's own error
-        main(["cost", "--model", "tiny_cnn", "--input", "1x8x8", "--device", "gpu"])
+        main(["cost", "--backbone", "tiny_cnn", "--input", "1x8x8", "--device", "gpu"])
     assert exit_.value.code == 2 and "invalid choice: 'gpu' (choose from 'cpu', 'meta')" in capsys.readouterr().err
 
 
 def test_the_comparison_shows_whole_level_names(capsys):
-    code, out, err = run(capsys, "cost", "--model", "tiny_cnn", "--input", "1x8x8", "--sharing", "0,0.5", "--arch",
+    code, out, err = run(capsys, "cost", "--backbone", "tiny_cnn", "--input", "1x8x8", "--sharing", "0,0.5", "--arch",
                          "tpu_like")
     lines = out.splitlines()
     head = next(ln for ln in lines if ln.lstrip().startswith("node"))

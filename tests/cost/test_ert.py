@@ -70,8 +70,8 @@ def test_a_hand_written_ert_prices_a_step():
 
 
 def test_the_cli_prices_a_step_with_the_fixture(capsys):
-    assert main(["cost", "--model", "tiny_cnn", "--input", "1x8x8", "--batch", "2", "--energy-table", str(FIXTURE),
-                 "--arch", "eyeriss_like"]) == 0
+    assert main(["cost", "--backbone", "tiny_cnn", "--input", "1x8x8", "--batch-size", "2",
+                 "--energy-table", str(FIXTURE), "--arch", "eyeriss_like"]) == 0
     out = capsys.readouterr().out
     assert "read 0.5, write 0.6; Accelergy ERT" in out and "eyeriss_ert" in out
 
@@ -105,7 +105,7 @@ def test_an_ert_without_required_actions_is_one_clear_error(tmp_path, capsys, te
     f.write_text(text)
     with pytest.raises(UserError, match="Accelergy ERT"):
         load_energy_table(f)
-    assert main(["cost", "--model", "tiny_cnn", "--input", "1x8x8", "--energy-table", str(f)]) == 2
+    assert main(["cost", "--backbone", "tiny_cnn", "--input", "1x8x8", "--energy-table", str(f)]) == 2
     err = capsys.readouterr().err
     assert message in err and str(f) in err and err.count("\n") == 1
 
@@ -148,12 +148,12 @@ def test_action_counts_priced_with_the_exported_ert_give_the_steps_energy(step, 
 
 def test_export_actions_from_the_cli(tmp_path, capsys):
     f = tmp_path / "actions.yaml"
-    assert main(["cost", "--model", "lenet", "--input", "1x28x28", "--arch", "tpu_like", "--export-actions",
+    assert main(["cost", "--backbone", "lenet", "--input", "1x28x28", "--arch", "tpu_like", "--export-actions",
                  str(f)]) == 0
     doc = yaml.safe_load(f.read_text())
     assert [c["name"] for c in doc["action_counts"]["local"]] == [
         "system.compute_fp32", "system.pe_regs", "system.unified_buffer", "system.hbm"]
-    assert main(["cost", "--model", "lenet", "--input", "1x28x28", "--node", "45,7", "--export-actions",
+    assert main(["cost", "--backbone", "lenet", "--input", "1x28x28", "--node", "45,7", "--export-actions",
                  str(f)]) == 2
     assert "--export-actions writes one step" in capsys.readouterr().err
 
@@ -192,10 +192,10 @@ def test_the_export_records_node_supply_and_architecture_and_the_import_reads_th
     assert (table.node_nm, table.own_vdd, table.ert_arch) == (7, 0.7, "tpu_like")
     assert "for 7 nm, 0.7 V (its ERT.attributes)" in table.sources[0]
     assert (table.describe()["node_nm"], table.describe()["vdd"]) == (7, 0.7)
-    d = json.loads(_cli(capsys, "cost", "--model", "tiny_cnn", "--input", "1x8x8", "--energy-table", str(f),
+    d = json.loads(_cli(capsys, "cost", "--backbone", "tiny_cnn", "--input", "1x8x8", "--energy-table", str(f),
                         "--arch", "tpu_like", "--json"))
     assert (d["hierarchy"]["node_nm"], d["hierarchy"]["vdd"]) == (7, 0.7)
-    out = _cli(capsys, "cost", "--model", "tiny_cnn", "--input", "1x8x8", "--energy-table", str(f), "--arch",
+    out = _cli(capsys, "cost", "--backbone", "tiny_cnn", "--input", "1x8x8", "--energy-table", str(f), "--arch",
                "tpu_like", "--sharing", "0,0.5")
     assert out.count("  7nm   0.7 ") == 2  # the Node and Vdd columns of both sharing levels
     # a supply at another node is refused, naming the ERT's own
@@ -216,13 +216,13 @@ def test_an_ert_without_attributes_has_an_unknown_node_and_supply(capsys):
     assert "node and supply unknown: the file has no ERT.attributes node_nm and vdd" in table.sources[0]
     hw = build_hardware(energy_table=FIXTURE, arch="eyeriss_like")
     assert (hw.describe()["node_nm"], hw.describe()["vdd"]) == (None, None)
-    d = json.loads(_cli(capsys, "cost", "--model", "tiny_cnn", "--input", "1x8x8", "--energy-table", str(FIXTURE),
+    d = json.loads(_cli(capsys, "cost", "--backbone", "tiny_cnn", "--input", "1x8x8", "--energy-table", str(FIXTURE),
                         "--arch", "eyeriss_like", "--json"))
     assert (d["hierarchy"]["node_nm"], d["hierarchy"]["vdd"]) == (None, None)
-    out = _cli(capsys, "cost", "--model", "tiny_cnn", "--input", "1x8x8", "--energy-table", str(FIXTURE), "--arch",
+    out = _cli(capsys, "cost", "--backbone", "tiny_cnn", "--input", "1x8x8", "--energy-table", str(FIXTURE), "--arch",
                "eyeriss_like")
     assert "at an unknown node and supply (the ERT does not record them)" in out
-    out = _cli(capsys, "cost", "--model", "tiny_cnn", "--input", "1x8x8", "--energy-table", str(FIXTURE), "--arch",
+    out = _cli(capsys, "cost", "--backbone", "tiny_cnn", "--input", "1x8x8", "--energy-table", str(FIXTURE), "--arch",
                "eyeriss_like", "--sharing", "0,0.5")
     assert out.count("    ?     ?  ") == 2
     with pytest.raises(UserError, match=r"own node \(node and supply unknown: the ERT does not record them\) and is "
@@ -260,7 +260,7 @@ def test_a_level_given_at_a_node_needs_the_erts_node(tmp_path):
 def test_bad_ert_attributes_are_one_clear_error(tmp_path, capsys, attributes, message):
     f = tmp_path / "bad.yaml"
     f.write_text(FIXTURE.read_text().replace("  version: 0.3\n", f"  version: 0.3\n  attributes: {attributes}\n"))
-    assert main(["cost", "--model", "tiny_cnn", "--input", "1x8x8", "--energy-table", str(f), "--arch",
+    assert main(["cost", "--backbone", "tiny_cnn", "--input", "1x8x8", "--energy-table", str(f), "--arch",
                  "eyeriss_like"]) == 2
     err = capsys.readouterr().err
     assert message in err and str(f) in err and err.count("\n") == 1

@@ -130,7 +130,7 @@ def test_seven_nm_figures_stated_in_the_readme():
     (["--node", "seven"], "--node must be comma-separated float"),
 ])
 def test_cost_rejects_a_bad_node_or_voltage(capsys, argv, message):
-    assert main(["cost", "--model", "tiny_cnn", "--input", "1x8x8", *argv]) == 2
+    assert main(["cost", "--backbone", "tiny_cnn", "--input", "1x8x8", *argv]) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1 and "Traceback" not in err
 

@@ -129,7 +129,7 @@ def test_cost_cli_exports_the_step_at_its_sharing_level(tmp_path, capsys):
     from energybench.cli import main
 
     f = tmp_path / "step.yaml"
-    assert main(["cost", "--model", "tiny_cnn", "--input", "1x8x8", "--batch", "2", "--sharing", "0.3",
+    assert main(["cost", "--backbone", "tiny_cnn", "--input", "1x8x8", "--batch-size", "2", "--sharing", "0.3",
                  "--export-workload", str(f), "--workload-format", "ZigZag", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     names = [d["name"] for d in yaml.safe_load(f.read_text())]
@@ -156,12 +156,12 @@ def test_cost_cli_refuses_a_bad_workload_format_before_writing(tmp_path, capsys)
     from energybench.cli import main
 
     f = tmp_path / "step.csv"
-    assert main(["cost", "--model", "tiny_cnn", "--input", "1x8x8", "--export-workload", str(f),
+    assert main(["cost", "--backbone", "tiny_cnn", "--input", "1x8x8", "--export-workload", str(f),
                  "--workload-format", "maestro"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].endswith("unknown --workload-format 'maestro'; valid formats: zigzag, timeloop, "
                                              "scalesim")
-    assert main(["cost", "--model", "tiny_cnn", "--input", "1x8x8", "--sharing", "0,0.5", "--export-workload",
+    assert main(["cost", "--backbone", "tiny_cnn", "--input", "1x8x8", "--sharing", "0,0.5", "--export-workload",
                  str(f)]) == 2
     assert "--export-workload writes one step" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []

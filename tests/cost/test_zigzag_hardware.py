@@ -126,7 +126,7 @@ def test_cost_without_the_extra_names_the_install_command(monkeypatch, capsys, t
 
     monkeypatch.setattr(builtins, "__import__", no_zigzag)
     f = tmp_path / "actions.yaml"
-    assert main(["cost", "--model", "tiny_cnn", "--input", "1x8x8", "--arch", "eyeriss_like", "--mapper", "zigzag",
+    assert main(["cost", "--backbone", "tiny_cnn", "--input", "1x8x8", "--arch", "eyeriss_like", "--mapper", "zigzag",
                  "--export-actions", str(f)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].endswith("the zigzag mapper needs ZigZag (zigzag-dse) and six, which are not "

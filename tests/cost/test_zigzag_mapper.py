@@ -152,7 +152,7 @@ def test_cost_cli_with_zigzag_end_to_end_and_second_call_from_the_cache(tmp_path
 
     monkeypatch.setenv("ENERGYBENCH_CACHE", str(tmp_path / "cache"))
     monkeypatch.chdir(tmp_path)
-    argv = ["cost", "--model", f"{__name__}:one_conv", "--input", "2x4x4", "--classes", "3", "--arch",
+    argv = ["cost", "--backbone", f"{__name__}:one_conv", "--input", "2x4x4", "--num-classes", "3", "--arch",
             "eyeriss_like", "--mapper", "zigzag", "--json"]
     assert main(argv) == 0
     first = json.loads(capsys.readouterr().out)

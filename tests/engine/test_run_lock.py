@@ -142,7 +142,7 @@ def test_a_report_into_the_run_waits_for_no_writer(tmp_path, capsys):
                               stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
     try:
         assert holder.stdout.readline().strip() == "held"
-        assert main(["report", str(root), "--format", "html"]) == 2
+        assert main(["report", str(root), "--report-format", "html"]) == 2
         err = capsys.readouterr().err
         assert f"{root} is in use by energybench process {holder.pid}" in err
         assert "give --out DIR to write the reports elsewhere" in err

@@ -45,7 +45,7 @@ def test_measures_a_fake_rapl_tree(monkeypatch, tmp_path: Path, capsys) -> None:
     (zone / "energy_uj").write_text("5\n")
     (zone / "max_energy_range_uj").write_text("262143328850\n")
     monkeypatch.setattr(power_rapl, "POWERCAP_ROOT", tmp_path)
-    assert main(["power", "--device", "cpu", "--duration", "0.2", "--rate", "50", "--json"]) == 0
+    assert main(["power", "--device", "cpu", "--duration", "0.2", "--power-rate", "50", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["available"] is True
     assert report["sensors"][0]["device"] == "rapl:package-0"
@@ -56,8 +56,8 @@ def test_measures_a_fake_rapl_tree(monkeypatch, tmp_path: Path, capsys) -> None:
 
 @pytest.mark.parametrize("argv, words", [
     (["--duration", "-1"], "--duration"),
-    (["--rate", "0"], "--rate"),
-    (["--rate", "nan"], "--rate"),
+    (["--power-rate", "0"], "--power-rate"),
+    (["--power-rate", "nan"], "--power-rate"),
     (["--device", "gpu"], "--device"),
     (["--device", "mps"], "--device"),
 ])

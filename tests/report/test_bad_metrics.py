@@ -56,7 +56,7 @@ def test_an_empty_or_binary_metrics_file_exits_2_with_one_message(tmp_path, caps
     root = _run_dir(tmp_path)
     (root / "metrics.csv").write_bytes(content)
     if command == "report":
-        code, out, err = run(capsys, "report", str(root), "--format", "html")
+        code, out, err = run(capsys, "report", str(root), "--report-format", "html")
     else:
         other = _run_dir(tmp_path, "other")
         code, out, err = run(capsys, "compare", str(other), str(root), "--out", str(tmp_path / "cmp"))
@@ -73,7 +73,7 @@ def test_a_row_cut_mid_line_is_left_out_with_a_warning(tmp_path, capsys):
     text = path.read_text()
     lines = text.splitlines()
     path.write_text(text[: len(text) - len(lines[-1]) // 2 - 1])  # the last row cut in its middle
-    code, out, err = run(capsys, "report", str(root), "--format", "html")
+    code, out, err = run(capsys, "report", str(root), "--report-format", "html")
     assert code == 0
     fields = len(lines[-1][: len(lines[-1]) - len(lines[-1]) // 2 - 1].split(","))
     assert (f"energybench: warning: {path}: its last row (line {len(lines)}) is cut mid-line ({fields} of "
@@ -92,7 +92,7 @@ def test_cells_that_are_not_finite_numbers_are_named_and_read_as_not_measured(tm
         return rows
 
     _rewrite(root, spoil)
-    code, out, err = run(capsys, "report", str(root), "--format", "html")
+    code, out, err = run(capsys, "report", str(root), "--report-format", "html")
     assert code == 0
     path = root / "metrics.csv"
     assert (f"energybench: warning: {path}: 3 cell(s) are not finite numbers (line 3 acc_all 'abc'; line 4 "
@@ -115,7 +115,7 @@ def test_a_dropped_or_added_column_and_another_version_get_a_notice(tmp_path, ca
     manifest = json.loads((root / "manifest.json").read_text())
     manifest["energybench"] = "0.0.9"
     (root / "manifest.json").write_text(json.dumps(manifest))
-    code, out, err = run(capsys, "report", str(root), "--format", "html")
+    code, out, err = run(capsys, "report", str(root), "--report-format", "html")
     assert code == 0
     path = root / "metrics.csv"
     assert (f"energybench: warning: {path} lacks the column memory_energy_j (left out of the figures and tables) and "
@@ -124,5 +124,5 @@ def test_a_dropped_or_added_column_and_another_version_get_a_notice(tmp_path, ca
     assert f"energybench: warning: {root} was written by energybench 0.0.9; this is 0.1.0" in err
     # a method's own columns (after energybench's, as the run writes them) are no notice
     root2 = make_run_dir(tmp_path / "r2", methods=("finetune",), sharing=(0.0, 0.4))
-    code, out, err = run(capsys, "report", str(root2), "--format", "html")
+    code, out, err = run(capsys, "report", str(root2), "--report-format", "html")
     assert code == 0 and "warning" not in err

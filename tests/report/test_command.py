@@ -33,7 +33,7 @@ def test_report_writes_into_the_run_directory_by_default(tmp_path, capsys):
 def test_format_and_out(tmp_path, capsys):
     root = single_run(tmp_path / "r")
     out_dir = tmp_path / "elsewhere" / "new"
-    code, out, err = run(capsys, "report", str(root), "--format", "html", "--out", str(out_dir))
+    code, out, err = run(capsys, "report", str(root), "--report-format", "html", "--out", str(out_dir))
     assert code == 0, err
     assert sorted(p.name for p in out_dir.iterdir()) == ["report.html"]
     assert not (root / "report.html").exists() and not (root / "report.pdf").exists()
@@ -65,7 +65,7 @@ def test_parse_formats():
     (["report", "{tmp}/nope"], "nope does not exist"),
     (["report", "{tmp}"], "is not a run directory: it has no metrics.csv"),
     (["report", "{tmp}/file.txt"], "is not a directory"),
-    (["report", "{run}", "--format", "svg"], "unknown report format 'svg'; valid formats: html, pdf"),
+    (["report", "{run}", "--report-format", "svg"], "unknown report format 'svg'; valid formats: html, pdf"),
     (["report", "{run}", "--out", "{tmp}/file.txt"], "is a file; give a directory"),
 ])
 def test_bad_input_gives_a_clear_error(tmp_path, capsys, argv, msg):
@@ -91,5 +91,5 @@ def test_report_help_describes_the_command(capsys):
         main(["report", "--help"])
     assert exit_.value.code == 0
     out = capsys.readouterr().out
-    for needle in ("RUN_OR_SWEEP_DIR", "--format", "--out", "self-contained", "Pareto"):
+    for needle in ("RUN_OR_SWEEP_DIR", "--report-format", "--out", "self-contained", "Pareto"):
         assert needle in out

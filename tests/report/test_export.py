@@ -71,7 +71,8 @@ def test_double_and_custom_widths(run_dir, tmp_path, capsys, width, points):
 
 
 def test_figures_and_reports_together(run_dir, tmp_path, capsys):
-    code, out, err = export(capsys, run_dir, tmp_path / "figs", "--format", "html", "--out", str(tmp_path / "rep"))
+    code, out, err = export(capsys, run_dir, tmp_path / "figs", "--report-format", "html",
+                            "--out", str(tmp_path / "rep"))
     assert code == 0, err
     assert (tmp_path / "rep" / "report.html").is_file() and (tmp_path / "figs" / "storage.pdf").is_file()
 

@@ -201,7 +201,7 @@ def test_the_report_is_the_same_drawn_in_one_process_or_two(tmp_path, monkeypatc
     root = make_run_dir(tmp_path / "r", methods=("finetune",), sharing=(0.0, 0.5))
     # the command in its own process (no torch, one thread): its first pages drawn by a forked child
     repo = Path(__file__).resolve().parents[2]
-    subprocess.run([sys.executable, "-m", "energybench", "report", str(root), "--format", "pdf,html", "--out",
+    subprocess.run([sys.executable, "-m", "energybench", "report", str(root), "--report-format", "pdf,html", "--out",
                     str(tmp_path / "a")], check=True, cwd=repo, capture_output=True)
     monkeypatch.setattr(fork, "can_fork", lambda: False)  # as at the end of a run, where torch's threads live
     [pdf, html] = build_reports(root, formats="pdf,html", out_dir=tmp_path / "b")

