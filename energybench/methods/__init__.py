@@ -115,9 +115,10 @@ def method_classes(methods: list[str]) -> dict[str, type]:
 def check_methods(methods: list[str], options: dict[str, dict], sizes: list[int] | None = None,
                   cfg=None) -> None:
     """Every named method exists and every method's options are valid (for the scenario's phase
-    `sizes`, when given, and then the exemplar memory of `cfg` for the methods that keep one): one
-    call, made by the runner before the first cell starts, so a bad option of the last method in a
-    sweep stops the sweep before hours of work rather than when that method is reached."""
+    `sizes`, when given, and then the exemplar memory of `cfg` for the methods that keep one, and its
+    memory budget at every phase: _check_budget): one call, made by the runner before the first cell
+    starts, so a bad option of the last method in a sweep, or a model that outgrows the budget at
+    its last phase, stops the sweep before hours of work rather than when that is reached."""
     from energybench.errors import UserError
 
     classes = method_classes(methods)
@@ -137,24 +138,49 @@ def check_methods(methods: list[str], options: dict[str, dict], sizes: list[int]
         if any(issubclass(cls, ExemplarMethod) for cls in classes.values()):
             # a memory too small for every class would otherwise stop the run after a base phase
             ExemplarMemory.from_config(cfg, seed=0).quota(sum(sizes))
-            if getattr(cfg, "memory_budget", None) is not None:
-                _check_budget(cfg, sizes[0])
+        if getattr(cfg, "memory_budget", None) is not None:
+            _check_budget(cfg, sizes, classes)
 
 
-def _check_budget(cfg, base_classes: int) -> None:
-    """A memory budget must hold at least the phase-0 network and one exemplar per base class (a
-    model that grows may need more later: that is said when the phase that needs it starts)."""
-    from energybench.cost.memory_model import storage_bytes
+def _check_budget(cfg, sizes: list[int], classes: dict[str, type] | None = None) -> None:
+    """A memory budget must hold, at EVERY phase of the scenario (`sizes`: classes added per phase)
+    and every sharing level a method runs at, the stored model of each method it bounds
+    (`under_budget`; its `stored_bytes_by_phase`, built on the meta device as the method grows it)
+    plus one exemplar per class seen by then (none for a method without exemplars, e.g. simplecil).
+    Checked before anything runs, so a model that outgrows the budget at a late phase stops the run
+    here rather than hours in. `classes`: the run's methods by name (default: cfg.methods')."""
     from energybench.data import IN_SHAPES
     from energybench.errors import UserError
+    from energybench.methods.base import ExemplarMethod
     from energybench.methods.memory import exemplar_nbytes
-    from energybench.models import build_net
 
+    if classes is None:
+        classes = method_classes(cfg.methods or DEFAULT_METHODS)
     side = cfg.image_size or 224
     in_shape = IN_SHAPES.get(cfg.dataset, (3, side, side))
-    net = build_net(cfg.resolved_backbone(), in_shape, base_classes, cfg.width, cfg.cifar_stem)
-    model, per = storage_bytes([net], 0, cfg.precision), exemplar_nbytes(in_shape)
-    if cfg.memory_budget < model + base_classes * per:
-        raise UserError(f"memory_budget {cfg.memory_budget} bytes cannot hold the phase-0 network ({model} bytes at "
-                        f"{cfg.precision}) and one exemplar ({per} bytes) for each of the {base_classes} base classes; "
-                        f"use memory_budget >= {model + base_classes * per}")
+    per = exemplar_nbytes(in_shape)
+    needs = []  # (method, sharing level or None where it changes nothing, phase, model bytes, seen, bytes needed)
+    for name, cls in classes.items():
+        if not getattr(cls, "under_budget", False):
+            continue
+        each = per if issubclass(cls, ExemplarMethod) else 0
+        levels = list(dict.fromkeys(cfg.sharing if cls.shares else cfg.sharing[:1]))
+        by_level = {s: cls.stored_bytes_by_phase(cfg, sizes, in_shape, s) for s in levels}
+        varies = len({tuple(b) for b in by_level.values()}) > 1
+        for level, models in by_level.items():
+            for t, model in enumerate(models):
+                seen = sum(sizes[: t + 1])
+                needs.append((name, level if varies else None, t, model, seen, model + seen * each))
+    if not needs:
+        return
+    fits = max(n[-1] for n in needs)
+    over = next((n for n in needs if n[-1] > cfg.memory_budget), None)
+    if over is None:
+        return
+    name, level, t, model, seen, need = over
+    where = f"phase {t}" + ("" if level is None else f" at sharing {level}")
+    what = (f"its model ({model} bytes at {cfg.precision}) and one exemplar ({per} bytes) for each of the {seen} "
+            f"classes seen by then need {need} bytes" if need > model else
+            f"its model takes {model} bytes at {cfg.precision} (it stores no exemplars)")
+    raise UserError(f"memory_budget {cfg.memory_budget} bytes cannot hold {name} at {where}: {what}; use "
+                    f"memory_budget >= {fits}, the smallest that fits every phase of every method in the run")

@@ -12,6 +12,9 @@ Shared lifecycle, so that a method's file holds only what its paper adds:
   every phase), used by icarl, eeil and lucir; with a memory budget (`cfg.memory_budget`), the
   exemplars fill what the stored model leaves of it (`spend_budget`), so a method whose model
   grows keeps fewer exemplars (MEMO's memory-aligned comparison).
+- `Method.stored_bytes_by_phase`: the stored model's bytes at every phase, from the structure alone
+  (meta device, no training), so the run's pre-flight check (methods._check_budget) refuses a
+  budget that some later phase would outgrow before anything runs.
 """
 
 
@@ -65,6 +68,8 @@ class Method:
     # Whether the sharing level applies (False: a network trained from scratch has nothing to
     # share with; a sweep then trains the method once, at its first level, not once per level).
     shares: ClassVar[bool] = True
+    # Whether a memory budget (cfg.memory_budget) bounds this method's stored model (and its exemplars).
+    under_budget: ClassVar[bool] = False
 
     def __init__(self, ctx: Context):
         self.ctx = ctx
@@ -90,6 +95,22 @@ class Method:
     @classmethod
     def check_scenario(cls, opts: dict[str, Any], sizes: list[int]) -> None:
         """Rules that need the scenario's phase sizes (override where a method has them)."""
+
+    @classmethod
+    def stored_bytes_by_phase(cls, cfg: RunConfig, sizes: list[int], in_shape: tuple[int, ...],
+                              sharing: float = 0.0) -> list[int]:
+        """The stored model's bytes (storage_bytes at cfg.precision, exemplars not included) at the end
+        of each phase of a scenario adding `sizes` classes per phase, at sharing level `sharing`: built
+        on the meta device (no memory, no training) by the code the method grows with. Default: the
+        fixed network whose head grows by each phase's classes (begin_phase); a method whose model
+        grows otherwise overrides it."""
+        with torch.device("meta"):
+            net = cls.network(cfg, in_shape, sizes[0])
+            out = [storage_bytes(net, 0, cfg.precision)]
+            for n in sizes[1:]:
+                net.head.add_classes(n)
+                out.append(storage_bytes(net, 0, cfg.precision))
+        return out
 
     @classmethod
     def protocol_notes(cls, opts: dict[str, Any], cfg: RunConfig) -> list[str]:
@@ -139,10 +160,15 @@ class Method:
 
     # ----- helpers for subclasses ----------------------------------------------------------------
     def new_net(self, num_classes: int) -> IncrementalNet:
-        cfg, src = self.ctx.cfg, self.ctx.scenario.source
-        net = build_net(cfg.resolved_backbone(), src.in_shape, num_classes, cfg.width, cfg.cifar_stem,
-                        cosine=self.cosine_head, weights=cfg.weights)
-        return net.to(self.ctx.device)
+        cfg = self.ctx.cfg
+        return self.network(cfg, self.ctx.scenario.source.in_shape, num_classes, cfg.weights).to(self.ctx.device)
+
+    @classmethod
+    def network(cls, cfg: RunConfig, in_shape: tuple[int, ...], num_classes: int,
+                weights: str | None = None) -> IncrementalNet:
+        """The run's network with a head of `num_classes` (on the current default device)."""
+        return build_net(cfg.resolved_backbone(), in_shape, num_classes, cfg.width, cfg.cifar_stem,
+                         cosine=cls.cosine_head, weights=weights)
 
     def apply_sharing(self, net: IncrementalNet) -> Cut:
         """Freeze the first `sharing` of the backbone (nearest block boundary)."""
@@ -169,6 +195,7 @@ class ExemplarMethod(Method):
 
     classifiers: ClassVar[tuple[str, ...]] = ("cnn",)
     uses_previous_model = True
+    under_budget = True
     supports_cache = False  # the loss runs the previous model on the raw (augmented) inputs
 
     def __init__(self, ctx: Context):
@@ -184,7 +211,9 @@ class ExemplarMethod(Method):
         """With a memory budget, set the exemplar total to what the stored model (storage_modules at
         the run's precision) leaves of it: floor((budget - model bytes) / bytes per exemplar), so model
         plus exemplars stay within one exemplar of the budget. Call it once the phase's stored model
-        has its final size, before the memory update."""
+        has its final size, before the memory update. The run's pre-flight check has already refused a
+        budget that any phase outgrows (stored_bytes_by_phase), so the error here is for a method whose
+        model grows in a way its stored_bytes_by_phase does not say."""
         cfg = self.ctx.cfg
         budget = getattr(cfg, "memory_budget", None)
         if budget is None:

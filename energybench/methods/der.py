@@ -40,12 +40,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from energybench.cost.memory_model import storage_bytes
 from energybench.data.scenario import Phase
 from energybench.methods.base import ExemplarMethod
 from energybench.methods.options import flag, number
-from energybench.models.backbone import Backbone
 from energybench.models.branches import BranchNet
-from energybench.models.surgery import cut_at
+from energybench.models.surgery import Cut
 
 
 def weight_align(head: nn.Linear, first_new: int) -> None:
@@ -67,21 +67,38 @@ class DER(ExemplarMethod):
         if phase.index == 0:
             self.net = BranchNet.from_net(self.new_net(len(phase.classes)))
         else:
-            net = self.net
-            if self.cut is None:  # phase 1: the sharing level becomes a trunk under every extractor
-                whole = list(net.backbone.branches[0])
-                self.cut = cut_at(Backbone("", whole, net.backbone.branch_dim), self.ctx.sharing)
-                net.split_trunk(self.cut.blocks)
-            if not self.train_trunk:
-                for block in net.backbone.trunk:
-                    net.freeze(block)
-            for branch in net.backbone.branches:
-                net.freeze(branch)
-            net.add_branch(len(phase.classes))
+            self.cut = self.expand(self.net, self.cut, self.ctx.sharing, len(phase.classes), self.train_trunk)
         self.spend_budget(phase.seen)  # the stored model, before the training-only auxiliary classifier
         if phase.index > 0:
             self.net.aux = nn.Linear(self.net.backbone.branch_dim, len(phase.classes) + 1).to(self.ctx.device)
             self.net.train()
+
+    @staticmethod
+    def expand(net: BranchNet, cut: Cut | None, sharing: float, num_new: int, train_trunk: bool) -> Cut:
+        """Phase t > 0's network: at phase 1 (no cut yet) the sharing level becomes a trunk under every
+        extractor; the old extractors (and the trunk unless it trains) are frozen; a new extractor and
+        a head widened for `num_new` classes are added. Returns the cut."""
+        if cut is None:
+            cut = net.split_at(sharing)
+        if not train_trunk:
+            for block in net.backbone.trunk:
+                net.freeze(block)
+        for branch in net.backbone.branches:
+            net.freeze(branch)
+        net.add_branch(num_new)
+        return cut
+
+    @classmethod
+    def stored_bytes_by_phase(cls, cfg, sizes: list[int], in_shape: tuple[int, ...],
+                              sharing: float = 0.0) -> list[int]:
+        """One extractor more per phase (expand, as begin_phase grows it), on the meta device."""
+        with torch.device("meta"):
+            net = BranchNet.from_net(cls.network(cfg, in_shape, sizes[0]))
+            out, cut = [storage_bytes(net, 0, cfg.precision)], None
+            for n in sizes[1:]:
+                cut = cls.expand(net, cut, sharing, n, train_trunk=True)
+                out.append(storage_bytes(net, 0, cfg.precision))
+        return out
 
     def learn(self, phase: Phase) -> None:
         desc = f"{self.name} phase {phase.index}"

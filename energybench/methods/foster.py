@@ -50,13 +50,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from energybench.cost.memory_model import storage_bytes
 from energybench.data.scenario import Phase
 from energybench.methods.base import ExemplarMethod
 from energybench.methods.distill import soft_kd
 from energybench.methods.options import integer, number
-from energybench.models.backbone import Backbone
 from energybench.models.branches import BranchBackbone, BranchNet
-from energybench.models.surgery import clone, cut_at
+from energybench.models.surgery import Cut, clone
 
 
 def class_weights(counts: list[int], beta: float) -> torch.Tensor:
@@ -105,15 +105,7 @@ class FOSTER(ExemplarMethod):
             self.spend_budget(phase.seen)
             return
         net = self.net
-        if self.cut is None:  # phase 1: the sharing level becomes a frozen trunk
-            whole = list(net.backbone.branches[0])
-            self.cut = cut_at(Backbone("", whole, net.backbone.branch_dim), self.ctx.sharing)
-            net.split_trunk(self.cut.blocks)
-        for part in [*net.backbone.trunk, *net.backbone.branches]:
-            net.freeze(part)
-        self.old_head = net.head
-        self.old_head.requires_grad_(False)
-        net.add_branch(len(phase.classes))
+        self.cut, self.old_head = self.boost(net, self.cut, self.ctx.sharing, len(phase.classes))
         net.aux = nn.Linear(net.backbone.branch_dim, phase.seen).to(self.ctx.device)  # PyCIL fe_fc
         net.train()
         # the budget is spent after compression, when the stored model (the student) exists
@@ -141,18 +133,52 @@ class FOSTER(ExemplarMethod):
             self.spend_budget(phase.seen)
         self.memory.update(self.ctx, self.net, phase.train_idx, phase.seen)
 
+    @staticmethod
+    def boost(net: BranchNet, cut: Cut | None, sharing: float, num_new: int) -> tuple[Cut, nn.Linear]:
+        """The boosted network of phase t > 0: at phase 1 (no cut yet) the sharing level becomes a
+        frozen trunk; everything the phase found is frozen; a new extractor and a head widened for
+        `num_new` classes are added. Returns the cut and the old (frozen) classifier."""
+        if cut is None:
+            cut = net.split_at(sharing)
+        for part in [*net.backbone.trunk, *net.backbone.branches]:
+            net.freeze(part)
+        old_head = net.head
+        old_head.requires_grad_(False)
+        net.add_branch(num_new)
+        return cut, old_head
+
     def student(self, num_classes: int) -> BranchNet:
-        """One extractor: the shared trunk (same objects), a trainable copy of the old extractor,
-        and a classifier whose old classes' rows are the old classifier's (PyCIL copy_fc)."""
-        bb = self.net.backbone
+        return self.compressed(self.net, self.old_head, num_classes).train()
+
+    @staticmethod
+    def compressed(boosted: BranchNet, old_head: nn.Linear, num_classes: int) -> BranchNet:
+        """The student, the stored model: the shared trunk (same objects), a trainable copy of the
+        old extractor, and a classifier whose old classes' rows are the old classifier's (PyCIL
+        copy_fc), on the old classifier's device."""
+        bb = boosted.backbone
         branch = clone(bb.branches[0])
         branch.requires_grad_(True)
-        head = nn.Linear(bb.branch_dim, num_classes).to(self.ctx.device)
+        head = nn.Linear(bb.branch_dim, num_classes).to(old_head.weight.device)
         with torch.no_grad():
-            head.weight[: self.old_head.out_features] = self.old_head.weight
-            head.bias[: self.old_head.out_features] = self.old_head.bias
-        student = BranchNet(BranchBackbone(list(bb.trunk), [branch], bb.branch_dim), head)
-        return student.train()
+            head.weight[: old_head.out_features] = old_head.weight
+            head.bias[: old_head.out_features] = old_head.bias
+        return BranchNet(BranchBackbone(list(bb.trunk), [branch], bb.branch_dim), head)
+
+    @classmethod
+    def stored_bytes_by_phase(cls, cfg, sizes: list[int], in_shape: tuple[int, ...],
+                              sharing: float = 0.0) -> list[int]:
+        """The stored model is one extractor wide at every phase: boosted (boost), then compressed
+        (compressed), as learn does, on the meta device; the boosted model is held only while a
+        phase trains."""
+        with torch.device("meta"):
+            net = BranchNet.from_net(cls.network(cfg, in_shape, sizes[0]))
+            out, cut, seen = [storage_bytes(net, 0, cfg.precision)], None, sizes[0]
+            for n in sizes[1:]:
+                seen += n
+                cut, old_head = cls.boost(net, cut, sharing, n)
+                net = cls.compressed(net, old_head, seen)
+                out.append(storage_bytes(net, 0, cfg.precision))
+        return out
 
     def boosting(self, num_old: int, weights: torch.Tensor):
         T, lam, old_head = self.opts["T"], self.opts["lambda_okd"], self.old_head

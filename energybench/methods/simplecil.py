@@ -36,6 +36,7 @@ from typing import Any
 
 import torch
 
+from energybench.cost.memory_model import storage_bytes
 from energybench.data.scenario import Phase
 from energybench.methods.base import Method
 from energybench.methods.memory import extract_features
@@ -49,6 +50,7 @@ class SimpleCIL(Method):
     description = "SimpleCIL: a frozen backbone (sharing 1.0) and a cosine prototype classifier"
     options = {"base_epochs": integer(None, ge=1, optional=True)}
     shares = False  # the whole backbone is shared at every level: one run covers the sweep
+    under_budget = True  # its model alone: no exemplars
     supports_cache = False
 
     @classmethod
@@ -59,6 +61,19 @@ class SimpleCIL(Method):
         elif opts["base_epochs"] is not None and opts["base_epochs"] != cfg.epochs:
             notes.append(f"base phase trains {opts['base_epochs']} epochs (the run: {cfg.epochs})")
         return notes
+
+    @classmethod
+    def stored_bytes_by_phase(cls, cfg, sizes: list[int], in_shape: tuple[int, ...],
+                              sharing: float = 0.0) -> list[int]:
+        """The backbone plus one prototype per class seen (learn's head), on the meta device."""
+        with torch.device("meta"):
+            net = cls.network(cfg, in_shape, sizes[0])
+            net.head = PrototypeHead(net.backbone.out_dim)
+            out = []
+            for n in sizes:
+                net.head.add_prototypes(torch.empty(n, net.backbone.out_dim))
+                out.append(storage_bytes(net, 0, cfg.precision))
+        return out
 
     def begin_phase(self, phase: Phase) -> None:
         if phase.index == 0:

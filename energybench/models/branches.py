@@ -12,8 +12,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from energybench.models.backbone import Backbone
 from energybench.models.network import IncrementalNet
-from energybench.models.surgery import clone
+from energybench.models.surgery import Cut, clone, cut_at
 
 
 class BranchBackbone(nn.Module):
@@ -74,6 +75,13 @@ class BranchNet(nn.Module):
             raise ValueError("the trunk is split once, from a single-branch network")
         whole = list(self.backbone.branches[0])
         self.backbone = BranchBackbone(whole[:blocks], [nn.Sequential(*whole[blocks:])], self.backbone.branch_dim)
+
+    def split_at(self, sharing: float) -> Cut:
+        """Split the single branch at the block boundary nearest the sharing level (surgery.cut_at):
+        the blocks before it become the shared trunk (once, at phase 1). Returns the cut."""
+        cut = cut_at(Backbone("", list(self.backbone.branches[0]), self.backbone.branch_dim), sharing)
+        self.split_trunk(cut.blocks)
+        return cut
 
     def add_branch(self, num_new: int) -> nn.Module:
         """A new branch (a copy of the newest), and a head widened to read it and to score
