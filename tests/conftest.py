@@ -1,5 +1,6 @@
 """Shared test set-up: single-threaded torch (tiny nets run fastest so, and tests stay
-deterministic), a requirement helper for system tools, and the README's user-code examples."""
+deterministic), a requirement helper for system tools, the README's user-code examples, and how
+pytest-xdist (-n in pyproject.toml's addopts) shares the tests out among its workers."""
 
 from __future__ import annotations
 
@@ -70,3 +71,26 @@ def user_dir(tmp_path, monkeypatch):
     for name in set(sys.modules) - before:
         if name.startswith("my_"):
             del sys.modules[name]
+
+
+# Long tests of these files are independent of one another: each is sent to a worker on its own (spread), so
+# that no worker gets all of them. Ray tests may run beside each other: each starts its own cluster.
+SPREAD = {"tests/engine/test_ray.py", "tests/engine/test_ray_faults.py", "tests/engine/test_phase_resume.py"}
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """Under --dist loadfile (addopts), a test file goes to one worker whole, so that its module-scoped fixtures
+    are computed once (a session-scoped one: once on each worker that needs it), except the files in SPREAD.
+    (Not xdist_group marks: --dist loadgroup groups nothing under pytest 9.2, pytest-xdist issue 1386.)"""
+    from xdist.scheduler import LoadFileScheduling
+
+    if config.getvalue("dist") != "loadfile":  # another --dist on the command line is left as asked
+        return None
+
+    class FileUnlessSpread(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            return nodeid if path in SPREAD else path
+
+    return FileUnlessSpread(config, log)

@@ -108,13 +108,28 @@ def test_a_sweep_on_a_cluster_started_with_ray_start(local_sweep, tmp_path):
         shutil.rmtree(temp, ignore_errors=True)
 
 
-def cell_task_processes() -> list[int]:
-    """Pids of Ray workers running a cell now (Ray names a busy worker's process after its task)."""
-    found = []
-    for entry in Path("/proc").iterdir():
+def cell_task_processes(root: int) -> list[int]:
+    """Pids of the Ray workers below process `root` (a run's driver) running a cell now (Ray names a busy
+    worker's process after its task). Only that run's: another test's Ray sweep may be running beside it."""
+    parent = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
-            if entry.name.isdigit() and (entry / "cmdline").read_bytes().startswith(b"ray::cell_task"):
-                found.append(int(entry.name))
+            parent[int(stat.parent.name)] = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+
+    def below_root(pid: int) -> bool:
+        while pid > 1:
+            pid = parent.get(pid, 0)
+            if pid == root:
+                return True
+        return False
+
+    found = []
+    for pid in filter(below_root, parent):
+        try:
+            if Path(f"/proc/{pid}/cmdline").read_bytes().startswith(b"ray::cell_task"):
+                found.append(pid)
         except OSError:
             continue
     return found
@@ -130,9 +145,9 @@ def test_a_killed_worker_costs_only_its_phase(tmp_path):
         wait_for_rows(tmp_path / "killed" / "metrics.csv", 10, run)
         busy, end = [], time.monotonic() + 120
         while not busy and time.monotonic() < end:  # a worker that has been in one cell for a second
-            first = set(cell_task_processes())
+            first = set(cell_task_processes(run.pid))
             time.sleep(1.0)
-            busy = sorted(first & set(cell_task_processes()))
+            busy = sorted(first & set(cell_task_processes(run.pid)))
         assert busy, "no worker was running a cell"
         os.kill(busy[0], signal.SIGKILL)
         out, _ = run.communicate(timeout=600)
