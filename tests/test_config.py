@@ -2,7 +2,8 @@
 
 import pytest
 
-from energybench.config import FIELDS, load_yaml, make_config
+from energybench.config import FIELDS, load_yaml
+from energybench.engine.preflight import make_config
 from energybench.errors import UserError
 from energybench.methods import check_methods
 
