@@ -256,16 +256,16 @@ def _validate_carbon_and_trackers(cfg: RunConfig, bad) -> None:
 
 
 
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
+def resolve_device(device: str) -> torch.device:
+    if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda"):
+    if device.startswith("cuda"):
         if not torch.cuda.is_available():
-            raise UserError(f"device '{name}' was asked for but no CUDA GPU is visible to PyTorch "
+            raise UserError(f"device '{device}' was asked for but no CUDA GPU is visible to PyTorch "
                             f"(torch {torch.__version__}, CUDA build {torch.version.cuda}); use --device cpu or auto")
-        dev = torch.device(name)
+        dev = torch.device(device)
         if dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise UserError(f"device '{name}': only {torch.cuda.device_count()} CUDA device(s) visible")
+            raise UserError(f"device '{device}': only {torch.cuda.device_count()} CUDA device(s) visible")
         return dev
     return torch.device("cpu")
 
