@@ -17,9 +17,6 @@ import torch
 
 from energybench.engine.plan import Cell
 
-NO_POWER = "not measured: power measurement is off (--no-power)"
-
-
 @dataclass
 class NeedBase:
     """A (method, seed)'s base phase is needed: `saved` is its saved state, or None (train it)."""

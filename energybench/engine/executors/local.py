@@ -15,8 +15,8 @@ from pathlib import Path
 
 import torch
 
-from energybench.engine.cell import CellWork
-from energybench.engine.executors.base import NO_POWER, Executor, NeedBase, schedule
+from energybench.engine.cell import NO_POWER, CellWork
+from energybench.engine.executors.base import Executor, NeedBase, schedule
 from energybench.engine.preflight import resolve_device
 
 

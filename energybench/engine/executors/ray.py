@@ -5,10 +5,10 @@ level of that (seed, method) is a task that starts once the base is done, from t
 it receives through Ray's object store, so workers on other machines need no access to the
 run directory; the data travel the same way, once per worker (the driver's loaded scenarios:
 tensors for digits, MNIST-like and CIFAR, file paths for an image folder, whose files must be at
-the same path on every node). Workers need the same energybench, torch and Ray. A level task is a generator: it sends
-back
-every finished phase (row, confusion matrix, artifacts, resumable state) as soon as the phase
-ends, and the driver writes it exactly as the local executor's results.
+the same path on every node). Workers need the same energybench, torch and Ray. A level task
+is a generator: it sends back every finished phase (row, confusion matrix, artifacts, resumable
+state) as soon as the phase ends, and the driver writes it exactly as the local executor's
+results. Jobs are queued in the order executors/base.schedule gives, the local executor's.
 
 States travel as the bytes of the checkpoint that the driver writes (torch.save on the
 worker, read back with the same allowlisted loader as a checkpoint on disk, and mapped to
@@ -34,9 +34,9 @@ from typing import Any
 
 import torch
 
-from energybench.engine.cell import BaseDone, CellWork, PhaseDone
+from energybench.engine.cell import NO_POWER, BaseDone, CellWork, PhaseDone
 from energybench.engine.checkpoint import checkpoint_bytes, load_checkpoint
-from energybench.engine.executors.base import NO_POWER, Executor, NeedBase, RunCell, schedule
+from energybench.engine.executors.base import Executor, NeedBase, RunCell, schedule
 from energybench.engine.plan import Cell
 from energybench.errors import RunStopped, UserCodeFailed, UserError
 
@@ -100,7 +100,7 @@ def _measuring(setup: WorkerSetup, work: CellWork):
     import ray
 
     if not setup.cfg.power:
-        work.monitor, work.power_note = None, "not measured: power measurement is off (--no-power)"
+        work.monitor, work.power_note = None, NO_POWER
         yield None
         return
     from energybench.power.monitor import PowerMonitor
@@ -200,8 +200,11 @@ class RayExecutor(Executor):
         return torch.device("cpu")  # the driver only reads and writes states; workers pick their devices
 
     def start_power(self, trace: Path) -> dict:
-        """Each worker measures its own cells (worker side, above); the driver measures nothing."""
-        return {"measured_devices": [], "note": NO_POWER}
+        """Each worker measures its own cells (_measuring, above); the driver measures nothing itself."""
+        if not self.cfg.power:
+            return {"measured_devices": [], "note": NO_POWER}
+        return {"measured_devices": [], "note": "measured by each Ray worker for its own cells, without an idle "
+                                                "baseline: see each row's measured columns and measured_note"}
 
     # ----- cluster -----------------------------------------------------------------------------------
     def connect(self) -> None:
