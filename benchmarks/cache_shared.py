@@ -23,7 +23,7 @@ ACC_KEYS = ("acc_all", "acc_old", "acc_new", "branch0_acc", "branch1_acc", "bran
 
 
 def run_once(cfg_layers: list[dict], out: Path, run_id: str, cache: bool, base: Path | None):
-    from energybench.config import make_config
+    from energybench.engine.preflight import make_config
     from energybench.engine.runner import Runner
     from energybench.engine.store import RunStore
 

@@ -1,7 +1,8 @@
-"""Experiment configuration: one dataclass, loaded from YAML and/or CLI flags, validated.
+"""Experiment configuration: one dataclass, loaded from YAML and/or CLI flags, its values coerced.
 
-Every key is checked: an unknown key names itself and the valid keys, a bad value names
-the key and what is allowed. The fully resolved config is what a run directory records.
+An unknown key names itself and the valid keys, a value of the wrong type names the key and
+what is allowed; what a value means (a known dataset, a backbone that takes the input...) is
+checked by engine/preflight.py, whose make_config gives the validated config a run records.
 """
 
 from __future__ import annotations
@@ -9,12 +10,11 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from energybench.errors import UserError, canonical, did_you_mean, shown, unknown_name
+from energybench.errors import UserError, did_you_mean, shown
 from energybench.user_yaml import load_user_yaml
 
 PRECISIONS = ("fp32", "fp16", "bf16", "int8", "int16", "int32")  # those the built-in tables price
@@ -106,8 +106,8 @@ DEFAULT_BACKBONE = {"digits": "tiny_cnn", "fashion-mnist": "resnet20", "mnist": 
 
 # Keys that say how a run is carried out, not what it computes: they may differ between a run
 # and its resumption, and between two invocations writing the same run directory.
-EXECUTION_KEYS = ("executor", "workers", "ray_address", "gpus_per_cell", "cpus_per_cell", "report", "report_formats",
-                  "trackers", "tracking_uri")
+RUNNER_KEYS = ("executor", "workers", "ray_address", "gpus_per_cell", "cpus_per_cell")  # where cells run
+EXECUTION_KEYS = RUNNER_KEYS + ("report", "report_formats", "trackers", "tracking_uri")
 EXECUTORS = ("local", "ray")
 DEFAULT_IMAGE_SIZE = 224
 # Seeds go to torch generators and to numpy/scikit-learn (tree's spectral clustering), whose
@@ -279,8 +279,9 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     return data
 
 
-def make_config(*layers: dict[str, Any]) -> RunConfig:
-    """Merge key/value layers (YAML first, then CLI flags) into a validated RunConfig."""
+def parse_config(*layers: dict[str, Any]) -> tuple[RunConfig, set[str]]:
+    """Merge key/value layers (YAML first, then CLI flags) into a RunConfig of coerced values, and
+    the keys given; engine/preflight.make_config canonicalises and validates it."""
     values: dict[str, Any] = {}
     for layer in layers:
         for raw_key, value in layer.items():
@@ -290,13 +291,16 @@ def make_config(*layers: dict[str, Any]) -> RunConfig:
                 raise UserError(f"unknown config key {shown(raw_key)}{hint}; valid keys: {', '.join(sorted(FIELDS))}")
             values[key] = _coerce(key, value)
     if "executor" not in values and (values.get("workers") is not None or values.get("ray_address") is not None):
-        values["executor"] = "ray"  # --workers N or --ray-address alone means Ray
+        values["executor"] = "ray"  # --workers N or --ray-address alone means Ray (an explicit local is refused)
     cfg = RunConfig(**{k: v for k, v in values.items() if v is not None or FIELDS[k].default is None})
-    _canonical_names(cfg)
-    validate(cfg, set(values))
+    return cfg, set(values)
+
+
+def complete(cfg: RunConfig) -> RunConfig:
+    """The defaults that depend on other keys, and paths made absolute (so `--resume` works from any
+    directory); after validation."""
     if cfg.dataset == "imagefolder" and cfg.image_size is None:
         cfg.image_size = DEFAULT_IMAGE_SIZE
-    # Paths are recorded absolute, so `--resume` works from any directory.
     for key in ("data_root", "out", "weights"):
         if getattr(cfg, key):
             setattr(cfg, key, str(Path(getattr(cfg, key)).expanduser().resolve()))
@@ -304,204 +308,6 @@ def make_config(*layers: dict[str, Any]) -> RunConfig:
         if getattr(cfg, key) and Path(getattr(cfg, key)).expanduser().is_file():
             setattr(cfg, key, str(Path(getattr(cfg, key)).expanduser().resolve()))
     return cfg
-
-
-def _canonical_names(cfg: RunConfig) -> None:
-    """Built-in names match in any case (`--method LwF`, `dataset: CIFAR10`) and are recorded
-    in their own (lower) case; a name that matches none is left for validate() to reject."""
-    from energybench.cost.arch import builtin_architectures
-    from energybench.cost.mappers import MAPPERS
-    from energybench.cost.tables import builtin_tables, sram_cells
-    from energybench.data import DATASETS
-    from energybench.methods import METHODS
-    from energybench.models import BACKBONES
-
-    cfg.methods = [canonical(m, METHODS) for m in cfg.methods]
-    cfg.options = {canonical(k, METHODS): v for k, v in cfg.options.items()}
-    cfg.dataset = canonical(cfg.dataset, DATASETS)
-    cfg.backbone = canonical(cfg.backbone, BACKBONES)
-    cfg.precision = canonical(cfg.precision, PRECISIONS)
-    cfg.sram_cell = canonical(cfg.sram_cell, sram_cells())
-    cfg.herding = canonical(cfg.herding, HERDING)
-    cfg.executor = canonical(cfg.executor, EXECUTORS)
-    cfg.report_formats = [canonical(f, REPORT_FORMATS) for f in cfg.report_formats]
-    cfg.trackers = [t.strip().lower() for t in cfg.trackers]
-    cfg.grid = cfg.grid.strip().upper() if cfg.grid is not None else None
-    cfg.device = cfg.device.strip().lower()
-    if cfg.energy_table is not None and not Path(cfg.energy_table).expanduser().exists():
-        cfg.energy_table = canonical(cfg.energy_table, builtin_tables())
-    if cfg.arch is not None and not Path(cfg.arch).expanduser().exists():
-        cfg.arch = canonical(cfg.arch, builtin_architectures())
-    cfg.mapper = canonical(cfg.mapper, MAPPERS)
-    if cfg.dataset != "imagefolder" and cfg.image_size == DEFAULT_IMAGE_SIZE:
-        cfg.image_size = None  # older runs recorded imagefolder's default for every dataset
-
-
-def validate(cfg: RunConfig, explicit: set[str] = frozenset()) -> None:
-    from energybench.cost.mappers import MAPPERS
-    from energybench.data import DATASETS, IN_SHAPES, NUM_CLASSES
-    from energybench.data.scenario import parse_split
-    from energybench.methods import METHODS, resolve_method
-    from energybench.models import check_backbone_name, check_input
-
-    def bad(key, msg):
-        raise UserError(f"config key '{key}': {msg}")
-
-    if cfg.dataset not in DATASETS:
-        bad("dataset", unknown_name("dataset", cfg.dataset, DATASETS))
-    for key, high in BOUNDS.items():  # first: a width of 10**14 must not reach the network's shapes
-        value = getattr(cfg, key)
-        if value is not None and value > high:
-            shown_value = f"{value:.17g}" if isinstance(value, float) else str(value)
-            bad(key, f"at most {high:g}, got {shown_value}")
-    if cfg.workers is not None and cfg.workers > max_workers():
-        bad("workers", f"at most {max_workers()} (this machine's CPUs; each worker is a process), got "
-                       f"{cfg.workers}; to use more, start a Ray cluster over several machines and give ray_address")
-    if not cfg.out.strip():
-        bad("out", f"{shown(cfg.out)} is empty; give the directory that holds run directories (default: runs)")
-    if cfg.mapper not in MAPPERS:
-        bad("mapper", f"unknown mapper '{cfg.mapper}'; valid mappers: {', '.join(MAPPERS)}")
-    for name in cfg.methods:
-        if name not in METHODS:
-            resolve_method(name)  # a module:Class or registered name imports (runs) its module: the user named it
-    if len(set(cfg.methods)) != len(cfg.methods):
-        bad("methods", f"methods repeat: {', '.join(cfg.methods)}")
-    if cfg.image_size is not None:
-        if cfg.dataset != "imagefolder":
-            bad("image_size", f"the crop size applies to the imagefolder dataset only, not '{cfg.dataset}', "
-                              "whose images keep their own size")
-        if cfg.image_size < 1:
-            bad("image_size", f"must be a positive number of pixels, got {cfg.image_size}")
-    sizes = parse_split(cfg.scenario, NUM_CLASSES.get(cfg.dataset), cfg.dataset)  # before any data loads
-    if len(sizes) < 2:
-        bad("scenario", f"{shown(cfg.scenario)} is the base phase alone ({sizes[0]} classes), with no "
-                        "incremental phase to learn or summarise; add at least one, e.g. B4-3x2 or 4,3,3")
-    bad_seeds = [s for s in cfg.seeds if not 0 <= s <= SEED_MAX]
-    if bad_seeds:
-        bad("seeds", f"{bad_seeds[0]} is outside 0..{SEED_MAX} (the range numpy and scikit-learn take)")
-    if len(set(cfg.seeds)) != len(cfg.seeds):
-        bad("seeds", f"seeds repeat: {', '.join(map(str, cfg.seeds))}")
-    if cfg.data_root is not None and cfg.dataset == "digits":
-        bad("data_root", "digits is scikit-learn's bundled copy and reads no folder; data_root applies to "
-                         "fashion-mnist, mnist, cifar10, cifar100 and imagefolder")
-    if cfg.download and cfg.dataset not in ("cifar10", "cifar100"):
-        bad("download", f"only cifar10 and cifar100 can be downloaded (by torchvision), not '{cfg.dataset}'")
-    if cfg.classes is not None and cfg.dataset != "imagefolder":
-        bad("classes", f"a class subset applies to the imagefolder dataset only, not '{cfg.dataset}'; "
-                       "use class_order and the scenario to pick classes of other datasets")
-    if cfg.backbone is not None:
-        try:  # a module:factory name imports the module here: the user named it
-            check_backbone_name(cfg.backbone)
-        except UserError as exc:
-            bad("backbone", str(exc))
-    if cfg.weights is not None and not Path(cfg.weights).expanduser().is_file():
-        bad("weights", f"{cfg.weights} is not a file (a state dict saved with torch.save(model.state_dict(), FILE))")
-    for s in cfg.sharing:
-        if not 0.0 <= s < 1.0:
-            bad("sharing", f"every sharing level must be in [0, 1), got {s}")
-    if len(set(cfg.sharing)) != len(cfg.sharing):
-        bad("sharing", f"levels repeat: {cfg.sharing}")
-    for key in ("seeds", "sharing", "report_formats"):
-        if not getattr(cfg, key):
-            bad(key, "the list is empty; give at least one value")
-    if "methods" in explicit and not cfg.methods:
-        bad("methods", "the list is empty; name at least one method (or leave the key out for all)")
-    if cfg.run_id is not None and (not cfg.run_id or "/" in cfg.run_id or "\\" in cfg.run_id
-                                   or cfg.run_id in (".", "..")):
-        bad("run_id", f"'{cfg.run_id}' must be a plain directory name (no '/', not '.' or '..')")
-    if cfg.run_id is not None and len(cfg.run_id.encode("utf-8", "surrogateescape")) > NAME_MAX:
-        bad("run_id", f"{shown(cfg.run_id)} is {len(cfg.run_id.encode('utf-8', 'surrogateescape'))} bytes long; "
-                      f"a directory name holds at most {NAME_MAX}")
-    from energybench.cost.tables import sram_cells
-
-    if cfg.sram_cell not in sram_cells():
-        bad("sram_cell", unknown_name("SRAM cell type", cfg.sram_cell, sram_cells()))
-    from energybench.cost.nodes import NODES
-
-    if cfg.node is not None and cfg.node not in NODES:
-        bad("node", f"unknown technology node {cfg.node} nm; valid nodes (nm): {', '.join(map(str, NODES))}")
-    if cfg.vdd is not None and not cfg.vdd > 0:
-        bad("vdd", f"must be a positive supply voltage, got {cfg.vdd}")
-    for key in ("epochs", "batch_size"):
-        if getattr(cfg, key) < 1:
-            bad(key, f"must be at least 1, got {getattr(cfg, key)}")
-    for key in ("lr", "lr_gamma", "width", "power_rate_hz"):
-        if not 0 < getattr(cfg, key) < math.inf:  # (NaN fails too)
-            bad(key, f"must be positive, got {getattr(cfg, key)}")
-    for key in ("momentum", "weight_decay", "tolerance"):
-        if getattr(cfg, key) < 0:
-            bad(key, f"must not be negative, got {getattr(cfg, key)}")
-    if cfg.idle_seconds is not None and not 0 <= cfg.idle_seconds < math.inf:
-        bad("idle_seconds", f"must be 0 (no idle baseline) or a finite number of seconds, got {cfg.idle_seconds}")
-    for key in ("train_per_class", "test_per_class", "memory_size", "memory_per_class", "memory_budget", "sram_bytes",
-                "threads"):
-        v = getattr(cfg, key)
-        if v is not None and v < 1:
-            bad(key, f"must be at least 1, got {v}")
-    shape = ((3, cfg.image_size or DEFAULT_IMAGE_SIZE, cfg.image_size or DEFAULT_IMAGE_SIZE)
-             if cfg.dataset == "imagefolder" else IN_SHAPES[cfg.dataset])
-    check_input(cfg.resolved_backbone(), shape, cfg.width, cfg.cifar_stem)  # too small for its pooling?
-    if any(not 0 < m <= 1 for m in cfg.lr_milestones):
-        bad("lr_milestones", f"milestones are fractions of the epochs, in (0, 1]; got {cfg.lr_milestones}")
-    if cfg.device not in DEVICES and not re.fullmatch(r"cuda:\d+", cfg.device):
-        bad("device", unknown_name("device", cfg.device, DEVICES) + ", or cuda:N")
-    if cfg.precision not in PRECISIONS:
-        bad("precision", unknown_name("precision", cfg.precision, PRECISIONS))
-    if cfg.herding not in HERDING:
-        bad("herding", unknown_name("exemplar selection", cfg.herding, HERDING))
-    if cfg.executor not in EXECUTORS:
-        bad("executor", unknown_name("executor", cfg.executor, EXECUTORS))
-    if cfg.cache_shared and cfg.augment:
-        bad("cache_shared", "caches the frozen trunk's outputs of each training image once a phase, which "
-                            "augmentation changes every epoch; leave out cache_shared (--cache-shared) or augment "
-                            "(--augment)")
-    if cfg.executor == "local" and (cfg.workers is not None or cfg.ray_address is not None):
-        which = "workers" if cfg.workers is not None else "ray_address"
-        bad(which, "applies to the ray executor only; leave out executor: local (or --executor local)")
-    asked = cfg.gpus_per_cell is not None or cfg.cpus_per_cell != FIELDS["cpus_per_cell"].default
-    if cfg.executor == "local" and asked:
-        which = "gpus_per_cell" if cfg.gpus_per_cell is not None else "cpus_per_cell"
-        bad(which, f"{getattr(cfg, which):g} is a Ray resource request; the local executor runs every cell in this "
-                   "process and would ignore it: add --workers N (or executor: ray), or leave it out")
-    if cfg.workers is not None and cfg.workers < 1:
-        bad("workers", f"must be at least 1, got {cfg.workers}")
-    if cfg.workers is not None and cfg.ray_address is not None:
-        bad("workers", "give either workers (a new Ray cluster on this machine) or ray_address (a running one), "
-                       "not both")
-    if cfg.gpus_per_cell is not None and not (0 <= cfg.gpus_per_cell < float("inf")):
-        bad("gpus_per_cell", f"must be 0 or more (fractions share a GPU), got {cfg.gpus_per_cell}")
-    if not 0 < cfg.cpus_per_cell < float("inf"):
-        bad("cpus_per_cell", f"must be more than 0, got {cfg.cpus_per_cell}")
-    _validate_carbon_and_trackers(cfg, bad)
-    bad_formats = [f for f in cfg.report_formats if f not in REPORT_FORMATS]
-    if bad_formats:
-        bad("report_formats", unknown_name("report format", bad_formats[0], REPORT_FORMATS))
-    if cfg.energy_table is not None:
-        from energybench.cost.tables import check_runnable, load_energy_table
-
-        check_runnable(load_energy_table(cfg.energy_table), PRECISIONS)
-
-
-def _validate_carbon_and_trackers(cfg: RunConfig, bad) -> None:
-    from energybench.cost.carbon import grids
-    from energybench.trackers import check_trackers
-
-    if cfg.carbon_intensity is not None and not 0 <= cfg.carbon_intensity < math.inf:
-        bad("carbon_intensity", f"must be 0 or more grams of CO2e per kWh, got {cfg.carbon_intensity}")
-    if cfg.grid is not None and cfg.grid not in grids():
-        bad("grid", unknown_name("grid region", cfg.grid, sorted(grids())) + " (ISO 3166-1 alpha-3 country codes)")
-    if cfg.grid is not None and cfg.carbon_intensity is not None:
-        bad("grid", "give either grid (a country's published intensity) or carbon_intensity (your own), not both")
-    if cfg.pue is not None and not 1 <= cfg.pue < math.inf:
-        bad("pue", f"a power usage effectiveness is 1 (no overhead) or more, got {cfg.pue}")
-    if cfg.pue is not None and cfg.grid is None and cfg.carbon_intensity is None:
-        bad("pue", "applies to CO2e only; give carbon_intensity (--carbon-intensity) or grid (--grid) too")
-    try:
-        check_trackers(cfg.trackers)
-    except UserError as exc:
-        bad("trackers", str(exc))
-    if cfg.tracking_uri is not None and "mlflow" not in cfg.trackers:
-        bad("tracking_uri", "is where the mlflow tracker writes; add --tracker mlflow")
 
 
 def to_dict(cfg: RunConfig) -> dict[str, Any]:

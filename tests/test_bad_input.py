@@ -341,7 +341,8 @@ def test_alias_bomb_is_refused_before_it_is_built(tmp_path):
 def test_good_values_beside_the_bad_ones_still_load(tmp_path):
     """The limits leave real configs alone: built-in names in any case, a 1000-class explicit
     order, the largest seed, a 255-byte run id, and an experiment file that uses anchors."""
-    from energybench.config import SEED_MAX, load_yaml, make_config
+    from energybench.config import SEED_MAX, load_yaml
+    from energybench.engine.preflight import make_config
 
     cfg = make_config({"methods": "LwF,JOINT", "dataset": "Digits", "precision": "FP16", "sram_cell": "ITRS-HP",
                        "herding": "Random", "report_formats": "HTML", "device": "CPU", "energy_table": "Aladdin45",

@@ -2,7 +2,8 @@
 
 import pytest
 
-from energybench.config import FIELDS, load_yaml, make_config
+from energybench.config import FIELDS, load_yaml
+from energybench.engine.preflight import make_config
 from energybench.errors import UserError
 from energybench.methods import check_methods
 
@@ -129,3 +130,15 @@ def test_ray_resources_need_the_ray_executor_but_a_recorded_local_config_resumes
     assert make_config({"workers": 1, "gpus_per_cell": 0.5}).executor == "ray"
     with pytest.raises(UserError, match="'cpus_per_cell': 2 is a Ray resource request"):
         make_config({"cpus_per_cell": 2})
+
+
+def test_workers_with_the_local_executor_is_an_error_and_workers_alone_means_ray(tmp_path, capsys):
+    """--workers N alone picks Ray (its help says so); asked for with --executor local, it is refused, not switched."""
+    from energybench.cli import main
+
+    assert make_config({"workers": 1}).executor == "ray"
+    assert main(["run", "--executor", "local", "--workers", "1", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "config key 'workers': applies to the ray executor only; leave out executor: local (or --executor local)" \
+        in err
+    assert not any(tmp_path.iterdir())

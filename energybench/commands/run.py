@@ -35,10 +35,6 @@ FLAG_KEYS = {
 }
 
 
-# The keys that choose where cells run.
-RUNNERS = ("executor", "workers", "ray_address", "gpus_per_cell", "cpus_per_cell")
-
-
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "run",
@@ -156,7 +152,8 @@ def _add_execution(p: argparse.ArgumentParser) -> None:
     g.add_argument("--executor", help="local (every cell in this process, the default) or ray")
     g.add_argument("--workers", type=whole(1, max_workers()),
                    help=f"run cells in parallel on an embedded Ray cluster of N workers on this machine, at most its "
-                        f"{max_workers()} CPUs (no set-up; implies --executor ray)")
+                        f"{max_workers()} CPUs (no set-up; alone it implies --executor ray; with --executor local "
+                        "it is an error)")
     g.add_argument("--ray-address", help="join a running Ray cluster (ray start --head): HOST:PORT, or auto to find "
                                          "it; implies --executor ray (with --executor ray alone, the RAY_ADDRESS "
                                          "variable's cluster is "
@@ -218,7 +215,8 @@ def main(args: argparse.Namespace) -> int:
 
 
 def _config(args: argparse.Namespace):
-    from energybench.config import EXECUTION_KEYS, load_yaml, make_config
+    from energybench.config import EXECUTION_KEYS, RUNNER_KEYS, load_yaml
+    from energybench.engine.preflight import make_config
     from energybench.errors import UserError
 
     flags = {key: getattr(args, flag) for flag, key in FLAG_KEYS.items() if getattr(args, flag) is not None}
@@ -236,8 +234,8 @@ def _config(args: argparse.Namespace):
         if not layers:
             raise UserError(f"cannot resume {args.resume}: no config.yaml there (is it a run directory?)")
         recorded = layers[0]
-        if set(flags) & set(RUNNERS):  # another executor: none of the recorded one's settings carry over
-            recorded = {k: v for k, v in recorded.items() if k not in RUNNERS}
+        if set(flags) & set(RUNNER_KEYS):  # another executor: none of the recorded one's settings carry over
+            recorded = {k: v for k, v in recorded.items() if k not in RUNNER_KEYS}
         layers = [recorded, flags]
     else:
         layers = [load_yaml(args.config)] if args.config else []

@@ -40,6 +40,9 @@ from energybench.training.metrics import bwt, forgetting, render_matrix
 from energybench.training.trainer import Trainer
 
 
+NO_POWER = "not measured: power measurement is off (--no-power)"
+
+
 @dataclass
 class BaseDone:
     """A trained base phase: the state every sharing level of (method, seed) starts from."""
@@ -74,7 +77,7 @@ class CellWork:
         self.cfg, self.scenarios, self.device, self.hardware = cfg, scenarios, device, hardware
         self.progress = progress  # per-epoch bars (only where one process trains)
         self.monitor = monitor  # a started PowerMonitor, or None
-        self.power_note = "not measured: power measurement is off (--no-power)"  # why, when no monitor
+        self.power_note = NO_POWER  # why, when no monitor
         # each method by its class's name; a user's module:Class is imported here (in a Ray worker too)
         self.classes = method_classes(cfg.methods or DEFAULT_METHODS)
         self.carbon = carbon_model(cfg.carbon_intensity, cfg.grid, cfg.pue)  # None: no CO2e columns

@@ -1,6 +1,7 @@
-"""Runs and sweeps: the driver of a run. It validates everything before anything is written,
-plans the sweep's cells, hands them to an executor (this process, or Ray workers) and writes
-every result into the run directory as it arrives: it is the run directory's only writer.
+"""Runs and sweeps: the driver of a run. It takes the run as the pre-flight resolved it
+(engine/preflight.py: everything checked before anything is written), hands its cells to an
+executor (this process, or Ray workers: engine/executors/) and writes every result into the
+run directory as it arrives: it is the run directory's only writer.
 
 Phase 0 does not depend on sharing, so it is trained once per (seed, method) and every
 sharing level branches from a copy of it (kept on disk, so a resumed sweep reuses it too).
@@ -15,7 +16,6 @@ import datetime as dt
 import errno
 import os
 import shutil
-import tempfile
 import time
 import warnings
 from dataclasses import dataclass, replace
@@ -25,81 +25,24 @@ import torch
 
 from energybench.config import RunConfig, results_config, to_dict
 from energybench.cost.carbon import carbon_model
-from energybench.cost.hardware import build_hardware
-from energybench.data import load_source
-from energybench.data.scenario import build_scenario
-from energybench.engine.cell import BaseDone, CellWork, PhaseDone
+from energybench.engine.cell import BaseDone, PhaseDone
 from energybench.engine.checkpoint import RunIdentity
+from energybench.engine.executors import EXECUTORS
 from energybench.engine.lock import RunLock
 from energybench.engine.manifest import build_manifest
-from energybench.engine.plan import Cell, plan_sweep
+from energybench.engine.plan import Cell
+from energybench.engine.preflight import preflight
 from energybench.engine.progress import RunProgress
 from energybench.engine.store import RunStore
 from energybench.engine.summary import write_summary
 from energybench.errors import RunStopped, UserCodeFailed, UserError
-from energybench.methods import DEFAULT_METHODS, METHODS, check_methods, method_classes
-from energybench.models import BACKBONES, build_backbone
-from energybench.models.user import resolve_factory
+from energybench.methods import METHODS
 from energybench.plugins import provenance, user_modules
 from energybench.trackers import open_trackers
 from energybench.trackers.base import Trackers
 
-# Backbones whose layers are too small to split across CPU threads: on a busy machine, extra
-# OpenMP threads make them many times slower (measured: 20x on 2 shared cores), never faster.
-SMALL_BACKBONES = ("tiny_cnn", "lenet", "nin", "resnet20", "resnet32", "tiny_vit")
 SUMMARY_EVERY_S = 30.0
 DISK_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO)
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise UserError(f"device '{name}' was asked for but no CUDA GPU is visible to PyTorch "
-                            f"(torch {torch.__version__}, CUDA build {torch.version.cuda}); use --device cpu or auto")
-        dev = torch.device(name)
-        if dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise UserError(f"device '{name}': only {torch.cuda.device_count()} CUDA device(s) visible")
-        return dev
-    return torch.device("cpu")
-
-
-def cpu_threads(cfg: RunConfig, device: torch.device) -> int | None:
-    """The CPU threads a cell trains with: the config's, else 1 for the small backbones on CPU."""
-    return cfg.threads or (1 if device.type == "cpu" and cfg.resolved_backbone() in SMALL_BACKBONES else None)
-
-
-def check_buildable(name: str, in_shape, width: float, cifar_stem: bool, weights: str | None) -> dict | None:
-    """Build a user's backbone (and load --weights) once before anything is written, so a broken
-    factory or weights file stops the run with its message; returns the user code's provenance
-    for the manifest (None for a built-in)."""
-    if name in BACKBONES and not weights:
-        return None
-    build_backbone(name, in_shape, width, cifar_stem, weights)
-    if name in BACKBONES:
-        return None
-    return {"name": name, **provenance(resolve_factory(name))}
-
-
-def check_writable(folder: Path) -> None:
-    """Refuse an output folder that cannot be written (read-only filesystem, no permission,
-    /proc...) before any data loads: a probe file is made in the nearest existing folder and
-    removed at once."""
-    probe = Path(folder)
-    try:
-        while not probe.exists() and probe != probe.parent:
-            probe = probe.parent
-        if not probe.is_dir():
-            raise UserError(f"cannot write run directories under {folder}: {probe} is a file")
-        with tempfile.TemporaryFile(dir=probe, prefix=".energybench-probe-"):
-            pass
-        if probe != Path(folder):  # the folders still to be made must be makeable there too
-            made = Path(tempfile.mkdtemp(dir=probe, prefix=".energybench-probe-"))
-            made.rmdir()
-    except OSError as exc:
-        raise UserError(f"cannot write run directories under {folder}: {probe} is not writable "
-                        f"({os.strerror(exc.errno) if exc.errno else exc}); choose another --out") from None
 
 
 def run_root(cfg: RunConfig, resume: Path | None) -> Path:
@@ -171,56 +114,28 @@ class Runner:
             raise
 
     def _prepare(self, cfg: RunConfig, resume: Path | None) -> None:
-        specs = cfg.methods or list(DEFAULT_METHODS)
-        check_methods(specs, cfg.options)  # names and options, before any data loads
-        cfg = replace(cfg, methods=specs)  # recorded resolved, so a resume reads the same list
-        # a run knows each method by its class's name (a user's module:Class too): cells, rows, options
-        self.classes = method_classes(specs)
-        self.methods = list(self.classes)
-        unused = [name for name in cfg.options if name not in self.classes]
-        if unused:  # a shared config file's options for methods this run leaves out: harmless, but say so
-            warnings.warn(f"options for {', '.join(unused)} are not used: not among this run's methods "
-                          f"({', '.join(self.methods)})")
-        # Under Ray the driver only reads and writes states (on the CPU); workers pick their devices.
-        self.device = resolve_device(cfg.device) if cfg.executor == "local" else torch.device("cpu")
-        self.threads = cpu_threads(cfg, self.device)
-        if self.threads:
-            torch.set_num_threads(self.threads)
-        # the energy table at the run's node and the architecture: fail early on a bad one
-        self.hardware = build_hardware(cfg.energy_table, cfg.node, cfg.vdd, cfg.arch, cfg.precision, cfg.sram_cell,
-                                       cfg.sram_bytes, cfg.mapper)
-        self.table = self.hardware.table
-        if resume is None:  # (a resume's directory: its lock says whether it is read-only)
-            check_writable(Path(cfg.out))
-        root = run_root(cfg, resume)
+        executor_class = EXECUTORS[cfg.executor]
+        run = preflight(cfg, executor_class.driver_device, resume)  # everything checked, nothing written yet
+        self.classes, self.methods, self.device, self.hardware = run.classes, run.methods, run.device, run.hardware
+        self.table, self.plan, self.source, self.scenarios = run.hardware.table, run.plan, run.source, run.scenarios
+        self.backbone_code = run.backbone_code
+        root = run_root(run.cfg, resume)
         self._made = _first_missing(root)  # made by this run: removed again if its start fails
         if self.lock is None:
             self.lock = RunLock(root)
         if not self.lock.held:
             self.lock.acquire()  # before anything of the run directory is read
-        self.store = open_store(cfg, root, resume is not None)
-        self.store.user_modules = user_modules(cfg.resolved_backbone(), specs)  # its checkpoints may hold their classes
-        self.cfg = cfg = replace(cfg, run_id=self.store.run_id) if resume is None else cfg
-        self.source = load_source(cfg.dataset, cfg.data_root, cfg.download, cfg.classes, cfg.image_size)
-        self.backbone_code = check_buildable(cfg.resolved_backbone(), self.source.in_shape, cfg.width, cfg.cifar_stem,
-                                             cfg.weights)
-        # Build every seed's scenario now, so a bad split fails before anything is written.
-        self.scenarios = {seed: build_scenario(self.source, cfg.scenario, cfg.class_order, seed,
-                                               cfg.train_per_class, cfg.test_per_class) for seed in cfg.seeds}
-        first = next(iter(self.scenarios.values()))
-        self.store.identity = RunIdentity(cfg, self.source.in_shape)  # what its checkpoints must match
-        # Options that depend on the scenario (progressive's stage rule), before any cell starts.
-        check_methods(specs, cfg.options, first.sizes, cfg)
-        # The cut of every level, on the real backbone and input: a network that cannot take the
-        # input fails here, and levels that land on the same cut are trained once.
-        self.plan = plan_sweep(self.methods, cfg.seeds, cfg.sharing, len(first.phases), cfg.resolved_backbone(),
-                               self.source.in_shape, first.sizes[0], cfg.width, cfg.cifar_stem)
-        self.monitor = None
-        self.executor = None
-        self.power_note = "not measured: power measurement is off (--no-power)"
+        self.store = open_store(run.cfg, root, resume is not None)
+        # its checkpoints may hold a user's classes
+        self.store.user_modules = user_modules(run.cfg.resolved_backbone(), run.cfg.methods)
+        self.cfg = cfg = replace(run.cfg, run_id=self.store.run_id) if resume is None else run.cfg
+        self.store.identity = RunIdentity(cfg, run.in_shape)  # what its checkpoints must match
         self._progress: RunProgress | None = None
         self._summary_at = time.monotonic()
-        self.executor = self._executor()  # under Ray: joins the cluster and checks its resources now
+        self.executor = None
+        executor = executor_class(replace(run, cfg=cfg), log=self.log, progress=self.progress)
+        executor.connect()  # under Ray: joins the cluster and checks its resources now
+        self.executor = executor
         self.trackers = Trackers([])  # the run's own, opened in _run once the manifest is written
         self._done_prepare = True
 
@@ -289,12 +204,8 @@ class Runner:
         notes = {name: cls.protocol_notes(cls.check_options(cfg.options.get(name, {})), cfg)
                  for name, cls in self.classes.items()}
         manifest["method_notes"] = {name: n for name, n in notes.items() if n}
-        if self.executor.name == "local":
-            self._start_power()  # (its idle baseline runs before the first phase)
-            self.executor.work.monitor, self.executor.work.power_note = self.monitor, self.power_note
+        manifest["power"] = self.executor.start_power(self.store.root / "power_trace.csv")
         manifest["executor"] = self.executor.describe()
-        manifest["power"] = (self.monitor.record() if self.monitor  # which devices, the idle baseline
-                             else {"measured_devices": [], "note": self.power_note})
         manifest.update(dataset=self.source.name, data_location=self.source.location,
                         class_order={str(seed): sc.class_order for seed, sc in self.scenarios.items()},
                         scenario=next(iter(self.scenarios.values())).sizes,
@@ -333,20 +244,8 @@ class Runner:
         try:
             self.executor.run(groups, self)
         finally:
-            self._stop_power()
             self._progress.close()
         write_summary(self.store, cfg)
-
-    def _executor(self):
-        if self.cfg.executor == "ray":
-            from energybench.engine.ray_executor import RayExecutor
-
-            executor = RayExecutor(self.cfg, self.hardware, self.threads, log=self.log)
-            executor.connect()
-            return executor
-        from energybench.engine.local import LocalExecutor
-
-        return LocalExecutor(CellWork(self.cfg, self.scenarios, self.device, self.hardware, progress=self.progress))
 
     def _groups(self) -> list[Group]:
         n = self.plan.phases
@@ -446,24 +345,3 @@ class Runner:
         return RunStopped(f"stopped: {os.strerror(exc.errno)}{where}. Every phase finished before this is saved in "
                           f"{root} ({rows} row(s) in metrics.csv; files being written were left as they were). "
                           f"Free space (or fix the permission) and continue with: energybench run --resume {root}")
-
-    # ----- power ----------------------------------------------------------------------------------
-    def _start_power(self) -> None:
-        if not self.cfg.power:
-            return
-        if self.device.type == "cuda":
-            torch.zeros(1, device=self.device)  # initialise CUDA so NVML matches the GPU by UUID
-        try:
-            from energybench.power.monitor import PowerMonitor
-        except ImportError as exc:  # the measurement layer is optional at run time
-            warnings.warn(f"power measurement unavailable: {exc}")
-            self.power_note = f"not measured: power measurement unavailable ({exc})"
-            return
-        self.monitor = PowerMonitor(device=self.device, rate_hz=self.cfg.power_rate_hz,
-                                    idle_seconds=self.cfg.idle_seconds, trace_path=self.store.root / "power_trace.csv")
-        self.monitor.start()
-
-    def _stop_power(self) -> None:
-        if self.monitor is not None:
-            self.monitor.close()
-            self.monitor = None

@@ -110,11 +110,8 @@ class Trainer:
         result = FitResult()
         if not params or len(idx) == 0:
             return result
-        opt = torch.optim.SGD(params, lr=hp["lr"], momentum=hp["momentum"], weight_decay=hp["weight_decay"])
-        epochs = hp["epochs"]
-        milestones = sorted({max(1, round(f * epochs)) for f in hp["milestones"] if round(f * epochs) < epochs})
-        sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones, gamma=hp["gamma"])
-        augment = hp["augment"]
+        opt, sched = self._optimizer(params, hp)
+        epochs, augment = hp["epochs"], hp["augment"]
         net.train()
         sync(self.device)
         t0, c0 = time.perf_counter(), time.process_time()  # building the cache is part of training time
@@ -164,15 +161,30 @@ class Trainer:
             result.epoch_losses.append(total / max(seen, 1))
             if max_steps is not None and result.iters >= max_steps:
                 break
-            if on_epoch_end is not None:
-                sync(self.device)
-                self._paused = (time.perf_counter(), time.process_time())  # the training clock stops here
-                stop = on_epoch_end(epoch, result.epoch_losses[-1])
-                self._callback_s[0] += time.perf_counter() - self._paused[0]
-                self._callback_s[1] += time.process_time() - self._paused[1]
-                self._paused = None
-                if stop:
-                    break
+            if on_epoch_end is not None and self._epoch_end(on_epoch_end, epoch, result.epoch_losses[-1]):
+                break
+        return self._finish(result, t0, c0)
+
+    @staticmethod
+    def _optimizer(params: list[nn.Parameter], hp: dict):
+        """SGD with momentum, and its step decay at the milestones (fractions of the epochs)."""
+        opt = torch.optim.SGD(params, lr=hp["lr"], momentum=hp["momentum"], weight_decay=hp["weight_decay"])
+        epochs = hp["epochs"]
+        milestones = sorted({max(1, round(f * epochs)) for f in hp["milestones"] if round(f * epochs) < epochs})
+        return opt, torch.optim.lr_scheduler.MultiStepLR(opt, milestones, gamma=hp["gamma"])
+
+    def _epoch_end(self, on_epoch_end: Callable[[int, float], bool], epoch: int, loss: float) -> bool:
+        """The caller's end-of-epoch hook, off the training clock; True: stop training."""
+        sync(self.device)
+        self._paused = (time.perf_counter(), time.process_time())  # the training clock stops here
+        stop = on_epoch_end(epoch, loss)
+        self._callback_s[0] += time.perf_counter() - self._paused[0]
+        self._callback_s[1] += time.process_time() - self._paused[1]
+        self._paused = None
+        return bool(stop)
+
+    def _finish(self, result: FitResult, t0: float, c0: float) -> FitResult:
+        """A fit's time (without its hooks'), added to the trainer's totals."""
         sync(self.device)
         result.time_s = time.perf_counter() - t0 - self._callback_s[0]
         result.cpu_s = time.process_time() - c0 - self._callback_s[1]

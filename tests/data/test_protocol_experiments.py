@@ -4,7 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from energybench.config import load_yaml, make_config
+from energybench.config import load_yaml
+from energybench.engine.preflight import make_config
 from energybench.data.scenario import parse_split
 
 EXPERIMENTS = Path(__file__).resolve().parents[2] / "experiments"

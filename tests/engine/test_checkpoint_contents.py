@@ -92,7 +92,7 @@ def test_a_checkpoint_of_a_run_with_another_network_is_refused(tmp_path, capsys)
 
 
 def test_a_backbone_of_other_shapes_is_refused_before_it_is_used(tmp_path, capsys):
-    from energybench.config import make_config
+    from energybench.engine.preflight import make_config
     from energybench.engine.checkpoint import RunIdentity
 
     assert main(["run", *TINY, "--out", str(tmp_path), "--run-id", "r"]) == 0

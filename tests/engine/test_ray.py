@@ -89,7 +89,7 @@ def test_a_sweep_on_a_cluster_started_with_ray_start(local_sweep, tmp_path):
                              "--disable-usage-stats", f"--temp-dir={temp}"],
                             start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, env=env)
     try:
-        from energybench.engine.ray_executor import wait_for_cluster
+        from energybench.engine.executors.ray import wait_for_cluster
 
         wait_for_cluster(f"127.0.0.1:{port}", timeout_s=120)
         run = energybench("run", *SWEEP, "--ray-address", f"127.0.0.1:{port}", "--out", str(tmp_path),

@@ -175,9 +175,9 @@ def test_a_progress_checkpoint_of_another_structure_is_refused_and_deleting_it_r
 
 def test_a_state_sent_through_ray_is_checked_as_a_file_is():
     """Under Ray a worker loads a cell's base and progress states from bytes: the same check applies."""
-    from energybench.config import make_config
+    from energybench.engine.preflight import make_config
     from energybench.engine.checkpoint import checkpoint_bytes
-    from energybench.engine.ray_executor import _from_bytes
+    from energybench.engine.executors.ray import _from_bytes
     from energybench.errors import UserError
 
     cfg = make_config({"methods": ["finetune"]})

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import torch
 
-from energybench.config import make_config
+from energybench.engine.preflight import make_config
 from energybench.data import load_source
 from energybench.data.scenario import build_scenario
 from energybench.methods.base import Context

@@ -13,7 +13,7 @@ import csv
 import pytest
 
 from energybench.cli import main
-from energybench.config import make_config
+from energybench.engine.preflight import make_config
 from energybench.errors import UserError
 from energybench.methods import check_methods
 from energybench.methods.der import DER

@@ -12,7 +12,7 @@ from conftest import reduced, require_fashion_mnist
 from torch import nn
 
 from energybench.cli import main
-from energybench.config import make_config
+from energybench.engine.preflight import make_config
 from energybench.data import load_source
 from energybench.data.scenario import build_scenario, take
 from energybench.errors import UserError

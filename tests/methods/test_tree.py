@@ -13,7 +13,7 @@ import yaml
 from conftest import reduced, require_fashion_mnist
 
 from energybench.cli import main
-from energybench.config import make_config
+from energybench.engine.preflight import make_config
 from energybench.data import load_source
 from energybench.data.scenario import build_scenario
 from energybench.errors import UserError

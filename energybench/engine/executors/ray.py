@@ -5,10 +5,10 @@ level of that (seed, method) is a task that starts once the base is done, from t
 it receives through Ray's object store, so workers on other machines need no access to the
 run directory; the data travel the same way, once per worker (the driver's loaded scenarios:
 tensors for digits, MNIST-like and CIFAR, file paths for an image folder, whose files must be at
-the same path on every node). Workers need the same energybench, torch and Ray. A level task is a generator: it sends
-back
-every finished phase (row, confusion matrix, artifacts, resumable state) as soon as the phase
-ends, and the driver writes it exactly as the local executor's results.
+the same path on every node). Workers need the same energybench, torch and Ray. A level task
+is a generator: it sends back every finished phase (row, confusion matrix, artifacts, resumable
+state) as soon as the phase ends, and the driver writes it exactly as the local executor's
+results. Jobs are queued in the order executors/base.schedule gives, the local executor's.
 
 States travel as the bytes of the checkpoint that the driver writes (torch.save on the
 worker, read back with the same allowlisted loader as a checkpoint on disk, and mapped to
@@ -34,8 +34,9 @@ from typing import Any
 
 import torch
 
-from energybench.engine.cell import BaseDone, CellWork, PhaseDone
+from energybench.engine.cell import NO_POWER, BaseDone, CellWork, PhaseDone
 from energybench.engine.checkpoint import checkpoint_bytes, load_checkpoint
+from energybench.engine.executors.base import Executor, NeedBase, RunCell, schedule
 from energybench.engine.plan import Cell
 from energybench.errors import RunStopped, UserCodeFailed, UserError
 
@@ -99,7 +100,7 @@ def _measuring(setup: WorkerSetup, work: CellWork):
     import ray
 
     if not setup.cfg.power:
-        work.monitor, work.power_note = None, "not measured: power measurement is off (--no-power)"
+        work.monitor, work.power_note = None, NO_POWER
         yield None
         return
     from energybench.power.monitor import PowerMonitor
@@ -186,12 +187,24 @@ def _check_recorded_cluster() -> None:
                         f"it, or give --ray-address HOST:PORT") from None
 
 
-class RayExecutor:
+class RayExecutor(Executor):
     name = "ray"
 
-    def __init__(self, cfg, hardware, threads: int | None, log=print):
-        self.cfg, self.hardware, self.threads, self.log = cfg, hardware, threads, log
+    def __init__(self, run, log=print, progress: bool = False):
+        self.cfg, self.hardware, self.threads, self.log = run.cfg, run.hardware, run.threads, log
+        self.scenarios = run.scenarios
         self._started_here = False
+
+    @staticmethod
+    def driver_device(cfg) -> torch.device:
+        return torch.device("cpu")  # the driver only reads and writes states; workers pick their devices
+
+    def start_power(self, trace: Path) -> dict:
+        """Each worker measures its own cells (_measuring, above); the driver measures nothing itself."""
+        if not self.cfg.power:
+            return {"measured_devices": [], "note": NO_POWER}
+        return {"measured_devices": [], "note": "measured by each Ray worker for its own cells, without an idle "
+                                                "baseline: see each row's measured columns and measured_note"}
 
     # ----- cluster -----------------------------------------------------------------------------------
     def connect(self) -> None:
@@ -207,9 +220,7 @@ class RayExecutor:
         address = cfg.ray_address or (os.environ.get("RAY_ADDRESS") if cfg.workers is None else None)
         given_as = "--ray-address" if cfg.ray_address else "RAY_ADDRESS"
         opts = dict(include_dashboard=False, log_to_driver=False, configure_logging=False)
-        if ray.is_initialized():
-            pass
-        elif address:
+        if address and not ray.is_initialized():
             check_address(address, given_as)
             if address == "auto":
                 _check_recorded_cluster()
@@ -217,7 +228,7 @@ class RayExecutor:
                 ray.init(address=address, **opts)
             except (ConnectionError, RuntimeError, ValueError) as exc:
                 raise UserError(f"cannot join the Ray cluster at {address}: {str(exc).splitlines()[0]}") from None
-        else:  # an embedded cluster on this machine, on loopback only
+        elif not ray.is_initialized():  # an embedded cluster on this machine, on loopback only
             workers = cfg.workers or os.cpu_count() or 1
             # "local": always a new cluster of its own, whatever RAY_ADDRESS or a `ray start` that was killed
             # left in Ray's temporary folder (its ray_current_cluster file) say
@@ -274,106 +285,23 @@ class RayExecutor:
     def run(self, groups, driver) -> None:
         import ray
 
-        setup = WorkerSetup(self.cfg, self.hardware, self.threads, self.gpus_per_cell, ray.put(driver.scenarios),
+        setup = WorkerSetup(self.cfg, self.hardware, self.threads, self.gpus_per_cell, ray.put(self.scenarios),
                             self.alone_on)
-        res = dict(num_cpus=self.cfg.cpus_per_cell, num_gpus=self.gpus_per_cell, max_retries=0)
-        remote_base = ray.remote(base_task).options(**res)
-        remote_cell = ray.remote(cell_task).options(**res)
-        setup_ref = ray.put(setup)
-        first = driver.plan.levels[0]
-        queue: deque = deque()  # ("base", group) or ("cell", cell, base_bytes_ref, resume_bytes)
-        waiting: dict[tuple[str, int], list[Cell]] = {}  # cells waiting for their base
-        base_refs: dict[tuple[str, int], Any] = {}
-        last_state: dict[Cell, bytes] = {}  # each cell's state after its last finished phase
-        for group in groups:
-            key = (group.method, group.seed)
-            for cell in group.cells:
-                resume = driver.load_progress(cell)
-                if resume is not None:
-                    last_state[cell] = checkpoint_bytes(resume, driver.store.identity)
-                    queue.append(("cell", cell, None, last_state[cell]))
-                else:
-                    waiting.setdefault(key, []).append(cell)
-            if key in waiting:
-                base = driver.load_base(*key)
-                if base is not None:
-                    base_refs[key] = ray.put(checkpoint_bytes(base, driver.store.identity))
-                    queue.extend(("cell", c, base_refs[key], None) for c in waiting.pop(key))
-                else:
-                    queue.append(("base", key))
-        in_flight: dict[Any, tuple] = {}  # ObjectRef / ObjectRefGenerator -> the job
-        tries: dict[Any, int] = {}
-        failures: list[str] = []
-        user_failures: list[UserCodeFailed] = []
-
-        def submit(job) -> None:
-            if job[0] == "base":
-                ref = remote_base.remote(setup_ref, job[1][0], job[1][1], first)
-            else:
-                _, cell, base_ref, resume = job
-                ref = remote_cell.remote(setup_ref, cell, base_ref, resume, driver.reused_base(cell))
-            in_flight[ref] = job
-
-        def retry(job, exc) -> None:
-            who = f"{job[1][0]} seed {job[1][1]} base phase" if job[0] == "base" else job[1].label
-            key = job[1] if job[0] == "base" else job[1]
-            tries[key] = tries.get(key, 0) + 1
-            if tries[key] > RETRIES:
-                failures.append(f"{who}: its worker died {tries[key]} times ({type(exc).__name__})")
-                return
-            self.log(f"ray: the worker running {who} died ({type(exc).__name__}); sending it again from its last "
-                     "finished phase")
-            if job[0] == "base":
-                queue.appendleft(job)
-            else:
-                cell = job[1]
-                state = last_state.get(cell)
-                if state is None:  # from the base again: its phase-0 row comes again too
-                    driver.restart_cell(cell)
-                queue.appendleft(("cell", cell, None, state) if state is not None else
-                                 ("cell", cell, base_refs[(cell.method, cell.seed)], None))
-
+        sweep = _Sweep(self, driver, ray.put(setup))
+        for step in schedule(groups, driver):
+            sweep.add(step)
         try:
-            while queue or in_flight:
-                while queue and len(in_flight) < self.slots and not failures:
-                    submit(queue.popleft())
-                if not in_flight:
+            while sweep.queue or sweep.in_flight:
+                while sweep.queue and len(sweep.in_flight) < self.slots and not sweep.failures:
+                    sweep.submit(sweep.queue.popleft())
+                if not sweep.in_flight:
                     break
-                ready, _ = ray.wait(list(in_flight), num_returns=1, timeout=60)
+                ready, _ = ray.wait(list(sweep.in_flight), num_returns=1, timeout=60)
                 if not ready:  # (Ray may wait for ever on a cluster whose nodes died)
                     if not any(n.get("Alive") for n in ray.nodes()):
                         raise RunStopped("the sweep stopped: the Ray cluster has no live node left. " + _kept(driver))
                     continue
-                ref = ready[0]
-                job = in_flight.pop(ref)
-                try:
-                    if job[0] == "base":
-                        done: BaseDone = ray.get(ref)
-                        driver.on_base(done)
-                        key = job[1]
-                        base_refs[key] = ray.put(done.state)
-                        queue.extend(("cell", c, base_refs[key], None) for c in waiting.pop(key, []))
-                        continue
-                    try:
-                        item = next(ref)
-                    except StopIteration:
-                        continue
-                    phase: PhaseDone = ray.get(item)
-                    driver.on_phase(phase)
-                    if phase.state is not None:
-                        last_state[phase.cell] = phase.state
-                    in_flight[ref] = job  # the generator goes on with the cell's next phase
-                except ray.exceptions.RayTaskError as exc:
-                    if isinstance(getattr(exc, "cause", None), UserCodeFailed):  # a user's method raised
-                        user_failures.append(exc.cause)
-                        failures.append(str(exc.cause))
-                        continue
-                    who = f"{job[1][0]} seed {job[1][1]} base phase" if job[0] == "base" else job[1].label
-                    failures.append(f"{who}: {_last_line(exc)}")
-                except (ray.exceptions.WorkerCrashedError, ray.exceptions.NodeDiedError,
-                        ray.exceptions.ObjectLostError, ray.exceptions.OutOfMemoryError,
-                        ray.exceptions.RayActorError) as exc:
-                    retry(job, exc)
+                sweep.receive(ready[0])
         except (RunStopped, UserError, KeyboardInterrupt):
             raise
         except Exception as exc:  # the cluster failed under the sweep (a node or a Ray process died)
@@ -381,10 +309,140 @@ class RayExecutor:
                 raise
             raise RunStopped(f"the sweep stopped: Ray failed ({type(exc).__name__}: {_last_line(exc)}). "
                              + _kept(driver)) from None
+        failures, user_failures = sweep.failures, sweep.user_failures
         if failures and len(user_failures) == len(failures):  # as under the local executor (the runner adds the rest)
             raise UserCodeFailed("; ".join(failures), "\n".join(f.details for f in user_failures))
         if failures:
             raise CellFailed("the sweep stopped: " + "; ".join(failures) + ". Fix the cause. " + _kept(driver))
+
+
+@dataclass
+class BaseJob:
+    """A (method, seed)'s base phase to train."""
+
+    method: str
+    seed: int
+
+    @property
+    def key(self) -> tuple[str, int]:
+        return self.method, self.seed
+
+    @property
+    def who(self) -> str:
+        return f"{self.method} seed {self.seed} base phase"
+
+
+@dataclass
+class CellJob:
+    """A cell to train: from its group's base (an ObjectRef of its bytes) or from its saved state's bytes."""
+
+    cell: Cell
+    base: Any = None
+    resume: bytes | None = None
+
+    @property
+    def key(self) -> Cell:
+        return self.cell
+
+    @property
+    def who(self) -> str:
+        return self.cell.label
+
+
+class _Sweep:
+    """The driver's side of one sweep under Ray: jobs queued, in flight, and what came back."""
+
+    def __init__(self, executor: RayExecutor, driver, setup_ref):
+        import ray
+
+        res = dict(num_cpus=executor.cfg.cpus_per_cell, num_gpus=executor.gpus_per_cell, max_retries=0)
+        self.remote_base, self.remote_cell = (ray.remote(base_task).options(**res),
+                                              ray.remote(cell_task).options(**res))
+        self.executor, self.driver, self.setup_ref = executor, driver, setup_ref
+        self.queue: deque[BaseJob | CellJob] = deque()
+        self.waiting: dict[tuple[str, int], list[Cell]] = {}  # cells waiting for their base
+        self.base_refs: dict[tuple[str, int], Any] = {}
+        self.last_state: dict[Cell, bytes] = {}  # each cell's state after its last finished phase
+        self.in_flight: dict[Any, BaseJob | CellJob] = {}  # ObjectRef / ObjectRefGenerator -> the job
+        self.tries: dict[Any, int] = {}
+        self.failures: list[str] = []
+        self.user_failures: list[UserCodeFailed] = []
+
+    def add(self, step: NeedBase | RunCell) -> None:
+        """One step of the schedule, queued (or set to wait for its base)."""
+        import ray
+
+        identity = self.driver.store.identity
+        if isinstance(step, NeedBase):
+            if step.saved is not None:
+                self.base_refs[step.key] = ray.put(checkpoint_bytes(step.saved, identity))
+            else:
+                self.waiting[step.key] = []
+                self.queue.append(BaseJob(step.method, step.seed))
+        elif step.resume is not None:
+            self.last_state[step.cell] = checkpoint_bytes(step.resume, identity)
+            self.queue.append(CellJob(step.cell, resume=self.last_state[step.cell]))
+        elif step.key in self.base_refs:
+            self.queue.append(CellJob(step.cell, base=self.base_refs[step.key]))
+        else:
+            self.waiting[step.key].append(step.cell)
+
+    def submit(self, job: BaseJob | CellJob) -> None:
+        if isinstance(job, BaseJob):
+            ref = self.remote_base.remote(self.setup_ref, job.method, job.seed, self.driver.plan.levels[0])
+        else:
+            ref = self.remote_cell.remote(self.setup_ref, job.cell, job.base, job.resume,
+                                          self.driver.reused_base(job.cell))
+        self.in_flight[ref] = job
+
+    def receive(self, ref) -> None:
+        """The next result of a job: a base phase, or a cell's next phase (its generator goes on)."""
+        import ray
+
+        job = self.in_flight.pop(ref)
+        try:
+            if isinstance(job, BaseJob):
+                done: BaseDone = ray.get(ref)
+                self.driver.on_base(done)
+                self.base_refs[job.key] = ray.put(done.state)
+                self.queue.extend(CellJob(c, base=self.base_refs[job.key]) for c in self.waiting.pop(job.key, []))
+                return
+            try:
+                item = next(ref)
+            except StopIteration:
+                return
+            phase: PhaseDone = ray.get(item)
+            self.driver.on_phase(phase)
+            if phase.state is not None:
+                self.last_state[phase.cell] = phase.state
+            self.in_flight[ref] = job  # the generator goes on with the cell's next phase
+        except ray.exceptions.RayTaskError as exc:
+            if isinstance(getattr(exc, "cause", None), UserCodeFailed):  # a user's method raised
+                self.user_failures.append(exc.cause)
+                self.failures.append(str(exc.cause))
+            else:
+                self.failures.append(f"{job.who}: {_last_line(exc)}")
+        except (ray.exceptions.WorkerCrashedError, ray.exceptions.NodeDiedError, ray.exceptions.ObjectLostError,
+                ray.exceptions.OutOfMemoryError, ray.exceptions.RayActorError) as exc:
+            self.retry(job, exc)
+
+    def retry(self, job: BaseJob | CellJob, exc: Exception) -> None:
+        """A job whose worker died, sent again (a cell from its last finished phase), RETRIES times at most."""
+        self.tries[job.key] = self.tries.get(job.key, 0) + 1
+        if self.tries[job.key] > RETRIES:
+            self.failures.append(f"{job.who}: its worker died {self.tries[job.key]} times ({type(exc).__name__})")
+            return
+        self.executor.log(f"ray: the worker running {job.who} died ({type(exc).__name__}); sending it again from its "
+                          "last finished phase")
+        if isinstance(job, BaseJob):
+            self.queue.appendleft(job)
+            return
+        state = self.last_state.get(job.cell)
+        if state is None:  # from the base again: its phase-0 row comes again too
+            self.driver.restart_cell(job.cell)
+            self.queue.appendleft(CellJob(job.cell, base=self.base_refs[(job.cell.method, job.cell.seed)]))
+        else:
+            self.queue.appendleft(CellJob(job.cell, resume=state))
 
 
 def _kept(driver) -> str:
