@@ -5,7 +5,7 @@ the counts; and the walks over an op's arguments that every dispatched op goes t
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 from torch import nn
@@ -14,9 +14,6 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from energybench.cost import attention as attn
 from energybench.cost import elementwise as ew
 from energybench.cost.op_handles import CONV_OPS, MAC_HANDLES
-
-if TYPE_CHECKING:
-    from energybench.cost.counter import OpCounter
 
 aten = torch.ops.aten
 
@@ -95,7 +92,7 @@ def _role(func) -> int:
 
 
 class CountingMode(TorchDispatchMode):
-    def __init__(self, counter: "OpCounter"):
+    def __init__(self, counter):  # cost/counter.py's OpCounter (which imports this module)
         super().__init__()
         self.c = counter
 

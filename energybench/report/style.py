@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import matplotlib
 
-from energybench.report import typeset
+import energybench.report.typeset as typeset
 
 
 @dataclass(frozen=True)
