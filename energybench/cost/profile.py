@@ -25,46 +25,9 @@ def step_cost(net: nn.Module, cut: Any, profile: StepProfile, table: EnergyTable
         hardware = HardwareModel(table, load_architecture(None), precision, sram_cell, sram_bytes)
     # element-wise work is priced with the layer-buffer model whatever the architecture (ledger.py)
     ew_energy = elementwise_energy(profile, table, precision, sram_cell, sram_bytes)
-    ew_by_name = {le.name: le for le in ew_energy.layers}
     hw = hardware.step(profile)
     dram_level = hardware.arch.level("dram")
-    level_j: dict[str, dict[str, float]] = {}
-    moved: dict[str, list[float]] = {}  # layer -> [all words, DRAM words]
-    for ll in hw.layers:
-        level_j.setdefault(ll.layer, {}).setdefault(ll.level, 0.0)
-        level_j[ll.layer][ll.level] += ll.energy_j
-        m = moved.setdefault(ll.layer, [0.0, 0.0])
-        m[0] += ll.reads + ll.writes
-        if dram_level is not None and ll.level == dram_level.name:
-            m[1] += ll.reads + ll.writes
-    passes: dict[str, dict[str, Any]] = {}
-    for pr in hw.passes:
-        passes.setdefault(pr.layer, {})[pr.pass_] = {
-            "macs": pr.macs, "compute_energy_j": pr.compute_j, "latency_cycles": pr.latency_cycles,
-            "utilisation": pr.utilisation, "mapper": pr.mapper,
-            "levels": {name: {"reads": r, "writes": w, "energy_j": j} for name, (r, w, j) in pr.levels.items()}}
-    bits = precision_bits(precision)
-    layers = []
-    for layer in profile.layers:
-        acc = layer_accesses(layer)
-        sized = hardware.sized_bytes(layer)
-        all_words, dram_words = moved.get(layer.name, (0.0, 0.0))
-        layers.append({
-            "name": layer.name, "kind": layer.kind, "fwd_macs": layer.fwd_macs,
-            "bwd_input_macs": layer.bwd_input_macs, "bwd_weight_macs": layer.bwd_weight_macs,
-            "weight_elems": layer.weight_elems, "trainable_elems": layer.trainable_elems,
-            "in_elems": layer.in_elems, "out_elems": layer.out_elems, "mem_reads": acc.reads,
-            "mem_writes": acc.writes, "working_set_bytes": working_set_words(layer) * bits // 8,
-            "sram_bytes": sized, "memory_energy_j": sum(level_j.get(layer.name, {}).values()),
-            "dram_fraction": dram_words / all_words if all_words else 0.0,
-            "elementwise_fwd_ops": layer.ew_fwd_mults + layer.ew_fwd_adds,
-            "elementwise_bwd_ops": layer.ew_bwd_mults + layer.ew_bwd_adds,
-            "elementwise_mem_reads": layer.ew_reads, "elementwise_mem_writes": layer.ew_writes,
-            "elementwise_memory_energy_j": ew_by_name[layer.name].memory_pj * 1e-12 if layer.name in ew_by_name
-            else 0.0,
-            "level_energy_j": level_j.get(layer.name, {}),
-            "passes": passes.get(layer.name, {}),
-        })
+    layers = _layer_rows(profile, hardware, hw, dram_level, ew_energy, precision_bits(precision))
     total = sum(p.numel() for p in net.parameters())
     trainable = sum(p.numel() for p in net.parameters() if p.requires_grad)
     words = step_accesses(profile)
@@ -78,6 +41,7 @@ def step_cost(net: nn.Module, cut: Any, profile: StepProfile, table: EnergyTable
         "memory_energy_j": hw.memory_j, "dram_energy_j": dram.energy_j if dram else 0.0,
         "dram_access_fraction": (dram.reads + dram.writes) / level_words if dram and level_words else 0.0,
     }
+    bits = precision_bits(precision)
     rows, _ = table.sram_rows_for(sram_cell, bits) if table.sram_rows else ([(None,)], 0)
     out.update({
         "storage_bytes": storage_bytes([net], 0, precision),
@@ -101,6 +65,48 @@ def step_cost(net: nn.Module, cut: Any, profile: StepProfile, table: EnergyTable
     })
     out["hierarchy"] = hierarchy_summary(hardware, hw)
     return out
+
+
+def _layer_rows(profile: StepProfile, hardware: HardwareModel, hw, dram_level, ew_energy, bits: int) -> list[dict]:
+    """One row per layer of the step: its counts, accesses, energies per level and per pass."""
+    ew_by_name = {le.name: le for le in ew_energy.layers}
+    level_j: dict[str, dict[str, float]] = {}
+    moved: dict[str, list[float]] = {}  # layer -> [all words, DRAM words]
+    for ll in hw.layers:
+        level_j.setdefault(ll.layer, {}).setdefault(ll.level, 0.0)
+        level_j[ll.layer][ll.level] += ll.energy_j
+        m = moved.setdefault(ll.layer, [0.0, 0.0])
+        m[0] += ll.reads + ll.writes
+        if dram_level is not None and ll.level == dram_level.name:
+            m[1] += ll.reads + ll.writes
+    passes: dict[str, dict[str, Any]] = {}
+    for pr in hw.passes:
+        passes.setdefault(pr.layer, {})[pr.pass_] = {
+            "macs": pr.macs, "compute_energy_j": pr.compute_j, "latency_cycles": pr.latency_cycles,
+            "utilisation": pr.utilisation, "mapper": pr.mapper,
+            "levels": {name: {"reads": r, "writes": w, "energy_j": j} for name, (r, w, j) in pr.levels.items()}}
+    layers = []
+    for layer in profile.layers:
+        acc = layer_accesses(layer)
+        sized = hardware.sized_bytes(layer)
+        all_words, dram_words = moved.get(layer.name, (0.0, 0.0))
+        layers.append({
+            "name": layer.name, "kind": layer.kind, "fwd_macs": layer.fwd_macs,
+            "bwd_input_macs": layer.bwd_input_macs, "bwd_weight_macs": layer.bwd_weight_macs,
+            "weight_elems": layer.weight_elems, "trainable_elems": layer.trainable_elems,
+            "in_elems": layer.in_elems, "out_elems": layer.out_elems, "mem_reads": acc.reads,
+            "mem_writes": acc.writes, "working_set_bytes": working_set_words(layer) * bits // 8,
+            "sram_bytes": sized, "memory_energy_j": sum(level_j.get(layer.name, {}).values()),
+            "dram_fraction": dram_words / all_words if all_words else 0.0,
+            "elementwise_fwd_ops": layer.ew_fwd_mults + layer.ew_fwd_adds,
+            "elementwise_bwd_ops": layer.ew_bwd_mults + layer.ew_bwd_adds,
+            "elementwise_mem_reads": layer.ew_reads, "elementwise_mem_writes": layer.ew_writes,
+            "elementwise_memory_energy_j": ew_by_name[layer.name].memory_pj * 1e-12 if layer.name in ew_by_name
+            else 0.0,
+            "level_energy_j": level_j.get(layer.name, {}),
+            "passes": passes.get(layer.name, {}),
+        })
+    return layers
 
 
 def hierarchy_summary(hardware: HardwareModel, hw) -> dict[str, Any]:
