@@ -24,6 +24,7 @@ import argparse
 import importlib.util
 import io
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -57,17 +58,20 @@ def checkout(commit: str, where: Path) -> str:
     return full.stdout.strip()
 
 
-def report(tree: Path, run: Path, out: Path, env: dict) -> float:
-    """Wall seconds of `energybench report RUN --format html,pdf --out OUT` with `tree`'s code."""
+def report(tree: Path, run: Path, out: Path, env: dict) -> tuple[float, float]:
+    """(wall, CPU) seconds of `energybench report RUN --format html,pdf --out OUT` with `tree`'s
+    code; the CPU time is that of every process it ran (a forked drawing process included)."""
     shutil.rmtree(out, ignore_errors=True)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     done = subprocess.run([sys.executable, "-m", "energybench", "report", str(run), "--format", "html,pdf",
                            "--out", str(out)], capture_output=True, text=True, cwd=tree,
                           env={**env, "PYTHONPATH": str(tree)})
     wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
         sys.exit(f"report_speed: the report of {tree} failed:\n{done.stderr}")
-    return wall
+    return wall, after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
 
 
 def pdf_text(path: Path) -> str | None:
@@ -108,19 +112,25 @@ def main() -> int:
     commit = checkout(args.baseline_commit, old_tree)
     trees = {"old": old_tree, "new": ROOT}
     walls: dict[str, list[float]] = {"old": [], "new": []}
+    cpus: dict[str, list[float]] = {"old": [], "new": []}
     load_before = os.getloadavg()[0]
     for _ in range(args.repeat):
         for name, tree in trees.items():
-            walls[name].append(report(tree, run, work / f"report-{name}", env))
+            wall, cpu = report(tree, run, work / f"report-{name}", env)
+            walls[name].append(wall)
+            cpus[name].append(cpu)
     load = os.getloadavg()[0]
     same, words = sameness(work / "report-old", work / "report-new")
     old, new = statistics.median(walls["old"]), statistics.median(walls["new"])
     ratio = new / old
+    cpu_old, cpu_new = statistics.median(cpus["old"]), statistics.median(cpus["new"])
     runs = ", ".join(f"{w:.2f}" for w in walls["old"]), ", ".join(f"{w:.2f}" for w in walls["new"])
     print(f"energybench report --format html,pdf of the {what}:")
-    print(f"  old (baseline commit {commit[:10]}, from git archive): {old:.2f} s (median of {runs[0]})")
-    print(f"  new (this tree {ROOT}): {new:.2f} s (median of {runs[1]})")
-    print(f"  ratio new/old {ratio:.2f} (target <= {TARGET_RATIO}: {'ok' if ratio <= TARGET_RATIO else 'OVER'}); "
+    print(f"  old (baseline commit {commit[:10]}, from git archive): {old:.2f} s (median of {runs[0]}), "
+          f"{cpu_old:.2f} s CPU")
+    print(f"  new (this tree {ROOT}): {new:.2f} s (median of {runs[1]}), {cpu_new:.2f} s CPU")
+    print(f"  ratio new/old {ratio:.2f} wall, {cpu_new / cpu_old:.2f} CPU "
+          f"(target <= {TARGET_RATIO} wall: {'ok' if ratio <= TARGET_RATIO else 'OVER'}); "
           f"load average {load_before:.1f} before, {load:.1f} after, on {os.cpu_count()} CPUs")
     print(f"  outputs: {words}")
     if args.keep is None:
