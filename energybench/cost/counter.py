@@ -29,6 +29,9 @@ count per gradient). Update ops follow a documented per-element table for SGD an
 Adam/AdamW (steady state; the first step initialises momentum buffers by copying instead),
 verified against the dispatched ops in the tests; other optimizers are costed from their
 dispatched ops.
+
+This module keeps the counts. The per-op formulas are in op_handles.py (one registry), the
+dispatch mode that hands each op over in dispatch.py, the profile it returns in step.py.
 """
 
 from __future__ import annotations
