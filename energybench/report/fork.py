@@ -34,10 +34,20 @@ def _torch_idle() -> bool:
     if torch.cuda.is_initialized():
         return False
     try:
-        threads = len(os.listdir("/proc/self/task"))
+        threads = [_thread_name(t) for t in os.listdir("/proc/self/task")]
     except OSError:
         return False
-    return threads <= 1 + _blas_workers()
+    # jemalloc's purging thread (pyarrow's memory pool, started by reading the run) is fork-safe:
+    # jemalloc handles fork itself, and forking with it running is what happens without torch too
+    return sum(name not in (None, "jemalloc_bg_thd") for name in threads) <= 1 + _blas_workers()
+
+
+def _thread_name(tid: str) -> str | None:
+    try:
+        with open(f"/proc/self/task/{tid}/comm") as f:
+            return f.read().strip()
+    except OSError:  # the thread ended meanwhile
+        return None
 
 
 def _blas_workers() -> int:
