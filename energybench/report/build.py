@@ -3,6 +3,7 @@ runs, every figure exported as its own file, and the parsing of the options that
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Iterable
 
@@ -112,9 +113,12 @@ def render(make_document, fmts: list[str], page_size: str = "letter") -> dict[st
         layout = paginate(doc, page_size)
         index = {f.id: k for k, f in enumerate(doc.figures())}
         cut = split(layout)
-        first = in_child(lambda: _encode(_render_part(layout, 0, cut, fmts, index)))
-        rest = _render_part(layout, cut, len(layout.pages), fmts, index)
+        first = in_child(lambda: _encode(_warning_part(layout, 0, cut, fmts, index)))
+        rest = _warning_part(layout, cut, len(layout.pages), fmts, index)
         parts = [_decode(first()), rest]
+    for part in parts:  # in page order, wherever each part was drawn (a forked child's would be lost)
+        for category, message in part["warnings"]:
+            warnings.warn(message, category if isinstance(category, type) else _category(category), stacklevel=3)
     out: dict[str, str | bytes] = {}
     if "html" in fmts:
         out["html"] = render_html(doc, {k: v for part in parts for k, v in part["svgs"].items()})
@@ -137,13 +141,31 @@ def _render_part(layout, start: int, stop: int, fmts: list[str], index: dict[str
             "svgs": {r.id: inline_svg(r, index[r.id]) for r in results} if "html" in fmts else {}}
 
 
+def _warning_part(layout, start: int, stop: int, fmts: list[str], index: dict[str, int]) -> dict:
+    """_render_part, with the warnings drawing it raised kept in it ("warnings": [(category,
+    message)]) instead of shown, so that those of a part drawn in a forked child reach the user."""
+    with warnings.catch_warnings(record=True) as caught:
+        part = _render_part(layout, start, stop, fmts, index)
+    part["warnings"] = [(w.category, str(w.message)) for w in caught]
+    return part
+
+
+def _category(name: str) -> type[Warning]:
+    """A warning category sent by name from the child: a built-in one, else UserWarning."""
+    import builtins
+
+    found = getattr(builtins, name, None)
+    return found if isinstance(found, type) and issubclass(found, Warning) else UserWarning
+
+
 def _encode(part: dict) -> bytes:
     """A part as bytes to send from the forked child (JSON: nothing received is executed)."""
     import base64
     import json
 
     pdf = part["pdf"]
-    return json.dumps({"pdf": None if pdf is None else base64.b64encode(pdf).decode(), "svgs": part["svgs"]}).encode()
+    return json.dumps({"pdf": None if pdf is None else base64.b64encode(pdf).decode(), "svgs": part["svgs"],
+                       "warnings": [(c.__name__, m) for c, m in part["warnings"]]}).encode()
 
 
 def _decode(data: bytes) -> dict:
@@ -151,7 +173,8 @@ def _decode(data: bytes) -> dict:
     import json
 
     part = json.loads(data)
-    return {"pdf": None if part["pdf"] is None else base64.b64decode(part["pdf"]), "svgs": part["svgs"]}
+    return {"pdf": None if part["pdf"] is None else base64.b64decode(part["pdf"]), "svgs": part["svgs"],
+            "warnings": part["warnings"]}
 
 
 def export_figures(run_dir: str | Path, out_dir: str | Path, formats: str | Iterable[str] = ("pdf",),
