@@ -18,7 +18,7 @@ from pathlib import Path
 
 from energybench.cost.hardware import build_hardware
 from energybench.cost.mappers.zigzag import ZigZagMapper
-from energybench.cost.profile import profile_training_step
+from energybench.training.step_profile import profile_training_step
 from energybench.cost.zigzag.agreement import Agreement, compare
 from energybench.cost.zigzag.runner import SETTINGS, zigzag_version
 from energybench.files import atomic_write

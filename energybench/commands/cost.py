@@ -162,7 +162,8 @@ def _check(args: argparse.Namespace) -> tuple[int, int, int]:
 def main(args: argparse.Namespace) -> int:
     from energybench.cost.energy import rounded
     from energybench.cost.hardware import build_hardware
-    from energybench.cost.profile import profile_training_step, step_cost
+    from energybench.cost.profile import step_cost
+    from energybench.training.step_profile import profile_training_step
 
     shape = _check(args)
     # every (architecture, node) priced, before any step runs: bad options fail first

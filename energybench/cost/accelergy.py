@@ -18,7 +18,7 @@ from energybench.cost.ert import render_action_counts, render_ert
 from energybench.cost.level_energy import HardwareModel
 
 if TYPE_CHECKING:
-    from energybench.cost.counter import StepProfile
+    from energybench.cost.step import StepProfile
 
 PREFIX = "system."
 

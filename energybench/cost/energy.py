@@ -16,7 +16,7 @@ from energybench.cost.memory_model import elementwise_accesses, elementwise_work
 from energybench.cost.tables import EnergyTable, precision_bits
 
 if TYPE_CHECKING:
-    from energybench.cost.counter import StepProfile
+    from energybench.cost.step import StepProfile
 
 PJ = 1e-12
 

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from energybench.cost.counter import LayerCost
+    from energybench.cost.step import LayerCost
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from energybench.cost.memory_model import step_accesses
 from energybench.cost.tables import EnergyTable, load_energy_table
 
 if TYPE_CHECKING:
-    from energybench.cost.counter import StepProfile
+    from energybench.cost.step import StepProfile
 
 ROW_COLUMNS = ("fwd_macs", "bwd_input_macs", "bwd_weight_macs", "update_ops", "train_macs", "eval_macs",
                "mem_reads", "mem_writes", "compute_energy_j", "memory_energy_j", "energy_table", "storage_bytes",

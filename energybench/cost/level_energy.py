@@ -40,7 +40,7 @@ from energybench.cost.technology import logic_factor
 from energybench.errors import UserError
 
 if TYPE_CHECKING:
-    from energybench.cost.counter import StepProfile
+    from energybench.cost.step import StepProfile
 
 PJ = 1e-12
 REGISTER_FALLBACK = "aladdin45"  # its register_pj_per_bit prices `energy: register` when a table has none

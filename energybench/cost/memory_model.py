@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Iterable
 from energybench.cost.tables import precision_bits
 
 if TYPE_CHECKING:
-    from energybench.cost.counter import LayerCost, StepProfile
+    from energybench.cost.step import LayerCost, StepProfile
 
 
 @dataclass(frozen=True)

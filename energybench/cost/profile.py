@@ -1,58 +1,22 @@
-"""One training step of a backbone, without data: build it, freeze the shared prefix, count
-one SGD step, and price the counts (what `energybench cost` prints, as plain data)."""
+"""One counted training step priced: its counts, memory accesses, energies and storage, whole,
+per layer and per pass (what `energybench cost` prints, as plain data). The step itself is
+built and counted by energybench/training/step_profile.py (it needs the models)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-import torch
 from torch import nn
 
-from energybench.cost.counter import StepProfile, count_step
 from energybench.cost.arch import load_architecture
 from energybench.cost.energy import elementwise_energy
 from energybench.cost.level_energy import HardwareModel
 from energybench.cost.memory_model import layer_accesses, step_accesses, storage_bytes, working_set_words
+from energybench.cost.step import StepProfile
 from energybench.cost.tables import EnergyTable, precision_bits
-from energybench.errors import UserError
-from energybench.models import build_net
-from energybench.models.surgery import Cut, cut_at
 
 
-def profile_training_step(model: str, in_shape: tuple[int, int, int], classes: int, batch: int = 1,
-                          sharing: float = 0.0, *, width: float = 1.0, cifar_stem: bool = False,
-                          device: str = "cpu", seed: int = 0) -> tuple[nn.Module, Cut, StepProfile]:
-    """Build the network, freeze the shared prefix, run one counted SGD step (momentum 0.9,
-    weight decay 5e-4) on seeded random inputs: counts depend on shapes only.
-    Returns (net, cut, profile)."""
-    torch.manual_seed(seed)
-    with torch.device(device):  # on meta, no time goes into initialising weights
-        net = build_net(model, in_shape, classes, width=width, cifar_stem=cifar_stem)
-        x = torch.randn(batch, *in_shape)
-        y = torch.randint(0, classes, (batch,))
-    cut = cut_at(net.backbone, sharing)
-    net.freeze_blocks(cut.blocks)
-    net.train()
-    opt = torch.optim.SGD([p for p in net.parameters() if p.requires_grad], lr=0.01, momentum=0.9,
-                          weight_decay=5e-4)
-
-    def step() -> None:
-        opt.zero_grad(set_to_none=True)
-        nn.functional.cross_entropy(net(x), y).backward()
-        opt.step()
-
-    try:
-        _, profile = count_step(step, net)
-    except (RuntimeError, ValueError) as exc:
-        shape = "x".join(map(str, in_shape))
-        hint = (" (batch norm in training mode needs more than one value per channel: use --batch-size 2 or more,"
-                " or a larger input)" if "more than 1 value per channel" in str(exc) else "")
-        raise UserError(f"model '{model}' cannot train on input {shape} with batch {batch}: "
-                        f"{str(exc).splitlines()[0]}{hint}") from None
-    return net, cut, profile
-
-
-def step_cost(net: nn.Module, cut: Cut, profile: StepProfile, table: EnergyTable, precision: str,
+def step_cost(net: nn.Module, cut: Any, profile: StepProfile, table: EnergyTable, precision: str,
               sram_cell: str, sram_bytes: int | None, hardware: HardwareModel | None = None) -> dict[str, Any]:
     """The step's counts, memory accesses, energies and storage, whole, per layer and per pass,
     all priced by the one engine (level_energy.py; without a hardware model, the default
@@ -61,46 +25,9 @@ def step_cost(net: nn.Module, cut: Cut, profile: StepProfile, table: EnergyTable
         hardware = HardwareModel(table, load_architecture(None), precision, sram_cell, sram_bytes)
     # element-wise work is priced with the layer-buffer model whatever the architecture (ledger.py)
     ew_energy = elementwise_energy(profile, table, precision, sram_cell, sram_bytes)
-    ew_by_name = {le.name: le for le in ew_energy.layers}
     hw = hardware.step(profile)
     dram_level = hardware.arch.level("dram")
-    level_j: dict[str, dict[str, float]] = {}
-    moved: dict[str, list[float]] = {}  # layer -> [all words, DRAM words]
-    for ll in hw.layers:
-        level_j.setdefault(ll.layer, {}).setdefault(ll.level, 0.0)
-        level_j[ll.layer][ll.level] += ll.energy_j
-        m = moved.setdefault(ll.layer, [0.0, 0.0])
-        m[0] += ll.reads + ll.writes
-        if dram_level is not None and ll.level == dram_level.name:
-            m[1] += ll.reads + ll.writes
-    passes: dict[str, dict[str, Any]] = {}
-    for pr in hw.passes:
-        passes.setdefault(pr.layer, {})[pr.pass_] = {
-            "macs": pr.macs, "compute_energy_j": pr.compute_j, "latency_cycles": pr.latency_cycles,
-            "utilisation": pr.utilisation, "mapper": pr.mapper,
-            "levels": {name: {"reads": r, "writes": w, "energy_j": j} for name, (r, w, j) in pr.levels.items()}}
-    bits = precision_bits(precision)
-    layers = []
-    for layer in profile.layers:
-        acc = layer_accesses(layer)
-        sized = hardware.sized_bytes(layer)
-        all_words, dram_words = moved.get(layer.name, (0.0, 0.0))
-        layers.append({
-            "name": layer.name, "kind": layer.kind, "fwd_macs": layer.fwd_macs,
-            "bwd_input_macs": layer.bwd_input_macs, "bwd_weight_macs": layer.bwd_weight_macs,
-            "weight_elems": layer.weight_elems, "trainable_elems": layer.trainable_elems,
-            "in_elems": layer.in_elems, "out_elems": layer.out_elems, "mem_reads": acc.reads,
-            "mem_writes": acc.writes, "working_set_bytes": working_set_words(layer) * bits // 8,
-            "sram_bytes": sized, "memory_energy_j": sum(level_j.get(layer.name, {}).values()),
-            "dram_fraction": dram_words / all_words if all_words else 0.0,
-            "elementwise_fwd_ops": layer.ew_fwd_mults + layer.ew_fwd_adds,
-            "elementwise_bwd_ops": layer.ew_bwd_mults + layer.ew_bwd_adds,
-            "elementwise_mem_reads": layer.ew_reads, "elementwise_mem_writes": layer.ew_writes,
-            "elementwise_memory_energy_j": ew_by_name[layer.name].memory_pj * 1e-12 if layer.name in ew_by_name
-            else 0.0,
-            "level_energy_j": level_j.get(layer.name, {}),
-            "passes": passes.get(layer.name, {}),
-        })
+    layers = _layer_rows(profile, hardware, hw, dram_level, ew_energy, precision_bits(precision))
     total = sum(p.numel() for p in net.parameters())
     trainable = sum(p.numel() for p in net.parameters() if p.requires_grad)
     words = step_accesses(profile)
@@ -114,6 +41,7 @@ def step_cost(net: nn.Module, cut: Cut, profile: StepProfile, table: EnergyTable
         "memory_energy_j": hw.memory_j, "dram_energy_j": dram.energy_j if dram else 0.0,
         "dram_access_fraction": (dram.reads + dram.writes) / level_words if dram and level_words else 0.0,
     }
+    bits = precision_bits(precision)
     rows, _ = table.sram_rows_for(sram_cell, bits) if table.sram_rows else ([(None,)], 0)
     out.update({
         "storage_bytes": storage_bytes([net], 0, precision),
@@ -137,6 +65,48 @@ def step_cost(net: nn.Module, cut: Cut, profile: StepProfile, table: EnergyTable
     })
     out["hierarchy"] = hierarchy_summary(hardware, hw)
     return out
+
+
+def _layer_rows(profile: StepProfile, hardware: HardwareModel, hw, dram_level, ew_energy, bits: int) -> list[dict]:
+    """One row per layer of the step: its counts, accesses, energies per level and per pass."""
+    ew_by_name = {le.name: le for le in ew_energy.layers}
+    level_j: dict[str, dict[str, float]] = {}
+    moved: dict[str, list[float]] = {}  # layer -> [all words, DRAM words]
+    for ll in hw.layers:
+        level_j.setdefault(ll.layer, {}).setdefault(ll.level, 0.0)
+        level_j[ll.layer][ll.level] += ll.energy_j
+        m = moved.setdefault(ll.layer, [0.0, 0.0])
+        m[0] += ll.reads + ll.writes
+        if dram_level is not None and ll.level == dram_level.name:
+            m[1] += ll.reads + ll.writes
+    passes: dict[str, dict[str, Any]] = {}
+    for pr in hw.passes:
+        passes.setdefault(pr.layer, {})[pr.pass_] = {
+            "macs": pr.macs, "compute_energy_j": pr.compute_j, "latency_cycles": pr.latency_cycles,
+            "utilisation": pr.utilisation, "mapper": pr.mapper,
+            "levels": {name: {"reads": r, "writes": w, "energy_j": j} for name, (r, w, j) in pr.levels.items()}}
+    layers = []
+    for layer in profile.layers:
+        acc = layer_accesses(layer)
+        sized = hardware.sized_bytes(layer)
+        all_words, dram_words = moved.get(layer.name, (0.0, 0.0))
+        layers.append({
+            "name": layer.name, "kind": layer.kind, "fwd_macs": layer.fwd_macs,
+            "bwd_input_macs": layer.bwd_input_macs, "bwd_weight_macs": layer.bwd_weight_macs,
+            "weight_elems": layer.weight_elems, "trainable_elems": layer.trainable_elems,
+            "in_elems": layer.in_elems, "out_elems": layer.out_elems, "mem_reads": acc.reads,
+            "mem_writes": acc.writes, "working_set_bytes": working_set_words(layer) * bits // 8,
+            "sram_bytes": sized, "memory_energy_j": sum(level_j.get(layer.name, {}).values()),
+            "dram_fraction": dram_words / all_words if all_words else 0.0,
+            "elementwise_fwd_ops": layer.ew_fwd_mults + layer.ew_fwd_adds,
+            "elementwise_bwd_ops": layer.ew_bwd_mults + layer.ew_bwd_adds,
+            "elementwise_mem_reads": layer.ew_reads, "elementwise_mem_writes": layer.ew_writes,
+            "elementwise_memory_energy_j": ew_by_name[layer.name].memory_pj * 1e-12 if layer.name in ew_by_name
+            else 0.0,
+            "level_energy_j": level_j.get(layer.name, {}),
+            "passes": passes.get(layer.name, {}),
+        })
+    return layers
 
 
 def hierarchy_summary(hardware: HardwareModel, hw) -> dict[str, Any]:

@@ -1,4 +1,6 @@
-"""Live power measurement: energy per window (phase, sweep cell) and a power trace.
+"""Live power measurement: energy per window (phase, sweep cell) and a power trace. This module
+is the measurement window; the sensors are found by devices.py, the idle baseline is computed
+by idle.py and the trace file written by trace.py (their names are importable from here too).
 
 Usage::
 
@@ -68,8 +70,6 @@ counter wrap around, so keep ``rate_hz`` at 1 Hz or more.
 from __future__ import annotations
 
 import math
-import re
-import statistics
 import sys
 import threading
 import time
@@ -78,6 +78,8 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from energybench.power import rapl as power_rapl
+from energybench.power.devices import KINDS, find_sensors, parse_power_device
+from energybench.power.idle import idle_baseline
 from energybench.power.nvml import discover_gpus
 from energybench.power.rapl import discover_rapl
 from energybench.power.sampler import Sampler
@@ -115,7 +117,6 @@ POWER_FIELDS = (
 )
 # Sensor.component -> the column its energy adds to.
 COMPONENT_FIELDS = {"gpu": "gpu_energy_j", "cpu_package": "cpu_package_energy_j", "dram": "dram_energy_j"}
-KINDS = {"nvml": "GPU", "rapl": "CPU package and DRAM"}  # sensor kinds, as notes name them
 
 # The idle baseline when none is asked for and a sensor exists: an H100's energy counter
 # needs 1 s (10 steps) and its idle power settles within a second of the CUDA context
@@ -127,7 +128,6 @@ DEFAULT_IDLE_SECONDS = 3.0
 # (about 3% on average at steady power); shorter windows integrate power readings.
 COUNTER_MIN_STEPS = 10
 
-_DEVICE = re.compile(r"^([a-z_]+)(?::(\d+))?$")
 _warned: set[str] = set()  # causes already warned about in this process
 
 
@@ -144,26 +144,6 @@ def _warn_once(message: str) -> None:
 def empty_power_result(note: str | None = None) -> dict:
     """The POWER_FIELDS row of a run or window where nothing was measured, and why."""
     return {**dict.fromkeys(POWER_FIELDS), "measured_note": note}
-
-
-def parse_power_device(device) -> tuple[str, int | None]:
-    """("auto", None), ("cpu", None) or ("cuda", ordinal or None) from a string or torch.device.
-
-    Device types other than cuda (mps, xpu, ...) measure the host only, like "cpu".
-    Raises ValueError for text that is not a device.
-    """
-    text = str(device).strip().lower()
-    match = _DEVICE.match(text)
-    if match is None:
-        raise ValueError(f"not a device: {device!r} (expected auto, cpu, cuda or cuda:N)")
-    kind, index = match.group(1), match.group(2)
-    if kind == "auto" and index is None:
-        return "auto", None
-    if kind == "cuda":
-        return "cuda", None if index is None else int(index)
-    if kind == "auto":
-        raise ValueError(f"not a device: {device!r} (expected auto, cpu, cuda or cuda:N)")
-    return "cpu", None
 
 
 def _round(value: float | None, digits: int = 3) -> float | None:
@@ -344,39 +324,10 @@ class PowerMonitor:
         if self._discovered:
             return
         self._discovered = True
-        if self._given is not None:
-            found = [s for s in self._given if s.kind not in self._exclude]
-        else:
-            found = []
-            if self._kind != "cpu" and "nvml" not in self._exclude:
-                found += self._guarded("nvml", lambda: discover_gpus(
-                    None if self._kind == "auto" else [self._cuda_ordinal()]))
-            if "rapl" not in self._exclude:
-                found += self._guarded("rapl", lambda: discover_rapl(
-                    power_rapl.POWERCAP_ROOT if self._powercap_root is None else self._powercap_root))
-        found += [NullSensor(kind, reason) for kind, reason in self._exclude.items()
-                  if kind == "rapl" or self._kind != "cpu"]
-        self._sensors = [s for s in found if not isinstance(s, NullSensor)]
-        self._unavailable = [s for s in found if isinstance(s, NullSensor)]
+        root = power_rapl.POWERCAP_ROOT if self._powercap_root is None else self._powercap_root
+        self._sensors, self._unavailable = find_sensors(self._kind, self._ordinal, self._exclude, self._given,
+                                                        discover_gpus, discover_rapl, root)
         self._failed = [None] * len(self._sensors)
-
-    @staticmethod
-    def _guarded(kind: str, find: Callable[[], list[Sensor]]) -> list[Sensor]:
-        try:
-            return find()
-        except Exception as exc:  # a discovery bug must not stop the run
-            return [NullSensor(kind, f"sensor discovery failed: {type(exc).__name__}: {exc}")]
-
-    def _cuda_ordinal(self) -> int:
-        if self._ordinal is not None:
-            return self._ordinal
-        torch = sys.modules.get("torch")
-        try:
-            if torch is not None and torch.cuda.is_initialized():
-                return torch.cuda.current_device()
-        except Exception:
-            pass
-        return 0
 
     def _warn_unavailable(self) -> None:
         if not self._sensors:
@@ -544,32 +495,8 @@ class PowerMonitor:
             t1 = self._clock()
             e1 = self._energies(t1)
             ticks = self._ticks[k0 - self._tick_base:]
-        dt = t1 - t0
-        self._idle_w = [None if a is None or b is None or dt <= 0 else self._delta(i, a, b, dt)[0] / dt
-                        for i, (a, b) in enumerate(zip(e0, e1))]
-        measured = [i for i, w in enumerate(self._idle_w) if w is not None]
-        if not measured:
-            self._idle_note = ("no idle baseline: no sensor could be read over it" if dt > 0 else
-                               "no idle baseline: the clock did not advance over it")
-            return
-        traced = [i for i in measured if self._sensors[i].traces_power]
-        sums = [sum(values[i] for i in traced) for _, values in ticks
-                if traced and all(values[i] is not None for i in traced)]
-        self.idle_baseline = {
-            "seconds": self.idle_seconds,
-            "duration_s": _round(dt, 4),
-            "mean_w": _round(sum(self._idle_w[i] for i in measured)),
-            "std_w": _round(statistics.pstdev(sums)) if len(sums) >= 2 else None,
-            "min_w": _round(min(sums)) if sums else None,
-            "max_w": _round(max(sums)) if sums else None,
-            "readings": len(sums),
-            "per_device_w": {self._sensors[i].device_id: _round(self._idle_w[i]) for i in measured},
-            "spread_of": "+".join(self._sensors[i].name for i in traced) or None,
-        }
-        if len(measured) < len(self._sensors):
-            self._idle_note = ("no idle baseline for " + ", ".join(
-                self._sensors[i].name for i in range(len(self._sensors)) if i not in measured)
-                + ": it could not be read over the baseline")
+        self._idle_w, self.idle_baseline, self._idle_note = idle_baseline(
+            self.idle_seconds, t1 - t0, e0, e1, ticks, self._sensors, self._delta)
 
     def _flush_trace(self) -> None:
         """Append the ticks not yet written to the trace, then forget what no window needs."""

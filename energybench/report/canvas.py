@@ -19,7 +19,7 @@ from typing import Callable
 import numpy as np
 from matplotlib.figure import Figure, SubFigure
 
-from energybench.report import typeset
+import energybench.report.typeset as typeset
 from energybench.report.style import Size
 
 

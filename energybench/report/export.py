@@ -13,7 +13,8 @@ from pathlib import Path
 
 import energybench
 from energybench.files import write_output
-from energybench.report import expansion_plots, protocol_plots
+import energybench.report.expansion_plots as expansion_plots
+import energybench.report.protocol_plots as protocol_plots
 from energybench.report.canvas import failure_note, standalone
 from energybench.report.plots import build_figures, described
 from energybench.report.rundir import RunData

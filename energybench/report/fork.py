@@ -23,7 +23,42 @@ def can_fork() -> bool:
     not survive a fork). numpy's BLAS threads may exist: OpenBLAS and MKL make themselves safe
     across fork, as every numpy program under multiprocessing's long-time default relies on."""
     return (sys.platform.startswith("linux") and hasattr(os, "fork") and threading.active_count() == 1
-            and "torch" not in sys.modules)
+            and ("torch" not in sys.modules or _torch_idle()))
+
+
+def _torch_idle() -> bool:
+    """PyTorch imported but never put to work: no CUDA state, and no thread beyond this one and
+    numpy's BLAS workers (an `energybench report` process imports torch with the command list,
+    then runs no op of it). Any op that starts torch's thread pools adds OS threads."""
+    torch = sys.modules["torch"]
+    if torch.cuda.is_initialized():
+        return False
+    try:
+        threads = [_thread_name(t) for t in os.listdir("/proc/self/task")]
+    except OSError:
+        return False
+    # jemalloc's purging thread (pyarrow's memory pool, started by reading the run) is fork-safe:
+    # jemalloc handles fork itself, and forking with it running is what happens without torch too
+    return sum(name not in (None, "jemalloc_bg_thd") for name in threads) <= 1 + _blas_workers()
+
+
+def _thread_name(tid: str) -> str | None:
+    try:
+        with open(f"/proc/self/task/{tid}/comm") as f:
+            return f.read().strip()
+    except OSError:  # the thread ended meanwhile
+        return None
+
+
+def _blas_workers() -> int:
+    """The worker threads numpy's OpenBLAS starts when imported (its thread count less the caller)."""
+    if "numpy" not in sys.modules:
+        return 0
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):
+        value = os.environ.get(var, "")
+        if value.isdigit() and int(value) > 0:
+            return int(value) - 1
+    return max((os.cpu_count() or 1) - 1, 0)
 
 
 def in_child(fn: Callable[[], bytes]) -> Callable[[], bytes]:

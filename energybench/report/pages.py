@@ -14,7 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
-from energybench.report import canvas, typeset
+import energybench.report.canvas as canvas
+import energybench.report.typeset as typeset
 from energybench.report.document import (
     Bullets,
     Column,

@@ -18,7 +18,8 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
 
 import energybench
-from energybench.report import canvas, typeset
+import energybench.report.canvas as canvas
+import energybench.report.typeset as typeset
 from energybench.report.document import Document
 from energybench.report.pages import Box, Layout, Page, Rule, Slot, Text
 

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from typing import Callable
 
-from energybench.report import expansion_plots, plots
+import energybench.report.expansion_plots as expansion_plots
+import energybench.report.plots as plots
 from energybench.report.protocol_plots import protocol_sections
 from energybench.report.document import Bullets, Document, Paragraph, Section, figure_section
 from energybench.report.rundir import RunData

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import matplotlib
 
-from energybench.report import typeset
+import energybench.report.typeset as typeset
 
 
 @dataclass(frozen=True)
@@ -175,7 +175,39 @@ def drawing(size: Size):
     level = log.level
     log.setLevel(max(level, logging.ERROR))
     try:
-        with matplotlib.rc_context(size.rc()):
+        with matplotlib.rc_context(size.rc()), _font_lookups_cached():
             yield
     finally:
         log.setLevel(level)
+
+
+_FONT_RC = ("font.family", "font.serif", "font.sans-serif", "font.cursive", "font.fantasy", "font.monospace")
+
+
+@contextlib.contextmanager
+def _font_lookups_cached():
+    """Every text matplotlib lays out looks up the whole fallback chain (typeset.families(), one
+    findfont per family, each re-reading rcParams): a third of the time a page takes to draw.
+    The same properties under the same font settings find the same fonts, so each is looked up
+    once while figures are drawn; the fonts chosen, and so the output, are unchanged."""
+    from matplotlib.font_manager import fontManager
+
+    find = fontManager._find_fonts_by_props
+    found: dict = {}
+
+    def cached(prop, fontext="ttf", directory=None, fallback_to_default=True, rebuild_if_missing=True):
+        rc = tuple(tuple(dict.__getitem__(matplotlib.rcParams, k)) for k in _FONT_RC)
+        key = (hash(prop), tuple(prop.get_family()), fontext, directory, fallback_to_default, rebuild_if_missing, rc)
+        fonts = found.get(key)
+        if fonts is None:
+            fonts = found[key] = find(prop, fontext, directory, fallback_to_default, rebuild_if_missing)
+        return fonts
+
+    if "_find_fonts_by_props" in vars(fontManager):  # already cached by an enclosing drawing()
+        yield
+        return
+    fontManager._find_fonts_by_props = cached
+    try:
+        yield
+    finally:
+        del fontManager._find_fonts_by_props

@@ -291,7 +291,7 @@ def test_dram_schedule_is_the_cheaper_tiling():
 
 @pytest.mark.parametrize("arch", ["layer_buffer", "eyeriss_like", "tpu_like", "paper_sharing"])
 def test_level_energies_add_up_to_the_total(arch):
-    from energybench.cost.profile import profile_training_step
+    from energybench.training.step_profile import profile_training_step
 
     step = profile_training_step("resnet20", (3, 16, 16), 10, batch=2, sharing=0.5)[2]
     hw = build_hardware(arch=arch, node=7)
@@ -319,7 +319,7 @@ def test_leakage_is_power_times_time_and_kept_apart(tmp_path, mode):
     import yaml
 
     from energybench.cost.ledger import CostLedger
-    from energybench.cost.profile import profile_training_step
+    from energybench.training.step_profile import profile_training_step
     from energybench.cost.tables import load_energy_table
 
     arch = {"name": "leaky", "description": "leakage test", "dataflow": "weight_stationary",
@@ -356,7 +356,7 @@ def test_one_engine_prices_a_users_layer_buffer_file(tmp_path, capsys):
 
     from energybench.cli import main
     from energybench.cost.ledger import CostLedger
-    from energybench.cost.profile import profile_training_step
+    from energybench.training.step_profile import profile_training_step
 
     f = tmp_path / "fixed.yaml"
     f.write_text(yaml.safe_dump({"name": "fixed", "description": "64 KB buffer, LPDDR4", "dataflow": "layer_buffer",

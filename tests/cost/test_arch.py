@@ -40,7 +40,7 @@ def test_shipped_architectures():
 
 
 def test_a_user_file_prices_a_step(tmp_path):
-    from energybench.cost.profile import profile_training_step
+    from energybench.training.step_profile import profile_training_step
 
     hw = build_hardware(arch=write(tmp_path, GOOD), node=7)
     step = profile_training_step("tiny_cnn", (1, 8, 8), 10, batch=2)[2]
@@ -139,7 +139,7 @@ def test_unknown_architecture_and_misplaced_options(tmp_path, capsys):
 def test_weights_only_with_an_sram_sized_per_layer(tmp_path):
     """capacity_bytes: auto sizes the synapse memory per layer: the smallest CACTI capacity holding
     its weights; action counts name that size."""
-    from energybench.cost.profile import profile_training_step
+    from energybench.training.step_profile import profile_training_step
     from energybench.cost.tables import load_energy_table
 
     data = {"name": "per_layer", "description": "synapses per layer", "dataflow": "weights_only",

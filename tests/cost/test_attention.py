@@ -16,7 +16,7 @@ from torchvision.models.vision_transformer import VisionTransformer
 
 from energybench.cost.counter import count_forward, count_step
 from energybench.cost.energy import compute_energy_pj, elementwise_energy
-from energybench.cost.profile import profile_training_step
+from energybench.training.step_profile import profile_training_step
 from energybench.cost.tables import load_energy_table
 from energybench.models import build_net
 

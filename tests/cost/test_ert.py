@@ -25,7 +25,7 @@ FIXTURE = Path(__file__).parent / "data" / "eyeriss_ert.yaml"
 
 @pytest.fixture(scope="module")
 def step():
-    from energybench.cost.profile import profile_training_step
+    from energybench.training.step_profile import profile_training_step
 
     return profile_training_step("resnet20", (3, 16, 16), 10, batch=2, sharing=0.5)[2]
 

@@ -60,7 +60,7 @@ def test_batch_norm_parameters_without_activation_traffic():
 
 
 def test_sharing_cuts_memory_accesses_and_never_writes_frozen_weights():
-    from energybench.cost.profile import profile_training_step
+    from energybench.training.step_profile import profile_training_step
 
     _, _, full = profile_training_step("resnet20", (3, 16, 16), 5, 2, 0.0, device="meta")
     _, cut, shared = profile_training_step("resnet20", (3, 16, 16), 5, 2, 0.6, device="meta")

@@ -97,7 +97,7 @@ def test_interpolation_leave_one_out_error_is_within_35_percent(node):
 
 @pytest.fixture(scope="module")
 def step():
-    from energybench.cost.profile import profile_training_step
+    from energybench.training.step_profile import profile_training_step
 
     return profile_training_step("resnet20", (3, 16, 16), 10, batch=2, sharing=0.3)[2]
 

@@ -10,7 +10,7 @@ from torch import nn
 
 from energybench.cost.counter import count_step
 from energybench.cost.energy import compute_energy_pj
-from energybench.cost.profile import profile_training_step
+from energybench.training.step_profile import profile_training_step
 from energybench.cost.tables import load_energy_table
 from energybench.models import BACKBONES, build_net
 
