@@ -43,11 +43,28 @@ def _load() -> dict:
     return found
 
 
-METHODS = _load()
+_LOADED: dict | None = None
+
+
+def _methods() -> dict:
+    global _LOADED
+    if _LOADED is None:
+        _LOADED = _load()
+    return _LOADED
+
+
+def __getattr__(name: str):
+    # METHODS imports every method module, and torch with them, on first use: building the command
+    # line (`--help`, `report`, `compare`) needs only the names below
+    if name == "METHODS":
+        return _methods()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 # Run when a config names no methods: the built-in ones except those added since the default run's
 # time was set (README), which a run names (`--method memo,der,foster,simplecil`).
 OPT_IN = ("der", "memo", "foster", "simplecil")
-DEFAULT_METHODS = [name for name in METHODS if name not in OPT_IN]
+DEFAULT_METHODS = [name for name in _MODULES if name not in OPT_IN]
 
 
 NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.-]*")
@@ -57,12 +74,12 @@ def registered_methods() -> list[str]:
     """Names installed packages register under the `energybench.methods` entry-point group."""
     from energybench import plugins
 
-    return [n for n in plugins.entry_points(plugins.METHOD_GROUP) if n not in METHODS]
+    return [n for n in plugins.entry_points(plugins.METHOD_GROUP) if n not in _methods()]
 
 
 def valid_methods() -> str:
     extra = registered_methods()
-    return ", ".join([*METHODS, *extra]) + ", or your own as package.module:Class"
+    return ", ".join([*_methods(), *extra]) + ", or your own as package.module:Class"
 
 
 def resolve_method(spec: str) -> type:
@@ -71,15 +88,15 @@ def resolve_method(spec: str) -> type:
     from energybench.errors import UserError, unknown_name
     from energybench.methods.base import Method
 
-    if spec in METHODS:
-        return METHODS[spec]
+    if spec in _methods():
+        return _methods()[spec]
     registered = None
     if plugins.is_reference(spec):
         cls = plugins.load_reference(spec, "method")
     elif spec in plugins.entry_points(plugins.METHOD_GROUP):
         cls, registered = plugins.load_entry_point(plugins.METHOD_GROUP, spec, "method"), spec
     else:
-        raise UserError(f"config key 'methods': {unknown_name('method', spec, [*METHODS, *registered_methods()])} "
+        raise UserError(f"config key 'methods': {unknown_name('method', spec, [*_methods(), *registered_methods()])} "
                         "(names match in any case), or your own as package.module:Class")
     if not (isinstance(cls, type) and issubclass(cls, Method)):
         what = f"the class {cls.__name__}" if isinstance(cls, type) else f"a {type(cls).__name__}"
@@ -88,7 +105,7 @@ def resolve_method(spec: str) -> type:
     if not isinstance(name, str) or not NAME.fullmatch(name):
         raise UserError(f"method '{spec}': its class must set `name` to a name for metrics.csv and options "
                         f"(a letter, then letters, digits, '_', '.' or '-'), got {name!r}")
-    if name in METHODS:
+    if name in _methods():
         raise UserError(f"method '{spec}' names itself '{name}', a built-in method; give its class another `name`")
     if registered is not None and registered != name:
         raise UserError(f"method '{spec}' is registered under that name but its class names itself '{name}'; the "
@@ -122,7 +139,7 @@ def check_methods(methods: list[str], options: dict[str, dict], sizes: list[int]
     from energybench.errors import UserError
 
     classes = method_classes(methods)
-    known = {**METHODS, **classes}
+    known = {**_methods(), **classes}
     for name, opts in options.items():
         if name not in known:
             raise UserError(f"config key 'options': unknown method '{name}'; valid methods: {', '.join(known)} "
