@@ -101,7 +101,9 @@ def to_plain(state: Any) -> dict:
 # ----- back ------------------------------------------------------------------------------------------
 def from_plain(data: Any, classes: dict[str, Any]) -> Any:
     """The state `to_plain` recorded; `classes` maps the names a table may use to classes (and the
-    few functions allowed, e.g. a layout hook). NotPlain names the first thing that is not right."""
+    few functions allowed, e.g. a layout hook). NotPlain names the first thing that is not right.
+    Over 80 lines on purpose: its two nested builders share the table, what is built and the cycle
+    guard, and every kind of entry is checked in the one place that builds it."""
     if not isinstance(data, dict) or not isinstance(data.get("objects"), list) or "root" not in data:
         raise NotPlain("no table of objects in it")
     table = data["objects"]
