@@ -127,9 +127,10 @@ def _add_cost(g: argparse._ArgumentGroup) -> None:
     options.add(g, "energy_table")
     options.add(g, "sram_cell")
     g.add_argument("--sram-bytes", type=whole(1), help="fix the SRAM buffer size instead of sizing it per layer")
-    options.add(g, "node")  # one value: `cost` compares several
-    options.add(g, "vdd", default_text=options.VDD_DEFAULT)
-    options.add(g, "arch")
+    # sweep axes, as in `cost`: each phase is trained once and priced at every (node, arch)
+    options.add(g, "node", sweep=True)
+    options.add(g, "vdd", default_text=options.VDD_DEFAULT + "; with one --node only")
+    options.add(g, "arch", sweep=True)
     options.add(g, "mapper")
     g.add_argument("--no-power", dest="power", action="store_const", const=False, help="do not sample power")
     options.add(g, "power_rate")
