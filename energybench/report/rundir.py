@@ -384,7 +384,7 @@ def load_run(root: str | Path) -> RunData:
         # a run stopped mid-cell has rows its summary.json does not cover yet, and a summary.json written
         # before the optimal rule used the seed spread lacks totals and the rule: derive it as the run would
         tolerance = num((summary or {}).get("tolerance_pp", (config or {}).get("tolerance")))
-        summary = summarise(df, 1.0 if math.isnan(tolerance) else tolerance)
+        summary = summarise(every, 1.0 if math.isnan(tolerance) else tolerance)
     present = list(dict.fromkeys(df["method"]))
     listed = [m for m in ((config or {}).get("methods") or []) if m in present]
     methods = listed + [m for m in present if m not in listed]
