@@ -137,3 +137,13 @@ def test_yaml_takes_a_list_or_one_value():
     assert make_config({}).hardware_points() == [(None, None)]
     with pytest.raises(UserError, match="config key 'node': 'x' .* is not a whole number"):
         make_config({"node": "45,x"})
+
+
+def test_trackers_log_the_axes_as_lists():
+    from energybench.trackers.base import run_params
+
+    manifest = {"hardware": {"node_nm": 45, "vdd": 0.9}}
+    sweep = run_params(make_config({"node": "45,7", "arch": ["eyeriss_like", "tpu_like"]}), manifest)
+    assert (sweep["node_nm"], sweep["arch"]) == ("45,7", "eyeriss_like,tpu_like")
+    one = run_params(make_config({}), manifest)
+    assert (one["node_nm"], one["arch"]) == ("45", "layer_buffer")
