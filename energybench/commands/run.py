@@ -40,8 +40,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "run",
         help="run class-incremental methods and record accuracy and hardware cost per phase",
         description=(
-            "Run one or more class-incremental methods over a scenario, at one or more sharing levels, "
-            "and write a run directory (config.yaml, manifest.json, metrics.csv, summary.json, reports). "
+            "Run one or more class-incremental methods over a scenario, at one or more sharing levels "
+            "(each phase priced at one or more --node and --arch), and write a run directory (config.yaml, "
+            "manifest.json, metrics.csv, summary.json, reports). "
             "With no arguments: a quick benchmark of the default methods (see --method) on scikit-learn's "
             "bundled digits. "
             "Flags override the values of CONFIG.yaml; an interrupted run resumes with --resume DIR."

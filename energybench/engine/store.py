@@ -3,8 +3,9 @@ method artifacts, checkpoints). The driver of a run is its only writer.
 
 Every write goes through energybench.rundir's writer and energybench.files.atomic_write (a
 temporary file renamed into place), so a run interrupted at any moment leaves each file either as it was or complete.
-A finished phase is written in this order: its row, its confusion matrix and artifacts, then
-the cell's progress checkpoint; a resume trusts the checkpoint and drops rows written after it.
+A finished phase is written in this order: its rows (one per hardware point, in one write), its
+confusion matrix and artifacts, then the cell's progress checkpoint; a resume trusts the checkpoint
+and drops rows written after it.
 """
 
 from __future__ import annotations
@@ -75,7 +76,8 @@ class RunStore:
         """The phases that have a row at every hardware point (a row's point: its node_nm and arch)."""
         points: dict[int, set] = {}
         for r in self._cell_rows(method, sharing, seed):
-            points.setdefault(int(r["phase"]), set()).add((r.get("node_nm"), r.get("arch")))
+            point = tuple("" if r.get(c) is None else str(r[c]) for c in rundir.HARDWARE)  # as written or as read
+            points.setdefault(int(r["phase"]), set()).add(point)
         return {phase for phase, found in points.items() if len(found) >= self.points}
 
     def drop_partial(self, method: str, sharing: float, seed: int, keep_upto: int = -1) -> None:

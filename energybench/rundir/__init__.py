@@ -29,7 +29,6 @@ from energybench.rundir.schema import (
     MATRIX_FILE,
     METRICS,
     POWER_TRACE,
-    ROW_IDENTITY,
     SCHEMA,
     SUMMARY,
     TEXT,
@@ -40,7 +39,7 @@ from energybench.rundir.write import COLUMNS, render_csv, write_config, write_ma
 
 __all__ = [
     "CONFIG", "COLUMNS", "FLAGS", "FORMAT", "FORMAT_KEY", "HARDWARE", "IDENTITY", "MANIFEST", "MATRIX_FILE", "METRICS",
-    "POWER_TRACE", "ROW_IDENTITY", "SCHEMA", "SUMMARY", "TEXT", "accuracy_matrix", "at_point", "cell_dir",
+    "POWER_TRACE", "SCHEMA", "SUMMARY", "TEXT", "accuracy_matrix", "at_point", "cell_dir",
     "check_format", "frame", "hardware_points", "load", "num",
     "read_config", "read_json", "read_manifest", "read_metrics", "read_power_trace", "read_rows", "read_summary",
     "render_csv", "sharing_key", "write_config", "write_manifest", "write_metrics", "written_format",

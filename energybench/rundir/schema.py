@@ -23,10 +23,9 @@ POWER_TRACE = "power_trace.csv"
 MATRIX_FILE = "accuracy_matrix.csv"  # one per cell, beside its confusion matrices
 
 IDENTITY = ("method", "sharing", "seed", "phase")  # a phase's: the columns every metrics.csv has
-# A run sweeping several (node, arch) points prices each phase at every one: a row is a phase at one
-# point. Runs older than these columns have one point, unnamed.
+# A run sweeping several (node, arch) points prices each phase at every one: a row is a phase (IDENTITY)
+# at one point (HARDWARE). Runs older than these columns have one point, unnamed.
 HARDWARE = ("node_nm", "arch")
-ROW_IDENTITY = IDENTITY + HARDWARE
 TEXT = ("run_id", "method", "energy_table", "precision", "arch", "mapper", "measured_energy_method", "measured_devices",
         "measured_note", "stage_stopped_by")
 FLAGS = ("cache_shared", "reused_base")  # True/False, read as 1.0/0.0 so that they average
