@@ -70,9 +70,10 @@ class RunConfig:
     energy_table: str | None = None
     sram_cell: str = "itrs-lstp"
     sram_bytes: int | None = None
-    node: int | None = None  # technology node (nm); None = the energy table's own (45)
+    # node and arch are sweep axes: one value, or a list of several (each (node, arch) prices every phase)
+    node: int | list[int] | None = None  # technology node (nm); None = the energy table's own (45)
     vdd: float | None = None  # logic supply (V); None = the table's own at its node, else the node's nominal
-    arch: str | None = None  # architecture file or built-in name; None = layer_buffer (per-layer buffer + DRAM)
+    arch: str | list[str] | None = None  # architecture file or built-in name; None = layer_buffer
     mapper: str = "analytic"  # who maps each (layer, pass) onto the architecture: analytic, zigzag
     # measurement
     power: bool = True
@@ -99,6 +100,19 @@ class RunConfig:
 
     def resolved_backbone(self) -> str:
         return self.backbone or DEFAULT_BACKBONE.get(self.dataset, "resnet18")
+
+    def nodes(self) -> list[int | None]:
+        """The technology nodes priced, in the order given ([None]: the energy table's own)."""
+        return list(self.node) if isinstance(self.node, list) else [self.node]
+
+    def archs(self) -> list[str | None]:
+        """The architectures priced, in the order given ([None]: layer_buffer)."""
+        return list(self.arch) if isinstance(self.arch, list) else [self.arch]
+
+    def hardware_points(self) -> list[tuple[int | None, str | None]]:
+        """Every (node, arch) each phase is priced at: node-major, in the order given; the first
+        is the one the report's accuracy and energy figures read."""
+        return [(n, a) for n in self.nodes() for a in self.archs()]
 
 
 DEFAULT_BACKBONE = {"digits": "tiny_cnn", "fashion-mnist": "resnet20", "mnist": "resnet20",
@@ -226,6 +240,9 @@ def _coerce(key: str, value):
         return _as_list(key, value, float)
     if key == "classes":
         return _as_list(key, value, str)
+    if key in ("node", "arch"):  # a sweep axis: one value stays a value (as runs recorded it), several a list
+        items = _as_list(key, value, int if key == "node" else str)
+        return items[0] if len(items) == 1 else items
     if key == "options":
         if not isinstance(value, dict) or not all(isinstance(v, dict) for v in value.values()):
             raise UserError("config key 'options' must map method names to option mappings, "
@@ -304,9 +321,10 @@ def complete(cfg: RunConfig) -> RunConfig:
     for key in ("data_root", "out", "weights"):
         if getattr(cfg, key):
             setattr(cfg, key, str(Path(getattr(cfg, key)).expanduser().resolve()))
-    for key in ("energy_table", "arch"):
-        if getattr(cfg, key) and Path(getattr(cfg, key)).expanduser().is_file():
-            setattr(cfg, key, str(Path(getattr(cfg, key)).expanduser().resolve()))
+    if cfg.energy_table and Path(cfg.energy_table).expanduser().is_file():
+        cfg.energy_table = str(Path(cfg.energy_table).expanduser().resolve())
+    archs = [str(Path(a).expanduser().resolve()) if a and Path(a).expanduser().is_file() else a for a in cfg.archs()]
+    cfg.arch = archs if isinstance(cfg.arch, list) else archs[0]
     return cfg
 
 

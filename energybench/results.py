@@ -3,6 +3,7 @@ the report and users' notebooks share these rules.
 
     import energybench.results as results
     df = results.load("runs/20261130-101500-digits")   # one row per (method, sharing, seed, phase)
+    results.load("runs/...", every_point=True)         # ... at every (node, arch) of a hardware sweep
     results.cells(df)                                  # one row per (method, sharing, seed)
     results.summarise(df, tolerance=1.0)               # what summary.json holds
     results.accuracy_matrix("runs/...")                # R[t][j] of every cell, one row per (cell, t)
@@ -16,6 +17,9 @@ Rules:
   measures. A cell's total is NaN when any of its incremental phases lacks the value (a partial
   sum would mislead); per-iteration figures are totals divided by the phases' iterations.
 - Figures of a sharing level are means over its seeds, of the seeds that have the figure.
+- A run that sweeps hardware (several --node or --arch) prices each phase at every (node, arch):
+  the aggregates here read one point, the sweep's first (rows at other points are never averaged
+  in); `at_point` picks another.
 - Measured energy is given in total and above the idle baseline (where the run took one);
   `measured_energy` in summary.json says which the report leads with, and
   `modelled_vs_measured` sets the model against the meter (energybench.calibration).
@@ -38,15 +42,18 @@ from energybench import calibration
 # Reading is the run directory's owner's (energybench.rundir); its names stay reachable from here.
 from energybench.rundir import (  # noqa: F401
     FLAGS,
+    HARDWARE,
     IDENTITY,
     MATRIX_FILE,
     SCHEMA,
     TEXT,
     accuracy_matrix,
+    at_point,
     frame,
-    load,
+    hardware_points,
     read_metrics,
 )
+from energybench.rundir import load as load_rows
 
 # elementwise_energy_j: compute + memory energy of the element-wise work (norms, softmax,
 # activations, adds), kept apart from the MAC figures; elementwise_mem_accesses: its unfused accesses
@@ -72,6 +79,13 @@ COST_SCOPE = ("incremental phases only (phase 1 to the last); phase 0, the base 
               "level shares, is excluded from totals and per-iteration figures")
 
 
+def load(run_dir, required: Iterable[str] = IDENTITY, every_point: bool = False) -> pd.DataFrame:
+    """A run directory's metrics: one row per (method, sharing, seed, phase), at the first hardware
+    point of a hardware sweep; `every_point`: a row per point too."""
+    df = load_rows(run_dir, required)
+    return df if every_point else at_point(df)
+
+
 # ----- aggregating -------------------------------------------------------------------------------
 def _incremental(df: pd.DataFrame) -> pd.DataFrame:
     """Each cell's incremental phases (its only phase when it has no other)."""
@@ -84,7 +98,7 @@ def cell_totals(df: pd.DataFrame, columns: Iterable[str]) -> pd.DataFrame:
     """Per (method, sharing, seed): each column summed over the incremental phases; NaN when a
     phase lacks it. `mem_accesses` is reads plus writes; `elementwise_energy_j` compute plus
     memory energy of the element-wise work, `elementwise_mem_accesses` its reads plus writes."""
-    inc = _incremental(df).copy()
+    inc = _incremental(at_point(df)).copy()
     for total, parts in (("mem_accesses", ("mem_reads", "mem_writes")),
                          ("elementwise_energy_j", ("elementwise_compute_energy_j", "elementwise_memory_energy_j")),
                          ("elementwise_mem_accesses", ("elementwise_mem_reads", "elementwise_mem_writes"))):
@@ -105,13 +119,13 @@ def incremental_totals(df: pd.DataFrame, columns: Iterable[str]) -> pd.DataFrame
 
 def phase_means(df: pd.DataFrame, column: str) -> pd.DataFrame:
     """Per (method, sharing, phase): classes seen and the mean over seeds of `column`."""
-    return df.groupby(["method", "sharing", "phase"]).agg(classes_seen=("classes_seen", "first"),
+    return at_point(df).groupby(["method", "sharing", "phase"]).agg(classes_seen=("classes_seen", "first"),
                                                           value=(column, "mean"))
 
 
 def cells(df: pd.DataFrame) -> pd.DataFrame:
-    """Figures of every (method, sharing, seed) cell."""
-    df = df.sort_values(list(IDENTITY))
+    """Figures of every (method, sharing, seed) cell (at the first hardware point)."""
+    df = at_point(df).sort_values(list(IDENTITY))
     for col in ("sharing_achieved", "shared_blocks", "storage_bytes", "cache_shared",  # absent from older runs
                 "bwt", "acc_top5", "acc_task_aware"):
         if col not in df:
@@ -228,7 +242,8 @@ def optimal_sharing(levels: dict[float, dict[str, Any]], tolerance: float) -> fl
 def summarise(rows: pd.DataFrame | Iterable[dict[str, Any]], tolerance: float) -> dict[str, Any]:
     """summary.json: per method and sharing level, the figures of `cells` as means over seeds,
     normalised to sharing 0, and the optimal sharing point."""
-    df = rows if isinstance(rows, pd.DataFrame) else frame(rows)
+    every = rows if isinstance(rows, pd.DataFrame) else frame(rows)
+    df = at_point(every)
     per_cell = cells(df)
     methods: dict[str, Any] = {}
     for (method, sharing), seeds in per_cell.groupby(level=["method", "sharing"], sort=True):
@@ -260,9 +275,13 @@ def summarise(rows: pd.DataFrame | Iterable[dict[str, Any]], tolerance: float) -
         n_seeds = min((len(f["seeds"]) for f in levels.values()), default=0)
         entry["optimal_basis"] = "one seed" if n_seeds < 2 else f"{n_seeds} seeds or more per level"
         entry["levels"] = {f"{s:g}": f for s, f in sorted(levels.items())}
-    return {"tolerance_pp": tolerance, "optimal_rule": optimal_rule(tolerance), "cost_scope": COST_SCOPE,
-            "methods": methods,
-            "measured_energy": measured_energy(df), "modelled_vs_measured": modelled_vs_measured(df)}
+    out = {"tolerance_pp": tolerance, "optimal_rule": optimal_rule(tolerance), "cost_scope": COST_SCOPE,
+           "methods": methods,
+           "measured_energy": measured_energy(df), "modelled_vs_measured": modelled_vs_measured(df)}
+    points = hardware_points(every)
+    if len(points) > 1:  # a hardware sweep: the figures above are its first point's
+        out["hardware_points"] = [dict(zip(HARDWARE, p)) for p in points]
+    return out
 
 
 def _mean(values: pd.Series) -> float:

@@ -143,3 +143,12 @@ def test_a_required_option_with_an_old_spelling_is_still_required(capsys):
     assert exc.value.code == 2
     assert "error: the following arguments are required: --backbone;" in capsys.readouterr().err
     assert "--backbone NAME --input" in build_parser()._subparsers._group_actions[0].choices["cost"].format_usage()
+
+
+def test_hardware_axes_take_a_list_wherever_a_sweep_is_run():
+    """`run` and `cost` both sweep --node and --arch (comma lists); `energy-table` shows one point."""
+    for name in ("run", "cost"):
+        for flag in ("--node", "--arch"):
+            action = live(commands()[name])[flag]
+            assert SWEEP_NOTE in action.help and action.type is None, (name, flag)
+    assert SWEEP_NOTE not in live(commands()["energy-table"])["--node"].help

@@ -40,8 +40,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "run",
         help="run class-incremental methods and record accuracy and hardware cost per phase",
         description=(
-            "Run one or more class-incremental methods over a scenario, at one or more sharing levels, "
-            "and write a run directory (config.yaml, manifest.json, metrics.csv, summary.json, reports). "
+            "Run one or more class-incremental methods over a scenario, at one or more sharing levels "
+            "(each phase priced at one or more --node and --arch), and write a run directory (config.yaml, "
+            "manifest.json, metrics.csv, summary.json, reports). "
             "With no arguments: a quick benchmark of the default methods (see --method) on scikit-learn's "
             "bundled digits. "
             "Flags override the values of CONFIG.yaml; an interrupted run resumes with --resume DIR."
@@ -127,9 +128,10 @@ def _add_cost(g: argparse._ArgumentGroup) -> None:
     options.add(g, "energy_table")
     options.add(g, "sram_cell")
     g.add_argument("--sram-bytes", type=whole(1), help="fix the SRAM buffer size instead of sizing it per layer")
-    options.add(g, "node")  # one value: `cost` compares several
-    options.add(g, "vdd", default_text=options.VDD_DEFAULT)
-    options.add(g, "arch")
+    # sweep axes, as in `cost`: each phase is trained once and priced at every (node, arch)
+    options.add(g, "node", sweep=True)
+    options.add(g, "vdd", default_text=options.VDD_DEFAULT + "; with one --node only")
+    options.add(g, "arch", sweep=True)
     options.add(g, "mapper")
     g.add_argument("--no-power", dest="power", action="store_const", const=False, help="do not sample power")
     options.add(g, "power_rate")

@@ -7,6 +7,8 @@ matrix, the method's artifact files, the cell's resumable state), and the driver
 writes the run directory. Phase 0 does not depend on sharing, so it is trained once per
 (seed, method) and every sharing level continues from a copy of it; each level starts from
 the same random state, so levels are independent of one another and of the order they run in.
+The hardware sweep (node, arch) does not change training: each phase's counted work is priced at
+every point of it, one row per point, the first point's row first.
 """
 
 from __future__ import annotations
@@ -50,9 +52,14 @@ class BaseDone:
     method: str
     seed: int
     state: dict[str, Any] | bytes  # method, row, group_acc, confusion (bytes: as a checkpoint file holds it)
-    row: dict[str, Any]  # the base phase's row
+    row: dict[str, Any]  # the base phase's row at the first hardware point
     warning: str | None = None
     power_trace: list[tuple[float, str, float]] = field(default_factory=list)  # a worker's readings
+    more_rows: list[dict[str, Any]] = field(default_factory=list)  # its rows at the sweep's other hardware points
+
+    @property
+    def rows(self) -> list[dict[str, Any]]:
+        return [self.row, *self.more_rows]
 
 
 @dataclass
@@ -61,20 +68,28 @@ class PhaseDone:
 
     cell: Cell
     phase: int
-    row: dict[str, Any]
+    row: dict[str, Any]  # at the first hardware point
     confusion: str
     artifacts: dict[str, bytes] = field(default_factory=dict)  # files the method wrote for the cell
     state: dict[str, Any] | bytes | None = None  # the cell's resumable state after this phase
     last: bool = False  # the cell's last phase
     power_trace: list[tuple[float, str, float]] = field(default_factory=list)  # a worker's readings
+    more_rows: list[dict[str, Any]] = field(default_factory=list)  # at the sweep's other hardware points
+
+    @property
+    def rows(self) -> list[dict[str, Any]]:
+        """The phase's rows, one per hardware point: written together, or not at all."""
+        return [self.row, *self.more_rows]
 
 
 class CellWork:
     """Trains base phases and cells of one run configuration on one device."""
 
-    def __init__(self, cfg, scenarios: dict[int, Scenario], device: torch.device, hardware: HardwareModel, *,
-                 progress: bool = False, monitor=None):
-        self.cfg, self.scenarios, self.device, self.hardware = cfg, scenarios, device, hardware
+    def __init__(self, cfg, scenarios: dict[int, Scenario], device: torch.device,
+                 hardware: HardwareModel | list[HardwareModel], *, progress: bool = False, monitor=None):
+        self.cfg, self.scenarios, self.device = cfg, scenarios, device
+        # every (node, arch) point each phase is priced at, in cfg.hardware_points()'s order
+        self.hardware = list(hardware) if isinstance(hardware, (list, tuple)) else [hardware]
         self.progress = progress  # per-epoch bars (only where one process trains)
         self.monitor = monitor  # a started PowerMonitor, or None
         self.power_note = NO_POWER  # why, when no monitor
@@ -98,11 +113,15 @@ class CellWork:
         with tempfile.TemporaryDirectory(prefix="energybench-base-") as tmp:
             with self.user_code(name, "phase 0 (creating the method)"):
                 method = self.classes[name](self._context(trainer, seed, first_level, Path(tmp)))
-            row, res, levels = self.phase(method, trainer, scenario.phases[0], name, 0.0, seed)
-        row.update(avg_inc_acc=row["acc_all"], forgetting=float("nan"), bwt=float("nan"))
-        state = {"method": method, "row": row, "group_acc": res.group_acc,
-                 "confusion": render_confusion(res.confusion, scenario.class_names), "energy_levels": levels}
-        return BaseDone(name, seed, state, row, self._undertrained(name, seed, row))
+            rows, res, levels = self.phase(method, trainer, scenario.phases[0], name, 0.0, seed)
+        for row in rows:
+            row.update(avg_inc_acc=row["acc_all"], forgetting=float("nan"), bwt=float("nan"))
+        state = {"method": method, "row": rows[0], "group_acc": res.group_acc,
+                 "confusion": render_confusion(res.confusion, scenario.class_names),
+                 "energy_levels": levels[0] if len(levels) == 1 else levels}
+        if len(rows) > 1:
+            state["rows"] = rows
+        return BaseDone(name, seed, state, rows[0], self._undertrained(name, seed, rows[0]), more_rows=rows[1:])
 
     def _undertrained(self, name: str, seed: int, row: dict) -> str | None:
         """Every later phase branches from the base: an untrained one makes the sweep meaningless."""
@@ -130,33 +149,35 @@ class CellWork:
             method = copy.deepcopy(base["method"])
             torch.manual_seed(cell.seed + 1)  # every sharing level continues from the same RNG state
             history, accs = [list(base["group_acc"])], [base["row"]["acc_all"]]
-            row0 = {**base["row"], "sharing": cell.sharing, "reused_base": reused_base}
-            yield PhaseDone(cell, 0, row0, base["confusion"], {**_matrix_file(history), **_levels_file(
-                0, base.get("energy_levels"))})
+            rows0 = [{**r, "sharing": cell.sharing, "reused_base": reused_base}
+                     for r in base.get("rows") or [base["row"]]]
+            yield PhaseDone(cell, 0, rows0[0], base["confusion"], {**_matrix_file(history), **self._levels_files(
+                0, base.get("energy_levels"))}, more_rows=rows0[1:])
         n = len(scenario.phases)
         tmp = Path(tempfile.mkdtemp(prefix="energybench-cell-"))
         try:
             with self.user_code(cell.method, f"{cell.label} (attaching the method)"):
                 method.attach(self._context(trainer, cell.seed, cell.sharing, tmp))
             for phase in scenario.phases[len(accs):]:
-                row, res, levels = self.phase(method, trainer, phase, cell.method, cell.sharing, cell.seed)
+                rows, res, levels = self.phase(method, trainer, phase, cell.method, cell.sharing, cell.seed)
                 history.append(res.group_acc)
-                accs.append(row["acc_all"])
-                row.update(avg_inc_acc=float(np.mean(accs)), forgetting=forgetting(history), bwt=bwt(history))
+                accs.append(rows[0]["acc_all"])
+                for row in rows:
+                    row.update(avg_inc_acc=float(np.mean(accs)), forgetting=forgetting(history), bwt=bwt(history))
                 last = phase.index == n - 1
                 state = None if last else {"method": method, "history": history, "accs": accs,
                                            "trainer_rng": trainer.gen.get_state(), "torch_rng": torch.get_rng_state()}
-                yield PhaseDone(cell, phase.index, row, render_confusion(res.confusion, scenario.class_names),
-                                {**_artifacts(tmp), **_matrix_file(history), **_levels_file(phase.index, levels)},
-                                state, last)
+                yield PhaseDone(cell, phase.index, rows[0], render_confusion(res.confusion, scenario.class_names),
+                                {**_artifacts(tmp), **_matrix_file(history), **self._levels_files(phase.index, levels)},
+                                state, last, more_rows=rows[1:])
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 
     # ----- one phase ---------------------------------------------------------------------------
     def phase(self, method: Method, trainer: Trainer, phase: Phase, name: str, sharing: float,
-              seed: int) -> tuple[dict[str, Any], EvalResult, str]:
-        """Train and evaluate one phase: its row, its evaluation, and its per-layer, per-level
-        energies (CSV)."""
+              seed: int) -> tuple[list[dict[str, Any]], EvalResult, list[str]]:
+        """Train and evaluate one phase: its rows (one per hardware point), its evaluation, and its
+        per-layer, per-level energies (CSV, one per hardware point)."""
         cfg = self.cfg
         trainer.begin_phase()
         label = f"{name} s{sharing:g} seed{seed} phase{phase.index}"
@@ -188,15 +209,18 @@ class CellWork:
                         f"acc_{clf}_new": res.acc_new[clf]})
         row.update(res.extra)  # top-5 and task-aware accuracy of the primary classifier
         store_bytes = storage_bytes(method.storage_modules(), method.exemplar_bytes(), cfg.precision)
-        row.update(ledger.row(self.hardware.table, cfg.precision, store_bytes, sram_cell=cfg.sram_cell,
-                              sram_bytes=cfg.sram_bytes, hardware=self.hardware, time_s=trainer.train_time_s),
-                   precision=cfg.precision)
-        row.update(window.result if window is not None else {"measured_note": self.power_note})
-        if self.carbon is not None:
-            row.update(phase_co2e(self.carbon, row))
-        row.update(method.extra)
+        rows = []
+        for hardware in self.hardware:  # the same counted work, priced at each (node, arch)
+            priced = {**row, **ledger.row(hardware.table, cfg.precision, store_bytes, sram_cell=cfg.sram_cell,
+                                          sram_bytes=cfg.sram_bytes, hardware=hardware,
+                                          time_s=trainer.train_time_s), "precision": cfg.precision}
+            priced.update(window.result if window is not None else {"measured_note": self.power_note})
+            if self.carbon is not None:
+                priced.update(phase_co2e(self.carbon, priced))
+            priced.update(method.extra)
+            rows.append(priced)
         method.extra = {}
-        return row, res, ledger.breakdown_csv(self.hardware)
+        return rows, res, [ledger.breakdown_csv(hardware) for hardware in self.hardware]
 
     @contextmanager
     def user_code(self, name: str, where: str):
@@ -229,10 +253,16 @@ class CellWork:
     def _context(self, trainer: Trainer, seed: int, sharing: float, cell_dir: Path) -> Context:
         return Context(self.cfg, trainer.scenario, self.device, trainer, seed, sharing, cell_dir)
 
-
-def _levels_file(phase: int, csv_text: str | None) -> dict[str, bytes]:
-    """A phase's per-layer, per-level energies, as the file the driver writes for it."""
-    return {f"energy_levels_phase{phase}.csv": csv_text.encode()} if csv_text else {}
+    def _levels_files(self, phase: int, levels: str | list[str] | None) -> dict[str, bytes]:
+        """A phase's per-layer, per-level energies, as the files the driver writes for it: the first
+        hardware point's energy_levels_phase<N>.csv, each other's named by its arch and node."""
+        texts = [levels] if isinstance(levels, str) else list(levels or [])
+        files = {}
+        for k, (text, hardware) in enumerate(zip(texts, self.hardware)):
+            point = "" if k == 0 else f"_{hardware.arch.name}_{hardware.table.node_nm}nm"
+            if text:
+                files[f"energy_levels_phase{phase}{point}.csv"] = text.encode()
+        return files
 
 
 def _matrix_file(history: list[list[float]]) -> dict[str, bytes]:

@@ -298,7 +298,11 @@ STRUCTURE = {
         "torch_rng": (_rng_state, "a random generator state"),
     },
 }
-OPTIONAL = {"base": {"energy_levels": (lambda v: v is None or isinstance(v, str), "text")}, "progress": {}}
+OPTIONAL = {"base": {  # a sweep of several (node, arch) points: a row and a breakdown per point
+    "energy_levels": (lambda v: v is None or isinstance(v, str) or (isinstance(v, list) and all(
+        isinstance(x, str) for x in v)), "text"),
+    "rows": (lambda v: isinstance(v, list) and len(v) > 0 and all(_scalar_row(r) for r in v),
+             "a list of metrics rows with acc_all")}, "progress": {}}
 
 
 def _kind_of(v) -> str:

@@ -70,8 +70,9 @@ def canonical_names(cfg: RunConfig) -> None:
     cfg.device = cfg.device.strip().lower()
     if cfg.energy_table is not None and not Path(cfg.energy_table).expanduser().exists():
         cfg.energy_table = canonical(cfg.energy_table, builtin_tables())
-    if cfg.arch is not None and not Path(cfg.arch).expanduser().exists():
-        cfg.arch = canonical(cfg.arch, builtin_architectures())
+    archs = [canonical(a, builtin_architectures()) if a is not None and not Path(a).expanduser().exists() else a
+             for a in cfg.archs()]
+    cfg.arch = archs if isinstance(cfg.arch, list) else archs[0]
     cfg.mapper = canonical(cfg.mapper, MAPPERS)
     if cfg.dataset != "imagefolder" and cfg.image_size == DEFAULT_IMAGE_SIZE:
         cfg.image_size = None  # older runs recorded imagefolder's default for every dataset
@@ -163,10 +164,19 @@ def _check_sweep_and_cost(cfg: RunConfig, explicit: set[str]) -> None:
                       f"a directory name holds at most {NAME_MAX}")
     if cfg.sram_cell not in sram_cells():
         _bad("sram_cell", unknown_name("SRAM cell type", cfg.sram_cell, sram_cells()))
-    if cfg.node is not None and cfg.node not in NODES:
-        _bad("node", f"unknown technology node {cfg.node} nm; valid nodes (nm): {', '.join(map(str, NODES))}")
+    for key, values in (("node", cfg.nodes()), ("arch", cfg.archs())):  # the hardware sweep axes
+        if not values:
+            _bad(key, "the list is empty; give at least one value, or leave the key out for its default")
+        if len(set(values)) != len(values):
+            _bad(key, f"values repeat: {', '.join(map(str, values))}")
+    for node in cfg.nodes():
+        if node is not None and node not in NODES:
+            _bad("node", f"unknown technology node {node} nm; valid nodes (nm): {', '.join(map(str, NODES))}")
     if cfg.vdd is not None and not cfg.vdd > 0:
         _bad("vdd", f"must be a positive supply voltage, got {cfg.vdd}")
+    if cfg.vdd is not None and len(cfg.nodes()) > 1:
+        _bad("vdd", f"one supply ({cfg.vdd:g} V) cannot apply to several nodes ({', '.join(map(str, cfg.nodes()))} "
+                    "nm): give one node with vdd, or leave vdd out (each node's own supply)")
 
 
 def _check_training(cfg: RunConfig) -> None:
@@ -315,11 +325,16 @@ class Resolved:
     classes: dict[str, type]  # each method by its class's name (a user's module:Class too), in order
     device: torch.device  # where the driver reads and writes states (and, locally, trains)
     threads: int | None
-    hardware: HardwareModel  # the energy table at the run's node, and the architecture
+    hardware_points: list[HardwareModel]  # the energy table at each (node, arch) of cfg.hardware_points()
     source: object  # the loaded data (data.load_source)
     scenarios: dict[int, Scenario]  # every seed's
     backbone_code: dict | None  # a user's backbone: where its code came from
     plan: Plan
+
+    @property
+    def hardware(self) -> HardwareModel:
+        """The sweep's first hardware point: the one the manifest and the report's figures describe."""
+        return self.hardware_points[0]
 
     @property
     def methods(self) -> list[str]:
@@ -344,8 +359,9 @@ def preflight(cfg: RunConfig, driver_device, resume: Path | None = None) -> Reso
     threads = cpu_threads(cfg, device)
     if threads:
         torch.set_num_threads(threads)
-    hardware = build_hardware(cfg.energy_table, cfg.node, cfg.vdd, cfg.arch, cfg.precision, cfg.sram_cell,
-                              cfg.sram_bytes, cfg.mapper)
+    # every (node, arch) point, before anything is written: an unknown architecture fails here
+    hardware = [build_hardware(cfg.energy_table, node, cfg.vdd, arch, cfg.precision, cfg.sram_cell, cfg.sram_bytes,
+                               cfg.mapper) for node, arch in cfg.hardware_points()]
     if resume is None:  # (a resume's directory: its lock says whether it is read-only)
         check_writable(Path(cfg.out))
     source = load_source(cfg.dataset, cfg.data_root, cfg.download, cfg.classes, cfg.image_size)

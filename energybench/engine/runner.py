@@ -130,6 +130,8 @@ class Runner:
         self.store.user_modules = user_modules(run.cfg.resolved_backbone(), run.cfg.methods)
         self.cfg = cfg = replace(run.cfg, run_id=self.store.run_id) if resume is None else run.cfg
         self.store.identity = RunIdentity(cfg, run.in_shape)  # what its checkpoints must match
+        self.store.points = len(run.hardware_points)  # a phase is done once priced at every (node, arch)
+        self.hardware_points = run.hardware_points
         self._progress: RunProgress | None = None
         self._summary_at = time.monotonic()
         self.executor = None
@@ -212,6 +214,8 @@ class Runner:
                         class_names=self.scenarios[cfg.seeds[-1]].class_names, backbone=cfg.resolved_backbone(),
                         energy_table=self.table.describe(), hardware=self.hardware.describe(), seeds=cfg.seeds,
                         sharing_levels=plan.describe(), class_order_rule=cfg.class_order)
+        if len(self.hardware_points) > 1:  # "hardware" describes the first point, which the report's figures read
+            manifest["hardware_sweep"] = [hw.describe() for hw in self.hardware_points]
         carbon = carbon_model(cfg.carbon_intensity, cfg.grid, cfg.pue)
         if carbon is not None:
             manifest["carbon"] = carbon.describe()

@@ -3,8 +3,9 @@ method artifacts, checkpoints). The driver of a run is its only writer.
 
 Every write goes through energybench.rundir's writer and energybench.files.atomic_write (a
 temporary file renamed into place), so a run interrupted at any moment leaves each file either as it was or complete.
-A finished phase is written in this order: its row, its confusion matrix and artifacts, then
-the cell's progress checkpoint; a resume trusts the checkpoint and drops rows written after it.
+A finished phase is written in this order: its rows (one per hardware point, in one write), its
+confusion matrix and artifacts, then the cell's progress checkpoint; a resume trusts the checkpoint
+and drops rows written after it.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ class RunStore:
         # the modules of user code the run names (plugins.user_modules): its checkpoints may hold their classes
         self.user_modules = user_modules
         self.identity: RunIdentity | None = None  # the run's: its checkpoints must match it (set by the runner)
+        self.points = 1  # the (node, arch) points each phase is priced at: a phase is done with a row for each
 
     @property
     def run_id(self) -> str:
@@ -71,7 +73,12 @@ class RunStore:
         return self.cell_dir(method, sharing, seed) / "progress.pt"
 
     def phases_done(self, method: str, sharing: float, seed: int) -> set[int]:
-        return {int(r["phase"]) for r in self._cell_rows(method, sharing, seed)}
+        """The phases that have a row at every hardware point (a row's point: its node_nm and arch)."""
+        points: dict[int, set] = {}
+        for r in self._cell_rows(method, sharing, seed):
+            point = tuple("" if r.get(c) is None else str(r[c]) for c in rundir.HARDWARE)  # as written or as read
+            points.setdefault(int(r["phase"]), set()).add(point)
+        return {phase for phase, found in points.items() if len(found) >= self.points}
 
     def drop_partial(self, method: str, sharing: float, seed: int, keep_upto: int = -1) -> None:
         """Forget a cell's rows after phase `keep_upto` (all of them by default): phases that
@@ -82,8 +89,9 @@ class RunStore:
             self.rows = keep
             rundir.write_metrics(self.root, self.rows)
 
-    def append(self, row: dict[str, Any]) -> None:
-        self.rows.append({**row, "run_id": self.run_id})
+    def append(self, *rows: dict[str, Any]) -> None:
+        """Rows (a phase's, one per hardware point) added in one write: all of them or none."""
+        self.rows.extend({**row, "run_id": self.run_id} for row in rows)
         rundir.write_metrics(self.root, self.rows)
 
     # ----- results of the cells, as their events arrive ------------------------------------------
@@ -113,7 +121,7 @@ class RunStore:
         c = done.cell
         if done.state is not None:
             self._check_sent(done.state, "progress", c.method)  # before anything of the phase is written
-        self.append(done.row)
+        self.append(*done.rows)
         self.append_readings(c.label, done.power_trace)
         folder = self.cell_dir(c.method, c.sharing, c.seed)
         atomic_write(folder / f"confusion_phase{done.phase}.csv", done.confusion)

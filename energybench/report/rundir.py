@@ -24,6 +24,7 @@ from energybench.results import cells, incremental_totals, modelled_vs_measured,
 from energybench.rundir import (
     IDENTITY,
     METRICS,
+    at_point,
     cell_dir,
     check_format,
     num,
@@ -32,6 +33,7 @@ from energybench.rundir import (
     read_metrics,
     read_power_trace,
     read_summary,
+    hardware_points,
     sharing_key,
 )
 
@@ -56,11 +58,12 @@ class RunData:
     root: Path
     config: dict[str, Any]
     manifest: dict[str, Any]
-    frame: pd.DataFrame  # metrics.csv, typed by energybench.results (NaN = not measured)
+    frame: pd.DataFrame  # metrics.csv, typed (NaN = not measured), at the first hardware point of a sweep
     summary: dict[str, Any]
     methods: list[str]
     power: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)  # device -> (t since start, W)
     power_note: str | None = None
+    every_point: pd.DataFrame | None = None  # metrics.csv's rows at every (node, arch) of a hardware sweep
     _totals: dict[str, pd.Series] = field(default_factory=dict, repr=False)
     _cells: pd.DataFrame | None = field(default=None, repr=False)
 
@@ -273,6 +276,16 @@ class RunData:
         std = by.std(ddof=0).where(by.count() > 1)
         return std.to_numpy(dtype=float)
 
+    # ----- a hardware sweep ----------------------------------------------------------------------
+    def hardware_points(self) -> list[tuple]:
+        """The (node_nm, arch) points the run priced, the first (which `frame` holds) first; one or none
+        for a run without a hardware sweep."""
+        return hardware_points(self.every_point if self.every_point is not None else self.frame)
+
+    def point_totals(self, point: tuple, columns: list[str]) -> pd.DataFrame:
+        """Per (method, sharing): the mean over seeds of each cell's incremental total, at one point."""
+        return incremental_totals(at_point(self.every_point, point), columns)
+
     def has_column(self, column: str) -> bool:
         return column in self.frame and bool(self.frame[column].notna().any())
 
@@ -354,7 +367,8 @@ def load_run(root: str | Path) -> RunData:
                             "to report")
         raise UserError(f"{root} is not a run directory: it has no metrics.csv "
                         "(a run directory written by 'energybench run' holds metrics.csv, config.yaml, manifest.json)")
-    df = read_metrics(metrics, required=(*IDENTITY, "classes_seen", "acc_all"))
+    every = read_metrics(metrics, required=(*IDENTITY, "classes_seen", "acc_all"))
+    df = at_point(every)  # the figures and tables read the first hardware point; hardware_table every point
     if not len(df):
         raise UserError(f"{metrics} has no rows yet: no phase of this run has finished, so there is nothing to report")
     config = read_config(root) or {}
@@ -370,9 +384,9 @@ def load_run(root: str | Path) -> RunData:
         # a run stopped mid-cell has rows its summary.json does not cover yet, and a summary.json written
         # before the optimal rule used the seed spread lacks totals and the rule: derive it as the run would
         tolerance = num((summary or {}).get("tolerance_pp", (config or {}).get("tolerance")))
-        summary = summarise(df, 1.0 if math.isnan(tolerance) else tolerance)
+        summary = summarise(every, 1.0 if math.isnan(tolerance) else tolerance)
     present = list(dict.fromkeys(df["method"]))
     listed = [m for m in ((config or {}).get("methods") or []) if m in present]
     methods = listed + [m for m in present if m not in listed]
     power, power_note = read_power_trace(root)
-    return RunData(root, config or {}, manifest, df, summary, methods, power, power_note)
+    return RunData(root, config or {}, manifest, df, summary, methods, power, power_note, every_point=every)

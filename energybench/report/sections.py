@@ -15,6 +15,7 @@ from energybench.report.rundir import RunData
 from energybench.report.style import method_looks
 from energybench.report.tables import (
     calibration_table,
+    hardware_table,
     metadata_tables,
     optimal_points,
     optimal_table,
@@ -57,7 +58,9 @@ def overview_section(run: RunData, looks) -> Section:
 def summary_section(run: RunData, looks) -> Section:
     # the modelled-vs-measured savings after the summary tables, where long tables flow onto pages
     savings = calibration_table(run)
-    return Section("summary", "Summary tables", [*summary_tables(run), *([savings] if savings else [])])
+    sweep = hardware_table(run)  # a hardware sweep: every (node, arch); the other tables are at its first
+    return Section("summary", "Summary tables", [*([sweep] if sweep else []), *summary_tables(run),
+                                                 *([savings] if savings else [])])
 
 
 def figure_sections(run: RunData, looks) -> list[Section]:

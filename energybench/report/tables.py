@@ -143,6 +143,37 @@ def summary_tables(run: RunData) -> list[Table]:
     return tables
 
 
+def point_label(point: tuple) -> str:
+    """A hardware point (node_nm, arch) as the report names it: '7 nm eyeriss_like'."""
+    node, arch = point
+    return f"{'?' if _nan(node) else f'{float(node):g}'} nm {arch or 'layer_buffer'}"
+
+
+def hardware_table(run: RunData) -> Table | None:
+    """A hardware sweep's energy: one row per (method, sharing level), the total modelled energy at each
+    (node, arch) the run priced; None for a run with one point."""
+    points = run.hardware_points()
+    if len(points) < 2:
+        return None
+    every = run.every_point
+    parts = ["compute_energy_j", "memory_energy_j"]
+    if "elementwise_compute_energy_j" in every:  # every dynamic term priced, as the summary's total energy
+        parts.append("elementwise_energy_j")
+    totals = [run.point_totals(p, parts)[parts].sum(axis=1, min_count=len(parts)) for p in points]
+    pairs = [(m, s) for m in run.methods for s in run.levels(m)]
+    unit, values = scaled([t.get((m, s), math.nan) for t in totals for m, s in pairs], "J")
+    rows = [[m, f"{100 * s:g}", *(values[k * len(pairs) + j] for k in range(len(points)))]
+            for j, (m, s) in enumerate(pairs)]
+    columns = [Column("method", numeric=False), Column("sharing", "%"),
+               *(Column(point_label(p), unit) for p in points)]
+    note = (f"Total modelled energy (every dynamic term priced) of the incremental phases, mean over seeds, at each "
+            f"technology node and architecture of the run's sweep: each phase is trained once and its counted work "
+            f"priced at every point. Every other figure and table of this report is at the sweep's first point, "
+            f"{point_label(points[0])}.")
+    return Table(columns, rows, title="Energy per sharing level at each node/arch", id="hardware-sweep", note=note,
+                 key_columns=2)
+
+
 def calibration_table(run: RunData) -> Table | None:
     """The savings of every sharing level relative to sharing 0, modelled and measured side by side
     (summary.json's modelled_vs_measured block); None when the block is not available."""

@@ -5,7 +5,9 @@ The engine writes through it; results, the report and compare read through it.""
 from energybench.rundir.migrate import check_format, written_format
 from energybench.rundir.read import (
     accuracy_matrix,
+    at_point,
     frame,
+    hardware_points,
     load,
     num,
     read_config,
@@ -21,6 +23,7 @@ from energybench.rundir.schema import (
     FLAGS,
     FORMAT,
     FORMAT_KEY,
+    HARDWARE,
     IDENTITY,
     MANIFEST,
     MATRIX_FILE,
@@ -35,8 +38,9 @@ from energybench.rundir.schema import (
 from energybench.rundir.write import COLUMNS, render_csv, write_config, write_manifest, write_metrics
 
 __all__ = [
-    "CONFIG", "COLUMNS", "FLAGS", "FORMAT", "FORMAT_KEY", "IDENTITY", "MANIFEST", "MATRIX_FILE", "METRICS",
-    "POWER_TRACE", "SCHEMA", "SUMMARY", "TEXT", "accuracy_matrix", "cell_dir", "check_format", "frame", "load", "num",
+    "CONFIG", "COLUMNS", "FLAGS", "FORMAT", "FORMAT_KEY", "HARDWARE", "IDENTITY", "MANIFEST", "MATRIX_FILE", "METRICS",
+    "POWER_TRACE", "SCHEMA", "SUMMARY", "TEXT", "accuracy_matrix", "at_point", "cell_dir",
+    "check_format", "frame", "hardware_points", "load", "num",
     "read_config", "read_json", "read_manifest", "read_metrics", "read_power_trace", "read_rows", "read_summary",
     "render_csv", "sharing_key", "write_config", "write_manifest", "write_metrics", "written_format",
 ]

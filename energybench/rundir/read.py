@@ -25,6 +25,7 @@ from energybench.rundir.migrate import check_format, schema_notice
 from energybench.rundir.schema import (
     CONFIG,
     FLAGS,
+    HARDWARE,
     IDENTITY,
     MANIFEST,
     MATRIX_FILE,
@@ -175,6 +176,29 @@ def load(run_dir: str | Path, required: Iterable[str] = IDENTITY) -> pd.DataFram
     if not path.is_file():
         raise UserError(f"{run_dir} has no metrics.csv: not a run directory, or no phase has finished yet")
     return read_metrics(path, required)
+
+
+# ----- hardware points: a run sweeping (node, arch) has a row per phase at each ------------------
+def hardware_points(df: pd.DataFrame) -> list[tuple]:
+    """The (node_nm, arch) points of a run's rows, in the order the run wrote them (the sweep's
+    first point first); [] for rows without those columns (an older run: one point)."""
+    if not len(df) or not set(HARDWARE) <= set(df.columns):
+        return []
+    keys = df[list(HARDWARE)].astype(object).where(df[list(HARDWARE)].notna(), None)
+    return list(dict.fromkeys(map(tuple, keys.itertuples(index=False, name=None))))
+
+
+def at_point(df: pd.DataFrame, point: tuple | None = None) -> pd.DataFrame:
+    """The rows of one hardware point (the first by default): one row per (method, sharing, seed,
+    phase), which every aggregate of energybench.results assumes; all rows where there is one point."""
+    points = hardware_points(df)
+    if len(points) <= 1 and point is None:
+        return df
+    node, arch = points[0] if point is None else point
+    mask = pd.Series(True, index=df.index)
+    for col, want in zip(HARDWARE, (node, arch)):
+        mask &= df[col].isna() if want is None else df[col] == want
+    return df[mask]
 
 
 # ----- the files beside it ---------------------------------------------------------------------

@@ -1,8 +1,9 @@
 """The run directory's layout and metrics.csv's columns, typed once.
 
 A run directory holds config.yaml, manifest.json, metrics.csv (one row per method, sharing level,
-seed and phase), summary.json, power_trace.csv and cells/<method>_s<sharing>_seed<seed>/ (each
-cell's confusion matrices, accuracy matrix, artifacts, checkpoints).
+seed, phase and hardware point (node, arch)), summary.json, power_trace.csv and
+cells/<method>_s<sharing>_seed<seed>/ (each cell's confusion matrices, accuracy matrix, artifacts,
+checkpoints).
 """
 
 from __future__ import annotations
@@ -21,7 +22,10 @@ SUMMARY = "summary.json"
 POWER_TRACE = "power_trace.csv"
 MATRIX_FILE = "accuracy_matrix.csv"  # one per cell, beside its confusion matrices
 
-IDENTITY = ("method", "sharing", "seed", "phase")
+IDENTITY = ("method", "sharing", "seed", "phase")  # a phase's: the columns every metrics.csv has
+# A run sweeping several (node, arch) points prices each phase at every one: a row is a phase (IDENTITY)
+# at one point (HARDWARE). Runs older than these columns have one point, unnamed.
+HARDWARE = ("node_nm", "arch")
 TEXT = ("run_id", "method", "energy_table", "precision", "arch", "mapper", "measured_energy_method", "measured_devices",
         "measured_note", "stage_stopped_by")
 FLAGS = ("cache_shared", "reused_base")  # True/False, read as 1.0/0.0 so that they average

@@ -68,7 +68,10 @@ def run_params(cfg, manifest: dict) -> dict[str, str]:
         "run_id": cfg.run_id, "scenario": str(cfg.scenario), "scenario_sizes": manifest.get("scenario"),
         "dataset": cfg.dataset, "backbone": cfg.resolved_backbone(), "epochs": cfg.epochs,
         "batch_size": cfg.batch_size, "lr": cfg.lr, "class_order_rule": cfg.class_order,
-        "arch": cfg.arch or "layer_buffer", "node_nm": hardware.get("node_nm", cfg.node), "vdd": hardware.get("vdd"),
+        # a hardware sweep's axes comma-separated (the metrics logged are its first point's rows)
+        "arch": ",".join(a or "layer_buffer" for a in (cfg.arch if isinstance(cfg.arch, list) else [cfg.arch])),
+        "node_nm": ",".join(map(str, cfg.node)) if isinstance(cfg.node, list) else hardware.get("node_nm", cfg.node),
+        "vdd": hardware.get("vdd"),
         "precision": cfg.precision, "energy_table": hardware.get("energy_table", cfg.energy_table),
         "mapper": getattr(cfg, "mapper", None) or hardware.get("mapper"),  # where the run has a mapper choice
         "device": manifest.get("device_name"), "energybench": manifest.get("energybench"),

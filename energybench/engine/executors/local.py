@@ -25,7 +25,7 @@ class LocalExecutor(Executor):
 
     def __init__(self, run, log=print, progress: bool = True):
         self.cfg = run.cfg
-        self.work = CellWork(run.cfg, run.scenarios, run.device, run.hardware, progress=progress)
+        self.work = CellWork(run.cfg, run.scenarios, run.device, run.hardware_points, progress=progress)
         self.monitor = None
 
     @staticmethod

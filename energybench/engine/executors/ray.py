@@ -53,7 +53,7 @@ class WorkerSetup:
     """What a worker needs to train cells of this run; sent once per task (small)."""
 
     cfg: Any  # RunConfig
-    hardware: Any  # HardwareModel as the driver loaded it (a user's table or arch file need not exist on the worker)
+    hardware: Any  # [HardwareModel] per (node, arch) as the driver loaded them (a user's file need not be on workers)
     threads: int | None
     gpus_per_cell: float
     scenarios: Any  # ObjectRef of the driver's {seed: Scenario}: the data travel from the driver, once per worker
@@ -191,7 +191,7 @@ class RayExecutor(Executor):
     name = "ray"
 
     def __init__(self, run, log=print, progress: bool = False):
-        self.cfg, self.hardware, self.threads, self.log = run.cfg, run.hardware, run.threads, log
+        self.cfg, self.hardware, self.threads, self.log = run.cfg, run.hardware_points, run.threads, log
         self.scenarios = run.scenarios
         self._started_here = False
 
