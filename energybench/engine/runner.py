@@ -114,7 +114,8 @@ class Runner:
             raise
 
     def _prepare(self, cfg: RunConfig, resume: Path | None) -> None:
-        executor_class = EXECUTORS[cfg.executor]
+        executor_class = self._executor_class = EXECUTORS[cfg.executor]
+        executor_class.prestart(cfg)  # under Ray: the embedded cluster boots while pre-flight loads the data
         run = preflight(cfg, executor_class.driver_device, resume)  # everything checked, nothing written yet
         self.classes, self.methods, self.device, self.hardware = run.classes, run.methods, run.device, run.hardware
         self.table, self.plan, self.source, self.scenarios = run.hardware.table, run.plan, run.source, run.scenarios
@@ -191,6 +192,8 @@ class Runner:
         try:
             if executor is not None:
                 executor.close()
+            elif getattr(self, "_executor_class", None) is not None:
+                self._executor_class.abandon_prestart()  # a failed start: a cluster booting for it is shut down
         finally:
             if self.lock is not None:
                 if not hasattr(self, "_done_prepare"):

@@ -280,3 +280,30 @@ def test_a_cell_that_raises_stops_the_sweep_after_the_running_cells_naming_it(tm
     done = {(r["method"], r["sharing"], r["phase"]) for r in csv.DictReader(open(tmp_path / "f" / "metrics.csv"))}
     assert ("failing", "0.5", "2") not in done and ("failing", "0.5", "1") in done  # what finished is kept
     assert ("failing", "0.0", "2") in done  # the cell before it finished
+
+
+def test_a_preflight_error_while_the_cluster_boots_writes_nothing_and_shuts_the_cluster_down(tmp_path, monkeypatch):
+    """The embedded cluster starts booting before pre-flight loads the data: a data error there is
+    still the run's error (exit 2 from the CLI), and the cluster it started is shut down."""
+    import ray
+
+    from energybench.engine.executors import ray as ray_executor
+    from energybench.engine.preflight import make_config
+    from energybench.engine.runner import Runner
+    from energybench.errors import UserError
+
+    started = []
+
+    class Recorded(ray_executor._Start):
+        def __init__(self, cfg):
+            super().__init__(cfg)
+            started.append(self)
+
+    monkeypatch.setattr(ray_executor, "_Start", Recorded)
+    cfg = make_config({"dataset": "mnist", "data_root": str(tmp_path / "none"), "workers": 1,
+                       "out": str(tmp_path / "runs")})
+    with pytest.raises(UserError, match="mnist not found"):
+        Runner(cfg, progress=False, log=lambda *a: None)
+    assert len(started) == 1 and started[0].started.is_set() and not started[0].thread.is_alive()
+    assert not ray.is_initialized() and ray_executor._starting is None
+    assert not (tmp_path / "runs").exists()

@@ -15,7 +15,8 @@ from typing import Iterator
 
 import torch
 
-from energybench.engine.plan import Cell
+from energybench.engine.plan import Cell, Plan
+
 
 @dataclass
 class NeedBase:
@@ -55,6 +56,26 @@ def schedule(groups, driver) -> Iterator[NeedBase | RunCell]:
             yield RunCell(cell, resume)
 
 
+def estimated_cost(cell: Cell, plan: Plan, classes: dict[str, type], phases_left: int | None = None) -> float:
+    """A cell's expected training time, in relative units, for executors that choose what runs
+    first (Ray: the longest cells first, so that no long cell starts last while the others idle).
+    Per step, the frozen trunk is a forward pass (1) and the trained part a forward and a
+    backward pass (3 x the trained fraction, 1 - the achieved sharing); a method that runs the
+    previous model (distillation) adds a forward pass (1), one that rehearses exemplars trains on
+    about half as many samples again (x 1.5); times the phases left to train."""
+    trained = 1.0 - plan.achieved.get(cell.sharing, cell.sharing)
+    cls = classes.get(cell.method)
+    per_step = 1.0 + 3.0 * trained + (1.0 if getattr(cls, "uses_previous_model", False) else 0.0)
+    if getattr(cls, "under_budget", False):
+        per_step *= 1.5
+    return per_step * (plan.phases - 1 if phases_left is None else phases_left)
+
+
+def longest_first(cells: list[Cell], plan: Plan, classes: dict[str, type]) -> list[Cell]:
+    """Cells by estimated_cost, the largest first; equal costs keep their order."""
+    return sorted(cells, key=lambda c: -estimated_cost(c, plan, classes))
+
+
 class Executor(ABC):
     """Runs a resolved run's cells (engine/preflight.Resolved) for a driver (engine/runner.Runner)."""
 
@@ -64,6 +85,15 @@ class Executor(ABC):
     @abstractmethod
     def driver_device(cfg) -> torch.device:
         """The device the driver reads and writes states on."""
+
+    @classmethod
+    def prestart(cls, cfg) -> None:
+        """Start reaching the resources while pre-flight checks the run and loads its data (called
+        before the executor exists); connect() finishes it. Nothing to do by default."""
+
+    @classmethod
+    def abandon_prestart(cls) -> None:
+        """Release what prestart started when no executor was made (pre-flight failed, or Ctrl-C)."""
 
     def connect(self) -> None:
         """Reach the resources the cells run on; UserError when they cannot run one."""

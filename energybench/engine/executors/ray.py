@@ -8,7 +8,13 @@ tensors for digits, MNIST-like and CIFAR, file paths for an image folder, whose 
 the same path on every node). Workers need the same energybench, torch and Ray. A level task
 is a generator: it sends back every finished phase (row, confusion matrix, artifacts, resumable
 state) as soon as the phase ends, and the driver writes it exactly as the local executor's
-results. Jobs are queued in the order executors/base.schedule gives, the local executor's.
+results. Jobs are queued in the order executors/base.schedule gives, the local executor's, and
+sent base phases first, then the longest cells first (executors/base.estimated_cost), so that no
+long cell starts last; each result is the same whatever the order.
+
+Fixed costs are kept off the sweep: an embedded cluster boots in a thread while pre-flight loads
+the data (prestart), one warm-up task per worker imports torch and energybench meanwhile, and a
+worker keeps its loaded data for every later cell of the run (_WORK).
 
 States travel as the bytes of the checkpoint that the driver writes (torch.save on the
 worker, read back with the same allowlisted loader as a checkpoint on disk, and mapped to
@@ -22,9 +28,11 @@ the error names the cell and the end of its traceback.
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import tempfile
+import threading
 import time
 from collections import deque
 from contextlib import contextmanager
@@ -36,7 +44,7 @@ import torch
 
 from energybench.engine.cell import NO_POWER, BaseDone, CellWork, PhaseDone
 from energybench.engine.checkpoint import checkpoint_bytes, load_checkpoint
-from energybench.engine.executors.base import Executor, NeedBase, RunCell, schedule
+from energybench.engine.executors.base import Executor, NeedBase, RunCell, estimated_cost, schedule
 from energybench.engine.plan import Cell
 from energybench.errors import RunStopped, UserCodeFailed, UserError
 
@@ -130,6 +138,16 @@ def _new_readings(trace: Path | None, seen: int) -> tuple[list[tuple[float, str,
     return [(float(t), d, float(w)) for t, d, w in rows[seen:]], len(rows)
 
 
+def warm_task() -> int:
+    """A worker's imports before the sweep's first cell reaches it: this module (torch, energybench's
+    training code) and what torch imports on the first optimizer step (torch._dynamo with sympy and
+    more: about 1 s, or several on a busy machine, that the first cell would otherwise wait for)."""
+    step = torch.optim.SGD(torch.nn.Linear(1, 1).parameters(), lr=0.1)
+    step.zero_grad()
+    step.step()
+    return os.getpid()
+
+
 def base_task(setup: WorkerSetup, method: str, seed: int, first_level: float) -> BaseDone:
     work = _work(setup)
     with _measuring(setup, work) as trace:
@@ -187,6 +205,74 @@ def _check_recorded_cluster() -> None:
                         f"it, or give --ray-address HOST:PORT") from None
 
 
+def _embedded(cfg) -> bool:
+    """Whether the run starts a cluster of its own on this machine (no address given, none in RAY_ADDRESS)."""
+    return not (cfg.ray_address or (os.environ.get("RAY_ADDRESS") if cfg.workers is None else None))
+
+
+def _init_options(cfg) -> dict:
+    """ray.init's options for an embedded cluster on this machine, on loopback only. "local":
+    always a new cluster of its own, whatever RAY_ADDRESS or a `ray start` that was killed left in
+    Ray's temporary folder (its ray_current_cluster file) say. Its workers train at the driver's
+    own priority: Ray's default (worker_niceness 15) let any other job on a shared machine take
+    their CPU, where the local executor's cells keep theirs (measured: --workers 2 no faster than
+    --workers 1 beside other jobs on 2 cores)."""
+    workers = cfg.workers or os.cpu_count() or 1
+    return dict(address="local", num_cpus=workers * cfg.cpus_per_cell, _node_ip_address="127.0.0.1",
+                include_dashboard=False, log_to_driver=False, configure_logging=False,
+                _system_config={"worker_niceness": 0})
+
+
+class _Start:
+    """An embedded cluster booting in a thread (several seconds: Ray's processes and its workers,
+    which then import torch and energybench) while the driver's pre-flight loads the data. The
+    thread lives until the cluster is shut down: Ray's processes are set to die with the thread
+    that started them (Linux's parent-death signal follows the thread, not the process)."""
+
+    def __init__(self, cfg):
+        self.error: BaseException | None = None
+        self.warm: list = []
+        self.started, self.release = threading.Event(), threading.Event()
+        self.thread = threading.Thread(target=self._start, args=(cfg,), name="energybench-ray-start", daemon=True)
+        self.thread.start()
+
+    def _start(self, cfg) -> None:
+        try:
+            import ray
+
+            # (from a thread ray.init leaves SIGTERM alone, as the CLI wants, and warns that it does)
+            logging.getLogger("ray._private.worker").addFilter(lambda r: "SIGTERM handler" not in r.getMessage())
+            ray.init(**_init_options(cfg))
+            # one task per worker: each imports torch and energybench before the first cell comes
+            warm = ray.remote(warm_task).options(num_cpus=cfg.cpus_per_cell, max_retries=0)
+            self.warm = [warm.remote() for _ in range(int(ray.cluster_resources().get("CPU", 1) // cfg.cpus_per_cell))]
+        except BaseException as exc:  # raised again in the driver's thread, by join()
+            self.error = exc
+        self.started.set()
+        self.release.wait()
+
+    def join(self) -> None:
+        """Wait until the cluster is up (the error of a failed start raised here)."""
+        self.started.wait()
+        if self.error is not None:
+            raise self.error
+
+    def end(self) -> None:
+        """Shut the cluster down (once it is up), then let the thread go."""
+        import ray
+
+        self.started.wait()
+        try:
+            if ray.is_initialized():
+                ray.shutdown()
+        finally:
+            self.release.set()
+            self.thread.join()
+
+
+_starting: _Start | None = None  # the cluster prestart began for this process's run
+
+
 class RayExecutor(Executor):
     name = "ray"
 
@@ -207,6 +293,25 @@ class RayExecutor(Executor):
                                                 "baseline: see each row's measured columns and measured_note"}
 
     # ----- cluster -----------------------------------------------------------------------------------
+    @classmethod
+    def prestart(cls, cfg) -> None:
+        """An embedded cluster starts booting now, in a thread; connect() waits for it. (Joining
+        a running cluster takes under a second, and its address is checked in connect.)"""
+        global _starting
+        try:
+            import ray
+        except ImportError:
+            return  # connect() says what to install
+        if _starting is None and _embedded(cfg) and not ray.is_initialized():
+            _starting = _Start(cfg)
+
+    @classmethod
+    def abandon_prestart(cls) -> None:
+        global _starting
+        starting, _starting = _starting, None
+        if starting is not None:
+            starting.end()  # (ray.init cannot be stopped half-way: it is waited for, then shut down)
+
     def connect(self) -> None:
         """Join the cluster (or start an embedded one) and check it can run a cell; UserError if not."""
         try:
@@ -220,7 +325,10 @@ class RayExecutor(Executor):
         address = cfg.ray_address or (os.environ.get("RAY_ADDRESS") if cfg.workers is None else None)
         given_as = "--ray-address" if cfg.ray_address else "RAY_ADDRESS"
         opts = dict(include_dashboard=False, log_to_driver=False, configure_logging=False)
-        if address and not ray.is_initialized():
+        if _starting is not None:  # booting since before pre-flight
+            _starting.join()
+            self._started_here = True
+        elif address and not ray.is_initialized():
             check_address(address, given_as)
             if address == "auto":
                 _check_recorded_cluster()
@@ -229,10 +337,7 @@ class RayExecutor(Executor):
             except (ConnectionError, RuntimeError, ValueError) as exc:
                 raise UserError(f"cannot join the Ray cluster at {address}: {str(exc).splitlines()[0]}") from None
         elif not ray.is_initialized():  # an embedded cluster on this machine, on loopback only
-            workers = cfg.workers or os.cpu_count() or 1
-            # "local": always a new cluster of its own, whatever RAY_ADDRESS or a `ray start` that was killed
-            # left in Ray's temporary folder (its ray_current_cluster file) say
-            ray.init(address="local", num_cpus=workers * cfg.cpus_per_cell, _node_ip_address="127.0.0.1", **opts)
+            ray.init(**_init_options(cfg))
             self._started_here = True
         resources = ray.cluster_resources()
         gpus, cpus = resources.get("GPU", 0.0), resources.get("CPU", 0.0)
@@ -277,6 +382,10 @@ class RayExecutor(Executor):
     def close(self) -> None:
         import ray
 
+        global _starting
+        starting, _starting = _starting, None
+        if starting is not None:
+            starting.end()
         if ray.is_initialized():
             ray.shutdown()
         self._started_here = False
@@ -291,9 +400,9 @@ class RayExecutor(Executor):
         for step in schedule(groups, driver):
             sweep.add(step)
         try:
-            while sweep.queue or sweep.in_flight:
-                while sweep.queue and len(sweep.in_flight) < self.slots and not sweep.failures:
-                    sweep.submit(sweep.queue.popleft())
+            while sweep.queue or sweep.retried or sweep.in_flight:
+                while (sweep.queue or sweep.retried) and len(sweep.in_flight) < self.slots and not sweep.failures:
+                    sweep.submit(sweep.next_job())
                 if not sweep.in_flight:
                     break
                 ready, _ = ray.wait(list(sweep.in_flight), num_returns=1, timeout=60)
@@ -339,6 +448,7 @@ class CellJob:
     cell: Cell
     base: Any = None
     resume: bytes | None = None
+    phases_left: int | None = None  # (None: all but the base)
 
     @property
     def key(self) -> Cell:
@@ -359,7 +469,8 @@ class _Sweep:
         self.remote_base, self.remote_cell = (ray.remote(base_task).options(**res),
                                               ray.remote(cell_task).options(**res))
         self.executor, self.driver, self.setup_ref = executor, driver, setup_ref
-        self.queue: deque[BaseJob | CellJob] = deque()
+        self.queue: list[BaseJob | CellJob] = []  # ready to send, in schedule order (next_job picks)
+        self.retried: deque[BaseJob | CellJob] = deque()  # sent again after their worker died: first
         self.waiting: dict[tuple[str, int], list[Cell]] = {}  # cells waiting for their base
         self.base_refs: dict[tuple[str, int], Any] = {}
         self.last_state: dict[Cell, bytes] = {}  # each cell's state after its last finished phase
@@ -381,11 +492,32 @@ class _Sweep:
                 self.queue.append(BaseJob(step.method, step.seed))
         elif step.resume is not None:
             self.last_state[step.cell] = checkpoint_bytes(step.resume, identity)
-            self.queue.append(CellJob(step.cell, resume=self.last_state[step.cell]))
+            self.queue.append(CellJob(step.cell, resume=self.last_state[step.cell],
+                                      phases_left=self.driver.plan.phases - len(step.resume["accs"])))
         elif step.key in self.base_refs:
             self.queue.append(CellJob(step.cell, base=self.base_refs[step.key]))
         else:
             self.waiting[step.key].append(step.cell)
+
+    def cost(self, job: BaseJob | CellJob) -> float:
+        """A job's expected length (executors/base.estimated_cost); a base phase's is what it
+        unblocks: its group's cells."""
+        plan, classes = self.driver.plan, self.driver.classes
+        if isinstance(job, BaseJob):
+            return sum(estimated_cost(c, plan, classes) for c in self.waiting.get(job.key, []))
+        return estimated_cost(job.cell, plan, classes, job.phases_left)
+
+    def next_job(self) -> BaseJob | CellJob:
+        """A job sent again first; then the base phases (each unblocks its group's cells); then
+        the longest cell: the sweep's last cells are short ones, so the workers end together.
+        Ties keep the schedule's order."""
+        if self.retried:
+            return self.retried.popleft()
+        best = min(range(len(self.queue)),
+                   key=lambda i: (not isinstance(self.queue[i], BaseJob), -self.cost(self.queue[i]), i))
+        job = self.queue[best]
+        del self.queue[best]
+        return job
 
     def submit(self, job: BaseJob | CellJob) -> None:
         if isinstance(job, BaseJob):
@@ -435,14 +567,14 @@ class _Sweep:
         self.executor.log(f"ray: the worker running {job.who} died ({type(exc).__name__}); sending it again from its "
                           "last finished phase")
         if isinstance(job, BaseJob):
-            self.queue.appendleft(job)
+            self.retried.appendleft(job)
             return
         state = self.last_state.get(job.cell)
         if state is None:  # from the base again: its phase-0 row comes again too
             self.driver.restart_cell(job.cell)
-            self.queue.appendleft(CellJob(job.cell, base=self.base_refs[(job.cell.method, job.cell.seed)]))
+            self.retried.appendleft(CellJob(job.cell, base=self.base_refs[(job.cell.method, job.cell.seed)]))
         else:
-            self.queue.appendleft(CellJob(job.cell, resume=state))
+            self.retried.appendleft(CellJob(job.cell, resume=state))
 
 
 def _kept(driver) -> str:
