@@ -10,7 +10,7 @@ import sys
 from dataclasses import dataclass, field
 
 from energybench.commands.arguments import NODE_CHOICE, finite_float, whole
-from energybench.config import MAX_WIDTH
+from energybench.config import MAX_BATCH_SIZE, MAX_POWER_RATE_HZ, MAX_WIDTH
 
 SWEEP_NOTE = "; comma-separated to compare several"
 
@@ -33,7 +33,8 @@ OPTIONS = {o.flag.lstrip("-").replace("-", "_"): o for o in (
            {"metavar": "W", "type": finite_float}),
     Option("--cifar-stem", "torchvision backbones: the 32x32 stem (3x3 stride-1 first conv, no max-pool)",
            {"action": "store_const", "const": True}),
-    Option("--batch-size", "samples per training step", {"metavar": "N", "type": whole(1)}),
+    Option("--batch-size", f"samples per training step (at most {MAX_BATCH_SIZE:,})",
+           {"metavar": "N", "type": whole(1, MAX_BATCH_SIZE)}),
     # hardware: how a step is priced
     Option("--precision", "word size and per-op energies: fp32, fp16, bf16, int8, int16 or int32", {"metavar": "P"}),
     Option("--energy-table", "energy table: a built-in name (horowitz45, the default; aladdin45) or a YAML file "
@@ -46,7 +47,8 @@ OPTIONS = {o.flag.lstrip("-").replace("-", "_"): o for o in (
                      "file (energybench/cost/README.md)", {"metavar": "FILE"}),
     Option("--mapper", "who maps each layer and pass onto the architecture: analytic (the default; closed form) or "
                        "zigzag (ZigZag's mapping search, pip install 'energybench[zigzag]')", {"metavar": "NAME"}),
-    Option("--power-rate", "power samples per second", {"metavar": "HZ", "type": finite_float}),
+    Option("--power-rate", f"power samples per second (at most {MAX_POWER_RATE_HZ:,.0f})",
+           {"metavar": "HZ", "type": finite_float}),
     # output
     Option("--out", "the directory the outputs go into (created if needed)", {"metavar": "DIR"}),
     Option("--report-format", "comma-separated report formats: html, pdf", {"metavar": "LIST"}),

@@ -6,6 +6,7 @@ import argparse
 import math
 
 from energybench.commands import options
+from energybench.config import MAX_POWER_RATE_HZ
 from energybench.errors import UserError
 
 DESCRIPTION = (
@@ -44,8 +45,9 @@ def _check_args(args: argparse.Namespace) -> tuple[str, int | None]:
 
     if not math.isfinite(args.duration) or args.duration < 0:
         raise UserError(f"--duration must be 0 or more seconds, got {args.duration}")
-    if not math.isfinite(args.power_rate) or args.power_rate <= 0:
-        raise UserError(f"--power-rate must be more than 0 Hz, got {args.power_rate}")
+    if not math.isfinite(args.power_rate) or not 0 < args.power_rate <= MAX_POWER_RATE_HZ:
+        raise UserError(f"--power-rate must be more than 0 and at most {MAX_POWER_RATE_HZ:,.0f} Hz, "
+                        f"got {args.power_rate:g}")
     try:
         kind, ordinal = parse_power_device(args.device)
     except ValueError:
