@@ -23,9 +23,15 @@ backbone at the block boundary nearest s (models/surgery.py cut_at) at phase 1: 
 become one frozen trunk under every extractor, stored and run once, and each new extractor
 copies only the blocks after the cut. (Not in the paper: it is the knob this benchmark sweeps.)
 
+Pruning (`prune`, off by default): the paper's dynamical expansion, channel-level masks on the new
+extractor with a sparsity loss (`sparsity_weight`, annealed sharpness up to `s_max`) and, after the
+phase, removal of the channels whose mask is below `prune_threshold` (methods/der_pruning.py, with
+its own deviations). The pruned extractor is rebuilt with fewer channels, so every later forward and
+the stored size count only what is kept; with a memory budget the exemplars take what pruning frees.
+
 Deviations (reasons):
-- no dynamic expansion by channel-level masks and pruning (PyCIL's DER notes that the released
-  code lacks it): the model grows by one whole extractor a phase;
+- pruning is optional and off by default (the reference codes have none; PyCIL's DER notes that the
+  released code lacks it): without it the model grows by one whole extractor a phase;
 - weight aligning (PyCIL) in place of the paper's classifier-learning stage, which re-trains the
   classifier on class-balanced data;
 - the run's shared protocol (SGD schedule, epochs, augmentation) rather than PyCIL's 200/170
@@ -61,7 +67,7 @@ class DER(ExemplarMethod):
     name = "der"
     description = "DER: one new feature extractor per phase (the old ones frozen), one classifier over all of them"
     options = {"aux_weight": number(1.0, ge=0), "weight_align": flag(True), "prune": flag(False),
-               "sparsity_weight": number(1.0, ge=0), "s_max": number(400.0, ge=1),
+               "sparsity_weight": number(0.3, ge=0), "s_max": number(400.0, ge=1),
                "prune_threshold": number(0.5, gt=0, lt=1)}
     uses_previous_model = False  # the old extractors are part of the network itself
     train_trunk = False  # MEMO may keep the shared trunk trainable

@@ -95,12 +95,27 @@ def test_sparsity_loss_is_the_parameter_weighted_fraction_in_use():
     assert pruner.scale.s == pytest.approx(400)
 
 
+def test_the_embedding_gradient_is_compensated_as_in_hat():
+    """The embedding's gradient is s_max sigmoid'(e) dL/dm, not s sigmoid'(s e) (at s = 5, e = -1: 400 x 0.197
+    against 5 x 0.0066)."""
+    scale = der_pruning.Scale(400.0)
+    scale.s = 5.0
+    mask = der_pruning.ChannelMask(2, scale, torch.zeros(1))
+    with torch.no_grad():
+        mask.e.copy_(torch.tensor([-1.0, 1.0]))
+    mask.values().sum().backward()
+    e = torch.tensor([-1.0, 1.0])
+    assert torch.allclose(mask.e.grad, 400 * torch.sigmoid(e) * (1 - torch.sigmoid(e)))
+
+
 class FixedMasks(der_pruning.Pruner):
-    """The Pruner with embeddings set to keep KEPT channels and no sparsity pull: a known pruning."""
+    """The Pruner with embeddings set to keep KEPT channels and held there: a known pruning."""
 
     def attach(self):
         super().attach()
         set_masks(self, KEPT)
+        for site in self.sites:
+            site.mask.e.requires_grad_(False)
 
 
 def test_der_with_pruning_stores_and_runs_the_pruned_extractor_in_every_later_phase(tmp_path, monkeypatch):
@@ -144,7 +159,7 @@ def test_pruning_is_deterministic_under_a_seed(tmp_path):
         torch.manual_seed(0)  # the run's seed, as the cell sets it
         ctx = make_ctx(tmp_path / str(run), width=0.25, memory_per_class=2)
         method = DER(ctx)
-        method.opts = DER.check_options({"prune": True, "sparsity_weight": 20, "s_max": 50})
+        method.opts = DER.check_options({"prune": True, "sparsity_weight": 1})
         run_phases(method, 2)
         states.append((method.kept_channels, method.net.state_dict()))
     assert states[0][0] == states[1][0] and sum(states[0][0]) < 4 + 8 + 16  # the pull removed channels
