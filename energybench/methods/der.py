@@ -139,6 +139,7 @@ class DER(ExemplarMethod):
         steps = der_pruning.batches(len(idx), self.ctx.trainer.defaults["batch_size"])
         self.fit(self.net, idx, pruner.loss(loss, steps), kind=f"{self.name}_masked", desc=desc)
         self.kept_channels = pruner.prune()
+        self.net.aux = None  # training is over; the auxiliary classifier is not stored
         self.spend_budget(seen)
 
     def end_phase(self, phase: Phase) -> None:

@@ -145,6 +145,17 @@ def test_der_with_pruning_stores_and_runs_the_pruned_extractor_in_every_later_ph
     assert params(method) == P + 2 * P_PRUNED + 49 * 10
 
 
+def test_with_a_memory_budget_the_exemplars_take_what_pruning_frees(tmp_path, monkeypatch):
+    monkeypatch.setattr(der_pruning, "Pruner", FixedMasks)
+    ctx = make_ctx(tmp_path, width=0.25, memory_budget=40000)
+    method = DER(ctx)
+    method.opts = DER.check_options({"prune": True})
+    run_phases(method, 2)
+    # the stored model: the whole extractor, the pruned one and a head 32->7, at 4 bytes; 64-byte exemplars
+    # (before pruning the budget left (40000 - 4 * (2 * 1804 + 231)) // 64 = 385)
+    assert method.memory.total == (40000 - 4 * (P + P_PRUNED + 33 * 7)) // 64 == 449
+
+
 def run_phases_from(method, start):
     for phase in method.ctx.scenario.phases[start:]:
         method.ctx.trainer.begin_phase()
