@@ -23,9 +23,15 @@ backbone at the block boundary nearest s (models/surgery.py cut_at) at phase 1: 
 become one frozen trunk under every extractor, stored and run once, and each new extractor
 copies only the blocks after the cut. (Not in the paper: it is the knob this benchmark sweeps.)
 
+Pruning (`prune`, off by default): the paper's dynamical expansion, channel-level masks on the new
+extractor with a sparsity loss (`sparsity_weight`, annealed sharpness up to `s_max`) and, after the
+phase, removal of the channels whose mask is below `prune_threshold` (methods/der_pruning.py, with
+its own deviations). The pruned extractor is rebuilt with fewer channels, so every later forward and
+the stored size count only what is kept; with a memory budget the exemplars take what pruning frees.
+
 Deviations (reasons):
-- no dynamic expansion by channel-level masks and pruning (PyCIL's DER notes that the released
-  code lacks it): the model grows by one whole extractor a phase;
+- pruning is optional and off by default (the reference codes have none; PyCIL's DER notes that the
+  released code lacks it): without it the model grows by one whole extractor a phase;
 - weight aligning (PyCIL) in place of the paper's classifier-learning stage, which re-trains the
   classifier on class-balanced data;
 - the run's shared protocol (SGD schedule, epochs, augmentation) rather than PyCIL's 200/170
@@ -42,10 +48,11 @@ from torch import nn
 
 from energybench.cost.memory_model import storage_bytes
 from energybench.data.scenario import Phase
+from energybench.methods import der_pruning
 from energybench.methods.base import ExemplarMethod
 from energybench.methods.options import flag, number
 from energybench.models.branches import BranchNet
-from energybench.models.surgery import Cut
+from energybench.models.surgery import Cut, clone
 
 
 def weight_align(head: nn.Linear, first_new: int) -> None:
@@ -59,15 +66,22 @@ def weight_align(head: nn.Linear, first_new: int) -> None:
 class DER(ExemplarMethod):
     name = "der"
     description = "DER: one new feature extractor per phase (the old ones frozen), one classifier over all of them"
-    options = {"aux_weight": number(1.0, ge=0), "weight_align": flag(True)}
+    options = {"aux_weight": number(1.0, ge=0), "weight_align": flag(True), "prune": flag(False),
+               "sparsity_weight": number(0.3, ge=0), "s_max": number(400.0, ge=1),
+               "prune_threshold": number(0.5, gt=0, lt=1)}
     uses_previous_model = False  # the old extractors are part of the network itself
     train_trunk = False  # MEMO may keep the shared trunk trainable
 
     def begin_phase(self, phase: Phase) -> None:
+        prune = self.opts.get("prune", False)  # MEMO has no pruning option
         if phase.index == 0:
             self.net = BranchNet.from_net(self.new_net(len(phase.classes)))
+            if prune:
+                der_pruning.plan(self.net.backbone.branches[0])  # refuses an unprunable backbone before training
         else:
             self.cut = self.expand(self.net, self.cut, self.ctx.sharing, len(phase.classes), self.train_trunk)
+            if prune:  # the new extractor starts from the unpruned phase-0 one (der_pruning.py)
+                self.net.backbone.branches[-1] = clone(self.net.backbone.branches[0]).requires_grad_(True)
         self.spend_budget(phase.seen)  # the stored model, before the training-only auxiliary classifier
         if phase.index > 0:
             self.net.aux = nn.Linear(self.net.backbone.branch_dim, len(phase.classes) + 1).to(self.ctx.device)
@@ -106,10 +120,27 @@ class DER(ExemplarMethod):
             self.fit(self.net, phase.train_idx, kind=f"{self.name}_ce", desc=desc)
         else:
             idx = torch.cat([phase.train_idx, self.memory.indices()])
-            self.fit(self.net, idx, self.loss(phase.first_class, self.opts["aux_weight"]), kind=self.name, desc=desc)
+            loss = self.loss(phase.first_class, self.opts["aux_weight"])
+            if self.opts.get("prune", False):
+                self.learn_pruned(idx, loss, desc, phase.seen)
+            else:
+                self.fit(self.net, idx, loss, kind=self.name, desc=desc)
             if self.opts["weight_align"]:
                 weight_align(self.net.head, phase.first_class)
         self.memory.update(self.ctx, self.net, phase.train_idx, phase.seen)
+
+    def learn_pruned(self, idx: torch.Tensor, loss, desc: str, seen: int) -> None:
+        """Train with channel masks on the new extractor and the sparsity loss, then prune it
+        (der_pruning.py); the exemplars get what the smaller model frees."""
+        o = self.opts
+        pruner = der_pruning.Pruner(self.net.backbone.branches[-1], o["s_max"], o["sparsity_weight"],
+                                    o["prune_threshold"])
+        pruner.attach()
+        steps = der_pruning.batches(len(idx), self.ctx.trainer.defaults["batch_size"])
+        self.fit(self.net, idx, pruner.loss(loss, steps), kind=f"{self.name}_masked", desc=desc)
+        self.kept_channels = pruner.prune()
+        self.net.aux = None  # training is over; the auxiliary classifier is not stored
+        self.spend_budget(seen)
 
     def end_phase(self, phase: Phase) -> None:
         self.net.aux = None  # a training device, not part of the stored model
