@@ -18,6 +18,7 @@ from typing import Callable
 
 import numpy as np
 from matplotlib.figure import Figure, SubFigure
+from matplotlib.ticker import FuncFormatter, NullFormatter
 
 import energybench.report.typeset as typeset
 from energybench.report.style import Size
@@ -255,3 +256,11 @@ def standalone(result: FigureResult, size: Size, height: float | None = None) ->
     fig = Figure(figsize=(size.width, h))
     draw(result, fig, size, h)
     return fig
+
+
+def plain_log_ticks(axis) -> None:
+    """Plain-text tick labels on a log or symlog axis: the report turns mathtext off (text.parse_math,
+    report/style.py), so matplotlib's default 10^k labels would show as raw '$\\mathdefault{10^{0}}$'."""
+    axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    axis.set_minor_formatter(NullFormatter())
+

@@ -14,7 +14,7 @@ import io
 import numpy as np
 from matplotlib.lines import Line2D
 
-from energybench.report.canvas import FigureResult, Panels, omitted
+from energybench.report.canvas import FigureResult, Panels, omitted, plain_log_ticks
 from energybench.report.plots import method_handles, pareto_front, scale_for, seeds_phrase
 from energybench.report.rundir import RunData
 
@@ -98,6 +98,7 @@ def fig_memory_energy(run: RunData, looks) -> FigureResult:
                 # zero (SimpleCIL's training energy) stays on the axis: linear up to the smallest positive value
                 ax.set_xscale("symlog" if (xs == 0).any() else "log", **({"linthresh": pos.min()} if (xs == 0).any()
                                                                           else {}))
+                plain_log_ticks(ax.xaxis)
             ax.set_xlabel(label.replace("{unit}", unit_label))
             ax.set_ylabel("final accuracy (%)")
 

@@ -10,7 +10,7 @@ import math
 import numpy as np
 from matplotlib.lines import Line2D
 
-from energybench.report.canvas import FigureResult, Panels, omitted
+from energybench.report.canvas import FigureResult, Panels, omitted, plain_log_ticks
 from energybench.report.rundir import RunData
 
 
@@ -61,6 +61,7 @@ def fig_energy_latency(run: RunData, looks) -> FigureResult:
         ax2.set_xlabel("sharing requested (%)")
         ax2.set_ylabel("time per iteration (ms)")
         ax2.set_yscale("log")
+        plain_log_ticks(ax2.yaxis)
         ax2.set_xticks([100 * s for s in levels[:: max(1, math.ceil(len(levels) / 8))]])
 
     legend = [Line2D([], [], color=looks[m].colour, marker=looks[m].marker, linestyle="", label=m)

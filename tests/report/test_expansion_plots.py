@@ -52,3 +52,29 @@ def test_a_budgeted_run_reports_the_figure_and_writes_the_points(tmp_path):
     assert [(r["method"], r["sharing"]) for r in rows] == [("icarl", "0"), ("icarl", "0.4"), ("lucir", "0"),
                                                            ("lucir", "0.4")]
     assert 'id="accuracy-vs-memory-and-energy"' in (budget / "report.html").read_text()
+
+
+def test_log_axes_label_their_ticks_in_plain_text_under_the_reports_style():
+    """The report turns mathtext off, so matplotlib's 10^k tick labels would print raw TeX
+    ('$\\mathdefault{10^{1}}$'); plain_log_ticks labels them 1, 10, 100."""
+    import matplotlib.pyplot as plt
+
+    from energybench.report.canvas import plain_log_ticks
+    from energybench.report.style import drawing, size_for
+
+    def labels(plain: bool) -> list[str]:
+        fig, ax = plt.subplots()
+        ax.plot([0, 0.5, 5, 80], [1, 2, 3, 4])
+        ax.set_xscale("symlog", linthresh=0.5)  # SimpleCIL's 0 J beside the others' 0.5-80 J
+        if plain:
+            plain_log_ticks(ax.xaxis)
+        fig.canvas.draw()
+        out = [t.get_text() for t in ax.get_xticklabels() if t.get_text()]
+        plt.close(fig)
+        return out
+
+    with drawing(size_for(7.0)):
+        assert any("mathdefault" in t for t in labels(plain=False))  # what the reports showed before
+        shown = labels(plain=True)
+    assert shown and not any("$" in t for t in shown)
+    assert {"0", "1", "10"} <= set(shown)

@@ -6,9 +6,8 @@ import math
 
 import numpy as np
 from matplotlib.lines import Line2D
-from matplotlib.ticker import FuncFormatter
 
-from energybench.report.canvas import FigureResult, Panels, omitted
+from energybench.report.canvas import FigureResult, Panels, omitted, plain_log_ticks
 from energybench.report.figures.curves import method_handles, modelled_phrase, scale_for, seeds_phrase
 from energybench.report.figures.energy import EW, total_energy
 from energybench.report.rundir import RunData
@@ -74,7 +73,7 @@ def fig_pareto(run: RunData, looks) -> FigureResult:
             finite = e[np.isfinite(e) & (e > 0)]
             if len(finite) and finite.max() / finite.min() > 30:
                 ax.set_xscale("log")
-                ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))  # plain text, no mathtext
+                plain_log_ticks(ax.xaxis)
             ax.set_xlabel(xlabel.replace("{unit}", label))
             ax.set_ylabel("final accuracy (%)")
             ax.set_title(f"{name} energy", loc="left")
