@@ -6,6 +6,8 @@ do: exit 2, one line on stderr, no traceback, nothing on stdout, no file written
 The CLI is called in-process (energybench.cli.main): validation comes before anything heavy,
 so the 380 calls take a few seconds. Each case also sets a tiny run (1 epoch, one method,
 B2-1x1), so a value wrongly accepted fails the test quickly instead of training for minutes.
+A case with a Ray flag runs as the watched driver that `energybench run` starts for Ray runs would (the same
+code, in this process): the watcher's relay of a refusal is test_ray's hand-picked bad Ray options.
 """
 
 from __future__ import annotations
@@ -16,9 +18,11 @@ import io
 import os
 import random
 import string
+import tempfile
 from pathlib import Path
 
 from energybench.cli import main
+from energybench.commands.supervise import STATUS
 from energybench.config import (MAX_BATCH_SIZE, MAX_EPOCHS, MAX_IDLE_SECONDS, MAX_IMAGE_SIZE, MAX_POWER_RATE_HZ,
                                 MAX_THREADS, MAX_WIDTH, SEED_MAX, max_workers)
 
@@ -52,7 +56,7 @@ def _refused(argv: list[str], files: dict[str, str], tmp: Path) -> None:
     cwd = os.getcwd()
     os.chdir(case)  # a default output folder would land here
     try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), _as_watched_driver():
             try:
                 code = main(argv)
             except SystemExit as exit_:  # argparse's own errors
@@ -64,6 +68,22 @@ def _refused(argv: list[str], files: dict[str, str], tmp: Path) -> None:
     assert err.startswith("energybench") and err.count("\n") == 1 and "Traceback" not in err, (argv, files, err)
     assert out.getvalue() == "", (argv, out.getvalue())
     assert _snapshot(case) == before, (argv, files)
+
+
+@contextlib.contextmanager
+def _as_watched_driver():
+    """This process as the child a Ray run's watcher starts (STATUS names its status file), so that a Ray flag's
+    case costs no second python (3-5 s of imports each)."""
+    with tempfile.TemporaryDirectory(prefix="eb-status-") as folder:
+        before = os.environ.get(STATUS)
+        os.environ[STATUS] = os.path.join(folder, "status.json")
+        try:
+            yield
+        finally:
+            if before is None:
+                del os.environ[STATUS]
+            else:
+                os.environ[STATUS] = before
 
 
 # ----- number options of `run` --------------------------------------------------------------------

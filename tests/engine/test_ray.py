@@ -59,10 +59,21 @@ def wait_for_rows(path: Path, n: int, proc: subprocess.Popen, timeout_s: float =
     pytest.fail(f"no {n} rows in {path} after {timeout_s} s")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def local_sweep(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("local")
-    assert main(["run", *SWEEP, "--no-power", "--out", str(out), "--run-id", "local"]) == 0
+    """The local executor's sweep, run once for the whole session: conftest spreads this file's tests over the
+    pytest-xdist workers, so each would run it again (about 12 s); the first worker runs it, the others wait
+    for it (a file lock in the folder all workers' temporary folders share) and read its rows."""
+    from filelock import FileLock
+
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    out, done = shared / "ray-local-sweep", shared / "ray-local-sweep.done"
+    with FileLock(str(shared / "ray-local-sweep.lock")):
+        if not done.is_file():
+            shutil.rmtree(out, ignore_errors=True)  # what a failed first try left
+            assert main(["run", *SWEEP, "--no-power", "--out", str(out), "--run-id", "local"]) == 0
+            done.touch()
     return out / "local"
 
 
@@ -76,7 +87,7 @@ def test_two_workers_give_the_local_executors_numbers(local_sweep, tmp_path, cap
     assert all(n for n in notes)
 
 
-def test_a_sweep_on_a_cluster_started_with_ray_start(local_sweep, tmp_path):
+def test_a_sweep_on_a_cluster_started_with_ray_start(local_sweep, tmp_path, monkeypatch, capsys):
     port = free_port()
     # Ray's socket paths must fit in 107 bytes: a short session folder, not pytest's long tmp_path
     temp = Path(tempfile.mkdtemp(prefix="ray-", dir="/tmp"))
@@ -92,10 +103,12 @@ def test_a_sweep_on_a_cluster_started_with_ray_start(local_sweep, tmp_path):
         from energybench.engine.executors.ray import wait_for_cluster
 
         wait_for_cluster(f"127.0.0.1:{port}", timeout_s=120)
-        run = energybench("run", *SWEEP, "--ray-address", f"127.0.0.1:{port}", "--out", str(tmp_path),
-                          "--run-id", "cluster", "--no-power", env=env)
-        out, _ = run.communicate(timeout=600)
-        assert run.returncode == 0, out
+        # the CLI in this process: its driver is the watched child it starts, which inherits the token
+        monkeypatch.setenv("RAY_AUTH_MODE", env["RAY_AUTH_MODE"])
+        monkeypatch.setenv("RAY_AUTH_TOKEN", env["RAY_AUTH_TOKEN"])
+        code = main(["run", *SWEEP, "--ray-address", f"127.0.0.1:{port}", "--out", str(tmp_path),
+                     "--run-id", "cluster", "--no-power"])
+        assert code == 0, capsys.readouterr().err
         executor = json.loads((tmp_path / "cluster" / "manifest.json").read_text())["executor"]
         assert executor["name"] == "ray" and executor["address"] == f"127.0.0.1:{port}" and executor["cpus"] == 2
         assert rows(tmp_path / "cluster") == rows(local_sweep)

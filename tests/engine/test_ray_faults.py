@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from energybench.cli import main
+
 REPO = Path(__file__).resolve().parents[2]
 TINY = ["--method", "finetune", "--sharing", "0", "--epochs", "1", "--train-per-class", "6", "--test-per-class", "3",
         "--no-power", "--no-report", "--quiet"]
@@ -42,28 +44,37 @@ def env_for(ray_tmp: Path) -> dict:
     return env
 
 
-def test_workers_start_their_own_cluster_whatever_a_stale_address_file_says(tmp_path, ray_tmp):
+def in_env_for(ray_tmp: Path, monkeypatch) -> None:
+    """env_for(ray_tmp) for the CLI called in this process: a Ray run's driver is a child process of it (the
+    watched driver), which inherits this environment; the child is the only python the run starts."""
+    for name, value in env_for(ray_tmp).items():
+        if os.environ.get(name) != value:
+            monkeypatch.setenv(name, value)
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+
+
+def test_workers_start_their_own_cluster_whatever_a_stale_address_file_says(tmp_path, ray_tmp, monkeypatch, capsys):
     (ray_tmp / "ray").mkdir()
     (ray_tmp / "ray" / "ray_current_cluster").write_text(f"127.0.0.1:{free_port()}")  # a killed `ray start --head`
-    done = subprocess.run([sys.executable, "-m", "energybench", "run", *TINY, "--workers", "1", "--out", str(tmp_path),
-                           "--run-id", "r"], env=env_for(ray_tmp), capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
+    in_env_for(ray_tmp, monkeypatch)
+    code = main(["run", *TINY, "--workers", "1", "--out", str(tmp_path), "--run-id", "r"])
+    assert code == 0, capsys.readouterr().err
     assert len(list(csv.DictReader(open(tmp_path / "r" / "metrics.csv")))) == 3
 
 
-
-def test_auto_with_a_stale_address_file_exits_2_at_once_naming_the_file(tmp_path, ray_tmp):
+def test_auto_with_a_stale_address_file_exits_2_at_once_naming_the_file(tmp_path, ray_tmp, monkeypatch, capsys):
     (ray_tmp / "ray").mkdir()
     port = free_port()
     (ray_tmp / "ray" / "ray_current_cluster").write_text(f"127.0.0.1:{port}")
+    in_env_for(ray_tmp, monkeypatch)
     start = time.monotonic()
-    done = subprocess.run([sys.executable, "-m", "energybench", "run", *TINY, "--ray-address", "auto", "--out",
-                           str(tmp_path / "runs")], env=env_for(ray_tmp), capture_output=True, text=True, timeout=300)
-    assert done.returncode == 2, done.stderr
+    code = main(["run", *TINY, "--ray-address", "auto", "--out", str(tmp_path / "runs")])
+    stderr = capsys.readouterr().err
+    assert code == 2, stderr
     assert time.monotonic() - start < 60  # (Ray alone waited for minutes on the dead address)
     assert (f"no Ray cluster answers at --ray-address auto (the address {ray_tmp / 'ray' / 'ray_current_cluster'} "
-            f"records) 127.0.0.1:{port}") in done.stderr
-    assert "That file is left by a `ray start` that ended" in done.stderr and "Traceback" not in done.stderr
+            f"records) 127.0.0.1:{port}") in stderr
+    assert "That file is left by a `ray start` that ended" in stderr and "Traceback" not in stderr
     assert not (tmp_path / "runs").exists()
 
 
@@ -114,7 +125,6 @@ def test_a_sweep_whose_ray_node_dies_ends_with_a_message_and_resumes(tmp_path, r
     assert err.endswith(f"Every phase finished before that is saved in {root} ({kept} row(s) in metrics.csv).\n"
                         f"Continue with: energybench run --resume {root}\n"), err
     assert "energybench run: the sweep stopped" in err
-    done = subprocess.run([sys.executable, "-m", "energybench", "run", "--resume", str(root), "--executor", "local",
-                           "--quiet"], env=env_for(ray_tmp), capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr
+    # the local executor runs in this process (as test_ray's resumes do): no python start-up of its own
+    assert main(["run", "--resume", str(root), "--executor", "local", "--quiet"]) == 0
     assert len((root / "metrics.csv").read_text().splitlines()) - 1 == 24
