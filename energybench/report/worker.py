@@ -53,6 +53,7 @@ class ReportWorker:
         except OSError as exc:
             self.failed = f"could not start it: {exc}"
             self.proc = None
+            self.stderr.close()
         return self
 
     def build(self, run_dir: str | Path, formats: Iterable[str]) -> list[Path]:
@@ -105,14 +106,18 @@ class ReportWorker:
             proc.kill()
             proc.wait()
         if stopped:
-            _signal_group(proc.pid, signal.SIGKILL)  # a forked drawer still finishing: it writes no file
+            _signal_group(proc.pid, getattr(signal, "SIGKILL", signal.SIGTERM))  # a forked drawer still finishing: it writes no file
         proc.stdout.close()
         self.stderr.close()
 
 
 def _signal_group(pgid: int, sig: int) -> None:
+    """The process pgid and what it forked (its session's group), where there are process groups."""
     try:
-        os.killpg(pgid, sig)
+        if hasattr(os, "killpg"):
+            os.killpg(pgid, sig)
+        elif sig == signal.SIGTERM:
+            os.kill(pgid, sig)
     except (ProcessLookupError, PermissionError):
         pass
 
