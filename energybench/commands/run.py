@@ -263,11 +263,19 @@ def _on_ray(args: argparse.Namespace) -> bool:
 
 def _run(args: argparse.Namespace, cfg, lock, sigterm: SigtermAsInterrupt) -> int:
     from energybench.engine.runner import Runner
+    from energybench.report.worker import ReportWorker
 
     log = (lambda *a, **k: None) if args.quiet else print
     # Bars redraw with carriage returns: on a terminal they help, in a log file they are noise.
     tty = sys.stderr.isatty() or os.environ.get(TTY) == "1"
-    runner = Runner(cfg, resume=args.resume, progress=not args.quiet and tty, log=log, lock=lock)
+    worker = ReportWorker()
+    if cfg.report:
+        worker.start()  # imports the report code on the core the cells leave free (report/worker.py)
+    try:
+        runner = Runner(cfg, resume=args.resume, progress=not args.quiet and tty, log=log, lock=lock)
+    except BaseException:
+        worker.close()
+        raise
     note(root=runner.store.root)
     sigterm.arm()  # again: ray.init (in Runner, under Ray) installs its own SIGTERM handler, which just exits
     try:
@@ -281,10 +289,8 @@ def _run(args: argparse.Namespace, cfg, lock, sigterm: SigtermAsInterrupt) -> in
             return sigterm.status()
         reports = []
         if runner.cfg.report:
-            from energybench.report import build_reports
-
             try:
-                reports = build_reports(root, formats=runner.cfg.report_formats)
+                reports = worker.build(root, formats=runner.cfg.report_formats)
                 for path in reports:
                     print(f"report: {path}")
             except KeyboardInterrupt:
@@ -294,6 +300,7 @@ def _run(args: argparse.Namespace, cfg, lock, sigterm: SigtermAsInterrupt) -> in
                 return sigterm.status()
         runner.finish_tracking(reports)
     finally:
+        worker.close()  # before the lock goes: an interrupted report process deletes its temporary files first
         runner.close()
     print(f"results: {root / 'metrics.csv'}")
     print(f"summary: {root / 'summary.json'}")

@@ -28,7 +28,49 @@ def drawing(pid: int) -> bool:
         return False
 
 
-def interrupt_while_drawing(cmd: list[str], sig: int) -> subprocess.CompletedProcess:
+def children(pid: int) -> list[int]:
+    try:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def report_processes(run_pid: int) -> list[int]:
+    """The report processes (report/worker.py) a run started, alive or not yet reaped: their command line
+    ends with the run's pid."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:  # not a process, or it ended meanwhile
+            continue
+        if b"energybench.report.worker" in argv and argv[-2:] == [str(run_pid).encode(), b""]:
+            found.append(int(entry.name))
+    return found
+
+
+def cmdline(pid: int) -> bytes | None:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return None
+
+
+def run_drawing(pid: int) -> bool:
+    """Whether a run's report process (which loads matplotlib while the cells train) is drawing the
+    reports: it has forked its second drawer, a copy of itself (while warming up it runs fc-list, a
+    fork that is a copy only until its exec)."""
+    for worker in report_processes(pid):
+        drawers = [c for c in children(worker) if cmdline(c) == cmdline(worker)]
+        if not drawers:
+            continue
+        time.sleep(0.1)
+        if any(cmdline(c) == cmdline(worker) for c in drawers):
+            return True
+    return False
+
+
+def interrupt_while_drawing(cmd: list[str], sig: int, drawing=drawing) -> subprocess.CompletedProcess:
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "PYTHONPATH": str(REPO)})
     end = time.monotonic() + 120
@@ -61,8 +103,11 @@ def test_a_report_interrupted_while_drawing_says_what_was_kept(tmp_path, capsys,
 
 def test_a_run_interrupted_while_writing_its_reports_keeps_the_run(tmp_path):
     root = tmp_path / "r"
+    pids = []
     done = interrupt_while_drawing([sys.executable, "-m", "energybench", "run", *TINY, "--out", str(tmp_path),
-                                    "--run-id", "r"], signal.SIGTERM)
+                                    "--run-id", "r"], signal.SIGTERM,
+                                   drawing=lambda pid: bool(pids.append(pid)) or run_drawing(pid))
+    assert report_processes(pids[0]) == []  # the run stopped its report process before it ended
     assert done.returncode == 143, done.stderr
     assert done.stderr.endswith(f"energybench run: interrupted by SIGTERM while writing the reports; the run is "
                                 f"finished and every row is saved in {root} (a report is written whole or not at "
