@@ -20,14 +20,6 @@ TINY = ["--method", "finetune", "--sharing", "0", "--epochs", "1", "--train-per-
         "--no-power", "--quiet"]
 
 
-def drawing(pid: int) -> bool:
-    """Whether the process has loaded matplotlib's font renderer: it is drawing the reports."""
-    try:
-        return "ft2font" in Path(f"/proc/{pid}/maps").read_text()
-    except OSError:
-        return False
-
-
 def children(pid: int) -> list[int]:
     try:
         return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
@@ -56,18 +48,21 @@ def cmdline(pid: int) -> bytes | None:
         return None
 
 
+def drawing(pid: int) -> bool:
+    """Whether a report process is drawing: it has forked its second drawer, a copy of itself that
+    stays one (report/fork.py; the fc-list it runs while laying out is a copy only until its exec).
+    Well past every import (matplotlib's font renderer is loaded as early as the report code's imports,
+    and a signal inside a C extension's initialisation crashes CPython itself)."""
+    drawers = [c for c in children(pid) if cmdline(c) == cmdline(pid)]
+    if not drawers:
+        return False
+    time.sleep(0.1)
+    return any(cmdline(c) == cmdline(pid) for c in drawers)
+
+
 def run_drawing(pid: int) -> bool:
-    """Whether a run's report process (which loads matplotlib while the cells train) is drawing the
-    reports: it has forked its second drawer, a copy of itself (while warming up it runs fc-list, a
-    fork that is a copy only until its exec)."""
-    for worker in report_processes(pid):
-        drawers = [c for c in children(worker) if cmdline(c) == cmdline(worker)]
-        if not drawers:
-            continue
-        time.sleep(0.1)
-        if any(cmdline(c) == cmdline(worker) for c in drawers):
-            return True
-    return False
+    """Whether a run's report process (which loads matplotlib while the cells train) is drawing."""
+    return any(drawing(worker) for worker in report_processes(pid))
 
 
 def interrupt_while_drawing(cmd: list[str], sig: int, drawing=drawing) -> subprocess.CompletedProcess:
@@ -78,9 +73,8 @@ def interrupt_while_drawing(cmd: list[str], sig: int, drawing=drawing) -> subpro
         assert proc.poll() is None, proc.communicate()
         assert time.monotonic() < end
         time.sleep(0.02)
-    # past matplotlib's import (a signal inside a C extension's initialisation crashes CPython itself), and
-    # well before the end: the reports of this run take about 2.3 s more to draw and write
-    time.sleep(0.8)
+    # inside the drawing, well before the end: the reports of this run take about 2 s more to draw and write
+    time.sleep(0.3)
     assert proc.poll() is None, "the reports were written before the signal: the test must interrupt them sooner"
     proc.send_signal(sig)
     out, err = proc.communicate(timeout=60)
