@@ -106,7 +106,8 @@ class ReportWorker:
             proc.kill()
             proc.wait()
         if stopped:
-            _signal_group(proc.pid, getattr(signal, "SIGKILL", signal.SIGTERM))  # a forked drawer still finishing: it writes no file
+            # a forked drawer still finishing: it writes no file
+            _signal_group(proc.pid, getattr(signal, "SIGKILL", signal.SIGTERM))
         proc.stdout.close()
         self.stderr.close()
 
