@@ -66,8 +66,11 @@ def run_drawing(pid: int) -> bool:
 
 
 def interrupt_while_drawing(cmd: list[str], sig: int, drawing=drawing) -> subprocess.CompletedProcess:
+    # Ctrl-C's default action even when pytest itself was started in the background (`... &` in a script),
+    # where SIGINT is ignored and the ignore is inherited: Python then installs no KeyboardInterrupt
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONPATH": str(REPO)})
+                            env={**os.environ, "PYTHONPATH": str(REPO)},
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     end = time.monotonic() + 120
     while not drawing(proc.pid):
         assert proc.poll() is None, proc.communicate()
