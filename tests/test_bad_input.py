@@ -103,6 +103,8 @@ CASES = [
     ("energy-table sram-bytes inf", ["energy-table", "--sram-bytes", "inf"],
      "argument --sram-bytes: must be a finite number, got 'inf'"),
     ("power duration nan", ["power", "--duration", "nan"], "--duration must be 0 or more seconds, got nan"),
+    ("run node list with a word", ["run", "--node", "45,x"],
+     "argument --node: invalid int value: 'x'; give one of the technology nodes 90, 65, 45, 32, 22, 16, 14, 10, 7"),
     ("power rate inf", ["power", "--power-rate", "inf"],
      "--power-rate must be more than 0 and at most 1,000 Hz, got inf"),
     ("power rate above run's bound", ["power", "--power-rate", "5000"],

@@ -75,13 +75,29 @@ def add(parser, name: str, *, default=None, default_text: str | None = None, swe
     options = {**option.kwargs, **kwargs}
     text = option.help
     if sweep:
-        options.pop("type", None)
+        convert = options.pop("type", None)
+        if convert is not None:
+            options["type"] = each(convert)
         text += SWEEP_NOTE
     if default_text is not None:
         text += f" (default: {default_text})"
     if default is not None:
         options["default"] = default
     return parser.add_argument(option.flag, help=text, **options)
+
+
+def each(convert):
+    """An argument type for a sweep axis: the comma list stays text (the command splits it), but every
+    item is checked by the axis's own type first, so `--node 45,x` gets argparse's message naming the
+    valid values, as `--node x` does where the option takes one value."""
+    def check(text: str) -> str:
+        for item in text.split(","):
+            if item.strip():  # an empty item is the config's to name ("item 2 of ... is empty")
+                convert(item)
+        return text
+
+    check.__name__ = getattr(convert, "__name__", "value")
+    return check
 
 
 class Deprecated(argparse.Action):

@@ -127,12 +127,21 @@ def test_seven_nm_figures_stated_in_the_readme():
     (["--node", "20"], "unknown technology node 20.0 nm; valid nodes (nm): 90, 65, 45, 32, 22, 16, 14, 10, 7"),
     (["--node", "7", "--vdd", "1.2"], "supply voltage 1.2 V is outside the range of the 7 nm node"),
     (["--node", "45,7", "--vdd", "0.9"], "supply voltage 0.9 V is outside the range of the 7 nm node"),
-    (["--node", "seven"], "--node must be comma-separated float"),
 ])
 def test_cost_rejects_a_bad_node_or_voltage(capsys, argv, message):
     assert main(["cost", "--backbone", "tiny_cnn", "--input", "1x8x8", *argv]) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_a_node_that_is_not_a_number_gets_the_valid_nodes_from_the_argument_parser(capsys):
+    for command in (["cost", "--backbone", "tiny_cnn", "--input", "1x8x8"], ["run"]):
+        with pytest.raises(SystemExit) as exit_:
+            main([*command, "--node", "45,seven"])
+        assert exit_.value.code == 2
+        err = capsys.readouterr().err
+        assert ("argument --node: invalid int value: 'seven'; give one of the technology nodes 90, 65, 45, 32, 22, 16, "
+                "14, 10, 7") in err and "Traceback" not in err
 
 
 def test_run_rejects_a_bad_node_before_writing(tmp_path, capsys):
