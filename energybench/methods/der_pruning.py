@@ -1,6 +1,6 @@
 """DER's channel-level masks and pruning of a new feature extractor (Yan et al., CVPR 2021, Sec. 3.3
-"Dynamical Expansion": channel-level masks, sparsity loss, pruning; the number as we recall it, the
-paper's text is not in this repository).
+"Dynamical Expansion": channel-level masks, sparsity loss, pruning; the section number is not checked,
+as the paper's text is not in this repository).
 
 While a phase t > 0 trains, every masked convolution's output is multiplied per channel by
 m = sigmoid(s * e), e a learned embedding per channel (HAT's masks, which DER adopts). Within each
