@@ -208,8 +208,12 @@ def main(args: argparse.Namespace) -> int:
             lock = RunLock(args.resume)  # before anything of the run directory is read
             lock.acquire()
         try:
+            from energybench.engine.ray_start import abandon_early, boot_from_flags
+
+            boot_from_flags(args)  # --workers N: Ray's cluster boots while torch is imported and the data load
             cfg = _config(args)
         except BaseException:
+            abandon_early()
             if lock is not None:
                 lock.release()
             raise

@@ -12,8 +12,9 @@ results. Jobs are queued in the order executors/base.schedule gives, the local e
 sent base phases first, then the longest cells first (executors/base.estimated_cost), so that no
 long cell starts last; each result is the same whatever the order.
 
-Fixed costs are kept off the sweep: an embedded cluster boots in a thread while pre-flight loads
-the data (prestart), one warm-up task per worker imports torch and energybench meanwhile, and a
+Fixed costs are kept off the sweep: an embedded cluster boots in a thread from the moment the
+command line asks for one, before torch is imported (engine/ray_start), or else while pre-flight
+loads the data (prestart); one warm-up task per worker imports torch and energybench meanwhile, and a
 worker keeps its loaded data for every later cell of the run (_WORK).
 
 States travel as the bytes of the checkpoint that the driver writes (torch.save on the
@@ -28,11 +29,9 @@ the error names the cell and the end of its traceback.
 
 from __future__ import annotations
 
-import logging
 import os
 import socket
 import tempfile
-import threading
 import time
 from collections import deque
 from contextlib import contextmanager
@@ -46,6 +45,7 @@ from energybench.engine.cell import NO_POWER, BaseDone, CellWork, PhaseDone
 from energybench.engine.checkpoint import checkpoint_bytes, load_checkpoint
 from energybench.engine.executors.base import Executor, NeedBase, RunCell, estimated_cost, schedule
 from energybench.engine.plan import Cell
+from energybench.engine.ray_start import _init_options, _Start, abandon_early, take_early
 from energybench.errors import RunStopped, UserCodeFailed, UserError
 
 RETRIES = 3  # times one cell is sent again after its worker died
@@ -138,16 +138,6 @@ def _new_readings(trace: Path | None, seen: int) -> tuple[list[tuple[float, str,
     return [(float(t), d, float(w)) for t, d, w in rows[seen:]], len(rows)
 
 
-def warm_task() -> int:
-    """A worker's imports before the sweep's first cell reaches it: this module (torch, energybench's
-    training code) and what torch imports on the first optimizer step (torch._dynamo with sympy and
-    more: about 1 s, or several on a busy machine, that the first cell would otherwise wait for)."""
-    step = torch.optim.SGD(torch.nn.Linear(1, 1).parameters(), lr=0.1)
-    step.zero_grad()
-    step.step()
-    return os.getpid()
-
-
 def base_task(setup: WorkerSetup, method: str, seed: int, first_level: float) -> BaseDone:
     work = _work(setup)
     with _measuring(setup, work) as trace:
@@ -210,67 +200,7 @@ def _embedded(cfg) -> bool:
     return not (cfg.ray_address or (os.environ.get("RAY_ADDRESS") if cfg.workers is None else None))
 
 
-def _init_options(cfg) -> dict:
-    """ray.init's options for an embedded cluster on this machine, on loopback only. "local":
-    always a new cluster of its own, whatever RAY_ADDRESS or a `ray start` that was killed left in
-    Ray's temporary folder (its ray_current_cluster file) say. Its workers train at the driver's
-    own priority: Ray's default (worker_niceness 15) let any other job on a shared machine take
-    their CPU, where the local executor's cells keep theirs (measured: --workers 2 no faster than
-    --workers 1 beside other jobs on 2 cores)."""
-    workers = cfg.workers or os.cpu_count() or 1
-    return dict(address="local", num_cpus=workers * cfg.cpus_per_cell, _node_ip_address="127.0.0.1",
-                include_dashboard=False, log_to_driver=False, configure_logging=False,
-                _system_config={"worker_niceness": 0})
-
-
-class _Start:
-    """An embedded cluster booting in a thread (several seconds: Ray's processes and its workers,
-    which then import torch and energybench) while the driver's pre-flight loads the data. The
-    thread lives until the cluster is shut down: Ray's processes are set to die with the thread
-    that started them (Linux's parent-death signal follows the thread, not the process)."""
-
-    def __init__(self, cfg):
-        self.error: BaseException | None = None
-        self.warm: list = []
-        self.started, self.release = threading.Event(), threading.Event()
-        self.thread = threading.Thread(target=self._start, args=(cfg,), name="energybench-ray-start", daemon=True)
-        self.thread.start()
-
-    def _start(self, cfg) -> None:
-        try:
-            import ray
-
-            # (from a thread ray.init leaves SIGTERM alone, as the CLI wants, and warns that it does)
-            logging.getLogger("ray._private.worker").addFilter(lambda r: "SIGTERM handler" not in r.getMessage())
-            ray.init(**_init_options(cfg))
-            # one task per worker: each imports torch and energybench before the first cell comes
-            warm = ray.remote(warm_task).options(num_cpus=cfg.cpus_per_cell, max_retries=0)
-            self.warm = [warm.remote() for _ in range(int(ray.cluster_resources().get("CPU", 1) // cfg.cpus_per_cell))]
-        except BaseException as exc:  # raised again in the driver's thread, by join()
-            self.error = exc
-        self.started.set()
-        self.release.wait()
-
-    def join(self) -> None:
-        """Wait until the cluster is up (the error of a failed start raised here)."""
-        self.started.wait()
-        if self.error is not None:
-            raise self.error
-
-    def end(self) -> None:
-        """Shut the cluster down (once it is up), then let the thread go."""
-        import ray
-
-        self.started.wait()
-        try:
-            if ray.is_initialized():
-                ray.shutdown()
-        finally:
-            self.release.set()
-            self.thread.join()
-
-
-_starting: _Start | None = None  # the cluster prestart began for this process's run
+_starting: _Start | None = None  # the cluster prestart began (or took over) for this process's run
 
 
 class RayExecutor(Executor):
@@ -298,11 +228,18 @@ class RayExecutor(Executor):
         """An embedded cluster starts booting now, in a thread; connect() waits for it. (Joining
         a running cluster takes under a second, and its address is checked in connect.)"""
         global _starting
+        early = take_early()  # booting since before torch was imported (engine/ray_start)
+        if early is not None and (_starting is not None or not _embedded(cfg) or
+                                  early.options != _init_options(cfg)):
+            early.end()  # the config asks for another cluster (or none) than the flags suggested
+            early = None
         try:
             import ray
         except ImportError:
             return  # connect() says what to install
-        if _starting is None and _embedded(cfg) and not ray.is_initialized():
+        if _starting is None and early is not None:
+            _starting = early
+        elif _starting is None and _embedded(cfg) and not ray.is_initialized():
             _starting = _Start(cfg)
 
     @classmethod
@@ -311,6 +248,7 @@ class RayExecutor(Executor):
         starting, _starting = _starting, None
         if starting is not None:
             starting.end()  # (ray.init cannot be stopped half-way: it is waited for, then shut down)
+        abandon_early()
 
     def connect(self) -> None:
         """Join the cluster (or start an embedded one) and check it can run a cell; UserError if not."""
@@ -386,6 +324,7 @@ class RayExecutor(Executor):
         starting, _starting = _starting, None
         if starting is not None:
             starting.end()
+        abandon_early()
         if ray.is_initialized():
             ray.shutdown()
         self._started_here = False
