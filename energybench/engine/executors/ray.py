@@ -45,7 +45,7 @@ from energybench.engine.cell import NO_POWER, BaseDone, CellWork, PhaseDone
 from energybench.engine.checkpoint import checkpoint_bytes, load_checkpoint
 from energybench.engine.executors.base import Executor, NeedBase, RunCell, estimated_cost, schedule
 from energybench.engine.plan import Cell
-from energybench.engine.ray_start import _init_options, _Start, abandon_early, take_early
+from energybench.engine.ray_start import _init_options, _Start, abandon_early, shutdown, take_early
 from energybench.errors import RunStopped, UserCodeFailed, UserError
 
 RETRIES = 3  # times one cell is sent again after its worker died
@@ -318,15 +318,12 @@ class RayExecutor(Executor):
         return min(n, self.slots)
 
     def close(self) -> None:
-        import ray
-
         global _starting
         starting, _starting = _starting, None
         if starting is not None:
             starting.end()
         abandon_early()
-        if ray.is_initialized():
-            ray.shutdown()
+        shutdown()
         self._started_here = False
 
     # ----- the sweep ---------------------------------------------------------------------------------
