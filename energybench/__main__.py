@@ -1,3 +1,3 @@
-from energybench.cli import main
+from energybench.cli import entry
 
-raise SystemExit(main())
+entry()

@@ -216,3 +216,27 @@ def test_a_reader_that_stops_early_ends_the_command_quietly():
     err = proc.stderr.read().decode()
     assert proc.wait() == 141
     assert err == ""
+
+
+def test_the_command_ends_without_teardown_but_with_what_a_normal_exit_does(tmp_path):
+    """exit_now: a non-daemon thread is waited for, exit handlers run, buffered output reaches a
+    pipe, and the status is the command's (the interpreter's teardown is what is skipped)."""
+    script = ("import atexit, sys, threading, time\n"
+              "import energybench.cli as cli\n"
+              "atexit.register(lambda: print('handler ran'))\n"
+              "threading.Thread(target=lambda: (time.sleep(0.3), print('thread ended'))).start()\n"
+              "print('buffered', end=' ')\n"
+              "sys.stderr.write('on stderr')\n"
+              "cli.exit_now(3)\n"
+              "print('never')\n")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert out.returncode == 3
+    assert out.stdout == "buffered thread ended\nhandler ran\n"
+    assert out.stderr == "on stderr"
+
+
+@pytest.mark.parametrize("argv,status", [(["--help"], 0), (["run", "--epochs", "x"], 2), (["run", "--epochs", "0"], 2)])
+def test_the_command_keeps_its_exit_status(argv, status):
+    out = subprocess.run([sys.executable, "-m", "energybench", *argv], capture_output=True, text=True)
+    assert out.returncode == status, out.stderr
+    assert (out.stdout if status == 0 else out.stderr).strip()
