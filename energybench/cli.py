@@ -12,10 +12,10 @@ import threading
 import warnings
 
 from energybench import __version__
-from energybench.commands.options import Deprecated, add_renamed
 from energybench.commands.interrupt import SigtermAsInterrupt
+from energybench.commands.options import Deprecated, add_renamed
 from energybench.commands.supervise import note
-from energybench.errors import RunStopped, Terminated, UserCodeFailed, UserError, did_you_mean
+from energybench.errors import RunStopped, Terminated, UserCodeFailed, UserError, did_you_mean, error_line
 
 # Each module defines register(subparsers) and sets `handler` on its parser.
 COMMANDS = ("run", "cost", "energy_table", "power", "report", "compare", "rtl")
@@ -162,7 +162,7 @@ def _handle(args: argparse.Namespace) -> int:
     except UserError as exc:
         if isinstance(exc, UserCodeFailed) and exc.details and getattr(args, "debug", False):
             print(exc.details.rstrip(), file=sys.stderr)
-        print(f"energybench {args.command}: error: {exc}", file=sys.stderr)
+        print(error_line(args.command, exc), file=sys.stderr)
         return 2
     except RunStopped as exc:
         print(f"energybench {args.command}: {exc}", file=sys.stderr)

@@ -56,6 +56,11 @@ _SHORT.maxlist = _SHORT.maxtuple = _SHORT.maxdict = _SHORT.maxset = 6
 _SHORT.maxlevel = 2
 
 
+def error_line(command: str, exc: UserError) -> str:
+    """How every command states a user's error (exit status 2)."""
+    return f"energybench {command}: error: {exc}"
+
+
 def shown(value) -> str:
     """A bad value as it goes into a message: repr, cut short. A value read from someone's file
     can be huge; the message must stay one readable line."""

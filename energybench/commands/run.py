@@ -11,8 +11,8 @@ from energybench.commands import options
 from energybench.commands.arguments import finite_float, whole
 from energybench.commands.interrupt import SigtermAsInterrupt
 from energybench.commands.supervise import TTY, note, supervise, watched
-from energybench.config import (MAX_BATCH_SIZE, MAX_EPOCHS, MAX_IDLE_SECONDS, MAX_IMAGE_SIZE, MAX_THREADS,
-                                max_workers)
+from energybench.config import MAX_BATCH_SIZE, MAX_EPOCHS, MAX_IDLE_SECONDS, MAX_IMAGE_SIZE, MAX_THREADS, max_workers
+from energybench.errors import UserError, error_line
 
 # CLI flag -> config key; flags left unset do not override the YAML file or the defaults.
 FLAG_KEYS = {
@@ -208,14 +208,18 @@ def main(args: argparse.Namespace) -> int:
             lock = RunLock(args.resume)  # before anything of the run directory is read
             lock.acquire()
         try:
-            from energybench.engine.ray_start import abandon_early, boot_from_flags
+            from energybench.engine.ray_start import abandon_early, boot_from_flags, booting
 
             boot_from_flags(args)  # --workers N: Ray's cluster boots while torch is imported and the data load
             cfg = _config(args)
-        except BaseException:
-            abandon_early()
+        except BaseException as exc:
             if lock is not None:
                 lock.release()
+            if isinstance(exc, UserError) and booting():  # said now: the cluster's shutdown takes seconds more
+                print(error_line("run", exc), file=sys.stderr, flush=True)
+                abandon_early()
+                return 2
+            abandon_early()
             raise
         return _run(args, cfg, lock, sigterm)
 

@@ -47,7 +47,7 @@ def warm_task() -> int:
     wait for)."""
     import torch
 
-    import energybench.engine.executors.ray  # noqa: F401  (the cells' module, with the training code)
+    import energybench.engine.cell  # noqa: F401  (the training code the cells run)
 
     step = torch.optim.SGD(torch.nn.Linear(1, 1).parameters(), lr=0.1)
     step.zero_grad()
@@ -75,6 +75,10 @@ class _Start:
 
             # (from a thread ray.init leaves SIGTERM alone, as the CLI wants, and warns that it does)
             logging.getLogger("ray._private.worker").addFilter(lambda r: "SIGTERM handler" not in r.getMessage())
+            # nor the notice that token authentication is on by default: this cluster listens on loopback only,
+            # and the notice would come before a refused flag's one-line error (the "disabled" warning stays)
+            logging.getLogger("ray._private.authentication.authentication_token_setup").addFilter(
+                lambda r: "Token authentication is enabled" not in r.getMessage())
             ray.init(**copy.deepcopy(self.options))  # (ray.init adds to the dicts it is given)
             # one task per worker: each imports torch and energybench before the first cell comes
             warm = ray.remote(warm_task).options(num_cpus=cfg.cpus_per_cell, max_retries=0)
@@ -151,6 +155,11 @@ def boot_from_flags(args) -> None:
     except (ImportError, ValueError):
         return
     _early = _Start(ClusterSize(args.workers, float(cpus)))
+
+
+def booting() -> bool:
+    """Whether boot_from_flags started a cluster that no executor has taken yet."""
+    return _early is not None
 
 
 def take_early() -> _Start | None:

@@ -320,3 +320,25 @@ def test_a_preflight_error_while_the_cluster_boots_writes_nothing_and_shuts_the_
     assert len(started) == 1 and started[0].started.is_set() and not started[0].thread.is_alive()
     assert not ray.is_initialized() and ray_executor._starting is None
     assert not (tmp_path / "runs").exists()
+
+
+def test_a_refused_flag_while_the_early_cluster_boots_says_one_line_and_leaves_no_ray_process(tmp_path):
+    """`--workers N` boots Ray before the flags are checked (engine/ray_start): a refused value is still one
+    line on the output (Ray's own notices held back) and exit 2; that cluster is shut down before the command
+    ends, and nothing is written."""
+    run = energybench("run", "--workers", "1", "--method", "bogus", "--out", str(tmp_path / "runs"))
+    out, _ = run.communicate(timeout=120)
+    assert run.returncode == 2
+    assert out.startswith("energybench run: error: config key 'methods': unknown method 'bogus'; valid methods: ")
+    assert len(out.splitlines()) == 1, out
+    end = time.monotonic() + 30
+    while time.monotonic() < end:  # the Ray processes it started (in its process group) are gone
+        try:
+            os.killpg(run.pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.2)
+    else:
+        os.killpg(run.pid, signal.SIGKILL)
+        pytest.fail("Ray processes of the refused run were still running 30 s after it exited")
+    assert not (tmp_path / "runs").exists()
