@@ -131,8 +131,8 @@ _early: _Start | None = None  # the cluster boot_from_flags began, until the Ray
 def boot_from_flags(args) -> None:
     """Start booting the embedded cluster that `energybench run`'s flags alone decide: --workers N
     with no --ray-address, no other executor, and cells' CPUs known (--cpus-per-cell, or no config
-    file that could set it). Anything else waits for the Ray executor's prestart; a flag value the
-    config checks will refuse starts nothing."""
+    file that could set it). Anything else waits for the Ray executor's prestart; a value of these
+    flags (or of --gpus-per-cell) that the config checks will refuse starts nothing."""
     global _early
     if _early is not None or args.workers is None or args.ray_address is not None or \
             args.executor not in (None, "ray"):
@@ -144,8 +144,10 @@ def boot_from_flags(args) -> None:
         if args.config:
             return
         cpus = RunConfig.cpus_per_cell
+    gpus = getattr(args, "gpus_per_cell", None)
     if not (isinstance(args.workers, int) and 1 <= args.workers <= max_workers()) or \
-            not (isinstance(cpus, (int, float)) and 0 < cpus and math.isfinite(cpus)):
+            not (isinstance(cpus, (int, float)) and 0 < cpus and math.isfinite(cpus)) or \
+            not (gpus is None or (isinstance(gpus, (int, float)) and 0 <= gpus and math.isfinite(gpus))):
         return
     try:
         import importlib.util

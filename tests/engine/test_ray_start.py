@@ -74,7 +74,8 @@ def test_a_run_that_fails_before_the_executor_exists_shuts_the_early_cluster_dow
     {"workers": 2, "ray_address": "127.0.0.1:6379"},  # joins a cluster instead
     {"workers": 2, "config": "run.yaml"},  # the file may set --cpus-per-cell
     {"workers": 0}, {"workers": 10**6}, {"workers": 1, "cpus_per_cell": 0.0},  # refused by the config checks
-    {"workers": 1, "cpus_per_cell": float("inf")},
+    {"workers": 1, "cpus_per_cell": float("inf")}, {"workers": 1, "gpus_per_cell": -1.0},
+    {"workers": 1, "gpus_per_cell": float("nan")},
 ])
 def test_flags_that_do_not_decide_an_embedded_cluster_start_nothing(booted, given):
     ray_start.boot_from_flags(flags(**given))
