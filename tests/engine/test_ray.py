@@ -49,6 +49,19 @@ def energybench(*argv: str, **kw) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kw)
 
 
+def assert_group_ends(run: subprocess.Popen, what: str, timeout_s: float = 30) -> None:
+    """The processes of `run`'s group (the Ray processes it started) end within timeout_s of it."""
+    end = time.monotonic() + timeout_s
+    while time.monotonic() < end:
+        try:
+            os.killpg(run.pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.2)
+    os.killpg(run.pid, signal.SIGKILL)
+    pytest.fail(f"Ray processes of {what} were still running {timeout_s:g} s after it exited")
+
+
 def wait_for_rows(path: Path, n: int, proc: subprocess.Popen, timeout_s: float = 300) -> None:
     end = time.monotonic() + timeout_s
     while time.monotonic() < end:
@@ -203,16 +216,7 @@ def test_a_driver_sent_sigterm_stops_like_ctrl_c_and_closes_its_cluster(local_sw
     root = tmp_path / "term"
     assert out.endswith(f"energybench run: interrupted by SIGTERM; every finished phase is saved in {root}.\n"
                         f"Continue with: energybench run --resume {root}\n")
-    end = time.monotonic() + 30
-    while time.monotonic() < end:  # the Ray processes it started (in its process group) are gone too
-        try:
-            os.killpg(run.pid, 0)
-        except ProcessLookupError:
-            break
-        time.sleep(0.5)
-    else:
-        os.killpg(run.pid, signal.SIGKILL)
-        pytest.fail("Ray processes of the stopped driver were still running 30 s after it exited")
+    assert_group_ends(run, "the stopped driver")  # the Ray processes it started are gone too
     assert main(["run", "--resume", str(root), "--quiet"]) == 0
     assert rows(root) == rows(local_sweep)
 
@@ -338,14 +342,5 @@ def test_a_refused_flag_while_the_early_cluster_boots_says_one_line_and_leaves_n
     assert run.returncode == 2
     assert out.startswith("energybench run: error: config key 'methods': unknown method 'bogus'; valid methods: ")
     assert len(out.splitlines()) == 1, out
-    end = time.monotonic() + 30
-    while time.monotonic() < end:  # the Ray processes it started (in its process group) are gone
-        try:
-            os.killpg(run.pid, 0)
-        except ProcessLookupError:
-            break
-        time.sleep(0.2)
-    else:
-        os.killpg(run.pid, signal.SIGKILL)
-        pytest.fail("Ray processes of the refused run were still running 30 s after it exited")
+    assert_group_ends(run, "the refused run")
     assert not (tmp_path / "runs").exists()
