@@ -227,7 +227,6 @@ def main(args: argparse.Namespace) -> int:
 def _config(args: argparse.Namespace):
     from energybench.config import EXECUTION_KEYS, RUNNER_KEYS, load_yaml
     from energybench.engine.preflight import make_config
-    from energybench.errors import UserError
 
     flags = {key: getattr(args, flag) for flag, key in FLAG_KEYS.items() if getattr(args, flag) is not None}
     if args.resume is not None:
