@@ -301,10 +301,14 @@ def _run(args: argparse.Namespace, cfg, lock, sigterm: SigtermAsInterrupt) -> in
                 for path in reports:
                     print(f"report: {path}")
             except KeyboardInterrupt:
+                runner.trackers.abort()  # the tracker runs end KILLED, as when the cells are interrupted
                 print(f"energybench run: interrupted{sigterm.how()} while writing the reports; the run is finished "
                       f"and every row is saved in {root} (a report is written whole or not at all).\nWrite the "
                       f"reports with: energybench report {root}", file=sys.stderr)
                 return sigterm.status()
+            except BaseException:
+                runner.trackers.abort("FAILED")  # not left RUNNING
+                raise
         runner.finish_tracking(reports)
     finally:
         worker.close()  # before the lock goes: an interrupted report process deletes its temporary files first

@@ -10,6 +10,7 @@ import pytest
 
 from energybench import results
 from energybench.cli import main
+from energybench.errors import UserError
 from energybench.trackers.base import metric_kind
 
 mlflow = pytest.importorskip("mlflow")
@@ -199,3 +200,26 @@ def test_resume_finds_the_same_runs_again(run_dir, capsys):
     after = client.search_runs([exp.experiment_id])
     assert sorted(r.info.run_id for r in after) == before  # no second parent, no cell logged twice
     assert all(r.info.status == "FINISHED" for r in after)
+
+
+@pytest.mark.parametrize("stop,code,status", [(KeyboardInterrupt, 130, "KILLED"),
+                                              (UserError("the report cannot be drawn"), 2, "FAILED")])
+def test_a_run_whose_reports_stop_ends_its_tracker_runs(tmp_path, monkeypatch, capsys, stop, code, status):
+    """Interrupted or failed while the reports are written, after every row: the MLflow runs are not left RUNNING."""
+    from mlflow.tracking import MlflowClient
+
+    from energybench.report.worker import ReportWorker
+
+    def stopped(self, run_dir, formats):
+        raise stop
+
+    monkeypatch.setattr(ReportWorker, "build", stopped)
+    argv = ["run", "--method", "finetune", "--sharing", "0", "--epochs", "1", "--train-per-class", "8",
+            "--test-per-class", "5", "--no-power", "--quiet", "--report-format", "html", "--out", str(tmp_path),
+            "--run-id", "r", "--tracker", "mlflow"]
+    assert main(argv) == code
+    assert len(_rows(tmp_path / "r")) == 3  # every row was written first
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'r' / 'mlflow.db'}")
+    runs = client.search_runs([client.get_experiment_by_name("energybench").experiment_id])
+    ended = {"cell" if "mlflow.parentRunId" in r.data.tags else "parent": r.info.status for r in runs}
+    assert len(runs) == 2 and ended == {"cell": "FINISHED", "parent": status}  # the cell had finished with its phases
