@@ -39,15 +39,17 @@ class MlflowTracker:
         self.experiment = exp.experiment_id if exp else self.client.create_experiment(
             EXPERIMENT, artifact_location=None if uri else (self.root / "mlartifacts").as_uri())
         tag = {"energybench.run_dir": str(self.root)}
-        found = self._find(tag)
+        found = self._find(tag, top_level=True)  # the cells carry the run directory's tag too
         self.parent = found or self.client.create_run(self.experiment, run_name=self.root.name,
                                                       tags=tag).info.run_id
         if not found:
             self._log(self.parent, params=params)
         self.cells: dict[str, str] = {}
 
-    def _find(self, tags: dict[str, str]) -> str | None:
+    def _find(self, tags: dict[str, str], top_level: bool = False) -> str | None:
         where = " and ".join(f"tags.`{k}` = '{v}'" for k, v in tags.items())
+        if top_level:
+            where += " and tags.`mlflow.parentRunId` IS NULL"
         runs = self.client.search_runs([self.experiment], filter_string=where, max_results=1)
         return runs[0].info.run_id if runs else None
 

@@ -223,3 +223,11 @@ def test_a_run_whose_reports_stop_ends_its_tracker_runs(tmp_path, monkeypatch, c
     runs = client.search_runs([client.get_experiment_by_name("energybench").experiment_id])
     ended = {"cell" if "mlflow.parentRunId" in r.data.tags else "parent": r.info.status for r in runs}
     assert len(runs) == 2 and ended == {"cell": "FINISHED", "parent": status}  # the cell had finished with its phases
+    # a resume writes the reports into the same parent (not into the cell, which carries the run's tag too)
+    monkeypatch.undo()
+    assert main(["run", "--resume", str(tmp_path / "r"), "--tracker", "mlflow", "--quiet"]) == 0
+    after = {r.info.run_id: r for r in client.search_runs([runs[0].info.experiment_id])}
+    assert sorted(after) == sorted(r.info.run_id for r in runs)
+    [parent] = [r for r in after.values() if "mlflow.parentRunId" not in r.data.tags]
+    assert parent.info.status == "FINISHED"
+    assert "report.html" in {a.path for a in client.list_artifacts(parent.info.run_id)}
