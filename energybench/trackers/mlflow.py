@@ -48,10 +48,12 @@ class MlflowTracker:
 
     def _find(self, tags: dict[str, str], top_level: bool = False) -> str | None:
         where = " and ".join(f"tags.`{k}` = '{v}'" for k, v in tags.items())
-        if top_level:
-            where += " and tags.`mlflow.parentRunId` IS NULL"
-        runs = self.client.search_runs([self.experiment], filter_string=where, max_results=1)
-        return runs[0].info.run_id if runs else None
+        # top_level: a run of no parent, the oldest first (the parent was made before its cells). In Python:
+        # `tags.x IS NULL` in a search is recent in MLflow (2026), and a tracking server may be older.
+        runs = self.client.search_runs([self.experiment], filter_string=where, max_results=1000 if top_level else 1,
+                                       order_by=["attributes.start_time ASC"])
+        found = [r for r in runs if not top_level or "mlflow.parentRunId" not in r.data.tags]
+        return found[0].info.run_id if found else None
 
     def _log(self, run: str, params: dict[str, str] | None = None, metrics: dict[str, float] | None = None,
              step: int = 0) -> None:
