@@ -81,9 +81,9 @@ SPREAD = {"tests/engine/test_ray.py", "tests/engine/test_ray_faults.py", "tests/
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_auto_num_workers(config):
     """-n auto (addopts): one worker more than the CPUs. About a third of the suite's time is tests that wait for
-    the processes and Ray clusters they start; a third worker keeps 2 cores busy meanwhile (296-323 s against
-    368-398 s with 2 workers on a 2-core machine, 2026-12-06). PYTEST_XDIST_AUTO_NUM_WORKERS still sets the
-    number, as in pytest-xdist."""
+    the processes and Ray clusters they start; a third worker keeps 2 cores busy meanwhile (296-350 s against
+    368-398 s with 2 workers and 374 s with 4, on a 2-core machine, 2026-12-06). PYTEST_XDIST_AUTO_NUM_WORKERS
+    still sets the number, as in pytest-xdist."""
     if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
         return None  # pytest-xdist's own hook reads it
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
@@ -95,7 +95,7 @@ def pytest_xdist_make_scheduler(config, log):
     """Under --dist loadfile (addopts), a test file goes to one worker whole, so that its module-scoped fixtures
     are computed once (a session-scoped one: once on each worker that needs it), except the files in SPREAD.
     Files go out in the collection's order. pytest-xdist's own order (the files with most tests first) sent every
-    long single test last, where one worker was left with it alone: 343 s against 296-323 s on 3 workers.
+    long single test last, where one worker was left with it alone: 343 s against 296-350 s on 3 workers.
     (Not xdist_group marks: --dist loadgroup groups nothing under pytest 9.2, pytest-xdist issue 1386.)"""
     from xdist.scheduler import LoadFileScheduling
 
