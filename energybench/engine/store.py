@@ -37,6 +37,7 @@ class RunStore:
         rundir.check_format(self.root)  # a newer energybench's directory is neither resumed nor rewritten
         self.metrics_path = self.root / rundir.METRICS
         self.rows: list[dict[str, Any]] = rundir.read_rows(self.metrics_path)
+        self._text = rundir.MetricsText()  # metrics.csv's text so far: a write formats only the rows added
         # the modules of user code the run names (plugins.user_modules): its checkpoints may hold their classes
         self.user_modules = user_modules
         self.identity: RunIdentity | None = None  # the run's: its checkpoints must match it (set by the runner)
@@ -87,12 +88,12 @@ class RunStore:
                                               and int(r["seed"]) == seed and int(r["phase"]) > keep_upto)]
         if len(keep) != len(self.rows):
             self.rows = keep
-            rundir.write_metrics(self.root, self.rows)
+            rundir.write_metrics(self.root, self.rows, self._text)
 
     def append(self, *rows: dict[str, Any]) -> None:
         """Rows (a phase's, one per hardware point) added in one write: all of them or none."""
         self.rows.extend({**row, "run_id": self.run_id} for row in rows)
-        rundir.write_metrics(self.root, self.rows)
+        rundir.write_metrics(self.root, self.rows, self._text)
 
     # ----- results of the cells, as their events arrive ------------------------------------------
     def record_base(self, done: BaseDone) -> None:

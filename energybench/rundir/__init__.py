@@ -35,12 +35,12 @@ from energybench.rundir.schema import (
     cell_dir,
     sharing_key,
 )
-from energybench.rundir.write import COLUMNS, render_csv, write_config, write_manifest, write_metrics
+from energybench.rundir.write import COLUMNS, MetricsText, render_csv, write_config, write_manifest, write_metrics
 
 __all__ = [
     "CONFIG", "COLUMNS", "FLAGS", "FORMAT", "FORMAT_KEY", "HARDWARE", "IDENTITY", "MANIFEST", "MATRIX_FILE", "METRICS",
     "POWER_TRACE", "SCHEMA", "SUMMARY", "TEXT", "accuracy_matrix", "at_point", "cell_dir",
     "check_format", "frame", "hardware_points", "load", "num",
     "read_config", "read_json", "read_manifest", "read_metrics", "read_power_trace", "read_rows", "read_summary",
-    "render_csv", "sharing_key", "write_config", "write_manifest", "write_metrics", "written_format",
+    "MetricsText", "render_csv", "sharing_key", "write_config", "write_manifest", "write_metrics", "written_format",
 ]

@@ -30,18 +30,54 @@ def fmt(v: Any) -> str:
 
 def render_csv(rows: Iterable[dict[str, Any]]) -> str:
     """metrics.csv's text: SCHEMA's columns in order, then the rows' other columns, sorted."""
-    rows = list(rows)
-    extra = sorted({k for r in rows for k in r} - set(COLUMNS))
+    return MetricsText().render(list(rows))
+
+
+class MetricsText:
+    """metrics.csv's text for rows that only grow from one write to the next (a run's, phase by
+    phase): each row is formatted once. The file is still written whole and atomically after every
+    phase, but formatting every row again each time grew with the square of the rows: a sweep priced
+    at many hardware points writes a row per point (300 phases at 21 points: 66 s of writes before,
+    2 s now; benchmarks/metrics_writes.py). Rows are not changed once rendered; a list that is not
+    the last one with rows added (rows dropped, or another list) is formatted anew, as is every row
+    when a new row brings a column the others lack."""
+
+    def __init__(self):
+        self._rows: list[dict[str, Any]] = []  # the rows rendered, in order (the very objects)
+        self._keys: set[str] = set()
+        self._fields: list[str] = []
+        self._chunks: list[str] = []  # their formatted lines, a chunk per render
+
+    def render(self, rows: list[dict[str, Any]]) -> str:
+        done = len(self._rows)
+        grown = len(rows) >= done and all(a is b for a, b in zip(self._rows, rows))
+        new = rows[done:] if grown else rows
+        keys = (self._keys if grown else set()) | {k for r in new for k in r}
+        fields = COLUMNS + sorted(keys - set(COLUMNS))
+        if not grown or fields != self._fields:  # start again: every line changes with the columns
+            self._rows, self._chunks, new = [], [], rows
+        self._keys, self._fields = keys, fields
+        if new:
+            buf = io.StringIO()
+            writer = csv.DictWriter(buf, fieldnames=fields, extrasaction="raise", lineterminator="\n")
+            for r in new:
+                writer.writerow({k: fmt(v) for k, v in r.items()})
+            self._chunks.append(buf.getvalue())
+            self._rows.extend(new)
+        return _header(fields) + "".join(self._chunks)
+
+
+def _header(fields: list[str]) -> str:
+    """The header line, as csv.DictWriter.writeheader writes it."""
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=COLUMNS + extra, extrasaction="raise", lineterminator="\n")
-    writer.writeheader()
-    for r in rows:
-        writer.writerow({k: fmt(v) for k, v in r.items()})
+    csv.writer(buf, lineterminator="\n").writerow(fields)
     return buf.getvalue()
 
 
-def write_metrics(root: Path, rows: Iterable[dict[str, Any]]) -> None:
-    atomic_write(Path(root) / METRICS, render_csv(rows))
+def write_metrics(root: Path, rows: Iterable[dict[str, Any]], text: MetricsText | None = None) -> None:
+    """metrics.csv of `rows`; `text`: the MetricsText of this run's earlier writes, so that only the
+    rows added since are formatted."""
+    atomic_write(Path(root) / METRICS, (text or MetricsText()).render(list(rows)))
 
 
 def write_config(root: Path, config: dict[str, Any]) -> None:

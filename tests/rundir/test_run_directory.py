@@ -46,6 +46,43 @@ def test_a_run_directory_written_today_reads_back_typed(tmp_path):
     assert RunStore(tmp_path / "r").rows[0]["acc_all"] == "0.30000000000000004"  # the writer's text, unchanged
 
 
+def test_each_phase_writes_the_whole_file_but_formats_only_its_new_rows(tmp_path, monkeypatch):
+    """metrics.csv is written whole after every phase; rows written before are not formatted again (that
+    grew with the square of a sweep's rows), yet the file is always what the rows give written afresh,
+    also when a new row brings a column the others lack or a cell's rows are dropped."""
+    from energybench.rundir import write
+
+    formatted = []
+    monkeypatch.setattr(write, "fmt", lambda v, real=write.fmt: formatted.append(v) or real(v))
+
+    def row(phase, **extra):  # with run_id, which the store adds: 6 cells
+        return {"method": "lwf", "sharing": 0.5, "seed": 0, "phase": phase, "acc_all": 50.0 + phase, **extra}
+
+    store = RunStore(tmp_path / "r")
+    path = tmp_path / "r" / "metrics.csv"
+
+    def afresh() -> str:  # the file's text from new row objects, nothing reused (and not counted)
+        counted = len(formatted)
+        text = rundir.MetricsText().render([dict(r) for r in store.rows])
+        del formatted[counted:]
+        return text
+
+    store.append(row(0), row(0, sharing=0.8))
+    assert len(formatted) == 12 and path.read_text() == afresh()
+    store.append(row(1))
+    assert len(formatted) == 18 and path.read_text() == afresh()  # (every row again would be 30)
+    store.append(row(2, acc_nme=61.5))  # a new column: every line gains a cell
+    assert len(formatted) == 18 + 6 + 6 + 6 + 7
+    text = path.read_text()
+    assert text == afresh() and text.splitlines()[0].endswith(",acc_nme") and text.splitlines()[1].endswith(",")
+    assert text.splitlines()[4].endswith(",61.5") and len(text.splitlines()) == 5
+    store.drop_partial("lwf", 0.5, 0, keep_upto=0)  # phases 1 and 2 of that cell will be trained again
+    assert path.read_text() == afresh() and len(path.read_text().splitlines()) == 3
+    assert "acc_nme" not in path.read_text()  # the column left with the only row that had it
+    store.append(row(1))
+    assert path.read_text() == afresh() and [r["phase"] for r in rundir.read_rows(path)] == ["0", "0", "1"]
+
+
 def test_missing_and_nan_read_under_one_rule(tmp_path):
     """An empty cell and a 'nan' cell both read as NaN (not measured), never 0; only the 'nan' one
     is named in a warning (an empty cell is how the writer spells it); an empty text cell is None."""
