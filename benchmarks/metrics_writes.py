@@ -23,7 +23,6 @@ from pathlib import Path
 
 from energybench import rundir
 from energybench.files import atomic_write
-from energybench.rundir.write import COLUMNS, render_csv
 
 TEXT = {"run_id": "20261206-120000-digits", "method": "lucir", "energy_table": "horowitz45", "precision": "fp32",
         "measured_note": "no power sensor is available"}
@@ -33,7 +32,7 @@ def phase_rows(phase: int, points: int, rng: random.Random) -> list[dict]:
     """One phase's rows, one per hardware point: every column, numbers at full precision."""
     rows = []
     for point in range(points):
-        row = {c: TEXT.get(c, rng.random() * 10 ** rng.randint(-6, 10)) for c in COLUMNS}
+        row = {c: TEXT.get(c, rng.random() * 10 ** rng.randint(-6, 10)) for c in rundir.COLUMNS}
         row.update(phase=phase % 3, seed=phase // 210, node_nm=(7, 14, 22, 32, 45, 65, 90)[point % 7],
                    arch=("eyeriss_like", "simba_like", "tpu_like")[point // 7 % 3])
         rows.append(row)
@@ -46,7 +45,7 @@ def sweep(root: Path, phases: int, points: int, incremental: bool) -> tuple[floa
     for phase in range(phases):
         rows.extend(phase_rows(phase, points, rng))
         t0 = time.perf_counter()
-        atomic_write(root / rundir.METRICS, text.render(rows) if incremental else render_csv(rows))
+        atomic_write(root / rundir.METRICS, text.render(rows) if incremental else rundir.render_csv(rows))
         last = time.perf_counter() - t0
         total += last
     return total, last
