@@ -12,7 +12,7 @@ import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from energybench.errors import UserError, did_you_mean, shown
 from energybench.user_yaml import load_user_yaml
@@ -294,6 +294,11 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
         raise UserError(f"config file {p} is a study of several runs (base and arms), not one run's config; "
                         f"run it with: python scripts/ablation.py {p} --out DIR")
     return data
+
+
+def refuse_key(key: str, msg: str) -> NoReturn:
+    """A config key's value is refused: UserError naming the key."""
+    raise UserError(f"config key '{key}': {msg}")
 
 
 def parse_config(*layers: dict[str, Any]) -> tuple[RunConfig, set[str]]:

@@ -200,6 +200,9 @@ def main(args: argparse.Namespace) -> int:
     from energybench.engine.lock import RunLock
 
     if _on_ray(args) and not watched() and getattr(args, "argv", None) is not None:
+        from energybench.engine.ray_options import refuse_early
+
+        refuse_early(*_layers(args))  # a refused Ray option is said now, not after the driver's imports
         return supervise(args.argv)  # Ray can end its driver's process from C++: a watcher says what was kept
 
     with SigtermAsInterrupt() as sigterm:
@@ -225,8 +228,14 @@ def main(args: argparse.Namespace) -> int:
 
 
 def _config(args: argparse.Namespace):
-    from energybench.config import EXECUTION_KEYS, RUNNER_KEYS, load_yaml
     from energybench.engine.preflight import make_config
+
+    return make_config(*_layers(args))
+
+
+def _layers(args: argparse.Namespace) -> list[dict]:
+    """The run's config layers: its YAML file (or, resumed, its recorded config), then its flags."""
+    from energybench.config import EXECUTION_KEYS, RUNNER_KEYS, load_yaml
 
     flags = {key: getattr(args, flag) for flag, key in FLAG_KEYS.items() if getattr(args, flag) is not None}
     if args.resume is not None:
@@ -249,7 +258,7 @@ def _config(args: argparse.Namespace):
     else:
         layers = [load_yaml(args.config)] if args.config else []
         layers.append(flags)
-    return make_config(*layers)
+    return layers
 
 
 def _on_ray(args: argparse.Namespace) -> bool:

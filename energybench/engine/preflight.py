@@ -19,9 +19,9 @@ from pathlib import Path
 
 import torch
 
-from energybench import config as run_config  # (max_workers() read through the module: tests set the CPUs)
-from energybench.config import (BOUNDS, DEFAULT_IMAGE_SIZE, DEVICES, EXECUTORS, FIELDS, HERDING, NAME_MAX, PRECISIONS,
+from energybench.config import (BOUNDS, DEFAULT_IMAGE_SIZE, DEVICES, EXECUTORS, HERDING, NAME_MAX, PRECISIONS,
                                 REPORT_FORMATS, SEED_MAX, RunConfig, complete, parse_config)
+from energybench.config import refuse_key as _bad
 from energybench.cost.arch import builtin_architectures
 from energybench.cost.carbon import grids
 from energybench.cost.hardware import build_hardware
@@ -32,6 +32,7 @@ from energybench.cost.tables import builtin_tables, check_runnable, load_energy_
 from energybench.data import DATASETS, IN_SHAPES, NUM_CLASSES, load_source
 from energybench.data.scenario import Scenario, build_scenario, parse_split
 from energybench.engine.plan import Plan, plan_sweep
+from energybench.engine.ray_options import check_ray_options
 from energybench.errors import UserError, canonical, shown, unknown_name
 from energybench.methods import DEFAULT_METHODS, METHODS, check_methods, method_classes, resolve_method
 from energybench.models import BACKBONES, build_backbone, check_backbone_name, check_input
@@ -87,10 +88,6 @@ def validate(cfg: RunConfig, explicit: set[str] = frozenset()) -> None:
     _check_execution(cfg)
 
 
-def _bad(key: str, msg: str):
-    raise UserError(f"config key '{key}': {msg}")
-
-
 def _check_names_and_data(cfg: RunConfig) -> None:
     """Names (dataset, mapper, methods, backbone), sizes, the scenario and the data keys."""
     if cfg.dataset not in DATASETS:
@@ -100,9 +97,6 @@ def _check_names_and_data(cfg: RunConfig) -> None:
         if value is not None and value > high:
             shown_value = f"{value:.17g}" if isinstance(value, float) else str(value)
             _bad(key, f"at most {high:g}, got {shown_value}")
-    if cfg.workers is not None and cfg.workers > run_config.max_workers():
-        _bad("workers", f"at most {run_config.max_workers()} (this machine's CPUs; each worker is a process), got "
-                       f"{cfg.workers}; to use more, start a Ray cluster over several machines and give ray_address")
     if not cfg.out.strip():
         _bad("out", f"{shown(cfg.out)} is empty; give the directory that holds run directories (default: runs)")
     if cfg.mapper not in MAPPERS:
@@ -212,29 +206,11 @@ def _check_training(cfg: RunConfig) -> None:
 
 def _check_execution(cfg: RunConfig) -> None:
     """Where cells run (executor and Ray resources), carbon, trackers, reports and the energy table."""
-    if cfg.executor not in EXECUTORS:
-        _bad("executor", unknown_name("executor", cfg.executor, EXECUTORS))
+    check_ray_options(cfg, _bad)
     if cfg.cache_shared and cfg.augment:
         _bad("cache_shared", "caches the frozen trunk's outputs of each training image once a phase, which "
                             "augmentation changes every epoch; leave out cache_shared (--cache-shared) or augment "
                             "(--augment)")
-    if cfg.executor == "local" and (cfg.workers is not None or cfg.ray_address is not None):
-        which = "workers" if cfg.workers is not None else "ray_address"
-        _bad(which, "applies to the ray executor only; leave out executor: local (or --executor local)")
-    asked = cfg.gpus_per_cell is not None or cfg.cpus_per_cell != FIELDS["cpus_per_cell"].default
-    if cfg.executor == "local" and asked:
-        which = "gpus_per_cell" if cfg.gpus_per_cell is not None else "cpus_per_cell"
-        _bad(which, f"{getattr(cfg, which):g} is a Ray resource request; the local executor runs every cell in this "
-                   "process and would ignore it: add --workers N (or executor: ray), or leave it out")
-    if cfg.workers is not None and cfg.workers < 1:
-        _bad("workers", f"must be at least 1, got {cfg.workers}")
-    if cfg.workers is not None and cfg.ray_address is not None:
-        _bad("workers", "give either workers (a new Ray cluster on this machine) or ray_address (a running one), "
-                       "not both")
-    if cfg.gpus_per_cell is not None and not (0 <= cfg.gpus_per_cell < float("inf")):
-        _bad("gpus_per_cell", f"must be 0 or more (fractions share a GPU), got {cfg.gpus_per_cell}")
-    if not 0 < cfg.cpus_per_cell < float("inf"):
-        _bad("cpus_per_cell", f"must be more than 0, got {cfg.cpus_per_cell}")
     _validate_carbon_and_trackers(cfg, _bad)
     bad_formats = [f for f in cfg.report_formats if f not in REPORT_FORMATS]
     if bad_formats:

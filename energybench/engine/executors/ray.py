@@ -29,8 +29,6 @@ the error names the cell and the end of its traceback.
 
 from __future__ import annotations
 
-import os
-import socket
 import tempfile
 import time
 from collections import deque
@@ -45,11 +43,11 @@ from energybench.engine.cell import NO_POWER, BaseDone, CellWork, PhaseDone
 from energybench.engine.checkpoint import checkpoint_bytes, load_checkpoint
 from energybench.engine.executors.base import Executor, NeedBase, RunCell, estimated_cost, schedule
 from energybench.engine.plan import Cell
+from energybench.engine.ray_options import check_address, cluster_address
 from energybench.engine.ray_start import _init_options, _Start, abandon_early, shutdown, take_early
 from energybench.errors import RunStopped, UserCodeFailed, UserError
 
 RETRIES = 3  # times one cell is sent again after its worker died
-CONNECT_TIMEOUT_S = 10
 
 
 class CellFailed(RunStopped):
@@ -159,45 +157,9 @@ def cell_task(setup: WorkerSetup, cell: Cell, base: bytes | None, resume: bytes 
 
 
 # ----- the driver side ------------------------------------------------------------------------------
-def check_address(address: str, given_as: str = "--ray-address") -> None:
-    """Fail within seconds, naming the address (and where it came from: the option, or the
-    RAY_ADDRESS variable), when nothing listens there (ray.init would otherwise keep retrying
-    for minutes)."""
-    host, _, port = address.rpartition(":")
-    if address == "auto":
-        return
-    if not host or not port.isdigit():
-        raise UserError(f"{given_as} '{address}' is not HOST:PORT (e.g. 10.0.0.1:6379) or auto")
-    try:
-        with socket.create_connection((host, int(port)), timeout=CONNECT_TIMEOUT_S):
-            pass
-    except OSError as exc:
-        raise UserError(f"no Ray cluster answers at {given_as} {address} ({exc.strerror or exc}); start one with "
-                        "'ray start --head' there, or give its address") from None
-
-
-def _check_recorded_cluster() -> None:
-    """`auto` joins the cluster whose address `ray start` recorded in Ray's temporary folder; one
-    that was killed leaves that file behind, and Ray then waits for minutes on a dead address."""
-    try:
-        from ray._common.utils import get_ray_address_file
-    except ImportError:  # (another Ray version: Ray's own search decides)
-        return
-    path = Path(get_ray_address_file(None))
-    try:
-        recorded = path.read_text().strip()
-    except OSError:
-        return  # no file: Ray looks for a running cluster on this machine, or says there is none
-    try:
-        check_address(recorded, f"--ray-address auto (the address {path} records)")
-    except UserError as exc:
-        raise UserError(f"{exc}. That file is left by a `ray start` that ended: start a cluster again, or delete "
-                        f"it, or give --ray-address HOST:PORT") from None
-
-
 def _embedded(cfg) -> bool:
     """Whether the run starts a cluster of its own on this machine (no address given, none in RAY_ADDRESS)."""
-    return not (cfg.ray_address or (os.environ.get("RAY_ADDRESS") if cfg.workers is None else None))
+    return cluster_address(cfg)[0] is None
 
 
 _starting: _Start | None = None  # the cluster prestart began (or took over) for this process's run
@@ -259,17 +221,13 @@ class RayExecutor(Executor):
                             "node)") from None
 
         cfg = self.cfg
-        # RAY_ADDRESS, as ray.init reads it, when the executor is ray and no address is given
-        address = cfg.ray_address or (os.environ.get("RAY_ADDRESS") if cfg.workers is None else None)
-        given_as = "--ray-address" if cfg.ray_address else "RAY_ADDRESS"
+        address, given_as = cluster_address(cfg)
         opts = dict(include_dashboard=False, log_to_driver=False, configure_logging=False)
         if _starting is not None:  # booting since before pre-flight
             _starting.join()
             self._started_here = True
         elif address and not ray.is_initialized():
             check_address(address, given_as)
-            if address == "auto":
-                _check_recorded_cluster()
             try:
                 ray.init(address=address, **opts)
             except (ConnectionError, RuntimeError, ValueError) as exc:
