@@ -36,7 +36,7 @@ from energybench.engine.plan import Cell
 from energybench.errors import UserCodeFailed, UserError
 from energybench.methods import DEFAULT_METHODS, METHODS, method_classes
 from energybench.methods.base import Context, Method
-from energybench.results import MATRIX_FILE
+from energybench.rundir import MATRIX_FILE
 from energybench.training.evaluate import EvalResult, evaluate
 from energybench.training.metrics import bwt, forgetting, render_matrix
 from energybench.training.trainer import Trainer

@@ -15,10 +15,9 @@ import math
 import warnings
 from collections import defaultdict
 from pathlib import Path
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
 import numpy as np
-import pandas as pd
 
 from energybench.errors import UserError
 from energybench.rundir.migrate import check_format, schema_notice
@@ -36,6 +35,9 @@ from energybench.rundir.schema import (
     cell_dir,
 )
 from energybench.user_yaml import load_user_yaml
+
+if TYPE_CHECKING:  # imported where a table is read (0.4 s): a Ray worker needs the names, not pandas
+    import pandas as pd
 
 NUL = bytes(1)
 SHOWN = 4  # bad cells named in a warning; the rest counted
@@ -55,6 +57,8 @@ def num(value: Any) -> float:
 def frame(rows: Iterable[dict[str, Any]] | pd.DataFrame) -> pd.DataFrame:
     """Metrics rows (as written to metrics.csv, or as dicts of numbers) as a typed frame:
     identity columns typed, text columns as text, every other column a float (NaN = empty)."""
+    import pandas as pd
+
     df = rows.copy() if isinstance(rows, pd.DataFrame) else pd.DataFrame(list(rows))
     for col in df.columns:
         if col in TEXT:
@@ -112,6 +116,8 @@ def read_metrics(path: str | Path, required: Iterable[str] = IDENTITY) -> pd.Dat
     lacks a `required` column or a row's identity cannot be read; a warning (the rest is read)
     for a last row cut mid-line, a row of the wrong length, a cell that is not a finite number,
     and columns that are not this version's."""
+    import pandas as pd
+
     path = Path(path)
     reader = csv.reader(io.StringIO(_text(path)))
     try:
@@ -152,6 +158,8 @@ def read_metrics(path: str | Path, required: Iterable[str] = IDENTITY) -> pd.Dat
 def _cell_notice(path: Path, raw: pd.DataFrame) -> None:
     """One warning naming the numeric cells that are not finite numbers ('abc', 'nan', '1e400'):
     they are read as not measured (NaN), never as a value."""
+    import pandas as pd
+
     found = []
     for col in raw.columns:
         if col in TEXT or col in FLAGS or col in ("seed", "phase"):
@@ -191,6 +199,8 @@ def hardware_points(df: pd.DataFrame) -> list[tuple]:
 def at_point(df: pd.DataFrame, point: tuple | None = None) -> pd.DataFrame:
     """The rows of one hardware point (the first by default): one row per (method, sharing, seed,
     phase), which every aggregate of energybench.results assumes; all rows where there is one point."""
+    import pandas as pd
+
     points = hardware_points(df)
     if len(points) <= 1 and point is None:
         return df
@@ -206,6 +216,8 @@ def accuracy_matrix(run_dir: str | Path) -> pd.DataFrame:
     """Every cell's accuracy matrix: one row per (method, sharing, seed, after_phase), columns
     phase_0, phase_1, ...: the accuracy (%) on each phase's classes after phase `after_phase`
     (NaN for phases not yet learned). Cells of runs older than the file are left out."""
+    import pandas as pd
+
     df = load(run_dir)
     parts = []
     for (method, sharing, seed), _ in df.groupby(["method", "sharing", "seed"], sort=True):

@@ -88,3 +88,12 @@ def test_booting_the_cluster_imports_no_torch():
             "print('torch' in sys.modules)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "False"
+
+
+def test_a_workers_warm_up_imports_no_pandas():
+    """A Ray worker imports the training code before its first cell (warm_task), while the cluster's other
+    processes start on the same cores: pandas (0.4 s) is the readers' (results, report), not the cells'."""
+    code = ("import sys, energybench.engine.ray_start as r; r.warm_task(); "
+            "print(sorted(m for m in ('torch', 'energybench.engine.cell', 'pandas') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "['energybench.engine.cell', 'torch']"
