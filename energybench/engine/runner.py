@@ -138,6 +138,7 @@ class Runner:
         self.executor = None
         executor = executor_class(replace(run, cfg=cfg), log=self.log, progress=self.progress)
         executor.connect()  # under Ray: joins the cluster and checks its resources now
+        self.store.check_sent = executor.foreign_states
         self.executor = executor
         self.trackers = Trackers([])  # the run's own, opened in _run once the manifest is written
         self._done_prepare = True

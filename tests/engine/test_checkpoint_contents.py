@@ -124,6 +124,11 @@ def test_a_state_a_ray_worker_sends_is_checked_before_anything_of_its_phase_is_w
                                         r"'torch_rng' in it\)"):
         store.record_phase(done)
     assert not (tmp_path / "r").exists()  # no row, no confusion matrix, no checkpoint
+    # an embedded cluster's workers are this run's own processes: their states are written as sent, unread, as the
+    # local executor's own states are
+    store.check_sent = False
+    store.record_phase(done)
+    assert store.progress_checkpoint("finetune", 0.0, 0).read_bytes() == done.state
 
 
 def test_a_checkpoint_of_the_earlier_format_is_refused_as_such(tmp_path):

@@ -99,6 +99,9 @@ def test_two_workers_give_the_local_executors_numbers(local_sweep, tmp_path, cap
     # power under Ray: two cells share this host's CPU package, so RAPL is left out, with the reason
     notes = {r["measured_note"] for r in csv.DictReader(open(tmp_path / "ray" / "metrics.csv"))}
     assert all(n for n in notes)
+    # the workers are this run's own processes: their states are written as the local executor's, not loaded back
+    executor = json.loads((tmp_path / "ray" / "manifest.json").read_text())["executor"]
+    assert executor["address"] == "embedded" and executor["sent_states_checked"] is False
 
 
 def test_a_sweep_on_a_cluster_started_with_ray_start(local_sweep, tmp_path, monkeypatch, capsys):
@@ -125,6 +128,7 @@ def test_a_sweep_on_a_cluster_started_with_ray_start(local_sweep, tmp_path, monk
         assert code == 0, capsys.readouterr().err
         executor = json.loads((tmp_path / "cluster" / "manifest.json").read_text())["executor"]
         assert executor["name"] == "ray" and executor["address"] == f"127.0.0.1:{port}" and executor["cpus"] == 2
+        assert executor["sent_states_checked"] is True  # a joined cluster's states are loaded back before written
         assert rows(tmp_path / "cluster") == rows(local_sweep)
         assert (tmp_path / "cluster" / "summary.json").is_file()
         assert sorted(p.name for p in (tmp_path / "cluster" / "cells").glob("*_base.pt")) == sorted(

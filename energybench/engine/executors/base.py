@@ -80,6 +80,10 @@ class Executor(ABC):
     """Runs a resolved run's cells (engine/preflight.Resolved) for a driver (engine/runner.Runner)."""
 
     name: str  # as `--executor` names it, and the manifest records it
+    # The cells' states come, as checkpoint bytes, from processes that may run other code than this run's (a
+    # joined Ray cluster's workers): the store loads each back as it would a checkpoint file before writing it.
+    # The local executor's states and an embedded cluster's (this run's own processes) are not loaded again.
+    foreign_states = False
 
     @staticmethod
     @abstractmethod

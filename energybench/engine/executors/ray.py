@@ -251,6 +251,7 @@ class RayExecutor(Executor):
             self.close()
             raise UserError(f"--cpus-per-cell {cfg.cpus_per_cell:g} asks for more CPUs than the Ray cluster has "
                             f"({cpus:g})")
+        self.foreign_states = not self._started_here  # a joined cluster's workers, maybe on other machines
         slots = cpus // cfg.cpus_per_cell
         if self.gpus_per_cell:
             slots = min(slots, gpus // self.gpus_per_cell)
@@ -259,7 +260,8 @@ class RayExecutor(Executor):
         self.alone_on = frozenset(n["NodeID"] for n in nodes if self._cells_at_once(n.get("Resources", {})) <= 1)
         self.cluster = {"address": address or "embedded", "cpus": cpus, "gpus": gpus, "nodes": len(nodes),
                         "cells_at_once": self.slots, "cpus_per_cell": cfg.cpus_per_cell,
-                        "gpus_per_cell": self.gpus_per_cell, "ray": ray.__version__}
+                        "gpus_per_cell": self.gpus_per_cell, "ray": ray.__version__,
+                        "sent_states_checked": self.foreign_states}
         self.log(f"ray: {'started' if self._started_here else 'joined'} a cluster of {cpus:g} CPU(s) and {gpus:g} "
                  f"GPU(s); {self.slots} cell(s) at a time ({cfg.cpus_per_cell:g} CPU, {self.gpus_per_cell:g} GPU "
                  "each)")
