@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import socket
 import sys
 from pathlib import Path
 
@@ -47,6 +48,13 @@ def reduced() -> bool:
     """Slow end-to-end checks run in reduced form (CI's) unless ENERGYBENCH_FULL=1 asks for the
     full protocol (`ENERGYBENCH_FULL=1 pytest -m slow`)."""
     return os.environ.get("ENERGYBENCH_FULL") != "1"
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on (for a Ray head, or an address where no cluster answers)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 README = Path(__file__).resolve().parents[1] / "README.md"

@@ -11,7 +11,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -19,6 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import free_port
 
 from energybench.cli import main
 
@@ -35,12 +35,6 @@ def rows(run_dir: Path) -> list[tuple]:
     """metrics.csv rows, sorted, without timing and measured-power columns."""
     return sorted(tuple(sorted((k, v) for k, v in r.items() if k not in NOT_COMPARED))
                   for r in csv.DictReader(open(run_dir / "metrics.csv")))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def energybench(*argv: str, **kw) -> subprocess.Popen:

@@ -8,7 +8,6 @@ import csv
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -16,18 +15,13 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import free_port
 
 from energybench.cli import main
 
 REPO = Path(__file__).resolve().parents[2]
 TINY = ["--method", "finetune", "--sharing", "0", "--epochs", "1", "--train-per-class", "6", "--test-per-class", "3",
         "--no-power", "--no-report", "--quiet"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture

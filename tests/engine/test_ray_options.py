@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 
 import pytest
+from conftest import free_port
 
 # The watching process as the CLI runs it, but a started driver is an error: it must not be reached.
 PROBE = """
@@ -20,12 +20,6 @@ run.supervise = lambda argv: sys.exit("the driver was started for " + " ".join(a
 code = main(["run", *json.loads(sys.argv[1])])
 print(json.dumps([code, "torch" in sys.modules]))
 """
-
-
-def _unused_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _refused(argv: list[str], tmp_path, **env) -> str:
@@ -54,7 +48,7 @@ def test_a_refused_ray_option_is_said_without_starting_the_driver(tmp_path, argv
 
 
 def test_an_address_where_nothing_listens_is_refused_before_the_driver_starts(tmp_path):
-    address = f"127.0.0.1:{_unused_port()}"
+    address = f"127.0.0.1:{free_port()}"
     assert f"no Ray cluster answers at --ray-address {address}" in _refused(["--ray-address", address], tmp_path)
     # RAY_ADDRESS is the cluster of `--executor ray` alone, as ray.init reads it; --workers N starts its own
     err = _refused(["--executor", "ray"], tmp_path, RAY_ADDRESS=address)
