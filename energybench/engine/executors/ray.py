@@ -18,8 +18,10 @@ loads the data (prestart); one warm-up task per worker imports torch and energyb
 worker keeps its loaded data for every later cell of the run (_WORK).
 
 States travel as the bytes of the checkpoint that the driver writes (torch.save on the
-worker, read back with the same allowlisted loader as a checkpoint on disk, and mapped to
-each worker's own device), so a GPU worker's state reaches a driver without a GPU.
+worker; a worker reads the states it receives with the same allowlisted loader as a checkpoint
+on disk, mapped to its own device), so a GPU worker's state reaches a driver without a GPU. The
+driver loads a joined cluster's states back before writing them; an embedded cluster's workers
+are this run's own processes, and their states are written as sent (RayExecutor.foreign_states).
 
 Faults: a worker that dies (killed, out of memory, lost node) costs the phase it was in: the
 cell is sent again from its last finished phase, on any worker. A cell that fails with a
