@@ -1,8 +1,10 @@
 """SIGTERM and Ctrl-C raised where Python cannot propagate them (a weakref callback, a __del__: matplotlib
-runs many while drawing) are not lost: they arrive again a moment later (commands/interrupt.py)."""
+runs many while drawing), or caught where they land, are not lost: they arrive again a moment later
+(commands/interrupt.py). Sent again, they never cut the clean-up short nor outlive the command."""
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import time
@@ -58,3 +60,77 @@ def test_other_lost_errors_still_reach_the_previous_hook_and_it_is_back_afterwar
         time.sleep(0.2)  # nothing is sent again for it
     assert seen == [ValueError]
     assert sys.unraisablehook is previous
+
+
+def test_an_interruption_caught_where_it_landed_arrives_again():
+    """As in matplotlib's font matching: `try: int(stretch) except ValueError:`, where CPython's int()
+    replaced the interruption raised inside it with a ValueError, and a report was written whole."""
+    with SigtermAsInterrupt():
+        with pytest.raises(Terminated):
+            try:
+                os.kill(os.getpid(), signal.SIGTERM)
+                time.sleep(5)
+            except KeyboardInterrupt:
+                pass  # lost here
+            time.sleep(5)  # the command's next work; SIGTERM comes again well before the end
+
+
+def test_the_clean_up_an_interruption_runs_is_not_cut_short():
+    cleaned = False
+    with SigtermAsInterrupt():
+        with pytest.raises(Terminated):
+            try:
+                os.kill(os.getpid(), signal.SIGTERM)
+                time.sleep(5)
+            finally:
+                time.sleep(0.3)  # a lock released, Ray shut down: several resend periods
+                cleaned = True
+    assert cleaned
+
+
+def test_ctrl_c_under_the_cli_and_a_command_is_raised_once_and_not_after():
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    status = None
+    try:
+        with SigtermAsInterrupt():  # the CLI's
+            with SigtermAsInterrupt() as command:
+                try:
+                    os.kill(os.getpid(), signal.SIGINT)
+                    time.sleep(5)
+                except KeyboardInterrupt:
+                    status = command.status()
+            time.sleep(0.3)  # nothing arrives again: the command has it
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finally:
+        signal.signal(signal.SIGINT, before)
+    assert status == 130
+
+
+def test_nothing_is_sent_once_the_command_has_ended():
+    got = []
+    before = signal.signal(signal.SIGTERM, lambda signum, frame: got.append(signum))
+    try:
+        with SigtermAsInterrupt() as sigterm:
+            try:
+                os.kill(os.getpid(), signal.SIGTERM)
+                time.sleep(5)
+            except Terminated:
+                assert sigterm.how() == " by SIGTERM" and sigterm.status() == 143
+        time.sleep(0.3)
+    finally:
+        signal.signal(signal.SIGTERM, before)
+    assert got == []
+
+
+def test_an_error_that_replaced_the_interruption_ends_the_command_as_interrupted():
+    with pytest.raises(Terminated) as stopped:
+        with SigtermAsInterrupt():
+            try:
+                os.kill(os.getpid(), signal.SIGTERM)
+                time.sleep(5)
+            except KeyboardInterrupt:  # as C code does (matplotlib's image resampling) with the error it finds
+                raise ValueError("Invalid affine transformation matrix") from None
+    assert isinstance(stopped.value.__cause__, ValueError)
+    with pytest.raises(ValueError):  # with no signal, an error is the command's own
+        with SigtermAsInterrupt():
+            raise ValueError("a bug")

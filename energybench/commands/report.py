@@ -66,8 +66,9 @@ def main(args: argparse.Namespace) -> int:
     if args.figures is not None:
         figure_formats = parse_figure_formats(args.figure_format)
         width = parse_width(args.figure_width)
-    with SigtermAsInterrupt() as sigterm, _run_lock(args, formats):
-        try:
+    sigterm = SigtermAsInterrupt()
+    try:
+        with sigterm, _run_lock(args, formats):
             if args.figures is not None:
                 for path in export_figures(args.run_dir, args.figures, figure_formats, width):
                     print(f"figure: {path}")
@@ -75,11 +76,11 @@ def main(args: argparse.Namespace) -> int:
             if formats:
                 for path in build_reports(args.run_dir, formats=formats, out_dir=args.out, page_size=page_size):
                     print(f"report: {path}")
-        except KeyboardInterrupt:
-            print(f"energybench report: interrupted{sigterm.how()}; the run directory {args.run_dir} is unchanged "
-                  "and every report or figure file is either complete or as it was before (each is written whole "
-                  f"or not at all).\nWrite them again with: energybench {' '.join(_argv(args))}", file=sys.stderr)
-            return sigterm.status()
+    except KeyboardInterrupt:  # outside: an interruption C code turned into an error is raised as it leaves
+        print(f"energybench report: interrupted{sigterm.how()}; the run directory {args.run_dir} is unchanged "
+              "and every report or figure file is either complete or as it was before (each is written whole "
+              f"or not at all).\nWrite them again with: energybench {' '.join(_argv(args))}", file=sys.stderr)
+        return sigterm.status()
     return 0
 
 
