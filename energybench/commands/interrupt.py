@@ -54,7 +54,7 @@ class SigtermAsInterrupt:
             return
         self.received = signum  # a first signal, a lost one sent again, or a second one from the user
         self._resend_until_seen(signum)
-        raise _interruption(signum)
+        raise interruption(signum)
 
     def _lost(self, unraisable) -> None:
         """sys.unraisablehook while armed: Ctrl-C's or SIGTERM's interruption is sent again, unprinted."""
@@ -105,7 +105,7 @@ class SigtermAsInterrupt:
                 signal.signal(signal.SIGINT, self.previous_int)
             sys.unraisablehook = self.previous_hook
         if converted:
-            raise _interruption(self.received) from exc
+            raise interruption(self.received) from exc
 
     def status(self) -> int:
         """The exit status of an interrupted command: 128 + the signal (143 for SIGTERM), 130 for Ctrl-C."""
@@ -119,7 +119,7 @@ class SigtermAsInterrupt:
         return " by SIGTERM" if self.received == signal.SIGTERM else f" by signal {self.received}"
 
 
-def _interruption(signum: int) -> KeyboardInterrupt:
+def interruption(signum: int) -> KeyboardInterrupt:
     """What a signal raises: Ctrl-C Python's own KeyboardInterrupt, any other Terminated."""
     return KeyboardInterrupt() if signum == signal.SIGINT else Terminated(signum)
 

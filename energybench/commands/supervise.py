@@ -20,6 +20,8 @@ import tempfile
 import threading
 from pathlib import Path
 
+from energybench.commands.interrupt import interruption
+
 STATUS = "ENERGYBENCH_DRIVER_STATUS"  # the child's status file (set: this process is a watched driver)
 TTY = "ENERGYBENCH_DRIVER_TTY"  # the watcher's stderr is a terminal (progress bars are wanted)
 
@@ -48,28 +50,42 @@ def note(**fields) -> None:
 
 def supervise(argv: list[str]) -> int:
     """Run `energybench <argv>` as a watched child; its exit status, with a message if it could not give one."""
-    fd, status_path = tempfile.mkstemp(prefix="energybench-driver-", suffix=".json")
-    os.close(fd)
-    env = {**os.environ, STATUS: status_path, "PYTHONPATH": _python_path()}
-    if sys.stderr.isatty():
-        env[TTY] = "1"
+    child: list[subprocess.Popen] = []
+    early: list[int] = []  # signals that came before there was a child to pass them to
+    forwarded: list[int] = []
+
+    def on_signal(signum, frame):
+        if not child:
+            early.append(signum)
+        elif signum == signal.SIGTERM:  # (Ctrl-C: a terminal sends it to the child too, which stops and says so)
+            forwarded.append(signum)
+            child[0].send_signal(signum)
+
+    # set before the child starts: a SIGTERM between its start and these handlers would end this process alone,
+    # the driver running on without a watcher
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    status_path = None
     try:
+        fd, status_path = tempfile.mkstemp(prefix="energybench-driver-", suffix=".json")
+        os.close(fd)
+        env = {**os.environ, STATUS: status_path, "PYTHONPATH": _python_path()}
+        if sys.stderr.isatty():
+            env[TTY] = "1"
+        if early:  # nothing started yet: stopped as any command is
+            raise interruption(early[0])
         proc = subprocess.Popen([sys.executable, "-m", "energybench", *argv], env=env, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE)
+        child.append(proc)  # from here on_signal passes SIGTERM on itself
+        if early:  # came while the child was starting
+            forwarded.append(early[0])
+            proc.send_signal(early[0])
         relays = [threading.Thread(target=_relay, args=(proc.stdout, sys.stdout), daemon=True),
                   threading.Thread(target=_relay, args=(proc.stderr, sys.stderr), daemon=True)]
         for t in relays:
             t.start()
-        previous, forwarded = {}, []
-        if threading.current_thread() is threading.main_thread():
-            previous[signal.SIGTERM] = signal.signal(signal.SIGTERM, lambda s, f: (forwarded.append(s),
-                                                                                   proc.send_signal(s)))
-            previous[signal.SIGINT] = signal.signal(signal.SIGINT, signal.SIG_IGN)  # the child stops and says so
-        try:
-            code = _wait(proc)
-        finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
+        code = _wait(proc)
         for t in relays:
             t.join()
         try:
@@ -77,7 +93,10 @@ def supervise(argv: list[str]) -> int:
         except (OSError, ValueError):
             status = {}
     finally:
-        Path(status_path).unlink(missing_ok=True)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
+        if status_path is not None:
+            Path(status_path).unlink(missing_ok=True)
     if status.get("handled"):
         return code
     if forwarded:  # stopped by SIGTERM where Ray's own handler (during ray.init) just exits
@@ -96,12 +115,7 @@ def _python_path() -> str:
 
 
 def _wait(proc: subprocess.Popen) -> int:
-    while True:
-        try:
-            code = proc.wait()
-            break
-        except KeyboardInterrupt:  # (a SIGINT before the handler was set) the child has it too
-            continue
+    code = proc.wait()
     return 128 - code if code < 0 else code  # killed by a signal: the shell's 128 + N
 
 
