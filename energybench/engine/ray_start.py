@@ -40,6 +40,24 @@ def _init_options(cfg) -> dict:
                 _system_config={"worker_niceness": 0})
 
 
+def ray_init(**options) -> None:
+    """ray.init(**options), with Ray's crash reporter kept off this process's signals. Ray's core
+    worker puts Abseil's failure-signal handler on SIGTERM (and the fault signals) when it connects,
+    and when it is destroyed, some time after ray.shutdown() has returned, sets them to the
+    system's default rather than to what was there before (Ray 2.60; ray-project/ray#65749):
+    signal.getsignal() still names Python's handler, but a SIGTERM from then on ends the process
+    without a word. A Ray sweep's driver so died when its interruption was sent again
+    (commands/interrupt.py), before it said what was kept (1 run in 6), and would while writing its
+    reports. Ray reads its switch when the core worker starts; the workers, other processes, keep
+    their reporter."""
+    import ray
+
+    constants = getattr(getattr(ray, "_private", None), "ray_constants", None)
+    if hasattr(constants, "RAY_DISABLE_FAILURE_SIGNAL_HANDLER"):
+        constants.RAY_DISABLE_FAILURE_SIGNAL_HANDLER = True
+    ray.init(**options)
+
+
 def warm_task() -> int:
     """A worker's imports before the sweep's first cell reaches it: the training code (torch,
     energybench's methods) and what torch imports on the first optimizer step (torch._dynamo with
@@ -79,7 +97,7 @@ class _Start:
             # and the notice would come before a refused flag's one-line error (the "disabled" warning stays)
             logging.getLogger("ray._private.authentication.authentication_token_setup").addFilter(
                 lambda r: "Token authentication is enabled" not in r.getMessage())
-            ray.init(**copy.deepcopy(self.options))  # (ray.init adds to the dicts it is given)
+            ray_init(**copy.deepcopy(self.options))  # (ray.init adds to the dicts it is given)
             # one task per worker: each imports torch and energybench before the first cell comes
             warm = ray.remote(warm_task).options(num_cpus=cfg.cpus_per_cell, max_retries=0)
             self.warm = [warm.remote() for _ in range(int(ray.cluster_resources().get("CPU", 1) // cfg.cpus_per_cell))]

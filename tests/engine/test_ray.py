@@ -306,16 +306,49 @@ def test_a_cell_that_raises_stops_the_sweep_after_the_running_cells_naming_it(tm
     assert ("failing", "0.0", "2") in done  # the cell before it finished
 
 
-def test_a_preflight_error_while_the_cluster_boots_writes_nothing_and_shuts_the_cluster_down(tmp_path, monkeypatch):
+def sigterm_in_a_fork() -> int:
+    """How a SIGTERM sent now would end this process, tried on a fork of it (which keeps its signal
+    dispositions): 7 if Python's handler ran (it raises), -15 if the signal killed it."""
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(10)
+        except BaseException:
+            os._exit(7)
+        os._exit(0)
+    return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+
+
+@pytest.fixture
+def sigterm_raises():
+    """SIGTERM handled in Python while the test runs (it raises Terminated), as every command has it."""
+    from energybench.errors import Terminated
+
+    def stop(signum, frame):
+        raise Terminated(signum)
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    yield
+    signal.signal(signal.SIGTERM, previous)
+
+
+def test_a_preflight_error_while_the_cluster_boots_writes_nothing_and_shuts_the_cluster_down(tmp_path, monkeypatch,
+                                                                                              sigterm_raises):
     """The embedded cluster starts booting before pre-flight loads the data: a data error there is
-    still the run's error (exit 2 from the CLI), and the cluster it started is shut down."""
+    still the run's error (exit 2 from the CLI), and the cluster it started is shut down. SIGTERM then
+    still reaches Python's handler: Ray's core worker left it at the system's default, which ended a
+    driver without a word (an interruption sent again after the shutdown, a SIGTERM during the reports)."""
     import ray
 
+    from energybench.engine import ray_start
     from energybench.engine.executors import ray as ray_executor
     from energybench.engine.preflight import make_config
     from energybench.engine.runner import Runner
     from energybench.errors import UserError
 
+    after_shutdown, real_shutdown = [], ray_start.shutdown
+    monkeypatch.setattr(ray_start, "shutdown", lambda: (real_shutdown(), after_shutdown.append(sigterm_in_a_fork())))
     started = []
 
     class Recorded(ray_executor._Start):
@@ -331,6 +364,7 @@ def test_a_preflight_error_while_the_cluster_boots_writes_nothing_and_shuts_the_
     assert len(started) == 1 and started[0].started.is_set() and not started[0].thread.is_alive()
     assert not ray.is_initialized() and ray_executor._starting is None
     assert not (tmp_path / "runs").exists()
+    assert after_shutdown == [7]
 
 
 def test_a_refused_flag_while_the_early_cluster_boots_says_one_line_and_leaves_no_ray_process(tmp_path):

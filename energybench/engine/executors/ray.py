@@ -46,7 +46,7 @@ from energybench.engine.checkpoint import checkpoint_bytes, load_checkpoint
 from energybench.engine.executors.base import Executor, NeedBase, RunCell, estimated_cost, schedule
 from energybench.engine.plan import Cell
 from energybench.engine.ray_options import check_address, cluster_address
-from energybench.engine.ray_start import _init_options, _Start, abandon_early, shutdown, take_early
+from energybench.engine.ray_start import _init_options, _Start, abandon_early, ray_init, shutdown, take_early
 from energybench.errors import RunStopped, UserCodeFailed, UserError
 
 RETRIES = 3  # times one cell is sent again after its worker died
@@ -231,11 +231,11 @@ class RayExecutor(Executor):
         elif address and not ray.is_initialized():
             check_address(address, given_as)
             try:
-                ray.init(address=address, **opts)
+                ray_init(address=address, **opts)
             except (ConnectionError, RuntimeError, ValueError) as exc:
                 raise UserError(f"cannot join the Ray cluster at {address}: {str(exc).splitlines()[0]}") from None
         elif not ray.is_initialized():  # an embedded cluster on this machine, on loopback only
-            ray.init(**_init_options(cfg))
+            ray_init(**_init_options(cfg))
             self._started_here = True
         resources = ray.cluster_resources()
         gpus, cpus = resources.get("GPU", 0.0), resources.get("CPU", 0.0)
