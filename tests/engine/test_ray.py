@@ -323,7 +323,15 @@ def sigterm_in_a_fork() -> int:
         except BaseException:
             os._exit(7)
         os._exit(0)
-    return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+    end = time.monotonic() + 30
+    while time.monotonic() < end:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return os.waitstatus_to_exitcode(status)
+        time.sleep(0.05)
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+    pytest.fail("the fork had not ended 30 s after its SIGTERM")
 
 
 @pytest.fixture
