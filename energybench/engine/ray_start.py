@@ -47,9 +47,9 @@ def ray_init(**options) -> None:
     system's default rather than to what was there before (Ray 2.60; ray-project/ray#65749):
     signal.getsignal() still names Python's handler, but a SIGTERM from then on ends the process
     without a word. A Ray sweep's driver so died when its interruption was sent again
-    (commands/interrupt.py), before it said what was kept (1 run in 6), and would while writing its
-    reports. Ray reads its switch when the core worker starts; the workers, other processes, keep
-    their reporter."""
+    (commands/interrupt.py), before it said what was kept (4 of 47 tries), and on a SIGTERM while
+    it wrote its reports (every try). Ray reads its switch when the core worker starts; the
+    workers, other processes, keep their reporter."""
     import ray
 
     constants = getattr(getattr(ray, "_private", None), "ray_constants", None)
