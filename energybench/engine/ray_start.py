@@ -43,13 +43,14 @@ def _init_options(cfg) -> dict:
 def ray_init(**options) -> None:
     """ray.init(**options), with Ray's crash reporter kept off this process's signals. Ray's core
     worker puts Abseil's failure-signal handler on SIGTERM (and the fault signals) when it connects,
-    and when it is destroyed, some time after ray.shutdown() has returned, sets them to the
+    and at ray.shutdown(), and once more milliseconds after it has returned, sets them to the
     system's default rather than to what was there before (Ray 2.60; ray-project/ray#65749):
     signal.getsignal() still names Python's handler, but a SIGTERM from then on ends the process
     without a word. A Ray sweep's driver so died when its interruption was sent again
     (commands/interrupt.py), before it said what was kept (4 of 47 tries), and on a SIGTERM while
     it wrote its reports (every try). Ray reads its switch when the core worker starts; the
-    workers, other processes, keep their reporter."""
+    workers, other processes, keep their reporter. What the driver gives up: Abseil's stack trace
+    of a crash inside Ray's own C++ code."""
     import ray
 
     constants = getattr(getattr(ray, "_private", None), "ray_constants", None)
