@@ -56,14 +56,15 @@ def assert_group_ends(run: subprocess.Popen, what: str, timeout_s: float = 30) -
     pytest.fail(f"Ray processes of {what} were still running {timeout_s:g} s after it exited")
 
 
-def count_rows(run_dir: Path) -> int:
-    return sum(1 for _ in open(run_dir / "metrics.csv")) - 1
+def count_rows(metrics: Path) -> int:
+    with open(metrics) as f:
+        return sum(1 for _ in f) - 1
 
 
 def wait_for_rows(path: Path, n: int, proc: subprocess.Popen, timeout_s: float = 300) -> None:
     end = time.monotonic() + timeout_s
     while time.monotonic() < end:
-        if path.is_file() and sum(1 for _ in open(path)) - 1 >= n:
+        if path.is_file() and count_rows(path) >= n:
             return
         if proc.poll() is not None:
             pytest.fail(f"the run ended before {n} rows: {proc.stdout.read()}")
@@ -185,7 +186,8 @@ def test_a_killed_worker_costs_only_its_phase(tmp_path):
             first = set(cell_task_processes(run.pid))
             time.sleep(0.2)
             busy = sorted(first & set(cell_task_processes(run.pid)))
-        assert busy, f"no worker was running a cell (run ended: {run.poll()}; rows: {count_rows(tmp_path / 'killed')})"
+        rows_now = count_rows(tmp_path / "killed" / "metrics.csv")
+        assert busy, f"no worker was running a cell (run ended: {run.poll()}; rows: {rows_now})"
         os.kill(busy[0], signal.SIGKILL)
         out, _ = run.communicate(timeout=600)
     finally:
