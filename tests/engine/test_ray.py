@@ -229,6 +229,49 @@ def test_a_driver_sent_sigterm_stops_like_ctrl_c_and_closes_its_cluster(local_sw
     assert rows(root) == rows(local_sweep)
 
 
+SCALED_NET = """
+import torch
+from torch import nn
+
+
+class Scale(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.gain = nn.Parameter(torch.ones(c, 1, 1))
+
+    def forward(self, x):
+        return x * self.gain
+
+
+class Net(nn.Module):
+    def __init__(self, in_shape=(1, 8, 8), width=1.0):
+        super().__init__()
+        self.blocks = nn.ModuleList([
+            nn.Sequential(nn.Conv2d(in_shape[0], 8, 3, padding=1), Scale(8), nn.ReLU()),
+            nn.Sequential(nn.Conv2d(8, 16, 3, padding=1), Scale(16), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten()),
+        ])
+
+    def forward(self, x):
+        for block in self.blocks:
+            x = block(x)
+        return x
+"""
+
+
+def test_a_users_own_layer_class_travels_in_the_states_ray_sends(user_dir, tmp_path, monkeypatch, capsys):
+    """A user's backbone with a layer class of its own (Scale): the base state the worker sends back, and the
+    driver sends on to each sharing level's cell, holds that class; the workers accept it as the run's own
+    code (the driver tells them which modules those are) and give the local executor's numbers."""
+    (user_dir / "my_scaled.py").write_text(SCALED_NET)
+    monkeypatch.chdir(user_dir)  # the driver (a child process) and Ray's workers find the module here
+    argv = ["run", "--backbone", "my_scaled:Net", "--method", "finetune", "--sharing", "0,0.6", "--epochs", "1",
+            "--train-per-class", "8", "--test-per-class", "5", "--no-power", "--no-report", "--quiet",
+            "--out", str(tmp_path)]
+    assert main([*argv, "--run-id", "local"]) == 0, capsys.readouterr().err
+    assert main([*argv, "--run-id", "ray", "--workers", "1"]) == 0, capsys.readouterr().err
+    assert len(rows(tmp_path / "ray")) == 2 * 3 and rows(tmp_path / "ray") == rows(tmp_path / "local")
+
+
 @pytest.mark.parametrize("argv,message", [
     (["--workers", "0"], "'workers': must be at least 1, got 0"),
     (["--workers", "-2"], "'workers': must be at least 1, got -2"),

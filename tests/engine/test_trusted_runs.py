@@ -175,17 +175,15 @@ def test_a_progress_checkpoint_of_another_structure_is_refused_and_deleting_it_r
 
 def test_a_state_sent_through_ray_is_checked_as_a_file_is():
     """Under Ray a worker loads a cell's base and progress states from bytes: the same check applies."""
-    from energybench.engine.preflight import make_config
     from energybench.engine.checkpoint import checkpoint_bytes
     from energybench.engine.executors.ray import _from_bytes
     from energybench.errors import UserError
 
-    cfg = make_config({"methods": ["finetune"]})
     with pytest.raises(UserError, match=r"^a checkpoint sent through Ray was refused: .* \(no 'method', 'history', "
                                         r"'accs', 'trainer_rng', 'torch_rng' in it\)"):
-        _from_bytes(checkpoint_bytes({"foo": torch.zeros(3)}), torch.device("cpu"), cfg, "progress", "finetune")
+        _from_bytes(checkpoint_bytes({"foo": torch.zeros(3)}), torch.device("cpu"), (), "progress", "finetune")
     with pytest.raises(UserError, match=r"\(it holds list, not the mapping of a base checkpoint\)"):
-        _from_bytes(checkpoint_bytes([1, 2, 3]), torch.device("cpu"), cfg, "base", "finetune")
+        _from_bytes(checkpoint_bytes([1, 2, 3]), torch.device("cpu"), (), "base", "finetune")
 
 
 def test_an_unbroken_checkpoint_still_loads(tmp_path):

@@ -65,6 +65,7 @@ class WorkerSetup:
     threads: int | None
     gpus_per_cell: float
     scenarios: Any  # ObjectRef of the driver's {seed: Scenario}: the data travel from the driver, once per worker
+    user_modules: tuple[str, ...] = ()  # the user code the run names, whose classes its states may hold (the driver's)
     alone_on: frozenset[str] = frozenset()  # Ray nodes where one cell runs at a time (RAPL is then its own)
 
     @property
@@ -89,13 +90,10 @@ def _work(setup: WorkerSetup) -> CellWork:
     return _WORK[key]
 
 
-def _from_bytes(data: bytes | None, device: torch.device, cfg, kind: str, method: str,
+def _from_bytes(data: bytes | None, device: torch.device, modules: tuple[str, ...], kind: str, method: str,
                 identity=None) -> dict[str, Any] | None:
-    """A state sent through Ray, checked as a checkpoint file of that kind is."""
-    from energybench.methods import DEFAULT_METHODS
-    from energybench.plugins import user_modules
-
-    modules = user_modules(cfg.resolved_backbone(), cfg.methods or DEFAULT_METHODS)  # a user's classes, if named
+    """A state sent through Ray, checked as a checkpoint file of that kind is (`modules`: the user
+    code whose classes it may hold)."""
     return None if data is None else load_checkpoint(data, device, modules, kind, method, identity)
 
 
@@ -150,9 +148,9 @@ def cell_task(setup: WorkerSetup, cell: Cell, base: bytes | None, resume: bytes 
     work = _work(setup)
     with _measuring(setup, work) as trace:
         seen = 0
-        for done in work.cell(cell, _from_bytes(base, work.device, setup.cfg, "base", cell.method, work.identity),
-                              _from_bytes(resume, work.device, setup.cfg, "progress", cell.method, work.identity),
-                              reused_base):
+        base_state = _from_bytes(base, work.device, setup.user_modules, "base", cell.method, work.identity)
+        progress = _from_bytes(resume, work.device, setup.user_modules, "progress", cell.method, work.identity)
+        for done in work.cell(cell, base_state, progress, reused_base):
             readings, seen = _new_readings(trace, seen)
             yield replace(done, state=None if done.state is None else checkpoint_bytes(done.state, work.identity),
                           power_trace=readings)
@@ -293,7 +291,7 @@ class RayExecutor(Executor):
         import ray
 
         setup = WorkerSetup(self.cfg, self.hardware, self.threads, self.gpus_per_cell, ray.put(self.scenarios),
-                            self.alone_on)
+                            driver.store.user_modules, self.alone_on)
         sweep = _Sweep(self, driver, ray.put(setup))
         for step in schedule(groups, driver):
             sweep.add(step)
