@@ -1,5 +1,5 @@
 """The progress of a whole run: phases and cells done of the total, elapsed time and an
-estimate of what is left, measured from the phases finished so far.
+estimate of what is left, measured from the rate at which phases have finished.
 
 Shown as one bar on a terminal (the trainer's per-epoch bars sit under it when one process
 trains), and as a bracketed status on each finished phase's line, so that a log file of a
@@ -27,15 +27,19 @@ class RunProgress:
         self.done = self.cells_done = 0
         self.log = log
         self.t0 = time.perf_counter()
+        self.t_first: float | None = None  # when the first phase finished
         self._announced = False
         self._bar = tqdm(total=phases, desc="run", unit="phase", position=0, file=sys.stderr,
                          bar_format="{desc}: {n}/{total} phases {bar} {postfix}") if bar and phases else None
 
     def eta(self) -> float | None:
-        """Seconds left, from the mean time per finished phase (None before the first)."""
-        if not self.done:
+        """Seconds left at the rate phases have finished since the first one did (None before the
+        third). Not from the start: the wait for the first phase is mostly start-up (imports, a Ray
+        cluster's workers warming up), and counting it once per phase put a 24 s sweep on two workers
+        at "about 4m12s"; not from the second: under Ray, workers' first phases finish together."""
+        if self.done < 3:
             return None
-        return (time.perf_counter() - self.t0) / self.done * (self.total - self.done)
+        return (time.perf_counter() - self.t_first) / (self.done - 1) * (self.total - self.done)
 
     def status(self) -> str:
         eta = self.eta()
@@ -46,19 +50,21 @@ class RunProgress:
     def phase_done(self, line: str, *, cell_finished: bool = False) -> None:
         self.done += 1
         self.cells_done += int(cell_finished)
+        if self.t_first is None:
+            self.t_first = time.perf_counter()
+        eta = self.eta()
         if self._bar is not None:
             self._bar.update(1)
-            eta = self.eta()
             self._bar.set_postfix_str(f"{self.cells_done}/{self.cells_total} cells, "
                                       f"{duration(time.perf_counter() - self.t0)} elapsed"
                                       + (f", ~{duration(eta)} left" if eta is not None else ""))
             self._bar.write(f"{line} {self.status()}", file=sys.stdout)
         else:
             self.log(f"{line} {self.status()}")
-        if not self._announced and self.done < self.total:
+        if not self._announced and eta is not None and self.done < self.total:
             self._announced = True
-            self.log(f"estimated duration: about {duration(self.eta() + time.perf_counter() - self.t0)} in total "
-                     f"(from the first phase; refined as the run goes on)")
+            self.log(f"estimated duration: about {duration(eta + time.perf_counter() - self.t0)} in total "
+                     f"(from the first {self.done} phases; refined as the run goes on)")
 
     def close(self) -> None:
         if self._bar is not None:

@@ -247,7 +247,7 @@ class Runner:
         else:
             self.log(f"{len(self.methods)} method(s) x {len(plan.levels)} sharing level(s) x {len(cfg.seeds)} seed(s): "
                      f"{cells} cell(s) to run, {phases} phase(s) to train (each base phase once, shared by every "
-                     "sharing level); the first finished phase gives an estimate of the duration")
+                     "sharing level); the first three finished phases give an estimate of the duration")
         self._progress = RunProgress(phases, cells, bar=self.progress, log=self.log)
         try:
             self.executor.run(groups, self)
