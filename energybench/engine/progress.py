@@ -14,6 +14,9 @@ import time
 from tqdm import tqdm
 
 
+ESTIMATED_FROM = 3  # finished phases before the time left is estimated (eta)
+
+
 def duration(seconds: float) -> str:
     seconds = max(0, round(seconds))
     h, rest = divmod(seconds, 3600)
@@ -33,11 +36,12 @@ class RunProgress:
                          bar_format="{desc}: {n}/{total} phases {bar} {postfix}") if bar and phases else None
 
     def eta(self) -> float | None:
-        """Seconds left at the rate phases have finished since the first one did (None before the
-        third). Not from the start: the wait for the first phase is mostly start-up (imports, a Ray
-        cluster's workers warming up), and counting it once per phase put a 24 s sweep on two workers
-        at "about 4m12s"; not from the second: under Ray, workers' first phases finish together."""
-        if self.done < 3:
+        """Seconds left at the rate phases have finished since the first one did (None before
+        ESTIMATED_FROM have). Not from the start: the wait for the first phase is mostly start-up
+        (imports, a Ray cluster's workers warming up), and counting it once per phase put a 24 s
+        sweep on two workers at "about 4m12s"; not from the second phase alone: under Ray, the
+        workers' first phases finish together."""
+        if self.done < ESTIMATED_FROM:
             return None
         return (time.perf_counter() - self.t_first) / (self.done - 1) * (self.total - self.done)
 

@@ -32,7 +32,7 @@ from energybench.engine.lock import RunLock
 from energybench.engine.manifest import build_manifest
 from energybench.engine.plan import Cell
 from energybench.engine.preflight import preflight
-from energybench.engine.progress import RunProgress
+from energybench.engine.progress import ESTIMATED_FROM, RunProgress
 from energybench.engine.store import RunStore
 from energybench.engine.summary import write_summary
 from energybench.errors import RunStopped, UserCodeFailed, UserError
@@ -247,7 +247,7 @@ class Runner:
         else:
             self.log(f"{len(self.methods)} method(s) x {len(plan.levels)} sharing level(s) x {len(cfg.seeds)} seed(s): "
                      f"{cells} cell(s) to run, {phases} phase(s) to train (each base phase once, shared by every "
-                     "sharing level); the first three finished phases give an estimate of the duration")
+                     f"sharing level); the first {ESTIMATED_FROM} finished phases give an estimate of the duration")
         self._progress = RunProgress(phases, cells, bar=self.progress, log=self.log)
         try:
             self.executor.run(groups, self)
