@@ -43,13 +43,13 @@ def test_the_source_holds_the_split_scikit_learn_gives():
     from sklearn.model_selection import train_test_split
 
     source = load_digits()
-    _, target = _bundled_digits()
+    digits, target = _bundled_digits()
     expected_train, expected_test = train_test_split(range(len(target)), test_size=TEST_FRACTION,
                                                      random_state=SPLIT_SEED, stratify=target)
     assert (len(source.train), len(source.test)) == (1257, 540)
     assert torch.equal(source.train.y, torch.tensor(target[expected_train]))
     assert torch.equal(source.test.y, torch.tensor(target[expected_test]))
-    images = torch.tensor(_bundled_digits()[0], dtype=torch.float32).unsqueeze(1)
+    images = torch.tensor(digits, dtype=torch.float32).unsqueeze(1)
     assert torch.equal(source.train.x, images[expected_train]) and torch.equal(source.test.x, images[expected_test])
     mean, std = source.train.normalisation()  # of the 1,257 training images' pixels, 0..16 scaled to 0..1
     assert mean == pytest.approx([4.8888721 / 16], abs=1e-6) and std == pytest.approx([6.0180287 / 16], abs=1e-6)
