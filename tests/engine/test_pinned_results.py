@@ -15,9 +15,10 @@ above that and below what a real regression does: test_a_one_line_regression_is_
 finetune with the learning rate cut tenfold (the default's one line) and the comparison fails;
 test_the_comparison_itself_on_edited_copies_of_the_recording shows each check at work.
 
-Two methods decide from accuracy what they train: tree (when to clone or flatten a branch,
-hence its shape, storage and the eval MACs of samples routed through it) and progressive
-(when a stage plateaus). Their counted numbers are compared exactly when the run took the
+Three methods decide from accuracy what they train: tree (when to clone or flatten a branch,
+hence its shape, storage and the eval MACs of samples routed through it), progressive and
+scratch (when a stage plateaus: on an AMD EPYC, scratch's last phase reached its epoch budget
+where the recording's plateaued at the same epoch). Their counted numbers are compared exactly when the run took the
 recorded decisions (tree eval MACs then within 1e-5: a test sample routed to the other branch
 moves them by a few hundred MACs of 1e9); when it took others, they are checked against the
 run's own rows instead (train MACs = forward + both backward parts; summary totals = the sum
@@ -52,8 +53,9 @@ TRAINED = {"acc_all", "acc_old", "acc_new", "avg_inc_acc", "forgetting", "acc_be
            "final_acc"}
 ONE_VALUE_PP, MEAN_PP = 12.0, 1.5
 BIAS_PP, BIAS_MIN_VALUES = 1.0, 20  # a column's mean signed difference, where it has that many values
+PLATEAU = ("stage_epochs", "stage_steps", "stage_stopped_by", "stage_lr_drops")
 DECISIONS = {"tree": ("tree_depth", "tree_leaves", "clone_increments", "flat_increments"),
-             "progressive": ("stage_epochs", "stage_steps", "stage_stopped_by", "stage_lr_drops")}
+             "progressive": PLATEAU, "scratch": PLATEAU}
 ROUTED = {("tree", "eval_macs"): 1e-5}  # relative
 
 

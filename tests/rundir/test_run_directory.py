@@ -160,8 +160,8 @@ def test_a_newer_format_is_refused(tmp_path):
 
 
 PARSERS = {"reader", "DictReader", "read_csv", "loadtxt", "genfromtxt", "read_table"}
-# Modules that parse other CSV files: confusion matrices, and cost/'s shipped tables.
-OTHER_CSV = ("energybench/confusion.py", "energybench/cost/", "energybench/data/digits.py")  # digits: scikit-learn's file
+# Modules that parse other CSV files: confusion matrices, cost/'s shipped tables, scikit-learn's digits file.
+OTHER_CSV = ("energybench/confusion.py", "energybench/cost/", "energybench/data/digits.py")
 
 
 def csv_parses(source: str) -> list[str]:
