@@ -60,17 +60,10 @@ def ray_init(**options) -> None:
 
 
 def warm_task() -> int:
-    """A worker's imports before the sweep's first cell reaches it: the training code (torch,
-    energybench's methods) and what torch imports on the first optimizer step (torch._dynamo with
-    sympy and more: about 1 s, or several on a busy machine, that the first cell would otherwise
-    wait for)."""
-    import torch
+    """A worker's imports before the sweep's first cell reaches it: torch and the training code
+    (energybench's methods, models and op counter), about 2 s of CPU."""
+    import energybench.engine.cell  # noqa: F401  (the training code the cells run; it imports torch)
 
-    import energybench.engine.cell  # noqa: F401  (the training code the cells run)
-
-    step = torch.optim.SGD(torch.nn.Linear(1, 1).parameters(), lr=0.1)
-    step.zero_grad()
-    step.step()
     return os.getpid()
 
 

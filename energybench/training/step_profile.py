@@ -11,6 +11,7 @@ from energybench.cost.step import StepProfile
 from energybench.errors import UserError
 from energybench.models import build_net
 from energybench.models.surgery import Cut, cut_at
+from energybench.training.sgd import SGD
 
 
 def profile_training_step(model: str, in_shape: tuple[int, int, int], classes: int, batch: int = 1,
@@ -27,7 +28,7 @@ def profile_training_step(model: str, in_shape: tuple[int, int, int], classes: i
     cut = cut_at(net.backbone, sharing)
     net.freeze_blocks(cut.blocks)
     net.train()
-    opt = torch.optim.SGD([p for p in net.parameters() if p.requires_grad], lr=0.01, momentum=0.9,
+    opt = SGD([p for p in net.parameters() if p.requires_grad], lr=0.01, momentum=0.9,
                           weight_decay=5e-4)
 
     def step() -> None:

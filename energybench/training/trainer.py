@@ -20,6 +20,7 @@ from energybench.cost.counter import StepProfile, count_forward, count_step
 from energybench.cost.ledger import CostLedger
 from energybench.data.augment import Augment
 from energybench.data.scenario import Scenario, take
+from energybench.training.sgd import SGD
 
 EVAL_BATCH = 256
 T = TypeVar("T")
@@ -168,7 +169,7 @@ class Trainer:
     @staticmethod
     def _optimizer(params: list[nn.Parameter], hp: dict):
         """SGD with momentum, and its step decay at the milestones (fractions of the epochs)."""
-        opt = torch.optim.SGD(params, lr=hp["lr"], momentum=hp["momentum"], weight_decay=hp["weight_decay"])
+        opt = SGD(params, lr=hp["lr"], momentum=hp["momentum"], weight_decay=hp["weight_decay"])
         epochs = hp["epochs"]
         milestones = sorted({max(1, round(f * epochs)) for f in hp["milestones"] if round(f * epochs) < epochs})
         return opt, torch.optim.lr_scheduler.MultiStepLR(opt, milestones, gamma=hp["gamma"])

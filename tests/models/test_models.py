@@ -69,3 +69,19 @@ def test_frozen_blocks_keep_weights_and_batchnorm_statistics():
     for k, v in net.backbone.blocks[:2].state_dict().items():
         assert torch.equal(v, frozen[k]), k  # includes BN running_mean / running_var
     assert not torch.equal(net.backbone.blocks[2].state_dict()["0.0.weight"], trainable)
+
+
+@pytest.mark.parametrize("on_cpu", [True, False])
+def test_an_input_too_small_for_pooling_is_refused_on_either_device(monkeypatch, on_cpu):
+    """check_input runs a small backbone forward on the CPU (zeroed weights, no torch._dynamo import),
+    a large one on the meta device: the same refusal, word for word, either way."""
+    import energybench.models as models
+
+    if not on_cpu:
+        monkeypatch.setattr(models, "CHECK_ON_CPU_PARAMS", -1)
+    rng = torch.get_rng_state()
+    with pytest.raises(UserError, match=r"^backbone 'tiny_cnn' cannot take input 1x1x1 \(Given input size: "
+                                        r"\(32x1x1\)\. Calculated output size: \(32x0x0\)"):
+        models.check_input("tiny_cnn", (1, 1, 1))
+    models.check_input("resnet20", (1, 8, 8))
+    assert torch.equal(torch.get_rng_state(), rng)  # no weights were initialised: the run's seeds see nothing
