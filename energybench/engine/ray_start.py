@@ -61,7 +61,9 @@ def ray_init(**options) -> None:
 
 def warm_task() -> int:
     """A worker's imports before the sweep's first cell reaches it: torch and the training code
-    (energybench's methods, models and op counter), about 2 s of CPU."""
+    (energybench's methods, models and op counter), about 2 s of CPU. Not torchvision, which the
+    torchvision backbones and the transformers need (it imports torch._dynamo: 1.4 s more), as a
+    digits sweep would pay it for nothing: a cell on one of those pays it on its worker's first cell."""
     import energybench.engine.cell  # noqa: F401  (the training code the cells run; it imports torch)
 
     return os.getpid()

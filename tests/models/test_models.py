@@ -79,9 +79,15 @@ def test_an_input_too_small_for_pooling_is_refused_on_either_device(monkeypatch,
 
     if not on_cpu:
         monkeypatch.setattr(models, "CHECK_ON_CPU_PARAMS", -1)
+    moved = []
+    to_empty = torch.nn.Module.to_empty
+    monkeypatch.setattr(torch.nn.Module, "to_empty",
+                        lambda self, *, device, recurse=True: moved.append(str(device)) or to_empty(
+                            self, device=device, recurse=recurse))
     rng = torch.get_rng_state()
     with pytest.raises(UserError, match=r"^backbone 'tiny_cnn' cannot take input 1x1x1 \(Given input size: "
                                         r"\(32x1x1\)\. Calculated output size: \(32x0x0\)"):
         models.check_input("tiny_cnn", (1, 1, 1))
     models.check_input("resnet20", (1, 8, 8))
+    assert moved == (["cpu", "cpu"] if on_cpu else [])  # the path this case is about was the one taken
     assert torch.equal(torch.get_rng_state(), rng)  # no weights were initialised: the run's seeds see nothing

@@ -40,6 +40,8 @@ def test_the_same_parameters_and_state_as_torchs_sgd_bit_for_bit(hp):
         assert torch.equal(a, b)
     a, b = ours_opt.state_dict(), theirs_opt.state_dict()
     assert a["param_groups"] == b["param_groups"]
+    assert a["state"].keys() == b["state"].keys() and all(a["state"][k].keys() == b["state"][k].keys()
+                                                          for k in b["state"])
     for key in b["state"]:
         for name, value in b["state"][key].items():
             assert torch.equal(a["state"][key][name], value)
@@ -58,12 +60,12 @@ def test_the_global_step_hooks_the_op_counter_uses_still_run():
     assert seen == ["SGD"] * 4  # the name the counter's update table goes by
 
 
-def test_a_training_run_never_imports_torch_dynamo():
+def test_a_training_run_never_imports_torch_dynamo(tmp_path):
     """torch.optim's guards, a dispatch mode's and the meta device's Python references import
     torch._dynamo (1.4 s) on first use; a run (pre-flight check, counted steps, training) needs none."""
-    code = ("import sys, tempfile; from energybench.cli import main; out = tempfile.mkdtemp(); "
+    code = ("import sys; from energybench.cli import main; "
             "code = main(['run', '--method', 'finetune,lwf', '--sharing', '0,0.5', '--epochs', '1', '--no-report', "
-            "'--no-power', '--quiet', '--out', out]); "
+            f"'--no-power', '--quiet', '--out', {str(tmp_path)!r}]); "
             "print(code, 'torch._dynamo' in sys.modules, 'torch' in sys.modules)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
