@@ -247,7 +247,8 @@ class Runner:
         else:
             self.log(f"{len(self.methods)} method(s) x {len(plan.levels)} sharing level(s) x {len(cfg.seeds)} seed(s): "
                      f"{cells} cell(s) to run, {phases} phase(s) to train (each base phase once, shared by every "
-                     f"sharing level); the first {ESTIMATED_FROM} finished phases give an estimate of the duration")
+                     "sharing level)" + (f"; the first {ESTIMATED_FROM} finished phases give an estimate of the "
+                                         "duration" if phases > ESTIMATED_FROM else ""))
         self._progress = RunProgress(phases, cells, bar=self.progress, log=self.log)
         try:
             self.executor.run(groups, self)

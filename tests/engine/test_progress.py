@@ -49,3 +49,17 @@ def test_a_run_of_two_phases_gives_no_estimate(clock):
 @pytest.mark.parametrize("seconds,text", [(0.4, "0s"), (59.6, "1m00s"), (61, "1m01s"), (3600 * 2 + 59, "2h00m")])
 def test_durations_read_as_people_write_them(seconds, text):
     assert duration(seconds) == text
+
+
+@pytest.mark.parametrize("seeds, promised", [("0", False), ("0,1", True)])
+def test_the_plan_promises_an_estimate_only_when_one_will_come(tmp_path, capsys, seeds, promised):
+    """finetune at one level on B4-3x2 trains 3 phases a seed: with one seed the run ends at the third
+    phase, before any estimate is given, so the plan line says nothing of one."""
+    from energybench.cli import main
+
+    assert main(["run", "--method", "finetune", "--sharing", "0", "--seed", seeds, "--epochs", "1", "--no-report",
+                 "--no-power", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr()
+    plan = next(line for line in (out.out + out.err).splitlines() if "phase(s) to train" in line)
+    assert ("finished phases give an estimate" in plan) is promised
+    assert ("estimated duration: about" in out.out + out.err) is promised
