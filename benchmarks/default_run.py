@@ -12,7 +12,7 @@ printed too, labelled. Targets: under 60 s on 2 cores; the ratio at most 1.15 (i
 Where the rest goes, from the time each line of the run's output arrives (median over the repeats):
 start-up (the command's start to its plan line: imports, pre-flight, the data), the phases (the plan
 line to the last phase's line) less their training, the reports (from the last phase's line to the
-last report line) and the end (to the process's exit: summary.json, the trackers, the exit).
+last report line) and the end (to the process's exit: the trackers, the report process leaving, the exit).
 Usage: python benchmarks/default_run.py [--repeat N]
 """
 

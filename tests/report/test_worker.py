@@ -47,10 +47,12 @@ def test_the_report_process_writes_the_same_reports_as_the_run_itself(tmp_path, 
     root = run_dir(tmp_path / "there")
     before = {p.name for p in root.iterdir()}
     worker = ReportWorker().start()
+    proc = worker.proc
     try:
         paths = worker.build(root, FORMATS)
     finally:
         worker.close()
+    assert proc.returncode == 0  # it left by itself once its input ended (os._exit), not stopped
     assert paths == [root / "report.html", root / "report.pdf"]
     assert not [w for w in recwarn if "report process failed" in str(w.message)]
     there = written(root, before)
