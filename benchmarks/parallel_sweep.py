@@ -161,10 +161,9 @@ def measure(name: str, repeat: int) -> dict[str, float]:
                 elapsed, parts = timed(sweep_args(spec["seeds"], spec["epochs"]) + extra, out)
                 times[ex].append(elapsed)
                 if parts:
-                    trained = training_cpu(out / "r")
-                    where = "workers" if ex.startswith("ray") else "driver"
-                    parts = {"total": sum(parts.values()), **parts, "training": trained,
-                             where: parts.get(where, 0.0) - trained}
+                    parts = {"total": sum(parts.values()), **parts, "training": training_cpu(out / "r")}
+                    if ex.startswith("ray"):  # the workers' time less their training
+                        parts["workers"] = parts.get("workers", 0.0) - parts["training"]
                 cpus[ex].append(parts)
                 results.setdefault(ex, rows(out / "r"))
     n_rows = len(results["local"])
