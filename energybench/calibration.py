@@ -125,10 +125,12 @@ def block(df: pd.DataFrame, measured: str, totals: pd.DataFrame) -> dict[str, An
     savings = saving_ratios(totals, measured)
     no_reference = sorted(set(points["method"]) - set(savings))
     text = lambda col: sorted(set(df[col].dropna())) if col in df else []  # noqa: E731
+    modelled = "compute_energy_j + memory_energy_j (energy table " + (", ".join(text("energy_table")) or "unknown")
+    if text("arch"):  # the accesses' energies are the architecture's (older runs: the table's)
+        modelled += f"; architecture {', '.join(text('arch'))}, {', '.join(text('mapper')) or 'analytic'} mapper"
     return {
         "available": True,
-        "modelled": "compute_energy_j + memory_energy_j (energy table " + (", ".join(text("energy_table")) or "unknown")
-                    + ")",
+        "modelled": modelled + ")",
         "measured": measured,
         "measured_basis": BASIS[measured],
         "measured_by": ", ".join(text("measured_energy_method")) or None,

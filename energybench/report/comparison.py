@@ -150,13 +150,14 @@ def compare_figure(cmp: Comparison, looks, fid: str, title: str, caption: str, p
 
 
 def _tables(cmp: Comparison) -> str:
-    return ", ".join(f"'{r.energy_table}' at {r.precision} ({lab})" for lab, r in zip(cmp.labels, cmp.runs))
+    return ", ".join(f"'{r.energy_table}' at {r.precision}" + (f" with {r.architecture}" if r.architecture else "")
+                     + f" ({lab})" for lab, r in zip(cmp.labels, cmp.runs))
 
 
 def compare_figures(cmp: Comparison) -> list[FigureResult]:
     looks = method_looks(cmp.methods)
     how = "Line style and marker fill tell the runs apart; colour and marker the methods. "
-    modelled = f"Modelled: counted operations and memory accesses × energy tables {_tables(cmp)}."
+    modelled = f"Modelled: counted operations and memory accesses × energy tables and architectures {_tables(cmp)}."
     devices = ", ".join(f"{r.device_name} ({lab})" for lab, r in zip(cmp.labels, cmp.runs))
     return [
         compare_figure(cmp, looks, "accuracy-vs-sharing", "Accuracy vs sharing",

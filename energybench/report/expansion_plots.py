@@ -66,7 +66,8 @@ def fig_memory_energy(run: RunData, looks) -> FigureResult:
                "so the left panel compares methods at equal memory. SimpleCIL trains nothing after phase 0: its "
                "prototypes cost evaluation forwards (eval_macs), not training energy. " + seeds_phrase(run))
     prov = (f"Counted: unique parameters of the stored networks and exemplar bytes at {run.precision}. Modelled: "
-            f"training energy from the counted operations and energy table '{run.energy_table}'.")
+            f"training energy from the counted operations, energy table '{run.energy_table}' and "
+            f"{run.access_energies}.")
     rows = points(run)
     panels = [(key, flag, label, unit) for key, flag, label, unit in (
         ("total_memory_bytes", "pareto_memory", "total memory: model + exemplars ({unit})", "bytes"),

@@ -11,6 +11,7 @@ import numpy as np
 from matplotlib.lines import Line2D
 
 from energybench.report.canvas import FigureResult, Panels, omitted, plain_log_ticks
+from energybench.report.figures.curves import means_phrase, modelled_phrase
 from energybench.report.rundir import RunData
 
 
@@ -20,23 +21,16 @@ def _per_iter(run: RunData, method: str, sharing: float, columns: tuple[str, ...
     return total / iters if iters and iters > 0 else math.nan
 
 
-def _seeds(run: RunData) -> str:
-    seeds = ", ".join(map(str, run.seeds))
-    return (f"Mean over {len(run.seeds)} seeds ({seeds}); no error bars." if len(run.seeds) > 1
-            else f"One seed ({seeds}): no error bars.")
-
-
 def fig_energy_latency(run: RunData, looks) -> FigureResult:
     fid, title = "energy-vs-latency", "Energy vs modelled latency per iteration"
-    arch, mapper = run.first("arch") or "unknown", run.first("mapper") or "analytic"
     caption = ("Modelled dynamic energy (computation and every memory level) of one training iteration against "
                "its modelled latency on the architecture, incremental phases, one point per method and sharing "
                "level (labelled with the sharing requested, %): lower left is better on both. Right: the modelled "
                "step time beside the measured training time per iteration of the machine the run used. "
-               + _seeds(run))
-    prov = (f"Modelled: architecture '{arch}', {mapper} mapper: latency = the passes' cycles (array folds, or "
-            f"traffic over each level's bandwidth where that is longer) at its clock (cost/README.md). Measured: "
-            f"wall-clock training time.")
+               + means_phrase(run))
+    prov = (modelled_phrase(run) + f" Latency, modelled on {run.architecture or 'no architecture'}: the passes' "
+            "cycles (array folds, or traffic over each level's bandwidth where that is longer) at its clock "
+            "(cost/README.md). Measured: wall-clock training time.")
     if not run.has_column("latency_s"):
         return omitted(fid, title, caption, prov, "Omitted: the run's architecture has no processing-element array "
                                                   "and clock (the default per-layer buffer), or the run predates "

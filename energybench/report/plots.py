@@ -19,7 +19,7 @@ from energybench.report.figures.confusion import fig_confusion, fit_titles
 from energybench.report.figures.curves import (
     ACHIEVED_LABEL, FAR_PP, INCREMENTAL, REQUESTED_LABEL, SHARING, Curve, Spec, curve_pairs, draw_curve, draw_panel,
     level_axis_label, level_ticks, means_phrase, method_curves, method_handles, panel_ylabel, scale_for, seeds_phrase,
-    sharing_axis, star_handle, vs_sharing, weight,
+    seeds_sentence, sharing_axis, star_handle, vs_sharing, weight,
 )
 from energybench.report.figures.energy import (
     EW, HW_LEVELS, LEAKAGE, PART_LOOK, PARTS, energy_split, fig_breakdown, fig_levels, total_energy, zero_reason,
@@ -40,8 +40,8 @@ __all__ = [
     "fig_accuracy", "fig_breakdown", "fig_compute", "fig_confusion", "fig_energy_latency", "fig_levels",
     "fig_memory", "fig_modelled_vs_measured", "fig_pareto", "fig_phase_accuracy", "fig_power", "fig_storage",
     "fig_time", "fit_titles", "level_axis_label", "level_ticks", "means_phrase", "method_curves", "method_handles",
-    "panel_ylabel", "pareto_front", "place_labels", "scale_for", "seeds_phrase", "sharing_axis", "star_handle",
-    "total_energy", "vs_sharing", "weight", "zero_reason",
+    "panel_ylabel", "pareto_front", "place_labels", "scale_for", "seeds_phrase", "seeds_sentence", "sharing_axis",
+    "star_handle", "total_energy", "vs_sharing", "weight", "zero_reason",
 ]
 
 

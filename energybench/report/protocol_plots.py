@@ -12,7 +12,8 @@ import numpy as np
 
 from energybench.report.canvas import FigureResult, Panels, omitted
 from energybench.report.document import Column, Paragraph, Section, Table, figure_section
-from energybench.report.plots import described, method_handles, scale_for, seeds_phrase, sharing_axis, total_energy
+from energybench.report.figures.curves import modelled_phrase
+from energybench.report.plots import described, method_handles, scale_for, seeds_sentence, sharing_axis, total_energy
 from energybench.report.rundir import RunData
 from energybench.results import accuracy_matrix
 
@@ -74,7 +75,7 @@ def metrics_section(run: RunData) -> Section:
 def fig_accuracy_matrix(run: RunData, looks) -> FigureResult:
     fid, title = "accuracy-matrix", "Accuracy matrix per method"
     caption = ("Accuracy (%) on each phase's classes (columns) after each phase (rows), at each method's lowest "
-               "sharing level; blank above the diagonal (not yet learned). " + seeds_phrase(run).split(";")[0] + ".")
+               "sharing level; blank above the diagonal (not yet learned). " + seeds_sentence(run))
     prov = "Measured: test-set top-1 accuracy of each method's primary classifier, per phase's classes."
     matrix = accuracy_matrix(run.root)
     if not len(matrix):
@@ -116,8 +117,8 @@ def fig_bwt_energy(run: RunData, looks) -> FigureResult:
     caption = ("Backward transfer after the last phase against the modelled training energy (every term priced, as "
                "in the accuracy-vs-energy figure) of the incremental phases, one point per method and sharing level "
                "(labelled with the level). "
-               + seeds_phrase(run).split(";")[0] + ".")
-    prov = "BWT measured (test-set accuracy); energy modelled from counted operations and accesses."
+               + seeds_sentence(run))
+    prov = "Measured: BWT, from test-set accuracy. " + modelled_phrase(run)
     points = [(m, s, total_energy(run, m, s), run.value(m, s, "bwt")) for m in run.methods for s in run.levels(m)]
     points = [p for p in points if np.isfinite(p[2]) and np.isfinite(p[3])]
     if len(points) < 2:
@@ -145,8 +146,8 @@ def fig_co2e_saved(run: RunData, looks) -> FigureResult:
     sentence = (run.manifest.get("carbon") or {}).get("sentence", "")
     caption = ("CO2e of the incremental phases saved against the same method at sharing 0 (positive: less "
                "CO2e), from the modelled energy and, in its own panel, from the measured energy. "
-               + seeds_phrase(run).split(";")[0] + ". " + sentence)
-    prov = "Modelled and measured energy kept apart, each x carbon intensity x PUE."
+               + seeds_sentence(run) + " " + sentence)
+    prov = "Modelled and measured energy kept apart, each x carbon intensity x PUE. " + modelled_phrase(run)
     series = []
     for kind in ("modelled", "measured"):
         key = f"total_co2e_{kind}_g"

@@ -86,6 +86,25 @@ class RunData:
         return str(self.first("energy_table") or name or self.config.get("energy_table") or "unknown")
 
     @property
+    def architecture(self) -> str | None:
+        """What the memory accesses were mapped onto and priced with: "architecture 'A' at N nm, M
+        mapper" (a sweep's first hardware point, as `frame`); None for a run from before architecture
+        files, whose access energies came from the energy table."""
+        arch = self.first("arch")
+        if arch is None:
+            return None
+        node, mapper = self.first("node_nm"), self.first("mapper")
+        return (f"architecture '{arch}'" + (f" at {float(node):g} nm" if node is not None else "")
+                + f", {mapper or 'analytic'} mapper")
+
+    @property
+    def access_energies(self) -> str:
+        """Where the memory accesses' energies came from, said in every modelled energy's provenance."""
+        if self.architecture is None:  # the energy table priced the accesses too
+            return f"per-access energies of energy table '{self.energy_table}'"
+        return f"per-access energies of {self.architecture}"
+
+    @property
     def energy_sources(self) -> list[str]:
         table = self.manifest.get("energy_table")
         src = table.get("sources") if isinstance(table, dict) else None

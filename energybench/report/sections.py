@@ -30,7 +30,7 @@ def describe(run: RunData) -> str:
     dataset = run.manifest.get("dataset") or run.config.get("dataset") or "unknown dataset"
     return (f"{dataset}, scenario {scenario(run)}; methods {', '.join(run.methods)}; sharing {levels}; "
             f"seeds {', '.join(map(str, run.seeds))}; device {run.device_name}; energy table {run.energy_table} "
-            f"at {run.precision}.")
+            f"at {run.precision}" + (f", {run.architecture}." if run.architecture else "."))
 
 
 def scenario(run: RunData) -> str:
@@ -41,8 +41,8 @@ def scenario(run: RunData) -> str:
 
 
 PROVENANCE = ("Counted numbers (MACs, operations, storage) come from the operations PyTorch executed; modelled numbers "
-              "(energy, memory accesses) apply energy table {table} at {precision} to them; measured numbers "
-              "(accuracy, time, power) were observed during the run.")
+              "(energy, memory accesses) price them with energy table {table} at {precision} and the {access}; "
+              "measured numbers (accuracy, time, power) were observed during the run.")
 
 
 def overview_section(run: RunData, looks) -> Section:
@@ -51,7 +51,8 @@ def overview_section(run: RunData, looks) -> Section:
                   "figure)."),
         optimal_table(run),
         Bullets(optimal_points(run)),
-        Paragraph(PROVENANCE.format(table=run.energy_table, precision=run.precision), "note"),
+        Paragraph(PROVENANCE.format(table=run.energy_table, precision=run.precision, access=run.access_energies),
+                  "note"),
     ])
 
 

@@ -133,7 +133,8 @@ def summary_tables(run: RunData) -> list[Table]:
                 f"seeds. × s0: per iteration (storage: total) relative to sharing 0. Compute and memory energy: the "
                 f"MACs and updates; element-wise energy: norms, activations, softmax, pooling and losses (computation "
                 f"and unfused memory traffic); total energy: every dynamic term priced. Energy: modelled with table "
-                f"'{run.energy_table}' at {run.precision}." + (" " + run.measured_provenance() if measured else "")
+                f"'{run.energy_table}' at {run.precision} and {run.access_energies}."
+                + (" " + run.measured_provenance() if measured else "")
                 + (" Highlighted: the optimal sharing point." if highlight else ""))
         protocol = (run.manifest.get("method_notes") or {}).get(m)
         if protocol:  # this method trained differently from the run's other methods: say so first

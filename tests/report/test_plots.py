@@ -335,7 +335,7 @@ def test_energy_by_level_stacks_computation_buffer_and_dram_by_hand(tmp_path):
     assert stack[1].get_y() == pytest.approx(499.56, rel=1e-4)  # stacked on the computation
     assert to_hex(stack[0].get_facecolor()) == METHOD_LOOKS["lucir"].colour.lower()
     assert ax.get_ylabel() == "training energy (µJ)"
-    assert "'layer_buffer'" in res.provenance and "45 nm, 0.9 V" in res.provenance
+    assert "architecture 'layer_buffer' at 45 nm, analytic mapper; supply 0.9 V" in res.provenance
     assert "One seed (0)" in res.caption
 
 
@@ -391,7 +391,7 @@ def test_energy_vs_latency_places_each_method_and_level_by_hand(tmp_path):
     lucir = [line for line in ax.lines if to_hex(line.get_color()) == METHOD_LOOKS["lucir"].colour.lower()][0]
     assert list(lucir.get_xdata()) == pytest.approx([1.0, 1.0])
     assert lucir.get_ydata()[1] == pytest.approx((499.56 + 240) / 20 / 1000, rel=1e-4)
-    assert "'eyeriss_like', analytic mapper" in res.provenance
+    assert "Latency, modelled on architecture 'eyeriss_like' at 45 nm, analytic mapper:" in res.provenance
     assert len(ax2.lines) == 4  # modelled and measured, per method
     # a run on the default per-layer buffer has no latency: the figure says why it is absent
     plain = load_run(make_run_dir(tmp_path / "p"))

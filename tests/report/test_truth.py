@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from html import unescape
 import warnings
 
 import numpy as np
@@ -16,7 +17,7 @@ from conftest import missing_on_ci  # tests/conftest.py
 from pypdf import PdfReader
 from rundir_factory import make_run_dir
 
-from energybench.report import build_reports, export_figures, plots, typeset
+from energybench.report import build_reports, expansion_plots, export_figures, plots, protocol_plots, typeset
 from energybench.report.canvas import FigureResult, Panels, standalone
 from energybench.report.plots import fig_accuracy, fig_levels, fig_pareto, total_energy
 from energybench.report.rundir import load_run
@@ -148,6 +149,43 @@ def test_one_seed_report_says_the_choice_rests_on_it(tmp_path):
     assert "plus one standard error of that drop over seeds" in html  # the rule, stated
     # the factory's cuts: 0.2 is one (no note), 0.8 too
     assert "more than 5 points from the request" not in html
+
+
+def test_every_modelled_energy_names_its_architecture_and_captions_end_once(tmp_path):
+    """Memory energy is priced at the architecture's levels (the mapper's accesses x their per-access
+    energies): every modelled energy the report shows names the architecture, its node and mapper
+    beside the energy table (the same run on eyeriss_like gives 200x layer_buffer's memory energy).
+    And a one-seed caption ends with one full stop."""
+    root = make_run_dir(tmp_path / "r", methods=("finetune", "der"), sharing=(0.0, 0.5), power=True)
+    edit_metrics(root, arch="eyeriss_like", node_nm=7, mapper="zigzag")
+    where = "per-access energies of architecture 'eyeriss_like' at 7 nm, zigzag mapper"
+    run = load_run(root)
+    with drawing(SIZE):
+        looks = method_looks(run.methods)
+        extra = (*expansion_plots.figures(run), *protocol_plots.figures())
+        results = [*plots.build_figures(run), *(plots.described(fid, fn, run, looks) for fid, fn in extra)]
+    priced = sorted(r.id for r in results if "Modelled" in r.provenance)
+    assert priced == sorted(["accuracy-vs-energy", "accuracy-vs-memory-and-energy", "bwt-vs-energy", "co2e-saved",
+                             "compute-energy", "energy-breakdown", "energy-by-level", "energy-vs-latency",
+                             "memory-access", "modelled-vs-measured"])
+    for r in results:
+        assert (where in r.provenance) == (r.id in priced), (r.id, r.provenance)
+        assert ".." not in r.caption and ".." not in r.provenance, (r.id, r.caption)
+    build_reports(root, formats=["html"])
+    html = unescape((root / "report.html").read_text())
+    drawn = [r.id for r in results if r.id in priced and not r.omitted]  # (an omitted one shows its reason)
+    assert len(drawn) == 7 and html.count(where) == len(drawn) + 1 + len(run.methods)  # + overview, summary tables
+    assert "energy table horowitz45 at fp32, architecture 'eyeriss_like' at 7 nm, zigzag mapper." in html
+
+
+def test_a_run_from_before_architecture_files_says_the_table_priced_its_accesses(tmp_path):
+    root = make_run_dir(tmp_path / "r", methods=("finetune",), sharing=(0.0, 0.5))
+    edit_metrics(root, arch="", node_nm="", mapper="")
+    run = load_run(root)
+    assert run.architecture is None
+    assert plots.fig_compute(run, method_looks(run.methods)).provenance == (
+        "Modelled: energy = counted operations × per-operation energies of energy table 'horowitz45' at precision "
+        "fp32, and memory accesses × per-access energies of energy table 'horowitz45'.")
 
 
 def test_the_report_notes_a_level_achieved_far_from_its_request(tmp_path):

@@ -46,9 +46,15 @@ def means_phrase(run: RunData) -> str:
         f"One seed ({seeds}): no error bars."
 
 
+def seeds_sentence(run: RunData) -> str:
+    """How many seeds a figure aggregates, where error bars do not apply (a matrix, a table)."""
+    seeds = ", ".join(map(str, run.seeds))
+    return f"Mean over {len(run.seeds)} seeds ({seeds})." if len(run.seeds) > 1 else f"One seed ({seeds})."
+
+
 def modelled_phrase(run: RunData) -> str:
-    return (f"Modelled: energy = counted operations and memory accesses × per-operation and per-access energies "
-            f"of energy table '{run.energy_table}' at precision {run.precision}.")
+    return (f"Modelled: energy = counted operations × per-operation energies of energy table '{run.energy_table}' "
+            f"at precision {run.precision}, and memory accesses × {run.access_energies}.")
 
 
 def accuracy_provenance(run: RunData) -> str:

@@ -167,16 +167,16 @@ def zero_reason(run: RunData, column: str) -> str:
 
 def fig_levels(run: RunData, looks) -> FigureResult:
     fid, title = "energy-by-level", "Training energy by hardware level"
-    arch, node, vdd = (run.first(c) for c in ("arch", "node_nm", "vdd"))
-    node, vdd = (f"{float(v):g}" if v is not None else "unknown" for v in (node, vdd))
+    arch, vdd = run.first("arch"), run.first("vdd")
+    vdd = f"{float(vdd):g}" if vdd is not None else "unknown"
     caption = ("Modelled dynamic training energy of the incremental phases, stacked by where it is spent: "
                "computation of the MACs and updates, element-wise computation (norms, activations, softmax, pooling, "
                "losses), then each memory level of the architecture (levels it does not have are absent), the traffic "
                "of the MAC operands and the element-wise traffic (priced unfused, at the per-layer buffers) apart. "
                "The stack's height is every dynamic term the run priced. One group of bars per sharing level, one "
                "stack per method (its colour); a part is told by shade and hatching. ")
-    prov = (f"Modelled: counted operations and per-level word accesses (the tiling model of architecture '{arch}') "
-            f"× energies of table '{run.energy_table}' at {node} nm, {vdd} V (cost/README.md).")
+    prov = (f"Modelled: counted operations × per-operation energies of table '{run.energy_table}', and per-level "
+            f"word accesses × {run.access_energies}; supply {vdd} V (cost/README.md).")
     if not run.has_column("level_buffer_energy_j"):
         return omitted(fid, title, caption + means_phrase(run), prov,
                        "Omitted: this run records no per-level energies (it predates architecture files).")

@@ -65,7 +65,7 @@ def fig_compute(run: RunData, looks) -> FigureResult:
 
 def fig_memory(run: RunData, looks) -> FigureResult:
     prov = ("Modelled: memory reads and writes from the memory model of the counted operations (word size set by "
-            f"precision {run.precision}); access energy from energy table '{run.energy_table}'.")
+            f"precision {run.precision}); access energy: {run.access_energies}.")
     return vs_sharing(
         run, "memory-access", "Memory accesses and memory-access energy vs sharing",
         "Memory accesses of the MAC operands and their energy, per iteration normalised to sharing 0 and in "
