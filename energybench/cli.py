@@ -169,8 +169,12 @@ def _handle(args: argparse.Namespace) -> int:
         return 1
     except KeyboardInterrupt as exc:
         how = " by SIGTERM" if isinstance(exc, Terminated) else ""
-        print(f"energybench {args.command}: interrupted{how}; every file it writes is written whole or not at "
-              "all, so nothing is half-written: run the same command again", file=sys.stderr)
+        if getattr(exc, "said", False):  # again, while the command stopped: what it said still holds
+            print(f"energybench {args.command}: interrupted again{how} while stopping; the above still holds",
+                  file=sys.stderr)
+        else:
+            print(f"energybench {args.command}: interrupted{how}; every file it writes is written whole or not at "
+                  "all, so nothing is half-written: run the same command again", file=sys.stderr)
         return exc.status if isinstance(exc, Terminated) else 130
     except BrokenPipeError:  # `energybench cost --json | head`: the reader has all it wanted
         _discard_stdout()

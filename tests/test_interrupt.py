@@ -134,3 +134,37 @@ def test_an_error_that_replaced_the_interruption_ends_the_command_as_interrupted
     with pytest.raises(ValueError):  # with no signal, an error is the command's own
         with SigtermAsInterrupt():
             raise ValueError("a bug")
+
+
+def test_a_second_ctrl_c_while_a_command_stops_leaves_its_word_the_last(capsys):
+    """`energybench run` says where the run is kept and how to resume it; a second Ctrl-C while it then
+    stops (its report process, its lock) must not add the CLI's advice to run the same command again,
+    which would start a new run under a new id."""
+    import argparse
+
+    from energybench.cli import _handle
+
+    def command(args):
+        with SigtermAsInterrupt() as sigterm:
+            try:
+                try:
+                    os.kill(os.getpid(), signal.SIGINT)
+                    time.sleep(5)
+                except KeyboardInterrupt:
+                    sigterm.say("energybench run: interrupted; every finished phase is saved in R.\n"
+                                "Continue with: energybench run --resume R")
+                    return sigterm.status()
+            finally:
+                os.kill(os.getpid(), signal.SIGINT)  # the user's second Ctrl-C, during the clean-up
+                time.sleep(5)
+
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        code = _handle(argparse.Namespace(command="run", handler=command))
+    finally:
+        signal.signal(signal.SIGINT, before)
+    assert code == 130
+    assert capsys.readouterr().err.splitlines() == [
+        "energybench run: interrupted; every finished phase is saved in R.",
+        "Continue with: energybench run --resume R",
+        "energybench run: interrupted again while stopping; the above still holds"]

@@ -46,6 +46,7 @@ class SigtermAsInterrupt:
         self._sending = threading.Lock()  # a resend is never in flight while the handlers are put back
         self._resender: threading.Thread | None = None
         self._resent = False  # the signal on its way is one sent again from here
+        self.said = False  # the command has said what was kept and how to go on (say)
 
     def _stop(self, signum, frame):
         resent, self._resent = self._resent, False
@@ -54,7 +55,9 @@ class SigtermAsInterrupt:
             return
         self.received = signum  # a first signal, a lost one sent again, or a second one from the user
         self._resend_until_seen(signum)
-        raise interruption(signum)
+        exc = interruption(signum)
+        exc.said = self.said  # a second one, while the command stops after saying what was kept: the CLI adds no advice
+        raise exc
 
     def _lost(self, unraisable) -> None:
         """sys.unraisablehook while armed: Ctrl-C's or SIGTERM's interruption is sent again, unprinted."""
@@ -111,6 +114,13 @@ class SigtermAsInterrupt:
         """The exit status of an interrupted command: 128 + the signal (143 for SIGTERM), 130 for Ctrl-C."""
         self._seen.set()
         return 128 + self.received if self.received else 130
+
+    def say(self, message: str) -> None:
+        """Print the command's word on its interruption (what was kept, how to go on); an
+        interruption that comes while it then stops (a second Ctrl-C) leaves that the last word."""
+        self._seen.set()
+        self.said = True
+        print(message, file=sys.stderr, flush=True)
 
     def how(self) -> str:
         self._seen.set()

@@ -300,8 +300,8 @@ def _run(args: argparse.Namespace, cfg, lock, sigterm: SigtermAsInterrupt) -> in
         except KeyboardInterrupt:
             done = runner.store.metrics_path.is_file()
             saved = f"every finished phase is saved in {runner.store.root}" if done else "nothing was finished yet"
-            print(f"energybench run: interrupted{sigterm.how()}; {saved}.\nContinue with: energybench run --resume "
-                  f"{runner.store.root}", file=sys.stderr)
+            sigterm.say(f"energybench run: interrupted{sigterm.how()}; {saved}.\nContinue with: energybench run "
+                        f"--resume {runner.store.root}")
             return sigterm.status()
         reports = []
         if runner.cfg.report:
@@ -311,9 +311,9 @@ def _run(args: argparse.Namespace, cfg, lock, sigterm: SigtermAsInterrupt) -> in
                     print(f"report: {path}")
             except KeyboardInterrupt:
                 runner.trackers.abort()  # the tracker runs end KILLED, as when the cells are interrupted
-                print(f"energybench run: interrupted{sigterm.how()} while writing the reports; the run is finished "
-                      f"and every row is saved in {root} (a report is written whole or not at all).\nWrite the "
-                      f"reports with: energybench report {root}", file=sys.stderr)
+                sigterm.say(f"energybench run: interrupted{sigterm.how()} while writing the reports; the run is "
+                            f"finished and every row is saved in {root} (a report is written whole or not at all)."
+                            f"\nWrite the reports with: energybench report {root}")
                 return sigterm.status()
             except BaseException:
                 runner.trackers.abort("FAILED")  # not left RUNNING
