@@ -1,8 +1,9 @@
 """User code named `package.module:attribute`, or registered by an installed package under an
 entry-point group (`energybench.backbones`, `energybench.methods`).
 
-Naming `module:attribute` (on the command line or in a YAML config) imports that module, which
-runs its code: that is the point, and it happens only for a name the user wrote. The module is
+Naming `module:attribute` imports that module, which runs its code: that is the point, and it
+happens only for a name the user wrote, as a flag, or in a file read with --trust-code
+(commands/run.py: a config or a run directory from someone else never runs code by itself). The module is
 looked up on PYTHONPATH, then in the current directory. Every failure is a UserError that says
 what was asked for, what went wrong and what was expected.
 """

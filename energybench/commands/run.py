@@ -66,6 +66,10 @@ def _add_what(g: argparse._ArgumentGroup) -> None:
     g.add_argument("--method", help=f"comma-separated methods, any case: {', '.join(DEFAULT_METHODS)} (the default: "
                                     f"all of these), {', '.join(OPT_IN)} (run only when named), a name an installed "
                                     "package registers, or your own as package.module:Class (imports that module)")
+    g.add_argument("--trust-code", action="store_true",
+                   help="import the package.module:Class methods and package.module:factory backbones that the "
+                        "config file, or a resumed run's config.yaml, names (a file never runs code without it; "
+                        "names given as --method or --backbone are imported anyway)")
     g.add_argument("--dataset", help="digits (default), fashion-mnist, mnist, cifar10, cifar100, imagefolder")
     g.add_argument("--data-root", help="dataset directory (Fashion-MNIST default: /usr/share/datasets/fashion-mnist)")
     g.add_argument("--download", action="store_const", const=True,
@@ -245,7 +249,7 @@ def _layers(args: argparse.Namespace) -> list[dict]:
             raise UserError("--resume takes its configuration from RUN_DIR/config.yaml; give no option that changes "
                             f"results ({', '.join(results_flags) or args.config}); only how it runs may change: "
                             "--executor, --workers, --ray-address, --gpus-per-cell, --cpus-per-cell, --no-report, "
-                            "--report-format, --tracker, --tracking-uri")
+                            "--report-format, --tracker, --tracking-uri, --trust-code")
         if not args.resume.is_dir():
             raise UserError(f"cannot resume {args.resume}: no such directory")
         layers = [load_yaml(args.resume / "config.yaml")] if (args.resume / "config.yaml").is_file() else []
@@ -254,11 +258,26 @@ def _layers(args: argparse.Namespace) -> list[dict]:
         recorded = layers[0]
         if set(flags) & set(RUNNER_KEYS):  # another executor: none of the recorded one's settings carry over
             recorded = {k: v for k, v in recorded.items() if k not in RUNNER_KEYS}
+        _refuse_named_code(recorded, flags, f"{args.resume / 'config.yaml'} (the run's recorded config)", args)
         layers = [recorded, flags]
     else:
         layers = [load_yaml(args.config)] if args.config else []
+        if layers:
+            _refuse_named_code(layers[0], flags, f"config file {args.config}", args)
         layers.append(flags)
     return layers
+
+
+def _refuse_named_code(layer: dict, flags: dict, source: str, args: argparse.Namespace) -> None:
+    """A file (someone else's config, a run directory someone gave you) that names code to import is
+    refused unless --trust-code: only names the user gives, as flags or with that flag, run code."""
+    from energybench.config import code_references
+
+    named = {key: refs for key, refs in code_references(layer).items() if key not in flags}
+    if named and not getattr(args, "trust_code", False):
+        what = "; ".join(f"{'method' if key == 'methods' else key} {', '.join(refs)}" for key, refs in named.items())
+        raise UserError(f"{source} names code to import: {what}. A file never runs code by itself: read that code, "
+                        "then give --trust-code to import it")
 
 
 def _on_ray(args: argparse.Namespace) -> bool:

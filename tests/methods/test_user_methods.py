@@ -23,7 +23,7 @@ def test_the_readme_method_runs_beside_a_built_in_one(user_dir, tmp_path, capsys
     (user_dir / "my_methods.py").write_text(source)
     config = tmp_path / "c.yaml"
     config.write_text("methods: [my_methods:L2Anchor, finetune]\nsharing: [0, 0.5]\noptions: {l2anchor: {lamb: 0.1}}\n")
-    code = main(["run", str(config), "--out", str(tmp_path / "runs"), "--run-id", "r", *TINY])
+    code = main(["run", str(config), "--trust-code", "--out", str(tmp_path / "runs"), "--run-id", "r", *TINY])
     assert code == 0, capsys.readouterr().err
     root = tmp_path / "runs" / "r"
     rows = list(csv.DictReader(open(root / "metrics.csv")))

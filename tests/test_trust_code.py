@@ -1,0 +1,50 @@
+"""A config file, or a run directory someone gave you, never runs code by itself: a `package.module:Name`
+method or backbone it names is imported only with --trust-code (names given as flags are the user's own)."""
+
+from __future__ import annotations
+
+import yaml
+
+from energybench.cli import main
+
+TINY = ["--epochs", "1", "--train-per-class", "8", "--test-per-class", "5", "--no-power", "--no-report", "--quiet"]
+PAYLOAD = "import pathlib\npathlib.Path(__file__).with_name('ran').write_text('imported')\n"
+
+
+def test_a_config_file_naming_code_is_refused_before_anything_runs_or_is_written(user_dir, tmp_path, capsys):
+    (user_dir / "my_payload.py").write_text(PAYLOAD)
+    config = tmp_path / "c.yaml"
+    config.write_text("methods: [finetune, 'my_payload:X']\nbackbone: my_payload:f\n")
+    code = main(["run", str(config), "--out", str(tmp_path / "runs"), *TINY])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and err == [
+        f"energybench run: error: config file {config} names code to import: method my_payload:X; backbone "
+        "my_payload:f. A file never runs code by itself: read that code, then give --trust-code to import it"]
+    assert not (user_dir / "ran").exists() and not (tmp_path / "runs").exists()
+
+
+def test_a_flag_overrides_what_the_file_names_and_is_the_users_own(user_dir, tmp_path, capsys):
+    (user_dir / "my_payload.py").write_text(PAYLOAD)
+    config = tmp_path / "c.yaml"
+    config.write_text("backbone: my_payload:f\n")
+    # --backbone replaces the file's: nothing of the file is imported; the flag's name is (and is no backbone)
+    code = main(["run", str(config), "--backbone", "my_payload:g", "--out", str(tmp_path / "runs"), *TINY])
+    assert code == 2 and "backbone 'my_payload:g'" in capsys.readouterr().err
+    assert (user_dir / "ran").read_text() == "imported"
+
+
+def test_resuming_a_run_that_names_code_needs_trust_code(user_dir, tmp_path, capsys):
+    (user_dir / "my_payload.py").write_text(PAYLOAD)
+    run = tmp_path / "runs" / "given"
+    run.mkdir(parents=True)
+    (run / "config.yaml").write_text(yaml.safe_dump({"methods": ["finetune"], "backbone": "my_payload:f"}))
+    code = main(["run", "--resume", str(run), "--no-report"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and err == [
+        f"energybench run: error: {run / 'config.yaml'} (the run's recorded config) names code to import: backbone "
+        "my_payload:f. A file never runs code by itself: read that code, then give --trust-code to import it"]
+    assert not (user_dir / "ran").exists()
+    # trusted: the module is imported (it has no factory f, which is then the error)
+    code = main(["run", "--resume", str(run), "--no-report", "--trust-code"])
+    assert code == 2 and "backbone 'my_payload:f'" in capsys.readouterr().err
+    assert (user_dir / "ran").read_text() == "imported"
