@@ -240,9 +240,10 @@ def read_json(path: Path) -> dict[str, Any]:
     """A JSON object of a run directory (manifest.json, summary.json); the NaN that older runs
     wrote still reads."""
     try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise UserError(f"{path} is not valid JSON ({exc}); rerun or resume the run to rewrite it") from None
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        why = str(exc) if isinstance(exc, json.JSONDecodeError) else f"not UTF-8 text: byte {exc.start}"
+        raise UserError(f"{path} is not valid JSON ({why}); rerun or resume the run to rewrite it") from None
     if not isinstance(data, dict):
         raise UserError(f"{path} must hold a JSON object")
     return data

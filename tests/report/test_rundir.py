@@ -54,6 +54,10 @@ def test_broken_summary_is_a_user_error(tmp_path):
     (root / "summary.json").write_text("{not json")
     with pytest.raises(UserError, match="summary.json is not valid JSON"):
         load_run(root)
+    for name in ("summary.json", "manifest.json"):  # bytes that are not UTF-8: the same one-line error
+        (root / name).write_bytes(b"\x00\xff")
+        with pytest.raises(UserError, match=rf"{name} is not valid JSON \(not UTF-8 text: byte 1\)"):
+            load_run(root)
 
 
 def test_missing_summary_is_derived_as_the_run_writes_it(tmp_path):
