@@ -88,9 +88,9 @@ def main(args: argparse.Namespace) -> int:
 def _run_lock(args: argparse.Namespace, formats: list[str]):
     """The run's lock while the reports are written into the run directory (a run or resume
     writing there at the same time would be refused, and this one waits for no one)."""
-    from energybench.engine.lock import RunLock
+    from energybench.engine.lock import RunLock, may_be_run
 
-    if not formats or args.out is not None or not Path(args.run_dir).is_dir():
+    if not formats or args.out is not None or not may_be_run(args.run_dir):  # (any other folder: refused)
         yield
         return
     hint = f"give --out DIR to write the reports elsewhere (energybench report {args.run_dir} --out DIR)"

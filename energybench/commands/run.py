@@ -201,7 +201,7 @@ def _show_defaults(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from energybench.engine.lock import RunLock
+    from energybench.engine.lock import RunLock, may_be_run
 
     if _on_ray(args) and not watched() and getattr(args, "argv", None) is not None:
         from energybench.engine.ray_options import refuse_early
@@ -211,7 +211,7 @@ def main(args: argparse.Namespace) -> int:
 
     with SigtermAsInterrupt() as sigterm:
         lock = None
-        if args.resume is not None and args.resume.is_dir():
+        if args.resume is not None and may_be_run(args.resume):  # (any other folder: refused, nothing written)
             lock = RunLock(args.resume)  # before anything of the run directory is read
             lock.acquire()
         try:

@@ -45,6 +45,13 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def may_be_run(folder: Path) -> bool:
+    """Whether a folder may be a run directory (a run's lock file, config or rows are there, or a
+    run is starting in it): a command takes the lock there first. Any other folder is refused as not
+    a run before anything is written into it, a lock file included."""
+    return any((Path(folder) / name).exists() for name in (".lock", "config.yaml", "metrics.csv"))
+
+
 class RunLock:
     def __init__(self, root: Path, read_only_hint: str = RESUME_HINT, busy_hint: str = "or choose another --run-id",
                  log=None):
@@ -52,11 +59,16 @@ class RunLock:
         self.hint, self.busy_hint = read_only_hint, busy_hint
         self.log = log or (lambda message: print(message, file=sys.stderr))
         self._fd: int | None = None
+        self.created = False  # whether acquire() made the lock file (release(discard=True) removes it)
 
     def acquire(self) -> None:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+            try:
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o666)
+                self.created = True
+            except FileExistsError:
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
         except OSError as exc:
             if exc.errno in READ_ONLY:
                 raise read_only_error(self.path.parent, exc, self.hint) from None
@@ -81,10 +93,16 @@ class RunLock:
     def held(self) -> bool:
         return self._fd is not None
 
-    def release(self) -> None:
+    def release(self, discard: bool = False) -> None:
+        """Drop the lock; with `discard`, a lock file acquire() made is removed too (a command that
+        was refused leaves nothing in a directory that was not a run). Removed while still held, so
+        a process that opened the old file is refused as busy, and one that comes later makes a new
+        one: never two holders."""
         if self._fd is not None:
             try:
                 os.ftruncate(self._fd, 0)  # emptied: the next holder knows this one ended cleanly
+                if discard and self.created:
+                    self.path.unlink()
             except OSError:
                 pass
             os.close(self._fd)  # closing the descriptor drops the flock

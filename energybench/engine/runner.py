@@ -197,9 +197,10 @@ class Runner:
                 self._executor_class.abandon_prestart()  # a failed start: a cluster booting for it is shut down
         finally:
             if self.lock is not None:
-                if not hasattr(self, "_done_prepare"):
+                failed = not hasattr(self, "_done_prepare")
+                if failed:
                     self._remove_if_fresh()
-                self.lock.release()
+                self.lock.release(discard=failed)  # a refused start leaves no lock file in a folder it found
 
     def _run(self) -> None:
         cfg, plan = self.cfg, self.plan

@@ -150,3 +150,30 @@ def test_a_report_into_the_run_waits_for_no_writer(tmp_path, capsys):
     finally:
         holder.send_signal(signal.SIGKILL)
         holder.wait()
+
+
+def test_a_refused_command_leaves_no_lock_file_in_a_folder_that_is_not_a_run(tmp_path, capsys):
+    empty, mine = tmp_path / "empty", tmp_path / "mine"
+    empty.mkdir()
+    mine.mkdir()
+    (mine / "notes.txt").write_text("a user's own folder")
+    assert main(["run", "--resume", str(empty)]) == 2
+    assert main(["report", str(empty)]) == 2
+    assert main(["run", "--method", "finetune", "--sharing", "0", "--epochs", "1", "--out", str(tmp_path),
+                 "--run-id", "mine", "--no-report"]) == 2
+    assert "mine exists and is not a run directory (no config.yaml); it is left untouched" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["empty", "mine", "notes.txt"]
+
+
+def test_discarding_removes_only_a_lock_file_this_lock_made(tmp_path):
+    from energybench.engine.lock import RunLock
+
+    mine = RunLock(tmp_path)
+    mine.acquire()
+    mine.release(discard=True)
+    assert not (tmp_path / ".lock").exists()
+    (tmp_path / ".lock").write_text("")  # a run's own lock file, there before
+    found = RunLock(tmp_path)
+    found.acquire()
+    found.release(discard=True)
+    assert (tmp_path / ".lock").read_text() == ""
