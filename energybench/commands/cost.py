@@ -54,7 +54,8 @@ def _add_step_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--input", required=True, metavar="CxHxW", help="input shape of one sample, e.g. 3x32x32")
     p.add_argument("--num-classes", type=whole(1), default=10, metavar="N",
                    help="output classes of the head (default: 10)")
-    options.add(p, "batch_size", default=1, default_text="1")
+    options.add(p, "batch_size", default=1, default_text="1",
+                limit="up to what the machine's memory holds; --device meta counts shapes only, up to 2**62")
     p.add_argument("--sharing", default="0", metavar="S",
                    help="fraction of backbone parameters frozen and shared, in [0, 1); comma-separated to compare "
                         "levels (default: 0)")

@@ -33,8 +33,7 @@ OPTIONS = {o.flag.lstrip("-").replace("-", "_"): o for o in (
            {"metavar": "W", "type": finite_float}),
     Option("--cifar-stem", "torchvision backbones: the 32x32 stem (3x3 stride-1 first conv, no max-pool)",
            {"action": "store_const", "const": True}),
-    Option("--batch-size", f"samples per training step (at most {MAX_BATCH_SIZE:,})",
-           {"metavar": "N", "type": whole(1, MAX_BATCH_SIZE)}),
+    Option("--batch-size", "samples per training step", {"metavar": "N", "type": whole(1, MAX_BATCH_SIZE)}),
     # hardware: how a step is priced
     Option("--precision", "word size and per-op energies: fp32, fp16, bf16, int8, int16 or int32", {"metavar": "P"}),
     Option("--energy-table", "energy table: a built-in name (horowitz45, the default; aladdin45) or a YAML file "
@@ -68,12 +67,13 @@ RENAMED = {
 
 
 def add(parser, name: str, *, default=None, default_text: str | None = None, sweep: bool = False,
-        **kwargs) -> argparse.Action:
+        limit: str | None = None, **kwargs) -> argparse.Action:
     """Add shared option `name` to a parser or argument group. `default_text` is what its help says the
-    default is; `sweep` makes it a comma list (given as text, split by the command)."""
+    default is, `limit` what it says the command's bound is; `sweep` makes it a comma list (given as text,
+    split by the command)."""
     option = OPTIONS[name]
     options = {**option.kwargs, **kwargs}
-    text = option.help
+    text = option.help + (f" ({limit})" if limit else "")
     if sweep:
         convert = options.pop("type", None)
         if convert is not None:

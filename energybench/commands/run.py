@@ -98,7 +98,7 @@ def _add_network(g: argparse._ArgumentGroup) -> None:
     g.add_argument("--weights", metavar="FILE", help="a local state dict for the backbone (tensors only; torchvision's "
                                                     "own key names or energybench's), loaded before phase 0")
     g.add_argument("--epochs", type=whole(1, MAX_EPOCHS), help=f"epochs per phase (at most {MAX_EPOCHS:,})")
-    options.add(g, "batch_size", type=whole(1, MAX_BATCH_SIZE))
+    options.add(g, "batch_size", type=whole(1, MAX_BATCH_SIZE), limit=f"at most {MAX_BATCH_SIZE:,}")
     g.add_argument("--lr", type=finite_float, help="initial SGD learning rate")
     g.add_argument("--augment", action="store_const", const=True, help="random crop (and mirror where sensible)")
     g.add_argument("--device", help="auto, cpu, cuda or cuda:N")
