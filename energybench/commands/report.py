@@ -11,6 +11,7 @@ from pathlib import Path
 
 from energybench.commands import options
 from energybench.commands.interrupt import SigtermAsInterrupt
+from energybench.errors import UserError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -39,9 +40,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--page-size", default="letter", help="PDF page size: letter or a4 (default: letter)")
     p.add_argument("--figures", type=Path, metavar="OUT",
                    help="write every figure as its own file into OUT (created if needed): <figure>.<format>")
-    p.add_argument("--figure-format", default="pdf",
+    p.add_argument("--figure-format",
                    help="comma-separated figure file formats: pdf, svg, png (default: pdf)")
-    p.add_argument("--figure-width", default="double",
+    p.add_argument("--figure-width",
                    help="figure width: single (a paper's column, 3.3 in), double (its text width, 7 in) or "
                         "inches, 2 to 12 (default: double); fonts are sized for the width")
     p.set_defaults(handler=main)
@@ -63,9 +64,13 @@ def main(args: argparse.Namespace) -> int:
     else:  # the reports by default; only the figures when --figures alone is asked for
         formats = [] if args.figures is not None else parse_formats("html,pdf")
     page_size = parse_page_size(args.page_size)
-    if args.figures is not None:
-        figure_formats = parse_figure_formats(args.figure_format)
-        width = parse_width(args.figure_width)
+    figure_formats = parse_figure_formats(args.figure_format or "pdf")
+    width = parse_width(args.figure_width or "double")
+    given = [flag for flag, value in (("--figure-format", args.figure_format), ("--figure-width", args.figure_width))
+             if value is not None]
+    if given and args.figures is None:
+        raise UserError(f"{' and '.join(given)} shape the files --figures writes; give --figures DIR too (the "
+                        "reports' figures take the page's width)")
     sigterm = SigtermAsInterrupt()
     try:
         with sigterm, _run_lock(args, formats):

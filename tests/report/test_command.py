@@ -67,6 +67,11 @@ def test_parse_formats():
     (["report", "{tmp}/file.txt"], "is not a directory"),
     (["report", "{run}", "--report-format", "svg"], "unknown report format 'svg'; valid formats: html, pdf"),
     (["report", "{run}", "--out", "{tmp}/file.txt"], "is a file; give a directory"),
+    # figure options are checked with or without --figures, and apply only to its files
+    (["report", "{run}", "--figure-width", "13"], "figure width '13' is not single, double or a width in inches"),
+    (["report", "{run}", "--figure-format", "tiff"], "tiff"),
+    (["report", "{run}", "--figure-width", "single", "--figure-format", "png"],
+     "--figure-format and --figure-width shape the files --figures writes; give --figures DIR too"),
 ])
 def test_bad_input_gives_a_clear_error(tmp_path, capsys, argv, msg):
     (tmp_path / "file.txt").write_text("x")
