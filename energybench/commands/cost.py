@@ -108,6 +108,9 @@ def _list(text: str | None, what: str, kind) -> list:
     bad = next((t for t, v in zip(items, values) if isinstance(v, float) and not math.isfinite(v)), None)
     if bad is not None:
         raise UserError(f"argument {what}: must be a finite number, got {bad!r}")
+    keys = [v.lower() if isinstance(v, str) else v for v in values]  # names match in any case
+    if len(set(keys)) < len(keys):  # as run refuses them: a repeated value would print the same row twice
+        raise UserError(f"{what}: values repeat: {', '.join(items)}")
     return values
 
 
