@@ -302,7 +302,10 @@ def _coerce(key: str, value):
 
 def load_yaml(path: str | Path) -> dict[str, Any]:
     p = Path(path)
-    data = load_user_yaml(p, f"config file {p}") or {}
+    data = load_user_yaml(p, f"config file {p}")
+    if data is None:  # a typo'd or truncated file would otherwise start the full default benchmark
+        raise UserError(f"config file {p} holds no keys (it is empty or only comments); give a run's keys "
+                        "(examples in experiments/), or leave the file out for the defaults")
     if not isinstance(data, dict):
         raise UserError(f"config file {p} must be a mapping of keys to values")
     if {"base", "arms"} <= set(data):  # experiments/*_study.yaml, *_ablation.yaml

@@ -85,6 +85,11 @@ def test_yaml_problems(tmp_path):
     listy.write_text("- 1\n- 2\n")
     with pytest.raises(UserError, match="must be a mapping"):
         load_yaml(listy)
+    for text in ("", "# only a comment\n"):  # a typo'd file name must not start the full default run
+        empty = tmp_path / "empty.yaml"
+        empty.write_text(text)
+        with pytest.raises(UserError, match=r"empty.yaml holds no keys \(it is empty or only comments\)"):
+            load_yaml(empty)
 
 
 def test_every_precision_the_cost_model_prices_is_a_run_precision():
