@@ -76,10 +76,12 @@ BAD = [
     (["run", "--dataset", "fashion-mnist", "--data-root", "/nonexistent/fm"],
      "looked for /nonexistent/fm/train-images-idx3-ubyte.gz"),
     (["run", "--dataset", "cifar10"], "cifar10 needs --data-root"),
-    (["run", "--class-order", "1,1,2,3,4,5,6,7,8,9"], "class_order repeats a class"),
+    (["run", "--class-order", "1,1,2,3,4,5,6,7,8,9"], "class_order repeats class 1; each class appears once"),
     (["run", "--precision", "fp8"], "unknown precision 'fp8'; valid precisions: fp32"),
     (["run", "/nonexistent/config.yaml"], "config file /nonexistent/config.yaml does not exist"),
     (["run", "--resume", "/nonexistent/run"], "cannot resume /nonexistent/run: no such directory"),
+    (["run", "--resume", "/etc/passwd"], "cannot resume /etc/passwd: it is a file; give the run's directory"),
+    (["run", "--arch", "/"], "architecture '/' is a directory; give an architecture YAML file or a built-in"),
     (["run", "--sram-cell", "foo"],
      "unknown SRAM cell type 'foo'; valid SRAM cell types: itrs-hp, itrs-lop, itrs-lstp"),
     (["run", "--run-id", "../escape"], "must be a plain directory name"),
@@ -93,6 +95,15 @@ def test_bad_input_gives_a_clear_error(argv, msg, capsys, tmp_path):
     assert code == 2
     assert msg in err
     assert "Traceback" not in err and err.startswith("energybench run: error: ")
+
+
+def test_a_refused_config_says_only_why_not_first_a_warning(tmp_path, capsys):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("methods: [finetune]\noptions: {lucir: {lambda_bas: 5}}\n")
+    code, out, err = run(capsys, "run", str(cfg), "--out", str(tmp_path / "runs"))
+    assert code == 2 and err.splitlines() == [
+        "energybench run: error: unknown option 'lambda_bas' (did you mean 'lambda_base'?) for method lucir; valid "
+        "options: K, adapt_lambda, cb_finetune, cbf_epochs, cbf_lr_factor, imprint, lambda_base, lw_mr, margin"]
 
 
 def test_unknown_yaml_key_names_valid_keys(tmp_path, capsys):

@@ -80,6 +80,7 @@ def _add_characterize_options(char: argparse.ArgumentParser) -> None:
     )
     char.add_argument(
         "--adder",
+        type=str.lower,  # names match in any case, as everywhere
         choices=ADDERS,
         default="ripple_carry",
         help="architecture behind the table's add entries (default: ripple_carry, the "
@@ -164,7 +165,8 @@ def main(args: argparse.Namespace) -> int:
     if args.vdd is not None and not 0.1 <= args.vdd <= 5.0:
         raise UserError(f"--vdd {args.vdd} V is not a plausible supply voltage (0.1-5 V)")
     if args.liberty is not None and not args.liberty.is_file():
-        raise UserError(f"--liberty {args.liberty}: no such file")
+        raise UserError(f"--liberty {args.liberty}: " + ("a directory; give a Liberty (.lib) file"
+                                                         if args.liberty.is_dir() else "no such file"))
     if args.output_file is not None:
         _check_out(args.output_file)
 

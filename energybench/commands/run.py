@@ -251,7 +251,8 @@ def _layers(args: argparse.Namespace) -> list[dict]:
                             "--executor, --workers, --ray-address, --gpus-per-cell, --cpus-per-cell, --no-report, "
                             "--report-format, --tracker, --tracking-uri, --trust-code")
         if not args.resume.is_dir():
-            raise UserError(f"cannot resume {args.resume}: no such directory")
+            raise UserError(f"cannot resume {args.resume}: " + ("it is a file; give the run's directory"
+                                                                 if args.resume.exists() else "no such directory"))
         layers = [load_yaml(args.resume / "config.yaml")] if (args.resume / "config.yaml").is_file() else []
         if not layers:
             raise UserError(f"cannot resume {args.resume}: no config.yaml there (is it a run directory?)")

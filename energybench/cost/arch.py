@@ -363,6 +363,9 @@ def load_architecture(name_or_path: str | Path | None = None) -> Architecture:
     if name_or_path is None or str(name_or_path) in builtin_architectures():
         return _builtin(DEFAULT_ARCH if name_or_path is None else str(name_or_path))
     path = Path(name_or_path).expanduser()
+    if path.is_dir():
+        raise UserError(f"architecture '{name_or_path}' is a directory; give an architecture YAML file or a built-in "
+                        f"architecture ({', '.join(builtin_architectures())})")
     if not path.is_file():
         raise UserError(f"architecture '{name_or_path}' is neither a file nor a built-in architecture"
                         f"{did_you_mean(name_or_path, builtin_architectures())} "

@@ -133,7 +133,9 @@ def _order(num_classes: int, total: int, order, seed: int) -> list[int]:
     if len(order) != total:
         raise UserError(f"class_order lists {len(order)} classes but the scenario covers {total}")
     if len(set(order)) != len(order):
-        raise UserError("class_order repeats a class")
+        twice = sorted({c for c in order if order.count(c) > 1})
+        raise UserError(f"class_order repeats class{'es' if len(twice) > 1 else ''} {', '.join(map(str, twice))}; "
+                        "each class appears once")
     bad = [c for c in order if not 0 <= c < num_classes]
     if bad:
         raise UserError(f"class_order has classes outside 0..{num_classes - 1}: {shown(bad)}")

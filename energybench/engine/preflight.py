@@ -327,10 +327,6 @@ def preflight(cfg: RunConfig, driver_device, resume: Path | None = None) -> Reso
     specs = cfg.methods or list(DEFAULT_METHODS)
     cfg = replace(cfg, methods=specs)
     classes = method_classes(specs)  # names first, before any data loads
-    unused = [name for name in cfg.options if name not in classes]
-    if unused:  # a shared config file's options for methods this run leaves out: harmless, but say so
-        warnings.warn(f"options for {', '.join(unused)} are not used: not among this run's methods "
-                      f"({', '.join(classes)})")
     device = driver_device(cfg)
     threads = cpu_threads(cfg, device)
     if threads:
@@ -352,4 +348,9 @@ def preflight(cfg: RunConfig, driver_device, resume: Path | None = None) -> Reso
     # input fails here, and levels that land on the same cut are trained once.
     plan = plan_sweep(list(classes), cfg.seeds, cfg.sharing, len(first.phases), cfg.resolved_backbone(),
                       source.in_shape, first.sizes[0], cfg.width, cfg.cifar_stem)
+    unused = [name for name in cfg.options if name not in classes]
+    if unused:  # a shared config file's options for methods this run leaves out: harmless, but said (once all is
+        # checked: a refused run says only why)
+        warnings.warn(f"options for {', '.join(unused)} are not used: not among this run's methods "
+                      f"({', '.join(classes)})")
     return Resolved(cfg, classes, device, threads, hardware, source, scenarios, backbone_code, plan)

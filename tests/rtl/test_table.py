@@ -127,6 +127,7 @@ def test_stdout_output_and_summary(yosys, capsys):
         (["--widths", "65"], "outside 2-64"),
         (["--vectors", "0"], "at least 1"),
         (["--liberty", "missing.lib"], "no such file"),
+        (["--liberty", "."], "a directory; give a Liberty (.lib) file"),
         (["--vdd", "0.9", "--liberty", "LIB"], "--vdd applies"),
         (["--output-file", "no/such/dir/t.yaml"], "does not exist"),
     ],
@@ -218,3 +219,9 @@ def test_progress_bars_only_on_a_terminal(tmp_path, monkeypatch, capsys, termina
     assert main(["rtl", "characterize", "--widths", "8", "--output-file", str(tmp_path / "t.yaml")]) == 0
     assert main(["rtl", "characterize", "--widths", "8", "--output-file", str(tmp_path / "t.yaml"), "--quiet"]) == 0
     assert seen == [terminal, False]
+
+
+def test_the_adder_is_named_in_any_case():
+    from energybench.cli import build_parser
+
+    assert build_parser().parse_args(["rtl", "characterize", "--adder", "KOGGE_STONE"]).adder == "kogge_stone"
