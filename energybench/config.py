@@ -160,9 +160,11 @@ def code_references(layer: dict[str, Any]) -> dict[str, list[str]]:
     found: dict[str, list[str]] = {}
     for raw_key, value in layer.items():
         key = ALIASES.get(raw_key, raw_key)
+        if key not in CODE_KEYS:
+            continue
         items = value.split(",") if isinstance(value, str) else value if isinstance(value, list) else []
         refs = [v.strip() for v in items if isinstance(v, str) and is_reference(v.strip())]
-        if key in CODE_KEYS and refs:
+        if refs:
             found[key] = refs
     return found
 

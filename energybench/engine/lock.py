@@ -61,7 +61,7 @@ class RunLock:
         self._fd: int | None = None
         self.created = False  # whether acquire() made the lock file (release(discard=True) removes it)
 
-    def acquire(self) -> None:
+    def _open(self) -> int:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             try:
@@ -69,17 +69,26 @@ class RunLock:
                 self.created = True
             except FileExistsError:
                 fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+                self.created = False
         except OSError as exc:
             if exc.errno in READ_ONLY:
                 raise read_only_error(self.path.parent, exc, self.hint) from None
             raise
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = self.path.read_text(errors="replace").strip() or "another process"
-            os.close(fd)
-            raise UserError(f"{self.path.parent} is in use by {holder}; wait for that run to finish (or stop it), "
-                            f"{self.busy_hint}") from None
+        return fd
+
+    def acquire(self) -> None:
+        while True:
+            fd = self._open()
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = self.path.read_text(errors="replace").strip() or "another process"
+                os.close(fd)
+                raise UserError(f"{self.path.parent} is in use by {holder}; wait for that run to finish (or stop "
+                                f"it), {self.busy_hint}") from None
+            if _names(self.path, fd):
+                break
+            os.close(fd)  # a refused start removed the file after this opened it (release): lock the one there now
         left = os.pread(fd, 4096, 0).decode(errors="replace").strip()
         if left:  # the last holder ended without releasing it (killed, or its machine lost power)
             self.log(f"energybench: notice: {self.path.parent} was locked by {_holder_state(left)}; "
@@ -95,9 +104,9 @@ class RunLock:
 
     def release(self, discard: bool = False) -> None:
         """Drop the lock; with `discard`, a lock file acquire() made is removed too (a command that
-        was refused leaves nothing in a directory that was not a run). Removed while still held, so
-        a process that opened the old file is refused as busy, and one that comes later makes a new
-        one: never two holders."""
+        was refused leaves nothing in a directory that was not a run). Removed while still held: a
+        process that opened the old file is refused as busy, or, locking it after this one let go,
+        finds that the path names another file and locks that (acquire); never two holders."""
         if self._fd is not None:
             try:
                 os.ftruncate(self._fd, 0)  # emptied: the next holder knows this one ended cleanly
@@ -114,6 +123,16 @@ class RunLock:
 
     def __exit__(self, *exc) -> None:
         self.release()
+
+
+def _names(path: Path, fd: int) -> bool:
+    """Whether `path` still names the file open as `fd`."""
+    try:
+        there = os.stat(path)
+    except FileNotFoundError:
+        return False
+    mine = os.fstat(fd)
+    return (there.st_dev, there.st_ino) == (mine.st_dev, mine.st_ino)
 
 
 def _holder_state(text: str) -> str:

@@ -16,7 +16,11 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from energybench.cli import main
+from energybench.engine.lock import RunLock
+from energybench.errors import UserError
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -166,8 +170,6 @@ def test_a_refused_command_leaves_no_lock_file_in_a_folder_that_is_not_a_run(tmp
 
 
 def test_discarding_removes_only_a_lock_file_this_lock_made(tmp_path):
-    from energybench.engine.lock import RunLock
-
     mine = RunLock(tmp_path)
     mine.acquire()
     mine.release(discard=True)
@@ -177,3 +179,24 @@ def test_discarding_removes_only_a_lock_file_this_lock_made(tmp_path):
     found.acquire()
     found.release(discard=True)
     assert (tmp_path / ".lock").read_text() == ""
+
+
+def test_a_lock_file_removed_after_another_process_opened_it_is_not_held_by_both(tmp_path, monkeypatch):
+    """A refused start removes the lock file it made (release(discard=True)); a process that had opened
+    that file before and locks it afterwards would hold a lock on a file no path names, beside whoever
+    locks the new one: it sees the path names another file, and locks that."""
+    stale = os.open(tmp_path / ".lock", os.O_RDWR | os.O_CREAT)
+    os.unlink(tmp_path / ".lock")  # opened, then removed by a refused start before this locked it
+    real_open, opened = RunLock._open, []
+
+    def first_the_stale_one(self):
+        opened.append(self)
+        return stale if len(opened) == 1 else real_open(self)
+
+    monkeypatch.setattr(RunLock, "_open", first_the_stale_one)
+    lock = RunLock(tmp_path)
+    lock.acquire()
+    assert len(opened) == 2 and lock.held and (tmp_path / ".lock").read_text().startswith("energybench process")
+    with pytest.raises(UserError, match="is in use by energybench process"):
+        RunLock(tmp_path).acquire()  # the lock is on the file the path names
+    lock.release()
