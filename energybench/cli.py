@@ -65,13 +65,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_debug(sub: argparse._SubParsersAction) -> None:
-    """--debug on every command (and sub-command): tracebacks of users' code that failed."""
-    for parser in set(sub.choices.values()):
-        parser.add_argument("--debug", action="store_true",
-                            help="print the full traceback when a user's method or network raises")
-        for action in parser._actions:
-            if isinstance(action, argparse._SubParsersAction):
-                _add_debug(action)
+    """--debug on `run`, the command that runs users' methods and networks: their tracebacks (the
+    other commands say what failed in one line and run no user code whose traceback would help)."""
+    sub.choices["run"].add_argument("--debug", action="store_true",
+                                    help="print the full traceback when a user's method or network raises")
 
 
 def _command_parser(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.ArgumentParser:

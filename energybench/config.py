@@ -169,6 +169,13 @@ def code_references(layer: dict[str, Any]) -> dict[str, list[str]]:
     return found
 
 
+def resume_command(root, backbone, methods) -> str:
+    """The command that continues a run: with --trust-code where the run names user code by
+    `package.module:Name`, which a resume imports from the recorded config only so."""
+    named = code_references({"backbone": backbone, "methods": methods or []})
+    return f"energybench run --resume {root}" + (" --trust-code" if named else "")
+
+
 def _whole(value) -> int:
     """A whole number from YAML or a flag: 3, '3', 3.0 or '3.0'; never True, 3.5, NaN or inf."""
     if isinstance(value, bool):

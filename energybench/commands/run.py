@@ -320,8 +320,8 @@ def _run(args: argparse.Namespace, cfg, lock, sigterm: SigtermAsInterrupt) -> in
         except KeyboardInterrupt:
             done = runner.store.metrics_path.is_file()
             saved = f"every finished phase is saved in {runner.store.root}" if done else "nothing was finished yet"
-            sigterm.say(f"energybench run: interrupted{sigterm.how()}; {saved}.\nContinue with: energybench run "
-                        f"--resume {runner.store.root}")
+            sigterm.say(f"energybench run: interrupted{sigterm.how()}; {saved}.\nContinue with: "
+                        f"{runner.resume_command}")
             return sigterm.status()
         reports = []
         if runner.cfg.report:

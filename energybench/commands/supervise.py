@@ -21,6 +21,7 @@ import threading
 from pathlib import Path
 
 from energybench.commands.interrupt import interruption
+from energybench.errors import UserError
 
 STATUS = "ENERGYBENCH_DRIVER_STATUS"  # the child's status file (set: this process is a watched driver)
 TTY = "ENERGYBENCH_DRIVER_TTY"  # the watcher's stderr is a terminal (progress bars are wanted)
@@ -129,6 +130,17 @@ def _relay(source, sink) -> None:
         sink.flush()
 
 
+def _resume_command(root: str) -> str:
+    """The command that continues the run at `root`, as its recorded config asks (config.resume_command)."""
+    from energybench.config import load_yaml, resume_command
+
+    try:
+        recorded = load_yaml(Path(root) / "config.yaml")
+    except UserError:  # (not written yet, or unreadable: the plain command, whose resume then says why)
+        recorded = {}
+    return resume_command(root, recorded.get("backbone"), recorded.get("methods"))
+
+
 def _unexplained(code: int, root: str | None) -> int:
     code = code or 1
     how = f"exit status {code}" if code <= 128 else f"signal {code - 128}"
@@ -140,6 +152,6 @@ def _unexplained(code: int, root: str | None) -> int:
     rows = max(0, len(metrics.read_text().splitlines()) - 1) if metrics.is_file() else 0
     print(f"energybench run: the sweep stopped: its driver ended unexpectedly ({how}); see the messages above "
           "(Ray ends a driver so when one of its processes or its node dies). Every phase finished before that is "
-          f"saved in {root} ({rows} row(s) in metrics.csv).\nContinue with: energybench run --resume {root}",
+          f"saved in {root} ({rows} row(s) in metrics.csv).\nContinue with: {_resume_command(root)}",
           file=sys.stderr)
     return code

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import torch
 
-from energybench.config import RunConfig, results_config, to_dict
+from energybench.config import RunConfig, results_config, resume_command, to_dict
 from energybench.cost.carbon import carbon_model
 from energybench.engine.cell import BaseDone, PhaseDone
 from energybench.engine.checkpoint import RunIdentity
@@ -161,7 +161,7 @@ class Runner:
             self.close()
             raise UserCodeFailed(f"{exc}. That is the method's own code; every phase finished before it is saved "
                                  f"in {root} ({len(self.store.rows)} row(s) in metrics.csv). Fix the method and "
-                                 f"continue with: energybench run --resume {root} (--debug prints its traceback)",
+                                 f"continue with: {self.resume_command} (--debug prints its traceback)",
                                  exc.details) from None
         except UserError:
             self._remove_if_fresh()
@@ -349,9 +349,13 @@ class Runner:
         files = [root / name for name in ("metrics.csv", "summary.json", "manifest.json", "config.yaml")]
         self.trackers.finish(root, [p for p in [*files, *reports] if Path(p).is_file()])
 
+    @property
+    def resume_command(self) -> str:
+        return resume_command(self.store.root, self.cfg.backbone, self.cfg.methods)
+
     def _stopped(self, exc: OSError) -> RunStopped:
         where = f" while writing {exc.filename}" if exc.filename else ""
         root, rows = self.store.root, len(self.store.rows)
         return RunStopped(f"stopped: {os.strerror(exc.errno)}{where}. Every phase finished before this is saved in "
                           f"{root} ({rows} row(s) in metrics.csv; files being written were left as they were). "
-                          f"Free space (or fix the permission) and continue with: energybench run --resume {root}")
+                          f"Free space (or fix the permission) and continue with: {self.resume_command}")

@@ -59,7 +59,7 @@ def test_a_user_method_that_raises_ends_with_one_message_and_the_run_resumes(use
     assert err == (f"energybench run: error: method raises (my_meths:Raises) raised ValueError: cannot learn phase 2 "
                    f"in raises sharing 0 seed 0 phase 2. That is the method's own code; every phase finished before "
                    f"it is saved in {root} (5 row(s) in metrics.csv). Fix the method and continue with: energybench "
-                   f"run --resume {root} (--debug prints its traceback)\n")
+                   f"run --resume {root} --trust-code (--debug prints its traceback)\n")
     assert [(r["method"], r["phase"]) for r in rows(root)] == [("finetune", "0"), ("finetune", "1"),
                                                                ("finetune", "2"), ("raises", "0"), ("raises", "1")]
     assert (root / "cells" / "raises_s0_seed0" / "progress.pt").is_file()
@@ -72,7 +72,9 @@ def test_a_user_method_that_raises_ends_with_one_message_and_the_run_resumes(use
     # fixed: the resume trains only what is left, from the saved phase
     (user_dir / "my_meths.py").write_text(RAISES.format(broken=False))
     sys.modules.pop("my_meths", None)
-    assert main(["run", "--resume", str(root), "--quiet"]) == 0
+    assert main(["run", "--resume", str(root), "--quiet"]) == 2  # the run names code: resumed only as printed
+    assert "give --trust-code to import it" in capsys.readouterr().err
+    assert main(["run", "--resume", str(root), "--trust-code", "--quiet"]) == 0
     assert [(r["method"], r["phase"]) for r in rows(root)] == [("finetune", "0"), ("finetune", "1"),
                                                                ("finetune", "2"), ("raises", "0"), ("raises", "1"),
                                                                ("raises", "2")]

@@ -477,7 +477,7 @@ def _kept(driver) -> str:
     """What a stopped sweep kept, and how to go on."""
     root = driver.store.root
     return (f"Every phase finished before that is saved in {root} ({len(driver.store.rows)} row(s) in metrics.csv)."
-            f"\nContinue with: energybench run --resume {root}")
+            f"\nContinue with: {driver.resume_command}")
 
 
 def _last_line(exc: Exception) -> str:
