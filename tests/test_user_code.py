@@ -151,9 +151,14 @@ def test_an_interrupted_run_of_user_code_or_a_transformer_resumes(user_dir, tmp_
         return phase(self, m, trainer, ph, *a, **k)
 
     monkeypatch.setattr(CellWork, "phase", interrupt_at_phase_2)
+    capsys.readouterr()
     assert main([*argv, "--run-id", "cut"]) == 130
     monkeypatch.setattr(CellWork, "phase", phase)
-    assert main(["run", "--resume", str(tmp_path / "cut"), "--quiet"]) == 0, capsys.readouterr().err
+    # the command it prints resumes it as printed (a run that names the user's code: with --trust-code)
+    printed = next(line for line in capsys.readouterr().err.splitlines() if line.startswith("Continue with: "))
+    assert printed == f"Continue with: energybench run --resume {tmp_path / 'cut'}" + (
+        " --trust-code" if ":" in backbone else "")
+    assert main([*printed.split()[3:], "--quiet"]) == 0, capsys.readouterr().err
     keys = ("method", "phase", "acc_all", "train_macs", "elementwise_ops")
     read = lambda run: [{k: r[k] for k in keys} for r in csv.DictReader(open(tmp_path / run / "metrics.csv"))]  # noqa: E731
     assert read("cut") == read("whole") and len(read("whole")) == 3
