@@ -116,7 +116,8 @@ def _add_sharing(p: argparse.ArgumentParser) -> None:
     g.add_argument("--cache-shared", action="store_const", const=True,
                    help="compute the frozen trunk's outputs once per phase (no augmentation)")
     g = p.add_argument_group("exemplar memory")
-    g.add_argument("--memory-size", type=whole(1), help="fixed total exemplar capacity K")
+    g.add_argument("--memory-size", type=whole(1),
+                   help="fixed total exemplar capacity K (overrides --memory-per-class)")
     g.add_argument("--memory-per-class", type=whole(1), help="fixed exemplars per class R")
     g.add_argument("--memory-budget", type=whole(1), metavar="BYTES",
                    help="total memory of stored model + exemplars: each exemplar method keeps what its model leaves "
