@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from energybench.errors import UserError, did_you_mean, shown
-from energybench.plugins import is_reference
 from energybench.user_yaml import load_user_yaml
 
 PRECISIONS = ("fp32", "fp16", "bf16", "int8", "int16", "int32")  # those the built-in tables price
@@ -151,29 +150,6 @@ def max_workers() -> int:
 # Keys accepted under their older or plural/singular spellings in YAML and on the CLI.
 ALIASES = {"method": "methods", "seed": "seeds", "batch": "batch_size", "tracker": "trackers"}
 FIELDS = {f.name: f for f in dataclasses.fields(RunConfig)}
-CODE_KEYS = ("backbone", "methods")  # keys whose values may name user code, `package.module:Name` (plugins.py)
-
-
-def code_references(layer: dict[str, Any]) -> dict[str, list[str]]:
-    """The `package.module:Name` values a config layer's backbone and methods name, by key (an
-    alias read as its key); values of other types are left to the config's checks."""
-    found: dict[str, list[str]] = {}
-    for raw_key, value in layer.items():
-        key = ALIASES.get(raw_key, raw_key)
-        if key not in CODE_KEYS:
-            continue
-        items = value.split(",") if isinstance(value, str) else value if isinstance(value, list) else []
-        refs = [v.strip() for v in items if isinstance(v, str) and is_reference(v.strip())]
-        if refs:
-            found[key] = refs
-    return found
-
-
-def resume_command(root, backbone, methods) -> str:
-    """The command that continues a run: with --trust-code where the run names user code by
-    `package.module:Name`, which a resume imports from the recorded config only so."""
-    named = code_references({"backbone": backbone, "methods": methods or []})
-    return f"energybench run --resume {root}" + (" --trust-code" if named else "")
 
 
 def _whole(value) -> int:

@@ -18,6 +18,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from energybench.config import ALIASES
 from energybench.errors import UserError
 
 BACKBONE_GROUP = "energybench.backbones"
@@ -27,6 +28,31 @@ METHOD_GROUP = "energybench.methods"
 def is_reference(name: str) -> bool:
     """Whether `name` names user code as `module:attribute` (built-in names have no colon)."""
     return ":" in name
+
+
+CODE_KEYS = ("backbone", "methods")  # the config keys whose values may name user code
+
+
+def code_references(layer: dict[str, Any]) -> dict[str, list[str]]:
+    """The `package.module:Name` values a config layer's backbone and methods name, by key (an
+    alias read as its key); values of other types are left to the config's checks."""
+    found: dict[str, list[str]] = {}
+    for raw_key, value in layer.items():
+        key = ALIASES.get(raw_key, raw_key)
+        if key not in CODE_KEYS:
+            continue
+        items = value.split(",") if isinstance(value, str) else value if isinstance(value, list) else []
+        refs = [v.strip() for v in items if isinstance(v, str) and is_reference(v.strip())]
+        if refs:
+            found[key] = refs
+    return found
+
+
+def resume_command(root, backbone, methods) -> str:
+    """The command that continues a run: with --trust-code where the run names user code by
+    `package.module:Name`, which a resume imports from the recorded config only so."""
+    named = code_references({"backbone": backbone, "methods": methods or []})
+    return f"energybench run --resume {root}" + (" --trust-code" if named else "")
 
 
 def _import(module: str, what: str, spec: str):

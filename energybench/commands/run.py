@@ -273,7 +273,7 @@ def _layers(args: argparse.Namespace) -> list[dict]:
 def _refuse_named_code(layer: dict, flags: dict, source: str, args: argparse.Namespace) -> None:
     """A file (someone else's config, a run directory someone gave you) that names code to import is
     refused unless --trust-code: only names the user gives, as flags or with that flag, run code."""
-    from energybench.config import code_references
+    from energybench.plugins import code_references
 
     named = {key: refs for key, refs in code_references(layer).items() if key not in flags}
     if named and not getattr(args, "trust_code", False):

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import torch
 
-from energybench.config import RunConfig, results_config, resume_command, to_dict
+from energybench.config import RunConfig, results_config, to_dict
 from energybench.cost.carbon import carbon_model
 from energybench.engine.cell import BaseDone, PhaseDone
 from energybench.engine.checkpoint import RunIdentity
@@ -37,7 +37,7 @@ from energybench.engine.store import RunStore
 from energybench.engine.summary import write_summary
 from energybench.errors import RunStopped, UserCodeFailed, UserError
 from energybench.methods import METHODS
-from energybench.plugins import provenance, user_modules
+from energybench.plugins import provenance, resume_command, user_modules
 from energybench.trackers import open_trackers
 from energybench.trackers.base import Trackers
 
