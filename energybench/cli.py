@@ -26,11 +26,36 @@ class Parser(argparse.ArgumentParser):
     """argparse with the CLI's error format: one line, exit 2, and the closest valid choice or
     option for a misspelt one (argparse prints its whole usage block before the error)."""
 
+    def parse_known_args(self, args=None, namespace=None):
+        self._given = list(sys.argv[1:] if args is None else args)  # for error(): which options were typed
+        return super().parse_known_args(args, namespace)
+
     def error(self, message: str):
-        # a required option with an old spelling is a group of the two, the old one hidden
+        # a required option with an old spelling is a group of the two, the old one hidden; argparse
+        # checks such groups only once every plain required option is given: name them all at once
         message = re.sub(r"^one of the arguments (\S+) is required$", r"the following arguments are required: \1",
                          message)
+        head = "the following arguments are required: "
+        if message.startswith(head):
+            names = message[len(head):].split(", ")
+            names += [g._group_actions[0].option_strings[0] for g in self._mutually_exclusive_groups
+                      if g.required and not self._typed(g._group_actions)]
+            order = {s: k for k, a in enumerate(self._actions) for s in [a.dest, a.metavar, *a.option_strings]}
+            message = head + ", ".join(sorted(dict.fromkeys(names), key=lambda n: order.get(n, len(order))))
         self.exit(2, f"{self.prog}: error: {message}{self._hint(message)}; see '{self.prog} --help'\n")
+
+    def _typed(self, actions: list[argparse.Action]) -> bool:
+        """Whether any of `actions` was typed on the command line (as argparse matches: whole, with
+        '=value', or as an unambiguous prefix)."""
+        flags = {s for a in actions for s in a.option_strings}
+        for word in getattr(self, "_given", []):
+            if not word.startswith("--"):
+                continue
+            word = word.split("=", 1)[0]
+            hits = {s for s in self._option_string_actions if s.startswith(word)}
+            if word in flags or (len(hits) == 1 and hits <= flags):
+                return True
+        return False
 
     def _hint(self, message: str) -> str:
         m = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)$", message)

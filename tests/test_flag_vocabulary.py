@@ -143,6 +143,12 @@ def test_a_required_option_with_an_old_spelling_is_still_required(capsys):
         build_parser().parse_args(["cost", "--input", "1x8x8"])
     assert exc.value.code == 2
     assert "error: the following arguments are required: --backbone;" in capsys.readouterr().err
+    # neither of two required options given: both named at once, in the usage line's order
+    for argv, named in ((["cost"], "--backbone, --input"), (["cost", "--mod=lenet"], "--input"),
+                        (["cost", "--backbone", "lenet"], "--input")):
+        with pytest.raises(SystemExit):
+            build_parser().parse_args(argv)
+        assert f"error: the following arguments are required: {named};" in capsys.readouterr().err, argv
     assert "--backbone NAME --input" in build_parser()._subparsers._group_actions[0].choices["cost"].format_usage()
 
 
