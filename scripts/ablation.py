@@ -13,6 +13,9 @@ Usage:
     python scripts/ablation.py experiments/eeil_fidelity_ablation.yaml --out DIR [--arms a,b] [--seeds 0,1]
     python scripts/ablation.py experiments/eeil_fidelity_ablation.yaml --out DIR --table
 
+An arm whose backbone or methods name your own code (`package.module:Name`) runs only with
+`--trust-code`, which is passed on to `energybench run` (it imports that code).
+
 Arms already complete in DIR are skipped (an unfinished one resumes), so a study can be run a
 few arms at a time. `--table` prints, per arm, method and seed, the final accuracy over all
 classes, the phase-0 accuracy, the last phase's accuracy before EEIL's balanced fine-tuning
@@ -50,7 +53,8 @@ def load(path: Path) -> tuple[dict, dict[str, dict]]:
     return base, {name: merge(base, over or {}) for name, over in spec["arms"].items()}
 
 
-def run_arm(name: str, cfg: dict, out: Path, seeds: list[int] | None) -> None:
+def run_arm(name: str, cfg: dict, out: Path, seeds: list[int] | None, trust_code: bool = False) -> int:
+    """Run (or resume) one arm; energybench run's exit status."""
     if seeds is not None:
         cfg = {**cfg, "seeds": seeds}
     out.mkdir(parents=True, exist_ok=True)
@@ -60,9 +64,10 @@ def run_arm(name: str, cfg: dict, out: Path, seeds: list[int] | None) -> None:
     args = ["--resume", str(run_dir)] if (run_dir / "config.yaml").is_file() else \
         [str(cfg_path), "--out", str(out), "--run-id", name]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "energybench", "run", *args, "--no-power", "--no-report", "--quiet"]
+    cmd = [sys.executable, "-m", "energybench", "run", *args, "--no-power", "--no-report", "--quiet",
+           *(["--trust-code"] if trust_code else [])]
     print("$", " ".join(cmd), flush=True)
-    subprocess.run(cmd, check=True, env=env)
+    return subprocess.run(cmd, env=env).returncode
 
 
 def table(out: Path, arms: list[str]) -> str:
@@ -102,6 +107,8 @@ def main() -> int:
     parser.add_argument("--arms", help="comma-separated arms (default: all)")
     parser.add_argument("--seeds", help="comma-separated seeds (default: the base config's)")
     parser.add_argument("--table", action="store_true", help="only tabulate the finished arms")
+    parser.add_argument("--trust-code", action="store_true",
+                        help="let arms import the code they name as package.module:Name (passed to energybench run)")
     args = parser.parse_args()
     _, arms = load(args.ablation)
     names = args.arms.split(",") if args.arms else list(arms)
@@ -111,7 +118,11 @@ def main() -> int:
     if not args.table:
         seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else None
         for name in names:
-            run_arm(name, arms[name], args.out, seeds)
+            code = run_arm(name, arms[name], args.out, seeds, args.trust_code)
+            if code:  # its error is printed above; the arms after it would wait on the same fix
+                print(f"ablation.py: arm {name} stopped (energybench run exited {code}); the arms before it are kept",
+                      file=sys.stderr)
+                return code
     print(table(args.out, names))
     return 0
 

@@ -48,3 +48,30 @@ def test_resuming_a_run_that_names_code_needs_trust_code(user_dir, tmp_path, cap
     code = main(["run", "--resume", str(run), "--no-report", "--trust-code"])
     assert code == 2 and "backbone 'my_payload:f'" in capsys.readouterr().err
     assert (user_dir / "ran").read_text() == "imported"
+
+
+def test_an_ablation_arm_naming_code_runs_only_with_trust_code(user_dir, tmp_path):
+    """scripts/ablation.py writes each arm's config and runs it: the file rule holds there too, and its
+    --trust-code is passed on."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    (user_dir / "my_payload.py").write_text(PAYLOAD)
+    (tmp_path / "base.yaml").write_text("methods: [finetune]\nepochs: 1\ntrain_per_class: 8\ntest_per_class: 5\n")
+    (tmp_path / "study.yaml").write_text("base: base.yaml\narms:\n  mine: {backbone: 'my_payload:f'}\n")
+    script = Path(__file__).resolve().parents[1] / "scripts" / "ablation.py"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(user_dir), os.environ.get("PYTHONPATH", "")])}
+
+    def study(*flags):
+        return subprocess.run([sys.executable, str(script), str(tmp_path / "study.yaml"), "--out", str(tmp_path / "o"),
+                               *flags], capture_output=True, text=True, env=env)
+
+    plain = study()
+    assert plain.returncode == 2 and "give --trust-code to import it" in plain.stderr, plain.stderr
+    assert "arm mine stopped (energybench run exited 2)" in plain.stderr and "Traceback" not in plain.stderr
+    assert not (user_dir / "ran").exists()
+    trusted = study("--trust-code")  # imported now (it has no factory f, which is then the error)
+    assert trusted.returncode == 2 and "backbone 'my_payload:f'" in trusted.stderr, trusted.stderr
+    assert (user_dir / "ran").read_text() == "imported"
