@@ -71,7 +71,7 @@ def _add_hardware_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sram-bytes", type=whole(1), metavar="N",
                    help="fix every layer's SRAM buffer at N bytes instead of sizing it to the layer's working set")
     options.add(p, "node", sweep=True)
-    options.add(p, "vdd", default_text=options.VDD_DEFAULT)
+    options.add(p, "vdd", default_text=options.VDD_DEFAULT + "; with one --node only")
     options.add(p, "arch", sweep=True)
     options.add(p, "mapper", default="analytic")
     p.add_argument("--export-actions", metavar="FILE",
@@ -152,6 +152,10 @@ def _check(args: argparse.Namespace) -> tuple[int, int, int]:
         check_sharing(s)
     args.nodes = _list(args.node, "--node", float) or [None]
     args.archs = _list(args.arch, "--arch", str) or [None]
+    if args.vdd is not None and len(args.nodes) > 1:  # as run's pre-flight says it
+        raise UserError(f"one supply ({args.vdd:g} V) cannot apply to several nodes "
+                        f"({', '.join(f'{n:g}' for n in args.nodes)} nm): give one --node with --vdd, or leave --vdd "
+                        "out (each node's own supply)")
     one_step = len(args.sharings) * len(args.nodes) * len(args.archs) == 1
     for flag, given in (("--export-actions", args.export_actions), ("--export-workload", args.export_workload)):
         if given and not one_step:

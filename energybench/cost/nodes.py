@@ -55,8 +55,9 @@ def check_node(node) -> int:
         value = float(node)
     except (TypeError, ValueError):
         raise UserError(f"unknown technology node {node!r}; valid nodes (nm): {valid}") from None
-    if value not in NODES:
-        raise UserError(f"unknown technology node {node!r} nm; valid nodes (nm): {valid}")
+    if value not in NODES:  # as given, a float that is whole as a whole number: "5 nm", not "5.0 nm"
+        shown = f"{value:g}" if isinstance(node, (int, float)) and value.is_integer() else repr(node)
+        raise UserError(f"unknown technology node {shown} nm; valid nodes (nm): {valid}")
     return int(value)
 
 

@@ -124,9 +124,11 @@ def test_seven_nm_figures_stated_in_the_readme():
 
 
 @pytest.mark.parametrize("argv,message", [
-    (["--node", "20"], "unknown technology node 20.0 nm; valid nodes (nm): 90, 65, 45, 32, 22, 16, 14, 10, 7"),
+    (["--node", "20"], "unknown technology node 20 nm; valid nodes (nm): 90, 65, 45, 32, 22, 16, 14, 10, 7"),
     (["--node", "7", "--vdd", "1.2"], "supply voltage 1.2 V is outside the range of the 7 nm node"),
-    (["--node", "45,7", "--vdd", "0.9"], "supply voltage 0.9 V is outside the range of the 7 nm node"),
+    # one supply for several nodes: refused as run refuses it (each node has its own range)
+    (["--node", "45,7", "--vdd", "0.7"], "one supply (0.7 V) cannot apply to several nodes (45, 7 nm): give one "
+                                         "--node with --vdd, or leave --vdd out (each node's own supply)"),
 ])
 def test_cost_rejects_a_bad_node_or_voltage(capsys, argv, message):
     assert main(["cost", "--backbone", "tiny_cnn", "--input", "1x8x8", *argv]) == 2
