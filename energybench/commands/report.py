@@ -64,8 +64,9 @@ def main(args: argparse.Namespace) -> int:
     else:  # the reports by default; only the figures when --figures alone is asked for
         formats = [] if args.figures is not None else parse_formats("html,pdf")
     page_size = parse_page_size(args.page_size)
-    figure_formats = parse_figure_formats(args.figure_format or "pdf")
-    width = parse_width(args.figure_width or "double")
+    # (an empty value given is refused by the parsers, as --report-format "" is: not taken for the default)
+    figure_formats = parse_figure_formats("pdf" if args.figure_format is None else args.figure_format)
+    width = parse_width("double" if args.figure_width is None else args.figure_width)
     given = [flag for flag, value in (("--figure-format", args.figure_format), ("--figure-width", args.figure_width))
              if value is not None]
     if given and args.figures is None:

@@ -72,6 +72,11 @@ def test_parse_formats():
     (["report", "{run}", "--figure-format", "tiff"], "tiff"),
     (["report", "{run}", "--figure-width", "single", "--figure-format", "png"],
      "--figure-format and --figure-width shape the files --figures writes; give --figures DIR too"),
+    # an empty value is refused as --report-format "" is, not taken for the default
+    (["report", "{run}", "--figures", "{tmp}/f", "--figure-format", ""], "no figure format given; valid formats: "
+                                                                        "pdf, svg, png"),
+    (["report", "{run}", "--figures", "{tmp}/f", "--figure-width", ""], "figure width '' is not single, double or a "
+                                                                       "width in inches from 2 to 12"),
 ])
 def test_bad_input_gives_a_clear_error(tmp_path, capsys, argv, msg):
     (tmp_path / "file.txt").write_text("x")
@@ -81,7 +86,7 @@ def test_bad_input_gives_a_clear_error(tmp_path, capsys, argv, msg):
     assert code == 2
     assert err.startswith("energybench report: error: ") and msg in err
     assert "Traceback" not in err
-    assert not (root / "report.html").exists()
+    assert not (root / "report.html").exists() and not (tmp_path / "f").exists()
 
 
 def test_folder_of_runs_is_refused_with_their_names(tmp_path, capsys):
