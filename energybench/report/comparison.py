@@ -70,6 +70,12 @@ def _labels(runs: list[RunData], labels: list[str] | None) -> list[str]:
 def load_comparison(run_dirs: list[str | Path], labels: list[str] | None = None) -> Comparison:
     """Read the runs and check that they have something in common, or say why not."""
     if len(run_dirs) < 2:
+        runs = sorted(Path(run_dirs[0]).glob("*/metrics.csv")) if run_dirs else []
+        if runs and not (Path(run_dirs[0]) / "metrics.csv").is_file():  # a folder of runs: name them
+            shown = " ".join(str(r.parent) for r in runs[:MAX_RUNS])
+            raise UserError(f"{run_dirs[0]} is a folder of {len(runs)} run directories; compare takes the runs "
+                            f"themselves, e.g. energybench compare {shown} --out DIR"
+                            + (f" (at most {MAX_RUNS})" if len(runs) > MAX_RUNS else ""))
         raise UserError(f"compare needs at least two run directories; got {len(run_dirs)}")
     if len(run_dirs) > MAX_RUNS:
         raise UserError(f"compare takes at most {MAX_RUNS} run directories (one line style each); got "

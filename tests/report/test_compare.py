@@ -111,6 +111,7 @@ def test_runs_that_differ_in_energy_table(tmp_path):
 
 @pytest.mark.parametrize("case,msg", [
     ("one", "compare needs at least two run directories; got 1"),
+    ("folder", "is a folder of 2 run directories; compare takes the runs themselves, e.g. energybench compare "),
     ("no-method", "the runs have no method in common (x: finetune; y: lucir)"),
     ("no-level", "the runs share no sharing level of any common method (x: finetune at 0, 0.5; y: finetune at 0.8)"),
     ("labels", "1 label(s) for 2 run directories"),
@@ -124,7 +125,7 @@ def test_nothing_comparable_is_a_clear_error(tmp_path, capsys, case, msg):
          "no-level": lambda: make_run_dir(tmp_path / "y", methods=("finetune",), sharing=(0.8,)),
          "same-id": lambda: make_run_dir(tmp_path / "other" / "x", methods=("finetune",), sharing=(0.0,))}.get(
         case, lambda: make_run_dir(tmp_path / "y", methods=("finetune",), sharing=(0.0, 0.5)))()
-    args = {"one": [str(x)], "labels": [str(x), str(y), "--label", "only"], "twice": [str(x), str(x)],
+    args = {"one": [str(x)], "folder": [str(tmp_path)], "labels": [str(x), str(y), "--label", "only"], "twice": [str(x), str(x)],
             "missing": [str(x), str(tmp_path / "nope")]}.get(case, [str(x), str(y)])
     out = tmp_path / "out"
     code = main(["compare", *args, "--out", str(out)])
