@@ -196,9 +196,9 @@ def main(args: argparse.Namespace) -> int:
         raise UserError(f"one training step of {args.backbone} at batch {args.batch_size} on {args.input} with "
                         f"{args.num_classes} classes needs more memory than this machine has{size}; "
                         "--device meta counts the same operations on shapes only") from None
-    from energybench.models.surgery import boundaries
+    from energybench.models.surgery import distinct_cuts
 
-    cuts = [round(c, 6) for c in boundaries(next(iter(steps.values()))[0].backbone)]
+    cuts = [round(c, 6) for c in distinct_cuts(next(iter(steps.values()))[0].backbone)]
     head = {"model": args.backbone, "input": list(shape), "batch": args.batch_size, "classes": args.num_classes,
             "cifar_stem": args.cifar_stem, "device": args.device, "achievable_sharing": cuts}
     if len(models) == 1 and len(steps) == 1:
@@ -231,7 +231,8 @@ def main(args: argparse.Namespace) -> int:
 def _print_cuts(cuts: list[float]) -> None:
     """The sharing fractions this backbone can achieve: cuts fall on block boundaries, so a sweep
     asks for levels that exist (a request goes to the nearest)."""
-    print(f"achievable sharing (a cut after each block): {', '.join(f'{c:.3f}' for c in cuts)}")
+    print("achievable sharing (cuts fall between blocks; a block without parameters adds none): "
+          + ", ".join(f"{c:.3f}" for c in cuts))
 
 
 def _write_actions(path: str, hw, profile) -> None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import torch
 
 from energybench.models import build_net
-from energybench.models.surgery import boundaries, cut_at
+from energybench.models.surgery import cut_at, distinct_cuts
 
 
 FAR_POINTS = 5.0  # achieved more than this many percentage points from the request: a notice
@@ -84,7 +84,7 @@ def plan_sweep(methods: list[str], seeds: list[int], sharing: list[float], phase
     on the meta device: shapes only, no memory, no time)."""
     with torch.device("meta"):
         net = build_net(backbone, in_shape, num_classes, width, cifar_stem)
-    plan = Plan(list(methods), list(seeds), [], phases, cuts=[c for c in boundaries(net.backbone) if c < 1.0 + 1e-9])
+    plan = Plan(list(methods), list(seeds), [], phases, cuts=distinct_cuts(net.backbone))
     first_at: dict[int, float] = {}
     for s in sharing:
         cut = cut_at(net.backbone, s)

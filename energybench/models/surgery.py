@@ -63,6 +63,12 @@ def boundaries(backbone: Backbone) -> list[float]:
     return out
 
 
+def distinct_cuts(backbone: Backbone) -> list[float]:
+    """The achievable sharing fractions, each once: a block without parameters (an activation,
+    pooling) adds no cut of its own."""
+    return list(dict.fromkeys(boundaries(backbone)))
+
+
 def clone(module):
     """A deep copy for a new branch: same weights, independent parameters."""
     return copy.deepcopy(module)

@@ -12,7 +12,16 @@ from energybench.models import build_backbone, build_net
 from energybench.models.backbone import Backbone
 from energybench.models.heads import GrowingLinear
 from energybench.models.network import IncrementalNet
-from energybench.models.surgery import Cut, boundaries, branch, check_sharing, clone, cut_at, shared_parameters
+from energybench.models.surgery import (
+    Cut,
+    boundaries,
+    branch,
+    check_sharing,
+    clone,
+    cut_at,
+    distinct_cuts,
+    shared_parameters,
+)
 
 
 def hand_backbone() -> Backbone:
@@ -25,6 +34,7 @@ def test_boundaries_of_a_hand_built_backbone():
     bb = hand_backbone()
     assert bb.block_params() == [100, 300, 0, 600]
     assert boundaries(bb) == pytest.approx([0.0, 0.1, 0.4, 0.4, 1.0])
+    assert distinct_cuts(bb) == pytest.approx([0.0, 0.1, 0.4, 1.0])  # what cost and the manifest list
 
 
 @pytest.mark.parametrize("requested,achieved,blocks", [

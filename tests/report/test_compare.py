@@ -125,7 +125,8 @@ def test_nothing_comparable_is_a_clear_error(tmp_path, capsys, case, msg):
          "no-level": lambda: make_run_dir(tmp_path / "y", methods=("finetune",), sharing=(0.8,)),
          "same-id": lambda: make_run_dir(tmp_path / "other" / "x", methods=("finetune",), sharing=(0.0,))}.get(
         case, lambda: make_run_dir(tmp_path / "y", methods=("finetune",), sharing=(0.0, 0.5)))()
-    args = {"one": [str(x)], "folder": [str(tmp_path)], "labels": [str(x), str(y), "--label", "only"], "twice": [str(x), str(x)],
+    args = {"one": [str(x)], "folder": [str(tmp_path)], "labels": [str(x), str(y), "--label", "only"],
+            "twice": [str(x), str(x)],
             "missing": [str(x), str(tmp_path / "nope")]}.get(case, [str(x), str(y)])
     out = tmp_path / "out"
     code = main(["compare", *args, "--out", str(out)])
