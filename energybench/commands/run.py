@@ -179,7 +179,8 @@ def _add_output(g: argparse._ArgumentGroup) -> None:
     options.add(g, "report_format")
     g.add_argument("--tracker", help="also log to experiment trackers, comma-separated: mlflow, tensorboard (each "
                                      "from its extra: pip install 'energybench[mlflow]'; default: none)")
-    g.add_argument("--tracking-uri", help="MLflow tracking server or store (default: mlflow.db in the run directory)")
+    g.add_argument("--tracking-uri", help="MLflow tracking server (http(s)://) or database (sqlite:////path/m.db, "
+                                          "postgresql://...; default: mlflow.db in the run directory)")
     g.add_argument("--quiet", action="store_true",
                    help="no progress bars or per-phase lines (progress bars show only on a terminal)")
 

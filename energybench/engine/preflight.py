@@ -238,6 +238,13 @@ def _validate_carbon_and_trackers(cfg: RunConfig, bad) -> None:
         bad("trackers", str(exc))
     if cfg.tracking_uri is not None and "mlflow" not in cfg.trackers:
         bad("tracking_uri", "is where the mlflow tracker writes; add --tracker mlflow")
+    if cfg.tracking_uri is not None:
+        from energybench.trackers.mlflow import check_uri
+
+        try:
+            check_uri(cfg.tracking_uri)
+        except UserError as exc:
+            bad("tracking_uri", str(exc))
 
 
 

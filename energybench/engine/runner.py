@@ -50,7 +50,7 @@ def run_root(cfg: RunConfig, resume: Path | None) -> Path:
     if resume is not None:
         if not Path(resume).is_dir():
             raise UserError(f"cannot resume {resume}: no such directory")
-        return Path(resume)
+        return Path(resume).expanduser().resolve()  # absolute, as a new run's (config.py): trackers find it by it
     out = Path(cfg.out)
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out} is a file; give a directory to hold run directories")
@@ -232,6 +232,8 @@ class Runner:
         self.store.write_manifest(manifest)
         self.manifest = manifest
         self.trackers = open_trackers(cfg, self.store.root, manifest, self.log)  # fed each row once it is written
+        if cfg.trackers and self.store.rows:  # a resume: the rows written before, for trackers that lack them
+            self.trackers.catch_up(self._logged_rows(), manifest)
         if plan.collapse_note():
             warnings.warn(plan.collapse_note())
         if plan.far_note():
@@ -271,6 +273,14 @@ class Runner:
                 else:
                     self.log(f"{method} seed {seed}: all sharing levels already done, skipping")
         return groups
+
+    def _logged_rows(self) -> list[tuple[Cell, dict, bool]]:
+        """metrics.csv's rows as the trackers are fed them: per cell and phase, the first hardware
+        point's row (a phase's rows are written in the points' order), with whether it is the last phase."""
+        first: dict[tuple, dict] = {}
+        for r in self.store.rows:
+            first.setdefault((r["method"], float(r["sharing"]), int(r["seed"]), int(r["phase"])), r)
+        return [(Cell(m, s, seed), r, phase == self.plan.phases - 1) for (m, s, seed, phase), r in first.items()]
 
     def levels(self, method: str) -> list[float]:
         """The sharing levels a method is trained at: every trained level, or the first only

@@ -46,11 +46,12 @@ def metric_kind(column: str) -> str | None:
 
 
 def phase_metrics(row: dict[str, Any]) -> dict[str, float]:
-    """A phase row's numbers as `<kind>/<column>` -> value; empty (NaN) cells are not logged."""
+    """A phase row's numbers as `<kind>/<column>` -> value; empty (NaN) cells are not logged. A row
+    as metrics.csv holds it (text, when a resume catches a tracker up) gives the same numbers."""
     out = {}
     for column, value in row.items():
         kind = metric_kind(column)
-        if kind is None or isinstance(value, (bool, str)) or value is None:
+        if kind is None or isinstance(value, bool) or value is None or value in ("", "True", "False"):
             continue
         try:
             number = float(value)
@@ -120,7 +121,14 @@ class Trackers:
                           "this run, whose results are all in the run directory")
 
     def phase(self, cell, row: dict[str, Any], manifest: dict, last: bool) -> None:
+        """One phase's row; a tracker that has it already (a resume) logs it no second time."""
         self._each("phase", lambda t: t.phase(cell, row, manifest, last))
+
+    def catch_up(self, done: list[tuple[Any, dict[str, Any], bool]], manifest: dict) -> None:
+        """The rows a run directory holds, (cell, row, last) each: what a resumed run's trackers
+        missed (a tracker added on resume, phases logged before an interruption stopped one) is
+        logged; what they have is not logged again."""
+        self._each("catch-up", lambda t: [t.phase(cell, row, manifest, last) for cell, row, last in done])
 
     def finish(self, root, files: list) -> None:
         self._each("finish", lambda t: t.finish(root, files))

@@ -11,6 +11,7 @@ from pathlib import Path
 from energybench.trackers.base import cell_params, phase_metrics
 
 FOLDER = "tensorboard"
+LOGGED = "accuracy/acc_all"  # every phase's row has it: its steps are the phases a cell's folder holds
 
 
 class TensorBoardTracker:
@@ -21,27 +22,45 @@ class TensorBoardTracker:
 
         self.root, self.params = Path(root), params
         self.writers: dict[str, object] = {}
+        self.logged: dict[str, set[int]] = {}  # a cell's steps in its folder (a resumed run logs none twice)
+
+    def _folder(self, cell) -> Path:
+        return self.root / FOLDER / f"{cell.method}_s{cell.sharing:g}_seed{cell.seed}"
+
+    def _steps(self, cell) -> set[int]:
+        """The phases a cell's folder holds already (from an earlier, interrupted run of it)."""
+        if cell.label not in self.logged:
+            from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+
+            self.logged[cell.label] = {event.step for path in sorted(self._folder(cell).glob("events.out.tfevents.*"))
+                                       for event in EventFileLoader(str(path)).Load()
+                                       if any(v.tag == LOGGED for v in event.summary.value)}
+        return self.logged[cell.label]
 
     def _writer(self, cell, manifest: dict):
         from tensorboard.summary.writer.event_file_writer import EventFileWriter
 
         label = cell.label
         if label not in self.writers:
-            folder = self.root / FOLDER / f"{cell.method}_s{cell.sharing:g}_seed{cell.seed}"
+            folder = self._folder(cell)
             folder.mkdir(parents=True, exist_ok=True)
+            fresh = not any(folder.glob("events.out.tfevents.*"))  # the parameters once, in the first file
             writer = self.writers[label] = EventFileWriter(str(folder))
-            params = {**self.params, **cell_params(cell, manifest)}
-            text = "\n".join(f"| {k} | {v} |" for k, v in params.items())
-            writer.add_event(_event(0, [_text("parameters", "| parameter | value |\n|---|---|\n" + text)]))
+            if fresh:
+                params = {**self.params, **cell_params(cell, manifest)}
+                text = "\n".join(f"| {k} | {v} |" for k, v in params.items())
+                writer.add_event(_event(0, [_text("parameters", "| parameter | value |\n|---|---|\n" + text)]))
         return self.writers[label]
 
     def phase(self, cell, row: dict, manifest: dict, last: bool) -> None:
-        writer = self._writer(cell, manifest)
-        writer.add_event(_event(int(row["phase"]), [_scalar(k, v) for k, v in phase_metrics(row).items()]))
-        writer.flush()
-        if last:
-            writer.close()
-            self.writers.pop(cell.label)
+        step = int(row["phase"])
+        if step not in self._steps(cell):
+            writer = self._writer(cell, manifest)
+            writer.add_event(_event(step, [_scalar(k, v) for k, v in phase_metrics(row).items()]))
+            writer.flush()
+            self.logged[cell.label].add(step)
+        if last and cell.label in self.writers:
+            self.writers.pop(cell.label).close()
 
     def finish(self, root: Path, files: list[Path]) -> None:
         for writer in self.writers.values():

@@ -179,11 +179,11 @@ def test_accuracy_matrix_bwt_and_summary(run_dir):
 
 
 def test_a_failing_tracker_warns_once_and_costs_no_result(tmp_path, capsys):
-    blocker = tmp_path / "not_a_folder"
-    blocker.write_text("x")
+    broken = tmp_path / "m.db"
+    broken.write_text("not an SQLite database")  # found by a look at the URI, refused only when MLflow opens it
     code = main(["run", "--method", "finetune", "--sharing", "0", "--epochs", "1", "--train-per-class", "8",
                  "--test-per-class", "5", "--no-power", "--no-report", "--quiet", "--out", str(tmp_path),
-                 "--run-id", "r", "--tracker", "mlflow", "--tracking-uri", f"sqlite:///{blocker}/m.db"])
+                 "--run-id", "r", "--tracker", "mlflow", "--tracking-uri", f"sqlite:///{broken}"])
     err = capsys.readouterr().err
     assert code == 0
     assert err.count("mlflow tracker failed") == 1, err  # once, though three phases and the end came after
@@ -200,6 +200,39 @@ def test_resume_finds_the_same_runs_again(run_dir, capsys):
     after = client.search_runs([exp.experiment_id])
     assert sorted(r.info.run_id for r in after) == before  # no second parent, no cell logged twice
     assert all(r.info.status == "FINISHED" for r in after)
+    for run in after:  # and no phase logged twice
+        steps = [m.step for m in client.get_metric_history(run.info.run_id, "accuracy/acc_all")]
+        assert steps == ([0, 1, 2] if "mlflow.parentRunId" in run.data.tags else []), steps
+
+
+def test_a_tracker_added_on_resume_logs_the_rows_written_before_each_once(tmp_path, monkeypatch, capsys):
+    """README: trackers do not change results, so --resume may add them. A finished run resumed with
+    trackers, by a relative path, logs its rows (metrics.csv's numbers); resumed again, nothing twice."""
+    from mlflow.tracking import MlflowClient
+    from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", "--method", "finetune", "--sharing", "0", "--epochs", "1", "--train-per-class", "8",
+                 "--test-per-class", "5", "--no-power", "--quiet", "--no-report", "--run-id", "r"]) == 0
+    rows = _rows(tmp_path / "runs" / "r")
+    for _ in range(2):
+        assert main(["run", "--resume", "runs/r", "--tracker", "mlflow,tensorboard", "--no-report", "--quiet"]) == 0
+        assert "tracker failed" not in capsys.readouterr().err
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'runs' / 'r' / 'mlflow.db'}")
+    [cell] = [r for r in client.search_runs([client.get_experiment_by_name("energybench").experiment_id])
+              if "mlflow.parentRunId" in r.data.tags]
+    assert cell.info.status == "FINISHED" and cell.data.tags["energybench.run_dir"] == str(tmp_path / "runs" / "r")
+    logged = {}
+    for key in cell.data.metrics:
+        for m in client.get_metric_history(cell.info.run_id, key):
+            assert m.step not in logged.get(key, {}), (key, m.step)  # once each
+            logged.setdefault(key, {})[m.step] = m.value
+    assert {step: {k: v[step] for k, v in logged.items() if step in v} for step in (0, 1, 2)} == {
+        int(r["phase"]): _expected(r) for r in rows}
+    folder = tmp_path / "runs" / "r" / "tensorboard" / "finetune_s0_seed0"
+    events = [e for path in sorted(folder.glob("events.out.tfevents.*")) for e in EventFileLoader(str(path)).Load()]
+    assert sorted(e.step for e in events if any(v.tag == "accuracy/acc_all" for v in e.summary.value)) == [0, 1, 2]
+    assert sum(v.tag == "parameters" for e in events for v in e.summary.value) == 1
 
 
 @pytest.mark.parametrize("stop,code,status", [(KeyboardInterrupt, 130, "KILLED"),
