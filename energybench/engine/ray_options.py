@@ -42,6 +42,15 @@ def check_ray_options(cfg: RunConfig, bad) -> None:
         bad("gpus_per_cell", f"must be 0 or more (fractions share a GPU), got {cfg.gpus_per_cell}")
     if not 0 < cfg.cpus_per_cell < float("inf"):
         bad("cpus_per_cell", f"must be more than 0, got {cfg.cpus_per_cell}")
+    cpus = run_config.max_workers()
+    if cfg.workers is not None and cfg.ray_address is None and cfg.workers * cfg.cpus_per_cell > cpus:
+        # --workers starts a cluster of this machine: Ray would count CPUs it does not have
+        def n(x: float) -> str:
+            return f"{x:,.0f}" if float(x).is_integer() else f"{x:,.6g}"
+
+        bad("cpus_per_cell", f"{cfg.workers} worker(s) x {n(cfg.cpus_per_cell)} CPU(s) a cell = "
+                             f"{n(cfg.workers * cfg.cpus_per_cell)} CPUs, more than this machine's {cpus}; give fewer "
+                             "workers or CPUs a cell, or join a larger cluster with ray_address")
 
 
 def cluster_address(cfg: RunConfig) -> tuple[str | None, str]:

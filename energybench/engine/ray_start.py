@@ -34,8 +34,9 @@ def _init_options(cfg) -> dict:
     own priority: Ray's default (worker_niceness 15) let any other job on a shared machine take
     their CPU, where the local executor's cells keep theirs (measured: --workers 2 no faster than
     --workers 1 beside other jobs on 2 cores)."""
-    workers = cfg.workers or os.cpu_count() or 1
-    return dict(address="local", num_cpus=workers * cfg.cpus_per_cell, _node_ip_address="127.0.0.1",
+    # this machine's CPUs, each worker's cpus_per_cell its own (pre-flight checks they fit)
+    cpus = cfg.workers * cfg.cpus_per_cell if cfg.workers else (os.cpu_count() or 1)
+    return dict(address="local", num_cpus=cpus, _node_ip_address="127.0.0.1",
                 include_dashboard=False, log_to_driver=False, configure_logging=False,
                 _system_config={"worker_niceness": 0})
 
@@ -161,7 +162,8 @@ def boot_from_flags(args) -> None:
     gpus = getattr(args, "gpus_per_cell", None)
     if not (isinstance(args.workers, int) and 1 <= args.workers <= max_workers()) or \
             not (isinstance(cpus, (int, float)) and 0 < cpus and math.isfinite(cpus)) or \
-            not (gpus is None or (isinstance(gpus, (int, float)) and 0 <= gpus and math.isfinite(gpus))):
+            not (gpus is None or (isinstance(gpus, (int, float)) and 0 <= gpus and math.isfinite(gpus))) or \
+            args.workers * cpus > max_workers():
         return
     try:
         import importlib.util

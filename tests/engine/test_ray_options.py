@@ -37,6 +37,9 @@ def _refused(argv: list[str], tmp_path, **env) -> str:
     (["--workers", "0"], "config key 'workers': must be at least 1, got 0"),
     (["--workers", "1000000"], "config key 'workers': at most "),
     (["--workers", "1", "--cpus-per-cell", "0"], "config key 'cpus_per_cell': must be more than 0, got 0.0"),
+    # the cluster --workers starts is this machine: no more CPUs than it has (1,000,000 on any machine)
+    (["--workers", "1", "--cpus-per-cell", "1000000"], "config key 'cpus_per_cell': 1 worker(s) x 1,000,000 CPU(s) "
+                                                       "a cell = 1,000,000 CPUs, more than this machine's "),
     (["--workers", "1", "--gpus-per-cell", "-1"], "config key 'gpus_per_cell': must be 0 or more"),
     (["--workers", "2", "--ray-address", "127.0.0.1:6379"], "config key 'workers': give either workers"),
     (["--executor", "dask"], "config key 'executor': unknown executor 'dask'"),
