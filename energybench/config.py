@@ -232,6 +232,8 @@ def _coerce(key: str, value):
         return None
     if isinstance(value, str) and any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
         raise UserError(f"config key '{key}': {shown(value)} contains a control character")
+    if key == "trackers" and isinstance(value, str) and value.strip().lower() == "none":
+        return []  # what --help calls the default; a resume given it logs to no tracker
     if key in ("methods", "report_formats", "trackers"):
         return _as_list(key, value, str)
     if key == "seeds":

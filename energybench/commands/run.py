@@ -178,7 +178,8 @@ def _add_output(g: argparse._ArgumentGroup) -> None:
     g.add_argument("--no-report", dest="report", action="store_const", const=False, help="skip HTML/PDF reports")
     options.add(g, "report_format")
     g.add_argument("--tracker", help="also log to experiment trackers, comma-separated: mlflow, tensorboard (each "
-                                     "from its extra: pip install 'energybench[mlflow]'; default: none)")
+                                     "from its extra: pip install 'energybench[mlflow]'); default: none (on "
+                                     "--resume: the run's own; none to stop logging)")
     g.add_argument("--tracking-uri", help="MLflow tracking server (http(s)://) or database (sqlite:////path/m.db, "
                                           "postgresql://...; default: mlflow.db in the run directory)")
     g.add_argument("--quiet", action="store_true",

@@ -39,6 +39,26 @@ def grids() -> dict[str, Grid]:
                 for r in rows}
 
 
+COMMON = {"uk": "GBR", "britain": "GBR", "great britain": "GBR", "england": "GBR"}  # names that are no code's start
+
+
+def unknown_grid(name: str) -> str:
+    """The message for a grid region that is not a code of the table: the codes it begins, or the
+    countries it names ('FR', 'france' -> FRA), suggested, as the list of 213 shows only its start."""
+    from energybench.errors import unknown_name
+
+    table = grids()
+    text = name.strip().lower()
+    near = [c for c in [COMMON.get(text)] if c in table]
+    near += [c for c in table if c.lower().startswith(text) and c not in near] if 0 < len(text) < 3 else []
+    near = near or [c for c, g in table.items() if text and text in g.country.lower()]
+    message = unknown_name("grid region", name, sorted(table))
+    if near and "(did you mean" not in message:
+        named = " or ".join(f"'{c}' ({table[c].country})" for c in near[:3])
+        message = message.replace("; valid grid regions", f" (did you mean {named}?); valid grid regions", 1)
+    return message + " (ISO 3166-1 alpha-3 country codes)"
+
+
 @dataclass(frozen=True)
 class CarbonModel:
     g_per_kwh: float

@@ -23,7 +23,7 @@ from energybench.config import (BOUNDS, DEFAULT_IMAGE_SIZE, DEVICES, EXECUTORS, 
                                 REPORT_FORMATS, SEED_MAX, RunConfig, complete, parse_config)
 from energybench.config import refuse_key as _bad
 from energybench.cost.arch import builtin_architectures
-from energybench.cost.carbon import grids
+from energybench.cost.carbon import grids, unknown_grid
 from energybench.cost.hardware import build_hardware
 from energybench.cost.level_energy import HardwareModel
 from energybench.cost.mappers import MAPPERS
@@ -225,7 +225,7 @@ def _validate_carbon_and_trackers(cfg: RunConfig, bad) -> None:
     if cfg.carbon_intensity is not None and not 0 <= cfg.carbon_intensity < math.inf:
         bad("carbon_intensity", f"must be 0 or more grams of CO2e per kWh, got {cfg.carbon_intensity}")
     if cfg.grid is not None and cfg.grid not in grids():
-        bad("grid", unknown_name("grid region", cfg.grid, sorted(grids())) + " (ISO 3166-1 alpha-3 country codes)")
+        bad("grid", unknown_grid(cfg.grid))
     if cfg.grid is not None and cfg.carbon_intensity is not None:
         bad("grid", "give either grid (a country's published intensity) or carbon_intensity (your own), not both")
     if cfg.pue is not None and not 1 <= cfg.pue < math.inf:

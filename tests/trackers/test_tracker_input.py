@@ -12,6 +12,11 @@ CASES = [
     ("tracker typo", ["--tracker", "mlflow,tensorbord"], "unknown tracker 'tensorbord' (did you mean 'tensorboard'?)"),
     ("unknown region", ["--grid", "XYZ"], "unknown grid region 'XYZ'"),
     ("region lists codes", ["--grid", "FRANCE"], "valid grid regions: ABW, AFG,"),
+    # the list shows 40 of 213 codes: a country's two-letter code or name is answered with its three-letter one
+    ("region by two letters", ["--grid", "fr"], "unknown grid region 'FR' (did you mean 'FRA' (France) or 'FRO' "
+                                                "(Faroe Islands)?)"),
+    ("region by name", ["--grid", "germany"], "unknown grid region 'GERMANY' (did you mean 'DEU' (Germany)?)"),
+    ("region uk", ["--grid", "uk"], "(did you mean 'GBR' (United Kingdom) or 'UKR' (Ukraine)?)"),
     ("negative intensity", ["--carbon-intensity", "-5"],
      "config key 'carbon_intensity': must be 0 or more grams of CO2e per kWh, got -5.0"),
     ("pue below 1", ["--carbon-intensity", "400", "--pue", "0.9"],
@@ -58,3 +63,11 @@ def test_tracker_without_its_extra_names_the_extra(tracker, extra, tmp_path, cap
     assert f"tracker '{tracker}' needs the {tracker} package, which is not installed; install it with: pip install " \
            f"'{extra}'" in err
     assert not (tmp_path / "runs").exists()
+
+
+def test_none_is_no_tracker_as_the_help_calls_the_default():
+    from energybench.config import parse_config
+
+    for given in ("none", "None", " NONE "):
+        assert parse_config({"trackers": given})[0].trackers == []
+    assert parse_config({"trackers": "mlflow"})[0].trackers == ["mlflow"]
