@@ -203,6 +203,8 @@ CASES = [
     ("sram cell itrs-lsp", ["run", "--sram-cell", "itrs-lsp"], "(did you mean 'itrs-lstp'?)"),
     ("herding herd", ["run", "--herding", "herd"], "(did you mean 'herding'?)"),
     ("report format htm", ["run", "--report-format", "htm"], "(did you mean 'html'?)"),
+    ("report format and no report", ["run", "--report-format", "html", "--no-report"],
+     "--report-format html with --no-report: no report is written; give one of the two"),
     ("energy table horowits45", ["run", "--energy-table", "horowits45"], "(did you mean 'horowitz45'?)"),
     ("cost model resnt20", ["cost", "--backbone", "resnt20", "--input", "3x32x32"], "(did you mean 'resnet20'?)"),
     ("cost sram cell", ["cost", "--backbone", "tiny_cnn", "--input", "1x8x8", "--sram-cell", "itrs-hpp"],
@@ -320,7 +322,10 @@ def test_bad_input_exits_2_with_one_line_and_writes_nothing(argv, message, tmp_p
     inputs.mkdir()
     argv = [a(inputs) if callable(a) else a for a in argv]
     if argv[0] == "run":  # what the case sets itself is left as it is
-        argv += ["--out", str(tmp_path / "runs")] * ("--out" not in argv) + QUICK[2 * any("epochs" in a for a in argv):]
+        quick = QUICK[2 * any("epochs" in a for a in argv):]
+        if "--report-format" in argv:  # a report format is the case's to check (--no-report would contradict it)
+            quick = [a for a in quick if a != "--no-report"]
+        argv += ["--out", str(tmp_path / "runs")] * ("--out" not in argv) + quick
     monkeypatch.chdir(tmp_path)  # a default output folder would land here
     before = _snapshot(tmp_path)
     try:

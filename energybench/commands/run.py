@@ -245,6 +245,9 @@ def _layers(args: argparse.Namespace) -> list[dict]:
     from energybench.config import EXECUTION_KEYS, RUNNER_KEYS, load_yaml
 
     flags = {key: getattr(args, flag) for flag, key in FLAG_KEYS.items() if getattr(args, flag) is not None}
+    if flags.get("report") is False and "report_formats" in flags:  # (a file's formats, --no-report overrides)
+        raise UserError(f"--report-format {args.report_format} with --no-report: no report is written; give one "
+                        "of the two")
     if args.resume is not None:
         results_flags = sorted(f"--{flag.replace('_', '-')}" for flag, key in FLAG_KEYS.items()
                                if key in flags and key not in EXECUTION_KEYS)
