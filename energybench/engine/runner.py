@@ -234,13 +234,14 @@ class Runner:
         self.trackers = open_trackers(cfg, self.store.root, manifest, self.log)  # fed each row once it is written
         if cfg.trackers and self.store.rows:  # a resume: the rows written before, for trackers that lack them
             self.trackers.catch_up(self._logged_rows(), manifest)
-        if plan.collapse_note():
-            warnings.warn(plan.collapse_note())
-        if plan.far_note():
-            warnings.warn(plan.far_note())
+        if any(self.classes[m].shares for m in self.methods):  # where cuts matter at all
+            for note in (plan.collapse_note(), plan.far_note()):
+                if note:
+                    warnings.warn(note)
         once = [m for m in self.methods if len(self.levels(m)) < len(plan.levels)]
         if once:
-            self.log(f"{', '.join(once)}: the sharing level does not apply (nothing is shared), so trained once, at "
+            shared = "; ".join(f"{m} shares {self.classes[m].own_sharing}" for m in once)
+            self.log(f"{', '.join(once)}: the sharing level does not apply ({shared}), so trained once, at "
                      f"sharing {plan.levels[0]:g}")
         groups = self._groups()
         phases = sum(self._phases_left(g) for g in groups)

@@ -68,6 +68,8 @@ class Method:
     # Whether the sharing level applies (False: a network trained from scratch has nothing to
     # share with; a sweep then trains the method once, at its first level, not once per level).
     shares: ClassVar[bool] = True
+    # What a method that sets its own sharing (shares False) shares, for the run's messages.
+    own_sharing: ClassVar[str] = "nothing"
     # Whether a memory budget (cfg.memory_budget) bounds this method's stored model (and its exemplars).
     under_budget: ClassVar[bool] = False
 

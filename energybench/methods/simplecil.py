@@ -50,6 +50,7 @@ class SimpleCIL(Method):
     description = "SimpleCIL: a frozen backbone (sharing 1.0) and a cosine prototype classifier"
     options = {"base_epochs": integer(None, ge=1, optional=True)}
     shares = False  # the whole backbone is shared at every level: one run covers the sweep
+    own_sharing = "the whole backbone"
     under_budget = True  # its model alone: no exemplars
     supports_cache = False
 

@@ -222,3 +222,16 @@ def test_a_budget_splits_its_exemplars_n_or_n_plus_one_per_class():
     assert memory.quotas(3) == {0: 20, 1: 20, 2: 20}  # no budget: the per-class quota
     memory.total = 23
     assert memory.quotas(7) == {0: 4, 1: 4, 2: 3, 3: 3, 4: 3, 5: 3, 6: 3}  # 23 = 7 x 3 + 2
+
+
+def test_simplecil_alone_gets_no_warning_about_cuts_it_does_not_take(tmp_path, capsys):
+    """SimpleCIL shares the whole backbone whatever the level: a far or collapsed cut is no concern of
+    its run, and the sweep says what it shares when it trains it once."""
+    argv = ["run", "--sharing", "0.5,0.6", "--epochs", "1", "--train-per-class", "8", "--test-per-class", "5",
+            "--out", str(tmp_path), "--no-power", "--no-report"]
+    assert main([*argv, "--method", "simplecil", "--run-id", "a"]) == 0
+    out, err = capsys.readouterr()
+    assert "cuts fall on block boundaries" not in err and "land on the same cut" not in err, err
+    assert "simplecil: the sharing level does not apply (simplecil shares the whole backbone), so trained once" in out
+    assert main([*argv, "--method", "simplecil,finetune", "--run-id", "b"]) == 0  # finetune takes the cuts
+    assert "cuts fall on block boundaries" in capsys.readouterr().err

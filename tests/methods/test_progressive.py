@@ -228,7 +228,7 @@ def test_a_sweep_trains_scratch_once_and_claims_no_sharing_point_for_it(tmp_path
                  "--no-power", "--no-report"])
     captured = capsys.readouterr()
     assert code == 0, captured.err
-    assert ("scratch: the sharing level does not apply (nothing is shared), so trained once, at sharing 0"
+    assert ("scratch: the sharing level does not apply (scratch shares nothing), so trained once, at sharing 0"
             in captured.out)
     rows = list(csv.DictReader(open(tmp_path / "r" / "metrics.csv")))
     levels = {m: sorted({float(r["sharing"]) for r in rows if r["method"] == m}) for m in ("scratch", "finetune")}
