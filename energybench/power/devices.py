@@ -43,6 +43,11 @@ def find_sensors(kind: str, ordinal: int | None, exclude: Mapping[str, str], giv
     """(measuring sensors, NullSensors of the kinds that are not) for a parsed device. `given`
     replaces discovery; `find_gpus(ordinals or None)` and `find_rapl(root)` discover (passed in,
     so the monitor's module names them and tests can replace them there)."""
+    if "rapl" in exclude:  # a package to leave out only where there is one: else why it is unmeasured is its own
+        rapl = [s for s in given if s.kind == "rapl"] if given is not None else \
+            _guarded("rapl", lambda: find_rapl(powercap_root))
+        if all(isinstance(s, NullSensor) for s in rapl):
+            exclude = {k: v for k, v in exclude.items() if k != "rapl"}
     if given is not None:
         found = [s for s in given if s.kind not in exclude]
     else:

@@ -207,6 +207,24 @@ def test_excluded_kind_is_not_measured_and_says_why() -> None:
         PowerMonitor(exclude={"gpu": "no"})
 
 
+@pytest.mark.filterwarnings("ignore::energybench.power.monitor.PowerMeasurementWarning")
+def test_excluding_a_package_the_host_lacks_says_the_hosts_own_reason(monkeypatch) -> None:
+    """Ray leaves the CPU package out where cells share it; a host with no RAPL at all says that instead
+    (a user would otherwise take --workers 1 for the way to a measurement)."""
+    import energybench.power.monitor as monitor_module
+    from energybench.power.sensor import NullSensor
+
+    monkeypatch.setattr(monitor_module, "discover_rapl", lambda root: [NullSensor("rapl", "no powercap zones here")])
+    with PowerMonitor("cpu", idle_seconds=0, exclude={"rapl": "other cells share it (Ray)"}) as monitor:
+        pass
+    assert [d["reason"] for d in monitor.describe() if not d["available"]] == ["no powercap zones here"]
+    cpu = ConstantSensor("rapl:package-0", 30.0, kind="rapl", component="cpu_package")
+    monkeypatch.setattr(monitor_module, "discover_rapl", lambda root: [cpu])  # a package there: left out, said why
+    with PowerMonitor("cpu", idle_seconds=0, exclude={"rapl": "other cells share it (Ray)"}) as monitor:
+        pass
+    assert [d["reason"] for d in monitor.describe() if not d["available"]] == ["other cells share it (Ray)"]
+
+
 def test_sensor_failing_mid_run_is_dropped_and_warned_once() -> None:
     clock = FakeClock()
     gpu = ConstantSensor("cuda:0", 300.0)
