@@ -3,10 +3,12 @@ the step's action counts (formats: ert.py).
 
 Components are named `system.<name>`: `system.compute_<precision>` (actions mac, mult, add),
 one per architecture level (read, write), and for an SRAM sized per layer one per size it can
-take (`system.buffer_65536B`: every CACTI capacity, or the fixed --sram-bytes). Memory actions
-are per word of the exported precision. The ERT read back (--energy-table FILE.yaml) gives
-the same energies, so a step priced on it costs what it cost when exported; leakage is not in
-an ERT (Accelergy's `idle` action would need a clock per component) and is left out.
+take (`system.buffer_65536B`: every CACTI capacity, or the fixed --sram-bytes); an architecture
+with no such level gets them as `system.elementwise_buffer_<bytes>B`, where element-wise work's
+accesses are priced on every architecture. Memory actions are per word of the exported precision.
+The ERT read back (--energy-table FILE.yaml, on the architecture its ERT.attributes name) gives
+the same dynamic energies, so a step priced on it costs what it cost when exported; leakage is
+not in an ERT (Accelergy's `idle` action would need a clock per component) and is left out.
 """
 
 from __future__ import annotations
@@ -38,15 +40,30 @@ def _header(hw: HardwareModel, what: str, unit: str = "energies in pJ per action
 def ert_components(hw: HardwareModel) -> list[tuple[str, dict[str, float]]]:
     t, p = hw.table, hw.precision
     out = [(compute_name(p), {"mac": t.mac_pj(p), "mult": t.op_pj(p, "mult"), "add": t.op_pj(p, "add")})]
+    sized = False
     for level in hw.arch.levels:
         read, write, _, _ = hw.access_pj(level.name)
         if read is not None:
             out.append((PREFIX + level.name, {"read": read, "write": write}))
             continue
-        sizes = [hw.sram_bytes] if hw.sram_bytes else [r[0] for r in t.sram_rows_for(hw.cell(level), hw.bits)[0]]
-        for cap in sizes:
-            r, w, _ = t.sram_access_pj(cap, hw.bits, hw.cell(level))
-            out.append((f"{PREFIX}{level.name}_{cap}B", {"read": r, "write": w}))
+        out += _sized(hw, level.name, hw.cell(level))
+        sized = True
+    if not sized and t.sram_rows:  # element-wise accesses are priced at SRAMs sized per layer on any architecture
+        out += _sized(hw, ELEMENTWISE, hw.sram_cell)
+    return out
+
+
+ELEMENTWISE = "elementwise_buffer"  # the per-layer SRAMs of element-wise work, where no level is one
+
+
+def _sized(hw: HardwareModel, name: str, cell: str) -> list[tuple[str, dict[str, float]]]:
+    """An SRAM sized per layer: one component per size it can take (every CACTI capacity, or --sram-bytes)."""
+    t = hw.table
+    sizes = [hw.sram_bytes] if hw.sram_bytes else [r[0] for r in t.sram_rows_for(cell, hw.bits)[0]]
+    out = []
+    for cap in sizes:
+        r, w, _ = t.sram_access_pj(cap, hw.bits, cell)
+        out.append((f"{PREFIX}{name}_{cap}B", {"read": r, "write": w}))
     return out
 
 

@@ -52,14 +52,14 @@ def _pricer(table: EnergyTable, precision: str, sram_cell: str | None, sram_byte
     bits = precision_bits(precision)
     rows, _ = table.sram_rows_for(sram_cell, bits)
     capacities = [r[0] for r in rows]
-    dram_pj = table.dram_access_pj(bits)
 
     def price(name: str, reads: int, writes: int, ws_words: int) -> LayerEnergy:
         ws = ws_words * bits // 8
         cap = sram_bytes or auto_sram_bytes(ws, capacities)
         read_pj, write_pj, extra = table.sram_access_pj(cap, bits, sram_cell)
         fit = min(1.0, cap / ws) if ws else 1.0
-        dram = (1 - fit) * (reads + writes) * dram_pj
+        # DRAM only beyond the SRAM's capacity: a table without DRAM figures (an ERT) prices the rest
+        dram = (1 - fit) * (reads + writes) * table.dram_access_pj(bits) if fit < 1 else 0.0
         pj = fit * (reads * read_pj + writes * write_pj) + dram
         return LayerEnergy(name, reads, writes, ws, cap, fit, read_pj, write_pj, pj, dram, extra)
 

@@ -168,11 +168,32 @@ def test_an_exported_ert_reads_back_in_energy_table(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "DRAM: none in this ERT" in out and "node 7 nm, logic supply 0.7 V" in out
     assert "hbm              read 124.8 pJ, write 124.8 pJ" in out  # HBM2 3.9 pJ/bit x 32 bits, as exported
-    # without the architecture: one message naming the one the ERT was exported with
-    assert main(["energy-table", "--energy-table", str(f)]) == 2
+    # without --arch: on the built-in architecture it was exported with (as the help says)
+    assert main(["energy-table", "--energy-table", str(f)]) == 0
+    assert "architecture tpu_like, per access of one fp32 word:" in capsys.readouterr().out
+    # another architecture: one message naming the one the ERT was exported with
+    assert main(["energy-table", "--energy-table", str(f), "--arch", "eyeriss_like"]) == 2
     err = capsys.readouterr().err
-    assert "has no SRAM sized per capacity" in err and err.count("\n") == 1
-    assert "exported with (ERT.attributes.architecture): pass --arch tpu_like" in err
+    assert "has no component named 'glb' for the sram level of architecture eyeriss_like" in err
+    assert err.count("\n") == 1 and "exported with (ERT.attributes.architecture): pass --arch tpu_like" in err
+
+
+def test_an_exported_ert_prices_a_step_as_the_table_it_was_exported_from(tmp_path, capsys):
+    """Export, then cost on the ERT alone (its architecture from ERT.attributes): every dynamic
+    energy the same, element-wise work's accesses included (priced at SRAMs sized per layer, which
+    tpu_like has no level of: the export carries them as elementwise_buffer_<bytes>B); leakage is
+    in no ERT."""
+    f = tmp_path / "tpu7.yaml"
+    assert main(["energy-table", "--node", "7", "--arch", "tpu_like", "--export-ert", str(f)]) == 0
+    capsys.readouterr()
+    step = ["cost", "--backbone", "tiny_cnn", "--input", "1x8x8", "--json"]
+    direct = json.loads(_cli(capsys, *step, "--node", "7", "--arch", "tpu_like"))
+    read = json.loads(_cli(capsys, *step, "--energy-table", str(f)))
+    for key in ("compute_energy_j", "memory_energy_j", "elementwise_compute_energy_j", "elementwise_memory_energy_j"):
+        assert read[key] == direct[key] and direct[key] > 0, key
+    assert [lv["energy_j"] for lv in read["hierarchy"]["levels"]] == [
+        lv["energy_j"] for lv in direct["hierarchy"]["levels"]]
+    assert read["hierarchy"]["leakage_w"] is None and direct["hierarchy"]["leakage_w"] > 0
 
 
 def test_an_ert_without_attributes_says_to_pass_its_architecture(capsys):
