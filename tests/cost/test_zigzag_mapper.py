@@ -155,15 +155,20 @@ def test_cost_cli_with_zigzag_end_to_end_and_second_call_from_the_cache(tmp_path
     argv = ["cost", "--backbone", f"{__name__}:one_conv", "--input", "2x4x4", "--num-classes", "3", "--arch",
             "eyeriss_like", "--mapper", "zigzag", "--json"]
     assert main(argv) == 0
-    first = json.loads(capsys.readouterr().out)
+    cold = capsys.readouterr()
+    first = json.loads(cold.out)
     mapped = len(list((tmp_path / "cache" / "zigzag").iterdir()))
     # conv forward and backward-to-weights (the first layer needs no input gradient), the head's three
     assert mapped == 5
+    # the minutes of a cold search are announced, with the count, and their time once done (stderr: --json stays JSON)
+    assert "energybench: ZigZag maps 5 layer-pass(es) not in its cache" in cold.err
+    assert "energybench: ZigZag mapped 5 layer-pass(es) in " in cold.err
     t = time.perf_counter()
     assert main(argv) == 0
     warm = time.perf_counter() - t
     assert warm < 2.0
-    assert json.loads(capsys.readouterr().out) == first
+    again = capsys.readouterr()
+    assert json.loads(again.out) == first and "ZigZag map" not in again.err  # all from the cache: nothing to say
     assert len(list((tmp_path / "cache" / "zigzag").iterdir())) == mapped  # nothing mapped again
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cache"]  # no ./outputs/<timestamp>
     assert first["mapper"] == "zigzag"

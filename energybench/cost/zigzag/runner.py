@@ -3,8 +3,9 @@ temporal mapper (deterministic; SALSA is unseeded), the answer reduced to plain 
 
 ZigZag's own entry point calls logging.basicConfig(INFO) and writes ./outputs/<timestamp>:
 here no save stage runs, its input files go to a temporary folder, its progress bar is off and
-its loggers are silenced (and restored) for the call, so nothing reaches the user's folder or
-console. Distinct layers run in parallel worker processes (`python -m` this module, jobs as JSON
+its loggers are silenced (and restored) for the call, so nothing of it reaches the user's folder
+or console; a batch that is not all cached is announced on stderr with its size, and its time
+once done. Distinct layers run in parallel worker processes (`python -m` this module, jobs as JSON
 on stdin, answers on stdout: nothing of the caller's torch or __main__ is inherited or re-run);
 answers come from and go to the disk cache (cache.py).
 """
@@ -17,6 +18,7 @@ import tempfile
 import json
 import subprocess
 import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -174,8 +176,15 @@ def run_layers(layers: list[dict], accelerator: dict, mapping: list[dict], setti
         n = min(len(jobs), processes or cpus)
         # always in worker processes, even one: a fixed hash seed, and no chdir in the caller
         shares = _share(jobs, n)
+        # a cold search takes minutes with no other sign of life: said before and after
+        print(f"energybench: ZigZag maps {len(jobs)} layer-pass(es) not in its cache, {n} at a time (a search takes "
+              f"about a minute on one core, more beside other work); answers are kept in {folder}",
+              file=sys.stderr, flush=True)
+        start = time.monotonic()
         with ThreadPoolExecutor(max_workers=n) as pool:
             results = list(pool.map(lambda share: _worker([jobs[i] for i in share]), shares))
+        print(f"energybench: ZigZag mapped {len(jobs)} layer-pass(es) in {time.monotonic() - start:.0f} s",
+              file=sys.stderr, flush=True)
         answers = [None] * len(jobs)
         for share, result in zip(shares, results):
             for i, answer in zip(share, result):
