@@ -38,7 +38,8 @@ def register(subparsers) -> None:
     p.add_argument("--sram-bytes", type=finite_float, metavar="N", help="SRAM capacity in bytes to interpolate at")
     p.add_argument("--word-bits", type=whole(1), metavar="W",
                    help="bits per access (32 and 64 are CACTI rows; narrower words are packed into 32-bit "
-                        "accesses); default: the precision's width, else 32")
+                        "accesses, 33-63 bits priced linearly between the two rows, wider ones scaled from the "
+                        "64-bit row and flagged); default: the precision's width, else 32")
     options.add(p, "node")
     options.add(p, "vdd", default_text=options.VDD_DEFAULT)
     options.add(p, "arch")
@@ -91,7 +92,8 @@ def main(args: argparse.Namespace) -> int:
         "sram_source": table.sram_source,
         "architecture": hw.describe()["architecture"]["name"], "levels": hw.describe()["levels"],
         "sram_cell": cell, "word_bits": bits, "word_bits_extrapolated": wide,
-        "sram_table": [{"bytes": c, "read_pj": r * bits / width, "write_pj": w * bits / width} for c, r, w in rows],
+        "sram_table": [dict(zip(("bytes", "read_pj", "write_pj"), (c, *table.sram_access_pj(c, bits, cell)[:2])))
+                       for c, _, _ in rows],
     }
     if args.sram_bytes is not None and rows:
         read, write, extrapolated = table.sram_access_pj(args.sram_bytes, bits, cell)
@@ -139,7 +141,7 @@ def _print_text(out: dict, table, args: argparse.Namespace, precisions: list[str
         print(f"  {r['bytes']:>9,} B  read {r['read_pj']:8.3f} pJ  write {r['write_pj']:8.3f} pJ")
     if args.sram_bytes is not None and rows:
         if out["extrapolated"]:
-            beyond = [f"{bits}-bit words" if wide else "",
+            beyond = [f"CACTI's {'- and '.join(map(str, CACTI_WIDTHS))}-bit words" if wide else "",
                       "" if rows[0][0] <= args.sram_bytes <= rows[-1][0] else "4 KB-8 MB"]
             flag = f" (EXTRAPOLATED outside {' and '.join(b for b in beyond if b)})"
         else:

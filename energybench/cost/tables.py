@@ -225,8 +225,18 @@ class EnergyTable:
                 "export names it in ERT.attributes.architecture and in its header)")
 
     def sram_access_pj(self, capacity_bytes: float, word_bits: int = 32, cell: str | None = None):
-        """(read_pj, write_pj, extrapolated) per word access of an SRAM of that capacity."""
+        """(read_pj, write_pj, extrapolated) per word access of an SRAM of that capacity. A word
+        between two CACTI widths (33-63 bits) is priced linearly between the narrower row's full
+        word and the wider row's: as a share of the wider row's access it would cost less than a
+        32-bit word (a 64-bit array's access costs less per bit)."""
         rows, width = self.sram_rows_for(cell, word_bits)
+        narrower = max((w for w in CACTI_WIDTHS if w < width), default=None)
+        if narrower is not None and narrower < word_bits < width and (cell or self.sram_cell, narrower) in self.sram_rows:
+            r0, w0, x0 = interpolate_sram(self.sram_rows[(cell or self.sram_cell, narrower)], capacity_bytes,
+                                          narrower, narrower)
+            r1, w1, x1 = interpolate_sram(rows, capacity_bytes, width, width)
+            t = (word_bits - narrower) / (width - narrower)
+            return r0 + t * (r1 - r0), w0 + t * (w1 - w0), x0 or x1
         return interpolate_sram(rows, capacity_bytes, word_bits, width)
 
     def sram_leakage_mw(self, capacity_bytes: float, word_bits: int = 32, cell: str | None = None):

@@ -188,7 +188,7 @@ def test_word_bits_beyond_cactis_rows_are_flagged_extrapolated(capsys):
     assert d64["extrapolated"] is False and d64["word_bits_extrapolated"] is False
     assert wide["sram_read_pj"] == pytest.approx(2 * d64["sram_read_pj"])
     code, out, err = run(capsys, "energy-table", "--sram-bytes", "65536", "--word-bits", "128")
-    assert "EXTRAPOLATED outside 128-bit words)" in out and "64-bit figures x 2" in out
+    assert "EXTRAPOLATED outside CACTI's 32- and 64-bit words)" in out and "64-bit figures x 2" in out
 
 
 def all_floats(value):

@@ -71,6 +71,21 @@ def test_narrow_words_are_packed_into_32_bit_accesses():
     assert t.sram_access_pj(32768, 8)[0] == pytest.approx(r32 / 4)
 
 
+def test_a_wider_word_never_costs_less():
+    """33-63 bits: linear between the 32-bit row's full word and the 64-bit row's, by width (as a
+    share of the 64-bit access, 33 bits cost 0.75x a 32-bit word at 64 KB: the 64-bit array's
+    access costs less per bit). 32 and 64 bits are their rows' figures as before."""
+    t = load_energy_table()
+    for cap in (4096, 65536, 8 << 20):
+        reads = [t.sram_access_pj(cap, bits)[0] for bits in range(1, 129)]
+        writes = [t.sram_access_pj(cap, bits)[1] for bits in range(1, 129)]
+        assert all(a < b for a, b in zip(reads, reads[1:])) and all(a < b for a, b in zip(writes, writes[1:])), cap
+    r32, r64 = t.sram_access_pj(65536, 32), t.sram_access_pj(65536, 64)
+    assert t.sram_access_pj(65536, 48)[:2] == pytest.approx(((r32[0] + r64[0]) / 2, (r32[1] + r64[1]) / 2))
+    assert t.sram_access_pj(8192, 64) == (6.13702, pytest.approx(7.87807), False)  # the 64-bit row itself
+    assert t.sram_access_pj(65536, 48)[2] is False and t.sram_access_pj(65536, 65)[2] is True
+
+
 def test_sram_cells_and_bad_cell():
     assert sram_cells() == ["itrs-hp", "itrs-lop", "itrs-lstp"]
     with pytest.raises(UserError, match="unknown SRAM cell type 'sram9'.*itrs-hp"):
