@@ -22,6 +22,9 @@ EPILOG = (
 )
 
 
+MAX_DURATION_S = 86_400.0  # a day: the sleep it measures must end (time.sleep refuses the largest floats)
+
+
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "power",
@@ -30,7 +33,8 @@ def register(subparsers) -> None:
         epilog=EPILOG,
     )
     parser.add_argument("--duration", type=float, default=5.0, metavar="S",
-                        help="seconds to measure; 0 only lists the sensors (default: 5)")
+                        help=f"seconds to measure, at most {MAX_DURATION_S:,.0f} (a day); 0 only lists the sensors "
+                             "(default: 5)")
     options.add(parser, "power_rate", type=float, default=10.0, default_text="10")
     parser.add_argument("--device", default="auto", metavar="auto|cpu|cuda|cuda:N",
                         help="what to measure: auto = every visible GPU plus the CPU; cpu = CPU "
@@ -43,8 +47,8 @@ def register(subparsers) -> None:
 def _check_args(args: argparse.Namespace) -> tuple[str, int | None]:
     from energybench.power.monitor import parse_power_device
 
-    if not math.isfinite(args.duration) or args.duration < 0:
-        raise UserError(f"--duration must be 0 or more seconds, got {args.duration}")
+    if not math.isfinite(args.duration) or not 0 <= args.duration <= MAX_DURATION_S:
+        raise UserError(f"--duration must be from 0 to {MAX_DURATION_S:,.0f} seconds (a day), got {args.duration:g}")
     if not math.isfinite(args.power_rate) or not 0 < args.power_rate <= MAX_POWER_RATE_HZ:
         raise UserError(f"--power-rate must be more than 0 and at most {MAX_POWER_RATE_HZ:,.0f} Hz, "
                         f"got {args.power_rate:g}")

@@ -231,9 +231,9 @@ class EnergyTable:
         32-bit word (a 64-bit array's access costs less per bit)."""
         rows, width = self.sram_rows_for(cell, word_bits)
         narrower = max((w for w in CACTI_WIDTHS if w < width), default=None)
-        if narrower is not None and narrower < word_bits < width and (cell or self.sram_cell, narrower) in self.sram_rows:
-            r0, w0, x0 = interpolate_sram(self.sram_rows[(cell or self.sram_cell, narrower)], capacity_bytes,
-                                          narrower, narrower)
+        below = self.sram_rows.get((cell or self.sram_cell, narrower))
+        if below and narrower < word_bits < width:
+            r0, w0, x0 = interpolate_sram(below, capacity_bytes, narrower, narrower)
             r1, w1, x1 = interpolate_sram(rows, capacity_bytes, width, width)
             t = (word_bits - narrower) / (width - narrower)
             return r0 + t * (r1 - r0), w0 + t * (w1 - w0), x0 or x1
