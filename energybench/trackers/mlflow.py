@@ -27,7 +27,6 @@ LOGGED = "accuracy/acc_all"  # every phase's row has it: its steps are the phase
 
 # the stores MLflow 3 takes by URI scheme (mlflow.tracking._tracking_service.utils), besides those a plug-in adds
 SCHEMES = ("http", "https", "sqlite", "postgresql", "mysql", "mssql", "databricks", "databricks-uc", "uc")
-SERVERS = ("http", "https", "databricks", "databricks-uc", "uc")  # they keep the artifacts themselves
 
 
 def check_uri(uri: str) -> None:
@@ -36,9 +35,9 @@ def check_uri(uri: str) -> None:
     scheme = urlparse(uri).scheme.lower()
     if len(scheme) == 1:  # a Windows drive letter: a path
         scheme = ""
-    if scheme not in _plugin_schemes():
-        scheme = scheme.split("+", 1)[0]  # SQLAlchemy's dialect+driver: mysql+pymysql, postgresql+psycopg2
     plugins = _plugin_schemes()
+    if scheme not in plugins:
+        scheme = scheme.split("+", 1)[0]  # SQLAlchemy's dialect+driver: mysql+pymysql, postgresql+psycopg2
     if scheme in ("", "file") and scheme not in plugins and _file_store_refused():
         raise UserError(f"'{uri}' names a folder, MLflow's file store, which MLflow 3 keeps in maintenance mode and "
                         "refuses; give a database file, e.g. sqlite:///" + str(Path(uri.removeprefix("file://"))
