@@ -59,6 +59,23 @@ def precision_bits(precision: str) -> int:
     return int(m.group(2))
 
 
+def _warn_near_miss(label: str, prec: str) -> None:
+    """A precision of a table file that is none of the built-in ones is a precision of its own (rtl
+    characterize writes int2, int4); one whose digits are a built-in one's, swapped (fp23 for fp32),
+    is a typo that would leave the built-in one at the default table's energies: said."""
+    from energybench.config import PRECISIONS
+
+    m = _PRECISION.match(prec)
+    near = [p for p in PRECISIONS if p != prec and p.startswith(m.group(1))
+            and sorted(p[len(m.group(1)):]) == sorted(m.group(2))]
+    if near:
+        import warnings
+
+        warnings.warn(f"energy table {label}: ops_pj.{prec} is not a built-in precision (did you mean '{near[0]}'?); "
+                      f"it is priced as a precision of its own, and {near[0]} keeps the default table's energies",
+                      stacklevel=4)
+
+
 def _data(name: str):
     return resources.files("energybench.cost") / "data" / name
 
@@ -333,6 +350,7 @@ def _validate(data: dict, label: str) -> dict:
                                 "fp32, fp16, bf16, int8, int16, int32")
             if not isinstance(entry, dict):
                 raise UserError(f"energy table {label}: ops_pj.{prec} must be a mapping {{add: pJ, mult: pJ}}")
+            _warn_near_miss(label, str(prec))
             for op, value in entry.items():
                 if op not in OPS:
                     raise UserError(f"energy table {label}: ops_pj.{prec}.{op} is not an op; valid ops: "

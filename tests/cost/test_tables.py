@@ -92,6 +92,18 @@ def test_sram_cells_and_bad_cell():
         load_energy_table().sram_access_pj(4096, 32, "sram9")
 
 
+def test_a_swapped_precision_name_is_said_and_a_new_width_is_not(tmp_path, recwarn):
+    """fp23 in a table file is taken as a precision of its own (as rtl characterize's int2 and int4
+    are), leaving fp32 at horowitz45's energies: a warning names fp32; int4 and fp24 get none."""
+    f = tmp_path / "t.yaml"
+    f.write_text("name: t\nops_pj: {fp23: {add: 2, mult: 4}, int4: {add: 0.01, mult: 0.05}, fp24: {add: 1, mult: 2}}\n")
+    t = load_energy_table(str(f))
+    assert t.op_pj("fp23", "mult") == 4 and t.op_pj("fp32", "mult") == 3.7
+    assert [str(w.message) for w in recwarn] == [
+        f"energy table {f}: ops_pj.fp23 is not a built-in precision (did you mean 'fp32'?); it is priced as a "
+        "precision of its own, and fp32 keeps the default table's energies"]
+
+
 def test_user_table_merges_over_the_default(tmp_path):
     f = tmp_path / "rtl.yaml"
     f.write_text("name: rtl45\ndescription: from synthesis\nsources: [my RTL run]\n"
