@@ -47,10 +47,11 @@ def metrics_section(run: RunData) -> Section:
     if carbon:
         cols += [Column("CO2e modelled", "g"), Column("CO2e measured", "g")]
     rows = []
+    late = run.trained_late()
     for m in run.methods:
         for s in run.levels(m):
-            row = [m, f"{s:g}", *(_fmt(run.value(m, s, k)) for k in ("final_acc", "bwt", "final_acc_top5",
-                                                                      "final_acc_task_aware"))]
+            row = [m, f"{s:g}", *(_fmt(run.value(m, s, k)) if not (k == "bwt" and m in late) else "n/a"
+                                  for k in ("final_acc", "bwt", "final_acc_top5", "final_acc_task_aware"))]
             if carbon:
                 row += [f"{run.value(m, s, k):.4g}" if not math.isnan(run.value(m, s, k)) else ""
                         for k in ("total_co2e_modelled_g", "total_co2e_measured_g")]
@@ -62,7 +63,7 @@ def metrics_section(run: RunData) -> Section:
         "where R[t][j] is the accuracy on phase j's classes after phase t; negative is forgetting. Top-5 is empty "
         "where 5 classes or fewer were seen. Task-aware: the argmax within the classes of the sample's own phase "
         "(FACIL's task-aware accuracy); final acc. is task-agnostic." + (" CO2e sums the incremental phases."
-                                                                       if carbon else "")))]
+                                                                       if carbon else "") + run.late_note("BWT")))]
     for seed, order in orders.items():
         name = f"class order ({rule})" if isinstance(rule, str) else "class order"
         blocks.append(Paragraph(f"Seed {seed} {name}: {', '.join(map(str, order))}.", "note"))
@@ -117,9 +118,11 @@ def fig_bwt_energy(run: RunData, looks) -> FigureResult:
     caption = ("Backward transfer after the last phase against the modelled training energy (every term priced, as "
                "in the accuracy-vs-energy figure) of the incremental phases, one point per method and sharing level "
                "(labelled with the level). "
-               + seeds_sentence(run))
+               + seeds_sentence(run) + run.late_note("BWT"))
     prov = "Measured: BWT, from test-set accuracy. " + modelled_phrase(run)
-    points = [(m, s, total_energy(run, m, s), run.value(m, s, "bwt")) for m in run.methods for s in run.levels(m)]
+    late = run.trained_late()
+    points = [(m, s, total_energy(run, m, s), run.value(m, s, "bwt")) for m in run.methods for s in run.levels(m)
+              if m not in late]
     points = [p for p in points if np.isfinite(p[2]) and np.isfinite(p[3])]
     if len(points) < 2:
         return omitted(fid, title, caption, prov, "Omitted: fewer than two (method, sharing) points have both a "
@@ -135,7 +138,7 @@ def fig_bwt_energy(run: RunData, looks) -> FigureResult:
         ax.set_xlabel(f"modelled training energy ({unit})")
         ax.set_ylabel("BWT (pp)")
 
-    legend = method_handles(run.methods, looks)
+    legend = method_handles([m for m in run.methods if m not in late], looks)
     for h in legend:
         h.set_linestyle("none")
     return FigureResult(fid, title, caption, prov, Panels(1, draw, ncols=1, legend=legend))

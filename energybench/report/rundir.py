@@ -72,6 +72,25 @@ class RunData:
     def run_id(self) -> str:
         return self.config.get("run_id") or self.root.name
 
+    def trained_late(self) -> dict[str, int]:
+        """Methods whose network is first trained after phase 0 (scratch: in the last phase), with
+        that phase: the accuracies of their earlier phases are an untrained network's, so backward
+        transfer and average incremental accuracy, which average over those phases, mean nothing."""
+        if "iters" not in self.frame:
+            return {}
+        trained = self.frame[self.frame["iters"] > 0].groupby("method")["phase"].min()
+        return {m: int(p) for m, p in trained.items() if p > 0}
+
+    def late_note(self, what: str, method: str | None = None) -> str:
+        """A sentence for a table or figure that leaves out `what` of the methods trained late (of
+        `method` alone, if given); '' if none."""
+        late = {m: p for m, p in self.trained_late().items() if method in (None, m)}
+        if not late:
+            return ""
+        names = ", ".join(f"{m} (first trained in phase {p})" for m, p in late.items())
+        return (f" {what} of {names} is not shown: it would average over phases before its network was trained, "
+                "whose accuracies are an untrained network's.")
+
     def first(self, column: str) -> str | None:
         """The first non-empty value of a metrics column (same on every row of a run)."""
         if column not in self.frame:

@@ -42,7 +42,7 @@ def scenario(run: RunData) -> str:
 
 PROVENANCE = ("Counted numbers (MACs, operations, storage) come from the operations PyTorch executed; modelled numbers "
               "(energy, memory accesses) price them with energy table {table} at {precision} and the {access}; "
-              "measured numbers (accuracy, time, power) were observed during the run.")
+              "measured numbers ({measured}) were observed during the run.")
 
 
 def overview_section(run: RunData, looks) -> Section:
@@ -51,8 +51,9 @@ def overview_section(run: RunData, looks) -> Section:
                   "figure)."),
         optimal_table(run),
         Bullets(optimal_points(run)),
-        Paragraph(PROVENANCE.format(table=run.energy_table, precision=run.precision, access=run.access_energies),
-                  "note"),
+        Paragraph(PROVENANCE.format(table=run.energy_table, precision=run.precision, access=run.access_energies,
+                                    measured="accuracy, time, power" if run.measured_column else
+                                    "accuracy, time; no power was measured in this run"), "note"),
     ])
 
 

@@ -105,6 +105,7 @@ def summary_tables(run: RunData) -> list[Table]:
     columns.append(Column("seeds", numeric=False))
     tables = []
     k = 0
+    late = run.trained_late()
     for m in run.methods:
         rows, highlight = [], set()
         opt = run.optimal_sharing(m)
@@ -114,7 +115,8 @@ def summary_tables(run: RunData) -> list[Table]:
             if len(run.seeds) > 1 and acc != DASH:
                 acc += f" ± {fmt_num(v('final_acc_std'))}"
             cell = {key: vals[k] for key, (_, vals) in absolute.items()}
-            row = [f"{100 * s:g}", fmt_num(100 * v("sharing_achieved"), "{:.1f}"), acc, fmt_num(v("avg_inc_acc")),
+            row = [f"{100 * s:g}", fmt_num(100 * v("sharing_achieved"), "{:.1f}"), acc,
+                   fmt_num(v("avg_inc_acc")) if m not in late else "n/a",
                    cell["total_train_macs"], cell["total_compute_energy_j"],
                    ratio(v("compute_energy_j_per_iter", True)),
                    cell["total_mem_accesses"], cell["total_memory_energy_j"],
@@ -133,8 +135,10 @@ def summary_tables(run: RunData) -> list[Table]:
                 f"seeds. × s0: per iteration (storage: total) relative to sharing 0. Compute and memory energy: the "
                 f"MACs and updates; element-wise energy: norms, activations, softmax, pooling and losses (computation "
                 f"and unfused memory traffic); total energy: every dynamic term priced. Energy: modelled with table "
-                f"'{run.energy_table}' at {run.precision} and {run.access_energies}."
-                + (" " + run.measured_provenance() if measured else "")
+                f"'{run.energy_table}' at {run.precision} and {run.access_energies}. Time: measured wall-clock on "
+                f"{run.device_name}. Storage: counted, every stored parameter once at {run.precision}, exemplars "
+                f"included." + (" " + run.measured_provenance() if measured else "")
+                + run.late_note("Average incremental accuracy", m)
                 + (" Highlighted: the optimal sharing point." if highlight else ""))
         protocol = (run.manifest.get("method_notes") or {}).get(m)
         if protocol:  # this method trained differently from the run's other methods: say so first

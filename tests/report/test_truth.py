@@ -381,3 +381,30 @@ def test_an_exported_figure_that_fails_is_left_out_with_its_error_in_the_caption
     captions = (tmp_path / "fig" / "captions.md").read_text()
     assert ("## broken-draw: Broken when drawn (not drawn)\n\nFigure 'Broken when drawn' could not be drawn: "
             "RuntimeError: No glyphs have been loaded.") in captions
+
+
+# ----- methods trained late --------------------------------------------------------------------------------
+def test_a_method_first_trained_in_a_later_phase_has_no_bwt_or_average_incremental_accuracy(tmp_path):
+    """scratch trains nothing before the last phase: its earlier accuracies are an untrained network's,
+    so BWT and average incremental accuracy, averages over them, are 'n/a' and said why; finetune's stay."""
+    root = make_run_dir(tmp_path / "r", methods=("finetune", "scratch"), sharing=(0.0, 0.5))
+    edit_metrics(root, iters=lambda r: 0 if r["method"] == "scratch" and r["phase"] != "2" else r["iters"],
+                 bwt=lambda r: "70.0" if r["method"] == "scratch" else "-12.5")
+    build_reports(root, formats=["html"])
+    html = unescape((root / "report.html").read_text())
+    table = html.split('id="protocol-metrics-table"', 1)[1].split("</table>", 1)[0]
+    cells = [c.strip() for c in _cells(table)]
+    assert cells.count("n/a") == 2 and "70.00" not in cells and cells.count("-12.50") == 2, cells
+    note = "of scratch (first trained in phase 2) is not shown: it would average over phases before its network was " \
+           "trained, whose accuracies are an untrained network's."
+    assert html.count("BWT " + note) == 2  # the table's note and the BWT-vs-energy figure's caption
+    assert html.count("Average incremental accuracy " + note) == 1  # scratch's summary table, not finetune's
+    summary = html.split('id="summary-scratch"', 1)[1].split("</table>", 1)[0]
+    assert [c.strip() for c in _cells(summary)].count("n/a") == 2
+    assert "no power was measured in this run" in html and "(accuracy, time, power)" not in html
+
+
+def _cells(table_html: str) -> list[str]:
+    import re
+
+    return re.findall(r"<td[^>]*>(.*?)</td>", table_html, flags=re.S)
