@@ -124,12 +124,14 @@ class RunStore:
         c = done.cell
         if done.state is not None:
             self._check_sent(done.state, "progress", c.method)  # before anything of the phase is written
-        self.append(*done.rows)
-        self.append_readings(c.label, done.power_trace)
+        # the phase's files before its rows: the rows of a cell's last phase make it complete, and a
+        # resume never writes a complete cell's files again (a stop in between lost them for good)
         folder = self.cell_dir(c.method, c.sharing, c.seed)
         atomic_write(folder / f"confusion_phase{done.phase}.csv", done.confusion)
         for name, data in done.artifacts.items():
             atomic_write(folder / name, data)
+        self.append(*done.rows)
+        self.append_readings(c.label, done.power_trace)  # after the rows: a phase run again appends none twice
         if done.state is not None:  # an interruption from here on loses no finished phase
             save_checkpoint(self.progress_checkpoint(c.method, c.sharing, c.seed), done.state, self.identity)
         if done.last:
