@@ -215,7 +215,7 @@ def main(args: argparse.Namespace) -> int:
     with SigtermAsInterrupt() as sigterm:
         lock = None
         if args.resume is not None and may_be_run(args.resume):  # (any other folder: refused, nothing written)
-            lock = RunLock(args.resume)  # before anything of the run directory is read
+            lock = RunLock(args.resume, busy_hint="then resume it")  # before anything of the run directory is read
             lock.acquire()
         try:
             from energybench.engine.ray_start import abandon_early, boot_from_flags, booting

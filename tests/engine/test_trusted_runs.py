@@ -204,6 +204,11 @@ def test_a_second_run_on_the_same_directory_is_refused(tmp_path, capsys):
     assert f"{root} is in use by energybench process {os.getpid()}" in err
     assert files_under(root) == {".lock"}  # the refused run wrote nothing
     assert run(tmp_path) == 0  # released: the lock is not stale
+    with RunLock(root):  # a resume refused: told to resume once the writer is done (no --run-id to choose there)
+        assert main(["run", "--resume", str(root), "--no-report"]) == 2
+    err = capsys.readouterr().err
+    assert f"{root} is in use by energybench process {os.getpid()}" in err and "--run-id" not in err
+    assert err.endswith("; wait for that run to finish (or stop it), then resume it\n")
 
 
 def test_a_lock_held_by_another_process_refuses_and_dies_with_it(tmp_path, capsys):
