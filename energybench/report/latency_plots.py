@@ -12,6 +12,7 @@ from matplotlib.lines import Line2D
 
 from energybench.report.canvas import FigureResult, Panels, omitted, plain_log_ticks
 from energybench.report.figures.curves import means_phrase, modelled_phrase
+from energybench.report.figures.pareto import LABEL_OFFSETS, place_labels
 from energybench.report.rundir import RunData
 
 
@@ -23,11 +24,12 @@ def _per_iter(run: RunData, method: str, sharing: float, columns: tuple[str, ...
 
 def fig_energy_latency(run: RunData, looks) -> FigureResult:
     fid, title = "energy-vs-latency", "Energy vs modelled latency per iteration"
-    caption = ("Modelled dynamic energy (computation and every memory level) of one training iteration against "
-               "its modelled latency on the architecture, incremental phases, one point per method and sharing "
-               "level (labelled with the sharing requested, %): lower left is better on both. Right: the modelled "
-               "step time beside the measured training time per iteration of the machine the run used. "
-               + means_phrase(run))
+    caption = ("Modelled dynamic energy (computation and every memory level of the MAC passes and updates) of one "
+               "training iteration against its modelled latency on the architecture, incremental phases, one point "
+               "per method and sharing level (labelled with the sharing requested, %; a label that would cover "
+               "another is left out): lower left is better on both. The element-wise work, priced apart on per-layer "
+               "buffers and outside the modelled latency, is not in this energy. Right: the modelled step time "
+               "beside the measured training time per iteration of the machine the run used. " + means_phrase(run))
     prov = (modelled_phrase(run) + f" Latency, modelled on {run.architecture or 'no architecture'}: the passes' "
             "cycles (array folds, or traffic over each level's bandwidth where that is longer) at its clock "
             "(cost/README.md). Measured: wall-clock training time.")
@@ -46,7 +48,8 @@ def fig_energy_latency(run: RunData, looks) -> FigureResult:
             lat = np.array([p[1] for p in pts]) * 1e3
             ax.plot(lat, [p[2] * 1e3 for p in pts], marker=looks[m].marker, color=looks[m].colour, linestyle="")
             for s, x, y, _ in pts:
-                ax.annotate(f"{100 * s:g}", (x * 1e3, y * 1e3), fontsize=6, xytext=(2, 2), textcoords="offset points")
+                ax.annotate(f"{100 * s:g}", (x * 1e3, y * 1e3), xytext=LABEL_OFFSETS[0], textcoords="offset points",
+                            color=looks[m].colour, gid="point-label")
             ax2.plot([100 * p[0] for p in pts], lat, marker=looks[m].marker, color=looks[m].colour)
             ax2.plot([100 * p[0] for p in pts], [p[3] * 1e3 for p in pts], marker=looks[m].marker,
                      color=looks[m].colour, linestyle=":", fillstyle="none")
@@ -62,4 +65,4 @@ def fig_energy_latency(run: RunData, looks) -> FigureResult:
               for m in run.methods]
     legend += [Line2D([], [], color="black", label="modelled"),
                Line2D([], [], color="black", linestyle=":", marker="o", fillstyle="none", label="measured")]
-    return FigureResult(fid, title, caption, prov, Panels(2, draw, legend=legend))
+    return FigureResult(fid, title, caption, prov, Panels(2, draw, legend=legend, after=place_labels))

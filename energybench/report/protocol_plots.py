@@ -13,6 +13,7 @@ import numpy as np
 from energybench.report.canvas import FigureResult, Panels, omitted
 from energybench.report.document import Column, Paragraph, Section, Table, figure_section
 from energybench.report.figures.curves import modelled_phrase
+from energybench.report.figures.pareto import LABEL_OFFSETS, place_labels
 from energybench.report.plots import described, method_handles, scale_for, seeds_sentence, sharing_axis, total_energy
 from energybench.report.rundir import RunData
 from energybench.results import accuracy_matrix
@@ -117,7 +118,8 @@ def fig_bwt_energy(run: RunData, looks) -> FigureResult:
     fid, title = "bwt-vs-energy", "Backward transfer vs training energy"
     caption = ("Backward transfer after the last phase against the modelled training energy (every term priced, as "
                "in the accuracy-vs-energy figure) of the incremental phases, one point per method and sharing level "
-               "(labelled with the level). "
+               "(labelled with the sharing achieved, %, as in the accuracy-vs-energy figure; a label that would "
+               "cover another is left out). "
                + seeds_sentence(run) + run.late_note("BWT"))
     prov = "Measured: BWT, from test-set accuracy. " + modelled_phrase(run)
     late = run.trained_late()
@@ -133,7 +135,8 @@ def fig_bwt_energy(run: RunData, looks) -> FigureResult:
         div, unit = scale_for([p[2] for p in points], "J")
         for m, s, e, b in points:
             ax.plot([e / div], [b], color=looks[m].colour, marker=looks[m].marker, linestyle="none")
-            ax.annotate(f"{s:g}", (e / div, b), textcoords="offset points", xytext=(3, 3), color=looks[m].colour)
+            ax.annotate(f"{100 * run.achieved(m, s):.3g}", (e / div, b), textcoords="offset points",
+                        xytext=LABEL_OFFSETS[0], color=looks[m].colour, gid="point-label")
         ax.axhline(0, color="black", linewidth=0.6)
         ax.set_xlabel(f"modelled training energy ({unit})")
         ax.set_ylabel("BWT (pp)")
@@ -141,7 +144,7 @@ def fig_bwt_energy(run: RunData, looks) -> FigureResult:
     legend = method_handles([m for m in run.methods if m not in late], looks)
     for h in legend:
         h.set_linestyle("none")
-    return FigureResult(fid, title, caption, prov, Panels(1, draw, ncols=1, legend=legend))
+    return FigureResult(fid, title, caption, prov, Panels(1, draw, ncols=1, legend=legend, after=place_labels))
 
 
 def fig_co2e_saved(run: RunData, looks) -> FigureResult:

@@ -229,13 +229,17 @@ def overlapping(fig) -> list[tuple[str, str]]:
     return bad
 
 
-def test_pareto_point_labels_never_overlap(tmp_path):
-    # four methods with the same costs and the same accuracies: their points coincide at each level
+@pytest.mark.parametrize("figure", ["accuracy-vs-energy", "bwt-vs-energy", "energy-vs-latency"])
+def test_point_labels_never_overlap(tmp_path, figure):
+    # four methods with the same costs and the same accuracies (and BWT): their points coincide at each level
     root = make_run_dir(tmp_path / "r", methods=("finetune", "icarl", "eeil", "joint"), sharing=(0.0, 0.4, 0.8))
-    edit_metrics(root, acc_all=lambda r: 70.0 - 10 * float(r["sharing_achieved"]) - float(r["phase"]))
+    edit_metrics(root, acc_all=lambda r: 70.0 - 10 * float(r["sharing_achieved"]) - float(r["phase"]), bwt=-5.0,
+                 latency_s=lambda r: 1e-3 * float(r["iters"]) * (1 - float(r["sharing_achieved"]) / 2))
     run = load_run(root)
+    fn = {"accuracy-vs-energy": fig_pareto, "bwt-vs-energy": protocol_plots.fig_bwt_energy,
+          "energy-vs-latency": dict(plots.FIGURES)["energy-vs-latency"]}[figure]
     with drawing(SIZE):
-        fig = standalone(fig_pareto(run, method_looks(run.methods)), SIZE)
+        fig = standalone(fn(run, method_looks(run.methods)), SIZE)
     labels = _label_boxes(fig)
     assert len(labels) >= 4  # labels are drawn, not all dropped
     assert overlapping(fig) == []
@@ -346,7 +350,8 @@ def test_confusion_titles_fit_their_panels(tmp_path):
         assert title.get_fontsize() >= MIN_FONT
         box, room = title.get_window_extent(renderer), ax.get_window_extent(renderer)
         assert box.x1 <= room.x1 + 1.0, title.get_text()  # not past its axes (into the next panel)
-    assert any(ax.get_title(loc="left").startswith("a_method_with_a_long_name: sharing") for ax in titled)
+    assert any(ax.get_title(loc="left").startswith("a_method_with_a_long_name, ") for ax in titled)
+    assert "finetune, 0% shared" in [ax.get_title(loc="left") for ax in titled]  # short ones whole (phase: caption)
 
 
 @pytest.mark.parametrize("width", [3.3, 7.0])

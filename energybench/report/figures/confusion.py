@@ -15,7 +15,8 @@ def fig_confusion(run: RunData, looks) -> FigureResult:
 
     fid, title = "confusion", "Confusion matrices, last phase"
     caption = ("Confusion matrix of each method's primary classifier after the last phase, at its optimal sharing "
-               f"point (else its lowest sharing level), for the first of {len(run.seeds)} seed(s); rows are true "
+               f"point (else its lowest sharing level; each panel's title gives the sharing achieved), for seed "
+               f"{run.seeds[0]}, the first of {len(run.seeds)} seed(s); rows are true "
                "classes, columns predictions, in class order; colour is the share of each true class "
                "(row-normalised), numbers are counts (up to 10 classes). Lines mark phase boundaries.")
     prov = "Measured: test-set predictions."
@@ -49,8 +50,8 @@ def fig_confusion(run: RunData, looks) -> FigureResult:
                 if b < n:
                     ax.axhline(b - 0.5, color=looks[c.method].colour, linewidth=1.0)
                     ax.axvline(b - 0.5, color=looks[c.method].colour, linewidth=1.0)
-            ax.set_title(f"{c.method}: sharing {100 * run.achieved(c.method, c.sharing):.3g}%, seed {c.seed}, "
-                         f"phase {c.phase}", loc="left",
+            # (the caption says which phase and seed: the title keeps to what differs, so it fits a panel)
+            ax.set_title(f"{c.method}, {100 * run.achieved(c.method, c.sharing):.3g}% shared", loc="left",
                          color=looks[c.method].colour if looks[c.method].colour != "#DDCC77" else "black")
             ax.set_xlabel("predicted class")
             ax.set_ylabel("true class")
@@ -69,6 +70,9 @@ def fit_titles(axes) -> None:
     import energybench.report.typeset as typeset
     from energybench.report.style import MIN_FONT
 
+    if not axes:
+        return
+    renderer = axes[0].get_figure(root=True)._get_renderer()
     for title, ax in ((t, ax) for ax in axes for t in (ax._left_title, ax.title, ax._right_title)):
         text = title.get_text()
         if not text:
@@ -81,3 +85,7 @@ def fit_titles(axes) -> None:
         while typeset.width(text, size) > room and len(text) > 4:
             text = text[:-2] + "…"
         title.set_text(text)
+        # as drawn: glyphs hinted to whole pixels at a small size come out wider than their measure
+        while title.get_window_extent(renderer).width > ax.bbox.width and len(text) > 4:
+            text = text[:-2] + "…"
+            title.set_text(text)
