@@ -82,3 +82,20 @@ def test_a_sigterm_while_the_driver_runs_is_passed_on_and_ctrl_c_left_to_the_ter
         if started and started[0].poll() is None:
             started[0].kill()
     assert started[0].returncode == -signal.SIGTERM and code == 143
+
+
+def test_the_status_file_of_a_killed_watcher_is_swept_by_the_next(tmp_path, monkeypatch):
+    """A SIGKILL skips the watcher's clean-up: its /tmp status file (named with its pid) is removed by
+    the next watcher once that pid has no process; a live watcher's file and others' files stay."""
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    gone = POPEN([sys.executable, "-c", "pass"])
+    gone.wait()
+    stale = tmp_path / f"{watcher.STATUS_PREFIX}{gone.pid}-abc.json"
+    live = tmp_path / f"{watcher.STATUS_PREFIX}{os.getpid()}-def.json"
+    other = tmp_path / "energybench-driver-notapid.json"
+    for path in (stale, live, other):
+        path.write_text("{}")
+    watcher._sweep_stale_status()
+    assert not stale.exists() and live.exists() and other.exists()

@@ -69,7 +69,8 @@ def supervise(argv: list[str]) -> int:
         previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
     status_path = None
     try:
-        fd, status_path = tempfile.mkstemp(prefix="energybench-driver-", suffix=".json")
+        _sweep_stale_status()
+        fd, status_path = tempfile.mkstemp(prefix=f"{STATUS_PREFIX}{os.getpid()}-", suffix=".json")
         os.close(fd)
         env = {**os.environ, STATUS: status_path, "PYTHONPATH": _python_path()}
         if sys.stderr.isatty():
@@ -156,3 +157,23 @@ def _unexplained(code: int, root: str | None) -> int:
           f"saved in {root} ({rows} row(s) in metrics.csv).\nContinue with: {_resume_command(root)}",
           file=sys.stderr)
     return code
+
+
+STATUS_PREFIX = "energybench-driver-"  # + the watcher's pid: a file of a watcher that was killed is found again
+
+
+def _sweep_stale_status() -> None:
+    """Remove the status files of watchers that no longer run (a SIGKILL skips their clean-up)."""
+    for path in Path(tempfile.gettempdir()).glob(f"{STATUS_PREFIX}*-*.json"):
+        pid = path.name[len(STATUS_PREFIX):].split("-", 1)[0]
+        if not pid.isdigit():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:  # gone: its file is nobody's
+            try:
+                path.unlink(missing_ok=True)
+            except OSError:  # another user's, in a sticky /tmp
+                continue
+        except OSError:  # alive (another user's, maybe): left alone
+            continue
