@@ -14,6 +14,8 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+from energybench.errors import unknown_name
+
 J_PER_KWH = 3.6e6
 # element-wise work's energy, where the cost model priced it (None/absent: not priced)
 ELEMENTWISE = ("elementwise_compute_energy_j", "elementwise_memory_energy_j")
@@ -45,8 +47,6 @@ COMMON = {"uk": "GBR", "britain": "GBR", "great britain": "GBR", "england": "GBR
 def unknown_grid(name: str) -> str:
     """The message for a grid region that is not a code of the table: the codes it begins, or the
     countries it names ('FR', 'france' -> FRA), suggested, as the list of 213 shows only its start."""
-    from energybench.errors import unknown_name
-
     table = grids()
     text = name.strip().lower()
     near = [c for c in [COMMON.get(text)] if c in table]

@@ -29,12 +29,14 @@ from __future__ import annotations
 
 import math
 import re
+import warnings
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from energybench.config import PRECISIONS
 from energybench.cost import cacti, nodes
 from energybench.cost.ert import ErtData, is_ert, parse_ert
 from energybench.errors import UserError, did_you_mean, unknown_name
@@ -63,14 +65,10 @@ def _warn_near_miss(label: str, prec: str) -> None:
     """A precision of a table file that is none of the built-in ones is a precision of its own (rtl
     characterize writes int2, int4); one whose digits are a built-in one's, swapped (fp23 for fp32),
     is a typo that would leave the built-in one at the default table's energies: said."""
-    from energybench.config import PRECISIONS
-
     m = _PRECISION.match(prec)
     near = [p for p in PRECISIONS if p != prec and p.startswith(m.group(1))
             and sorted(p[len(m.group(1)):]) == sorted(m.group(2))]
     if near:
-        import warnings
-
         warnings.warn(f"energy table {label}: ops_pj.{prec} is not a built-in precision (did you mean '{near[0]}'?); "
                       f"it is priced as a precision of its own, and {near[0]} keeps the default table's energies",
                       stacklevel=4)
