@@ -43,14 +43,39 @@ def check_ray_options(cfg: RunConfig, bad) -> None:
     if not 0 < cfg.cpus_per_cell < float("inf"):
         bad("cpus_per_cell", f"must be more than 0, got {cfg.cpus_per_cell}")
     cpus = run_config.max_workers()
-    if cfg.workers is not None and cfg.ray_address is None and cfg.workers * cfg.cpus_per_cell > cpus:
+    local = cfg.workers is not None and cfg.ray_address is None  # --workers: a cluster of this machine
+    if local and (cfg.gpus_per_cell or 0) > 0:
+        gpus = machine_gpus()
+        if gpus is not None and cfg.gpus_per_cell > gpus:  # said now, not after a cluster booted to find it out
+            bad("gpus_per_cell", f"{_n(cfg.gpus_per_cell)} asks for more GPUs than this machine has ({gpus}), and "
+                                 "workers starts a Ray cluster of this machine; leave it out (or 0) to train on the "
+                                 "CPU, or join a cluster with GPUs with ray_address")
+    if local and cfg.workers * cfg.cpus_per_cell > cpus:
         # --workers starts a cluster of this machine: Ray would count CPUs it does not have
-        def n(x: float) -> str:
-            return f"{x:,.0f}" if float(x).is_integer() else f"{x:,.6g}"
-
-        bad("cpus_per_cell", f"{cfg.workers} worker(s) x {n(cfg.cpus_per_cell)} CPU(s) a cell = "
-                             f"{n(cfg.workers * cfg.cpus_per_cell)} CPUs, more than this machine's {cpus}; give fewer "
+        bad("cpus_per_cell", f"{cfg.workers} worker(s) x {_n(cfg.cpus_per_cell)} CPU(s) a cell = "
+                             f"{_n(cfg.workers * cfg.cpus_per_cell)} CPUs, more than this machine's {cpus}; give fewer "
                              "workers or CPUs a cell, or join a larger cluster with ray_address")
+
+
+def _n(x: float) -> str:
+    """A resource count as written: 1,000,000 (not 1e+06), 0.5."""
+    return f"{x:,.0f}" if float(x).is_integer() else f"{x:,.6g}"
+
+
+def machine_gpus() -> int | None:
+    """The GPUs a Ray cluster started on this machine would have, counted as Ray counts them (its
+    accelerator managers: NVIDIA, AMD, Intel..., limited by CUDA_VISIBLE_DEVICES and the like);
+    None where that cannot be known without starting one (Ray absent, or its private module moved:
+    the executor then checks the booted cluster's resources)."""
+    try:
+        from ray._private.accelerators import get_accelerator_manager_for_resource
+
+        manager = get_accelerator_manager_for_resource("GPU")
+        found = int(manager.get_current_node_num_accelerators())
+        visible = manager.get_current_process_visible_accelerator_ids()
+    except Exception:  # noqa: BLE001 (any failure means "unknown", never a refusal)
+        return None
+    return found if visible is None else min(found, len(visible))
 
 
 def cluster_address(cfg: RunConfig) -> tuple[str | None, str]:

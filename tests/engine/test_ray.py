@@ -21,6 +21,7 @@ import pytest
 from conftest import free_port
 
 from energybench.cli import main
+from energybench.engine import ray_options
 
 ROOT = Path(__file__).resolve().parents[2]
 SWEEP = ["--method", "sharing,finetune,lucir", "--sharing", "0,0.5,0.99", "--seed", "0,1", "--epochs", "1",
@@ -112,7 +113,7 @@ def test_a_sweep_on_a_cluster_started_with_ray_start(local_sweep, tmp_path, monk
     ray_cli = Path(sys.executable).with_name("ray")  # the venv's, beside its python
     head = subprocess.Popen([str(ray_cli) if ray_cli.exists() else "ray", "start", "--head", "--block",
                              f"--port={port}",
-                             "--node-ip-address=127.0.0.1", "--num-cpus=2", "--include-dashboard=false",
+                             "--node-ip-address=127.0.0.1", "--num-cpus=2", "--num-gpus=0", "--include-dashboard=false",
                              "--disable-usage-stats", f"--temp-dir={temp}"],
                             start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, env=env)
     try:
@@ -122,6 +123,11 @@ def test_a_sweep_on_a_cluster_started_with_ray_start(local_sweep, tmp_path, monk
         # the CLI in this process: its driver is the watched child it starts, which inherits the token
         monkeypatch.setenv("RAY_AUTH_MODE", env["RAY_AUTH_MODE"])
         monkeypatch.setenv("RAY_AUTH_TOKEN", env["RAY_AUTH_TOKEN"])
+        # a joined cluster's GPUs are known once joined (this one was started with none), and checked then
+        assert main(["run", *SWEEP, "--ray-address", f"127.0.0.1:{port}", "--gpus-per-cell", "1", "--out",
+                     str(tmp_path), "--run-id", "gpu"]) == 2
+        assert "--gpus-per-cell 1 asks for more GPUs than the Ray cluster has (0)" in capsys.readouterr().err
+        assert not (tmp_path / "gpu").exists()
         code = main(["run", *SWEEP, "--ray-address", f"127.0.0.1:{port}", "--out", str(tmp_path),
                      "--run-id", "cluster", "--no-power"])
         assert code == 0, capsys.readouterr().err
@@ -317,11 +323,15 @@ def test_ray_address_variable_is_joined_by_the_ray_executor_only(tmp_path, capsy
     assert (tmp_path / "local" / "r" / "metrics.csv").is_file()
 
 
-def test_a_gpu_per_cell_on_a_cluster_without_gpus_exits_2_before_any_cell(tmp_path, capsys):
-    assert main(["run", *SWEEP, "--workers", "1", "--gpus-per-cell", "1", "--out", str(tmp_path)]) == 2
+def test_more_gpus_per_cell_than_this_machine_has_exits_2_before_a_cluster_boots(tmp_path, capsys):
+    from energybench.engine import ray_start
+
+    gpus = ray_options.machine_gpus()
+    assert gpus is not None and gpus >= 0  # Ray's own count of this machine, not "unknown"
+    assert main(["run", *SWEEP, "--workers", "1", "--gpus-per-cell", "1000000", "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err
-    assert "--gpus-per-cell 1 asks for more GPUs than the Ray cluster has (0)" in err
-    assert not any(tmp_path.iterdir())
+    assert f"config key 'gpus_per_cell': 1,000,000 asks for more GPUs than this machine has ({gpus})" in err
+    assert not ray_start.booting() and not any(tmp_path.iterdir())
 
 
 FAILING = '''

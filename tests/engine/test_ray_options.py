@@ -41,6 +41,9 @@ def _refused(argv: list[str], tmp_path, **env) -> str:
     (["--workers", "1", "--cpus-per-cell", "1000000"], "config key 'cpus_per_cell': 1 worker(s) x 1,000,000 CPU(s) "
                                                        "a cell = 1,000,000 CPUs, more than this machine's "),
     (["--workers", "1", "--gpus-per-cell", "-1"], "config key 'gpus_per_cell': must be 0 or more"),
+    # nor more GPUs than it has (Ray's count, before a cluster boots to find out)
+    (["--workers", "1", "--gpus-per-cell", "1000000"], "config key 'gpus_per_cell': 1,000,000 asks for more GPUs than "
+                                                       "this machine has ("),
     (["--workers", "2", "--ray-address", "127.0.0.1:6379"], "config key 'workers': give either workers"),
     (["--executor", "dask"], "config key 'executor': unknown executor 'dask'"),
     (["--ray-address", "nowhere"], "--ray-address 'nowhere' is not HOST:PORT"),
