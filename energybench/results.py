@@ -199,10 +199,15 @@ def modelled_vs_measured(df: pd.DataFrame) -> dict[str, Any]:
 TYPICAL_SEED_SPREAD_PP = 2.0
 
 
+def points(x: float) -> str:
+    """A difference in accuracy in words: "1 percentage point", "0.5 percentage points"."""
+    return f"{x:g} percentage point{'' if x == 1 else 's'}"
+
+
 def optimal_rule(tolerance: float) -> str:
     """The optimal-point rule in words, as summary.json and the report state it."""
     return (f"the largest sharing level whose drop in final accuracy from sharing 0 (mean over seeds), plus one "
-            f"standard error of that drop over seeds, is at most {tolerance:g} percentage points; with one seed "
+            f"standard error of that drop over seeds, is at most {points(tolerance)}; with one seed "
             "the standard error is unknown and the drop alone decides")
 
 

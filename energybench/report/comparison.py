@@ -270,7 +270,8 @@ def optimal_table(cmp: Comparison) -> Table:
     return Table([Column("run", numeric=False), Column("method", numeric=False), *OPTIMAL_COLUMNS], rows,
                  id="optimal-table",
                  note=(f"Optimal sharing: the largest sharing level whose final accuracy is within "
-                       f"{' / '.join(f'{t:g}' for t in tol)} percentage points of the same run's sharing 0. Savings: "
+                       f"{' / '.join(f'{t:g}' for t in tol)} percentage point{'' if tol == [1.0] else 's'} of the "
+                       "same run's sharing 0. Savings: "
                        "sharing 0's figure divided by the optimum's, per iteration (storage: in total)."))
 
 
