@@ -27,6 +27,9 @@ Rules:
   work where the run recorded it.
 - The optimal sharing point must survive the seeds' spread (`optimal_rule`): the drop from
   sharing 0 plus one standard error of it must be within the tolerance.
+- "Final" means after the scenario's last phase: a cell that has not trained every phase (a run
+  interrupted, or still running) is left out of the figures after the last phase and the
+  totals, and listed as unfinished (`unfinished_cells`) instead.
 """
 
 from __future__ import annotations
@@ -127,7 +130,7 @@ def cells(df: pd.DataFrame) -> pd.DataFrame:
     """Figures of every (method, sharing, seed) cell (at the first hardware point)."""
     df = at_point(df).sort_values(list(IDENTITY))
     for col in ("sharing_achieved", "shared_blocks", "storage_bytes", "cache_shared",  # absent from older runs
-                "bwt", "acc_top5", "acc_task_aware"):
+                "bwt", "forgetting", "acc_top5", "acc_task_aware"):
         if col not in df:
             df[col] = np.nan
     by_cell = df.groupby(["method", "sharing", "seed"])
@@ -136,6 +139,7 @@ def cells(df: pd.DataFrame) -> pd.DataFrame:
         "avg_inc_acc": by_cell["acc_all"].mean(),
         # continual-learning metrics after the last phase (energybench.training.metrics)
         "bwt": by_cell["bwt"].agg(lambda s: s.iloc[-1]),
+        "final_forgetting": by_cell["forgetting"].agg(lambda s: s.iloc[-1]),
         "final_acc_top5": by_cell["acc_top5"].agg(lambda s: s.iloc[-1]),
         "final_acc_task_aware": by_cell["acc_task_aware"].agg(lambda s: s.iloc[-1]),
         "sharing_achieved": by_cell["sharing_achieved"].agg(lambda s: s.iloc[-1]),
@@ -161,6 +165,46 @@ def cells(df: pd.DataFrame) -> pd.DataFrame:
     out["measured_energy_per_sample_j"] = out["total_measured_energy_j"] / samples
     out["measured_energy_above_idle_per_sample_j"] = out["total_measured_energy_above_idle_j"] / samples
     return out
+
+
+def unfinished_cells(df: pd.DataFrame, manifest: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """The cells of a run that have not trained every phase of its scenario, in the order they are
+    planned: {"method", "sharing", "seed", "phases_done", "phases"}; those planned and never started
+    too where the manifest lists each method's levels (`levels_per_method`). [] for a finished run,
+    and for one whose manifest does not give its scenario (nothing to hold the rows against)."""
+    sizes = (manifest or {}).get("scenario")
+    if not isinstance(sizes, list) or not sizes:
+        return []
+    phases = len(sizes)
+    df = at_point(df)
+    done = df.groupby(["method", "sharing", "seed"])["phase"].nunique().to_dict()
+    keys = list(done)
+    planned = (manifest or {}).get("levels_per_method")
+    if isinstance(planned, dict):
+        seeds = (manifest or {}).get("seeds") or sorted({int(s) for s in df["seed"]})
+        plan = [(m, float(s), int(seed)) for seed in seeds for m, levels in planned.items() for s in levels]
+        keys = plan + [k for k in keys if k not in set(plan)]
+    return [{"method": m, "sharing": s, "seed": seed, "phases_done": int(done.get((m, s, seed), 0)), "phases": phases}
+            for m, s, seed in keys if done.get((m, s, seed), 0) < phases]
+
+
+def finished_rows(df: pd.DataFrame, unfinished: list[dict[str, Any]]) -> pd.DataFrame:
+    """`df` without the rows of the `unfinished` cells (at every hardware point)."""
+    if not unfinished:
+        return df
+    left = {(u["method"], float(u["sharing"]), int(u["seed"])) for u in unfinished}
+    keep = [(m, float(s), int(seed)) not in left for m, s, seed in zip(df["method"], df["sharing"], df["seed"])]
+    return df[keep]
+
+
+def unfinished_text(unfinished: list[dict[str, Any]], limit: int = 6) -> str:
+    """The unfinished cells in words: "lucir at sharing 0, seed 0 (2 of 5 phases), ..." """
+    def one(u: dict[str, Any]) -> str:
+        done = "not started" if u["phases_done"] == 0 else f"{u['phases_done']} of {u['phases']} phases"
+        return f"{u['method']} at sharing {float(u['sharing']):g}, seed {u['seed']} ({done})"
+
+    text = "; ".join(one(u) for u in unfinished[:limit])
+    return text + (f"; and {len(unfinished) - limit} more" if len(unfinished) > limit else "")
 
 
 def _first_note(df: pd.DataFrame) -> str | None:
@@ -199,7 +243,7 @@ def modelled_vs_measured(df: pd.DataFrame) -> dict[str, Any]:
 TYPICAL_SEED_SPREAD_PP = 2.0
 
 
-def points(x: float) -> str:
+def percentage_points(x: float) -> str:
     """A difference in accuracy in words: "1 percentage point", "0.5 percentage points"."""
     return f"{x:g} percentage point{'' if x == 1 else 's'}"
 
@@ -207,7 +251,7 @@ def points(x: float) -> str:
 def optimal_rule(tolerance: float) -> str:
     """The optimal-point rule in words, as summary.json and the report state it."""
     return (f"the largest sharing level whose drop in final accuracy from sharing 0 (mean over seeds), plus one "
-            f"standard error of that drop over seeds, is at most {points(tolerance)}; with one seed "
+            f"standard error of that drop over seeds, is at most {percentage_points(tolerance)}; with one seed "
             "the standard error is unknown and the drop alone decides")
 
 
@@ -244,10 +288,14 @@ def optimal_sharing(levels: dict[float, dict[str, Any]], tolerance: float) -> fl
     return max(ok)
 
 
-def summarise(rows: pd.DataFrame | Iterable[dict[str, Any]], tolerance: float) -> dict[str, Any]:
+def summarise(rows: pd.DataFrame | Iterable[dict[str, Any]], tolerance: float,
+              manifest: dict[str, Any] | None = None) -> dict[str, Any]:
     """summary.json: per method and sharing level, the figures of `cells` as means over seeds,
-    normalised to sharing 0, and the optimal sharing point."""
+    normalised to sharing 0, and the optimal sharing point. With the run's manifest, of the cells
+    that trained every phase only; the others are listed under "unfinished"."""
     every = rows if isinstance(rows, pd.DataFrame) else frame(rows)
+    unfinished = unfinished_cells(every, manifest)
+    every = finished_rows(every, unfinished)
     df = at_point(every)
     per_cell = cells(df)
     methods: dict[str, Any] = {}
@@ -286,6 +334,8 @@ def summarise(rows: pd.DataFrame | Iterable[dict[str, Any]], tolerance: float) -
     points = hardware_points(every)
     if len(points) > 1:  # a hardware sweep: the figures above are its first point's
         out["hardware_points"] = [dict(zip(HARDWARE, p)) for p in points]
+    if unfinished:  # (absent from a finished run's summary)
+        out["unfinished"] = unfinished
     return out
 
 

@@ -251,3 +251,13 @@ def test_the_command_keeps_its_exit_status(argv, status):
     out = subprocess.run([sys.executable, "-m", "energybench", *argv], capture_output=True, text=True)
     assert out.returncode == status, out.stderr
     assert (out.stdout if status == 0 else out.stderr).strip()
+
+
+def test_the_undertrained_bar_stays_below_100_percent_with_few_base_classes():
+    from energybench.engine.cell import undertrained_below
+
+    # twice chance from 4 classes up; with 2 or 3 a third of the way from chance to 100 %; never with 1
+    assert undertrained_below(10) == pytest.approx(20.0) and undertrained_below(4) == pytest.approx(50.0)
+    assert undertrained_below(3) == pytest.approx(100 / 3 + (100 - 100 / 3) / 3)  # 55.6 %, not 66.7 %
+    assert undertrained_below(2) == pytest.approx(50 + 50 / 3)  # 66.7 %, not 100 %
+    assert undertrained_below(1) is None

@@ -217,9 +217,9 @@ def test_every_json_written_is_strict_and_old_nan_files_still_read(tmp_path):
 
 
 def test_the_rule_says_one_percentage_point_in_the_singular():
-    from energybench.results import optimal_rule, points
+    from energybench.results import optimal_rule, percentage_points
 
-    assert (points(1.0), points(0.5), points(2)) == ("1 percentage point", "0.5 percentage points",
-                                                      "2 percentage points")
+    said = percentage_points(1.0), percentage_points(0.5), percentage_points(2)
+    assert said == ("1 percentage point", "0.5 percentage points", "2 percentage points")
     assert "is at most 1 percentage point; with one seed" in optimal_rule(1.0)
     assert "is at most 1.5 percentage points; with one seed" in optimal_rule(1.5)

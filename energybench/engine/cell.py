@@ -82,6 +82,16 @@ class PhaseDone:
         return [self.row, *self.more_rows]
 
 
+def undertrained_below(classes: int) -> float | None:
+    """The base-phase accuracy (%) under which a network of `classes` classes looks untrained:
+    twice chance, but never more than a third of the way from chance to 100 % (with 2 classes twice
+    chance would be 100 %); None for one class, which any network gets right."""
+    if classes < 2:
+        return None
+    chance = 100.0 / classes
+    return min(2 * chance, chance + (100.0 - chance) / 3)
+
+
 class CellWork:
     """Trains base phases and cells of one run configuration on one device."""
 
@@ -126,8 +136,8 @@ class CellWork:
     def _undertrained(self, name: str, seed: int, row: dict) -> str | None:
         """Every later phase branches from the base: an untrained one makes the sweep meaningless."""
         first = self.scenarios[seed].phases[0]
-        chance = 100.0 / first.seen
-        if row["iters"] and row["acc_all"] < 2 * chance:  # (`scratch` trains nothing before the end)
+        chance, bar = 100.0 / first.seen, undertrained_below(first.seen)
+        if row["iters"] and bar is not None and row["acc_all"] < bar:  # (`scratch` trains nothing before the end)
             return (f"{name} seed {seed}: phase 0 reached {row['acc_all']:.1f}% on {first.seen} classes (chance "
                     f"{chance:.1f}%); the base network looks undertrained, raise --epochs (now {self.cfg.epochs}) "
                     "or adjust --lr")

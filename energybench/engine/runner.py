@@ -218,7 +218,9 @@ class Runner:
                         scenario=next(iter(self.scenarios.values())).sizes,
                         class_names=self.scenarios[cfg.seeds[-1]].class_names, backbone=cfg.resolved_backbone(),
                         energy_table=self.table.describe(), hardware=self.hardware.describe(), seeds=cfg.seeds,
-                        sharing_levels=plan.describe(), class_order_rule=cfg.class_order)
+                        sharing_levels=plan.describe(), class_order_rule=cfg.class_order,
+                        # what a finished run holds: the report tells an unfinished one by it
+                        levels_per_method={m: self.levels(m) for m in self.methods})
         if len(self.hardware_points) > 1:  # "hardware" describes the first point, which the report's figures read
             manifest["hardware_sweep"] = [hw.describe() for hw in self.hardware_points]
         carbon = carbon_model(cfg.carbon_intensity, cfg.grid, cfg.pue)

@@ -41,18 +41,22 @@ def figures() -> tuple:
     return (("accuracy-matrix", fig_accuracy_matrix), ("bwt-vs-energy", fig_bwt_energy), ("co2e-saved", fig_co2e_saved))
 
 
+# Looking back over earlier phases: meaningless for a method first trained after phase 0 (RunData.trained_late)
+BACKWARD = ("bwt", "final_forgetting")
+
+
 def metrics_section(run: RunData) -> Section:
     carbon = run.has_column("co2e_modelled_g")
     cols = [Column("method", numeric=False), Column("sharing"), Column("final acc.", "%"), Column("BWT", "pp"),
-            Column("final top-5", "%"), Column("final task-aware", "%")]
+            Column("forgetting", "pp"), Column("final top-5", "%"), Column("final task-aware", "%")]
     if carbon:
         cols += [Column("CO2e modelled", "g"), Column("CO2e measured", "g")]
     rows = []
     late = run.trained_late()
     for m in run.methods:
         for s in run.levels(m):
-            row = [m, f"{s:g}", *(_fmt(run.value(m, s, k)) if not (k == "bwt" and m in late) else "n/a"
-                                  for k in ("final_acc", "bwt", "final_acc_top5", "final_acc_task_aware"))]
+            row = [m, f"{s:g}", *(_fmt(run.value(m, s, k)) if not (k in BACKWARD and m in late) else "n/a"
+                                  for k in ("final_acc", *BACKWARD, "final_acc_top5", "final_acc_task_aware"))]
             if carbon:
                 row += [f"{run.value(m, s, k):.4g}" if not math.isnan(run.value(m, s, k)) else ""
                         for k in ("total_co2e_modelled_g", "total_co2e_measured_g")]
@@ -61,10 +65,12 @@ def metrics_section(run: RunData) -> Section:
     rule = run.manifest.get("class_order_rule") or run.config.get("class_order")
     blocks = [Table(cols, rows, id="protocol-metrics-table", note=(
         "BWT: backward transfer (Lopez-Paz and Ranzato 2017), the mean over earlier phases j of R[T-1][j] - R[j][j], "
-        "where R[t][j] is the accuracy on phase j's classes after phase t; negative is forgetting. Top-5 is empty "
+        "where R[t][j] is the accuracy on phase j's classes after phase t; negative is forgetting. Forgetting "
+        "(Chaudhry et al. 2018): the mean over earlier phases j of the best R[t][j] before the last phase minus "
+        "R[T-1][j]; 0 is none. Top-5 is empty "
         "where 5 classes or fewer were seen. Task-aware: the argmax within the classes of the sample's own phase "
-        "(FACIL's task-aware accuracy); final acc. is task-agnostic." + (" CO2e sums the incremental phases."
-                                                                       if carbon else "") + run.late_note("BWT")))]
+        "(FACIL's task-aware accuracy); final acc. is task-agnostic."
+        + (" CO2e sums the incremental phases." if carbon else "") + run.late_note("BWT and forgetting")))]
     for seed, order in orders.items():
         name = f"class order ({rule})" if isinstance(rule, str) else "class order"
         blocks.append(Paragraph(f"Seed {seed} {name}: {', '.join(map(str, order))}.", "note"))

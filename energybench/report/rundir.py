@@ -20,7 +20,16 @@ import energybench
 from energybench.calibration import ABOVE_IDLE, measured_column
 from energybench.confusion import parse_confusion
 from energybench.errors import UserError
-from energybench.results import cells, incremental_totals, modelled_vs_measured, phase_means, summarise
+from energybench.results import (
+    cells,
+    finished_rows,
+    incremental_totals,
+    modelled_vs_measured,
+    phase_means,
+    summarise,
+    unfinished_cells,
+    unfinished_text,
+)
 from energybench.rundir import (
     IDENTITY,
     METRICS,
@@ -64,6 +73,7 @@ class RunData:
     power: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)  # device -> (t since start, W)
     power_note: str | None = None
     every_point: pd.DataFrame | None = None  # metrics.csv's rows at every (node, arch) of a hardware sweep
+    unfinished: list[dict[str, Any]] = field(default_factory=list)  # cells short of the last phase (left out)
     _totals: dict[str, pd.Series] = field(default_factory=dict, repr=False)
     _cells: pd.DataFrame | None = field(default=None, repr=False)
 
@@ -88,7 +98,8 @@ class RunData:
         if not late:
             return ""
         names = ", ".join(f"{m} (first trained in phase {p})" for m, p in late.items())
-        return (f" {what} of {names} is not shown: it would average over phases before its network was trained, "
+        return (f" {what} of {names} {'are' if ' and ' in what else 'is'} not shown: "
+                f"{'they' if ' and ' in what else 'it'} would average over phases before its network was trained, "
                 "whose accuracies are an untrained network's.")
 
     def first(self, column: str) -> str | None:
@@ -406,11 +417,21 @@ def load_run(root: str | Path) -> RunData:
         raise UserError(f"{root} is not a run directory: it has no metrics.csv "
                         "(a run directory written by 'energybench run' holds metrics.csv, config.yaml, manifest.json)")
     every = read_metrics(metrics, required=(*IDENTITY, "classes_seen", "acc_all"))
-    df = at_point(every)  # the figures and tables read the first hardware point; hardware_table every point
-    if not len(df):
+    if not len(at_point(every)):
         raise UserError(f"{metrics} has no rows yet: no phase of this run has finished, so there is nothing to report")
     config = read_config(root) or {}
     manifest = read_manifest(root)
+    # "final" is after the last phase: a cell that has not trained every phase is reported as unfinished
+    unfinished = unfinished_cells(every, manifest)
+    if unfinished:
+        every = finished_rows(every, unfinished)
+        if not len(every):
+            raise UserError(f"{root} is unfinished and none of its cells has trained all {unfinished[0]['phases']} "
+                            f"phases yet ({unfinished_text(unfinished, 3)}), so nothing final can be reported; "
+                            f"continue it with: energybench run --resume {root}")
+        warnings.warn(f"{root} is unfinished: {unfinished_text(unfinished, 3)}; what is reported covers the cells "
+                      f"that trained every phase (continue it with: energybench run --resume {root})", stacklevel=2)
+    df = at_point(every)  # the figures and tables read the first hardware point; hardware_table every point
     version = manifest.get("energybench")
     if version is not None and str(version) != energybench.__version__:
         warnings.warn(f"{root} was written by energybench {version}; this is {energybench.__version__}: figures "
@@ -418,13 +439,18 @@ def load_run(root: str | Path) -> RunData:
                       "out", stacklevel=2)
     summary = read_summary(root)
     cells = {(m, sharing_key(s)) for m, s in zip(df["method"], df["sharing"])}
-    if summary is None or cells != _summary_cells(summary) or "optimal_rule" not in summary:
-        # a run stopped mid-cell has rows its summary.json does not cover yet, and a summary.json written
-        # before the optimal rule used the seed spread lacks totals and the rule: derive it as the run would
+    if summary is None or cells != _summary_cells(summary) or "optimal_rule" not in summary or \
+            (summary.get("unfinished") or []) != unfinished:
+        # a run stopped mid-cell has rows its summary.json does not cover yet (or, written by an older version,
+        # counts unfinished cells in), and a summary.json written before the optimal rule used the seed spread
+        # lacks totals and the rule: derive it as the run would
         tolerance = num((summary or {}).get("tolerance_pp", (config or {}).get("tolerance")))
         summary = summarise(every, 1.0 if math.isnan(tolerance) else tolerance)
+        if unfinished:
+            summary["unfinished"] = unfinished
     present = list(dict.fromkeys(df["method"]))
     listed = [m for m in ((config or {}).get("methods") or []) if m in present]
     methods = listed + [m for m in present if m not in listed]
     power, power_note = read_power_trace(root)
-    return RunData(root, config or {}, manifest, df, summary, methods, power, power_note, every_point=every)
+    return RunData(root, config or {}, manifest, df, summary, methods, power, power_note, every_point=every,
+                   unfinished=unfinished)

@@ -21,7 +21,7 @@ from energybench.report.tables import (
     optimal_table,
     summary_tables,
 )
-from energybench.results import optimal_rule
+from energybench.results import optimal_rule, unfinished_text
 
 
 def describe(run: RunData) -> str:
@@ -45,8 +45,20 @@ PROVENANCE = ("Counted numbers (MACs, operations, storage) come from the operati
               "measured numbers ({measured}) were observed during the run.")
 
 
+def unfinished_paragraph(run: RunData) -> list[Paragraph]:
+    """What an unfinished run (interrupted, or still running) left out, and how to finish it."""
+    if not run.unfinished:
+        return []
+    planned = len(run.cells) + len(run.unfinished)
+    return [Paragraph(f"Unfinished run: {len(run.cells)} of {planned} cells trained all "
+                      f"{run.unfinished[0]['phases']} phases. Not finished: {unfinished_text(run.unfinished)}. Every "
+                      "figure and table here covers the finished cells only; the phases the others finished are in "
+                      f"metrics.csv. Continue it with: energybench run --resume {run.root}")]
+
+
 def overview_section(run: RunData, looks) -> Section:
     return Section("overview", "Overview and optimal sharing", [
+        *unfinished_paragraph(run),
         Paragraph(f"Optimal sharing point per method: {optimal_rule(run.tolerance)} (see the accuracy-vs-sharing "
                   "figure)."),
         optimal_table(run),

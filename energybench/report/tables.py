@@ -13,7 +13,7 @@ from typing import Iterable
 
 from energybench.report.document import Column, KeyValues, Table
 from energybench.report.rundir import RunData, num
-from energybench.results import TYPICAL_SEED_SPREAD_PP, optimal_rule, points
+from energybench.results import TYPICAL_SEED_SPREAD_PP, optimal_rule, percentage_points
 
 DASH = "—"  # a value that was not recorded
 S0 = "×\u00a0s0"  # relative to sharing 0; the no-break space keeps it on one line of a header
@@ -253,8 +253,8 @@ def optimal_points(run: RunData) -> list[str]:
         acc, acc0 = run.value(m, opt, "final_acc"), run.value(m, 0.0, "final_acc")
         caveat = uncertainty(run, m, opt)
         if opt == 0.0:
-            lose = (f"loses more than {points(run.tolerance)} of final accuracy" if len(run.seeds) < 2
-                    else f"stays within {points(run.tolerance)} of final accuracy once one standard "
+            lose = (f"loses more than {percentage_points(run.tolerance)} of final accuracy" if len(run.seeds) < 2
+                    else f"stays within {percentage_points(run.tolerance)} of final accuracy once one standard "
                     "error over seeds is added to its drop")
             out.append(f"{m}: optimal sharing 0% ({'every' if len(run.seeds) < 2 else 'no'} higher sharing level "
                        f"{lose}; {fmt_num(acc)}% at sharing 0)." + caveat)
@@ -332,6 +332,7 @@ MANIFEST_LABELS = {
     "packages": "packages", "torch_cuda": "PyTorch CUDA build", "cuda_available": "CUDA available",
     "device": "device", "device_name": "device name", "dataset": "dataset", "data_location": "data location",
     "scenario": "scenario (classes per phase)", "backbone": "backbone", "seeds": "seeds",
+    "levels_per_method": "sharing levels trained per method",
     "power": "power measurement",
 }
 
