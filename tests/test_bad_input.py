@@ -152,6 +152,8 @@ CASES = [
     ("cost seed", ["cost", "--backbone", "tiny_cnn", "--input", "1x8x8", "--seed", "18446744073709551616"],
      "argument --seed: 18446744073709551616 is outside 0..4294967295"),
     ("rtl seed", ["rtl", "characterize", "--seed", "-3"], "argument --seed: -3 is outside 0..4294967295"),
+    ("rtl vectors", ["rtl", "characterize", "--vectors", "100000000000"],
+     "--vectors must be from 1 to 10,000,000, got 100,000,000,000"),
     # sizes
     ("scenario that would fill the memory", ["run", "--scenario", "B4-3x99999999999"],
      "scenario 'B4-3x99999999999' covers 300000000001 classes but digits has only 10"),

@@ -330,9 +330,14 @@ def _print_text(out: dict) -> None:
     _print_levels(out["hierarchy"])
     if out["latency_cycles"] is not None:
         area = f"{out['area_mm2']:.4g} mm^2" if out["area_mm2"] is not None else "area not modelled"
-        print(f"  modelled step ({out['mapper']} mapper): {out['latency_cycles']:,.0f} cycles = "
-              f"{out['latency_s']:.4g} s, utilisation {out['utilisation']:.3f}; {area}; EDP {out['edp_js']:.4g} J s; "
-              f"{out['energy_per_mac_j'] * 1e12:.4g} pJ/MAC; {out['tops_per_w']:.4g} TOPS/W"
+        # cycles need only the array; seconds, EDP and TOPS/W need the file's clock_mhz too
+        timed = (f"{out['latency_s']:.4g} s" if out["latency_s"] is not None else
+                 "time not modelled (the architecture gives no clock_mhz)")
+        print(f"  modelled step ({out['mapper']} mapper): {out['latency_cycles']:,.0f} cycles = {timed}, "
+              f"utilisation {out['utilisation']:.3f}; {area}"
+              + (f"; EDP {out['edp_js']:.4g} J s" if out["edp_js"] is not None else "")
+              + f"; {out['energy_per_mac_j'] * 1e12:.4g} pJ/MAC"
+              + (f"; {out['tops_per_w']:.4g} TOPS/W" if out["tops_per_w"] is not None else "")
               + (f"; {out['tops_per_mm2']:.4g} TOPS/mm^2" if out["tops_per_mm2"] is not None else ""))
     if out["sram_extrapolated"]:
         print("note: the SRAM size is outside CACTI's 4 KB-8 MB table; its energy is extrapolated")

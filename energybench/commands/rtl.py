@@ -13,6 +13,8 @@ from energybench.errors import UserError
 
 ADDERS = ("ripple_carry", "kogge_stone")
 MULTIPLIERS = ("array", "booth")
+# Random operand pairs per unit: 10^7 is minutes per unit already; more is a typo, not a wish
+MAX_VECTORS = 10_000_000
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -70,7 +72,7 @@ def _add_characterize_options(char: argparse.ArgumentParser) -> None:
         type=int,
         default=10_000,
         metavar="N",
-        help="random operand pairs per unit; every result is checked (default: 10000)",
+        help=f"random operand pairs per unit, at most {MAX_VECTORS:,}; every result is checked (default: 10000)",
     )
     char.add_argument(
         "--output-file",
@@ -156,8 +158,8 @@ def main(args: argparse.Namespace) -> int:
         args.rtl_parser.print_help(sys.stderr)
         raise UserError("a subcommand is required: characterize (see 'energybench rtl characterize --help')")
     widths = parse_widths(args.widths)
-    if args.vectors < 1:
-        raise UserError(f"--vectors must be at least 1, got {args.vectors}")
+    if not 1 <= args.vectors <= MAX_VECTORS:
+        raise UserError(f"--vectors must be from 1 to {MAX_VECTORS:,}, got {args.vectors:,}")
     if args.jobs < 1:
         raise UserError(f"--jobs must be at least 1, got {args.jobs}")
     if args.vdd is not None and args.liberty is not None:

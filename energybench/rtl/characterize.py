@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import threading
 import zlib
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -68,6 +69,10 @@ def plan(options: Options) -> list[tuple[str, Unit]]:
     return jobs
 
 
+class Stopped(Exception):
+    """A unit's simulation ended early because the command is being interrupted."""
+
+
 def characterize_netlist(
     unit: Unit,
     netlist: Netlist,
@@ -75,8 +80,10 @@ def characterize_netlist(
     vectors: int,
     rng: np.random.Generator,
     glitch: bool = False,
+    stop: threading.Event | None = None,
 ) -> dict:
-    """Simulate, check every result, and return the unit's record (energies in pJ)."""
+    """Simulate, check every result, and return the unit's record (energies in pJ). `stop`, once
+    set (Ctrl-C or SIGTERM in the main thread), ends the simulation after the chunk it is in."""
     simulator = Simulator(netlist)
     energy = net_energy(netlist, library)
     toggles = np.zeros(netlist.n_nets, dtype=np.int64)
@@ -84,6 +91,8 @@ def characterize_netlist(
     transitions = checked = 0
     remaining = unit.lanes_for(vectors)
     while remaining:
+        if stop is not None and stop.is_set():
+            raise Stopped
         lanes = min(remaining, CHUNK_LANES[unit.op])
         remaining -= lanes
         stimulus = unit.stimulus(rng, lanes)
@@ -159,9 +168,10 @@ def characterize(
         netlist = from_yosys_json(data, unit.module, library)
         # One independent, reproducible stream per unit, whatever order jobs finish in.
         rng = np.random.default_rng([options.seed, zlib.crc32(key.encode())])
-        return key, characterize_netlist(unit, netlist, library, options.vectors, rng, options.glitch)
+        return key, characterize_netlist(unit, netlist, library, options.vectors, rng, options.glitch, stop)
 
     records: dict[str, dict] = {}
+    stop = threading.Event()  # a thread cannot be killed: the running units are told to stop instead
     from tqdm import tqdm
 
     with tqdm(total=len(jobs), desc="rtl characterize", unit="unit", disable=not progress) as bar:
@@ -176,6 +186,7 @@ def characterize(
                     bar.set_postfix_str(key)
                     bar.update()
             except BaseException:
+                stop.set()  # the pool's exit waits for the running units: they stop after their chunk
                 for future in futures:  # do not start what is still queued
                     future.cancel()
                 raise

@@ -308,3 +308,19 @@ def test_the_comparison_shows_whole_level_names(capsys):
     for name in ("unified_buffer", "hbm", "dynamic"):  # each figure ends where its column's name ends
         end = head.index(name) + len(name)
         assert all(r[end - 1] != " " and r[end] == " " for r in rows), name
+
+
+def test_an_architecture_without_a_clock_gives_cycles_and_says_time_is_not_modelled(tmp_path, capsys):
+    arch = tmp_path / "noclk.yaml"  # clock_mhz is optional: cycles need the array alone
+    arch.write_text("name: noclk\ndescription: d\nsources: [s]\ndataflow: weight_stationary\n"
+                    "array: {rows: 4, cols: 4}\nlevels:\n"
+                    "  - {name: buf, kind: sram, capacity_bytes: 4096, energy: cacti}\n"
+                    "  - {name: dram, kind: dram, type: DDR4}\n")
+    argv = ("--backbone", "tiny_cnn", "--input", "3x8x8", "--batch-size", "2", "--arch", str(arch))
+    d = cost_json(capsys, *argv)
+    assert d["latency_cycles"] > 0 and d["latency_s"] is None and d["edp_js"] is None
+    code, out, err = run(capsys, "cost", *argv)
+    assert code == 0, err
+    line = next(line for line in out.splitlines() if "modelled step" in line)
+    assert f"{d['latency_cycles']:,.0f} cycles = time not modelled (the architecture gives no clock_mhz)" in line
+    assert "EDP" not in line and f"{d['tops_per_w']:.4g} TOPS/W" in line

