@@ -1,11 +1,12 @@
 """Argument types the subcommands share: numbers that must be finite, whole numbers in a stated
-range, and seeds in the range every random number generator behind them takes. A refusal
+range, seeds in the range every random number generator behind them takes, and paths that are not empty. A refusal
 (ArgumentTypeError) becomes one error line naming the option, the value and what is valid."""
 
 from __future__ import annotations
 
 import argparse
 import math
+from pathlib import Path
 
 from energybench.config import SEED_MAX
 
@@ -48,3 +49,11 @@ def seed(text: str) -> int:
     if not 0 <= value <= SEED_MAX:
         raise argparse.ArgumentTypeError(f"{value} is outside 0..{SEED_MAX} (the range numpy and scikit-learn take)")
     return value
+
+
+def given_path(text: str) -> Path:
+    """A file or folder path; an empty one is refused (Path("") is ".", which would quietly mean
+    the current folder)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"is empty ({text!r}); give a path")
+    return Path(text)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from energybench.commands import options
+from energybench.commands.arguments import given_path
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -21,10 +21,10 @@ def register(sub: argparse._SubParsersAction) -> None:
             "in common. Writes compare.html and compare.pdf into --out."
         ),
     )
-    p.add_argument("run_dirs", type=Path, nargs="+", metavar="RUN_DIR", help="two or more run directories")
+    p.add_argument("run_dirs", type=given_path, nargs="+", metavar="RUN_DIR", help="two or more run directories")
     p.add_argument("--label", dest="labels", action="append", metavar="NAME",
                    help="a name for each run, in the order of the directories (default: their run ids)")
-    options.add(p, "out", type=Path, required=True)
+    options.add(p, "out", type=given_path, required=True)
     options.add(p, "report_format", default="html,pdf", default_text="html,pdf")
     p.add_argument("--page-size", default="letter", help="PDF page size: letter or a4 (default: letter)")
     p.set_defaults(handler=main)

@@ -7,9 +7,9 @@ import argparse
 import shlex
 import sys
 from contextlib import contextmanager
-from pathlib import Path
 
 from energybench.commands import options
+from energybench.commands.arguments import given_path
 from energybench.commands.interrupt import SigtermAsInterrupt
 from energybench.errors import UserError
 
@@ -33,12 +33,12 @@ def register(sub: argparse._SubParsersAction) -> None:
             "add --report-format to write the reports as well."
         ),
     )
-    p.add_argument("run_dir", type=Path, metavar="RUN_OR_SWEEP_DIR",
+    p.add_argument("run_dir", type=given_path, metavar="RUN_OR_SWEEP_DIR",
                    help="run directory (holds metrics.csv, summary.json, config.yaml, manifest.json)")
     options.add(p, "report_format", default_text="html,pdf; none with --figures unless given")
-    options.add(p, "out", type=Path, default_text="the run directory")
+    options.add(p, "out", type=given_path, default_text="the run directory")
     p.add_argument("--page-size", default="letter", help="PDF page size: letter or a4 (default: letter)")
-    p.add_argument("--figures", type=Path, metavar="OUT",
+    p.add_argument("--figures", type=given_path, metavar="OUT",
                    help="write every figure as its own file into OUT (created if needed): <figure>.<format>")
     p.add_argument("--figure-format",
                    help="comma-separated figure file formats: pdf, svg, png (default: pdf)")

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from energybench.commands import options
-from energybench.commands.arguments import seed
+from energybench.commands.arguments import given_path, seed
 from energybench.errors import UserError
 
 ADDERS = ("ripple_carry", "kogge_stone")
@@ -62,7 +62,7 @@ def _add_characterize_options(char: argparse.ArgumentParser) -> None:
     )
     char.add_argument(
         "--liberty",
-        type=Path,
+        type=given_path,
         metavar="FILE",
         help="map to the cells of this Liberty (.lib) file and take pin capacitances and "
         "internal power from it (default: generic 45nm gate model)",
@@ -76,7 +76,7 @@ def _add_characterize_options(char: argparse.ArgumentParser) -> None:
     )
     char.add_argument(
         "--output-file",
-        type=Path,
+        type=given_path,
         metavar="FILE",
         help="write the table here (YAML, written atomically); default: print it on stdout",
     )

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from energybench.commands import options
-from energybench.commands.arguments import finite_float, whole
+from energybench.commands.arguments import finite_float, given_path, whole
 from energybench.commands.interrupt import SigtermAsInterrupt
 from energybench.commands.supervise import TTY, note, supervise, watched
 from energybench.config import MAX_BATCH_SIZE, MAX_EPOCHS, MAX_IDLE_SECONDS, MAX_IMAGE_SIZE, MAX_THREADS, max_workers
@@ -174,7 +174,7 @@ def _add_output(g: argparse._ArgumentGroup) -> None:
     """Where the run directory goes, its reports and trackers."""
     options.add(g, "out")
     g.add_argument("--run-id", help="name of the run directory (default: timestamp-dataset)")
-    g.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue an interrupted run in RUN_DIR")
+    g.add_argument("--resume", type=given_path, metavar="RUN_DIR", help="continue an interrupted run in RUN_DIR")
     g.add_argument("--no-report", dest="report", action="store_const", const=False, help="skip HTML/PDF reports")
     options.add(g, "report_format")
     g.add_argument("--tracker", help="also log to experiment trackers, comma-separated: mlflow, tensorboard (each "
@@ -246,6 +246,9 @@ def _layers(args: argparse.Namespace) -> list[dict]:
 
     flags = {key: getattr(args, flag) for flag, key in FLAG_KEYS.items() if getattr(args, flag) is not None}
     if flags.get("report") is False and "report_formats" in flags:  # (a file's formats, --no-report overrides)
+        from energybench.report.build import parse_formats
+
+        parse_formats(args.report_format)  # a format that is wrong anyway is named first
         raise UserError(f"--report-format {args.report_format} with --no-report: no report is written; give one "
                         "of the two")
     if args.resume is not None:
