@@ -327,7 +327,7 @@ def _print_text(out: dict) -> None:
     ]
     for k, v in rows:
         print(f"{k:<26} {v}")
-    _print_levels(out["hierarchy"])
+    _print_levels(out["hierarchy"], out["sram_bytes"])
     if out["latency_cycles"] is not None:
         area = f"{out['area_mm2']:.4g} mm^2" if out["area_mm2"] is not None else "area not modelled"
         # cycles need only the array; seconds, EDP and TOPS/W need the file's clock_mhz too
@@ -350,8 +350,9 @@ def _print_text(out: dict) -> None:
     print(f"ops seen but neither counted nor priced: {ops}")
 
 
-def _print_levels(h: dict) -> None:
-    """The step on its architecture: node, supply, and each level's accesses and energy."""
+def _print_levels(h: dict, sram_bytes: int | None = None) -> None:
+    """The step on its architecture: node, supply, and each level's accesses and energy (an SRAM
+    without one per-access energy is sized per layer, or fixed for every layer by --sram-bytes)."""
     at = (f"{h['node_nm']} nm, {h['vdd']:g} V" if h["node_nm"] is not None else
           "an unknown node and supply (the ERT does not record them)")
     print(f"architecture {h['architecture']} ({h['dataflow']}) at {at}"
@@ -359,7 +360,7 @@ def _print_levels(h: dict) -> None:
     print(f"  {'level':<16} {'reads':>16} {'writes':>16} {'energy J':>12}  per access (pJ) and source")
     for lv in h["levels"]:
         pj = (f"read {lv['read_pj']:.4g}, write {lv['write_pj']:.4g}" if lv["read_pj"] is not None
-              else "sized per layer")
+              else "sized per layer" if not sram_bytes else f"{sram_bytes:,} B for every layer (--sram-bytes)")
         print(f"  {lv['name']:<16} {lv['reads']:>16,.0f} {lv['writes']:>16,.0f} {lv['energy_j']:>12.5g}  {pj}; "
               f"{lv['source']}" + (" (EXTRAPOLATED)" if lv["extrapolated"] else ""))
     print(f"  {'compute':<16} {'':>16} {'':>16} {h['compute_energy_j']:>12.5g}")

@@ -139,6 +139,8 @@ def _print_text(out: dict, table, args: argparse.Namespace, precisions: list[str
               f"{bits}-bit accesses are the {width}-bit figures x {bits / width:g}")
     for r in out["sram_table"]:
         print(f"  {r['bytes']:>9,} B  read {r['read_pj']:8.3f} pJ  write {r['write_pj']:8.3f} pJ")
+    size = None if args.sram_bytes is None else (
+        f"{int(args.sram_bytes):,}" if float(args.sram_bytes).is_integer() else f"{args.sram_bytes:,g}")
     if args.sram_bytes is not None and rows:
         if out["extrapolated"]:
             beyond = [f"CACTI's {'- and '.join(map(str, CACTI_WIDTHS))}-bit words" if wide else "",
@@ -146,12 +148,13 @@ def _print_text(out: dict, table, args: argparse.Namespace, precisions: list[str
             flag = f" (EXTRAPOLATED outside {' and '.join(b for b in beyond if b)})"
         else:
             flag = " (interpolated, log-log)"
-        print(f"SRAM of {args.sram_bytes:,g} B: read {out['sram_read_pj']:.4f} pJ, write "
+        print(f"SRAM of {size} B: read {out['sram_read_pj']:.4f} pJ, write "
               f"{out['sram_write_pj']:.4f} pJ per access{flag}")
     print(f"architecture {out['architecture']}, per access of one {args.precision or 'fp32'} word:")
     for lv in out["levels"]:
         pj = (f"read {lv['read_pj']:.4g} pJ, write {lv['write_pj']:.4g} pJ" if lv["read_pj"] is not None
-              else "sized per layer (the SRAM table above)")
+              else "sized per layer (the SRAM table above)" if size is None else
+              f"{size} B for every layer (--sram-bytes, the SRAM line above)")
         print(f"  {lv['name']:<16} {pj}; {lv['source']}")
     for n in out["notes"]:
         print(f"note: {n}")

@@ -266,7 +266,8 @@ class HardwareModel:
     def step(self, profile: "StepProfile") -> HardwareStep:
         """Price one counted step: the mapper's accesses per (layer, pass, level) x per-access
         energies, compute, latency, utilisation and leakage."""
-        layers, passes, sums, extrapolated = [], [], {lv.name: [0.0, 0.0, 0.0] for lv in self.arch.levels}, False
+        layers, passes, sums = [], [], {lv.name: [0.0, 0.0, 0.0] for lv in self.arch.levels}
+        extra_at = {lv.name: False for lv in self.arch.levels}  # a level priced outside CACTI's data for some layer
         mac_pj = self.table.mac_pj(self.precision)
         updated = sum(layer.trainable_elems for layer in profile.layers)
         update_pj = compute_energy_pj(0, profile.update_mults, profile.update_adds, self.table, self.precision)
@@ -281,7 +282,7 @@ class HardwareModel:
                 for name, (reads, writes) in pm.levels.items():
                     level = self._by_name[name]
                     read, write, extra = self._layer_pj(level, comps)
-                    extrapolated = extrapolated or extra
+                    extra_at[name] = extra_at[name] or extra
                     pack = self.bits / self._word_bits(level) if level.word_bits else 1
                     pj = (reads * read + writes * write) * pack
                     reads, writes = reads * pack, writes * pack
@@ -297,12 +298,11 @@ class HardwareModel:
                                          pm.utilisation, levels, pm.mapper))
         compute_j = compute_energy_pj(profile.train_macs, profile.update_mults, profile.update_adds, self.table,
                                       self.precision) * PJ
-        levels = tuple(self._result(lv, *sums[lv.name], extrapolated and lv.capacity_bytes is None)
-                       for lv in self.arch.levels)
+        levels = tuple(self._result(lv, *sums[lv.name], extra_at[lv.name]) for lv in self.arch.levels)
         cycles = sum(p.latency_cycles or 0 for p in passes)
         time_s = self.cycles_to_s(cycles) if self.arch.pes else None
         return HardwareStep(self.arch.name, compute_j, levels, tuple(layers), time_s,
-                            extrapolated or any(lv.extrapolated for lv in levels), tuple(passes),
+                            any(lv.extrapolated for lv in levels), tuple(passes),
                             cycles if self.arch.pes else None, self.mapper_name,
                             self.area.total_mm2 if self.area else None, profile.train_macs, self.arch.pes)
 

@@ -324,3 +324,18 @@ def test_an_architecture_without_a_clock_gives_cycles_and_says_time_is_not_model
     line = next(line for line in out.splitlines() if "modelled step" in line)
     assert f"{d['latency_cycles']:,.0f} cycles = time not modelled (the architecture gives no clock_mhz)" in line
     assert "EDP" not in line and f"{d['tops_per_w']:.4g} TOPS/W" in line
+
+
+def test_only_the_level_priced_outside_cactis_data_is_flagged_extrapolated(capsys):
+    """--sram-bytes 100 is below CACTI's 4 KB: the buffer is extrapolated, the DRAM (the energy table's
+    pJ/bit) is not; the text says the buffer is fixed by --sram-bytes, not sized per layer."""
+    argv = ("--backbone", "tiny_cnn", "--input", "3x32x32", "--sram-bytes", "100")
+    levels = {lv["name"]: lv for lv in cost_json(capsys, *argv)["hierarchy"]["levels"]}
+    assert levels["buffer"]["extrapolated"] is True and levels["dram"]["extrapolated"] is False
+    code, out, err = run(capsys, "cost", *argv)
+    assert code == 0, err
+    lines = {line.split()[0]: line for line in out.splitlines() if line.startswith("  ") and line.split()}
+    assert "100 B for every layer (--sram-bytes)" in lines["buffer"] and lines["buffer"].endswith("(EXTRAPOLATED)")
+    assert "EXTRAPOLATED" not in lines["dram"] and "30.5 pJ/bit" in lines["dram"]
+    assert "sized per layer" in next(line for line in run(capsys, "cost", *argv[:4])[1].splitlines()
+                                     if line.startswith("  buffer"))
