@@ -72,7 +72,7 @@ BAD = [
     (["run", "--sharing", "0,-0.2"], "got -0.2"),
     (["run", "--scenario", "B8-3x2"], "covers 14 classes but digits has only 10"),
     (["run", "--scenario", "eight"], "cannot read scenario 'eight'"),
-    (["run", "--epochs", "0"], "'epochs': must be at least 1"),
+    (["run", "--epochs", "0"], "--epochs: must be at least 1"),
     (["run", "--dataset", "fashion-mnist", "--data-root", "/nonexistent/fm"],
      "looked for /nonexistent/fm/train-images-idx3-ubyte.gz"),
     (["run", "--dataset", "cifar10"], "cifar10 needs --data-root"),
@@ -85,7 +85,7 @@ BAD = [
     (["run", "--sram-cell", "foo"],
      "unknown SRAM cell type 'foo'; valid SRAM cell types: itrs-hp, itrs-lop, itrs-lstp"),
     (["run", "--run-id", "../escape"], "must be a plain directory name"),
-    (["run", "--sharing", ""], "'sharing': the list is empty"),
+    (["run", "--sharing", ""], "--sharing: the list is empty"),
 ]
 
 

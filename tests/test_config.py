@@ -129,10 +129,16 @@ def test_list_items_left_empty_are_refused_but_an_empty_list_is_empty():
     assert make_config({"sharing": " 0 , 0.5 "}).sharing == [0.0, 0.5]  # spaces around items are fine
 
 
-def test_ray_resources_need_the_ray_executor_but_a_recorded_local_config_resumes():
+def test_ray_resources_need_the_ray_executor_but_a_recorded_local_config_resumes(monkeypatch):
     """A local run records gpus_per_cell: null and cpus_per_cell: 1.0; reading it back is no request."""
+    from energybench.engine import ray_options
+
     assert make_config({"executor": "local", "gpus_per_cell": None, "cpus_per_cell": 1.0}).executor == "local"
+    monkeypatch.setattr(ray_options, "machine_gpus", lambda: 1)  # (a machine with a GPU: half of it is there)
     assert make_config({"workers": 1, "gpus_per_cell": 0.5}).executor == "ray"
+    monkeypatch.setattr(ray_options, "machine_gpus", lambda: 0)
+    with pytest.raises(UserError, match=r"'gpus_per_cell': 0.5 asks for more GPUs than this machine has \(0\)"):
+        make_config({"workers": 1, "gpus_per_cell": 0.5})
     with pytest.raises(UserError, match="'cpus_per_cell': 2 is a Ray resource request"):
         make_config({"cpus_per_cell": 2})
 
@@ -144,6 +150,6 @@ def test_workers_with_the_local_executor_is_an_error_and_workers_alone_means_ray
     assert make_config({"workers": 1}).executor == "ray"
     assert main(["run", "--executor", "local", "--workers", "1", "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err
-    assert "config key 'workers': applies to the ray executor only; leave out executor: local (or --executor local)" \
+    assert "--workers: applies to the ray executor only; leave out executor: local (or --executor local)" \
         in err
     assert not any(tmp_path.iterdir())

@@ -104,7 +104,7 @@ def test_weights_files_are_checked_before_anything_is_written(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "'blocks.0.0.weight' has shape (8, 1, 3, 3), the backbone's has (16, 1, 3, 3)" in err and not out.exists()
     assert main(["run", "--weights", str(tmp_path / "none.pt"), "--out", str(out), *TINY]) == 2
-    assert "config key 'weights':" in capsys.readouterr().err and not out.exists()
+    assert "--weights:" in capsys.readouterr().err and not out.exists()
     assert main(["run", "--weights", str(good), "--method", "finetune", "--out", str(out), "--run-id", "r", *TINY]) == 0
     assert f"weights: {good}" in (out / "r" / "config.yaml").read_text()
 

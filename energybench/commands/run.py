@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -204,6 +205,23 @@ def _show_defaults(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    try:
+        return _main(args)
+    except UserError as exc:
+        raise as_typed(exc, args) from None
+
+
+def as_typed(exc: UserError, args: argparse.Namespace) -> UserError:
+    """A refused config value named as the user gave it: "--seed: ..." for a value typed on the
+    command line, "config key 'seeds': ..." for one from a YAML file (or a recorded run)."""
+    match = re.match(r"config key '([a-z_]+)'", str(exc))
+    typed = {key: flag for flag, key in FLAG_KEYS.items() if getattr(args, flag, None) is not None}
+    if match is None or match.group(1) not in typed or type(exc) is not UserError:
+        return exc
+    return UserError(f"--{typed[match.group(1)].replace('_', '-')}{str(exc)[match.end():]}")
+
+
+def _main(args: argparse.Namespace) -> int:
     from energybench.engine.lock import RunLock, may_be_run
 
     if _on_ray(args) and not watched() and getattr(args, "argv", None) is not None:
@@ -226,7 +244,7 @@ def main(args: argparse.Namespace) -> int:
             if lock is not None:
                 lock.release()
             if isinstance(exc, UserError) and booting():  # said now: the cluster's shutdown takes seconds more
-                print(error_line("run", exc), file=sys.stderr, flush=True)
+                print(error_line("run", as_typed(exc, args)), file=sys.stderr, flush=True)
                 abandon_early()
                 return 2
             abandon_early()

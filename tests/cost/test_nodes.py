@@ -149,7 +149,7 @@ def test_a_node_that_is_not_a_number_gets_the_valid_nodes_from_the_argument_pars
 def test_run_rejects_a_bad_node_before_writing(tmp_path, capsys):
     assert main(["run", "--node", "28", "--out", str(tmp_path), "--quiet", "--no-report"]) == 2
     err = capsys.readouterr().err
-    assert "config key 'node': unknown technology node 28 nm; valid nodes (nm): 90, 65" in err
+    assert "--node: unknown technology node 28 nm; valid nodes (nm): 90, 65" in err
     assert main(["run", "--node", "7", "--vdd", "0.2", "--out", str(tmp_path), "--quiet", "--no-report"]) == 2
     assert "valid 0.35-0.77 V" in capsys.readouterr().err
     assert not any(tmp_path.iterdir())

@@ -330,7 +330,7 @@ def test_more_gpus_per_cell_than_this_machine_has_exits_2_before_a_cluster_boots
     assert gpus is not None and gpus >= 0  # Ray's own count of this machine, not "unknown"
     assert main(["run", *SWEEP, "--workers", "1", "--gpus-per-cell", "1000000", "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err
-    assert f"config key 'gpus_per_cell': 1,000,000 asks for more GPUs than this machine has ({gpus})" in err
+    assert f"--gpus-per-cell: 1,000,000 asks for more GPUs than this machine has ({gpus})" in err
     assert not ray_start.booting() and not any(tmp_path.iterdir())
 
 
@@ -443,7 +443,7 @@ def test_a_refused_flag_while_the_early_cluster_boots_says_one_line_and_leaves_n
     run = energybench("run", "--workers", "1", "--method", "bogus", "--out", str(tmp_path / "runs"))
     out, _ = run.communicate(timeout=120)
     assert run.returncode == 2
-    assert out.startswith("energybench run: error: config key 'methods': unknown method 'bogus'; valid methods: ")
+    assert out.startswith("energybench run: error: --method: unknown method 'bogus'; valid methods: ")
     assert len(out.splitlines()) == 1, out
     assert_group_ends(run, "the refused run")
     assert not (tmp_path / "runs").exists()

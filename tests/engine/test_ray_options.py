@@ -34,18 +34,18 @@ def _refused(argv: list[str], tmp_path, **env) -> str:
 
 
 @pytest.mark.parametrize("argv,message", [
-    (["--workers", "0"], "config key 'workers': must be at least 1, got 0"),
-    (["--workers", "1000000"], "config key 'workers': at most "),
-    (["--workers", "1", "--cpus-per-cell", "0"], "config key 'cpus_per_cell': must be more than 0, got 0.0"),
+    (["--workers", "0"], "--workers: must be at least 1, got 0"),
+    (["--workers", "1000000"], "--workers: at most "),
+    (["--workers", "1", "--cpus-per-cell", "0"], "--cpus-per-cell: must be more than 0, got 0.0"),
     # the cluster --workers starts is this machine: no more CPUs than it has (1,000,000 on any machine)
-    (["--workers", "1", "--cpus-per-cell", "1000000"], "config key 'cpus_per_cell': 1 worker(s) x 1,000,000 CPU(s) "
+    (["--workers", "1", "--cpus-per-cell", "1000000"], "--cpus-per-cell: 1 worker(s) x 1,000,000 CPU(s) "
                                                        "a cell = 1,000,000 CPUs, more than this machine's "),
-    (["--workers", "1", "--gpus-per-cell", "-1"], "config key 'gpus_per_cell': must be 0 or more"),
+    (["--workers", "1", "--gpus-per-cell", "-1"], "--gpus-per-cell: must be 0 or more"),
     # nor more GPUs than it has (Ray's count, before a cluster boots to find out)
-    (["--workers", "1", "--gpus-per-cell", "1000000"], "config key 'gpus_per_cell': 1,000,000 asks for more GPUs than "
+    (["--workers", "1", "--gpus-per-cell", "1000000"], "--gpus-per-cell: 1,000,000 asks for more GPUs than "
                                                        "this machine has ("),
-    (["--workers", "2", "--ray-address", "127.0.0.1:6379"], "config key 'workers': give either workers"),
-    (["--executor", "dask"], "config key 'executor': unknown executor 'dask'"),
+    (["--workers", "2", "--ray-address", "127.0.0.1:6379"], "--workers: give either workers"),
+    (["--executor", "dask"], "--executor: unknown executor 'dask'"),
     (["--ray-address", "nowhere"], "--ray-address 'nowhere' is not HOST:PORT"),
 ])
 def test_a_refused_ray_option_is_said_without_starting_the_driver(tmp_path, argv, message):

@@ -18,16 +18,16 @@ CASES = [
     ("region by name", ["--grid", "germany"], "unknown grid region 'GERMANY' (did you mean 'DEU' (Germany)?)"),
     ("region uk", ["--grid", "uk"], "(did you mean 'GBR' (United Kingdom) or 'UKR' (Ukraine)?)"),
     ("negative intensity", ["--carbon-intensity", "-5"],
-     "config key 'carbon_intensity': must be 0 or more grams of CO2e per kWh, got -5.0"),
+     "--carbon-intensity: must be 0 or more grams of CO2e per kWh, got -5.0"),
     ("pue below 1", ["--carbon-intensity", "400", "--pue", "0.9"],
-     "config key 'pue': a power usage effectiveness is 1 (no overhead) or more, got 0.9"),
-    ("pue alone", ["--pue", "1.5"], "config key 'pue': applies to CO2e only"),
+     "--pue: a power usage effectiveness is 1 (no overhead) or more, got 0.9"),
+    ("pue alone", ["--pue", "1.5"], "--pue: applies to CO2e only"),
     ("grid and intensity", ["--grid", "FRA", "--carbon-intensity", "400"], "not both"),
     ("uri without mlflow", ["--tracking-uri", "http://localhost:5000"], "add --tracker mlflow"),
     ("class order", ["--class-order", "pycl"], "must be 'seeded', 'natural', 'pycil' or a list"),
     # URIs MLflow would refuse only at the first phase (the tracker then dropped, the run going on)
     ("uri scheme", ["--tracker", "mlflow", "--tracking-uri", "bogus://x"],
-     "config key 'tracking_uri': unknown MLflow tracking URI scheme 'bogus://' in 'bogus://x'; valid schemes: "
+     "--tracking-uri: unknown MLflow tracking URI scheme 'bogus://' in 'bogus://x'; valid schemes: "
      "http, https, sqlite, postgresql, mysql, mssql, databricks"),
     ("uri folder", ["--tracker", "mlflow", "--tracking-uri", "/tmp/mlruns"],
      "'/tmp/mlruns' names a folder, MLflow's file store, which MLflow 3 keeps in maintenance mode and refuses; "
