@@ -212,6 +212,9 @@ CASES = [
      "--report-format html with --no-report: no report is written; give one of the two"),
     ("report format docx and no report", ["run", "--report-format", "docx", "--no-report"],
      "unknown report format 'docx'; valid formats: html, pdf"),
+    ("memory budget no method uses", ["run", "--method", "finetune,lwf", "--memory-budget", "100000"],
+     "--memory-budget: 100000 bytes bounds the stored model and exemplars of der, eeil, foster, icarl, lucir, memo, "
+     "simplecil; none of this run's methods (finetune, lwf) is one of them, so it would be ignored"),
     ("empty report out", ["report", "/no/run", "--out", ""], "argument --out: is empty (''); give a path"),
     ("empty figures folder", ["report", "/no/run", "--figures", " "],
      "argument --figures: is empty (' '); give a path"),

@@ -176,6 +176,11 @@ def _check_budget(cfg, sizes: list[int], classes: dict[str, type] | None = None)
     side = cfg.image_size or 224
     in_shape = IN_SHAPES.get(cfg.dataset, (3, side, side))
     per = exemplar_nbytes(in_shape)
+    if not any(getattr(cls, "under_budget", False) for cls in classes.values()):  # it would bound nothing
+        bounded = sorted(n for n, c in {**_methods(), **classes}.items() if getattr(c, "under_budget", False))
+        raise UserError(f"config key 'memory_budget': {cfg.memory_budget} bytes bounds the stored model and exemplars "
+                        f"of {', '.join(bounded)}; none of this run's methods ({', '.join(classes)}) is one of them, "
+                        "so it would be ignored: leave it out, or add such a method")
     needs = []  # (method, sharing level or None where it changes nothing, phase, model bytes, seen, bytes needed)
     for name, cls in classes.items():
         if not getattr(cls, "under_budget", False):
