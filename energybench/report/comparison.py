@@ -125,8 +125,8 @@ def _curves(cmp: Comparison, spec: Spec, looks: dict[str, Look]) -> list[Curve]:
 def _seeds(cmp: Comparison) -> str:
     parts = [f"{lab}: {len(r.seeds)} seed{'s' if len(r.seeds) != 1 else ''} ({', '.join(map(str, r.seeds))})"
              for lab, r in zip(cmp.labels, cmp.runs)]
-    return ("Means over seeds; error bars ± one standard deviation over seeds where a run has more than one ("
-            + "; ".join(parts) + ").")
+    return ("Means over seeds; error bars ± one standard deviation over seeds (population) where a run has more "
+            "than one (" + "; ".join(parts) + ").")
 
 
 def compare_figure(cmp: Comparison, looks, fid: str, title: str, caption: str, provenance: str,

@@ -131,13 +131,13 @@ def summary_tables(run: RunData) -> list[Table]:
                 highlight.add(j)
             rows.append(row)
             k += 1
-        note = (f"Costs and time: incremental phases only, mean over seeds; final accuracy ± standard deviation over "
-                f"seeds. × s0: per iteration (storage: total) relative to sharing 0. Compute and memory energy: the "
-                f"MACs and updates; element-wise energy: norms, activations, softmax, pooling and losses (computation "
-                f"and unfused memory traffic); total energy: every dynamic term priced. Energy: modelled with table "
-                f"'{run.energy_table}' at {run.precision} and {run.access_energies}. Time: measured wall-clock on "
-                f"{run.device_name}. Storage: counted, every stored parameter once at {run.precision}, exemplars "
-                f"included." + (" " + run.measured_provenance() if measured else "")
+        note = (f"Costs and time: incremental phases only, mean over seeds; final accuracy ± population standard "
+                f"deviation over seeds. × s0: per iteration (storage: total) relative to sharing 0. Compute and memory "
+                f"energy: the MACs and updates; element-wise energy: norms, activations, softmax, pooling and losses "
+                f"(computation and unfused memory traffic); total energy: every dynamic term priced. Energy: modelled "
+                f"with table '{run.energy_table}' at {run.precision} and {run.access_energies}. Time: measured "
+                f"wall-clock on {run.device_name}. Storage: counted, every stored parameter once at {run.precision}, "
+                f"exemplars included." + (" " + run.measured_provenance() if measured else "")
                 + run.late_note("Average incremental accuracy", m)
                 + (" Highlighted: the optimal sharing point." if highlight else ""))
         protocol = (run.manifest.get("method_notes") or {}).get(m)
