@@ -279,11 +279,11 @@ def test_a_users_own_layer_class_travels_in_the_states_ray_sends(user_dir, tmp_p
 
 
 @pytest.mark.parametrize("argv,message", [
-    (["--workers", "0"], "'workers': must be at least 1, got 0"),
-    (["--workers", "-2"], "'workers': must be at least 1, got -2"),
+    (["--workers", "0"], "--workers: must be at least 1, got 0"),
+    (["--workers", "-2"], "--workers: must be at least 1, got -2"),
     (["--workers", "1.5"], "argument --workers: invalid int value: '1.5'"),
-    (["--workers", "2", "--executor", "local"], "'workers': applies to the ray executor only"),
-    (["--cpus-per-cell", "0", "--workers", "1"], "'cpus_per_cell': must be more than 0, got 0.0"),
+    (["--workers", "2", "--executor", "local"], "--workers: applies to the ray executor only"),
+    (["--cpus-per-cell", "0", "--workers", "1"], "--cpus-per-cell: must be more than 0, got 0.0"),
     (["--ray-address", "nowhere"], "--ray-address 'nowhere' is not HOST:PORT"),
 ])
 def test_bad_ray_options_exit_2_before_anything_is_written(tmp_path, capsys, argv, message):

@@ -125,7 +125,7 @@ def test_stdout_output_and_summary(yosys, capsys):
         (["--widths", "abc"], "not a whole number"),
         (["--widths", "8,,16"], "not a whole number"),
         (["--widths", "65"], "outside 2-64"),
-        (["--vectors", "0"], "at least 1"),
+        (["--vectors", "0"], "--vectors must be from 1 to 10,000,000, got 0"),
         (["--liberty", "missing.lib"], "no such file"),
         (["--liberty", "."], "a directory; give a Liberty (.lib) file"),
         (["--vdd", "0.9", "--liberty", "LIB"], "--vdd applies"),
