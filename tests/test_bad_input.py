@@ -215,6 +215,14 @@ CASES = [
     ("memory budget no method uses", ["run", "--method", "finetune,lwf", "--memory-budget", "100000"],
      "--memory-budget: 100000 bytes bounds the stored model and exemplars of der, eeil, foster, icarl, lucir, memo, "
      "simplecil; none of this run's methods (finetune, lwf) is one of them, so it would be ignored"),
+    # an export into a folder that does not exist is said, not made (a typo would scatter folders)
+    ("actions into a missing folder", ["cost", "--backbone", "tiny_cnn", "--input", "1x8x8", "--export-actions",
+                                       "/no/such/dir/a.yaml"],
+     "--export-actions /no/such/dir/a.yaml: folder /no/such/dir does not exist"),
+    ("ert into a missing folder", ["energy-table", "--export-ert", "/no/such/dir/e.yaml"],
+     "--export-ert /no/such/dir/e.yaml: folder /no/such/dir does not exist"),
+    ("workload format alone", ["cost", "--backbone", "tiny_cnn", "--input", "1x8x8", "--workload-format", "timeloop"],
+     "--workload-format timeloop is the format of --export-workload; give --export-workload FILE too"),
     ("empty report out", ["report", "/no/run", "--out", ""], "argument --out: is empty (''); give a path"),
     ("empty figures folder", ["report", "/no/run", "--figures", " "],
      "argument --figures: is empty (' '); give a path"),

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 from pathlib import Path
 
 from energybench.config import SEED_MAX
+from energybench.errors import UserError
 
 
 def finite_float(text: str) -> float:
@@ -57,3 +59,19 @@ def given_path(text: str) -> Path:
     if not text.strip():
         raise argparse.ArgumentTypeError(f"is empty ({text!r}); give a path")
     return Path(text)
+
+
+def check_output(flag: str, path: Path, example: str, folder: bool = False) -> None:
+    """An output a command writes (a file, or with `folder` a folder of files), checked before the
+    work: its parent folder must exist and be writable. A mistyped path is said, not made: only a
+    run's or a report's --out DIR is created where missing."""
+    path = Path(path).expanduser()
+    if not folder and path.is_dir():
+        raise UserError(f"{flag} {path} is a folder; give a file name such as {path / example}")
+    if folder and path.exists() and not path.is_dir():
+        raise UserError(f"{flag} {path} is a file; give a folder to write into")
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise UserError(f"{flag} {path}: folder {parent} does not exist")
+    if not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise UserError(f"{flag} {path} is not writable")

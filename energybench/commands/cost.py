@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 from energybench.commands import options
-from energybench.commands.arguments import seed, whole
+from energybench.commands.arguments import check_output, seed, whole
 from energybench.config import MAX_WIDTH
 from energybench.errors import UserError, canonical
 from energybench.files import json_text
@@ -81,7 +81,7 @@ def _add_hardware_options(p: argparse.ArgumentParser) -> None:
                    help="write every (layer, pass) of the step at the given sharing level (frozen layers: no backward "
                         "passes) in another tool's input format, --workload-format (one sharing level, node and "
                         "architecture)")
-    p.add_argument("--workload-format", default="zigzag", metavar="FORMAT", type=str.lower,
+    p.add_argument("--workload-format", metavar="FORMAT", type=str.lower,
                    help="format of --export-workload: zigzag (a workload YAML), timeloop (a folder of CNN-layer "
                         "problems), scalesim (a topology CSV) (default: zigzag)")
 
@@ -162,8 +162,17 @@ def _check(args: argparse.Namespace) -> tuple[int, int, int]:
             raise UserError(f"{flag} writes one step: give one --sharing level, one --node and one --arch")
     from energybench.cost.export import FORMATS
 
-    if args.workload_format not in FORMATS:
+    if args.workload_format is not None and args.workload_format not in FORMATS:
         raise UserError(f"unknown --workload-format '{args.workload_format}'; valid formats: {', '.join(FORMATS)}")
+    if args.workload_format is not None and not args.export_workload:
+        raise UserError(f"--workload-format {args.workload_format} is the format of --export-workload; give "
+                        "--export-workload FILE too")
+    args.workload_format = args.workload_format or "zigzag"
+    if args.export_actions:
+        check_output("--export-actions", args.export_actions, "actions.yaml")
+    if args.export_workload:
+        check_output("--export-workload", args.export_workload, "workload.yaml",
+                     folder=args.workload_format == "timeloop")  # (timeloop: a folder of problem files)
     return shape
 
 

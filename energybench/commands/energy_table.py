@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from energybench.commands import options
-from energybench.commands.arguments import finite_float, whole
+from energybench.commands.arguments import check_output, finite_float, whole
 from energybench.errors import UserError, canonical
 from energybench.files import json_text
 
@@ -61,6 +61,8 @@ def main(args: argparse.Namespace) -> int:
         raise UserError(f"--word-bits must be at most 2**53 ({2**53:,}), got {args.word_bits}")
     if args.sram_bytes is not None and not args.sram_bytes > 0:
         raise UserError(f"--sram-bytes must be a positive number of bytes, got {args.sram_bytes:g}")
+    if args.export_ert:
+        check_output("--export-ert", args.export_ert, "ert.yaml")
     from energybench.cost.tables import builtin_tables, sram_cells
 
     # Built-in names match in any case, as in `energybench run`.

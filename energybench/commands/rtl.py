@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from energybench.commands import options
-from energybench.commands.arguments import given_path, seed
+from energybench.commands.arguments import check_output, given_path, seed
 from energybench.errors import UserError
 
 ADDERS = ("ripple_carry", "kogge_stone")
@@ -142,17 +142,6 @@ def parse_widths(text: str) -> list[int]:
     return widths
 
 
-def _check_out(path: Path) -> None:
-    """Fail before the long run, not after it."""
-    if path.is_dir():
-        raise UserError(f"--output-file {path} is a folder; give a file name such as {path / 'rtl45.yaml'}")
-    parent = path.parent if str(path.parent) else Path(".")
-    if not parent.is_dir():
-        raise UserError(f"--output-file {path}: folder {parent} does not exist")
-    if not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
-        raise UserError(f"--output-file {path} is not writable")
-
-
 def main(args: argparse.Namespace) -> int:
     if args.rtl_command is None:
         args.rtl_parser.print_help(sys.stderr)
@@ -170,7 +159,7 @@ def main(args: argparse.Namespace) -> int:
         raise UserError(f"--liberty {args.liberty}: " + ("a directory; give a Liberty (.lib) file"
                                                          if args.liberty.is_dir() else "no such file"))
     if args.output_file is not None:
-        _check_out(args.output_file)
+        check_output("--output-file", args.output_file, "rtl45.yaml")
 
     from energybench.rtl.characterize import (
         CharacterizationError,
