@@ -312,7 +312,11 @@ CASES = [
     ("cost input past 64 bits", ["cost", "--backbone", "tiny_cnn", "--input", "3x8x" + "9" * 26],
      "--input " + "9" * 26 + " is beyond any machine's memory"),
     ("cost input whose storage overflows", ["cost", "--backbone", "tiny_cnn", "--input", "3x99999999999x99999999999"],
-     "needs more memory than this machine has (a tensor of more than 2**63 bytes)"),
+     "has a tensor of more than 2**63 elements or bytes, past what even --device meta can describe"),
+    ("meta batch whose storage overflows", ["cost", "--backbone", "tiny_cnn", "--input", "3x32x32", "--batch-size",
+                                            str(2**48), "--device", "meta"],
+     "has a tensor of more than 2**63 elements or bytes, past what even --device meta can describe; give a smaller "
+     "--batch-size"),
     ("architecture integer of 400 digits", ["energy-table", "--arch",
                                              _write("a.yaml", ARCH.format(capacity="9" * 400))],
      "a.yaml: levels[0].capacity_bytes (" + "9" * 18 + "..." + "9" * 19 + ") is not a finite number"),

@@ -55,7 +55,8 @@ def _add_step_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--num-classes", type=whole(1), default=10, metavar="N",
                    help="output classes of the head (default: 10)")
     options.add(p, "batch_size", default=1, default_text="1",
-                limit="up to what the machine's memory holds; --device meta counts shapes only, up to 2**62")
+                limit="up to what the machine's memory holds; --device meta counts shapes only, while every tensor "
+                      "stays under 2**63 elements")
     p.add_argument("--sharing", default="0", metavar="S",
                    help="fraction of backbone parameters frozen and shared, in [0, 1); comma-separated to compare "
                         "levels (default: 0)")
@@ -202,6 +203,10 @@ def main(args: argparse.Namespace) -> int:
         wanted = re.search(r"allocate (\d+) bytes", str(exc))
         size = f" (one tensor of {int(wanted.group(1)) / 2**30:,.1f} GiB)" if wanted else \
             " (a tensor of more than 2**63 bytes)" if overflow else ""
+        if args.device == "meta" or overflow:  # no machine holds it: even its shapes overflow 64-bit sizes
+            raise UserError(f"one training step of {args.backbone} at batch {args.batch_size} on {args.input} has a "
+                            f"tensor of more than 2**63 elements or bytes, past what even --device meta can describe; "
+                            "give a smaller --batch-size (the counts scale with it)") from None
         raise UserError(f"one training step of {args.backbone} at batch {args.batch_size} on {args.input} with "
                         f"{args.num_classes} classes needs more memory than this machine has{size}; "
                         "--device meta counts the same operations on shapes only") from None

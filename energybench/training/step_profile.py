@@ -39,6 +39,8 @@ def profile_training_step(model: str, in_shape: tuple[int, int, int], classes: i
     try:
         _, profile = count_step(step, net)
     except (RuntimeError, ValueError) as exc:
+        if "overflow" in str(exc).lower() or "allocate" in str(exc) or "out of memory" in str(exc):
+            raise  # a size no machine (or no 64-bit shape) holds: the caller says so with its own advice
         shape = "x".join(map(str, in_shape))
         hint = (" (batch norm in training mode needs more than one value per channel: use --batch-size 2 or more,"
                 " or a larger input)" if "more than 1 value per channel" in str(exc) else "")
