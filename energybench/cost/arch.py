@@ -58,6 +58,7 @@ DATAFLOWS = ("layer_buffer", "weights_only", "weight_stationary", "output_statio
 STATIONARY = DATAFLOWS[2:]
 KINDS = ("rf", "sram", "dram")
 LEAKAGE = ("off", "modelled", "measured")
+REQUIRED_KEYS = ("name", "description", "dataflow", "levels")
 TOP_KEYS = ("name", "description", "sources", "dataflow", "array", "clock_mhz", "flavour", "leakage", "levels",
             "notes", "conv_reuse", "pe_area_um2")
 LEVEL_KEYS = ("name", "kind", "capacity_bytes", "instances", "banks", "word_bits", "cell", "energy",
@@ -287,9 +288,10 @@ def parse_architecture(data, label: str, base: Path | None = None) -> Architectu
     if not isinstance(data, dict):
         raise UserError(f"architecture file {label} must be a YAML mapping with the fields {', '.join(TOP_KEYS)}")
     _unknown(label, "", data, TOP_KEYS)
-    for key in ("name", "description", "dataflow", "levels"):
-        if key not in data:
-            _fail(label, "", f"missing field '{key}'")
+    missing = [key for key in REQUIRED_KEYS if key not in data]
+    if missing:  # every one at once: a file written from memory often lacks several
+        _fail(label, "", f"missing field{'s' if len(missing) > 1 else ''} {', '.join(map(repr, missing))} (every "
+                         f"architecture file has {', '.join(REQUIRED_KEYS)}; the others are optional)")
     dataflow = data["dataflow"]
     if dataflow not in DATAFLOWS:
         _fail(label, "", f"unknown dataflow {dataflow!r}; valid dataflows: {', '.join(DATAFLOWS)}")

@@ -79,7 +79,9 @@ def broken(**change):
     (broken(level0_capacity_bytes=0.5), "levels[0] (rf): capacity_bytes must be a whole number >= 1, got 0.5"),
     (broken(dataflow="row_stationary"), "unknown dataflow 'row_stationary'; valid dataflows: layer_buffer, "
                                         "weights_only, weight_stationary, output_stationary, input_stationary"),
-    (broken(dataflow=None), "missing field 'dataflow'"),
+    (broken(dataflow=None), "missing field 'dataflow' (every architecture file has name, description, dataflow, "
+                            "levels; the others are optional)"),
+    (broken(description=None, levels=None), "missing fields 'description', 'levels' (every architecture file has"),
     (broken(array=None), "missing field 'array' ({rows: n, cols: n})"),
     (broken(level2_type="DDR9"), "unknown DRAM type 'DDR9'; valid types: DDR3, DDR4, LPDDR, LPDDR4, GDDR5, GDDR6, "
                                  "HBM2, HMC, table"),
