@@ -118,8 +118,8 @@ def test_summary_and_report_read_the_first_point(runs):
 @pytest.mark.parametrize("flags,words", [
     (["--node", "45,8"], ["unknown technology node 8 nm", "valid nodes (nm): 90, 65, 45"]),
     (["--arch", "layer_buffer,nope"], ["nope", "eyeriss_like"]),
-    (["--node", "45,7", "--vdd", "0.8"], ["'vdd'", "0.8 V", "45, 7 nm"]),
-    (["--node", "7,7"], ["'node'", "repeat"]),
+    (["--node", "45,7", "--vdd", "0.8"], ["--vdd:", "0.8 V", "45, 7 nm"]),
+    (["--node", "7,7"], ["--node:", "repeat"]),
 ])
 def test_a_bad_point_is_refused_before_anything_is_written(tmp_path, capsys, flags, words):
     assert main(["run", *TINY, *flags, "--out", str(tmp_path / "o"), "--run-id", "x"]) == 2
