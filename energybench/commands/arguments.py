@@ -65,7 +65,7 @@ def check_output(flag: str, path: Path, example: str, folder: bool = False) -> N
     """An output a command writes (a file, or with `folder` a folder of files), checked before the
     work: its parent folder must exist and be writable. A mistyped path is said, not made: only a
     run's or a report's --out DIR is created where missing."""
-    path = Path(path).expanduser()
+    path = Path(path)  # (as the writers take it: a quoted '~' is no home folder to them either)
     if not folder and path.is_dir():
         raise UserError(f"{flag} {path} is a folder; give a file name such as {path / example}")
     if folder and path.exists() and not path.is_dir():
