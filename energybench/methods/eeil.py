@@ -122,7 +122,12 @@ class EEIL(ExemplarMethod):
             notes.append(f"distillation temperature T = {opts['T']:g} (paper: 2)")
         if opts["base_epochs"] is not None and opts["base_epochs"] != cfg.epochs:
             notes.append(f"base phase trains {opts['base_epochs']} epochs (the run: {cfg.epochs})")
-        if not opts["balanced_finetune"]:
+        if opts["balanced_finetune"]:  # fixed by the paper, not by the run's epochs: a cost users should see
+            n = opts["finetune_epochs"]
+            notes.append(f"adds {n} epoch{'s' if n != 1 else ''} of balanced fine-tuning (finetune_epochs) to each "
+                         f"incremental phase, whatever the run's epochs ({cfg.epochs}); they are in its iterations, "
+                         "time and energy")
+        else:
             notes.append("no balanced fine-tuning")
         return notes
 

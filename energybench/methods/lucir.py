@@ -34,6 +34,7 @@ and `cbf_class_incremental_cosine_*` with `incremental_train_and_eval_MR_LF`):
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -75,6 +76,16 @@ class LUCIR(ExemplarMethod):
     }
     classifiers = ("cnn", "nme")
     cosine_head = True
+
+    @classmethod
+    def protocol_notes(cls, opts: dict[str, Any], cfg) -> list[str]:
+        if not opts["cb_finetune"]:
+            return []
+        # fixed by the method, not by the run's epochs: a cost users should see beside its numbers
+        n = opts["cbf_epochs"]
+        return [f"adds {n} epoch{'s' if n != 1 else ''} of class-balanced fine-tuning of the classifier on the "
+                f"exemplars (cbf_epochs) to each incremental phase, whatever the run's epochs ({cfg.epochs}); they "
+                "are in its iterations, time and energy"]
 
     def new_net(self, num_classes: int):
         net = super().new_net(num_classes)

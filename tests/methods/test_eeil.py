@@ -15,6 +15,7 @@ from energybench.errors import UserError
 from energybench.methods import check_methods
 from energybench.methods.distill import features_with_old, head_spans, snapshot, soft_kd
 from energybench.methods.eeil import EEIL
+from energybench.methods.lucir import LUCIR
 from energybench.methods.lwf import LwF
 from energybench.models import build_net
 from energybench.training.trainer import Batch
@@ -124,13 +125,20 @@ def test_base_phase_epochs(tmp_path):
 
 def test_protocol_notes_name_every_departure_from_the_run(tmp_path):
     cfg = make_ctx(tmp_path, epochs=4).cfg
-    assert EEIL.protocol_notes(EEIL.check_options({}), cfg) == []
+    # the paper's fixed fine-tuning schedule is named: it is not the run's 4 epochs
+    assert EEIL.protocol_notes(EEIL.check_options({}), cfg) == [
+        "adds 30 epochs of balanced fine-tuning (finetune_epochs) to each incremental phase, whatever the run's "
+        "epochs (4); they are in its iterations, time and energy"]
     notes = EEIL.protocol_notes(EEIL.check_options({"augment": "paper", "kd_t2": True, "base_epochs": 12,
                                                     "balanced_finetune": False}), cfg)
     assert notes == ["trains with the EEIL paper's augmentation (one of 12 copies per image: brightness ±63/255, "
                      "contrast 0.2–1.8, crop after side/8 padding), not the run's (none)",
                      "distillation terms scaled by T² = 4 (not in the paper)",
                      "base phase trains 12 epochs (the run: 4)", "no balanced fine-tuning"]
+    assert LUCIR.protocol_notes(LUCIR.check_options({"cbf_epochs": 7}), cfg) == [
+        "adds 7 epochs of class-balanced fine-tuning of the classifier on the exemplars (cbf_epochs) to each "
+        "incremental phase, whatever the run's epochs (4); they are in its iterations, time and energy"]
+    assert LUCIR.protocol_notes(LUCIR.check_options({"cb_finetune": False}), cfg) == []
     assert LwF.protocol_notes(LwF.check_options({}), cfg) == []
     assert LwF.protocol_notes(LwF.check_options({"ce": "new"}), cfg) == [
         "cross-entropy on the new classes only, earlier heads frozen (ce: new, FACIL's form), "

@@ -29,7 +29,9 @@ def test_departures_from_the_run_protocol_are_recorded_and_reported(tmp_path, ca
         "lwf": ["cross-entropy on the new classes only, earlier heads frozen (ce: new, FACIL's form), "
                 "not LwF.MC's over all classes"],
         "eeil": ["trains with the EEIL paper's augmentation (one of 12 copies per image: brightness ±63/255, "
-                 "contrast 0.2–1.8, crop after side/8 padding), not the run's (none)"]}
+                 "contrast 0.2–1.8, crop after side/8 padding), not the run's (none)",
+                 "adds 1 epoch of balanced fine-tuning (finetune_epochs) to each incremental phase, whatever the "
+                 "run's epochs (1); they are in its iterations, time and energy"]}
     tables = {t.title: t.note for t in summary_tables(load_run(run_dir))}
     assert tables["eeil"].startswith("Not the run's protocol: eeil trains with the EEIL paper's augmentation")
     assert tables["lwf"].startswith("Not the run's protocol: lwf cross-entropy on the new classes only")
