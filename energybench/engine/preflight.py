@@ -39,6 +39,7 @@ from energybench.models import BACKBONES, build_backbone, check_backbone_name, c
 from energybench.models.user import resolve_factory
 from energybench.plugins import provenance
 from energybench.trackers import check_trackers
+from energybench.training.step_profile import check_step_memory
 
 # Backbones whose layers are too small to split across CPU threads: on a busy machine, extra
 # OpenMP threads make them many times slower (measured: 20x on 2 shared cores), never faster.
@@ -355,6 +356,12 @@ def preflight(cfg: RunConfig, driver_device, resume: Path | None = None) -> Reso
     # input fails here, and levels that land on the same cut are trained once.
     plan = plan_sweep(list(classes), cfg.seeds, cfg.sharing, len(first.phases), cfg.resolved_backbone(),
                       source.in_shape, first.sizes[0], cfg.width, cfg.cifar_stem)
+    if cfg.executor == "local":  # (Ray's workers may be on other machines, with other memory)
+        # a batch this machine cannot hold stops here, not in the kernel's OOM killer mid-run
+        # (no batch is larger than the scenario's training set)
+        batch = min(cfg.batch_size, sum(len(p.train_idx) for p in first.phases))
+        check_step_memory(cfg.resolved_backbone(), source.in_shape, first.num_classes, batch, device,
+                          width=cfg.width, cifar_stem=cfg.cifar_stem, advice="give a smaller --batch-size")
     unused = [name for name in cfg.options if name not in classes]
     if unused:  # a shared config file's options for methods this run leaves out: harmless, but said (once all is
         # checked: a refused run says only why)
