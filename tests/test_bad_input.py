@@ -176,7 +176,7 @@ CASES = [
     ("threads absurd", ["run", "--threads", "1000000000"], "--threads: at most 4096, got 1000000000"),
     # 1.2e18 bytes: beyond any address space, so refused even where the kernel overcommits memory
     ("cost step too large", ["cost", "--backbone", "resnet20", "--input", "3x32x32", "--batch-size", "100000000000000"],
-     "needs more memory than this machine has"),
+     "one training step of resnet20 at batch 100,000,000,000,000 on 3x32x32 must hold at least"),
     # data that does not match its description
     ("IDX labels outside the classes", ["run", "--dataset", "mnist", "--data-root",
                                         lambda tmp: str(_mnist(tmp / "m", 12))],

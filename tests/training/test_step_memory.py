@@ -40,7 +40,7 @@ def test_free_memory_is_the_kernels_available_memory(tmp_path, monkeypatch):
     assert free_bytes(torch.device("meta")) is None
 
 
-def _with_free(monkeypatch, n: int) -> None:
+def _with_free(monkeypatch, n: int | None) -> None:
     monkeypatch.setattr("energybench.training.step_profile.free_bytes", lambda device: n)
 
 
@@ -80,3 +80,14 @@ def test_run_refuses_a_batch_past_the_free_memory_before_anything_is_written(tmp
     assert "one training step of tiny_cnn at batch 1,257 on 1x8x8 must hold at least" in err
     assert err.rstrip().endswith("give a smaller --batch-size")
     assert not out.exists()
+
+
+def test_where_free_memory_cannot_be_read_a_failed_allocation_still_gets_one_message(monkeypatch, capsys):
+    # (no floor to compare: the step runs, and torch's failed 1.2e18-byte allocation is said in one line)
+    _with_free(monkeypatch, None)
+    code = main(["cost", "--backbone", "resnet20", "--input", "3x32x32", "--batch-size", "100000000000000"])
+    assert code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("energybench cost: error: one training step of resnet20 at batch 100000000000000 on "
+                          "3x32x32 with 10 classes needs more memory than this machine has (one tensor of ")
+    assert "\n" not in err
