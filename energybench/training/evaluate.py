@@ -42,7 +42,7 @@ def evaluate(method, scenario: Scenario, phase: Phase, trainer: Trainer, device:
         x, y = take(scenario, "test", idx[i:i + EVAL_BATCH])
         x = x.to(device)
         key = ("eval", method.name, id(method), phase.index, tuple(x.shape))
-        scores = trainer.count_eval(key, lambda: method.predict(x), method.net)
+        scores = checked_scores(trainer.count_eval(key, lambda: method.predict(x), method.net), len(x), phase.seen)
         for name, s in scores.items():
             preds.setdefault(name, []).append(s.argmax(1).cpu())
         primary_scores = next(iter(scores.values())).detach().cpu()
@@ -69,6 +69,21 @@ def evaluate(method, scenario: Scenario, phase: Phase, trainer: Trainer, device:
     extra = {"acc_top5": _pct(torch.cat(top5), everything) if top5 else float("nan"),
              "acc_task_aware": _pct(torch.cat(task_aware), everything)}
     return EvalResult(acc, acc_old, acc_new, group_acc, confusion, extra)
+
+
+def checked_scores(scores, batch: int, seen: int) -> dict[str, torch.Tensor]:
+    """predict()'s answer, or a TypeError saying what it must be (a user's method gets it with its
+    name and phase, instead of an error from the code that reads the scores)."""
+    if not isinstance(scores, dict) or not scores:
+        raise TypeError(f"predict() must return a dict {{classifier name: scores}}, primary first, got "
+                        f"{type(scores).__name__ if scores is not None else 'None'}"
+                        + (" (empty)" if isinstance(scores, dict) else ""))
+    for name, s in scores.items():
+        if not isinstance(s, torch.Tensor) or tuple(s.shape) != (batch, seen):
+            got = f"shape {tuple(s.shape)}" if isinstance(s, torch.Tensor) else type(s).__name__
+            raise TypeError(f"predict()'s '{name}' scores must be a tensor of shape (batch, classes seen) = "
+                            f"({batch}, {seen}), got {got}")
+    return scores
 
 
 def top5_hits(scores: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

@@ -1,12 +1,13 @@
 """The training loop: SGD with momentum and a multi-step schedule, timing, and step profiles.
 
-The first step of each kind (model structure, trainable set, batch shape, loss kind) runs
-under the op counter; every later step of that kind is counted by multiplication. Methods
-pass a loss function and never see costs.
+The first step of each kind (model structure, trainable set, batch shape, loss: its code and
+`kind`) runs under the op counter; every later step of that kind is counted by multiplication.
+Methods pass a loss function and never see costs.
 """
 
 from __future__ import annotations
 
+import functools
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -41,6 +42,15 @@ class FitResult:
     time_s: float = 0.0
     cpu_s: float = 0.0  # CPU seconds of this process (all threads): robust to other load on the machine
     epoch_losses: list[float] = field(default_factory=list)
+
+
+def loss_code(loss_fn: Callable) -> object:
+    """What tells two losses apart in a step's kind besides its `kind` name: the function's code
+    (the closures one `def` makes share it), a partial's function's, else the callable's class. Two
+    losses from different code are never counted as one, whatever `kind` says."""
+    while isinstance(loss_fn, functools.partial):
+        loss_fn = loss_fn.func
+    return getattr(loss_fn, "__code__", None) or type(loss_fn)
 
 
 def sync(device: torch.device) -> None:
@@ -149,7 +159,7 @@ class Trainer:
                     opt.step()
                     return loss
 
-                key = ("train", kind, id(net), structure, tuple(x.shape), start)
+                key = ("train", kind, loss_code(loss_fn), id(net), structure, tuple(x.shape), start)
                 loss = self.counted(key, step, net, train=True)
                 self.steps[key] += 1
                 result.iters += 1

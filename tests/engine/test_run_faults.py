@@ -130,3 +130,34 @@ def test_resume_and_report_on_a_read_only_run_directory_say_it_is_read_only():
         for p in [top, *top.rglob("*")]:
             p.chmod(0o755)
         shutil.rmtree(top)
+
+
+WRONG_PREDICT = '''
+from energybench.methods.finetune import Finetune
+
+
+class WrongPredict(Finetune):
+    name = "wrongpredict"
+
+    def predict(self, x):
+        self.net.eval()
+        return {answer}
+'''
+
+
+def test_a_user_predict_that_returns_the_wrong_thing_is_told_what_it_must_return(user_dir, tmp_path, capsys):
+    for i, (answer, why) in enumerate([
+            ("self.net(x)", "predict() must return a dict {classifier name: scores}, primary first, got Tensor"),
+            ("{}", "predict() must return a dict {classifier name: scores}, primary first, got dict (empty)"),
+            ('{"cnn": self.net(x)[:, :2]}', "predict()'s 'cnn' scores must be a tensor of shape (batch, classes "
+                                            "seen) = (16, 4), got shape (16, 2)"),
+            ('{"cnn": self.net(x).tolist()}', "predict()'s 'cnn' scores must be a tensor of shape (batch, classes "
+                                              "seen) = (16, 4), got list")]):
+        module = f"wrong_predict{i}"
+        (user_dir / f"{module}.py").write_text(WRONG_PREDICT.format(answer=answer))
+        assert main(["run", "--method", f"{module}:WrongPredict", "--sharing", "0", *TINY, "--out", str(tmp_path),
+                     "--run-id", f"r{i}"]) == 2
+        err = errors(capsys.readouterr().err)
+        assert err.startswith(f"energybench run: error: method wrongpredict ({module}:WrongPredict) raised TypeError: "
+                              f"{why} in wrongpredict sharing 0 seed 0 phase 0 (evaluating). That is the method's "
+                              "own code"), err
