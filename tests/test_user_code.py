@@ -51,6 +51,49 @@ def test_the_readme_backbone_is_counted_by_cost(user_dir, capsys):
     assert json.loads(capsys.readouterr().out)["total_params"] < d["total_params"]
 
 
+PLAIN_NETS = """
+from torch import nn
+
+
+def cbr(cin, cout):
+    return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1), nn.BatchNorm2d(cout), nn.ReLU())
+
+
+class PlainList(nn.Module):
+    def __init__(self, in_shape=(1, 8, 8)):
+        super().__init__()
+        self.blocks = [cbr(in_shape[0], 4), cbr(4, 8), nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())]
+
+    def forward(self, x):
+        for b in self.blocks:
+            x = b(x)
+        return x
+
+
+def pool_only(in_shape):
+    return nn.Sequential(nn.AdaptiveAvgPool2d(2), nn.Flatten())
+"""
+
+
+def test_blocks_in_a_plain_list_or_without_parameters_build_on_every_device(user_dir, tmp_path, capsys):
+    # (the module itself registers no parameter: the build on the meta device once failed on that)
+    (user_dir / "my_plain_nets.py").write_text(PLAIN_NETS)
+    for device in ("meta", "cpu"):
+        assert main(["cost", "--backbone", "my_plain_nets:PlainList", "--input", "1x8x8", "--device", device,
+                     "--json"]) == 0, capsys.readouterr().err
+        d = json.loads(capsys.readouterr().out)
+        # 3x3 convolutions 1->4 and 4->8 at 8x8, head 8 -> 10
+        assert d["forward_macs"] == 64 * 4 * 1 * 9 + 64 * 8 * 4 * 9 + 8 * 10
+        assert main(["cost", "--backbone", "my_plain_nets:pool_only", "--input", "1x8x8", "--device", device,
+                     "--json"]) == 0, capsys.readouterr().err
+        assert json.loads(capsys.readouterr().out)["forward_macs"] == 4 * 10  # the head alone: 2x2 pooled -> 10
+    code = main(["run", "--backbone", "my_plain_nets:PlainList", "--method", "finetune", "--sharing", "0,0.5",
+                 "--out", str(tmp_path / "runs"), "--run-id", "r", *TINY])
+    assert code == 0, capsys.readouterr().err
+    rows = list(csv.DictReader(open(tmp_path / "runs" / "r" / "metrics.csv")))
+    assert {r["shared_blocks"] for r in rows if r["sharing"] == "0.5" and r["phase"] != "0"} == {"1"}
+
+
 def test_a_module_in_the_current_directory_is_found(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", str(tmp_path))])

@@ -102,11 +102,13 @@ def user_backbone(name: str, factory, in_shape: tuple[int, int, int], width: flo
     module = _call(name, factory, in_shape, width)
     blocks = _blocks(name, module)
     backbone = Backbone(name, blocks, 0)
-    ref = next(module.parameters(), None)
-    device = ref.device if ref is not None else torch.device("cpu")
+    # where the blocks live: a plain list of blocks, or blocks without parameters, leave the module
+    # itself none to ask, and the build may be under a `torch.device` (meta) context
+    ref = next((t for b in blocks for t in (*b.parameters(), *b.buffers())), None)
+    device = ref.device if ref is not None else torch.get_default_device()
     shape = "x".join(map(str, (CHECK_BATCH, *in_shape)))
     gen = torch.Generator().manual_seed(0)  # a local generator: the check leaves the global RNG as it was
-    x = torch.randn(CHECK_BATCH, *in_shape, generator=gen).to(device)
+    x = torch.randn(CHECK_BATCH, *in_shape, generator=gen, device="cpu").to(device)
     was_training = module.training
     module.eval()  # deterministic: dropout off, batch-norm statistics untouched
     fix = "expose the blocks as a 'blocks' list of modules run in order (see README, 'Your own network')"
