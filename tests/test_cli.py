@@ -127,6 +127,7 @@ def test_a_different_config_does_not_overwrite_an_existing_run(tmp_path, capsys)
     before = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in (tmp_path / "r").iterdir() if p.is_file()}
     code, _, err = run(capsys, "run", "--method", "joint", "--out", str(tmp_path), "--run-id", "r", *TINY)
     assert code == 2 and "already holds a run with a different configuration" in err
+    assert err.strip().endswith(f"continue it with: energybench run --resume {tmp_path / 'r'}")
     after = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in (tmp_path / "r").iterdir() if p.is_file()}
     assert before == after
 

@@ -73,11 +73,12 @@ def open_store(cfg: RunConfig, root: Path, resume: bool) -> RunStore:
                         "choose another --run-id or --out")
     if recorded is not None:
         wanted = results_config(to_dict(replace(cfg, run_id=root.name)))
-        recorded = results_config(recorded)
-        differ = sorted(k for k in set(recorded) | set(wanted) if recorded.get(k) != wanted.get(k))
+        kept = results_config(recorded)
+        differ = sorted(k for k in set(kept) | set(wanted) if kept.get(k) != wanted.get(k))
         if differ:
             raise UserError(f"{root} already holds a run with a different configuration (differs in: "
-                            f"{', '.join(differ)}); choose another --run-id, or continue it with --resume {root}")
+                            f"{', '.join(differ)}); choose another --run-id, or continue it with: "
+                            f"{resume_command(root, recorded.get('backbone'), recorded.get('methods'))}")
     return store
 
 

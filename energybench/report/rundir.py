@@ -20,6 +20,7 @@ import energybench
 from energybench.calibration import ABOVE_IDLE, measured_column
 from energybench.confusion import parse_confusion
 from energybench.errors import UserError
+from energybench import plugins
 from energybench.results import (
     cells,
     finished_rows,
@@ -78,6 +79,11 @@ class RunData:
     _cells: pd.DataFrame | None = field(default=None, repr=False)
 
     # ----- identity and provenance ------------------------------------------------------------
+    @property
+    def resume_command(self) -> str:
+        """The command that continues this run (with --trust-code where it names user code)."""
+        return plugins.resume_command(self.root, self.config.get("backbone"), self.config.get("methods"))
+
     @property
     def run_id(self) -> str:
         return self.config.get("run_id") or self.root.name
@@ -424,13 +430,14 @@ def load_run(root: str | Path) -> RunData:
     # "final" is after the last phase: a cell that has not trained every phase is reported as unfinished
     unfinished = unfinished_cells(every, manifest)
     if unfinished:
+        resume = plugins.resume_command(root, config.get("backbone"), config.get("methods"))
         every = finished_rows(every, unfinished)
         if not len(every):
             raise UserError(f"{root} is unfinished and none of its cells has trained all {unfinished[0]['phases']} "
                             f"phases yet ({unfinished_text(unfinished, 3)}), so nothing final can be reported; "
-                            f"continue it with: energybench run --resume {root}")
+                            f"continue it with: {resume}")
         warnings.warn(f"{root} is unfinished: {unfinished_text(unfinished, 3)}; what is reported covers the cells "
-                      f"that trained every phase (continue it with: energybench run --resume {root})", stacklevel=2)
+                      f"that trained every phase (continue it with: {resume})", stacklevel=2)
     df = at_point(every)  # the figures and tables read the first hardware point; hardware_table every point
     version = manifest.get("energybench")
     if version is not None and str(version) != energybench.__version__:

@@ -53,7 +53,7 @@ def unfinished_paragraph(run: RunData) -> list[Paragraph]:
     return [Paragraph(f"Unfinished run: {len(run.cells)} of {planned} cells trained all "
                       f"{run.unfinished[0]['phases']} phases. Not finished: {unfinished_text(run.unfinished)}. Every "
                       "figure and table here covers the finished cells only; the phases the others finished are in "
-                      f"metrics.csv. Continue it with: energybench run --resume {run.root}")]
+                      f"metrics.csv. Continue it with: {run.resume_command}")]
 
 
 def overview_section(run: RunData, looks) -> Section:

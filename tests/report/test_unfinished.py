@@ -7,6 +7,7 @@ import json
 import warnings
 
 import pytest
+import yaml
 
 from energybench.cli import main
 from energybench.engine.cell import CellWork
@@ -85,3 +86,9 @@ def test_a_run_stopped_in_its_first_cell_has_nothing_final_to_report(tmp_path, m
                           "(not started); lwf at sharing 0, seed 0 (not started); and 1 more)")
     assert err.endswith(f"continue it with: energybench run --resume {root}") and len(err.splitlines()) == 1
     assert not (root / "report.html").exists()
+    # a run that names user code resumes only with --trust-code: the command given says so
+    config = yaml.safe_load((root / "config.yaml").read_text())
+    (root / "config.yaml").write_text(yaml.safe_dump({**config, "methods": ["finetune", "my_meths:Raises"]}))
+    assert main(["report", str(root), "--report-format", "html"]) == 2
+    assert capsys.readouterr().err.strip().endswith(
+        f"continue it with: energybench run --resume {root} --trust-code")
