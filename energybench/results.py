@@ -4,8 +4,10 @@ the report and users' notebooks share these rules.
     import energybench.results as results
     df = results.load("runs/20261130-101500-digits")   # one row per (method, sharing, seed, phase)
     results.load("runs/...", every_point=True)         # ... at every (node, arch) of a hardware sweep
+    results.load("runs/...", unfinished=True)          # ... cells that have not trained every phase too
     results.cells(df)                                  # one row per (method, sharing, seed)
-    results.summarise(df, tolerance=1.0)               # what summary.json holds
+    results.summary("runs/...")                        # what summary.json holds
+    results.summarise(df, tolerance=1.0)               # the same aggregation over the rows given
     results.accuracy_matrix("runs/...")                # R[t][j] of every cell, one row per (cell, t)
 
 Rules:
@@ -35,12 +37,16 @@ Rules:
 from __future__ import annotations
 
 import math
+import warnings
+from pathlib import Path
 from typing import Any, Iterable
 
 import numpy as np
 import pandas as pd
 
 from energybench import calibration
+from energybench.config import RunConfig
+from energybench.errors import did_you_mean
 
 # Reading is the run directory's owner's (energybench.rundir); its names stay reachable from here.
 from energybench.rundir import (  # noqa: F401
@@ -48,12 +54,15 @@ from energybench.rundir import (  # noqa: F401
     HARDWARE,
     IDENTITY,
     MATRIX_FILE,
+    METRICS,
     SCHEMA,
     TEXT,
     accuracy_matrix,
     at_point,
     frame,
     hardware_points,
+    read_config,
+    read_manifest,
     read_metrics,
 )
 from energybench.rundir import load as load_rows
@@ -82,11 +91,33 @@ COST_SCOPE = ("incremental phases only (phase 1 to the last); phase 0, the base 
               "level shares, is excluded from totals and per-iteration figures")
 
 
-def load(run_dir, required: Iterable[str] = IDENTITY, every_point: bool = False) -> pd.DataFrame:
+def load(run_dir, required: Iterable[str] = IDENTITY, every_point: bool = False,
+         unfinished: bool = False) -> pd.DataFrame:
     """A run directory's metrics: one row per (method, sharing, seed, phase), at the first hardware
-    point of a hardware sweep; `every_point`: a row per point too."""
-    df = load_rows(run_dir, required)
+    point of a hardware sweep; `every_point`: a row per point too. The rows of cells that have not
+    trained every phase (a run interrupted or still going) are left out, with a warning naming them,
+    so that what `cells` and the totals call final is final; `unfinished`: every row."""
+    path = Path(run_dir)
+    if path.name == METRICS and path.is_file():  # the file itself named: its run directory is meant
+        path = path.parent
+    df = load_rows(path, required)
+    if not unfinished:
+        left = unfinished_cells(df, read_manifest(path))
+        if left:
+            warnings.warn(f"{path} is unfinished: {unfinished_text(left, 3)}; their rows are left out "
+                          "(results.load(..., unfinished=True) keeps them)", stacklevel=2)
+            df = finished_rows(df, left)
     return df if every_point else at_point(df)
+
+
+def summary(run_dir, tolerance: float | None = None) -> dict[str, Any]:
+    """What the run's summary.json holds (as written at its end, or as it would be now for a run
+    still going): `summarise` of every row at every hardware point, with the run's manifest, at the
+    run's tolerance unless one is given."""
+    path = Path(run_dir)
+    if tolerance is None:
+        tolerance = float((read_config(path) or {}).get("tolerance", RunConfig.tolerance))
+    return summarise(load(path, every_point=True, unfinished=True), tolerance, read_manifest(path))
 
 
 # ----- aggregating -------------------------------------------------------------------------------
@@ -107,17 +138,28 @@ def cell_totals(df: pd.DataFrame, columns: Iterable[str]) -> pd.DataFrame:
                          ("elementwise_mem_accesses", ("elementwise_mem_reads", "elementwise_mem_writes"))):
         if total in columns and total not in inc:
             inc[total] = inc.get(parts[0], np.nan) + inc.get(parts[1], np.nan)
-    cols = [c for c in columns]
+    cols = _columns(columns, inc)
     for c in cols:
-        if c not in inc:
+        if c not in inc:  # a column older runs did not write: NaN, not measured
             inc[c] = np.nan
     by_cell = inc.groupby(["method", "sharing", "seed"])[cols]
     return by_cell.sum().where(by_cell.count().eq(by_cell.size(), axis=0))
 
 
+def _columns(columns: Iterable[str] | str, df: pd.DataFrame) -> list[str]:
+    """The columns asked for, each a metrics.csv column or a sum `cell_totals` makes; a name that is
+    neither is a mistake (NaN would read as "not measured"), said with the nearest valid one."""
+    cols = [columns] if isinstance(columns, str) else list(columns)
+    valid = set(SCHEMA) | set(df.columns) | {"mem_accesses", "elementwise_energy_j", "elementwise_mem_accesses"}
+    for c in cols:
+        if c not in valid:
+            raise KeyError(f"'{c}' is not a metrics.csv column{did_you_mean(c, sorted(valid))}")
+    return cols
+
+
 def incremental_totals(df: pd.DataFrame, columns: Iterable[str]) -> pd.DataFrame:
     """Per (method, sharing): the mean over seeds of each cell's incremental total."""
-    return cell_totals(df, list(columns)).groupby(["method", "sharing"]).mean()
+    return cell_totals(df, columns).groupby(["method", "sharing"]).mean()
 
 
 def phase_means(df: pd.DataFrame, column: str) -> pd.DataFrame:

@@ -259,9 +259,22 @@ class Runner:
         self._progress = RunProgress(phases, cells, bar=self.progress, log=self.log)
         try:
             self.executor.run(groups, self)
-        finally:
+        except BaseException:  # stopped (Ctrl-C, a method that raised, a full disk): summarise what is kept
             self._progress.close()
+            self._summary_as_stopped()
+            raise
+        self._progress.close()
         write_summary(self.store, cfg)
+
+    def _summary_as_stopped(self) -> None:
+        """summary.json of a stopped run: its finished cells, the others under "unfinished". It is
+        derived from metrics.csv, so a disk too full to take it loses nothing the resume needs."""
+        if not self.store.rows:
+            return
+        try:
+            write_summary(self.store, self.cfg)
+        except OSError:
+            pass
 
     def _groups(self) -> list[Group]:
         n = self.plan.phases

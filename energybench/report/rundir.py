@@ -17,10 +17,10 @@ import numpy as np
 import pandas as pd
 
 import energybench
+from energybench import plugins
 from energybench.calibration import ABOVE_IDLE, measured_column
 from energybench.confusion import parse_confusion
 from energybench.errors import UserError
-from energybench import plugins
 from energybench.results import (
     cells,
     finished_rows,

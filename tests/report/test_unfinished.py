@@ -9,8 +9,10 @@ import warnings
 import pytest
 import yaml
 
+from energybench import results
 from energybench.cli import main
 from energybench.engine.cell import CellWork
+from energybench.files import json_text
 from energybench.report.rundir import load_run
 
 TINY = ["--method", "finetune,lwf", "--sharing", "0,0.5", "--epochs", "1", "--batch-size", "8",
@@ -74,6 +76,31 @@ def test_an_interrupted_runs_report_leaves_its_unfinished_cells_out_and_names_th
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no "unfinished" warning now
         assert load_run(root).unfinished == []
+
+
+def test_the_python_api_reads_an_unfinished_run_as_summary_json_does(tmp_path, monkeypatch, capsys):
+    root = interrupted(tmp_path, monkeypatch, "lwf", 2)
+    # the stop wrote summary.json: the finished cells, the others listed as unfinished
+    written = json.loads((root / "summary.json").read_text())
+    assert list(written["methods"]) == ["finetune"] and [u["method"] for u in written["unfinished"]] == ["lwf", "lwf"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert json.loads(json_text(results.summary(root))) == written
+    # load(): the unfinished cells' rows left out, said once; unfinished=True keeps every row
+    with pytest.warns(UserWarning, match=r"is unfinished: lwf at sharing 0, seed 0 \(2 of 3 phases\); lwf at sharing "
+                                         r"0.5, seed 0 \(not started\); their rows are left out"):
+        df = results.load(root)
+    assert set(df["method"]) == {"finetune"} and set(results.cells(df).index.get_level_values("method")) == {"finetune"}
+    assert len(results.load(root, unfinished=True)) == len(df) + 2  # lwf's phases 0 and 1
+    with pytest.warns(UserWarning, match="is unfinished"):
+        assert results.load(root / "metrics.csv").equals(df)  # the file named: its run directory is read
+    # a column that does not exist is a mistake, not "not measured"
+    with pytest.raises(KeyError, match=r"'compute_energy' is not a metrics.csv column \(did you mean "
+                                       r"'compute_energy_j'\?\)"):
+        results.incremental_totals(df, ["compute_energy"])
+    one = results.incremental_totals(df, "compute_energy_j")  # one name, not its letters
+    assert list(one.columns) == ["compute_energy_j"]
+    assert one.equals(results.incremental_totals(df, ["compute_energy_j"]))
 
 
 def test_a_run_stopped_in_its_first_cell_has_nothing_final_to_report(tmp_path, monkeypatch, capsys):
