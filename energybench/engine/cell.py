@@ -53,7 +53,7 @@ class BaseDone:
     seed: int
     state: dict[str, Any] | bytes  # method, row, group_acc, confusion (bytes: as a checkpoint file holds it)
     row: dict[str, Any]  # the base phase's row at the first hardware point
-    warning: str | None = None
+    warnings: list[str] = field(default_factory=list)  # for the driver to show (a worker's own would be lost)
     power_trace: list[tuple[float, str, float]] = field(default_factory=list)  # a worker's readings
     more_rows: list[dict[str, Any]] = field(default_factory=list)  # its rows at the sweep's other hardware points
 
@@ -75,6 +75,7 @@ class PhaseDone:
     last: bool = False  # the cell's last phase
     power_trace: list[tuple[float, str, float]] = field(default_factory=list)  # a worker's readings
     more_rows: list[dict[str, Any]] = field(default_factory=list)  # at the sweep's other hardware points
+    warnings: list[str] = field(default_factory=list)  # for the driver to show (a worker's own would be lost)
 
     @property
     def rows(self) -> list[dict[str, Any]]:
@@ -123,7 +124,7 @@ class CellWork:
         with tempfile.TemporaryDirectory(prefix="energybench-base-") as tmp:
             with self.user_code(name, "phase 0 (creating the method)"):
                 method = self.classes[name](self._context(trainer, seed, first_level, Path(tmp)))
-            rows, res, levels = self.phase(method, trainer, scenario.phases[0], name, 0.0, seed)
+            rows, res, levels, said = self.phase(method, trainer, scenario.phases[0], name, 0.0, seed)
         for row in rows:
             row.update(avg_inc_acc=row["acc_all"], forgetting=float("nan"), bwt=float("nan"))
         state = {"method": method, "row": rows[0], "group_acc": res.group_acc,
@@ -131,7 +132,8 @@ class CellWork:
                  "energy_levels": levels[0] if len(levels) == 1 else levels}
         if len(rows) > 1:
             state["rows"] = rows
-        return BaseDone(name, seed, state, rows[0], self._undertrained(name, seed, rows[0]), more_rows=rows[1:])
+        said += [w for w in [self._undertrained(name, seed, rows[0])] if w]
+        return BaseDone(name, seed, state, rows[0], said, more_rows=rows[1:])
 
     def _undertrained(self, name: str, seed: int, row: dict) -> str | None:
         """Every later phase branches from the base: an untrained one makes the sweep meaningless."""
@@ -169,7 +171,7 @@ class CellWork:
             with self.user_code(cell.method, f"{cell.label} (attaching the method)"):
                 method.attach(self._context(trainer, cell.seed, cell.sharing, tmp))
             for phase in scenario.phases[len(accs):]:
-                rows, res, levels = self.phase(method, trainer, phase, cell.method, cell.sharing, cell.seed)
+                rows, res, levels, said = self.phase(method, trainer, phase, cell.method, cell.sharing, cell.seed)
                 history.append(res.group_acc)
                 accs.append(rows[0]["acc_all"])
                 for row in rows:
@@ -179,15 +181,15 @@ class CellWork:
                                            "trainer_rng": trainer.gen.get_state(), "torch_rng": torch.get_rng_state()}
                 yield PhaseDone(cell, phase.index, rows[0], render_confusion(res.confusion, scenario.class_names),
                                 {**_artifacts(tmp), **_matrix_file(history), **self._levels_files(phase.index, levels)},
-                                state, last, more_rows=rows[1:])
+                                state, last, more_rows=rows[1:], warnings=said)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 
     # ----- one phase ---------------------------------------------------------------------------
     def phase(self, method: Method, trainer: Trainer, phase: Phase, name: str, sharing: float,
-              seed: int) -> tuple[list[dict[str, Any]], EvalResult, list[str]]:
-        """Train and evaluate one phase: its rows (one per hardware point), its evaluation, and its
-        per-layer, per-level energies (CSV, one per hardware point)."""
+              seed: int) -> tuple[list[dict[str, Any]], EvalResult, list[str], list[str]]:
+        """Train and evaluate one phase: its rows (one per hardware point), its evaluation, its
+        per-layer, per-level energies (CSV, one per hardware point) and what the user must be told."""
         cfg = self.cfg
         trainer.begin_phase()
         label = f"{name} s{sharing:g} seed{seed} phase{phase.index}"
@@ -199,6 +201,12 @@ class CellWork:
                 method.end_phase(phase)
             if window is not None:
                 window.samples = trainer.samples  # for measured_energy_per_sample_j
+        said = []
+        if trainer.nonfinite:  # the rows are still written (the phase ran); the user must know why they look so
+            shown = ", ".join(trainer.nonfinite[:3]) + (f" and {len(trainer.nonfinite) - 3} more"
+                                                        if len(trainer.nonfinite) > 3 else "")
+            said.append(f"{where}: the training loss was not finite (NaN or infinite) in {shown}; this phase's "
+                        "rows are of the network it left: lower --lr, or check the method's loss")
         ledger = trainer.end_phase()
         with self.user_code(name, f"{where} (evaluating)"):
             res = evaluate(method, trainer.scenario, phase, trainer, self.device)
@@ -230,7 +238,7 @@ class CellWork:
             priced.update(method.extra)
             rows.append(priced)
         method.extra = {}
-        return rows, res, [ledger.breakdown_csv(hardware) for hardware in self.hardware]
+        return rows, res, [ledger.breakdown_csv(hardware) for hardware in self.hardware], said
 
     @contextmanager
     def user_code(self, name: str, where: str):

@@ -346,14 +346,16 @@ class Runner:
     def on_base(self, done: BaseDone) -> None:
         self.store.record_base(done)
         row = done.row
-        if done.warning:
-            warnings.warn(done.warning)
+        for message in done.warnings:
+            warnings.warn(message)
         self._progress.phase_done(f"{done.method} seed {done.seed} phase 0 (base, shared by every sharing level): " + (
             f"acc {row['acc_all']:.2f}%, {row['train_macs']:.3g} train MACs, {row['compute_energy_j']:.3g} J computed"
             if row["iters"] else f"nothing trained ({done.method} trains its network in a later phase)"))
 
     def on_phase(self, done: PhaseDone) -> None:
         self.store.record_phase(done)
+        for message in done.warnings:
+            warnings.warn(message)
         self.trackers.phase(done.cell, done.row, self.manifest, done.last)
         if done.phase == 0:  # the base's row, copied: no training to report
             return

@@ -8,6 +8,7 @@ Methods pass a loss function and never see costs.
 from __future__ import annotations
 
 import functools
+import math
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -82,6 +83,7 @@ class Trainer:
         self.train_cpu_s = 0.0
         self.steps: Counter = Counter()
         self.cached_trunk = False  # whether a fit this phase trained on cached trunk outputs
+        self.nonfinite: list[str] = []  # fits of this phase whose loss was NaN or infinite ("desc epoch k")
 
     def end_phase(self) -> CostLedger:
         for key, n in self.steps.items():
@@ -170,6 +172,8 @@ class Trainer:
                     break
             sched.step()
             result.epoch_losses.append(total / max(seen, 1))
+            if not math.isfinite(result.epoch_losses[-1]):
+                self.nonfinite.append(f"{desc} epoch {epoch + 1}/{epochs}")
             if max_steps is not None and result.iters >= max_steps:
                 break
             if on_epoch_end is not None and self._epoch_end(on_epoch_end, epoch, result.epoch_losses[-1]):

@@ -161,3 +161,33 @@ def test_a_user_predict_that_returns_the_wrong_thing_is_told_what_it_must_return
         assert err.startswith(f"energybench run: error: method wrongpredict ({module}:WrongPredict) raised TypeError: "
                               f"{why} in wrongpredict sharing 0 seed 0 phase 0 (evaluating). That is the method's "
                               "own code"), err
+
+
+NAN_LOSS = '''
+import torch.nn.functional as F
+
+from energybench.methods.base import Method
+
+
+class NanLoss(Method):
+    name = "nanloss"
+
+    def learn(self, phase):
+        def loss(net, batch):
+            ce = F.cross_entropy(net(batch.x, start=batch.start), batch.y)
+            return ce * float("nan") if phase.index == 1 else ce
+
+        self.fit(self.net, phase.train_idx, loss, desc=f"nanloss phase {phase.index}")
+'''
+
+
+def test_a_loss_that_is_not_finite_is_said_with_its_cell_and_phase(user_dir, tmp_path, capsys):
+    (user_dir / "my_nan.py").write_text(NAN_LOSS)
+    assert main(["run", "--method", "my_nan:NanLoss", "--sharing", "0", *TINY, "--out", str(tmp_path),
+                 "--run-id", "r"]) == 0
+    said = [line for line in capsys.readouterr().err.splitlines() if "not finite" in line]
+    # (phase 2 too: the weights phase 1 left are NaN)
+    assert said == [f"energybench: warning: nanloss sharing 0 seed 0 phase {p}: the training loss was not finite (NaN "
+                    f"or infinite) in nanloss phase {p} epoch 1/1; this phase's rows are of the network it left: "
+                    "lower --lr, or check the method's loss" for p in (1, 2)]
+    assert len(rows(tmp_path / "r")) == 3  # (the rows are kept: the phase ran)
