@@ -18,6 +18,18 @@ class UserError(Exception):
     """
 
 
+class OutputFailed(UserError):
+    """A file the user asked for (a report, an exported figure) could not be written; `errno` says
+    why, so that a run can tell a full disk (it stops, exit 1) from a wrong path (exit 2)."""
+
+    def __init__(self, message: str, errno: int | None = None):
+        super().__init__(message)
+        self.errno = errno
+
+    def __reduce__(self):
+        return (type(self), (str(self), self.errno))
+
+
 class UserCodeFailed(UserError):
     """A user's method (module:Class) raised while it ran: the message names the method, the
     phase and the error, and says how to continue; `details` holds its traceback, which the CLI

@@ -40,12 +40,12 @@ def atomic_write(path: Path, text: str | bytes) -> None:
 def write_output(path: Path, data: str | bytes) -> Path:
     """atomic_write for a file a user asked for (a report, an exported figure): a failure is
     one message naming the file (UserError), not a traceback."""
-    from energybench.errors import UserError
+    from energybench.errors import OutputFailed
 
     try:
         atomic_write(path, data)
     except OSError as exc:
-        raise UserError(f"cannot write {path}: {exc.strerror}") from None
+        raise OutputFailed(f"cannot write {path}: {exc.strerror}", exc.errno) from None
     return path
 
 

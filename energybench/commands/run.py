@@ -13,7 +13,7 @@ from energybench.commands.arguments import finite_float, given_path, whole
 from energybench.commands.interrupt import SigtermAsInterrupt
 from energybench.commands.supervise import TTY, note, supervise, watched
 from energybench.config import MAX_BATCH_SIZE, MAX_EPOCHS, MAX_IDLE_SECONDS, MAX_IMAGE_SIZE, MAX_THREADS, max_workers
-from energybench.errors import UserError, error_line
+from energybench.errors import OutputFailed, RunStopped, UserError, error_line
 
 # CLI flag -> config key; flags left unset do not override the YAML file or the defaults.
 FLAG_KEYS = {
@@ -325,7 +325,7 @@ def _on_ray(args: argparse.Namespace) -> bool:
 
 
 def _run(args: argparse.Namespace, cfg, lock, sigterm: SigtermAsInterrupt) -> int:
-    from energybench.engine.runner import Runner
+    from energybench.engine.runner import DISK_ERRORS, Runner, disk_remedy
     from energybench.report.worker import ReportWorker
 
     log = (lambda *a, **k: None) if args.quiet else print
@@ -356,6 +356,13 @@ def _run(args: argparse.Namespace, cfg, lock, sigterm: SigtermAsInterrupt) -> in
                 reports = worker.build(root, formats=runner.cfg.report_formats)
                 for path in reports:
                     print(f"report: {path}")
+            except OutputFailed as exc:
+                runner.trackers.abort("FAILED")  # not left RUNNING
+                if exc.errno not in DISK_ERRORS:
+                    raise
+                raise RunStopped(f"stopped: {exc}. The run is finished and every row is saved in {root}; "
+                                 f"{disk_remedy(exc.errno)} and write the reports with: energybench report "
+                                 f"{root}") from None
             except KeyboardInterrupt:
                 runner.trackers.abort()  # the tracker runs end KILLED, as when the cells are interrupted
                 sigterm.say(f"energybench run: interrupted{sigterm.how()} while writing the reports; the run is "

@@ -42,7 +42,15 @@ from energybench.trackers import open_trackers
 from energybench.trackers.base import Trackers
 
 SUMMARY_EVERY_S = 30.0
-DISK_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO)
+# what the disk, not the user, makes fail (EFBIG: a file-size limit, which Slurm passes on to jobs)
+DISK_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO, errno.EFBIG)
+
+
+def disk_remedy(code: int | None) -> str:
+    """What lets a run stopped by disk error `code` go on, in words ("free space", ...)."""
+    return {errno.ENOSPC: "free space", errno.EDQUOT: "free space (or raise the quota)",
+            errno.EFBIG: "raise the file-size limit (ulimit -f)", errno.EIO: "check the disk"}.get(
+        code, "fix the permission")
 
 
 def run_root(cfg: RunConfig, resume: Path | None) -> Path:
@@ -387,4 +395,4 @@ class Runner:
         root, rows = self.store.root, len(self.store.rows)
         return RunStopped(f"stopped: {os.strerror(exc.errno)}{where}. Every phase finished before this is saved in "
                           f"{root} ({rows} row(s) in metrics.csv; files being written were left as they were). "
-                          f"Free space (or fix the permission) and continue with: {self.resume_command}")
+                          f"{disk_remedy(exc.errno).capitalize()} and continue with: {self.resume_command}")

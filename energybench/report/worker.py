@@ -58,7 +58,7 @@ class ReportWorker:
 
     def build(self, run_dir: str | Path, formats: Iterable[str]) -> list[Path]:
         """build_reports(run_dir, formats) by the report process, or here if it cannot."""
-        from energybench.errors import UserError
+        from energybench.errors import OutputFailed, UserError
         from energybench.report.build import _category, build_reports
 
         reply, why = None, self.failed
@@ -73,8 +73,10 @@ class ReportWorker:
                        else f"an unexpected reply: {line[:200]!r}")
             except (OSError, ValueError) as exc:
                 why = f"{type(exc).__name__}: {exc}"
-        if isinstance(reply, dict) and "user_error" in reply:
-            raise UserError(reply["user_error"])  # the same message building here would give
+        if isinstance(reply, dict) and "user_error" in reply:  # the same error building here would raise
+            if reply.get("errno") is not None:
+                raise OutputFailed(reply["user_error"], reply["errno"])
+            raise UserError(reply["user_error"])
         if not (isinstance(reply, dict) and isinstance(reply.get("paths"), list)):
             warnings.warn(f"the report process failed ({why}); writing the reports in this process", stacklevel=2)
             return build_reports(run_dir, formats=formats)
@@ -164,7 +166,7 @@ def _serve(request: dict) -> dict:
         try:
             paths = build_reports(request["run_dir"], formats=request["formats"])
         except UserError as exc:
-            return {"user_error": str(exc)}
+            return {"user_error": str(exc), "errno": getattr(exc, "errno", None)}  # (OutputFailed's)
     return {"paths": [str(p) for p in paths], "warnings": [(w.category.__name__, str(w.message)) for w in caught]}
 
 

@@ -421,3 +421,36 @@ def test_the_run_announces_its_size_and_an_estimate(tmp_path, capsys):
     assert "2 method(s) x 2 sharing level(s) x 1 seed(s): 4 cell(s) to run, 10 phase(s) to train" in out
     assert "estimated duration: about" in out
     assert "[10/10 phases, 4/4 cells," in out
+
+
+def _limited_run(root: Path, kib: int, run_id: str) -> subprocess.CompletedProcess:
+    """`energybench run` in a process whose files may be at most `kib` KiB (ulimit -f, which Slurm
+    passes on to jobs): a write past it fails with EFBIG."""
+    import resource
+
+    limit = kib * 1024
+    return subprocess.run([sys.executable, "-m", "energybench", "run", "--method", "finetune", "--sharing", "0",
+                           "--epochs", "1", "--train-per-class", "8", "--test-per-class", "4", "--no-power",
+                           "--quiet", "--out", str(root), "--run-id", run_id], capture_output=True, text=True,
+                          preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit)), timeout=300)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="a file-size limit (setrlimit) is POSIX")
+def test_a_file_size_limit_stops_the_run_or_its_reports_with_what_is_saved(tmp_path):
+    # 100 KiB: the base checkpoint (about 150 KiB) cannot be written
+    done = _limited_run(tmp_path, 100, "small")
+    err = done.stderr.strip().splitlines()[-1]
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    assert err.startswith("energybench run: stopped: File too large. Every phase finished before this is saved in ")
+    assert err.endswith(f"Raise the file-size limit (ulimit -f) and continue with: energybench run --resume "
+                        f"{tmp_path / 'small'}")
+    # 300 KiB: every row and state is written, report.html (about 430 KiB) is not
+    done = _limited_run(tmp_path, 300, "reports")
+    root = tmp_path / "reports"
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.strip().splitlines()[-1] == (
+        f"energybench run: stopped: cannot write {root / 'report.html'}: File too large. The run is finished and "
+        f"every row is saved in {root}; raise the file-size limit (ulimit -f) and write the reports with: "
+        f"energybench report {root}")
+    assert (root / "summary.json").is_file() and len(list(csv.DictReader(open(root / "metrics.csv")))) == 3
+    assert main(["report", str(root), "--report-format", "html"]) == 0  # as it says, without the limit
