@@ -83,6 +83,22 @@ def _current(obj) -> bool:
     return target is obj
 
 
+def _config_difference(then, now: dict, said: set[str]) -> str | None:
+    """'another configuration: epochs 4, not 2, ...': the keys a checkpoint's run set otherwise, but
+    those already `said` (width, backbone); None when they were all. A checkpoint older than the
+    values it records says only 'another configuration'."""
+    if not isinstance(then, dict):
+        return "another configuration"
+    keys = sorted(k for k in set(then) | set(now) if then.get(k) != now.get(k))
+    if not keys:
+        return "another configuration"
+    keys = [k for k in keys if k not in said]
+    if not keys:
+        return None
+    return "another configuration: " + ", ".join(f"{k} {shown(then.get(k))}, not {shown(now.get(k))}"
+                                                 for k in keys)
+
+
 class RunIdentity:
     """What a run's checkpoints must match: its configuration (without where and how it runs)
     and its network (backbone, input, width, and the backbone's parameter shapes)."""
@@ -97,13 +113,14 @@ class RunIdentity:
             "cifar_stem": bool(cfg.cifar_stem),
             "network": _digest(sorted((k, list(v)) for k, v in self.shapes.items())),
             "config": _digest(recorded),
+            "config_values": recorded,  # (not compared: what lets a refusal name the keys that differ)
         }
 
     def difference(self, recorded) -> str | None:
         """What differs from a checkpoint's recorded fingerprint, in words; None when nothing does."""
         if not isinstance(recorded, dict):
             return "it records no run identity"
-        differ = [k for k in self.fingerprint if recorded.get(k) != self.fingerprint[k]]
+        differ = [k for k in self.fingerprint if k != "config_values" and recorded.get(k) != self.fingerprint[k]]
         if not differ:
             return None
         named = [f"{k} {shown(recorded.get(k))}, not {shown(self.fingerprint[k])}" for k in differ
@@ -111,7 +128,9 @@ class RunIdentity:
         if "network" in differ and not named:
             named.append("a network of other parameter shapes")
         if "config" in differ:
-            named.append("another configuration")
+            said = _config_difference(recorded.get("config_values"), self.fingerprint["config_values"], set(differ))
+            if said:
+                named.append(said)
         return "it was written by another run (" + "; ".join(named) + ")"
 
     def check_networks(self, state) -> str | None:

@@ -86,9 +86,15 @@ def test_a_checkpoint_of_a_run_with_another_network_is_refused(tmp_path, capsys)
     capsys.readouterr()
     assert main(["run", "--resume", str(root), "--quiet"]) == 2
     assert capsys.readouterr().err == (
-        f"energybench run: error: {base} was refused: it was written by another run (width 0.5, not 1.0; another "
-        "configuration), so it cannot continue this run. Nothing in it was run. Delete it to recompute that part of "
-        "the run\n")
+        f"energybench run: error: {base} was refused: it was written by another run (width 0.5, not 1.0), so it "
+        "cannot continue this run. Nothing in it was run. Delete it to recompute that part of the run\n")
+    # another configuration: the keys that differ are named
+    assert main(["run", *TINY, "--lr", "0.02", "--epochs", "2", "--out", str(tmp_path), "--run-id", "other"]) == 0
+    base.write_bytes((tmp_path / "other" / "cells" / "finetune_seed0_base.pt").read_bytes())
+    capsys.readouterr()
+    assert main(["run", "--resume", str(root), "--quiet"]) == 2
+    assert f"{base} was refused: it was written by another run (another configuration: epochs 2, not 1, lr 0.02, " \
+           "not 0.05), so it cannot continue" in capsys.readouterr().err
 
 
 def test_a_backbone_of_other_shapes_is_refused_before_it_is_used(tmp_path, capsys):
