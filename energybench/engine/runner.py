@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import errno
+import json
 import os
 import shutil
 import time
@@ -35,9 +36,11 @@ from energybench.engine.preflight import preflight
 from energybench.engine.progress import ESTIMATED_FROM, RunProgress
 from energybench.engine.store import RunStore
 from energybench.engine.summary import write_summary
-from energybench.errors import RunStopped, UserCodeFailed, UserError
+from energybench.errors import RunStopped, UserCodeFailed, UserError, shown
+from energybench.files import json_text
 from energybench.methods import METHODS
 from energybench.plugins import provenance, resume_command, user_modules
+from energybench.rundir import read_manifest
 from energybench.trackers import open_trackers
 from energybench.trackers.base import Trackers
 
@@ -90,6 +93,29 @@ def open_store(cfg: RunConfig, root: Path, resume: bool) -> RunStore:
     return store
 
 
+def trained_config(cfg: RunConfig) -> dict:
+    """The configuration a run's rows depend on, as manifest.json keeps it (JSON's types)."""
+    # (where the run directory is, and its name, may change: it can be moved and resumed)
+    kept = {k: v for k, v in results_config(to_dict(cfg)).items() if k not in ("run_id", "out")}
+    return json.loads(json_text(kept))
+
+
+def _check_unedited(cfg: RunConfig, root: Path) -> None:
+    """A resume continues the configuration the run's rows were trained with, which manifest.json
+    keeps: a config.yaml edited (or cut short, its missing keys read as defaults) since is refused,
+    naming what differs, before anything is written; rows of two configurations never mix."""
+    trained = read_manifest(root).get("trained_config")
+    if not isinstance(trained, dict):  # (a run older than the record: nothing to hold it against)
+        return
+    now = trained_config(cfg)
+    keys = sorted(k for k in set(trained) | set(now) if trained.get(k) != now.get(k))
+    if keys:
+        differ = ", ".join(f"{k} {shown(now.get(k))}, trained with {shown(trained.get(k))}" for k in keys)
+        raise UserError(f"{root / 'config.yaml'} is not the configuration this run was trained with ({differ}; "
+                        "manifest.json keeps it): resuming would mix rows of two configurations. Restore "
+                        "config.yaml, or start a new run with the new values")
+
+
 def _first_missing(path: Path) -> Path | None:
     """The outermost folder of `path` that does not exist yet (None when `path` exists)."""
     missing = None
@@ -136,6 +162,8 @@ class Runner:
         if not self.lock.held:
             self.lock.acquire()  # before anything of the run directory is read
         self.store = open_store(run.cfg, root, resume is not None)
+        if resume is not None:
+            _check_unedited(run.cfg, root)
         # its checkpoints may hold a user's classes
         self.store.user_modules = user_modules(run.cfg.resolved_backbone(), run.cfg.methods)
         self.cfg = cfg = replace(run.cfg, run_id=self.store.run_id) if resume is None else run.cfg
@@ -213,8 +241,11 @@ class Runner:
 
     def _run(self) -> None:
         cfg, plan = self.cfg, self.plan
+        groups = self._groups()
+        self.check_saved(groups)  # a refused state stops the run before anything of it is rewritten
         self.store.write_config(to_dict(cfg))
         manifest = build_manifest(self.device)
+        manifest["trained_config"] = trained_config(cfg)  # what a resume must continue (_check_unedited)
         # Where a method departs from the run's shared protocol (data pipeline, loss form): the
         # report prints it next to that method's numbers.
         notes = {name: cls.protocol_notes(cls.check_options(cfg.options.get(name, {})), cfg)
@@ -254,7 +285,6 @@ class Runner:
             shared = "; ".join(f"{m} shares {self.classes[m].own_sharing}" for m in once)
             self.log(f"{', '.join(once)}: the sharing level does not apply ({shared}), so trained once, at "
                      f"sharing {plan.levels[0]:g}")
-        groups = self._groups()
         phases = sum(self._phases_left(g) for g in groups)
         cells = sum(len(g.cells) for g in groups)
         if not cells:

@@ -2,9 +2,9 @@
 
 For each (seed, method): the saved base phase, or else the base trained now; then each
 unfinished sharing level, from its saved progress or from the base. Each result is handed to
-the driver as soon as it exists. Every saved state is read and checked before the first cell
-runs, so a refused checkpoint stops the run before anything is trained (and states are read
-again as each cell starts, so that only one is held in memory at a time). Power is measured
+the driver as soon as it exists. The runner reads and checks every saved state before anything
+is written (Runner.check_saved), so a refused checkpoint stops the run before anything is trained;
+states are read again as each cell starts, so that only one is held in memory at a time. Power is measured
 here, in process, by one monitor over the whole run (its idle baseline before phase 0).
 """
 
@@ -52,7 +52,6 @@ class LocalExecutor(Executor):
         return {"name": self.name, "device": str(self.work.device)}
 
     def run(self, groups, driver) -> None:
-        driver.check_saved(groups)  # every saved state, before any cell runs (as the Ray executor does)
         try:
             base_of, base = None, None  # the current group's base state
             for step in schedule(groups, driver):
