@@ -85,11 +85,24 @@ def _flag(v) -> float:
 
 def read_rows(path: Path) -> list[dict[str, str]]:
     """metrics.csv's rows as their text (empty for a missing file): what the run's writer reads
-    back to append to and rewrite, unchanged. Use `read_metrics` for values."""
+    back to append to and rewrite, unchanged. Use `read_metrics` for values. A row of the wrong
+    length (a copy cut short) is left out with a warning, as the reader leaves it out: its phase is
+    not done, so a resume trains it again instead of keeping a row no reader counts."""
     if not Path(path).is_file():
         return []
     with open(path, newline="") as fh:
-        return list(csv.DictReader(fh))
+        reader = csv.reader(fh)
+        header = next(reader, None)
+        if header is None:
+            return []
+        lines = [(k, r) for k, r in enumerate(reader, start=2) if r]
+    kept = [dict(zip(header, r)) for _, r in lines if len(r) == len(header)]
+    wrong = [k for k, r in lines if len(r) != len(header)]
+    if wrong:
+        warnings.warn(f"{path}: {len(wrong)} row(s) have the wrong number of fields (line "
+                      + ", ".join(str(k) for k in wrong[:SHOWN]) + "): a copy cut short, or an edit; left out, "
+                      "so their phases are trained again", stacklevel=2)
+    return kept
 
 
 def _text(path: Path) -> str:

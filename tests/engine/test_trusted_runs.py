@@ -454,3 +454,18 @@ def test_a_file_size_limit_stops_the_run_or_its_reports_with_what_is_saved(tmp_p
         f"energybench report {root}")
     assert (root / "summary.json").is_file() and len(list(csv.DictReader(open(root / "metrics.csv")))) == 3
     assert main(["report", str(root), "--report-format", "html"]) == 0  # as it says, without the limit
+
+
+def test_a_metrics_row_cut_short_is_trained_again_not_kept(tmp_path, capsys):
+    whole = unbroken(tmp_path)
+    cut = tmp_path / "cut"
+    shutil.copytree(whole, cut)
+    lines = (whole / "metrics.csv").read_text().splitlines()
+    (cut / "metrics.csv").write_text("\n".join(lines[:-1] + [lines[-1][:len(lines[-1]) // 3]]))  # a copy cut short
+    capsys.readouterr()
+    assert main(["run", "--resume", str(cut), "--quiet"]) == 0
+    err = capsys.readouterr().err
+    assert (f"{cut / 'metrics.csv'}: 1 row(s) have the wrong number of fields (line {len(lines)}): a copy cut "
+            "short, or an edit; left out, so their phases are trained again") in err
+    same_rows(cut, whole)  # the cell trained again from its base: every row whole, the same numbers
+    assert len((cut / "metrics.csv").read_text().splitlines()) == len(lines)
