@@ -177,8 +177,10 @@ class CellWork:
                 for row in rows:
                     row.update(avg_inc_acc=float(np.mean(accs)), forgetting=forgetting(history), bwt=bwt(history))
                 last = phase.index == n - 1
+                # ("cell": whose state it is, so that a copy in another cell's folder is refused)
                 state = None if last else {"method": method, "history": history, "accs": accs,
-                                           "trainer_rng": trainer.gen.get_state(), "torch_rng": torch.get_rng_state()}
+                                           "trainer_rng": trainer.gen.get_state(), "torch_rng": torch.get_rng_state(),
+                                           "cell": {"method": cell.method, "sharing": cell.sharing, "seed": cell.seed}}
                 yield PhaseDone(cell, phase.index, rows[0], render_confusion(res.confusion, scenario.class_names),
                                 {**_artifacts(tmp), **_matrix_file(history), **self._levels_files(phase.index, levels)},
                                 state, last, more_rows=rows[1:], warnings=said)

@@ -321,7 +321,10 @@ OPTIONAL = {"base": {  # a sweep of several (node, arch) points: a row and a bre
     "energy_levels": (lambda v: v is None or isinstance(v, str) or (isinstance(v, list) and all(
         isinstance(x, str) for x in v)), "text"),
     "rows": (lambda v: isinstance(v, list) and len(v) > 0 and all(_scalar_row(r) for r in v),
-             "a list of metrics rows with acc_all")}, "progress": {}}
+             "a list of metrics rows with acc_all")},
+    "progress": {  # whose state it is (store.load_progress refuses one in another cell's folder)
+        "cell": (lambda v: isinstance(v, dict) and isinstance(v.get("method"), str) and _number(v.get("sharing"))
+                 and isinstance(v.get("seed"), int), "a cell (method, sharing, seed)")}}
 
 
 def _kind_of(v) -> str:

@@ -19,6 +19,7 @@ from energybench import rundir
 from energybench.engine.cell import BaseDone, PhaseDone
 from energybench.engine.checkpoint import RunIdentity, load_checkpoint, save_checkpoint
 from energybench.engine.plan import Cell
+from energybench.errors import UserError
 from energybench.files import atomic_write
 from energybench.power.trace import append_power_trace
 
@@ -143,6 +144,13 @@ class RunStore:
         path = self.progress_checkpoint(cell.method, cell.sharing, cell.seed)
         saved = load_checkpoint(path, device, self.user_modules, "progress", cell.method,
                                 self.identity) if path.is_file() else None
+        owner = saved.get("cell") if saved else None  # (absent from states of earlier versions)
+        if isinstance(owner, dict) and (owner.get("method"), owner.get("sharing"), owner.get("seed")) != (
+                cell.method, cell.sharing, cell.seed):
+            other = Cell(owner["method"], float(owner["sharing"]), owner["seed"])  # (its types checked on load)
+            raise UserError(f"{path} was refused: it is the state of {other.label}, not of {cell.label} whose folder "
+                            "holds it, so it cannot continue this cell. Nothing in it was run. Delete it to "
+                            "recompute that part of the run")
         last = len(saved["accs"]) - 1 if saved else -1
         if saved is None or not self.phases_done(cell.method, cell.sharing, cell.seed) >= set(range(last + 1)):
             self.drop_partial(cell.method, cell.sharing, cell.seed)

@@ -22,7 +22,7 @@ import torch
 
 from energybench.cli import main
 from energybench.engine.cell import CellWork
-from energybench.engine.checkpoint import checkpoint_bytes
+from energybench.engine.checkpoint import checkpoint_bytes, load_checkpoint
 from energybench.engine.lock import RunLock
 from energybench.files import atomic_write
 
@@ -158,6 +158,8 @@ def edited(change):
      "its 'torch_rng' is a float32 tensor of shape (5056,), not a random generator state"),
     (edited(lambda s: s.update(accs=[])), "its 'accs' is [], not a non-empty list of accuracies"),
     (edited(lambda s: s["accs"].pop()), "its 'history' has 2 phases and its 'accs' 1"),
+    (edited(lambda s: s.update(cell={"method": "finetune"})),
+     "its 'cell' is {'method': 'finetune'}, not a cell (method, sharing, seed)"),
 ])
 def test_a_progress_checkpoint_of_another_structure_is_refused_and_deleting_it_recomputes(cut, tmp_path, capsys,
                                                                                           write, why):
@@ -169,6 +171,23 @@ def test_a_progress_checkpoint_of_another_structure_is_refused_and_deleting_it_r
     assert err.startswith(f"energybench run: error: {progress} was refused: it is not a checkpoint energybench wrote")
     assert why in err and err.endswith("Delete it to recompute that part of the run\n") and err.count("\n") == 1
     progress.unlink()  # as the message says: the cell is trained again from its saved base
+    assert main(["run", "--resume", str(cut), "--quiet"]) == 0
+    same_rows(cut, unbroken(tmp_path))
+
+
+def test_a_progress_checkpoint_in_another_cells_folder_is_refused(cut, tmp_path, capsys):
+    own = cut / "cells" / "finetune_s0_seed0" / "progress.pt"
+    assert load_checkpoint(own)["cell"] == {"method": "finetune", "sharing": 0.0, "seed": 0}
+    foreign = cut / "cells" / "finetune_s0.2_seed0" / "progress.pt"
+    foreign.parent.mkdir(exist_ok=True)
+    shutil.copy(own, foreign)
+    capsys.readouterr()
+    assert main(["run", "--resume", str(cut), "--quiet"]) == 2
+    assert capsys.readouterr().err == (
+        f"energybench run: error: {foreign} was refused: it is the state of finetune s=0 seed 0, not of finetune "
+        "s=0.2 seed 0 whose folder holds it, so it cannot continue this cell. Nothing in it was run. Delete it to "
+        "recompute that part of the run\n")
+    foreign.unlink()
     assert main(["run", "--resume", str(cut), "--quiet"]) == 0
     same_rows(cut, unbroken(tmp_path))
 
