@@ -10,7 +10,7 @@ from energybench.trackers.base import Trackers, metric_kind, phase_metrics
 
 @pytest.mark.parametrize("column,kind", [
     ("acc_all", "accuracy"), ("acc_top5", "accuracy"), ("acc_task_aware", "accuracy"), ("bwt", "accuracy"),
-    ("train_macs", "counted"), ("mem_reads", "counted"), ("storage_bytes", "counted"),
+    ("train_macs", "counted"), ("mem_reads", "modelled"), ("storage_bytes", "counted"),
     ("compute_energy_j", "modelled"), ("level_dram_energy_j", "modelled"), ("co2e_modelled_g", "modelled"),
     ("measured_energy_j", "measured"), ("dram_energy_j", "measured"), ("train_time_s", "measured"),
     ("co2e_measured_g", "measured"), ("classes_seen", "protocol"), ("acc_nme", "accuracy"),
@@ -77,3 +77,15 @@ def test_abort_before_any_phase_starts_nothing():
     trackers = Trackers([("r", lambda: started.append(1) or Recorder())])
     trackers.abort()
     assert started == []
+
+
+def test_a_hardware_sweeps_parameters_name_the_point_its_metrics_are():
+    from energybench.engine.preflight import make_config
+    from energybench.trackers.base import run_params
+
+    sweep = make_config({"node": [45, 7], "arch": ["layer_buffer", "eyeriss_like"]})
+    params = run_params(sweep, {"hardware": {"node_nm": 45}})
+    assert params["arch"] == "layer_buffer,eyeriss_like" and params["node_nm"] == "45,7"
+    assert params["metrics_point"] == ("45 nm layer_buffer: the first of 4 (node, arch) points; metrics.csv holds "
+                                       "every point's rows")
+    assert "metrics_point" not in run_params(make_config({}), {"hardware": {"node_nm": 45}})  # one point
