@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import tempfile
 import time
 from pathlib import Path
 from urllib.parse import urlparse
@@ -46,11 +47,23 @@ def check_uri(uri: str) -> None:
     if scheme not in ("", "file", *SCHEMES, *plugins):
         raise UserError(f"unknown MLflow tracking URI scheme '{scheme}://' in '{uri}'; valid schemes: "
                         f"{', '.join(SCHEMES + tuple(plugins))} (a server's http(s):// address or a database)")
-    if scheme == "sqlite":
-        folder = _sqlite_file(uri).parent
+    if scheme == "sqlite" and _sqlite_file(uri).name != ":memory:":
+        path = _sqlite_file(uri)
+        folder = path.parent
         if not folder.is_dir():
             raise UserError(f"the SQLite file of '{uri}' would be in {folder}, which is not a directory; create it "
                             "or give another path (sqlite:///relative.db, sqlite:////absolute/path.db)")
+        # SQLite writes the file and journals beside it; MLflow finds out only after minutes of retries
+        try:
+            with tempfile.TemporaryFile(dir=folder, prefix=".energybench-probe-"):
+                pass
+            if path.exists():
+                with open(path, "ab"):
+                    pass
+        except OSError as exc:
+            raise UserError(f"the SQLite file of '{uri}' cannot be written ({path if path.exists() else folder}: "
+                            f"{os.strerror(exc.errno) if exc.errno else exc}); give a path you can write "
+                            "(sqlite:///relative.db, sqlite:////absolute/path.db)") from None
 
 
 def _sqlite_file(uri: str) -> Path:

@@ -34,6 +34,9 @@ CASES = [
      "give a database file, e.g. sqlite:////tmp/mlruns/mlflow.db, or a tracking server's http(s):// address"),
     ("uri sqlite folder", ["--tracker", "mlflow", "--tracking-uri", "sqlite:////no/such/dir/m.db"],
      "the SQLite file of 'sqlite:////no/such/dir/m.db' would be in /no/such/dir, which is not a directory"),
+    # a folder nothing can be written in: MLflow retried for about 100 s before the tracker was dropped
+    ("uri sqlite unwritable", ["--tracker", "mlflow", "--tracking-uri", "sqlite:////proc/m.db"],
+     "--tracking-uri: the SQLite file of 'sqlite:////proc/m.db' cannot be written (/proc: "),
 ]
 
 
