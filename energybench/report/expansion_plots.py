@@ -19,6 +19,7 @@ from energybench.report.plots import method_handles, pareto_front, scale_for, se
 from energybench.report.rundir import RunData
 
 CSV_NAME = "memory_energy_points.csv"
+AT_BUDGET = 0.9  # a method holding less than this share of the budget does not fill it (an exemplar is far less)
 COLUMNS = ("method", "sharing", "sharing_achieved", "final_acc", "total_memory_bytes", "training_energy_j",
            "pareto_memory", "pareto_energy")
 
@@ -56,14 +57,29 @@ def points_csv(run: RunData) -> str:
     return buf.getvalue()
 
 
+def budget_phrase(run: RunData) -> str:
+    """Whether the memory panel compares methods at equal memory, in words: with a budget, the methods
+    that fill it and those that hold less (no exemplars, or every training sample already kept)."""
+    budget = run.config.get("memory_budget")
+    if budget is None:
+        return "Without a memory budget (memory_budget) each method holds what its own rules keep."
+    held = {m: min(run.value(m, s, "storage_bytes") for s in run.levels(m)) for m in run.methods}
+    below = [m for m, b in held.items() if b == b and b < AT_BUDGET * budget]
+    text = f"The memory budget is {budget:,.0f} bytes"
+    if not below:
+        return text + ": every method sits at it, so the left panel compares methods at equal memory."
+    kb = ", ".join(f"{m} {held[m] / 1e3:,.0f} kB" for m in below)
+    return (text + f"; not every method fills it ({kb}): a method without exemplars, or one that already keeps every "
+            "training sample of the classes seen, holds less, so those points are not at equal memory.")
+
+
 def fig_memory_energy(run: RunData, looks) -> FigureResult:
     fid, title = "accuracy-vs-memory-and-energy", "Accuracy vs total memory and vs training energy"
     caption = ("Final accuracy against total memory (the stored model at the run's precision plus the exemplars, "
                "after the last phase) and against the modelled training energy (every term priced) of the incremental "
                "phases; one point per method and sharing level (labelled with the sharing achieved: SimpleCIL's is 1). "
-               "Ringed points joined by dashed lines are the Pareto fronts. With a memory budget (memory_budget) "
-               "every exemplar method sits at the budget, "
-               "so the left panel compares methods at equal memory. SimpleCIL trains nothing after phase 0: its "
+               "Ringed points joined by dashed lines are the Pareto fronts. " + budget_phrase(run)
+               + " SimpleCIL trains nothing after phase 0: its "
                "prototypes cost evaluation forwards (eval_macs), not training energy. " + seeds_phrase(run))
     prov = (f"Counted: unique parameters of the stored networks and exemplar bytes at {run.precision}. Modelled: "
             f"training energy from the counted operations, energy table '{run.energy_table}' and "

@@ -7,7 +7,7 @@ import yaml
 from rundir_factory import make_run_dir
 
 from energybench.report import build_reports
-from energybench.report.expansion_plots import points_csv
+from energybench.report.expansion_plots import budget_phrase, points_csv
 
 
 class FakeRun:
@@ -37,6 +37,21 @@ def test_points_mark_each_pareto_front_and_the_csv_holds_them():
         "memo,0,0,70,4000,6,False,False\n"
         "memo,0.5,0.4,65,3000,3,True,True\n"
         "simplecil,0,1,50,1000,0,True,True\n")
+
+
+def test_the_caption_says_which_methods_fill_the_budget():
+    run = FakeRun()
+    run.config = {}
+    assert budget_phrase(run) == "Without a memory budget (memory_budget) each method holds what its own rules keep."
+    run.config = {"memory_budget": 4200}  # der and memo hold 4,000 B (memo's 0.5 level 3,000), simplecil 1,000
+    assert budget_phrase(run) == (
+        "The memory budget is 4,200 bytes; not every method fills it (memo 3 kB, simplecil 1 kB): a method without "
+        "exemplars, or one that already keeps every training sample of the classes seen, holds less, so those "
+        "points are not at equal memory.")
+    run.values = {k: v for k, v in run.values.items() if k[0] == "der"}
+    run.methods = ["der"]
+    assert budget_phrase(run) == ("The memory budget is 4,200 bytes: every method sits at it, so the left panel "
+                                  "compares methods at equal memory.")
 
 
 def test_a_budgeted_run_reports_the_figure_and_writes_the_points(tmp_path):
