@@ -53,5 +53,6 @@ class MEMO(DER):
     def protocol_notes(cls, opts: dict[str, Any], cfg) -> list[str]:
         if opts["train_base"]:
             return ["the shared trunk (the sharing level) keeps training in every phase, as in MEMO's reference "
-                    "config (train_base); it is shared, not frozen"]
-        return []
+                    "config (train_base); it is shared, not frozen. At sharing 0 there is no trunk: MEMO is DER "
+                    "there, number for number"]
+        return ["at sharing 0 there is no trunk: MEMO is DER there, number for number"]

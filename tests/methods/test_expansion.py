@@ -235,3 +235,19 @@ def test_simplecil_alone_gets_no_warning_about_cuts_it_does_not_take(tmp_path, c
     assert "simplecil: the sharing level does not apply (simplecil shares the whole backbone), so trained once" in out
     assert main([*argv, "--method", "simplecil,finetune", "--run-id", "b"]) == 0  # finetune takes the cuts
     assert "cuts fall on block boundaries" in capsys.readouterr().err
+
+
+def test_memo_at_sharing_0_is_der_number_for_number(tmp_path, capsys):
+    """What the README and MEMO's method note say: with no trunk, MEMO is DER."""
+    assert main(["run", "--method", "der,memo", "--sharing", "0", "--width", "0.25", "--epochs", "1",
+                 "--train-per-class", "10", "--test-per-class", "5", "--no-power", "--no-report", "--quiet",
+                 "--out", str(tmp_path), "--run-id", "r"]) == 0
+    rows = list(csv.DictReader(open(tmp_path / "r" / "metrics.csv")))
+    clock = {"method", "run_id", "train_time_s", "time_per_iter_s", "train_cpu_s"}
+
+    def figures(method):
+        return [{k: v for k, v in r.items() if k not in clock and "measured" not in k} for r in rows
+                if r["method"] == method]
+    assert figures("memo") == figures("der") and len(figures("der")) == 3
+    assert MEMO.protocol_notes(MEMO.check_options({"train_base": False}), None) == [
+        "at sharing 0 there is no trunk: MEMO is DER there, number for number"]
