@@ -350,6 +350,10 @@ def preflight(cfg: RunConfig, driver_device, resume: Path | None = None) -> Reso
     scenarios = {seed: build_scenario(source, cfg.scenario, cfg.class_order, seed, cfg.train_per_class,
                                       cfg.test_per_class) for seed in cfg.seeds}
     first = next(iter(scenarios.values()))
+    if first.sizes[0] == 1:  # legal, but its base phase is a no-op the user should know of
+        warnings.warn(f"scenario {cfg.scenario}: phase 0 has one class, and cross-entropy over one class is 0 "
+                      "whatever the network: the base phase learns nothing (its 100% accuracy is trivially true), "
+                      "and every later phase starts from an untrained network; start with two classes or more")
     # Every method's options, the scenario-dependent ones (progressive's stage rule) and the memory too.
     check_methods(specs, cfg.options, first.sizes, cfg)
     # The cut of every level, on the real backbone and input: a network that cannot take the

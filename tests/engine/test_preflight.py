@@ -35,3 +35,14 @@ def test_the_driver_device_is_the_executors_choice():
 def test_a_bad_option_stops_it_with_the_methods_message():
     with pytest.raises(UserError, match="unknown option 'lambda' \\(did you mean 'lamb'\\?\\) for method lwf"):
         preflight(make_config(SMALL, {"options": {"lwf": {"lambda": 1}}}), LocalExecutor.driver_device)
+
+
+def test_a_first_phase_of_one_class_is_said_to_learn_nothing():
+    with pytest.warns(UserWarning, match=r"^scenario B0-1x10: phase 0 has one class, and cross-entropy over one "
+                                         r"class is 0 whatever the network"):
+        preflight(make_config(SMALL, {"scenario": "B0-1x10"}), LocalExecutor.driver_device)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        preflight(make_config(SMALL, {"scenario": "B2-2x4"}), LocalExecutor.driver_device)
