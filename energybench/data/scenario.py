@@ -53,7 +53,7 @@ def parse_split(spec: str | list[int], num_classes: int | None = None, dataset: 
         if re.fullmatch(r"\d+(\s*,\s*\d+)*", text):
             sizes = [int(t) for t in text.split(",")]
         else:
-            m = _NOTATION.match(text)
+            m = _NOTATION.match(text.upper().replace("X", "x"))  # b0-10X10 as B0-10x10
             if not m:
                 raise UserError(
                     f"cannot read scenario {shown(spec)}: use B<base>-<step>x<phases> (e.g. B4-3x2), "
@@ -65,7 +65,7 @@ def parse_split(spec: str | list[int], num_classes: int | None = None, dataset: 
                                               (p.partition("x") for p in filter(None, m.group(2).split("-")))]
             if any(step == 0 for step, times in parts if times):
                 raise UserError(f"scenario {shown(spec)}: every phase needs a positive number of classes")
-            _check_total(spec, sum(step * times for step, times in parts), limit, num_classes, dataset)
+            _check_total(spec, sum(step * times for step, times in parts), limit, num_classes, dataset, parts)
             sizes = [step for step, times in parts for _ in range(times)]
     if not sizes or any(not isinstance(n, int) or isinstance(n, bool) or n <= 0 for n in sizes):
         raise UserError(f"scenario {shown(spec)}: every phase needs a positive number of classes, got {shown(sizes)}")
@@ -73,10 +73,23 @@ def parse_split(spec: str | list[int], num_classes: int | None = None, dataset: 
     return sizes
 
 
-def _check_total(spec, total: int, limit: int, num_classes: int | None, dataset: str) -> None:
+def _check_total(spec, total: int, limit: int, num_classes: int | None, dataset: str,
+                 parts: list[tuple[int, int]] | None = None) -> None:
     if total > limit:
         has = f"{dataset} has only {limit}" if num_classes is not None else f"no dataset has more than {limit:,}"
-        raise UserError(f"scenario {shown(spec)} covers {total} classes but {has}")
+        raise UserError(f"scenario {shown(spec)} covers {total} classes but {has}"
+                        + (_scaled(parts, total, limit, dataset) if num_classes is not None and parts else ""))
+
+
+def _scaled(parts: list[tuple[int, int]], total: int, classes: int, dataset: str) -> str:
+    """'; the same split of the 10 classes of digits: B5-1x5', where every phase scales to whole classes."""
+    steps = [(step * classes, times) for step, times in parts]
+    if any(n % total or n == 0 for n, times in steps if times) or not parts:
+        return ""
+    (base, one), *rest = [(n // total, times) for n, times in steps]
+    body = "".join(f"-{n}" + (f"x{times}" if times > 1 else "") for n, times in rest if times)
+    name = f"B{base}{body}" if one == 1 and rest else f"B0-{base}x{one}"
+    return f"; the same split of the {classes} classes of {dataset}: {name}"
 
 
 @dataclass

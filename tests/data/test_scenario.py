@@ -101,3 +101,17 @@ def test_presets(preset, sizes):
 
     assert parse_split(preset, 100) == sizes
     assert preset in PRESETS or preset == "B0-3x2"
+
+
+def test_the_notation_reads_in_any_case_and_a_split_too_large_names_the_same_split_of_the_dataset():
+    assert parse_split("b4-3X2") == parse_split("B4-3x2") == [4, 3, 3]
+    for spec, same in [("B0-10x10", "B0-1x10"), ("B50-10x5", "B5-1x5"), ("B50-10-20-20", "B5-1-2-2"),
+                       ("B0-20x5", "B0-2x5")]:
+        with pytest.raises(UserError) as err:
+            parse_split(spec, 10, "digits")
+        assert str(err.value) == (f"scenario '{spec}' covers 100 classes but digits has only 10; the same split of "
+                                  f"the 10 classes of digits: {same}")
+        assert sum(parse_split(same, 10, "digits")) == 10
+    with pytest.raises(UserError) as err:  # 5 of 100 classes is half a class of 10: no such split
+        parse_split("B50-5x10", 10, "digits")
+    assert str(err.value) == "scenario 'B50-5x10' covers 100 classes but digits has only 10"
