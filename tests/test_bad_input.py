@@ -329,7 +329,7 @@ CASES = [
     ("lr_gamma zero", ["run", _write("c.yaml", "lr_gamma: 0\n")], "config key 'lr_gamma': must be positive, got 0.0"),
     # found by trying it as a new user: each used to fail late, or not at all
     ("memory too small", ["run", "--method", "icarl", "--sharing", "0", "--memory-size", "5"],
-     "memory_size 5 cannot hold one exemplar for each of 10 classes; use memory_size >= 10"),
+     "--memory-size 5 cannot hold one exemplar for each of 10 classes; use --memory-size >= 10"),
     ("cache with augment", ["run", "--cache-shared", "--augment", "--method", "finetune"],
      "--cache-shared: caches the frozen trunk's outputs of each training image once a phase"),
     ("study file as config", ["run", _write("s.yaml", "base: a.yaml\narms: {x: {epochs: 2}}\n")],

@@ -76,7 +76,7 @@ BAD = [
     (["run", "--dataset", "fashion-mnist", "--data-root", "/nonexistent/fm"],
      "looked for /nonexistent/fm/train-images-idx3-ubyte.gz"),
     (["run", "--dataset", "cifar10"], "cifar10 needs --data-root"),
-    (["run", "--class-order", "1,1,2,3,4,5,6,7,8,9"], "class_order repeats class 1; each class appears once"),
+    (["run", "--class-order", "1,1,2,3,4,5,6,7,8,9"], "--class-order repeats class 1; each class appears once"),
     (["run", "--precision", "fp8"], "unknown precision 'fp8'; valid precisions: fp32"),
     (["run", "/nonexistent/config.yaml"], "config file /nonexistent/config.yaml does not exist"),
     (["run", "--resume", "/nonexistent/run"], "cannot resume /nonexistent/run: no such directory"),

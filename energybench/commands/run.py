@@ -214,11 +214,20 @@ def main(args: argparse.Namespace) -> int:
 def as_typed(exc: UserError, args: argparse.Namespace) -> UserError:
     """A refused config value named as the user gave it: "--seed: ..." for a value typed on the
     command line, "config key 'seeds': ..." for one from a YAML file (or a recorded run)."""
-    match = re.match(r"config key '([a-z_]+)'", str(exc))
-    typed = {key: flag for flag, key in FLAG_KEYS.items() if getattr(args, flag, None) is not None}
-    if match is None or match.group(1) not in typed or type(exc) is not UserError:
+    if type(exc) is not UserError:
         return exc
-    return UserError(f"--{typed[match.group(1)].replace('_', '-')}{str(exc)[match.end():]}")
+    typed = {key: "--" + flag.replace("_", "-") for flag, key in FLAG_KEYS.items()
+             if getattr(args, flag, None) is not None}
+    text = str(exc)
+    match = re.match(r"config key '([a-z_]+)'", text)
+    if match is not None and match.group(1) in typed:
+        text = typed[match.group(1)] + text[match.end():]
+    # a key named in the message's body ("class_order lists 9 classes ..."), where it was typed as a
+    # flag; only keys with an underscore: a word like 'grid' may be the word, not the key
+    for key, flag in typed.items():
+        if "_" in key:
+            text = re.sub(rf"(?<![\w'-]){key}(?![\w'])", flag, text)
+    return exc if text == str(exc) else UserError(text)
 
 
 def _main(args: argparse.Namespace) -> int:

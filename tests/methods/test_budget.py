@@ -79,9 +79,9 @@ def test_a_budget_the_last_phase_outgrows_is_refused_before_the_run_directory_ex
             "20000", "--no-power", "--no-report", "--quiet", "--out", str(tmp_path), "--run-id", "late"]
     assert main(argv) == 2
     assert capsys.readouterr().err == (
-        "energybench run: error: memory_budget 20000 bytes cannot hold der at phase 2: its model (23608 bytes at "
+        "energybench run: error: --memory-budget 20000 bytes cannot hold der at phase 2: its model (23608 bytes at "
         "fp32) and one exemplar (64 bytes) for each of the 10 classes seen by then need 24248 bytes; use "
-        "memory_budget >= 24248, the smallest that fits every phase of every method in the run\n")
+        "--memory-budget >= 24248, the smallest that fits every phase of every method in the run\n")
     assert not (tmp_path / "late").exists()
 
 
