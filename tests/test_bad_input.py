@@ -269,6 +269,11 @@ CASES = [
     ("cpus per cell with the local executor", ["run", "--executor", "local", "--cpus-per-cell", "4"],
      "--cpus-per-cell: 4 is a Ray resource request"),
     ("empty out", ["run", "--out", ""], "--out: '' is empty; give the directory"),
+    # a whole number may be written 1e6, exactly, as for --seed; not one past 64 bits, nor 2.5
+    ("int flag huge exponent", ["run", "--epochs", "1e400"],
+     "argument --epochs: invalid int value: '1e400'; give a whole number"),
+    ("int flag fraction", ["run", "--memory-budget", "2.5e0"], "argument --memory-budget: invalid int value: '2.5e0'"),
+    ("int flag exponent in range", ["run", "--epochs", "2e4"], "--epochs: at most 10000, got 20000"),
     ("int flag inf", ["run", "--epochs", "inf"], "argument --epochs: invalid int value: 'inf'; give a whole number "
                                                  "from 1 to 10,000"),
     ("int flag inf without an upper bound", ["run", "--memory-size", "inf"],

@@ -5,6 +5,7 @@ range, seeds in the range every random number generator behind them takes, and p
 from __future__ import annotations
 
 import argparse
+import decimal
 import math
 import os
 from pathlib import Path
@@ -37,7 +38,14 @@ def whole(low: int, high: int | None = None, valid: str | None = None):
         try:
             return int(text.strip())
         except ValueError:
-            raise argparse.ArgumentTypeError(f"invalid int value: {text!r}; give {valid}") from None
+            pass
+        try:  # 1e6 is a whole number too (as --seed 1e3 is): exactly, never through a float
+            number = decimal.Decimal(text.strip())
+            if number.is_finite() and number.adjusted() < 19 and number == number.to_integral_value():
+                return int(number)
+        except decimal.InvalidOperation:
+            pass
+        raise argparse.ArgumentTypeError(f"invalid int value: {text!r}; give {valid}") from None
 
     convert.__name__ = "int"
     return convert
