@@ -213,7 +213,8 @@ def _class_order(value):
             raise UserError(f"config key 'class_order': class indices are 0 or more, got {negative[0]}")
         return order
     raise UserError(f"config key 'class_order' must be 'seeded', 'natural', 'pycil' or a list of class indices "
-                    f"(e.g. [3, 1, 0, 2] or 3,1,0,2), got {shown(value)}")
+                    f"(e.g. [3, 1, 0, 2] or 3,1,0,2), got {shown(value)}"
+                    + did_you_mean(str(value).strip().lower(), ("seeded", "natural", "pycil")))
 
 
 def _scenario(value):

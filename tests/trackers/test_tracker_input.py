@@ -24,7 +24,8 @@ CASES = [
     ("pue alone", ["--pue", "1.5"], "--pue: applies to CO2e only"),
     ("grid and intensity", ["--grid", "FRA", "--carbon-intensity", "400"], "not both"),
     ("uri without mlflow", ["--tracking-uri", "http://localhost:5000"], "add --tracker mlflow"),
-    ("class order", ["--class-order", "pycl"], "must be 'seeded', 'natural', 'pycil' or a list"),
+    ("class order", ["--class-order", "pycl"], "must be 'seeded', 'natural', 'pycil' or a list of class indices "
+     "(e.g. [3, 1, 0, 2] or 3,1,0,2), got 'pycl' (did you mean 'pycil'?)"),
     # URIs MLflow would refuse only at the first phase (the tracker then dropped, the run going on)
     ("uri scheme", ["--tracker", "mlflow", "--tracking-uri", "bogus://x"],
      "--tracking-uri: unknown MLflow tracking URI scheme 'bogus://' in 'bogus://x'; valid schemes: "
