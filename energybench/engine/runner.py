@@ -388,7 +388,7 @@ class Runner:
             warnings.warn(message)
         self._progress.phase_done(f"{done.method} seed {done.seed} phase 0 (base, shared by every sharing level): " + (
             f"acc {row['acc_all']:.2f}%, {row['train_macs']:.3g} train MACs, {row['compute_energy_j']:.3g} J computed"
-            if row["iters"] else f"nothing trained ({done.method} trains its network in a later phase)"))
+            if row["iters"] else f"nothing trained in phase 0 (acc {row['acc_all']:.2f}%)"))
 
     def on_phase(self, done: PhaseDone) -> None:
         self.store.record_phase(done)

@@ -35,8 +35,9 @@ def resolve_factory(name: str):
     else:
         return None
     if not callable(factory):
-        raise UserError(f"backbone '{name}' is a {type(factory).__name__}, not a factory: give a function or class "
-                        "that returns a torch.nn.Module")
+        kind = type(factory).__name__
+        raise UserError(f"backbone '{name}' is {'an' if kind[0] in 'aeiou' else 'a'} {kind}, not a factory: give a "
+                        "function or class that returns a torch.nn.Module")
     return factory
 
 

@@ -136,7 +136,7 @@ def test_building_leaves_the_global_random_state_alone(user_module):
 @pytest.mark.parametrize("name,message", [
     ("nets_c:raises", "backbone 'nets_c:raises': the factory raised ValueError: needs 3 channels"),
     ("nets_c:not_a_module", "the factory returned a int, expected a torch.nn.Module"),
-    ("nets_c:NOT_CALLABLE", "backbone 'nets_c:NOT_CALLABLE' is a int, not a factory"),
+    ("nets_c:NOT_CALLABLE", "backbone 'nets_c:NOT_CALLABLE' is an int, not a factory"),
     ("nets_c:spatial", r"returned a tensor of shape \(2, 4, 8, 8\); expected a feature tensor of shape "
                        r"\(2, features\): end the network with pooling and nn.Flatten\(\)"),
     ("nets_c:pair", "on a 2x1x8x8 input it returned a tuple; expected a feature tensor"),
