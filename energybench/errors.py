@@ -94,6 +94,17 @@ def did_you_mean(name, valid: Iterable[str]) -> str:
     return f" (did you mean '{close[0]}'?)" if close else ""
 
 
+def colon_hint(name) -> str:
+    """' (did you mean 'my_nets:SmallNet'? your own code is named package.module:Name)' for a
+    dotted name that looks like a module path with a dot where the colon goes; '' otherwise."""
+    text = str(name)
+    module, dot, attr = text.rpartition(".")
+    if not dot or ":" in text or not module or not attr.isidentifier() or not all(
+            part.isidentifier() for part in module.split(".")):
+        return ""
+    return f" (did you mean '{module}:{attr}'? your own code is named package.module:Name, with a colon)"
+
+
 def unknown_name(kind: str, name, valid: Iterable[str], plural: str | None = None) -> str:
     """"unknown method 'finetun' (did you mean 'finetune'?); valid methods: finetune, joint, ..."."""
     valid = [str(v) for v in valid]

@@ -270,6 +270,12 @@ CASES = [
      "--cpus-per-cell: 4 is a Ray resource request"),
     ("empty out", ["run", "--out", ""], "--out: '' is empty; give the directory"),
     # a whole number may be written 1e6, exactly, as for --seed; not one past 64 bits, nor 2.5
+    # a dot where the colon of package.module:Name goes
+    ("dotted backbone", ["cost", "--backbone", "my_nets.SmallNet", "--input", "1x8x8"],
+     "or your own as package.module:factory (did you mean 'my_nets:SmallNet'? your own code is named "
+     "package.module:Name, with a colon)"),
+    ("dotted method", ["run", "--method", "my_methods.L2Anchor"], "(did you mean 'my_methods:L2Anchor'? your own "
+                                                                   "code is named package.module:Name, with a colon)"),
     ("int flag huge exponent", ["run", "--epochs", "1e400"],
      "argument --epochs: invalid int value: '1e400'; give a whole number"),
     ("int flag fraction", ["run", "--memory-budget", "2.5e0"], "argument --memory-budget: invalid int value: '2.5e0'"),

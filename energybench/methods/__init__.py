@@ -85,7 +85,7 @@ def valid_methods() -> str:
 def resolve_method(spec: str) -> type:
     """The Method subclass `spec` names (importing a user's module, which runs its code)."""
     from energybench import plugins
-    from energybench.errors import UserError, unknown_name
+    from energybench.errors import UserError, colon_hint, unknown_name
     from energybench.methods.base import Method
 
     if spec in _methods():
@@ -97,7 +97,7 @@ def resolve_method(spec: str) -> type:
         cls, registered = plugins.load_entry_point(plugins.METHOD_GROUP, spec, "method"), spec
     else:
         raise UserError(f"config key 'methods': {unknown_name('method', spec, [*_methods(), *registered_methods()])} "
-                        "(names match in any case), or your own as package.module:Class")
+                        "(names match in any case), or your own as package.module:Class" + colon_hint(spec))
     if not (isinstance(cls, type) and issubclass(cls, Method)):
         what = f"the class {cls.__name__}" if isinstance(cls, type) else f"a {type(cls).__name__}"
         raise UserError(f"method '{spec}' is {what}; expected a subclass of energybench.methods.base.Method")

@@ -11,7 +11,7 @@ import math
 from torch import nn
 
 from energybench import plugins
-from energybench.errors import UserError, unknown_name
+from energybench.errors import UserError, colon_hint, unknown_name
 from energybench.models.backbone import Backbone
 from energybench.models.heads import CosineLinear, GrowingLinear
 from energybench.models.layout import to_training_layout
@@ -69,7 +69,7 @@ def valid_backbones() -> str:
 
 def _unknown(name: str) -> str:
     return (unknown_name("backbone", name, [*BACKBONES, *registered_backbones()])
-            + ", or your own as package.module:factory")
+            + ", or your own as package.module:factory" + colon_hint(name))
 
 
 def check_backbone_name(name: str) -> None:
