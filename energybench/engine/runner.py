@@ -116,6 +116,35 @@ def _check_unedited(cfg: RunConfig, root: Path) -> None:
                         "config.yaml, or start a new run with the new values")
 
 
+CODE_KEYS = ("energybench", "git_commit", "method_code", "backbone_code")  # the code a run's rows come from
+
+
+def _code(manifest: dict) -> dict:
+    """A manifest's code identity: energybench's version and commit, each user module's SHA-256."""
+    def shas(entry):
+        if not isinstance(entry, dict):
+            return entry
+        if "sha256" in entry:  # backbone_code: one module
+            return entry.get("sha256")
+        return {name: (v or {}).get("sha256") if isinstance(v, dict) else v for name, v in entry.items()}
+    return {k: shas(manifest.get(k)) for k in CODE_KEYS}
+
+
+def _keep_code_history(earlier: dict, manifest: dict, root: Path) -> None:
+    """A resume by other code (another energybench commit, a user's module edited) is said, and the
+    manifest keeps the code of every earlier start (`earlier_code`): its rows come from both."""
+    history = list(earlier.get("earlier_code") or [])
+    if earlier and _code(earlier) != _code(manifest):
+        before, now = _code(earlier), _code(manifest)
+        differ = [k for k in CODE_KEYS if before[k] != now[k]]
+        warnings.warn(f"{root} continues with other code than its earlier rows were written by ({', '.join(differ)} "
+                      "differ): the rows written from now on come from this code; manifest.json keeps the earlier "
+                      "under earlier_code")
+        history.append({k: earlier.get(k) for k in CODE_KEYS if earlier.get(k) is not None})
+    if history:
+        manifest["earlier_code"] = history
+
+
 def _first_missing(path: Path) -> Path | None:
     """The outermost folder of `path` that does not exist yet (None when `path` exists)."""
     missing = None
@@ -271,6 +300,7 @@ class Runner:
         user = {n: provenance(c) for n, c in self.classes.items() if n not in METHODS}
         if user:  # users' methods likewise
             manifest["method_code"] = user
+        _keep_code_history(read_manifest(self.store.root), manifest, self.store.root)
         self.store.write_manifest(manifest)
         self.manifest = manifest
         self.trackers = open_trackers(cfg, self.store.root, manifest, self.log)  # fed each row once it is written

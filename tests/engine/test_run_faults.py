@@ -5,6 +5,8 @@ trained, and a run directory that is read-only (said so, not 'choose another --o
 from __future__ import annotations
 
 import csv
+import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -74,10 +76,18 @@ def test_a_user_method_that_raises_ends_with_one_message_and_the_run_resumes(use
     sys.modules.pop("my_meths", None)
     assert main(["run", "--resume", str(root), "--quiet"]) == 2  # the run names code: resumed only as printed
     assert "give --trust-code to import it" in capsys.readouterr().err
+    broken_sha = json.loads((root / "manifest.json").read_text())["method_code"]["raises"]["sha256"]
     assert main(["run", "--resume", str(root), "--trust-code", "--quiet"]) == 0
     assert [(r["method"], r["phase"]) for r in rows(root)] == [("finetune", "0"), ("finetune", "1"),
                                                                ("finetune", "2"), ("raises", "0"), ("raises", "1"),
                                                                ("raises", "2")]
+    # the fixed module is other code than wrote the earlier rows: said, and both kept
+    assert (f"{root} continues with other code than its earlier rows were written by (method_code differ)"
+            in capsys.readouterr().err)
+    manifest = json.loads((root / "manifest.json").read_text())
+    fixed_sha = hashlib.sha256((user_dir / "my_meths.py").read_bytes()).hexdigest()
+    assert manifest["method_code"]["raises"]["sha256"] == fixed_sha != broken_sha
+    assert [e["method_code"]["raises"]["sha256"] for e in manifest["earlier_code"]] == [broken_sha]
 
 
 def test_a_refused_state_stops_the_local_executor_before_any_cell_is_trained(tmp_path, capsys):
