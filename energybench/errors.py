@@ -30,6 +30,18 @@ class OutputFailed(UserError):
         return (type(self), (str(self), self.errno))
 
 
+class ModuleMissing(UserError):
+    """A user's module (package.module:Name) that cannot be found; `module` names it, so that a
+    resume can say where the run found it."""
+
+    def __init__(self, message: str, module: str = ""):
+        super().__init__(message)
+        self.module = module
+
+    def __reduce__(self):
+        return (type(self), (str(self), self.module))
+
+
 class UserCodeFailed(UserError):
     """A user's method (module:Class) raised while it ran: the message names the method, the
     phase and the error, and says how to continue; `details` holds its traceback, which the CLI

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from energybench.config import ALIASES
-from energybench.errors import UserError
+from energybench.errors import ModuleMissing, UserError
 
 BACKBONE_GROUP = "energybench.backbones"
 METHOD_GROUP = "energybench.methods"
@@ -62,8 +62,9 @@ def _import(module: str, what: str, spec: str):
         return importlib.import_module(module)
     except ModuleNotFoundError as exc:
         if exc.name and (module == exc.name or module.startswith(exc.name + ".")):
-            raise UserError(f"{what} '{spec}': no module named '{exc.name}' on PYTHONPATH or in the current "
-                            f"directory ({os.getcwd()}); give an importable 'package.module:name'") from None
+            raise ModuleMissing(f"{what} '{spec}': no module named '{exc.name}' on PYTHONPATH or in the current "
+                                f"directory ({os.getcwd()}); give an importable 'package.module:name'",
+                                module) from None
         raise UserError(f"{what} '{spec}': importing module '{module}' failed: {exc}") from None
     except Exception as exc:  # the user's module itself is broken (syntax, a raise at import)
         raise UserError(f"{what} '{spec}': importing module '{module}' raised {type(exc).__name__}: {exc}") from None

@@ -13,7 +13,7 @@ from energybench.commands.arguments import finite_float, given_path, whole
 from energybench.commands.interrupt import SigtermAsInterrupt
 from energybench.commands.supervise import TTY, note, supervise, watched
 from energybench.config import MAX_BATCH_SIZE, MAX_EPOCHS, MAX_IDLE_SECONDS, MAX_IMAGE_SIZE, MAX_THREADS, max_workers
-from energybench.errors import OutputFailed, RunStopped, UserError, error_line
+from energybench.errors import ModuleMissing, OutputFailed, RunStopped, UserError, error_line
 
 # CLI flag -> config key; flags left unset do not override the YAML file or the defaults.
 FLAG_KEYS = {
@@ -207,8 +207,26 @@ def _show_defaults(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     try:
         return _main(args)
+    except ModuleMissing as exc:
+        raise _where_recorded(exc, args.resume) from None
     except UserError as exc:
         raise as_typed(exc, args) from None
+
+
+def _where_recorded(exc: ModuleMissing, resume: Path | None) -> UserError:
+    """A resumed run's module that is not found here: where the run found it (manifest.json)."""
+    from energybench.rundir import read_manifest
+
+    if resume is None or not resume.is_dir():
+        return exc
+    manifest = read_manifest(resume)
+    entries = [manifest.get("backbone_code"), *(manifest.get("method_code") or {}).values()]
+    files = {e.get("file") for e in entries if isinstance(e, dict) and e.get("module") == exc.module and e.get("file")}
+    if not files:
+        return exc
+    file = Path(sorted(files)[0])
+    folder = file.parents[len(exc.module.split(".")) - 1]  # the folder the module's package path starts in
+    return UserError(f"{exc}. The run imported it from {file}: run from {folder}, or put {folder} on PYTHONPATH")
 
 
 def as_typed(exc: UserError, args: argparse.Namespace) -> UserError:

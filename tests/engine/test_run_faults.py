@@ -201,3 +201,21 @@ def test_a_loss_that_is_not_finite_is_said_with_its_cell_and_phase(user_dir, tmp
                     f"or infinite) in nanloss phase {p} epoch 1/1; this phase's rows are of the network it left: "
                     "lower --lr, or check the method's loss" for p in (1, 2)]
     assert len(rows(tmp_path / "r")) == 3  # (the rows are kept: the phase ran)
+
+
+def test_a_resume_that_cannot_find_the_runs_module_says_where_the_run_found_it(user_dir, tmp_path, monkeypatch,
+                                                                              capsys):
+    (user_dir / "my_found.py").write_text(RAISES.format(broken=False))
+    assert main(["run", "--method", "my_found:Raises", "--sharing", "0", *TINY, "--out", str(tmp_path),
+                 "--run-id", "r"]) == 0
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p != str(user_dir)])
+    sys.modules.pop("my_found", None)
+    capsys.readouterr()
+    assert main(["run", "--resume", str(tmp_path / "r"), "--trust-code", "--quiet"]) == 2
+    assert capsys.readouterr().err.strip().endswith(
+        f"no module named 'my_found' on PYTHONPATH or in the current directory ({elsewhere}); give an importable "
+        f"'package.module:name'. The run imported it from {user_dir / 'my_found.py'}: run from {user_dir}, or put "
+        f"{user_dir} on PYTHONPATH")
