@@ -136,13 +136,15 @@ def check_methods(methods: list[str], options: dict[str, dict], sizes: list[int]
     memory budget at every phase: _check_budget): one call, made by the runner before the first cell
     starts, so a bad option of the last method in a sweep, or a model that outgrows the budget at
     its last phase, stops the sweep before hours of work rather than when that is reached."""
-    from energybench.errors import UserError
+    from energybench.errors import UserError, did_you_mean
 
     classes = method_classes(methods)
     known = {**_methods(), **classes}
     for name, opts in options.items():
         if name not in known:
-            raise UserError(f"config key 'options': unknown method '{name}'; valid methods: {', '.join(known)} "
+            same = [k for k in known if k.lower() == str(name).lower()]  # a user's name keeps its case
+            hint = f" (did you mean '{same[0]}'?)" if same else did_you_mean(name, known)
+            raise UserError(f"config key 'options': unknown method '{name}'{hint}; valid methods: {', '.join(known)} "
                             "(options are keyed by a method's name: a user method's is its class's `name`)")
         known[name].check_options(opts)
     if sizes is not None:

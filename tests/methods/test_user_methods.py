@@ -83,6 +83,8 @@ class Good2(Good):
     (["my_wrong:Good", "my_wrong:Good2"], {}, "two entries name the method 'good'"),
     (["my_wrong:Good"], {"good": {"lamb": -1}}, "option 'lamb' of method good must be a finite number >= 0, got -1"),
     (["my_wrong:Good"], {"my_wrong:Good": {"lamb": 1}}, "options are keyed by a method's name"),
+    # keyed by the class's name, or in another case: the method's own name suggested
+    (["my_wrong:Good"], {"Good": {"lamb": 1}}, "unknown method 'Good' (did you mean 'good'?); valid methods:"),
     (["my_wrong:Missing"], {}, "module 'my_wrong' ("),
     (["nope_module_z:Good"], {}, "no module named 'nope_module_z'"),
 ])
