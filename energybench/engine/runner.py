@@ -201,6 +201,7 @@ class Runner:
         self.hardware_points = run.hardware_points
         self._progress: RunProgress | None = None
         self._summary_at = time.monotonic()
+        self._unshared: set[Cell] = set()  # cells said to have frozen nothing (_check_shared)
         self.executor = None
         executor = executor_class(replace(run, cfg=cfg), log=self.log, progress=self.progress)
         executor.connect()  # under Ray: joins the cluster and checks its resources now
@@ -424,6 +425,7 @@ class Runner:
         self.store.record_phase(done)
         for message in done.warnings:
             warnings.warn(message)
+        self._check_shared(done)
         self.trackers.phase(done.cell, done.row, self.manifest, done.last)
         if done.phase == 0:  # the base's row, copied: no training to report
             return
@@ -439,6 +441,20 @@ class Runner:
         if done.last and time.monotonic() - self._summary_at >= SUMMARY_EVERY_S:
             write_summary(self.store, self.cfg)
             self._summary_at = time.monotonic()
+
+    def _check_shared(self, done: PhaseDone) -> None:
+        """A method that froze nothing at a level whose cut shares blocks (a user's begin_phase that
+        skips the sharing) trains the unshared network under that level's name: said once a cell."""
+        c, row = done.cell, done.row
+        blocks = self.plan.blocks.get(c.sharing, 0)
+        if done.phase == 0 or not self.classes[c.method].shares or not blocks or row.get("shared_blocks") != 0:
+            return
+        if c in self._unshared:
+            return
+        self._unshared.add(c)
+        warnings.warn(f"{c.method} at sharing {c.sharing:g} froze no block in phase {done.phase} (the level's cut "
+                      f"shares {blocks}): its rows are of the unshared network, not this level's. A method's "
+                      "begin_phase must call super().begin_phase(phase), or self.apply_sharing(self.net)")
 
     def finish_tracking(self, reports: list[Path]) -> None:
         """The run's files to the trackers (after the reports are built), and their runs ended."""

@@ -219,3 +219,28 @@ def test_a_resume_that_cannot_find_the_runs_module_says_where_the_run_found_it(u
         f"no module named 'my_found' on PYTHONPATH or in the current directory ({elsewhere}); give an importable "
         f"'package.module:name'. The run imported it from {user_dir / 'my_found.py'}: run from {user_dir}, or put "
         f"{user_dir} on PYTHONPATH")
+
+
+OWN_BEGIN = '''
+from energybench.methods.finetune import Finetune
+
+
+class OwnBegin(Finetune):
+    name = "ownbegin"
+
+    def begin_phase(self, phase):  # grows the head but never applies the sharing level
+        if phase.index == 0:
+            self.net = self.new_net(len(phase.classes))
+        else:
+            self.net.head.add_classes(len(phase.classes))
+'''
+
+
+def test_a_method_that_freezes_nothing_at_a_shared_level_is_said_once(user_dir, tmp_path, capsys):
+    (user_dir / "my_own_begin.py").write_text(OWN_BEGIN)
+    assert main(["run", "--method", "my_own_begin:OwnBegin,finetune", "--sharing", "0,0.5", *TINY,
+                 "--out", str(tmp_path), "--run-id", "r"]) == 0
+    said = [line for line in capsys.readouterr().err.splitlines() if "froze no block" in line]
+    assert said == ["energybench: warning: ownbegin at sharing 0.5 froze no block in phase 1 (the level's cut shares "
+                    "2): its rows are of the unshared network, not this level's. A method's begin_phase must call "
+                    "super().begin_phase(phase), or self.apply_sharing(self.net)"]  # (finetune froze its blocks)
