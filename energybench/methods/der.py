@@ -138,7 +138,10 @@ class DER(ExemplarMethod):
         pruner.attach()
         steps = der_pruning.batches(len(idx), self.ctx.trainer.defaults["batch_size"])
         self.fit(self.net, idx, pruner.loss(loss, steps), kind=f"{self.name}_masked", desc=desc)
+        masked = sum(site.mask.e.numel() for site in pruner.sites)
         self.kept_channels = pruner.prune()
+        # what the pruning did, on the phase's rows (with default settings it may keep every channel)
+        self.extra.update(masked_channels=masked, pruned_channels=masked - sum(self.kept_channels))
         self.net.aux = None  # training is over; the auxiliary classifier is not stored
         self.spend_budget(seen)
 

@@ -125,6 +125,9 @@ def test_der_with_pruning_stores_and_runs_the_pruned_extractor_in_every_later_ph
     method.opts = DER.check_options({"prune": True, "sparsity_weight": 0})
     run_phases(method, 2)
     assert method.kept_channels == KEPT
+    # on the phase's rows: masks on the 4, 8 and 16 channels of the new extractor's convolutions, 2 + 5 + 10 kept
+    assert {k: method.extra[k] for k in ("masked_channels", "pruned_channels")} == {"masked_channels": 28,
+                                                                                   "pruned_channels": 11}
     # masked training: both extractors' MACs as without masks (the masks are element-wise work,
     # counted as such); head 32->7, aux 16->4
     fwd, _, _ = train_profile(ctx, "der_masked")
