@@ -24,7 +24,7 @@ from pathlib import Path
 
 import torch
 
-from energybench.config import RunConfig, results_config, to_dict
+from energybench.config import EXECUTION_KEYS, RunConfig, results_config, to_dict
 from energybench.cost.carbon import carbon_model
 from energybench.engine.cell import BaseDone, PhaseDone
 from energybench.engine.checkpoint import RunIdentity
@@ -191,7 +191,8 @@ class Runner:
         if not self.lock.held:
             self.lock.acquire()  # before anything of the run directory is read
         self.store = open_store(run.cfg, root, resume is not None)
-        if resume is not None:
+        self._resumed = resume is not None
+        if self._resumed:
             _check_unedited(run.cfg, root)
         # its checkpoints may hold a user's classes
         self.store.user_modules = user_modules(run.cfg.resolved_backbone(), run.cfg.methods)
@@ -273,7 +274,11 @@ class Runner:
         cfg, plan = self.cfg, self.plan
         groups = self._groups()
         self.check_saved(groups)  # a refused state stops the run before anything of it is rewritten
-        self.store.write_config(to_dict(cfg))
+        config = to_dict(cfg)
+        if self._resumed:  # how this invocation runs (--no-report, --workers) is not the run's record
+            recorded = self.store.read_config() or {}
+            config.update({k: recorded[k] for k in EXECUTION_KEYS if k in recorded})
+        self.store.write_config(config)
         manifest = build_manifest(self.device)
         manifest["trained_config"] = trained_config(cfg)  # what a resume must continue (_check_unedited)
         # Where a method departs from the run's shared protocol (data pipeline, loss form): the

@@ -65,3 +65,14 @@ def test_a_refused_checkpoint_leaves_config_yaml_as_it_was(tmp_path, capsys):
     assert main(["run", "--resume", str(root), "--quiet"]) == 2
     assert "finetune_seed0_base.pt was refused" in capsys.readouterr().err
     assert digests(root) == before
+
+
+def test_how_a_resume_runs_is_not_written_into_the_runs_record(tmp_path, capsys):
+    argv = [a for a in TINY if a != "--no-report"]
+    assert main(["run", *argv, "--report-format", "html", "--out", str(tmp_path), "--run-id", "r"]) == 0
+    root = tmp_path / "r"
+    before = (root / "config.yaml").read_bytes()
+    assert yaml.safe_load(before)["report"] is True
+    # --no-report for this invocation only: the record keeps the reports, and a later plain resume writes them
+    assert main(["run", "--resume", str(root), "--no-report", "--quiet"]) == 0
+    assert (root / "config.yaml").read_bytes() == before
