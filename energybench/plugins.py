@@ -48,13 +48,6 @@ def code_references(layer: dict[str, Any]) -> dict[str, list[str]]:
     return found
 
 
-def resume_command(root, backbone, methods) -> str:
-    """The command that continues a run: with --trust-code where the run names user code by
-    `package.module:Name`, which a resume imports from the recorded config only so."""
-    named = code_references({"backbone": backbone, "methods": methods or []})
-    return f"energybench run --resume {root}" + (" --trust-code" if named else "")
-
-
 def _import(module: str, what: str, spec: str):
     if os.getcwd() not in sys.path:  # the documented fallback: a file beside where the user runs
         sys.path.append(os.getcwd())

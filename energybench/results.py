@@ -45,7 +45,6 @@ import numpy as np
 import pandas as pd
 
 from energybench import calibration
-from energybench.config import RunConfig
 from energybench.errors import did_you_mean
 
 # Reading is the run directory's owner's (energybench.rundir); its names stay reachable from here.
@@ -87,6 +86,7 @@ NORMALISED = ("compute_energy_j_per_iter", "memory_energy_j_per_iter", "mem_acce
 # Counts stay integers in summary.json when every seed agrees on a whole number.
 COUNTS = ("shared_blocks", "storage_bytes", "total_mem_accesses", "total_train_macs", "total_iters",
           "total_train_samples")
+DEFAULT_TOLERANCE_PP = 1.0  # RunConfig's default tolerance (config.py: a reader imports no run code)
 COST_SCOPE = ("incremental phases only (phase 1 to the last); phase 0, the base training every sharing "
               "level shares, is excluded from totals and per-iteration figures")
 
@@ -116,7 +116,7 @@ def summary(run_dir, tolerance: float | None = None) -> dict[str, Any]:
     run's tolerance unless one is given."""
     path = Path(run_dir)
     if tolerance is None:
-        tolerance = float((read_config(path) or {}).get("tolerance", RunConfig.tolerance))
+        tolerance = float((read_config(path) or {}).get("tolerance", DEFAULT_TOLERANCE_PP))
     return summarise(load(path, every_point=True, unfinished=True), tolerance, read_manifest(path))
 
 

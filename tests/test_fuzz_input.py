@@ -123,7 +123,8 @@ def _bad_number(rng: random.Random, whole: bool, low: float, high: float | None,
     if kind == "empty":
         return rng.choice(["", " ", "1,,2"])
     if kind == "fraction":
-        return f"{rng.randint(-5, 10**6)}.{rng.randint(1, 99)}" if rng.random() < 0.8 else f"{rng.randint(1, 9)}e3"
+        # (an exponent form of a whole number, 5e3, is one: a fraction written so, 5.5e0, is not)
+        return f"{rng.randint(-5, 10**6)}.{rng.randint(1, 99)}" if rng.random() < 0.8 else f"{rng.randint(1, 9)}.5e0"
     if kind == "below":
         below = low - (0 if open_low else rng.choice([1, 7, 10**rng.randint(1, 30)]))
         return str(below) if whole or rng.random() < 0.5 else f"{below - rng.random():.6g}"

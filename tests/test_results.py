@@ -223,3 +223,10 @@ def test_the_rule_says_one_percentage_point_in_the_singular():
     assert said == ("1 percentage point", "0.5 percentage points", "2 percentage points")
     assert "is at most 1 percentage point; with one seed" in optimal_rule(1.0)
     assert "is at most 1.5 percentage points; with one seed" in optimal_rule(1.5)
+
+
+def test_the_readers_default_tolerance_is_the_runs():
+    from energybench.config import RunConfig
+    from energybench.results import DEFAULT_TOLERANCE_PP
+
+    assert DEFAULT_TOLERANCE_PP == RunConfig.tolerance

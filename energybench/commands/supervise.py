@@ -132,9 +132,9 @@ def _relay(source, sink) -> None:
 
 
 def _resume_command(root: str) -> str:
-    """The command that continues the run at `root`, as its recorded config asks (plugins.resume_command)."""
+    """The command that continues the run at `root`, as its recorded config asks (rundir.resume_command)."""
     from energybench.config import load_yaml
-    from energybench.plugins import resume_command
+    from energybench.rundir import resume_command
 
     try:
         recorded = load_yaml(Path(root) / "config.yaml")

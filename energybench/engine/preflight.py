@@ -365,7 +365,8 @@ def preflight(cfg: RunConfig, driver_device, resume: Path | None = None) -> Reso
         # (no batch is larger than the scenario's training set)
         batch = min(cfg.batch_size, sum(len(p.train_idx) for p in first.phases))
         check_step_memory(cfg.resolved_backbone(), source.in_shape, first.num_classes, batch, device,
-                          width=cfg.width, cifar_stem=cfg.cifar_stem, advice="give a smaller --batch-size")
+                          width=cfg.width, cifar_stem=cfg.cifar_stem, advice="give a smaller --batch-size",
+                          sampled=True)
     unused = [name for name in cfg.options if name not in classes]
     if unused:  # a shared config file's options for methods this run leaves out: harmless, but said (once all is
         # checked: a refused run says only why)

@@ -39,8 +39,8 @@ from energybench.engine.summary import write_summary
 from energybench.errors import RunStopped, UserCodeFailed, UserError, shown
 from energybench.files import json_text
 from energybench.methods import METHODS
-from energybench.plugins import provenance, resume_command, user_modules
-from energybench.rundir import read_manifest
+from energybench.plugins import provenance, user_modules
+from energybench.rundir import read_manifest, resume_command
 from energybench.trackers import open_trackers
 from energybench.trackers.base import Trackers
 

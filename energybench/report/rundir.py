@@ -17,7 +17,6 @@ import numpy as np
 import pandas as pd
 
 import energybench
-from energybench import plugins
 from energybench.calibration import ABOVE_IDLE, measured_column
 from energybench.confusion import parse_confusion
 from energybench.errors import UserError
@@ -43,6 +42,7 @@ from energybench.rundir import (
     read_metrics,
     read_power_trace,
     read_summary,
+    resume_command,
     hardware_points,
     sharing_key,
 )
@@ -82,7 +82,7 @@ class RunData:
     @property
     def resume_command(self) -> str:
         """The command that continues this run (with --trust-code where it names user code)."""
-        return plugins.resume_command(self.root, self.config.get("backbone"), self.config.get("methods"))
+        return resume_command(self.root, self.config.get("backbone"), self.config.get("methods"))
 
     @property
     def run_id(self) -> str:
@@ -430,7 +430,7 @@ def load_run(root: str | Path) -> RunData:
     # "final" is after the last phase: a cell that has not trained every phase is reported as unfinished
     unfinished = unfinished_cells(every, manifest)
     if unfinished:
-        resume = plugins.resume_command(root, config.get("backbone"), config.get("methods"))
+        resume = resume_command(root, config.get("backbone"), config.get("methods"))
         every = finished_rows(every, unfinished)
         if not len(every):
             raise UserError(f"{root} is unfinished and none of its cells has trained all {unfinished[0]['phases']} "

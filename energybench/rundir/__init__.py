@@ -17,6 +17,7 @@ from energybench.rundir.read import (
     read_power_trace,
     read_rows,
     read_summary,
+    resume_command,
 )
 from energybench.rundir.schema import (
     CONFIG,
@@ -42,5 +43,6 @@ __all__ = [
     "POWER_TRACE", "SCHEMA", "SUMMARY", "TEXT", "accuracy_matrix", "at_point", "cell_dir",
     "check_format", "frame", "hardware_points", "load", "num",
     "read_config", "read_json", "read_manifest", "read_metrics", "read_power_trace", "read_rows", "read_summary",
+    "resume_command",
     "MetricsText", "render_csv", "sharing_key", "write_config", "write_manifest", "write_metrics", "written_format",
 ]

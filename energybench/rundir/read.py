@@ -268,6 +268,14 @@ def read_manifest(root: Path) -> dict[str, Any]:
     return read_json(path) if path.is_file() else {}
 
 
+def resume_command(root, backbone, methods) -> str:
+    """The command that continues a run: with --trust-code where its recorded backbone or methods
+    name user code by `package.module:Name` (plugins.is_reference), which a resume imports only so."""
+    names = [backbone, *(methods.split(",") if isinstance(methods, str) else methods or [])]
+    named = any(isinstance(n, str) and ":" in n for n in names)
+    return f"energybench run --resume {root}" + (" --trust-code" if named else "")
+
+
 def read_summary(root: Path) -> dict[str, Any] | None:
     """summary.json; None for a run that has not written it yet."""
     path = Path(root) / SUMMARY

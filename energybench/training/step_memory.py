@@ -3,7 +3,8 @@ machine's RAM is otherwise ended by the kernel's OOM killer, with no message, on
 
 The bound is a floor, never a guess: every storage a step must hold at once when its forward ends,
 each counted once (the parameters and buffers, the input, and every tensor autograd saves for the
-backward), found by running the forward on the meta device, where only shapes exist.
+backward), found by running the forward on the meta device, where only shapes exist, or on a few
+samples (step_profile.check_step_memory).
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ MEMINFO = Path("/proc/meminfo")
 
 def held_at_forward_end(net: nn.Module, x: torch.Tensor, y: torch.Tensor) -> int:
     """Bytes alive together when the forward of a cross-entropy step of `net` on (x, y) ends:
-    every distinct storage among its parameters, buffers, input and saved tensors. All of them must
-    be on the meta device (the forward runs there)."""
+    every distinct storage among its parameters, buffers, input and saved tensors (on the meta
+    device, shapes only; on a real one, that forward runs)."""
     storages: dict[int, int] = {}
 
     def keep(t: torch.Tensor) -> None:

@@ -60,16 +60,16 @@ def _built(model: str, in_shape: tuple[int, int, int], classes: int, batch: int,
 
 def check_step_memory(model: str, in_shape: tuple[int, ...], classes: int, batch: int, device: torch.device, *,
                       sharing: float = 0.0, width: float = 1.0, cifar_stem: bool = False,
-                      advice: str = "give a smaller --batch-size") -> None:
+                      advice: str = "give a smaller --batch-size", sampled: bool = False) -> None:
     """Refuse (UserError, ending with `advice`) a training step whose forward alone must hold more
-    than `device` has free, measured on the meta device (shapes only). Where that cannot be read or
-    the meta pass fails (a user's network that cannot be built there), the step is left to run."""
+    than `device` has free (step_floor). Where free memory cannot be read or the pass fails (a
+    user's network that cannot be built there), the step is left to run."""
     free = free_bytes(device)
     if free is None:
         return
     try:
-        net, _, x, y = _built(model, in_shape, classes, batch, sharing, width, cifar_stem, device="meta")
-        need = held_at_forward_end(net, x, y)
+        need = step_floor(model, in_shape, classes, batch, device, sharing=sharing, width=width,
+                          cifar_stem=cifar_stem, sampled=sampled)
     except Exception:  # noqa: BLE001 - any failure here only means no early answer; the step itself says why
         return
     if need > free:
@@ -77,6 +77,23 @@ def check_step_memory(model: str, in_shape: tuple[int, ...], classes: int, batch
         raise UserError(f"one training step of {model} at batch {batch:,} on {shape} must hold at least "
                         f"{need / 2**30:,.1f} GiB at once (its weights, input and the activations its backward "
                         f"keeps), more than the {free / 2**30:,.1f} GiB free on {device}: {advice}")
+
+
+def step_floor(model: str, in_shape: tuple[int, ...], classes: int, batch: int, device: torch.device, *,
+               sharing: float = 0.0, width: float = 1.0, cifar_stem: bool = False, sampled: bool = False) -> int:
+    """Bytes a training step's forward must hold at once (step_memory.held_at_forward_end): on the
+    meta device (shapes only), or, `sampled`, from forwards of 2 and 3 samples on `device`
+    extrapolated to the batch (the weights are held once, every activation grows with the batch;
+    the device's own kernels decide what is saved). A run's pre-flight samples: the meta device's
+    Python references would import torch._dynamo (1.4 s) into every run."""
+    if not sampled:
+        net, _, x, y = _built(model, in_shape, classes, batch, sharing, width, cifar_stem, device="meta")
+        return held_at_forward_end(net, x, y)
+    with torch.random.fork_rng(devices=[]):  # the run's random numbers stay as they were
+        net, _, x, y = _built(model, in_shape, classes, 3, sharing, width, cifar_stem, device=str(device))
+    # (two samples of their own: a view of the three would hold the three's storage)
+    two, three = held_at_forward_end(net, x[:2].clone(), y[:2].clone()), held_at_forward_end(net, x, y)
+    return two + (three - two) * (batch - 2)
 
 
 def _too_large(exc: Exception) -> bool:

@@ -162,9 +162,9 @@ def test_a_budget_too_small_for_the_grown_model_says_what_is_needed(tmp_path, ca
             "--no-power", "--no-report", "--quiet", "--out", str(tmp_path)]
     assert main(argv) == 2
     # phase 0 fits (7488 + 4 x 64 = 7744); phase 1's two backbones do not; phase 2 needs 23608 + 10 x 64
-    assert ("memory_budget 8000 bytes cannot hold der at phase 1: its model (15356 bytes at fp32) and one exemplar "
-            "(64 bytes) for each of the 7 classes seen by then need 15804 bytes; use memory_budget >= 24248, the "
-            "smallest that fits every phase of every method in the run") in capsys.readouterr().err
+    assert ("--memory-budget 8000 bytes cannot hold der at phase 1: its model (15356 bytes at fp32) and one "
+            "exemplar (64 bytes) for each of the 7 classes seen by then need 15804 bytes; use --memory-budget >= "
+            "24248, the smallest that fits every phase of every method in the run") in capsys.readouterr().err
 
 
 def test_same_seed_same_numbers(tmp_path):
@@ -200,9 +200,9 @@ def test_a_budget_below_the_base_network_stops_before_anything_runs(tmp_path, ca
     assert main(argv) == 2
     # phase 0: 4 * (1804 + 17 * 4) = 7488 bytes of network + 4 exemplars of 64 bytes = 7744;
     # phase 2 (every phase must fit): 4 * (1804 + 17 * 10) = 7896 + 10 exemplars = 8536
-    assert ("memory_budget 7743 bytes cannot hold icarl at phase 0: its model (7488 bytes at fp32) and one exemplar "
-            "(64 bytes) for each of the 4 classes seen by then need 7744 bytes; use memory_budget >= 8536, the "
-            "smallest that fits every phase of every method in the run") in capsys.readouterr().err
+    assert ("--memory-budget 7743 bytes cannot hold icarl at phase 0: its model (7488 bytes at fp32) and one "
+            "exemplar (64 bytes) for each of the 4 classes seen by then need 7744 bytes; use --memory-budget >= 8536, "
+            "the smallest that fits every phase of every method in the run") in capsys.readouterr().err
     assert not (tmp_path / "small" / "metrics.csv").exists()
 
 
