@@ -228,7 +228,8 @@ def _validate_carbon_and_trackers(cfg: RunConfig, bad) -> None:
     if cfg.grid is not None and cfg.grid not in grids():
         bad("grid", unknown_grid(cfg.grid))
     if cfg.grid is not None and cfg.carbon_intensity is not None:
-        bad("grid", "give either grid (a country's published intensity) or carbon_intensity (your own), not both")
+        bad("grid", "give either a grid region (a country's published intensity) or carbon_intensity (your own), "
+                    "not both")
     if cfg.pue is not None and not 1 <= cfg.pue < math.inf:
         bad("pue", f"a power usage effectiveness is 1 (no overhead) or more, got {cfg.pue}")
     if cfg.pue is not None and cfg.grid is None and cfg.carbon_intensity is None:
