@@ -46,6 +46,7 @@ import pandas as pd
 
 from energybench import calibration
 from energybench.errors import did_you_mean
+from energybench.files import strict
 
 # Reading is the run directory's owner's (energybench.rundir); its names stay reachable from here.
 from energybench.rundir import (  # noqa: F401
@@ -117,7 +118,8 @@ def summary(run_dir, tolerance: float | None = None) -> dict[str, Any]:
     path = Path(run_dir)
     if tolerance is None:
         tolerance = float((read_config(path) or {}).get("tolerance", DEFAULT_TOLERANCE_PP))
-    return summarise(load(path, every_point=True, unfinished=True), tolerance, read_manifest(path))
+    # (as the file holds it: a figure that is not a number is None, JSON's null, not NaN)
+    return strict(summarise(load(path, every_point=True, unfinished=True), tolerance, read_manifest(path)))
 
 
 # ----- aggregating -------------------------------------------------------------------------------
@@ -164,6 +166,7 @@ def incremental_totals(df: pd.DataFrame, columns: Iterable[str]) -> pd.DataFrame
 
 def phase_means(df: pd.DataFrame, column: str) -> pd.DataFrame:
     """Per (method, sharing, phase): classes seen and the mean over seeds of `column`."""
+    _columns(column, df)
     return at_point(df).groupby(["method", "sharing", "phase"]).agg(classes_seen=("classes_seen", "first"),
                                                           value=(column, "mean"))
 

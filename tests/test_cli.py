@@ -262,3 +262,13 @@ def test_the_undertrained_bar_stays_below_100_percent_with_few_base_classes():
     assert undertrained_below(3) == pytest.approx(100 / 3 + (100 - 100 / 3) / 3)  # 55.6 %, not 66.7 %
     assert undertrained_below(2) == pytest.approx(50 + 50 / 3)  # 66.7 %, not 100 %
     assert undertrained_below(1) is None
+
+
+def test_a_refusal_about_something_else_keeps_the_key_names_it_lists(tmp_path, capsys):
+    """The flags typed are named in a message about their values only: an unknown key's list of the
+    valid keys stays a list of keys, whatever flags the command also had."""
+    config = tmp_path / "c.yaml"
+    config.write_text("bogus_key: 1\n")
+    code, _, err = run(capsys, "run", str(config), "--run-id", "x", "--train-per-class", "5", "--out", str(tmp_path))
+    assert code == 2 and "unknown config key 'bogus_key'" in err
+    assert " run_id, " in err and " train_per_class, " in err and "--run-id" not in err

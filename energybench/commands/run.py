@@ -238,12 +238,15 @@ def as_typed(exc: UserError, args: argparse.Namespace) -> UserError:
              if getattr(args, flag, None) is not None}
     text = str(exc)
     match = re.match(r"config key '([a-z_]+)'", text)
-    if match is not None and match.group(1) in typed:
+    about = match is not None and match.group(1) in typed  # a message about a value typed as a flag
+    if about:
         text = typed[match.group(1)] + text[match.end():]
-    # a key named in the message's body ("class_order lists 9 classes ..."), where it was typed as a
-    # flag; only keys with an underscore: a word like 'grid' may be the word, not the key
+    about = about or any(text.startswith(key + " ") for key in typed)
+    # then the keys named in its body ("class_order lists 9 classes ...", "give carbon_intensity"), where
+    # typed as flags; only keys with an underscore ('grid' may be the word), and never in a message about
+    # something else (an unknown key's list of valid keys names keys)
     for key, flag in typed.items():
-        if "_" in key:
+        if about and "_" in key:
             text = re.sub(rf"(?<![\w'-]){key}(?![\w'])", flag, text)
     return exc if text == str(exc) else UserError(text)
 
@@ -373,7 +376,8 @@ def _run(args: argparse.Namespace, cfg, lock, sigterm: SigtermAsInterrupt) -> in
             root = runner.run(keep_lock=True)  # the reports are written into the run under its lock too
         except KeyboardInterrupt:
             done = runner.store.metrics_path.is_file()
-            saved = f"every finished phase is saved in {runner.store.root}" if done else "nothing was finished yet"
+            saved = (f"every finished phase is saved in {runner.store.root} ({len(runner.store.rows)} row(s) in "
+                     "metrics.csv)") if done else "nothing was finished yet"
             sigterm.say(f"energybench run: interrupted{sigterm.how()}; {saved}.\nContinue with: "
                         f"{runner.resume_command}")
             return sigterm.status()

@@ -51,8 +51,9 @@ class MEMO(DER):
 
     @classmethod
     def protocol_notes(cls, opts: dict[str, Any], cfg) -> list[str]:
-        if opts["train_base"]:
-            return ["the shared trunk (the sharing level) keeps training in every phase, as in MEMO's reference "
-                    "config (train_base); it is shared, not frozen. At sharing 0 there is no trunk: MEMO is DER "
-                    "there, number for number"]
-        return ["at sharing 0 there is no trunk: MEMO is DER there, number for number"]
+        if not opts["train_base"]:
+            return []  # the trunk frozen, as the run's other methods freeze what they share
+        at_0 = " At sharing 0 there is no trunk: MEMO is DER there, number for number" if 0.0 in (
+            getattr(cfg, "sharing", None) or []) else ""
+        return ["the shared trunk (the sharing level) keeps training in every phase, as in MEMO's reference "
+                "config (train_base); it is shared, not frozen." + at_0]

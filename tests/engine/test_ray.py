@@ -228,8 +228,9 @@ def test_a_driver_sent_sigterm_stops_like_ctrl_c_and_closes_its_cluster(local_sw
             os.killpg(run.pid, signal.SIGKILL)
     assert run.returncode == 143, out
     root = tmp_path / "term"
-    assert out.endswith(f"energybench run: interrupted by SIGTERM; every finished phase is saved in {root}.\n"
-                        f"Continue with: energybench run --resume {root}\n")
+    kept = len((root / "metrics.csv").read_text().splitlines()) - 1
+    assert out.endswith(f"energybench run: interrupted by SIGTERM; every finished phase is saved in {root} ({kept} "
+                        f"row(s) in metrics.csv).\nContinue with: energybench run --resume {root}\n"), out
     assert_group_ends(run, "the stopped driver")  # the Ray processes it started are gone too
     assert main(["run", "--resume", str(root), "--quiet"]) == 0  # on Ray again, as recorded: the same command
     assert rows(root) == rows(local_sweep)

@@ -15,6 +15,7 @@ import pytest
 import torch
 
 from energybench.cli import main
+from energybench.engine.preflight import make_config
 from energybench.cost.counter import count_forward
 from energybench.cost.memory_model import storage_bytes
 from energybench.errors import UserError
@@ -249,5 +250,9 @@ def test_memo_at_sharing_0_is_der_number_for_number(tmp_path, capsys):
         return [{k: v for k, v in r.items() if k not in clock and "measured" not in k} for r in rows
                 if r["method"] == method]
     assert figures("memo") == figures("der") and len(figures("der")) == 3
-    assert MEMO.protocol_notes(MEMO.check_options({"train_base": False}), None) == [
-        "at sharing 0 there is no trunk: MEMO is DER there, number for number"]
+    cfg = make_config({"sharing": [0.0, 0.5]})
+    assert MEMO.protocol_notes(MEMO.check_options({}), cfg) == [
+        "the shared trunk (the sharing level) keeps training in every phase, as in MEMO's reference config "
+        "(train_base); it is shared, not frozen. At sharing 0 there is no trunk: MEMO is DER there, number for number"]
+    assert MEMO.protocol_notes(MEMO.check_options({}), make_config({"sharing": [0.5]}))[0].endswith("not frozen.")
+    assert MEMO.protocol_notes(MEMO.check_options({"train_base": False}), cfg) == []
