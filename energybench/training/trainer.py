@@ -136,6 +136,7 @@ class Trainer:
             cached = self._trunk_outputs(net, idx, start)
             self.cached_trunk = True
         structure = tuple((n, tuple(p.shape), p.requires_grad) for n, p in net.named_parameters())
+        code = loss_code(loss_fn)  # (once a fit: the key is built every step)
         y_all = self.scenario.train_y
         bs = hp["batch_size"]
         for epoch in range(epochs):
@@ -161,7 +162,7 @@ class Trainer:
                     opt.step()
                     return loss
 
-                key = ("train", kind, loss_code(loss_fn), id(net), structure, tuple(x.shape), start)
+                key = ("train", kind, code, id(net), structure, tuple(x.shape), start)
                 loss = self.counted(key, step, net, train=True)
                 self.steps[key] += 1
                 result.iters += 1
